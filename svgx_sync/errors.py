@@ -1,0 +1,82 @@
+"""The exceptions of svgx_sync.
+
+Every error raised on purpose derives from :class:`SvgxError`. The tree says whose fault
+it is, because the daemon reports a client's mistake to that client and carries on, while
+a fault of ours is logged and the operation is not acknowledged::
+
+    SvgxError
+    ├── ClientError                 bad input: reported to the sender, nothing changed
+    │   ├── InvalidName             document, file or branch name refused
+    │   ├── DocumentError           SVG text refused (not well-formed, DOCTYPE, too big/deep)
+    │   ├── OperationError          operation refused (unknown element, bad value, id clash)
+    │   ├── NotFound                unknown document, version, branch, tag or conflict
+    │   └── ProtocolError           malformed or unknown wire message
+    └── ServerError                 a fault of ours or of the machine
+        ├── StoreError              git or file system failure
+        └── JournalError            the operation journal cannot be written or read
+
+Each client error carries a short machine-readable ``code`` used in the wire ``error``
+message.
+"""
+
+from __future__ import annotations
+
+
+class SvgxError(Exception):
+    """Root of every error svgx_sync raises on purpose."""
+
+    code = "internal_error"
+
+
+class ClientError(SvgxError):
+    """The input was wrong; the sender is told and nothing was changed."""
+
+    code = "bad_request"
+
+
+class InvalidName(ClientError):
+    """A document, file, branch or tag name was refused."""
+
+    code = "invalid_name"
+
+
+class DocumentError(ClientError):
+    """SVG text was refused: not well-formed, a DOCTYPE, too large or too deep."""
+
+    code = "invalid_document"
+
+
+class OperationError(ClientError):
+    """An operation was refused; the document is unchanged."""
+
+    code = "invalid_operation"
+
+
+class NotFound(ClientError):
+    """An unknown document, element, version, branch, tag or conflict."""
+
+    code = "not_found"
+
+
+class ProtocolError(ClientError):
+    """A wire message that is malformed, unknown or out of place."""
+
+    code = "protocol_error"
+
+
+class ServerError(SvgxError):
+    """A fault of ours or of the machine; the operation is not acknowledged."""
+
+    code = "server_error"
+
+
+class StoreError(ServerError):
+    """git or the file system failed."""
+
+    code = "store_error"
+
+
+class JournalError(ServerError):
+    """The operation journal could not be written or read back."""
+
+    code = "journal_error"
