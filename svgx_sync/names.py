@@ -1,0 +1,145 @@
+"""Which names svgx_sync accepts for documents, files, branches and tags.
+
+Every name that reaches the file system or git from outside (a client, the CLI) passes
+through one of these functions first. They guarantee:
+
+- a document name is a single, harmless path segment, so ``root / name`` never leaves
+  the store and never lands on ``.git`` or a device name on Windows;
+- a file name is a relative POSIX path that stays inside the document, ends ``.svg`` and
+  never touches git's own files (``.git``, ``.gitattributes``, ... in any letter case,
+  since case-insensitive file systems treat ``.GIT`` as ``.git``);
+- a branch or tag name is one git itself accepts, cannot be mistaken for a command-line
+  option, and is not in the namespace the daemon keeps for itself.
+
+Each function returns the name unchanged when it is accepted and raises
+:class:`~svgx_sync.errors.InvalidName` saying what is wrong otherwise. Nothing here
+touches the disk or a repository.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pygit2
+
+from svgx_sync.errors import InvalidName
+
+__all__ = [
+    "MAX_DOCUMENT_NAME",
+    "MAX_FILE_NAME",
+    "PRIVATE_REF_NAMESPACE",
+    "validate_branch_name",
+    "validate_document_name",
+    "validate_file_name",
+    "validate_tag_name",
+]
+
+MAX_DOCUMENT_NAME = 100
+MAX_FILE_NAME = 1024
+
+#: Refs under this prefix belong to the daemon (``refs/svgx/...``); branch and tag names
+#: starting with ``svgx/`` are refused so that a user's ref can never be confused with one.
+PRIVATE_REF_NAMESPACE = "svgx"
+
+# Letters (any script), digits, and ._- ; \w also admits "_" and digits of every script.
+_DOCUMENT_CHARS = re.compile(r"[\w.\-]+")
+
+# Device names Windows resolves anywhere in a path, with or without an extension.
+_WINDOWS_RESERVED = frozenset(
+    ["CON", "PRN", "AUX", "NUL"]
+    + [f"COM{i}" for i in range(1, 10)]
+    + [f"LPT{i}" for i in range(1, 10)]
+)
+
+
+def _refuse(kind: str, name: object, why: str) -> InvalidName:
+    return InvalidName(f"invalid {kind} name {name!r}: {why}")
+
+
+def _check_common(kind: str, name: object) -> str:
+    if not isinstance(name, str):
+        raise _refuse(kind, name, "must be a string")
+    if not name:
+        raise _refuse(kind, name, "must not be empty")
+    if "\x00" in name:
+        raise _refuse(kind, name, "must not contain a NUL character")
+    if "\\" in name:
+        raise _refuse(kind, name, "must not contain a backslash")
+    return name
+
+
+def validate_document_name(name: str) -> str:
+    """Return ``name`` if it may name a document folder, else raise InvalidName.
+
+    A document name becomes one folder under the store root, so it must be a single
+    path segment that cannot climb out of the root or hide as a dot-folder.
+    """
+    _check_common("document", name)
+    if "/" in name:
+        raise _refuse("document", name, "must be a single folder name without '/'")
+    if len(name) > MAX_DOCUMENT_NAME:
+        raise _refuse("document", name, f"longer than {MAX_DOCUMENT_NAME} characters")
+    if name.startswith("."):
+        raise _refuse("document", name, "must not start with '.'")
+    if ".." in name:
+        raise _refuse("document", name, "must not contain '..'")
+    if not _DOCUMENT_CHARS.fullmatch(name):
+        raise _refuse("document", name, "only letters, digits, '.', '_' and '-' are allowed")
+    if name.endswith("."):
+        # Windows silently drops a trailing dot, so "a." and "a" would be the same folder.
+        raise _refuse("document", name, "must not end with '.'")
+    if name.split(".", 1)[0].upper() in _WINDOWS_RESERVED:
+        raise _refuse("document", name, "is a reserved device name on Windows")
+    return name
+
+
+def validate_file_name(name: str) -> str:
+    """Return ``name`` if it may name an SVG file inside a document, else raise InvalidName.
+
+    The name is a relative POSIX path (``icons/logo.svg``). It is joined to the
+    document's working tree and written into git trees, so it must stay inside the
+    document and must not reach any of git's own files.
+    """
+    _check_common("file", name)
+    if len(name) > MAX_FILE_NAME:
+        raise _refuse("file", name, f"longer than {MAX_FILE_NAME} characters")
+    if name.startswith("/"):
+        raise _refuse("file", name, "must be a relative path")
+    if not name.endswith(".svg"):
+        raise _refuse("file", name, "must end with '.svg'")
+    for part in name.split("/"):
+        if not part:
+            raise _refuse("file", name, "must not contain empty path components")
+        if part in (".", ".."):
+            raise _refuse("file", name, f"must not contain a '{part}' component")
+        if part.lower().startswith(".git"):
+            raise _refuse("file", name, "must not touch git's own files ('.git...')")
+        if part.endswith((".", " ")):
+            # Windows strips trailing dots and spaces, aliasing two names to one file.
+            raise _refuse("file", name, "path components must not end with '.' or ' '")
+    return name
+
+
+def _validate_ref_name(kind: str, prefix: str, name: str) -> str:
+    _check_common(kind, name)
+    if name.startswith("-"):
+        raise _refuse(kind, name, "must not start with '-'")
+    if name == "HEAD":
+        raise _refuse(kind, name, "'HEAD' is reserved by git")
+    if name == PRIVATE_REF_NAMESPACE or name.startswith(PRIVATE_REF_NAMESPACE + "/"):
+        raise _refuse(kind, name, f"'{PRIVATE_REF_NAMESPACE}/' is reserved for svgx_sync")
+    # git's own rules (git-check-ref-format): no "..", "@{", ".lock" suffix, control
+    # characters, spaces, "~^:?*[", leading or trailing "/" or ".", ...
+    if not pygit2.reference_is_valid_name(prefix + name):
+        raise _refuse(kind, name, "git does not accept it as a ref name")
+    return name
+
+
+def validate_branch_name(name: str) -> str:
+    """Return ``name`` if git accepts ``refs/heads/<name>`` and it is ours to use."""
+    return _validate_ref_name("branch", "refs/heads/", name)
+
+
+def validate_tag_name(name: str) -> str:
+    """Return ``name`` if git accepts ``refs/tags/<name>`` and it is ours to use."""
+    return _validate_ref_name("tag", "refs/tags/", name)
