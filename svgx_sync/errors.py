@@ -8,7 +8,8 @@ a fault of ours is logged and the operation is not acknowledged::
     ├── ClientError                 bad input: reported to the sender, nothing changed
     │   ├── InvalidName             document, file or branch name refused
     │   ├── DocumentError           SVG text refused (not well-formed, DOCTYPE, too big/deep)
-    │   ├── OperationError          operation refused (unknown element, bad value, id clash)
+    │   ├── OperationError          operation refused (bad value, id clash, malformed data)
+    │   │   └── UnknownElement      the operation names an element that is not there
     │   ├── NotFound                unknown document, version, branch, tag or conflict
     │   └── ProtocolError           malformed or unknown wire message
     └── ServerError                 a fault of ours or of the machine
@@ -50,6 +51,12 @@ class OperationError(ClientError):
     """An operation was refused; the document is unchanged."""
 
     code = "invalid_operation"
+
+
+class UnknownElement(OperationError):
+    """The operation addresses an element the document does not have."""
+
+    code = "unknown_element"
 
 
 class NotFound(ClientError):

@@ -1,0 +1,802 @@
+"""Operations: what an editor asks for, and how it changes an SVG document.
+
+Guarantees:
+
+* :class:`Operation` is the seed's operation message (``operation_type``, ``user_id``,
+  ``session_id``, ``element_id``, ``data``) plus ``op_id``, ``base_seq``, ``timestamp``
+  and ``file``. :func:`coerce_operation` also takes the seed's Python form, which names
+  the operation type in ``type``.
+* :func:`apply_operation` is all-or-nothing: it validates, edits the document through
+  :class:`~svgx_sync.svgdoc.SvgDocument`'s mutation methods, and returns the inverse
+  (a list of operations that undo it). On any error the document is left as it was and
+  an :class:`OperationError` says why.
+* ``select`` and ``deselect`` never change the document (they are presence).
+* Constraints and assemblies live in the file, in our namespace, inside a ``<metadata
+  id="svgx-model">`` element: browsers ignore them and other editors keep them.
+
+The meaning of ``position`` and ``size`` per element kind is the table
+:data:`GEOMETRY` (also in ``docs/operations.md``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import DocumentError, OperationError, UnknownElement
+from .svgdoc import SVGX_NS, SvgDocument, is_element
+
+MODEL_ID = "svgx-model"
+"""Id of the ``<metadata>`` element that holds constraints and assemblies."""
+
+
+class OperationType(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    DELETE = "delete"
+    MOVE = "move"
+    RESIZE = "resize"
+    SELECT = "select"
+    DESELECT = "deselect"
+    CONSTRAINT_ADD = "constraint_add"
+    CONSTRAINT_REMOVE = "constraint_remove"
+    ASSEMBLY_UPDATE = "assembly_update"
+
+
+PRESENCE_ONLY = frozenset({OperationType.SELECT, OperationType.DESELECT})
+
+
+class Operation(BaseModel):
+    """One editing operation, as the seed's wire message carries it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    operation_type: OperationType
+    user_id: str = Field(min_length=1, max_length=256)
+    session_id: str | None = Field(default=None, max_length=256)
+    element_id: str = Field(min_length=1, max_length=1024)
+    data: dict[str, Any] = Field(default_factory=dict)
+    op_id: str | None = Field(default=None, min_length=1, max_length=256)
+    base_seq: int | None = Field(default=None, ge=0)
+    timestamp: float | None = None
+    file: str | None = Field(default=None, max_length=1024)
+
+
+def coerce_operation(raw: Mapping[str, Any]) -> Operation:
+    """Validate an operation from the wire or from the seed's Python dicts.
+
+    The wire message says ``"type": "operation"``; the seed's Python examples put the
+    operation type itself in ``type``. Both are accepted.
+    """
+    fields = dict(raw)
+    kind = fields.pop("type", None)
+    if kind is not None and kind != "operation":
+        fields.setdefault("operation_type", kind)
+    try:
+        return Operation.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'operation'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise OperationError(f"invalid operation: {problems}") from None
+
+
+# -- element kinds -----------------------------------------------------------------------
+
+SHAPES = {
+    "rectangle": "rect",
+    "circle": "circle",
+    "ellipse": "ellipse",
+    "line": "line",
+    "polyline": "polyline",
+    "polygon": "polygon",
+    "path": "path",
+    "text": "text",
+    "group": "g",
+    "image": "image",
+    "use": "use",
+}
+"""The seed's shape names and the SVG elements they make."""
+
+SVG_TAGS = frozenset(
+    """a circle clipPath defs desc ellipse feBlend feColorMatrix feComposite feFlood
+    feGaussianBlur feMerge feMergeNode feOffset filter g image line linearGradient marker
+    mask metadata path pattern polygon polyline radialGradient rect stop style svg switch
+    symbol text textPath title tspan use view""".split()
+)
+"""SVG element names an operation may create (no ``script``, no ``foreignObject``)."""
+
+GEOMETRY: dict[str, tuple[str, str]] = {
+    # tag: (what position sets, what size sets)
+    "rect": ("x, y", "width, height"),
+    "image": ("x, y", "width, height"),
+    "use": ("x, y", "width, height"),
+    "svg": ("x, y", "width, height"),
+    "pattern": ("x, y", "width, height"),
+    "mask": ("x, y", "width, height"),
+    "filter": ("x, y", "width, height"),
+    "text": ("x, y", "font-size = height"),
+    "tspan": ("x, y", "font-size = height"),
+    "circle": ("cx, cy", "r = min(width, height) / 2, or radius"),
+    "ellipse": ("cx, cy", "rx = width / 2, ry = height / 2"),
+    "line": ("x1, y1 (x2, y2 follow)", "x2 = x1 + width, y2 = y1 + height"),
+    "polyline": ("points translated (bounding box corner)", "points scaled to the box"),
+    "polygon": ("points translated (bounding box corner)", "points scaled to the box"),
+}
+"""``position`` and ``size`` per element kind; anything else moves by ``transform``."""
+
+_XY_TAGS = {t for t, (pos, _) in GEOMETRY.items() if pos == "x, y"}
+_WH_TAGS = {t for t, (_, size) in GEOMETRY.items() if size == "width, height"}
+_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+_TRANSLATE = re.compile(
+    r"^\s*translate\(\s*([-+0-9.eE]+)(?:[\s,]+([-+0-9.eE]+))?\s*\)\s*", re.ASCII
+)
+
+DATA_KEYS: dict[OperationType, frozenset[str]] = {
+    OperationType.CREATE: frozenset(
+        {"type", "markup", "position", "size", "attributes", "style", "text", "parent", "index"}
+    ),
+    OperationType.UPDATE: frozenset(
+        {"position", "size", "attributes", "style", "text", "tail", "parent", "index"}
+    ),
+    OperationType.DELETE: frozenset(),
+    OperationType.MOVE: frozenset({"position", "dx", "dy", "parent", "index"}),
+    OperationType.RESIZE: frozenset({"size", "width", "height", "radius"}),
+    OperationType.SELECT: frozenset({"selected_elements"}),
+    OperationType.DESELECT: frozenset({"selected_elements"}),
+    OperationType.CONSTRAINT_ADD: frozenset(
+        {"constraint_type", "value", "constraint_id", "targets", "unit", "properties"}
+    ),
+    OperationType.CONSTRAINT_REMOVE: frozenset({"constraint_id", "constraint_type"}),
+    OperationType.ASSEMBLY_UPDATE: frozenset({"name", "members", "properties", "remove"}),
+}
+
+
+def _svg(tag: str, doc: SvgDocument) -> str:
+    ns = doc.root.nsmap.get(None) if doc.root.tag.startswith("{") else None
+    return f"{{{ns}}}{tag}" if ns else tag
+
+
+def _local(el: Any) -> str:
+    tag = el.tag
+    return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
+
+
+def fmt(value: float) -> str:
+    """A number as SVG wants it: ``100`` not ``100.0``, no exponent noise."""
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(round(float(value), 6))
+
+
+def _number(value: Any, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise OperationError(f"{what} must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise OperationError(f"{what} must be finite")
+    return float(value)
+
+
+def _attr_number(el: Any, name: str) -> float:
+    raw = el.get(name, "0").strip()
+    try:
+        return float(re.sub(r"(px)$", "", raw) or 0)
+    except ValueError:
+        raise OperationError(
+            f"{name}={raw!r} on element {el.get('id')!r} is not a plain number"
+        ) from None
+
+
+def _points(el: Any) -> list[tuple[float, float]]:
+    numbers = re.split(r"[\s,]+", (el.get("points") or "").strip())
+    try:
+        values = [float(n) for n in numbers if n]
+    except ValueError:
+        raise OperationError("the element's points are not numbers") from None
+    return list(zip(values[0::2], values[1::2], strict=False))
+
+
+def _format_points(points: list[tuple[float, float]]) -> str:
+    return " ".join(f"{fmt(x)},{fmt(y)}" for x, y in points)
+
+
+def _pair(value: Any, a: str, b: str, what: str) -> tuple[float, float]:
+    if not isinstance(value, Mapping):
+        raise OperationError(f"{what} must be an object with {a} and {b}")
+    unknown = set(value) - {a, b}
+    if unknown:
+        raise OperationError(f"{what} has unknown keys {sorted(unknown)}")
+    if a not in value or b not in value:
+        raise OperationError(f"{what} needs both {a} and {b}")
+    return _number(value[a], f"{what}.{a}"), _number(value[b], f"{what}.{b}")
+
+
+def _scalar(value: Any, what: str) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return fmt(_number(value, what))
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
+        return " ".join(_scalar(v, what) for v in value)
+    raise OperationError(f"{what} must be a string, a number or a list of them")
+
+
+def _check_attribute(name: str, value: str | None) -> None:
+    if not re.match(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$", name):
+        raise OperationError(f"invalid attribute name {name!r}")
+    if name.lower().startswith("on"):
+        raise OperationError(f"event handler attributes ({name}) are not accepted")
+    if value is not None and "javascript:" in value.lower().replace(" ", ""):
+        raise OperationError(f"attribute {name} may not hold a javascript: URL")
+
+
+def _parse_style(style: str) -> dict[str, str]:
+    props: dict[str, str] = {}
+    for decl in style.split(";"):
+        if ":" in decl:
+            key, value = decl.split(":", 1)
+            props[key.strip()] = value.strip()
+    return props
+
+
+def _format_style(props: dict[str, str]) -> str:
+    return ";".join(f"{k}:{v}" for k, v in props.items())
+
+
+# -- the undo log ------------------------------------------------------------------------
+
+
+class _Edit:
+    """Carries out primitive edits, remembering how to undo them and their inverse."""
+
+    def __init__(self, doc: SvgDocument, op: Operation) -> None:
+        self.doc = doc
+        self.op = op
+        self.undo: list[Callable[[], None]] = []
+        self.inverse: list[Operation] = []
+
+    def _inverse(self, kind: OperationType, el_address: str, data: dict[str, Any]) -> None:
+        self.inverse.append(
+            Operation(
+                operation_type=kind,
+                user_id=self.op.user_id,
+                session_id=self.op.session_id,
+                element_id=el_address,
+                data=data,
+                file=self.op.file,
+            )
+        )
+
+    def set_attribute(self, el: Any, key: str, value: str | None) -> None:
+        old = el.get(key)
+        if old == value:
+            return
+        address_before = self.doc.address_of(el)
+        self.doc.set_attribute(el, key, value)
+        self.undo.append(lambda: self.doc.set_attribute(el, key, old))
+        address = self.doc.address_of(el) if key == "id" else address_before
+        name = key if not key.startswith("{") else _clark_to_prefixed(key)
+        self._inverse(OperationType.UPDATE, address, {"attributes": {name: old}})
+
+    def set_text(self, el: Any, text: str | None) -> None:
+        old = el.text
+        if (old or "") == (text or ""):
+            return
+        self.doc.set_text(el, text)
+        self.undo.append(lambda: self.doc.set_text(el, old))
+        self._inverse(OperationType.UPDATE, self.doc.address_of(el), {"text": old or ""})
+
+    def set_tail(self, el: Any, tail: str | None) -> None:
+        old = el.tail
+        self.doc.set_tail(el, tail)
+        self.undo.append(lambda: self.doc.set_tail(el, old))
+        self._inverse(OperationType.UPDATE, self.doc.address_of(el), {"tail": old or ""})
+
+    def insert(self, parent: Any, element_index: int | None, el: Any) -> None:
+        self.doc.insert(parent, _node_index(parent, element_index), el)
+        self.undo.append(lambda: self.doc.remove(el))
+        self._inverse(OperationType.DELETE, self.doc.address_of(el), {})
+
+    def remove(self, el: Any) -> None:
+        parent = el.getparent()
+        parent_address = self.doc.address_of(parent)
+        index = _element_index(el)
+        markup = self.doc.markup_of(el)
+        address = self.doc.address_of(el)
+        node_index = self.doc.remove(el)
+        self.undo.append(lambda: self.doc.insert(parent, node_index, el))
+        self._inverse(
+            OperationType.CREATE,
+            el.get("id") or address,
+            {"markup": markup, "parent": parent_address, "index": index},
+        )
+
+    def move(self, el: Any, parent: Any, element_index: int | None) -> None:
+        old_parent = el.getparent()
+        old_parent_address = self.doc.address_of(old_parent)
+        old_index = _element_index(el)
+        old_node_index = list(old_parent).index(el)
+        try:
+            self.doc.move(el, parent, _node_index(parent, element_index, moving=el))
+        except DocumentError as exc:
+            raise OperationError(str(exc)) from None
+        self.undo.append(lambda: self.doc.move(el, old_parent, old_node_index))
+        self._inverse(
+            OperationType.MOVE,
+            self.doc.address_of(el),
+            {"parent": old_parent_address, "index": old_index},
+        )
+
+    def rollback(self) -> None:
+        for step in reversed(self.undo):
+            step()
+
+
+def _clark_to_prefixed(key: str) -> str:
+    ns, local = key[1:].split("}", 1)
+    from .svgdoc import KNOWN_PREFIXES
+
+    prefix = KNOWN_PREFIXES.get(ns)
+    return f"{prefix}:{local}" if prefix else local
+
+
+def _element_index(el: Any) -> int:
+    parent = el.getparent()
+    return [c for c in parent if is_element(c)].index(el)
+
+
+def _node_index(parent: Any, element_index: int | None, moving: Any = None) -> int:
+    """The child-node position before the ``element_index``-th element child."""
+    nodes = [c for c in parent if c is not moving]
+    elements = [c for c in nodes if is_element(c)]
+    if element_index is None or element_index >= len(elements) or element_index < 0:
+        return len(nodes)
+    target = elements[element_index]
+    position = list(parent).index(target)
+    if moving is not None and moving.getparent() is parent:
+        if list(parent).index(moving) < position:
+            position -= 1
+    return position
+
+
+# -- applying ----------------------------------------------------------------------------
+
+
+def apply_operation(doc: SvgDocument, op: Operation) -> list[Operation]:
+    """Apply ``op`` to ``doc``; returns the operations that undo it.
+
+    All or nothing: on error the document is unchanged and OperationError is raised.
+    """
+    allowed = DATA_KEYS[op.operation_type]
+    unknown = set(op.data) - allowed
+    if unknown:
+        raise OperationError(
+            f"{op.operation_type.value}: unknown data keys {sorted(unknown)}; "
+            f"allowed: {sorted(allowed) or 'none'}"
+        )
+    if op.operation_type in PRESENCE_ONLY:
+        _element(doc, op.element_id)
+        return []
+    edit = _Edit(doc, op)
+    try:
+        _APPLY[op.operation_type](edit, op)
+    except OperationError:
+        edit.rollback()
+        raise
+    except Exception:
+        edit.rollback()
+        raise
+    return _coalesce(list(reversed(edit.inverse)))
+
+
+def _coalesce(inverse: list[Operation]) -> list[Operation]:
+    """Fold successive attribute restores of one element into one update."""
+    out: list[Operation] = []
+    for op in inverse:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and op.operation_type is prev.operation_type is OperationType.UPDATE
+            and op.element_id == prev.element_id
+            and set(op.data) == set(prev.data) == {"attributes"}
+        ):
+            merged = {**op.data["attributes"], **prev.data["attributes"]}
+            out[-1] = prev.model_copy(update={"data": {"attributes": merged}})
+        else:
+            out.append(op)
+    return out
+
+
+def _element(doc: SvgDocument, address: str) -> Any:
+    el = doc.find(address)
+    if el is None:
+        raise UnknownElement(f"no element {address!r} in {doc.name}")
+    return el
+
+
+def _create(edit: _Edit, op: Operation) -> None:
+    doc, data = edit.doc, op.data
+    if not _ID_RE.match(op.element_id) and not op.element_id.startswith("/"):
+        raise OperationError(f"{op.element_id!r} is not a valid element id")
+    if op.element_id in doc.ids:
+        raise OperationError(f"an element with id {op.element_id!r} already exists")
+    parent = _element(doc, str(data["parent"])) if data.get("parent") is not None else doc.root
+    index = _index(data.get("index"))
+    if "markup" in data:
+        if not isinstance(data["markup"], str):
+            raise OperationError("markup must be a string of SVG")
+        try:
+            el = doc.parse_fragment(data["markup"])
+        except DocumentError as exc:
+            raise OperationError(str(exc)) from None
+        for node in el.iter():
+            if is_element(node) and _local(node) in ("script", "foreignObject"):
+                raise OperationError(f"<{_local(node)}> elements are not accepted")
+        if not op.element_id.startswith("/"):
+            el.set("id", op.element_id)
+        for node in el.iter():
+            if is_element(node) and node is not el and node.get("id") in doc.ids:
+                raise OperationError(f"an element with id {node.get('id')!r} already exists")
+    else:
+        kind = data.get("type")
+        if not isinstance(kind, str):
+            raise OperationError(
+                "create needs data.type: a shape (" + ", ".join(SHAPES) + ") or an SVG tag"
+            )
+        tag = SHAPES.get(kind, kind)
+        if tag not in SVG_TAGS:
+            raise OperationError(f"unknown element type {kind!r}")
+        el = doc.new_element(_svg(tag, doc), {"id": op.element_id})
+    _check_content(el, data)
+    edit.insert(parent, index, el)
+    _set_content(edit, el, data)
+
+
+def _check_content(el: Any, data: Mapping[str, Any]) -> None:
+    # Everything is validated before the first edit, so a refusal changes nothing.
+    if "attributes" in data:
+        attrs = data["attributes"]
+        if not isinstance(attrs, Mapping):
+            raise OperationError("attributes must be an object of name: value")
+        for name, value in attrs.items():
+            _check_attribute(name, None if value is None else _scalar(value, name))
+    if "style" in data and not isinstance(data["style"], Mapping | str):
+        raise OperationError("style must be an object of property: value, or a string")
+    for key in ("text", "tail"):
+        if key in data and not isinstance(data[key], str):
+            raise OperationError(f"{key} must be a string")
+    if "position" in data:
+        _pair(data["position"], "x", "y", "position")
+    if "size" in data:
+        _size(data["size"])
+
+
+def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
+    doc = edit.doc
+    if "position" in data:
+        _set_position(edit, el, *_pair(data["position"], "x", "y", "position"))
+    if "size" in data:
+        _set_size(edit, el, *_size(data["size"]))
+    for name, value in dict(data.get("attributes") or {}).items():
+        key = _attribute_key(doc, el, name)
+        edit.set_attribute(el, key, None if value is None else _scalar(value, name))
+    if "style" in data:
+        style = data["style"]
+        if isinstance(style, str):
+            edit.set_attribute(el, "style", style or None)
+        else:
+            props = _parse_style(el.get("style", ""))
+            for prop, value in style.items():
+                if value is None:
+                    props.pop(prop, None)
+                else:
+                    props[prop] = _scalar(value, f"style.{prop}")
+            edit.set_attribute(el, "style", _format_style(props) or None)
+    if "text" in data:
+        edit.set_text(el, data["text"])
+    if "tail" in data:
+        edit.set_tail(el, data["tail"])
+
+
+def _attribute_key(doc: SvgDocument, el: Any, name: str) -> str:
+    if ":" not in name:
+        return name
+    prefix, local = name.split(":", 1)
+    from .svgdoc import KNOWN_PREFIXES, XML_NS
+
+    if prefix == "xml":
+        return f"{{{XML_NS}}}{local}"
+    ns = el.nsmap.get(prefix) or {v: k for k, v in KNOWN_PREFIXES.items()}.get(prefix)
+    if ns is None:
+        raise OperationError(f"unknown namespace prefix in attribute {name!r}")
+    return f"{{{ns}}}{local}"
+
+
+def _index(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise OperationError("index must be a non-negative integer")
+    return value
+
+
+def _size(value: Any) -> tuple[float, float]:
+    width, height = _pair(value, "width", "height", "size")
+    if width < 0 or height < 0:
+        raise OperationError("size must not be negative")
+    return width, height
+
+
+def _set_position(edit: _Edit, el: Any, x: float, y: float) -> None:
+    tag = _local(el)
+    if tag in _XY_TAGS:
+        edit.set_attribute(el, "x", fmt(x))
+        edit.set_attribute(el, "y", fmt(y))
+    elif tag in ("circle", "ellipse"):
+        edit.set_attribute(el, "cx", fmt(x))
+        edit.set_attribute(el, "cy", fmt(y))
+    else:
+        _translate_to(edit, el, x, y)
+
+
+def _translate_to(edit: _Edit, el: Any, x: float, y: float, relative: bool = False) -> None:
+    tag = _local(el)
+    if tag == "line":
+        x1, y1 = _attr_number(el, "x1"), _attr_number(el, "y1")
+        dx, dy = (x, y) if relative else (x - x1, y - y1)
+        for name, delta in (("x1", dx), ("y1", dy), ("x2", dx), ("y2", dy)):
+            edit.set_attribute(el, name, fmt(_attr_number(el, name) + delta))
+    elif tag in ("polyline", "polygon"):
+        points = _points(el)
+        if not points:
+            raise OperationError(f"element {el.get('id')!r} has no points to move")
+        if relative:
+            dx, dy = x, y
+        else:
+            dx = x - min(p[0] for p in points)
+            dy = y - min(p[1] for p in points)
+        edit.set_attribute(el, "points", _format_points([(px + dx, py + dy) for px, py in points]))
+    elif relative and tag in _XY_TAGS | {"circle", "ellipse"}:
+        xa, ya = ("cx", "cy") if tag in ("circle", "ellipse") else ("x", "y")
+        edit.set_attribute(el, xa, fmt(_attr_number(el, xa) + x))
+        edit.set_attribute(el, ya, fmt(_attr_number(el, ya) + y))
+    else:
+        # Groups, paths and the rest move by a leading translate() in their transform.
+        transform = el.get("transform") or ""
+        match = _TRANSLATE.match(transform)
+        rest = transform[match.end() :] if match else transform.strip()
+        if relative:
+            ox = float(match.group(1)) if match else 0.0
+            oy = float(match.group(2) or 0) if match else 0.0
+            x, y = ox + x, oy + y
+        new = f"translate({fmt(x)} {fmt(y)})" + (f" {rest}" if rest else "")
+        edit.set_attribute(el, "transform", new)
+
+
+def _set_size(edit: _Edit, el: Any, width: float, height: float) -> None:
+    tag = _local(el)
+    if tag in _WH_TAGS:
+        edit.set_attribute(el, "width", fmt(width))
+        edit.set_attribute(el, "height", fmt(height))
+    elif tag == "circle":
+        edit.set_attribute(el, "r", fmt(min(width, height) / 2))
+    elif tag == "ellipse":
+        edit.set_attribute(el, "rx", fmt(width / 2))
+        edit.set_attribute(el, "ry", fmt(height / 2))
+    elif tag == "line":
+        edit.set_attribute(el, "x2", fmt(_attr_number(el, "x1") + width))
+        edit.set_attribute(el, "y2", fmt(_attr_number(el, "y1") + height))
+    elif tag in ("polyline", "polygon"):
+        points = _points(el)
+        if not points:
+            raise OperationError(f"element {el.get('id')!r} has no points to resize")
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        x0, y0 = min(xs), min(ys)
+        sx = width / (max(xs) - x0) if max(xs) > x0 else 1.0
+        sy = height / (max(ys) - y0) if max(ys) > y0 else 1.0
+        scaled = [(x0 + (px - x0) * sx, y0 + (py - y0) * sy) for px, py in points]
+        edit.set_attribute(el, "points", _format_points(scaled))
+    elif tag in ("text", "tspan"):
+        edit.set_attribute(el, "font-size", fmt(height))
+    else:
+        raise OperationError(
+            f"size is not defined for <{tag}>; set its transform through data.attributes"
+        )
+
+
+def _update(edit: _Edit, op: Operation) -> None:
+    el = _element(edit.doc, op.element_id)
+    _check_content(el, op.data)
+    if "parent" in op.data or "index" in op.data:
+        _reparent(edit, el, op.data)
+    _set_content(edit, el, op.data)
+
+
+def _reparent(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
+    if el.getparent() is None:
+        raise OperationError("the root element cannot be moved")
+    parent = el.getparent()
+    if data.get("parent") is not None:
+        parent = _element(edit.doc, str(data["parent"]))
+    edit.move(el, parent, _index(data.get("index")))
+
+
+def _delete(edit: _Edit, op: Operation) -> None:
+    el = _element(edit.doc, op.element_id)
+    if el.getparent() is None:
+        raise OperationError("the root element cannot be deleted")
+    edit.remove(el)
+
+
+def _move(edit: _Edit, op: Operation) -> None:
+    el = _element(edit.doc, op.element_id)
+    data = op.data
+    if not data:
+        raise OperationError("move needs position, dx/dy, parent or index")
+    if "position" in data and ("dx" in data or "dy" in data):
+        raise OperationError("move takes either position or dx/dy, not both")
+    if "position" in data:
+        _pair(data["position"], "x", "y", "position")
+    dx = _number(data.get("dx", 0), "dx")
+    dy = _number(data.get("dy", 0), "dy")
+    if "parent" in data or "index" in data:
+        _reparent(edit, el, data)
+    if "position" in data:
+        _set_position(edit, el, *_pair(data["position"], "x", "y", "position"))
+    elif "dx" in data or "dy" in data:
+        _translate_to(edit, el, dx, dy, relative=True)
+
+
+def _resize(edit: _Edit, op: Operation) -> None:
+    el = _element(edit.doc, op.element_id)
+    data = op.data
+    if "radius" in data:
+        radius = _number(data["radius"], "radius")
+        if radius < 0 or _local(el) != "circle":
+            raise OperationError("radius applies to circles and must not be negative")
+        edit.set_attribute(el, "r", fmt(radius))
+        return
+    if "size" in data:
+        width, height = _size(data["size"])
+    elif "width" in data and "height" in data:
+        width, height = _size({"width": data["width"], "height": data["height"]})
+    else:
+        raise OperationError("resize needs size {width, height}, width and height, or radius")
+    _set_size(edit, el, width, height)
+
+
+# -- constraints and assemblies ----------------------------------------------------------
+
+
+def _model(edit: _Edit) -> Any:
+    """The ``<metadata id="svgx-model">`` element, created on first use."""
+    doc = edit.doc
+    model = doc.ids.get(MODEL_ID)
+    if model is None:
+        model = doc.new_element(_svg("metadata", doc), {"id": MODEL_ID})
+        edit.insert(doc.root, None, model)
+    return model
+
+
+def constraints_of(doc: SvgDocument, element_id: str) -> list[Any]:
+    model = doc.ids.get(MODEL_ID)
+    if model is None:
+        return []
+    return [
+        c
+        for c in model
+        if is_element(c) and c.tag == f"{{{SVGX_NS}}}constraint" and c.get("element") == element_id
+    ]
+
+
+def _constraint_add(edit: _Edit, op: Operation) -> None:
+    doc, data = edit.doc, op.data
+    target = _element(doc, op.element_id)
+    ctype = data.get("constraint_type")
+    if not isinstance(ctype, str) or not re.match(r"^[A-Za-z_][\w\-]*$", ctype):
+        raise OperationError("constraint_add needs data.constraint_type, a name like 'distance'")
+    element_id = target.get("id") or op.element_id
+    attrs = {"element": element_id, "type": ctype}
+    if "value" in data:
+        attrs["value"] = _scalar(data["value"], "value")
+    if "unit" in data:
+        attrs["unit"] = _scalar(data["unit"], "unit")
+    if "targets" in data:
+        targets = data["targets"]
+        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+            raise OperationError("targets must be a list of element ids")
+        for t in targets:
+            _element(doc, t)
+        attrs["targets"] = " ".join(targets)
+    for name, value in dict(data.get("properties") or {}).items():
+        if name in attrs or name == "id" or not re.match(r"^[A-Za-z_][\w\-]*$", name):
+            raise OperationError(f"invalid constraint property {name!r}")
+        attrs[name] = _scalar(value, name)
+    cid = data.get("constraint_id")
+    if cid is None:
+        n = 1
+        while f"{element_id}-{ctype}-{n}" in doc.ids:
+            n += 1
+        cid = f"{element_id}-{ctype}-{n}"
+    if not isinstance(cid, str) or not _ID_RE.match(cid):
+        raise OperationError("constraint_id must be a valid id")
+    if cid in doc.ids:
+        raise OperationError(f"an element with id {cid!r} already exists")
+    el = doc.new_element(f"{{{SVGX_NS}}}constraint", {"id": cid, **attrs})
+    edit.insert(_model(edit), None, el)
+
+
+def _constraint_remove(edit: _Edit, op: Operation) -> None:
+    doc, data = edit.doc, op.data
+    cid, ctype = data.get("constraint_id"), data.get("constraint_type")
+    found = [
+        c
+        for c in constraints_of(doc, op.element_id)
+        if (cid is None or c.get("id") == cid) and (ctype is None or c.get("type") == ctype)
+    ]
+    if cid is not None and not found and doc.ids.get(cid) is not None:
+        candidate = doc.ids[cid]
+        if candidate.tag == f"{{{SVGX_NS}}}constraint":
+            found = [candidate]
+    if not found:
+        raise OperationError(f"no matching constraint on element {op.element_id!r}")
+    for c in found:
+        edit.remove(c)
+
+
+def _assembly_update(edit: _Edit, op: Operation) -> None:
+    doc, data = edit.doc, op.data
+    tag = f"{{{SVGX_NS}}}assembly"
+    existing = doc.ids.get(op.element_id)
+    if existing is not None and existing.tag != tag:
+        raise OperationError(f"{op.element_id!r} is an element, not an assembly")
+    if data.get("remove"):
+        if existing is None:
+            raise UnknownElement(f"no assembly {op.element_id!r}")
+        edit.remove(existing)
+        return
+    if not _ID_RE.match(op.element_id):
+        raise OperationError(f"{op.element_id!r} is not a valid assembly id")
+    attrs: dict[str, str | None] = {}
+    if "name" in data:
+        attrs["name"] = None if data["name"] is None else _scalar(data["name"], "name")
+    if "members" in data:
+        members = data["members"]
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
+            raise OperationError("members must be a list of element ids")
+        for m in members:
+            _element(doc, m)
+        attrs["members"] = " ".join(members)
+    for name, value in dict(data.get("properties") or {}).items():
+        if name in ("id", "name", "members") or not re.match(r"^[A-Za-z_][\w\-]*$", name):
+            raise OperationError(f"invalid assembly property {name!r}")
+        attrs[name] = None if value is None else _scalar(value, name)
+    if existing is None:
+        el = doc.new_element(tag, {"id": op.element_id})
+        for key, value in attrs.items():
+            if value is not None:
+                el.set(key, value)
+        edit.insert(_model(edit), None, el)
+    else:
+        for key, value in attrs.items():
+            edit.set_attribute(existing, key, value)
+
+
+_APPLY: dict[OperationType, Callable[[_Edit, Operation], None]] = {
+    OperationType.CREATE: _create,
+    OperationType.UPDATE: _update,
+    OperationType.DELETE: _delete,
+    OperationType.MOVE: _move,
+    OperationType.RESIZE: _resize,
+    OperationType.CONSTRAINT_ADD: _constraint_add,
+    OperationType.CONSTRAINT_REMOVE: _constraint_remove,
+    OperationType.ASSEMBLY_UPDATE: _assembly_update,
+}

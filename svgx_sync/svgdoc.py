@@ -1,0 +1,647 @@
+"""The SVG document model: a hardened parse, an id index, and a writer that keeps bytes.
+
+Guarantees:
+
+* Parsing never loads a DTD, never expands an entity and never touches the network. A
+  DOCTYPE without an internal subset (the usual ``<!DOCTYPE svg PUBLIC ...>``) is kept
+  byte for byte and ignored; a DOCTYPE with an internal subset (where entities are
+  declared) is refused with :class:`DocumentError`. Size and nesting depth are bounded.
+* Every element is reachable in O(1) by its ``id``. Duplicate ids are reported in
+  :attr:`SvgDocument.duplicate_ids`, never merged; the index points at the first one.
+  Elements without an id are addressed by their position (``/0/3/1``: element-child
+  indices from the root) and no id is ever invented for them.
+* :meth:`SvgDocument.render` returns the original text with only the edited parts
+  replaced. While parsing we record where every node sits in the source (its *span*); an
+  untouched subtree is copied from the source, an element whose attributes changed gets
+  only its start tag rewritten (unchanged attributes keep their quoting and spacing), and
+  new elements are written in the indentation of their siblings. lxml's own serialiser
+  rewrites every byte of a real file, which is why we do not use it for files.
+
+All edits go through the mutation methods here (``set_attribute``, ``set_text``,
+``insert``, ``remove``, ``move``) so the writer knows what changed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from .errors import DocumentError, NotFound
+
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+SVGX_NS = "https://svgx-sync.dev/ns/1"
+"""Our namespace, for constraints, assemblies and merge-conflict marks inside SVG files."""
+
+KNOWN_PREFIXES = {SVGX_NS: "svgx", XLINK_NS: "xlink", XML_NS: "xml"}
+
+MAX_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 256
+
+_LOCAL = threading.local()
+
+
+def _parser() -> etree.XMLParser:
+    """One hardened parser per thread (lxml parsers must not be shared across threads)."""
+    parser = getattr(_LOCAL, "parser", None)
+    if parser is None:
+        parser = _LOCAL.parser = _new_parser()
+    return parser
+
+
+def _new_parser() -> etree.XMLParser:
+    return etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_blank_text=False,
+    remove_comments=False,
+    remove_pis=False,
+    strip_cdata=False,
+)
+
+# One token of markup. Attribute values may contain '>' so start tags are matched with
+# their quoted strings.
+_TOKEN = re.compile(
+    r"<!--.*?-->"
+    r"|<!\[CDATA\[.*?\]\]>"
+    r"|<\?.*?\?>"
+    r"|<!DOCTYPE(?:[^>\[\"']|\"[^\"]*\"|'[^']*')*(?:\[|>)"
+    r"|</[^>]*>"
+    r"|<[^!?/](?:[^>\"']|\"[^\"]*\"|'[^']*')*>",
+    re.DOTALL,
+)
+_ATTR = re.compile(r"(\s+)([^\s=/>]+)(\s*=\s*)(?:\"([^\"]*)\"|'([^']*)')")
+_ENCODING_DECL = re.compile(rb"^<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+
+@dataclass(slots=True)
+class Span:
+    """Where a node sat in the source text.
+
+    ``start``..``stag_end`` is the start tag, ``stag_end``..``text_end`` the text before
+    the first child, ``etag_start``..``end`` the end tag (empty for ``<x/>``), and
+    ``end``..``tail_end`` the tail text up to the next sibling or the parent's end tag.
+    """
+
+    start: int
+    stag_end: int
+    text_end: int
+    etag_start: int
+    end: int
+    tail_end: int
+    parent: Any
+
+
+def _decode(data: bytes) -> tuple[str, str]:
+    """Decode the file as its XML declaration says, refusing lossy round trips."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    match = _ENCODING_DECL.match(data)
+    encoding = match.group(1).decode("ascii").lower() if match else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"cannot decode the file as {encoding}: {exc}") from exc
+    if text.encode(encoding) != data:
+        raise DocumentError(f"the file does not round-trip through {encoding}")
+    return text, encoding
+
+
+def escape_text(text: str | None) -> str:
+    if not text:
+        return ""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_attr(value: str, quote: str = '"') -> str:
+    value = value.replace("&", "&amp;").replace("<", "&lt;")
+    value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    return value.replace('"', "&quot;") if quote == '"' else value.replace("'", "&apos;")
+
+
+def is_element(node: Any) -> bool:
+    return isinstance(node.tag, str)
+
+
+class SvgDocument:
+    """One SVG file: the lxml tree, its id index and its original text."""
+
+    def __init__(self, data: bytes, *, name: str = "document.svg") -> None:
+        if len(data) > MAX_BYTES:
+            raise DocumentError(f"{name}: larger than {MAX_BYTES} bytes")
+        self.name = name
+        text, self.encoding = _decode(data)
+        try:
+            self.root = etree.fromstring(data, _parser())
+        except etree.XMLSyntaxError as exc:
+            raise DocumentError(f"{name}: not well-formed XML: {exc}") from exc
+        self._load(text)
+
+    # -- loading ---------------------------------------------------------------------
+
+    def _load(self, text: str) -> None:
+        self.source = text
+        self.spans: dict[Any, Span] = {}
+        self._attr_dirty: dict[Any, dict[str, str]] = {}  # element -> attributes before
+        self._text_dirty: set[Any] = set()
+        self._tail_dirty: set[Any] = set()
+        self._struct_dirty: set[Any] = set()
+        self._extra_ns: dict[str, str] = {}
+        self._map_spans(text)
+        self.ids: dict[str, Any] = {}
+        self.duplicate_ids: dict[str, list[Any]] = {}
+        for el in self.root.iter(etree.Element):
+            self._index_add(el)
+
+    def _map_spans(self, text: str) -> None:
+        """Pair every node of the tree with its place in ``text``, in document order."""
+        nodes = iter(self.root.iter())
+        stack: list[tuple[Any, Span]] = []
+        last_closed: tuple[Any, Span] | None = None
+        seen_root = False
+        root_done = False
+        for match in _TOKEN.finditer(text):
+            token = match.group()
+            start, end = match.span()
+            if token.startswith("<!DOCTYPE"):
+                if token.endswith("["):
+                    raise DocumentError(
+                        f"{self.name}: a DOCTYPE with an internal subset (entity "
+                        "declarations) is refused"
+                    )
+                continue
+            if token.startswith("<![CDATA["):
+                continue
+            if not seen_root or root_done:
+                if not token.startswith(("<!--", "<?")):
+                    if root_done:
+                        raise DocumentError(f"{self.name}: content after the root element")
+                    seen_root = True
+                else:
+                    continue
+            if token.startswith("</"):
+                node, span = stack.pop()
+                span.etag_start, span.end = start, end
+                if span.text_end < 0:
+                    span.text_end = start
+                self._close_sibling(last_closed, stack, start)
+                last_closed = (node, span)
+                if not stack:
+                    span.tail_end = end
+                    root_done = True
+                continue
+            node = next(nodes, None)
+            if node is None:
+                raise DocumentError(f"{self.name}: markup does not match the parsed tree")
+            parent = stack[-1] if stack else None
+            if parent is not None and parent[1].text_end < 0:
+                parent[1].text_end = start
+            if last_closed is not None and stack and last_closed[1].parent is stack[-1][0]:
+                last_closed[1].tail_end = start
+            last_closed = None
+            if token.startswith(("<!--", "<?")):
+                if is_element(node):
+                    raise DocumentError(f"{self.name}: markup does not match the parsed tree")
+                span = Span(start, end, end, end, end, -1, parent[0] if parent else None)
+                self.spans[node] = span
+                last_closed = (node, span)
+                continue
+            if not is_element(node):
+                raise DocumentError(f"{self.name}: markup does not match the parsed tree")
+            span = Span(start, end, -1, end, end, -1, parent[0] if parent else None)
+            self.spans[node] = span
+            if token.endswith("/>"):
+                span.text_end = end
+                last_closed = (node, span)
+                if not stack:
+                    span.tail_end = end
+                    root_done = True
+            else:
+                stack.append((node, span))
+                if len(stack) > MAX_DEPTH:
+                    raise DocumentError(f"{self.name}: nested deeper than {MAX_DEPTH}")
+        if stack or next(nodes, None) is not None or not root_done:
+            raise DocumentError(f"{self.name}: markup does not match the parsed tree")
+
+    @staticmethod
+    def _close_sibling(last: tuple[Any, Span] | None, stack: list[Any], pos: int) -> None:
+        # The tail of the last child runs up to its parent's end tag.
+        if last is not None and last[1].tail_end < 0:
+            last[1].tail_end = pos
+
+    # -- the index -------------------------------------------------------------------
+
+    def _index_add(self, el: Any) -> None:
+        ident = el.get("id")
+        if ident is None:
+            return
+        if ident in self.ids and self.ids[ident] is not el:
+            self.duplicate_ids.setdefault(ident, [self.ids[ident]]).append(el)
+        else:
+            self.ids[ident] = el
+
+    def _index_remove(self, el: Any) -> None:
+        ident = el.get("id")
+        if ident is None:
+            return
+        dups = self.duplicate_ids.get(ident)
+        if dups is not None:
+            if el in dups:
+                dups.remove(el)
+            if self.ids.get(ident) is el:
+                self.ids[ident] = dups[0]
+            if len(dups) <= 1:
+                del self.duplicate_ids[ident]
+        elif self.ids.get(ident) is el:
+            del self.ids[ident]
+
+    def get(self, address: str) -> Any:
+        """The element with this id, or at this ``/i/j`` position; raises NotFound."""
+        el = self.find(address)
+        if el is None:
+            raise NotFound(f"no element {address!r} in {self.name}")
+        return el
+
+    def find(self, address: str) -> Any | None:
+        if address.startswith("/"):
+            el = self.root
+            for part in address.strip("/").split("/") if address.strip("/") else []:
+                if not part.isdigit():
+                    return None
+                children = [c for c in el if is_element(c)]
+                index = int(part)
+                if index >= len(children):
+                    return None
+                el = children[index]
+            return el
+        return self.ids.get(address)
+
+    def address_of(self, el: Any) -> str:
+        """The element's id, or its position when it has none."""
+        ident = el.get("id")
+        if ident is not None and self.ids.get(ident) is el:
+            return ident
+        parts = []
+        node = el
+        while node is not self.root:
+            parent = node.getparent()
+            parts.append(str([c for c in parent if is_element(c)].index(node)))
+            node = parent
+        return "/" + "/".join(reversed(parts))
+
+    def elements(self) -> Iterator[Any]:
+        return self.root.iter(etree.Element)
+
+    # -- mutations -------------------------------------------------------------------
+
+    def set_attribute(self, el: Any, key: str, value: str | None) -> None:
+        """Set (or with None remove) one attribute, keeping the id index true."""
+        if el not in self._attr_dirty:
+            self._attr_dirty[el] = dict(el.attrib)
+        if key == "id":
+            self._index_remove(el)
+        if value is None:
+            el.attrib.pop(key, None)
+        else:
+            el.set(key, value)
+        if key == "id":
+            self._index_add(el)
+        ns = etree.QName(key).namespace if key.startswith("{") else None
+        if ns in KNOWN_PREFIXES and ns != XML_NS:
+            self._declare(ns)
+
+    def set_text(self, el: Any, text: str | None) -> None:
+        el.text = text
+        self._text_dirty.add(el)
+
+    def set_tail(self, node: Any, tail: str | None) -> None:
+        node.tail = tail
+        self._tail_dirty.add(node)
+
+    def new_element(self, tag: str, attrib: dict[str, str] | None = None) -> Any:
+        """A detached element; attach it with :meth:`insert`."""
+        el = etree.Element(tag)
+        for key, value in (attrib or {}).items():
+            el.set(key, value)
+        return el
+
+    def insert(self, parent: Any, index: int, el: Any) -> None:
+        """Insert ``el`` (with its subtree) as the ``index``-th child (all nodes count)."""
+        children = list(parent)
+        index = max(0, min(index, len(children)))
+        before = self._whitespace_before(parent, index)
+        if index == len(children) and children:
+            # Appending: the new last child takes the closing indentation and the old
+            # last child gets the indentation of a sibling line.
+            closing = children[-1].tail or ""
+            if _is_blank(closing):
+                self.set_tail(children[-1], self._indent_of(children[-1]) or closing)
+                el.tail = closing
+            else:
+                el.tail = ""
+        elif index == len(children):
+            closing = parent.text or ""
+            indent = self._child_indent(parent)
+            if _is_blank(closing) and "\n" in indent:
+                self.set_text(parent, indent)
+                if "\n" in closing:
+                    el.tail = closing
+                else:
+                    el.tail = self._indent_of(parent) if parent.getparent() is not None else "\n"
+            else:
+                el.tail = ""
+        else:
+            el.tail = before if _is_blank(before) else ""
+        parent.insert(index, el)
+        self._struct_dirty.add(parent)
+        self._tail_dirty.add(el)
+        for node in el.iter(etree.Element):
+            self._index_add(node)
+            for key in node.attrib:
+                ns = etree.QName(key).namespace
+                if ns in KNOWN_PREFIXES and ns != XML_NS:
+                    self._declare(ns)
+            if etree.QName(node).namespace == SVGX_NS:
+                self._declare(SVGX_NS)
+
+    def remove(self, el: Any) -> int:
+        """Detach ``el`` with its subtree; returns its index among all child nodes."""
+        parent = el.getparent()
+        if parent is None:
+            raise DocumentError("the root element cannot be removed")
+        children = list(parent)
+        index = children.index(el)
+        tail = el.tail
+        if index == len(children) - 1 and _is_blank(tail):
+            # Keep the closing indentation of the parent.
+            if index > 0:
+                self.set_tail(children[index - 1], tail)
+            else:
+                self.set_text(parent, tail)
+        elif tail and not _is_blank(tail):
+            # Mixed content: the text after the element stays in the document.
+            if index > 0:
+                prev = children[index - 1]
+                self.set_tail(prev, (prev.tail or "") + tail)
+            else:
+                self.set_text(parent, (parent.text or "") + tail)
+        for node in el.iter(etree.Element):
+            self._index_remove(node)
+        parent.remove(el)
+        el.tail = None
+        self._struct_dirty.add(parent)
+        return index
+
+    def move(self, el: Any, parent: Any, index: int) -> None:
+        """Re-parent or reorder ``el``; refuses to put an element inside itself."""
+        node = parent
+        while node is not None:
+            if node is el:
+                raise DocumentError("an element cannot be moved inside itself")
+            node = node.getparent()
+        self.remove(el)
+        self.insert(parent, index, el)
+
+    def _declare(self, ns: str) -> None:
+        if ns not in self.root.nsmap.values() and ns not in self._extra_ns.values():
+            self._extra_ns[KNOWN_PREFIXES[ns]] = ns
+            self._struct_dirty.add(self.root)
+            self._attr_dirty.setdefault(self.root, dict(self.root.attrib))
+
+    # -- whitespace helpers ----------------------------------------------------------
+
+    def _whitespace_before(self, parent: Any, index: int) -> str:
+        children = list(parent)
+        if index == 0:
+            return parent.text or ""
+        return children[index - 1].tail or ""
+
+    def _indent_of(self, node: Any) -> str:
+        parent = node.getparent()
+        children = list(parent)
+        i = children.index(node)
+        text = (children[i - 1].tail if i > 0 else parent.text) or ""
+        return text if _is_blank(text) else ""
+
+    def _child_indent(self, parent: Any) -> str:
+        if parent.getparent() is None:
+            return "\n  "
+        own = self._indent_of(parent)
+        if "\n" in own:
+            return own + "  "
+        return ""
+
+    # -- writing ---------------------------------------------------------------------
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._attr_dirty or self._text_dirty or self._tail_dirty or self._struct_dirty)
+
+    def render(self) -> str:
+        """The file text: the source with only the edited parts replaced."""
+        if not self.dirty:
+            return self.source
+        touched: set[Any] = set()
+        for el in (*self._attr_dirty, *self._text_dirty, *self._struct_dirty):
+            self._touch(el, touched)
+        for node in self._tail_dirty:
+            parent = node.getparent()
+            if parent is not None:
+                self._touch(parent, touched)
+        root_span = self.spans[self.root]
+        out: list[str] = [self.source[: root_span.start]]
+        self._render(self.root, touched, out)
+        out.append(self.source[root_span.end :])
+        return "".join(out)
+
+    def to_bytes(self) -> bytes:
+        return self.render().encode(self.encoding)
+
+    def commit_render(self) -> bytes:
+        """Render, and make the result the new source (after it was written out)."""
+        text = self.render()
+        if text is not self.source:
+            self._rebase(text)
+        return text.encode(self.encoding)
+
+    def _rebase(self, text: str) -> None:
+        self.source = text
+        self.spans = {}
+        self._attr_dirty.clear()
+        self._text_dirty.clear()
+        self._tail_dirty.clear()
+        self._struct_dirty.clear()
+        self._extra_ns.clear()
+        self._map_spans(text)
+
+    def _touch(self, el: Any, touched: set[Any]) -> None:
+        node = el
+        while node is not None and node not in touched:
+            touched.add(node)
+            node = node.getparent()
+
+    def _render(self, node: Any, touched: set[Any], out: list[str]) -> None:
+        span = self.spans.get(node)
+        if span is None:
+            self._render_fresh(node, out)
+            return
+        if node not in touched:
+            out.append(self.source[span.start : span.end])
+            return
+        src = self.source
+        self_closing = span.etag_start == span.end and span.stag_end == span.end
+        has_content = len(node) > 0 or bool(node.text)
+        stag = self._start_tag(node, span) if node in self._attr_dirty else src[span.start : span.stag_end]
+        if self_closing:
+            if not has_content:
+                out.append(stag)
+                return
+            stag = stag[:-2].rstrip() + ">"
+        out.append(stag)
+        if node in self._text_dirty or self_closing:
+            out.append(escape_text(node.text))
+        else:
+            out.append(src[span.stag_end : span.text_end])
+        for child in node:
+            self._render(child, touched, out)
+            cspan = self.spans.get(child)
+            if cspan is None or child in self._tail_dirty or cspan.parent is not node:
+                out.append(escape_text(child.tail))
+            else:
+                out.append(src[cspan.end : cspan.tail_end])
+        if self_closing:
+            out.append(f"</{self._qname(node, node.tag)}>")
+        else:
+            out.append(src[span.etag_start : span.end])
+
+    def _start_tag(self, el: Any, span: Span) -> str:
+        """Rewrite only the changed attributes of an original start tag."""
+        token = self.source[span.start : span.stag_end]
+        before = self._attr_dirty[el]
+        current = dict(el.attrib)
+        match = re.match(r"<[^\s/>]+", token)
+        assert match is not None
+        parts = [match.group()]
+        pos = match.end()
+        seen: set[str] = set()
+        last_ws = " "
+        nsmap = el.nsmap
+        for attr in _ATTR.finditer(token, pos):
+            ws, qname, eq, dq, sq = attr.groups()
+            last_ws = ws
+            pos = attr.end()
+            if qname == "xmlns" or qname.startswith("xmlns:"):
+                parts.append(attr.group())
+                continue
+            key = self._clark(qname, nsmap)
+            seen.add(key)
+            if key not in current:
+                continue
+            if before.get(key) == current[key]:
+                parts.append(attr.group())
+            else:
+                quote = '"' if dq is not None else "'"
+                parts.append(f"{ws}{qname}{eq}{quote}{escape_attr(current[key], quote)}{quote}")
+        if el is self.root:
+            for prefix, ns in self._extra_ns.items():
+                parts.append(f'{last_ws}xmlns:{prefix}="{escape_attr(ns)}"')
+        for key, value in current.items():
+            if key not in seen:
+                parts.append(f'{last_ws}{self._qname(el, key, attr=True)}="{escape_attr(value)}"')
+        rest = token[pos:]
+        parts.append(rest)
+        return "".join(parts)
+
+    @staticmethod
+    def _clark(qname: str, nsmap: dict[str | None, str]) -> str:
+        if ":" not in qname:
+            return qname
+        prefix, local = qname.split(":", 1)
+        ns = XML_NS if prefix == "xml" else nsmap.get(prefix)
+        return f"{{{ns}}}{local}" if ns else qname
+
+    def _qname(self, el: Any, clark: str, *, attr: bool = False) -> str:
+        """The prefixed name for ``clark`` as written in this document."""
+        if not clark.startswith("{"):
+            return clark
+        qn = etree.QName(clark)
+        ns, local = qn.namespace, qn.localname
+        if ns in KNOWN_PREFIXES:
+            declared = [p for p, u in el.nsmap.items() if u == ns and p and not p.startswith("ns")]
+            return f"{declared[0] if declared else KNOWN_PREFIXES[ns]}:{local}"
+        for prefix, uri in el.nsmap.items():
+            if uri == ns and (prefix is not None or not attr):
+                return f"{prefix}:{local}" if prefix else local
+        return local
+
+    def _render_fresh(self, node: Any, out: list[str]) -> None:
+        """Write a new node in the document's own prefixes."""
+        if not is_element(node):
+            if isinstance(node, etree._Comment):
+                out.append(f"<!--{node.text or ''}-->")
+            elif isinstance(node, etree._ProcessingInstruction):
+                out.append(f"<?{node.target} {node.text or ''}?>")
+            return
+        name = self._qname(node, node.tag)
+        attrs = "".join(
+            f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
+        )
+        if len(node) == 0 and not node.text:
+            out.append(f"<{name}{attrs}/>")
+            return
+        out.append(f"<{name}{attrs}>{escape_text(node.text)}")
+        for child in node:
+            self._render_fresh(child, out)
+            out.append(escape_text(child.tail))
+        out.append(f"</{name}>")
+
+    # -- whole-element text ------------------------------------------------------------
+
+    def markup_of(self, el: Any) -> str:
+        """The element's markup as it would be written now (for inverses and diffs)."""
+        out: list[str] = []
+        span = self.spans.get(el)
+        if span is not None and not self.dirty:
+            return self.source[span.start : span.end]
+        self._render_fresh(el, out)
+        return "".join(out)
+
+    def parse_fragment(self, markup: str) -> Any:
+        """Parse one element of markup in this document's namespaces."""
+        decls = " ".join(
+            f'xmlns{":" + p if p else ""}="{escape_attr(u)}"'
+            for p, u in {**self.root.nsmap, **{v: k for k, v in KNOWN_PREFIXES.items() if k != XML_NS}}.items()
+        )
+        wrapper = f"<svgx-wrapper {decls}>{markup}</svgx-wrapper>".encode()
+        if b"<!DOCTYPE" in wrapper or b"<!ENTITY" in wrapper:
+            raise DocumentError("markup may not contain a DOCTYPE or entity declarations")
+        try:
+            holder = etree.fromstring(wrapper, _parser())
+        except etree.XMLSyntaxError as exc:
+            raise DocumentError(f"markup is not well-formed: {exc}") from exc
+        children = [c for c in holder if is_element(c)]
+        if len(children) != 1:
+            raise DocumentError("markup must hold exactly one element")
+        el = children[0]
+        el.tail = None
+        return el
+
+
+def _is_blank(text: str | None) -> bool:
+    return not text or text.isspace()
+
+
+def load(data: bytes, name: str = "document.svg") -> SvgDocument:
+    return SvgDocument(data, name=name)
