@@ -1,0 +1,863 @@
+"""The git store: a folder of documents, each one an ordinary non-bare git repository.
+
+This is a shell over pygit2. It decides nothing about SVG; it turns "these files now
+have these bytes" into git objects and refs, and reads them back. What it guarantees:
+
+- Commits are built in memory (blobs, trees from :class:`pygit2.TreeBuilder`,
+  ``create_commit``) on top of the branch tip, never by staging through the index, so a
+  commit contains exactly the files it was given on top of its parent's tree.
+- A commit moves only ``refs/heads/<branch>`` (and ``refs/tags/<name>`` when a tag is
+  asked for), with a compare-and-swap on the old tip: a branch that moved under us is
+  an error, not a lost update. ``refs/svgx/*`` is left to the daemon.
+- When the branch committed to is the checked-out one, the index follows the commit for
+  the paths it touched, so ``git status`` shows no staged difference afterwards. Revert
+  and branch switches leave working tree, index and HEAD all matching.
+- History is never rewritten: revert is a new commit whose tree is the old one.
+- Author identities and trailers are ones ``git fsck --strict`` and
+  ``git interpret-trailers`` accept; the layout is described in ``docs/git-layout.md``.
+- pygit2 errors are wrapped at this boundary as :class:`StoreError` (our or the
+  machine's fault) or :class:`NotFound` / :class:`ClientError` (the caller's).
+  A lock held by the git command (``index.lock``, ``<ref>.lock``) is waited for with a
+  short backoff, never removed: libgit2 fails at once where git would wait.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, TypeVar
+
+import pygit2
+from pygit2.enums import CheckoutStrategy, FileMode, FileStatus, ObjectType, SortMode
+
+from svgx_sync.atomic import write_atomic
+from svgx_sync.errors import ClientError, NotFound, StoreError
+from svgx_sync.names import (
+    validate_branch_name,
+    validate_document_name,
+    validate_file_name,
+    validate_tag_name,
+)
+
+__all__ = [
+    "DEFAULT_BRANCH",
+    "DEFAULT_FILE",
+    "EMPTY_SVG",
+    "SESSION_TRAILER",
+    "OPERATION_TRAILER",
+    "SYSTEM_EMAIL",
+    "SYSTEM_NAME",
+    "USER_EMAIL_DOMAIN",
+    "Document",
+    "Store",
+    "Version",
+    "user_email",
+]
+
+log = logging.getLogger(__name__)
+
+EMPTY_SVG: bytes = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="800" height="600"'
+    b' viewBox="0 0 800 600">\n'
+    b"</svg>\n"
+)
+
+DEFAULT_BRANCH = "main"
+DEFAULT_FILE = "document.svg"
+SYSTEM_NAME = "svgx_sync"
+SYSTEM_EMAIL = "svgx-sync@localhost"
+# ".invalid" is reserved by RFC 2606, so a derived address can never reach anyone.
+USER_EMAIL_DOMAIN = "users.svgx-sync.invalid"
+SESSION_TRAILER = "Svgx-Session"
+OPERATION_TRAILER = "Svgx-Operation"
+
+# How long to wait for a lock held by someone else (the git command, another process).
+_LOCK_WAIT_SECONDS = 2.0
+_LOCK_FIRST_DELAY = 0.005
+_LOCK_MAX_DELAY = 0.2
+
+_T = TypeVar("_T")
+
+# A trailer line as git interpret-trailers reads it: "Token: value".
+_TRAILER_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s?(.*)$")
+_OUR_TRAILERS = (SESSION_TRAILER.lower(), OPERATION_TRAILER.lower())
+_EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+
+# Status flags of a tracked file whose content differs from HEAD (staged or not).
+# WT_NEW (untracked) and IGNORED are left out: checkout never overwrites those silently.
+_DIRTY = (
+    FileStatus.INDEX_NEW
+    | FileStatus.INDEX_MODIFIED
+    | FileStatus.INDEX_DELETED
+    | FileStatus.INDEX_RENAMED
+    | FileStatus.INDEX_TYPECHANGE
+    | FileStatus.WT_MODIFIED
+    | FileStatus.WT_DELETED
+    | FileStatus.WT_TYPECHANGE
+    | FileStatus.WT_RENAMED
+    | FileStatus.CONFLICTED
+)
+
+
+@dataclass(frozen=True)
+class Version:
+    """One commit as svgx_sync shows it: who, when, what, and from which session."""
+
+    version_id: str
+    author_name: str
+    author_email: str
+    timestamp: int
+    description: str
+    session_id: str | None
+    op_ids: tuple[str, ...]
+    parents: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------
+# Small pure helpers
+
+
+def user_email(user_id: str) -> str:
+    """The author e-mail recorded for ``user_id``.
+
+    git fsck --strict refuses ``<``, ``>`` and newlines in identities; keeping only
+    ``[A-Za-z0-9._+-]`` in the local part also keeps the address readable everywhere.
+    """
+    local = _EMAIL_UNSAFE.sub("-", user_id).strip(".-")
+    local = re.sub(r"\.{2,}", ".", local) or "user"
+    return f"{local[:64]}@{USER_EMAIL_DOMAIN}"
+
+
+def _clean_name(username: str, user_id: str) -> str:
+    # git fsck --strict: no "<", ">" or newline in a name; libgit2 trims the rest.
+    for candidate in (username, user_id):
+        cleaned = " ".join(re.sub(r"[<>\x00-\x1f\x7f]+", " ", candidate).split())
+        if cleaned:
+            return cleaned
+    return "user"
+
+
+def _check_trailer_value(kind: str, value: str) -> str:
+    if not value or value != value.strip() or any(c in value for c in "\r\n\x00"):
+        raise ClientError(f"invalid {kind} {value!r}: must be non-empty, one line, no padding")
+    return value
+
+
+def _compose_message(description: str, session_id: str | None, op_ids: Sequence[str]) -> str:
+    body = description.strip() or "Edit"
+    trailers: list[str] = []
+    if session_id is not None:
+        trailers.append(f"{SESSION_TRAILER}: {_check_trailer_value('session id', session_id)}")
+    for op_id in op_ids:
+        trailers.append(f"{OPERATION_TRAILER}: {_check_trailer_value('operation id', op_id)}")
+    if not trailers:
+        return body + "\n"
+    # git interpret-trailers reads trailers from the last paragraph only.
+    return body + "\n\n" + "\n".join(trailers) + "\n"
+
+
+def _parse_message(message: str) -> tuple[str, str | None, tuple[str, ...]]:
+    """Split a commit message into (description, session id, operation ids).
+
+    Only our own trailers are taken out of the last paragraph; other trailers
+    (Signed-off-by, ...) stay part of the description.
+    """
+    text = message.rstrip("\n")
+    head, sep, last = text.rpartition("\n\n")
+    if not sep:
+        return text, None, ()
+    lines = last.split("\n")
+    matches = [_TRAILER_LINE.match(line) for line in lines]
+    if not all(matches):
+        return text, None, ()
+    session_id: str | None = None
+    op_ids: list[str] = []
+    kept: list[str] = []
+    for line, match in zip(lines, matches, strict=True):
+        assert match is not None
+        token = match.group(1).lower()
+        if token == SESSION_TRAILER.lower():
+            session_id = match.group(2).strip()
+        elif token == OPERATION_TRAILER.lower():
+            op_ids.append(match.group(2).strip())
+        else:
+            kept.append(line)
+    description = head if not kept else head + "\n\n" + "\n".join(kept)
+    return description, session_id, tuple(op_ids)
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return "lock" in text and ("failed" in text or "locked" in text or "exists" in text)
+
+
+def _with_lock_retry(action: Callable[[], _T], what: str) -> _T:
+    """Run ``action``, waiting with backoff while git holds a lock it needs.
+
+    libgit2 fails at once on ``index.lock`` or ``<ref>.lock``; git itself would wait a
+    little. The lock is never removed: it belongs to whoever took it.
+    """
+    deadline = time.monotonic() + _LOCK_WAIT_SECONDS
+    delay = _LOCK_FIRST_DELAY
+    while True:
+        try:
+            return action()
+        except pygit2.GitError as exc:
+            if not _is_lock_error(exc) or time.monotonic() >= deadline:
+                raise
+            log.debug("%s: lock held, retrying in %.3fs (%s)", what, delay, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, _LOCK_MAX_DELAY)
+
+
+# --------------------------------------------------------------------------------------
+# The store
+
+
+class Store:
+    """A folder whose sub-folders are documents, each a git repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the store folder {self.root}: {exc}") from exc
+
+    def path_of(self, name: str) -> Path:
+        """The folder of document ``name`` (validated; it need not exist)."""
+        return self.root / validate_document_name(name)
+
+    def names(self) -> list[str]:
+        """Names of the documents in the store: sub-folders that are git repositories."""
+        found: list[str] = []
+        try:
+            entries = sorted(self.root.iterdir())
+        except OSError as exc:
+            raise StoreError(f"cannot list {self.root}: {exc}") from exc
+        for entry in entries:
+            try:
+                validate_document_name(entry.name)
+            except ClientError:
+                continue
+            if entry.is_dir() and (entry / ".git").exists():
+                found.append(entry.name)
+        return found
+
+    def create(self, name: str) -> Document:
+        """Create document ``name``: a new repository with one empty SVG, on ``main``.
+
+        A folder that already holds files is never clobbered: an existing repository is
+        a ``ClientError`` (the name is taken), and a plain folder with content is refused
+        until it is adopted explicitly.
+        """
+        path = self.path_of(name)
+        if (path / ".git").exists():
+            raise ClientError(f"document {name!r} already exists")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            if not path.is_dir():
+                raise ClientError(f"{path} exists and is not a folder") from None
+            if any(path.iterdir()):
+                raise ClientError(
+                    f"{path} already holds files but is not a git repository;"
+                    " it must be adopted, not created"
+                ) from None
+        except OSError as exc:
+            raise StoreError(f"cannot create {path}: {exc}") from exc
+        try:
+            repo = pygit2.init_repository(str(path), bare=False, initial_head=DEFAULT_BRANCH)
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot initialise a repository in {path}: {exc}") from exc
+        document = Document(name, path, repo)
+        document._create_initial_commit()
+        log.info("created document %s at %s", name, path)
+        return document
+
+    def open(self, name: str, *, create: bool = False) -> Document:
+        """Open document ``name``; create it first when ``create`` is true."""
+        path = self.path_of(name)
+        if not (path / ".git").exists():
+            if create:
+                return self.create(name)
+            raise NotFound(f"no document named {name!r}")
+        try:
+            # NO_SEARCH: never climb to a repository that merely contains the store.
+            repo = pygit2.Repository(str(path), pygit2.enums.RepositoryOpenFlag.NO_SEARCH)
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot open the repository of {name!r}: {exc}") from exc
+        if repo.is_bare:
+            raise StoreError(f"the repository of {name!r} is bare; a working tree is needed")
+        return Document(name, path, repo)
+
+
+# --------------------------------------------------------------------------------------
+# One document
+
+
+class Document:
+    """One document: a git repository whose ``*.svg`` files are the drawing."""
+
+    def __init__(self, name: str, path: Path, repo: pygit2.Repository) -> None:
+        self.name = name
+        self.path = Path(path)
+        self.repo = repo
+
+    def __repr__(self) -> str:
+        return f"Document({self.name!r}, {str(self.path)!r})"
+
+    # ----------------------------------------------------------------- reading
+
+    def head_version(self) -> str | None:
+        """The commit HEAD points at, or None in a repository without commits."""
+        try:
+            if self.repo.head_is_unborn:
+                return None
+            return str(self.repo.head.target)
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot read HEAD of {self.name!r}: {exc}") from exc
+
+    def current_branch(self) -> str:
+        """The short name of the checked-out branch (which may have no commit yet)."""
+        refname = self._head_refname()
+        if refname is None:
+            raise StoreError(f"HEAD of {self.name!r} is detached; no branch is checked out")
+        return refname.removeprefix("refs/heads/")
+
+    def resolve(self, rev: str) -> str:
+        """The full commit id named by a sha, a unique prefix, a branch or a tag."""
+        if not isinstance(rev, str) or not rev or rev.startswith("-"):
+            raise NotFound(f"unknown version {rev!r}")
+        for candidate in (f"refs/heads/{rev}", f"refs/tags/{rev}"):
+            # Branch and tag names win over the revparse grammar ("a@{1}", "a^").
+            ref = self.repo.references.get(candidate)
+            if ref is not None:
+                return self._peel_to_commit(ref.peel(), rev)
+        try:
+            obj = self.repo.revparse_single(rev)
+        except (KeyError, ValueError, pygit2.GitError) as exc:
+            raise NotFound(f"unknown version {rev!r}") from exc
+        return self._peel_to_commit(obj, rev)
+
+    def svg_files(self, version: str | None = None) -> dict[str, bytes]:
+        """Every ``*.svg`` file, by POSIX path relative to the document.
+
+        With ``version`` None this reads the working tree (what the user's editor sees);
+        otherwise the tree of that commit.
+        """
+        if version is None:
+            return self._workdir_svg_files()
+        commit = self._commit(version)
+        return {path: data for path, data in self._tree_files(commit.tree) if path.endswith(".svg")}
+
+    def history(self, *, branch: str | None = None, limit: int | None = None) -> list[Version]:
+        """Commits reachable from ``branch`` (default HEAD), newest first."""
+        if branch is None:
+            if self.repo.head_is_unborn:
+                return []
+            start = self.repo.head.target
+        else:
+            ref = self.repo.references.get(f"refs/heads/{validate_branch_name(branch)}")
+            if ref is None:
+                raise NotFound(f"no branch named {branch!r}")
+            start = ref.target
+        versions: list[Version] = []
+        try:
+            walker = self.repo.walk(start, SortMode.TOPOLOGICAL | SortMode.TIME)
+            for commit in walker:
+                if limit is not None and len(versions) >= limit:
+                    break
+                versions.append(self._version(commit))
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot walk the history of {self.name!r}: {exc}") from exc
+        return versions
+
+    def diff(self, a: str, b: str | None = None) -> list[dict[str, Any]]:
+        """Element-level changes from version ``a`` to version ``b`` (default: working tree).
+
+        Files are compared by bytes first so unchanged files cost nothing; each changed
+        file is handed to the diff rules of :mod:`svgx_sync.diff`.
+        """
+        from svgx_sync.diff import diff_documents
+
+        old = self.svg_files(a)
+        new = self.svg_files(b)
+        changes: list[dict[str, Any]] = []
+        for path in sorted(old.keys() | new.keys()):
+            before, after = old.get(path), new.get(path)
+            if before != after:
+                changes.extend(diff_documents(before, after, path))
+        return changes
+
+    # ----------------------------------------------------------------- writing
+
+    def write_file(self, name: str, data: bytes) -> Path:
+        """Write one SVG file into the working tree atomically; returns its path."""
+        target = self._workdir_path(name)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, data)
+        except OSError as exc:
+            raise StoreError(f"cannot write {name!r} in {self.name!r}: {exc}") from exc
+        return target
+
+    def commit(
+        self,
+        files: Mapping[str, bytes | None],
+        *,
+        user_id: str,
+        username: str,
+        description: str,
+        session_id: str | None = None,
+        op_ids: Sequence[str] = (),
+        branch: str | None = None,
+        parents: Sequence[str] | None = None,
+        update_workdir: bool = False,
+    ) -> str:
+        """Commit ``files`` (path to new bytes, None to delete) on top of a branch.
+
+        The tree is the first parent's tree with just these files replaced, so edits
+        never pick up whatever else happens to be in the working tree or index.
+        ``parents`` defaults to the branch tip; when given, the first parent must still
+        be the tip (the branch is updated with a compare-and-swap). Returns the new id.
+
+        On the checked-out branch the index takes the committed blobs for these paths;
+        with ``update_workdir`` the files are also written to (or removed from) disk.
+        """
+        for path in files:
+            validate_file_name(path)
+        refname = f"refs/heads/{validate_branch_name(branch or self.current_branch())}"
+        parent_ids = self._parents_for(refname, parents)
+        base_tree = self.repo[parent_ids[0]].peel(pygit2.Tree) if parent_ids else None
+        blobs: dict[str, pygit2.Oid | None] = {}
+        try:
+            for path, data in files.items():
+                blobs[path] = None if data is None else self.repo.create_blob(data)
+            tree_id = self._build_tree(base_tree, blobs)
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot write objects in {self.name!r}: {exc}") from exc
+        identity = pygit2.Signature(_clean_name(username, user_id), user_email(user_id))
+        message = _compose_message(description, session_id, op_ids)
+        oid = self._create_commit(refname, identity, message, tree_id, parent_ids)
+        if refname == self._head_refname():
+            if update_workdir:
+                self._write_workdir(files)
+            self._update_index(blobs, from_disk=update_workdir)
+        log.info("committed %s on %s in %s", oid, refname, self.name)
+        return str(oid)
+
+    def revert(
+        self,
+        version_id: str,
+        *,
+        user_id: str,
+        username: str,
+        description: str | None = None,
+        force: bool = False,
+    ) -> str:
+        """Bring the current branch back to ``version_id`` with a new commit.
+
+        The new commit's tree is exactly that version's tree; nothing is rewritten, so
+        the reverted work stays in history. Working tree and index end up matching the
+        new commit. Uncommitted changes to tracked SVG files are refused unless
+        ``force``, because they would be overwritten.
+        """
+        target = self._commit(version_id)
+        refname = self._require_head_refname()
+        if not force:
+            self._refuse_if_dirty("revert")
+        parent_ids = self._parents_for(refname, None)
+        identity = pygit2.Signature(_clean_name(username, user_id), user_email(user_id))
+        text = description or f"Revert to {str(target.id)[:12]}"
+        message = _compose_message(text, None, ())
+        oid = self._create_commit(refname, identity, message, target.tree_id, parent_ids)
+        # HEAD already names the new commit, so checkout's baseline would be the new
+        # tree; FORCE makes the working tree and index match it, removing files that
+        # were only in the old tip (they are still in the index).
+        self._checkout(lambda: self.repo.checkout_tree(self.repo[oid], strategy=CheckoutStrategy.FORCE))
+        log.info("reverted %s to %s with %s", self.name, target.id, oid)
+        return str(oid)
+
+    # ----------------------------------------------------------------- branches
+
+    def create_branch(self, name: str, from_version: str | None = None) -> str:
+        """Create branch ``name`` at ``from_version`` (default HEAD); returns its commit."""
+        validate_branch_name(name)
+        start = from_version if from_version is not None else self.head_version()
+        if start is None:
+            raise ClientError(f"document {self.name!r} has no commit to branch from")
+        commit = self._commit(start)
+        if f"refs/heads/{name}" in self.repo.references:
+            raise ClientError(f"branch {name!r} already exists")
+        self._write_ref(lambda: self.repo.branches.local.create(name, commit), f"branch {name}")
+        return str(commit.id)
+
+    def list_branches(self) -> list[dict[str, Any]]:
+        """Local branches: ``{"name", "version_id", "current"}``, sorted by name."""
+        current = self._head_refname()
+        result: list[dict[str, Any]] = []
+        for name in sorted(self.repo.branches.local):
+            ref = self.repo.references[f"refs/heads/{name}"]
+            result.append(
+                {
+                    "name": name,
+                    "version_id": str(ref.target),
+                    "current": ref.name == current,
+                }
+            )
+        return result
+
+    def delete_branch(self, name: str) -> None:
+        """Delete branch ``name``; the checked-out branch cannot be deleted."""
+        refname = f"refs/heads/{validate_branch_name(name)}"
+        if refname not in self.repo.references:
+            raise NotFound(f"no branch named {name!r}")
+        if refname == self._head_refname():
+            raise ClientError(f"branch {name!r} is checked out and cannot be deleted")
+        self._write_ref(lambda: self.repo.references.delete(refname), f"branch {name}")
+
+    def switch_branch(self, name: str, *, force: bool = False) -> None:
+        """Check out branch ``name``: working tree, index and HEAD all follow.
+
+        Uncommitted changes to tracked SVG files are refused unless ``force`` (then they
+        are overwritten), like ``git switch`` refuses to lose work.
+        """
+        refname = f"refs/heads/{validate_branch_name(name)}"
+        if refname not in self.repo.references:
+            raise NotFound(f"no branch named {name!r}")
+        if refname == self._head_refname():
+            return
+        if not force:
+            self._refuse_if_dirty("switch branch")
+        # SAFE still refuses to overwrite other local changes (untracked files in the
+        # way, edited non-SVG files) instead of losing them.
+        strategy = CheckoutStrategy.FORCE if force else CheckoutStrategy.SAFE
+        try:
+            self._checkout(lambda: self.repo.checkout(refname, strategy=strategy))
+        except StoreError as exc:
+            if isinstance(exc.__cause__, pygit2.GitError) and "conflict" in str(exc).lower():
+                raise ClientError(
+                    f"cannot switch {self.name!r} to {name!r}: local changes would be"
+                    f" overwritten ({exc.__cause__})"
+                ) from exc.__cause__
+            raise
+
+    # ----------------------------------------------------------------- tags
+
+    def create_tag(
+        self,
+        name: str,
+        version_id: str | None = None,
+        *,
+        message: str | None = None,
+        user_id: str | None = None,
+        username: str | None = None,
+    ) -> str:
+        """Tag ``version_id`` (default HEAD); annotated when ``message`` is given.
+
+        Returns the commit id the tag names.
+        """
+        validate_tag_name(name)
+        start = version_id if version_id is not None else self.head_version()
+        if start is None:
+            raise ClientError(f"document {self.name!r} has no commit to tag")
+        commit = self._commit(start)
+        refname = f"refs/tags/{name}"
+        if refname in self.repo.references:
+            raise ClientError(f"tag {name!r} already exists")
+        if message is None:
+            self._write_ref(
+                lambda: self.repo.references.create(refname, commit.id), f"tag {name}"
+            )
+        else:
+            if user_id is None:
+                tagger = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+            else:
+                tagger = pygit2.Signature(
+                    _clean_name(username or "", user_id), user_email(user_id)
+                )
+            text = message.strip() + "\n"
+            self._write_ref(
+                lambda: self.repo.create_tag(name, commit.id, ObjectType.COMMIT, tagger, text),
+                f"tag {name}",
+            )
+        return str(commit.id)
+
+    def list_tags(self) -> list[dict[str, Any]]:
+        """Tags: ``{"name", "version_id", "annotated", "message"}``, sorted by name."""
+        result: list[dict[str, Any]] = []
+        for refname in sorted(self.repo.references):
+            if not refname.startswith("refs/tags/"):
+                continue
+            ref = self.repo.references[refname]
+            target = self.repo[ref.target]
+            annotated = isinstance(target, pygit2.Tag)
+            try:
+                commit = ref.peel(pygit2.Commit)
+            except (pygit2.GitError, ValueError):
+                continue  # a tag of a blob or tree is no version of the document
+            result.append(
+                {
+                    "name": refname.removeprefix("refs/tags/"),
+                    "version_id": str(commit.id),
+                    "annotated": annotated,
+                    "message": target.message if annotated else None,
+                }
+            )
+        return result
+
+    def delete_tag(self, name: str) -> None:
+        """Delete tag ``name``."""
+        refname = f"refs/tags/{validate_tag_name(name)}"
+        if refname not in self.repo.references:
+            raise NotFound(f"no tag named {name!r}")
+        self._write_ref(lambda: self.repo.references.delete(refname), f"tag {name}")
+
+    # ----------------------------------------------------------------- internals
+
+    def _create_initial_commit(self) -> None:
+        self.write_file(DEFAULT_FILE, EMPTY_SVG)
+        identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+        try:
+            blob = self.repo.create_blob(EMPTY_SVG)
+            tree_id = self._build_tree(None, {DEFAULT_FILE: blob})
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot write objects in {self.name!r}: {exc}") from exc
+        self._create_commit(
+            f"refs/heads/{DEFAULT_BRANCH}", identity, "Create document\n", tree_id, []
+        )
+        self._update_index({DEFAULT_FILE: blob}, from_disk=True)
+
+    def _head_refname(self) -> str | None:
+        """``refs/heads/<branch>`` HEAD points at, even when unborn; None if detached."""
+        try:
+            head = self.repo.references["HEAD"]
+        except (KeyError, pygit2.GitError) as exc:
+            raise StoreError(f"cannot read HEAD of {self.name!r}: {exc}") from exc
+        if head.type != pygit2.enums.ReferenceType.SYMBOLIC:
+            return None
+        target = head.target
+        assert isinstance(target, str)
+        return target
+
+    def _require_head_refname(self) -> str:
+        refname = self._head_refname()
+        if refname is None:
+            raise ClientError(f"HEAD of {self.name!r} is detached; check out a branch first")
+        return refname
+
+    def _commit(self, rev: str) -> pygit2.Commit:
+        commit = self.repo[self.resolve(rev)]
+        assert isinstance(commit, pygit2.Commit)
+        return commit
+
+    def _peel_to_commit(self, obj: pygit2.Object, rev: str) -> str:
+        try:
+            commit = obj.peel(pygit2.Commit)
+        except (pygit2.GitError, ValueError) as exc:
+            raise NotFound(f"{rev!r} does not name a version") from exc
+        return str(commit.id)
+
+    def _version(self, commit: pygit2.Commit) -> Version:
+        description, session_id, op_ids = _parse_message(commit.message)
+        return Version(
+            version_id=str(commit.id),
+            author_name=commit.author.name,
+            author_email=commit.author.email,
+            timestamp=int(commit.author.time),
+            description=description,
+            session_id=session_id,
+            op_ids=op_ids,
+            parents=tuple(str(p) for p in commit.parent_ids),
+        )
+
+    def _parents_for(self, refname: str, parents: Sequence[str] | None) -> list[pygit2.Oid]:
+        ref = self.repo.references.get(refname)
+        tip = None if ref is None else ref.target
+        if parents is None:
+            return [] if tip is None else [tip]  # type: ignore[list-item]
+        resolved = [self._commit(p).id for p in parents]
+        first = resolved[0] if resolved else None
+        # A branch that does not exist yet may start anywhere.
+        if tip is not None and first != tip:
+            raise StoreError(
+                f"{refname} in {self.name!r} moved: its tip is {tip}, not {first}"
+            )
+        return resolved
+
+    def _build_tree(
+        self, base: pygit2.Tree | None, blobs: Mapping[str, pygit2.Oid | None]
+    ) -> pygit2.Oid:
+        """Write ``base`` with ``blobs`` replaced (None removes) and return the tree id."""
+        nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+        leaves: dict[str, pygit2.Oid | None] = {}
+        for path, oid in blobs.items():
+            head, sep, rest = path.partition("/")
+            if sep:
+                nested.setdefault(head, {})[rest] = oid
+            else:
+                leaves[head] = oid
+        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
+        for name, oid in leaves.items():
+            existing = builder.get(name)
+            if oid is None:
+                if existing is not None:
+                    builder.remove(name)
+                continue
+            if existing is not None and existing.filemode == FileMode.TREE:
+                raise ClientError(f"{name!r} is a folder in this document, not a file")
+            # Keep the executable bit git may have recorded for an existing file.
+            mode = (
+                FileMode.BLOB_EXECUTABLE
+                if existing is not None and existing.filemode == FileMode.BLOB_EXECUTABLE
+                else FileMode.BLOB
+            )
+            builder.insert(name, oid, mode)
+        for name, sub in nested.items():
+            existing = builder.get(name)
+            sub_base: pygit2.Tree | None = None
+            if existing is not None:
+                if existing.filemode != FileMode.TREE:
+                    raise ClientError(f"{name!r} is a file in this document, not a folder")
+                sub_base = self.repo[existing.id].peel(pygit2.Tree)
+            sub_id = self._build_tree(sub_base, sub)
+            if len(self.repo[sub_id].peel(pygit2.Tree)) == 0:
+                # git stores no empty folders; a folder whose last file went goes too.
+                if existing is not None:
+                    builder.remove(name)
+            else:
+                builder.insert(name, sub_id, FileMode.TREE)
+        return builder.write()
+
+    def _create_commit(
+        self,
+        refname: str,
+        identity: pygit2.Signature,
+        message: str,
+        tree_id: pygit2.Oid,
+        parents: list[pygit2.Oid],
+    ) -> pygit2.Oid:
+        # libgit2 moves the ref only if its tip is still parents[0] (or absent for a
+        # root commit), so a concurrent writer is detected, not overwritten.
+        def create() -> pygit2.Oid:
+            return self.repo.create_commit(refname, identity, identity, message, tree_id, parents)
+
+        try:
+            return _with_lock_retry(create, f"commit on {refname}")
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot commit on {refname} in {self.name!r}: {exc}") from exc
+
+    def _write_ref(self, action: Callable[[], object], what: str) -> None:
+        try:
+            _with_lock_retry(action, what)
+        except pygit2.AlreadyExistsError as exc:
+            raise ClientError(f"{what} already exists in {self.name!r}") from exc
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot update {what} in {self.name!r}: {exc}") from exc
+
+    def _checkout(self, action: Callable[[], None]) -> None:
+        try:
+            _with_lock_retry(action, "checkout")
+        except pygit2.GitError as exc:
+            raise StoreError(f"checkout failed in {self.name!r}: {exc}") from exc
+
+    def _update_index(self, blobs: Mapping[str, pygit2.Oid | None], *, from_disk: bool) -> None:
+        """Make the index hold the committed blobs for ``blobs``' paths."""
+
+        def update() -> None:
+            index = self.repo.index
+            index.read(force=True)
+            for path, oid in blobs.items():
+                if oid is None:
+                    if path in index:
+                        index.remove(path)
+                elif from_disk:
+                    # Records the file's stat data, so git status need not rehash it.
+                    index.add(path)
+                else:
+                    index.add(pygit2.IndexEntry(path, oid, FileMode.BLOB))
+            index.write()
+
+        try:
+            _with_lock_retry(update, "index update")
+        except (pygit2.GitError, OSError) as exc:
+            raise StoreError(f"cannot update the index of {self.name!r}: {exc}") from exc
+
+    def _write_workdir(self, files: Mapping[str, bytes | None]) -> None:
+        for path, data in files.items():
+            if data is None:
+                target = self._workdir_path(path)
+                try:
+                    target.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise StoreError(f"cannot remove {path!r} in {self.name!r}: {exc}") from exc
+            else:
+                self.write_file(path, data)
+
+    def _workdir_path(self, name: str) -> Path:
+        validate_file_name(name)
+        target = self.path.joinpath(*PurePosixPath(name).parts)
+        # A symlinked folder inside the document could lead anywhere; stay inside.
+        root = self.path.resolve()
+        parent = target.parent.resolve()
+        if parent != root and root not in parent.parents:
+            raise ClientError(f"{name!r} leads outside document {self.name!r}")
+        if target.is_symlink():
+            raise ClientError(f"{name!r} is a symbolic link in document {self.name!r}")
+        return target
+
+    def _refuse_if_dirty(self, action: str) -> None:
+        try:
+            status = self.repo.status(untracked_files="no")
+        except pygit2.GitError as exc:
+            raise StoreError(f"cannot read the status of {self.name!r}: {exc}") from exc
+        dirty = sorted(
+            path for path, flags in status.items() if path.endswith(".svg") and flags & _DIRTY
+        )
+        if dirty:
+            raise ClientError(
+                f"cannot {action} in {self.name!r}: uncommitted changes to"
+                f" {', '.join(dirty)} (commit them or force)"
+            )
+
+    def _tree_files(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        for entry in tree:
+            path = f"{prefix}{entry.name}"
+            if entry.filemode == FileMode.TREE:
+                yield from self._tree_files(self.repo[entry.id].peel(pygit2.Tree), path + "/")
+            elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+                # Symlinks and submodules are not drawings.
+                blob = self.repo[entry.id]
+                assert isinstance(blob, pygit2.Blob)
+                yield path, blob.data
+
+    def _workdir_svg_files(self) -> dict[str, bytes]:
+        found: dict[str, bytes] = {}
+        try:
+            for folder, dirs, names in os.walk(self.path):
+                # Never descend into git's own folder or hidden/symlinked folders.
+                dirs[:] = sorted(
+                    d
+                    for d in dirs
+                    if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
+                )
+                for name in sorted(names):
+                    if not name.endswith(".svg") or name.startswith("."):
+                        continue
+                    full = os.path.join(folder, name)
+                    if not stat.S_ISREG(os.lstat(full).st_mode):
+                        continue
+                    rel = Path(full).relative_to(self.path).as_posix()
+                    with open(full, "rb") as handle:
+                        found[rel] = handle.read()
+        except OSError as exc:
+            raise StoreError(f"cannot read the working tree of {self.name!r}: {exc}") from exc
+        return found
