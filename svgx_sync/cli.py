@@ -1,0 +1,134 @@
+"""The ``svgx-sync`` command.
+
+Each subcommand is a pair of functions, one declaring its arguments and one running it,
+listed once in :data:`COMMANDS`. A run function only parses what the user typed, calls
+the library and prints the result; it decides nothing. Errors are turned into exit codes
+here, and only here, from the table below.
+
+Exit codes::
+
+    0   success
+    1   unexpected failure (a bug): the traceback is logged
+    2   usage error (argparse)
+    3   not found: no such document, version, branch or tag
+    4   refused input: invalid name, name taken, uncommitted changes, ...
+    5   store failure: git or the file system failed
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from svgx_sync.errors import ClientError, NotFound, ServerError, SvgxError
+from svgx_sync.store import Document, Store
+
+__all__ = ["COMMANDS", "EXIT_CODES", "main"]
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_UNEXPECTED = 1
+EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
+EXIT_REFUSED = 4
+EXIT_STORE = 5
+
+#: Most specific class first; the first match gives the exit code.
+EXIT_CODES: tuple[tuple[type[SvgxError], int], ...] = (
+    (NotFound, EXIT_NOT_FOUND),
+    (ClientError, EXIT_REFUSED),
+    (ServerError, EXIT_STORE),
+)
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its help line, how to declare its arguments, how to run it."""
+
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def _open_document(path: Path) -> Document:
+    """A document given as the path of its folder: the parent folder is the store."""
+    path = path.expanduser().absolute()
+    return Store(path.parent).open(path.name)
+
+
+# ---------------------------------------------------------------------- init
+
+
+def _init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, metavar="ROOT/NAME", help="folder of the new document")
+
+
+def _init_run(args: argparse.Namespace) -> int:
+    path: Path = args.path.expanduser().absolute()
+    document = Store(path.parent).create(path.name)
+    print(document.path)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- history
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", type=Path, metavar="PATH", help="folder of the document")
+    parser.add_argument("--branch", help="branch to show (default: the checked-out one)")
+    parser.add_argument("--limit", type=int, help="show at most this many versions")
+
+
+def _history_run(args: argparse.Namespace) -> int:
+    document = _open_document(args.path)
+    for version in document.history(branch=args.branch, limit=args.limit):
+        when = datetime.fromtimestamp(version.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        subject = version.description.splitlines()[0] if version.description else ""
+        print(f"{version.version_id[:12]}  {when}  {version.author_name}  {subject}")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- registry
+
+COMMANDS: dict[str, Command] = {
+    "init": Command("create a new document", _init_arguments, _init_run),
+    "history": Command("list a document's versions, newest first", _history_arguments, _history_run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every command in :data:`COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="svgx-sync", description="Live multi-user editing of SVG documents kept in git."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, command in COMMANDS.items():
+        command.arguments(sub.add_parser(name, help=command.help, description=command.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code (see the table above)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return COMMANDS[args.command].run(args)
+    except SvgxError as exc:
+        print(f"svgx-sync {args.command}: {exc}", file=sys.stderr)
+        for kind, code in EXIT_CODES:
+            if isinstance(exc, kind):
+                return code
+        return EXIT_UNEXPECTED
+    except Exception:
+        log.exception("unexpected failure in %s", args.command)
+        return EXIT_UNEXPECTED
