@@ -98,7 +98,9 @@ def _history_run(args: argparse.Namespace) -> int:
 
 COMMANDS: dict[str, Command] = {
     "init": Command("create a new document", _init_arguments, _init_run),
-    "history": Command("list a document's versions, newest first", _history_arguments, _history_run),
+    "history": Command(
+        "list a document's versions, newest first", _history_arguments, _history_run
+    ),
 }
 
 

@@ -482,7 +482,13 @@ class Document:
         # HEAD already names the new commit, so checkout's baseline would be the new
         # tree; FORCE makes the working tree and index match it, removing files that
         # were only in the old tip (they are still in the index).
-        self._checkout(lambda: self.repo.checkout_tree(self.repo[oid], strategy=CheckoutStrategy.FORCE))
+        new_commit = self.repo[oid]
+
+        def checkout() -> None:
+            # pygit2 leaves checkout_tree unannotated.
+            self.repo.checkout_tree(new_commit, strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
+
+        self._checkout(checkout)
         log.info("reverted %s to %s with %s", self.name, target.id, oid)
         return str(oid)
 
@@ -574,16 +580,12 @@ class Document:
         if refname in self.repo.references:
             raise ClientError(f"tag {name!r} already exists")
         if message is None:
-            self._write_ref(
-                lambda: self.repo.references.create(refname, commit.id), f"tag {name}"
-            )
+            self._write_ref(lambda: self.repo.references.create(refname, commit.id), f"tag {name}")
         else:
             if user_id is None:
                 tagger = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
             else:
-                tagger = pygit2.Signature(
-                    _clean_name(username or "", user_id), user_email(user_id)
-                )
+                tagger = pygit2.Signature(_clean_name(username or "", user_id), user_email(user_id))
             text = message.strip() + "\n"
             self._write_ref(
                 lambda: self.repo.create_tag(name, commit.id, ObjectType.COMMIT, tagger, text),
@@ -609,7 +611,7 @@ class Document:
                     "name": refname.removeprefix("refs/tags/"),
                     "version_id": str(commit.id),
                     "annotated": annotated,
-                    "message": target.message if annotated else None,
+                    "message": target.message if isinstance(target, pygit2.Tag) else None,
                 }
             )
         return result
@@ -659,7 +661,11 @@ class Document:
         assert isinstance(commit, pygit2.Commit)
         return commit
 
-    def _peel_to_commit(self, obj: pygit2.Object, rev: str) -> str:
+    def _peel_to_commit(
+        self,
+        obj: pygit2.Object | pygit2.Commit | pygit2.Tree | pygit2.Tag | pygit2.Blob,
+        rev: str,
+    ) -> str:
         try:
             commit = obj.peel(pygit2.Commit)
         except (pygit2.GitError, ValueError) as exc:
@@ -688,9 +694,7 @@ class Document:
         first = resolved[0] if resolved else None
         # A branch that does not exist yet may start anywhere.
         if tip is not None and first != tip:
-            raise StoreError(
-                f"{refname} in {self.name!r} moved: its tip is {tip}, not {first}"
-            )
+            raise StoreError(f"{refname} in {self.name!r} moved: its tip is {tip}, not {first}")
         return resolved
 
     def _build_tree(

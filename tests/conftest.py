@@ -52,9 +52,7 @@ def git() -> Callable[..., str]:
     """Run the real ``git`` command in a folder and return its stdout."""
 
     def run(cwd: Path, *args: str, check: bool = True) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"git {' '.join(args)} failed: {done.stderr}{done.stdout}")
         return done.stdout

@@ -96,7 +96,8 @@ def test_revert_over_a_cli_history(store: Store, git: Git) -> None:
     git(doc.path, "commit", "-q", "-am", "Red")
     doc.revert(first, user_id="u", username="U")
     assert git(doc.path, "status", "--porcelain") == ""
-    assert git(doc.path, "rev-parse", "HEAD^{tree}") == git(doc.path, "rev-parse", f"{first}^{{tree}}")
+    old_tree = git(doc.path, "rev-parse", f"{first}^{{tree}}")
+    assert git(doc.path, "rev-parse", "HEAD^{tree}") == old_tree
     git(doc.path, "fsck", "--strict")
 
 

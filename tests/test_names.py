@@ -13,9 +13,7 @@ from svgx_sync.names import (
 )
 
 
-@pytest.mark.parametrize(
-    "name", ["logo", "Logo_2024", "a.b-c", "café", "图标", "x" * 100, "v1.0"]
-)
+@pytest.mark.parametrize("name", ["logo", "Logo_2024", "a.b-c", "café", "图标", "x" * 100, "v1.0"])
 def test_document_name_accepted(name: str) -> None:
     assert validate_document_name(name) == name
 

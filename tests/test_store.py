@@ -145,9 +145,7 @@ def test_commit_takes_only_the_given_files(store: Store, git: Git) -> None:
     doc = store.create("logo")
     doc.write_file("other.svg", BLUE)  # written but never committed
     doc.write_file("document.svg", RED)
-    edit_id = doc.commit(
-        {"document.svg": RED}, user_id="u", username="U", description="Red only"
-    )
+    edit_id = doc.commit({"document.svg": RED}, user_id="u", username="U", description="Red only")
     assert doc.svg_files(edit_id) == {"document.svg": RED}
     # The index follows the commit, so nothing is staged; other.svg stays untracked.
     assert git(doc.path, "status", "--porcelain") == "?? other.svg\n"
@@ -165,8 +163,9 @@ def test_commit_without_workdir_update_keeps_index_in_step(store: Store, git: Gi
 def test_commit_on_another_branch_leaves_the_checkout_alone(store: Store, git: Git) -> None:
     doc = store.create("logo")
     doc.create_branch("draft")
-    sha = doc.commit({"document.svg": RED}, user_id="u", username="U", description="d",
-                     branch="draft")
+    sha = doc.commit(
+        {"document.svg": RED}, user_id="u", username="U", description="d", branch="draft"
+    )
     assert git(doc.path, "rev-parse", "draft").strip() == sha
     assert git(doc.path, "status", "--porcelain") == ""
     assert (doc.path / "document.svg").read_bytes() == EMPTY_SVG
@@ -178,8 +177,9 @@ def test_commit_with_stale_parent_is_refused(store: Store) -> None:
     assert first is not None
     edit(doc, {"document.svg": RED})
     with pytest.raises(StoreError, match="moved"):
-        doc.commit({"document.svg": BLUE}, user_id="u", username="U", description="late",
-                   parents=[first])
+        doc.commit(
+            {"document.svg": BLUE}, user_id="u", username="U", description="late", parents=[first]
+        )
     second = edit(doc, {"document.svg": BLUE}, parents=[doc.head_version()])
     assert doc.history()[0].parents == (doc.history()[1].version_id,)
     assert second == doc.head_version()
@@ -271,7 +271,7 @@ def test_revert_makes_a_new_commit_with_the_old_tree(store: Store, git: Git) -> 
     edit(doc, {"document.svg": BLUE, "added.svg": GREEN}, "blue")
     new = doc.revert(red, user_id="u-2", username="Grace")
     assert git(doc.path, "rev-parse", "HEAD").strip() == new
-    assert git(doc.path, f"rev-parse", f"{new}^{{tree}}") == git(
+    assert git(doc.path, "rev-parse", f"{new}^{{tree}}") == git(
         doc.path, "rev-parse", f"{red}^{{tree}}"
     )
     assert len(doc.history()) == 4  # nothing rewritten
