@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from svgx_sync import store as store_module
 from svgx_sync.errors import ClientError, InvalidName, NotFound, StoreError
 from svgx_sync.store import EMPTY_SVG, Document, Store, Version
 
@@ -390,13 +391,76 @@ def test_tags(store: Store, git: Git) -> None:
 # ------------------------------------------------------------------ locks
 
 
-def test_a_held_index_lock_is_waited_for_then_reported(store: Store) -> None:
+def test_a_lock_released_while_waiting_is_waited_for(
+    store: Store, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
     doc = store.create("logo")
-    lock = doc.path / ".git" / "index.lock"
+    lock = doc.path / ".git" / "refs" / "heads" / "main.lock"
     lock.write_bytes(b"")
-    with pytest.raises(StoreError):
+    waits: list[float] = []
+
+    def other_writer_finishes(seconds: float) -> None:
+        waits.append(seconds)
+        lock.unlink()
+
+    monkeypatch.setattr(store_module, "_sleep", other_writer_finishes)
+    sha = edit(doc, {"document.svg": RED})
+    assert len(waits) == 1
+    assert git(doc.path, "rev-parse", "main").strip() == sha
+
+
+def test_a_held_ref_lock_is_reported_and_left_alone(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = store.create("logo")
+    before = doc.head_version()
+    lock = doc.path / ".git" / "refs" / "heads" / "main.lock"
+    lock.write_bytes(b"")
+    monkeypatch.setattr(store_module, "_LOCK_WAIT_SECONDS", 0.05)
+    with pytest.raises(StoreError, match="lock"):
         edit(doc, {"document.svg": RED})
     assert lock.exists()  # never removed by us
+    assert doc.head_version() == before
+    tag_lock = doc.path / ".git" / "refs" / "tags" / "v1.lock"
+    tag_lock.write_bytes(b"")
+    with pytest.raises(StoreError, match="lock"):
+        doc.create_tag("v1")
+    assert tag_lock.exists()
+    tag_lock.unlink()
     lock.unlink()
     edit(doc, {"document.svg": BLUE})
     assert doc.svg_files(doc.head_version()) == {"document.svg": BLUE}
+
+
+def test_a_held_index_lock_does_not_undo_a_commit(
+    store: Store, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = store.create("logo")
+    lock = doc.path / ".git" / "index.lock"
+    lock.write_bytes(b"")
+    monkeypatch.setattr(store_module, "_LOCK_WAIT_SECONDS", 0.05)
+    sha = edit(doc, {"document.svg": RED})
+    assert git(doc.path, "rev-parse", "HEAD").strip() == sha
+    assert lock.exists()
+    lock.unlink()
+    edit(doc, {"document.svg": BLUE})
+    assert git(doc.path, "status", "--porcelain") == ""
+
+
+# ------------------------------------------------------------------ atomic writes
+
+
+def test_write_atomic_replaces_and_keeps_the_mode(tmp_path: Path) -> None:
+    from svgx_sync.atomic import write_atomic
+
+    target = tmp_path / "a.svg"
+    write_atomic(target, RED)
+    assert target.read_bytes() == RED
+    target.chmod(0o750)
+    write_atomic(target, BLUE)
+    assert target.read_bytes() == BLUE
+    assert target.stat().st_mode & 0o777 == 0o750
+    assert [p.name for p in tmp_path.iterdir()] == ["a.svg"]  # no temporary left behind
+    with pytest.raises(FileNotFoundError):
+        write_atomic(tmp_path / "missing" / "b.svg", RED)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.svg"]
