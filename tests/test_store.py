@@ -464,3 +464,52 @@ def test_write_atomic_replaces_and_keeps_the_mode(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         write_atomic(tmp_path / "missing" / "b.svg", RED)
     assert [p.name for p in tmp_path.iterdir()] == ["a.svg"]
+
+
+def test_switch_refuses_to_overwrite_an_untracked_file(store: Store) -> None:
+    doc = store.create("logo")
+    doc.create_branch("draft")
+    doc.commit({"extra.svg": BLUE}, user_id="u", username="U", description="Extra", branch="draft")
+    doc.write_file("extra.svg", RED)  # untracked on main, in the way
+    with pytest.raises(ClientError, match="overwritten"):
+        doc.switch_branch("draft")
+    assert doc.current_branch() == "main"
+    assert (doc.path / "extra.svg").read_bytes() == RED
+
+
+@pytest.mark.parametrize("rev", ["a..b", "@{-1}", "main@{99}", "x:y", "HEAD^^^^^^", " "])
+def test_resolve_odd_revisions_are_not_found(store: Store, rev: str) -> None:
+    doc = store.create("logo")
+    with pytest.raises(NotFound):
+        doc.resolve(rev)
+
+
+# ------------------------------------------------------------------ diff
+
+
+def test_diff_hands_each_changed_file_to_the_diff_rules(store: Store) -> None:
+    diff = pytest.importorskip("svgx_sync.diff")
+    doc = store.create("logo")
+    first = doc.head_version()
+    assert first is not None
+    second = edit(doc, {"document.svg": RED, "gone.svg": BLUE, "same.svg": GREEN})
+    third = edit(doc, {"document.svg": BLUE, "gone.svg": None, "new.svg": RED})
+    expected = (
+        diff.diff_documents(RED, BLUE, "document.svg")
+        + diff.diff_documents(BLUE, None, "gone.svg")
+        + diff.diff_documents(None, RED, "new.svg")
+    )
+    assert doc.diff(second, third) == expected
+    assert doc.diff(second, "main") == expected
+    assert doc.diff(third, third) == []
+    assert doc.diff(first, second) == (
+        diff.diff_documents(EMPTY_SVG, RED, "document.svg")
+        + diff.diff_documents(None, BLUE, "gone.svg")
+        + diff.diff_documents(None, GREEN, "same.svg")
+    )
+    # Without a second version the working tree is compared.
+    doc.write_file("document.svg", GREEN)
+    assert doc.diff(third) == diff.diff_documents(BLUE, GREEN, "document.svg")
+    assert doc.diff(third)  # a real change shows up
+    with pytest.raises(NotFound):
+        doc.diff("nope")
