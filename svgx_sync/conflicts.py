@@ -4,22 +4,26 @@ Rules kept here (pure: no sockets, no files, no clock — ``now`` comes in):
 
 * Every operation has a base, the last ``seq`` its sender had seen. A conflict is an
   operation from another user, accepted after that base, that touched the same element's
-  same attribute (or text, or place in the tree), or a delete against an edit, or a
-  create with an id that is taken. Edits to different attributes of one element are not
-  conflicts.
+  same attribute (or its text, or its place in the tree), or a delete against an edit
+  (also an edit deep inside a deleted group), or a create with an id that is taken.
+  Edits to different attributes of one element are not conflicts.
+* What an operation touched is read off its inverse (the attributes it restores, the
+  element it re-creates or deletes), so every operation type is covered by one rule.
 * The session's strategy decides what happens to the later operation:
 
   ================  ==========================================================
   automatic         applied; the overlap goes to the later operation, the
                     conflict is recorded and either user can override it
-  manual            held (``pending``); nothing changes until it is resolved
+  manual            held (ack ``pending``); nothing changes until it is resolved
   last_write_wins   the later ``timestamp`` wins, ties by server order
-  merge             both changes kept; delete against edit keeps the element
+  merge             both changes kept (style declarations one by one); delete
+                    against edit keeps the edited element
   reject            refused; the sender gets the element's current state
   ================  ==========================================================
 
-:func:`arbitrate` is the one entry point for an incoming operation; :func:`resolve`
-carries out a user's choice for a recorded conflict.
+:func:`arbitrate` is the entry point for an incoming operation; :func:`resolve` carries
+out a user's choice for a recorded conflict. Conflicts are plain dicts (they go on the
+wire and into the session's state file as they are).
 """
 
 from __future__ import annotations
@@ -29,8 +33,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .ops import Operation, apply_operation
-from .svgdoc import SvgDocument
+from .errors import NotFound, OperationError, UnknownElement
+from .ops import Operation, OperationType, apply_operation
+from .svgdoc import SvgDocument, is_element
+
+HISTORY_PER_ELEMENT = 64
+"""Touches kept per element; a base older than these sees no conflict on that element."""
+
+EXISTS = "#exists"
+TEXT = "#text"
+TAIL = "#tail"
+PLACE = "#place"
 
 
 class Strategy(StrEnum):
@@ -45,9 +58,11 @@ class Strategy(StrEnum):
 class Verdict:
     """What became of one incoming operation.
 
-    ``status`` is ``applied``, ``pending`` or ``rejected``. When applied, ``effective`` is
-    the operation to number and broadcast (it may differ from the one sent, e.g. with the
-    losing attributes taken out) and ``inverse`` undoes it.
+    ``status`` is ``applied``, ``pending`` or ``rejected``. When applied, ``prelude``
+    then ``effective`` are the operations to number and broadcast, in that order
+    (``effective`` may differ from what was sent, e.g. with the losing attributes taken
+    out, and ``prelude`` re-creates an element the operation needs); ``inverse`` undoes
+    ``effective``. ``conflicts`` are new conflict records for everyone in the session.
     """
 
     status: str
@@ -56,21 +71,134 @@ class Verdict:
     conflicts: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
     current_state: dict[str, Any] | None = None
+    prelude: list[tuple[Operation, list[Operation]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Touch:
+    """One accepted operation's footprint on one element."""
+
+    seq: int
+    user_id: str
+    op_id: str | None
+    timestamp: float | None
+    before: dict[str, Any]  # key -> value before the operation (or a re-create op)
+
+
+@dataclass(slots=True)
+class Resolution:
+    """The operations a resolution applied (to number and broadcast) and the record."""
+
+    applied: list[tuple[Operation, list[Operation]]]
+    conflict: dict[str, Any]
 
 
 @dataclass
 class ConflictBook:
     """The recent history of each element and the conflicts recorded in one session."""
 
-    history: dict[str, list[Any]] = field(default_factory=dict)
+    history: dict[str, list[Touch]] = field(default_factory=dict)
     conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    counter: int = 0
+    detected: int = 0
+    resolved: int = 0
 
     def record(self, seq: int, op: Operation, inverse: list[Operation]) -> None:
         """Remember an applied operation (called by the session once it has its seq)."""
-        self.history.setdefault(op.element_id, []).append((seq, op, inverse))
+        for element_id, before in footprint(inverse).items():
+            touches = self.history.setdefault(element_id, [])
+            touches.append(Touch(seq, op.user_id, op.op_id, op.timestamp, before))
+            if len(touches) > HISTORY_PER_ELEMENT:
+                del touches[0]
 
-    def pending(self) -> list[dict[str, Any]]:
-        return [c for c in self.conflicts.values() if c.get("status") == "open"]
+    def open(self) -> list[dict[str, Any]]:
+        """Conflicts still waiting for someone (manual strategy, or not yet overridden)."""
+        return [c for c in self.conflicts.values() if c["status"] in ("open", "auto_resolved")]
+
+    def _new(self, **fields: Any) -> dict[str, Any]:
+        self.counter += 1
+        self.detected += 1
+        record = {"conflict_id": f"conflict_{self.counter}", **fields}
+        self.conflicts[record["conflict_id"]] = record
+        return record
+
+    def to_state(self) -> dict[str, Any]:
+        """What must survive a restart (the element history is rebuilt by replay)."""
+        return {
+            "conflicts": self.conflicts,
+            "counter": self.counter,
+            "detected": self.detected,
+            "resolved": self.resolved,
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> ConflictBook:
+        return cls(
+            conflicts=dict(state.get("conflicts", {})),
+            counter=int(state.get("counter", 0)),
+            detected=int(state.get("detected", 0)),
+            resolved=int(state.get("resolved", 0)),
+        )
+
+
+def footprint(inverse: list[Operation]) -> dict[str, dict[str, Any]]:
+    """Element → {key: value before} for what the operation undone by ``inverse`` did."""
+    touched: dict[str, dict[str, Any]] = {}
+    for inv in inverse:
+        keys = touched.setdefault(inv.element_id, {})
+        kind = inv.operation_type
+        if kind is OperationType.UPDATE:
+            for name, value in inv.data.get("attributes", {}).items():
+                keys.setdefault("@" + name, value)
+            if "text" in inv.data:
+                keys.setdefault(TEXT, inv.data["text"])
+            if "tail" in inv.data:
+                keys.setdefault(TAIL, inv.data["tail"])
+        elif kind is OperationType.DELETE:
+            keys.setdefault(EXISTS, None)  # the operation created it
+        elif kind is OperationType.CREATE:
+            keys.setdefault(EXISTS, inv.model_dump(mode="json"))  # it deleted it
+        elif kind is OperationType.MOVE:
+            keys.setdefault(PLACE, inv.data)
+    return touched
+
+
+def _describe(key: str) -> tuple[str, str | None]:
+    if key.startswith("@"):
+        return "attribute", key[1:]
+    return {TEXT: ("text", None), TAIL: ("text", "#tail"), PLACE: ("parent", None)}.get(
+        key, ("delete_edit", None)
+    )
+
+
+def _value(doc: SvgDocument, element_id: str, key: str) -> Any:
+    el = doc.find(element_id)
+    if el is None:
+        return None
+    if key.startswith("@"):
+        from .ops import _attribute_key
+
+        return el.get(_attribute_key(doc, el, key[1:]))
+    if key == TEXT:
+        return el.text or ""
+    if key == TAIL:
+        return el.tail or ""
+    if key == PLACE:
+        parent = el.getparent()
+        return None if parent is None else doc.address_of(parent)
+    return True
+
+
+def current_state(doc: SvgDocument, element_id: str) -> dict[str, Any]:
+    """The element as it is now, for a sender whose operation was refused."""
+    el = doc.find(element_id)
+    if el is None:
+        return {"element_id": element_id, "exists": False}
+    return {"element_id": element_id, "exists": True, "markup": doc.markup_of(el)}
+
+
+def _later(touches: list[Touch], base_seq: int, user_id: str) -> list[Touch]:
+    return [t for t in touches if t.seq > base_seq and t.user_id != user_id]
 
 
 def arbitrate(
@@ -86,7 +214,479 @@ def arbitrate(
     """Decide and carry out what happens to ``op`` arriving on top of ``base_seq``.
 
     Raises the operation's own :class:`~svgx_sync.errors.OperationError` when it is
-    invalid regardless of any conflict.
+    invalid regardless of any conflict; a conflict is never an exception.
     """
-    inverse = apply_operation(files[file], op)
-    return Verdict(status="applied", effective=op, inverse=inverse)
+    doc = files[file]
+    if op.operation_type is OperationType.CREATE and op.element_id in doc.ids:
+        return _taken_id(doc, book, op, file=file, base_seq=base_seq, strategy=strategy)
+    doomed = _subtree_ids(doc, op) if op.operation_type is OperationType.DELETE else []
+    try:
+        inverse = apply_operation(doc, op)
+    except UnknownElement:
+        deleted = _deleted_since(book, op.element_id, base_seq, op.user_id)
+        if deleted is None:
+            raise
+        return _edit_after_delete(
+            files, book, op, deleted, file=file, strategy=strategy, now=now
+        )
+
+    touched = footprint(inverse)
+    clashes: list[tuple[str, str, Touch]] = []
+    for element_id, keys in touched.items():
+        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id):
+            for key in keys:
+                if key in touch.before and key != EXISTS:
+                    clashes.append((element_id, key, touch))
+    for element_id in doomed:
+        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id):
+            if EXISTS not in touch.before or touch.before[EXISTS] is None:
+                clashes.append((element_id, EXISTS, touch))
+    if not clashes:
+        return Verdict("applied", op, inverse)
+
+    records = []
+    for element_id, key, touch in _unique(clashes):
+        kind, attribute = _describe(key)
+        after = _value(doc, element_id, key)
+        records.append(
+            dict(
+                kind="edit_delete" if key == EXISTS else kind,
+                file=file,
+                element_id=element_id,
+                attribute=attribute,
+                base=None if key == EXISTS else _jsonable(touch.before.get(key)),
+                ours=None if key == EXISTS else _jsonable(touched[element_id].get(key)),
+                theirs=None if key == EXISTS else _jsonable(after),
+                key=key,
+                users=[touch.user_id, op.user_id],
+                earlier={"seq": touch.seq, "op_id": touch.op_id, "user_id": touch.user_id},
+                later={"op_id": op.op_id, "user_id": op.user_id},
+                strategy=strategy.value,
+            )
+        )
+    return _decide(files, book, op, inverse, records, clashes, file=file, strategy=strategy)
+
+
+def _unique(clashes: list[tuple[str, str, Touch]]) -> list[tuple[str, str, Touch]]:
+    seen: dict[tuple[str, str], tuple[str, str, Touch]] = {}
+    for element_id, key, touch in clashes:
+        seen[(element_id, key)] = (element_id, key, touch)  # the latest earlier touch
+    return list(seen.values())
+
+
+def _jsonable(value: Any) -> Any:
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
+
+
+def _decide(
+    files: Mapping[str, SvgDocument],
+    book: ConflictBook,
+    op: Operation,
+    inverse: list[Operation],
+    records: list[dict[str, Any]],
+    clashes: list[tuple[str, str, Touch]],
+    *,
+    file: str,
+    strategy: Strategy,
+) -> Verdict:
+    doc = files[file]
+    if strategy is Strategy.AUTOMATIC:
+        return Verdict("applied", op, inverse, _file(book, records, "auto_resolved", op, inverse))
+    if strategy is Strategy.MANUAL or strategy is Strategy.REJECT:
+        _undo(doc, inverse)
+        if strategy is Strategy.MANUAL:
+            held = _file(book, records, "open", op, inverse, held=True)
+            return Verdict("pending", conflicts=held, reason="held until the conflict is resolved")
+        refused = _file(book, records, "rejected", op, inverse, winner="earlier")
+        return Verdict(
+            "rejected",
+            conflicts=refused,
+            reason="conflicts with a concurrent operation (reject strategy)",
+            current_state=current_state(doc, op.element_id),
+        )
+    if strategy is Strategy.LAST_WRITE_WINS:
+        losing = {
+            (element_id, key)
+            for element_id, key, touch in clashes
+            if _earlier_wins(touch.timestamp, op.timestamp)
+        }
+        return _keep_except(files, book, op, inverse, records, losing, file=file)
+    # merge: deleting an edited element does not happen; the same style is merged
+    # declaration by declaration; the rest goes to the later operation.
+    if any(r["kind"] == "edit_delete" for r in records):
+        _undo(doc, inverse)
+        kept = _file(book, records, "merged", op, inverse, winner="earlier")
+        return Verdict(
+            "rejected",
+            conflicts=kept,
+            reason="merge strategy: the element was edited concurrently and is kept",
+            current_state=current_state(doc, op.element_id),
+        )
+    for record in records:
+        if record["attribute"] == "style" and op.operation_type is OperationType.UPDATE:
+            merged = merge_style(record["base"], record["ours"], record["theirs"])
+            if merged != record["theirs"]:
+                extra = Operation(
+                    operation_type=OperationType.UPDATE,
+                    user_id=op.user_id,
+                    session_id=op.session_id,
+                    element_id=record["element_id"],
+                    data={"attributes": {"style": merged}},
+                    file=op.file,
+                )
+                _undo(doc, inverse)
+                combined = _combine(op, extra)
+                inverse = apply_operation(doc, op) + []
+                inverse = apply_operation(doc, extra) + inverse
+                op = combined
+                record["theirs"] = merged
+    return Verdict("applied", op, inverse, _file(book, records, "merged", op, inverse))
+
+
+def _combine(op: Operation, extra: Operation) -> Operation:
+    """``op`` followed by ``extra`` as one broadcast operation when both are updates."""
+    if op.operation_type is OperationType.UPDATE and op.element_id == extra.element_id:
+        data = dict(op.data)
+        attributes = dict(data.get("attributes") or {})
+        attributes.update(extra.data["attributes"])
+        data["attributes"] = attributes
+        data.pop("style", None)
+        return op.model_copy(update={"data": data})
+    return op
+
+
+def merge_style(base: str | None, ours: str | None, theirs: str | None) -> str | None:
+    """Three-way merge of ``style`` declarations; on one property both sides' change,
+    the later (``theirs``) wins."""
+    from .ops import _format_style, _parse_style
+
+    b, o, t = (_parse_style(v or "") for v in (base, ours, theirs))
+    merged = dict(o)
+    for prop in list(b) + [p for p in t if p not in b]:
+        if t.get(prop) != b.get(prop):
+            if prop in t:
+                merged[prop] = t[prop]
+            else:
+                merged.pop(prop, None)
+    for prop, value in t.items():
+        if prop not in merged and prop not in b:
+            merged[prop] = value
+    return _format_style(merged) or None
+
+
+def _earlier_wins(earlier: float | None, later: float | None) -> bool:
+    """Last write wins by timestamp; missing timestamps and ties go by server order."""
+    if earlier is None or later is None:
+        return False
+    return earlier > later
+
+
+def _keep_except(
+    files: Mapping[str, SvgDocument],
+    book: ConflictBook,
+    op: Operation,
+    inverse: list[Operation],
+    records: list[dict[str, Any]],
+    losing: set[tuple[str, str]],
+    *,
+    file: str,
+) -> Verdict:
+    doc = files[file]
+    if not losing:
+        return Verdict("applied", op, inverse, _file(book, records, "resolved", op, inverse, winner="later"))
+    touched = footprint(inverse)
+    all_keys = {(e, k) for e, keys in touched.items() for k in keys}
+    winning = all_keys - losing
+    attribute_only = all(k.startswith("@") for _, k in all_keys)
+    if not winning or not attribute_only:
+        _undo(doc, inverse)
+        done = _file(book, records, "resolved", op, inverse, winner="earlier")
+        return Verdict(
+            "rejected",
+            conflicts=done,
+            reason="a concurrent operation with a later timestamp won",
+            current_state=current_state(doc, op.element_id),
+        )
+    # Keep only the attributes this operation won, as one update per element.
+    after = {(e, k): _value(doc, e, k) for e, k in winning}
+    _undo(doc, inverse)
+    reduced: list[tuple[Operation, list[Operation]]] = []
+    by_element: dict[str, dict[str, Any]] = {}
+    for (e, k), value in after.items():
+        by_element.setdefault(e, {})[k[1:]] = value
+    for element_id, attributes in by_element.items():
+        update = op.model_copy(
+            update={
+                "operation_type": OperationType.UPDATE,
+                "element_id": element_id,
+                "data": {"attributes": attributes},
+            }
+        )
+        reduced.append((update, apply_operation(doc, update)))
+    done = _file(book, records, "resolved", op, inverse, winner="earlier")
+    first, rest = reduced[-1], reduced[:-1]
+    return Verdict("applied", first[0], first[1], done, prelude=rest)
+
+
+def _file(
+    book: ConflictBook,
+    records: list[dict[str, Any]],
+    status: str,
+    op: Operation,
+    inverse: list[Operation],
+    *,
+    held: bool = False,
+    winner: str = "later",
+) -> list[dict[str, Any]]:
+    out = []
+    for fields in records:
+        record = book._new(**fields, status=status, winner=winner)
+        record["later_operation"] = op.model_dump(mode="json")
+        if held:
+            record["held_operation"] = op.model_dump(mode="json")
+        else:
+            record["later_inverse"] = [i.model_dump(mode="json") for i in inverse]
+        if status in ("resolved", "rejected", "merged"):
+            book.resolved += 1
+        out.append(record)
+    return out
+
+
+def _undo(doc: SvgDocument, inverse: list[Operation]) -> None:
+    for inv in inverse:
+        apply_operation(doc, inv)
+
+
+def _subtree_ids(doc: SvgDocument, op: Operation) -> list[str]:
+    el = doc.find(op.element_id)
+    if el is None:
+        return []
+    return [n.get("id") for n in el.iter() if is_element(n) and n.get("id")]
+
+
+def _deleted_since(
+    book: ConflictBook, element_id: str, base_seq: int, user_id: str
+) -> Touch | None:
+    for touch in reversed(_later(book.history.get(element_id, []), base_seq, user_id)):
+        if isinstance(touch.before.get(EXISTS), dict):
+            return touch
+    return None
+
+
+def _edit_after_delete(
+    files: Mapping[str, SvgDocument],
+    book: ConflictBook,
+    op: Operation,
+    deleted: Touch,
+    *,
+    file: str,
+    strategy: Strategy,
+    now: float,
+) -> Verdict:
+    """An edit arrives for an element another user deleted after the edit's base."""
+    doc = files[file]
+    recreate = Operation.model_validate(deleted.before[EXISTS])
+    fields = dict(
+        kind="delete_edit",
+        file=file,
+        element_id=op.element_id,
+        attribute=None,
+        base=None,
+        ours=None,
+        theirs=None,
+        key=EXISTS,
+        users=[deleted.user_id, op.user_id],
+        earlier={"seq": deleted.seq, "op_id": deleted.op_id, "user_id": deleted.user_id},
+        later={"op_id": op.op_id, "user_id": op.user_id},
+        strategy=strategy.value,
+        recreate=recreate.model_dump(mode="json"),
+    )
+    edit_wins = strategy in (Strategy.AUTOMATIC, Strategy.MERGE) or (
+        strategy is Strategy.LAST_WRITE_WINS and not _earlier_wins(deleted.timestamp, op.timestamp)
+    )
+    if strategy is Strategy.MANUAL:
+        held = _file(book, [fields], "open", op, [], held=True)
+        return Verdict("pending", conflicts=held, reason="held until the conflict is resolved")
+    if not edit_wins:
+        done = _file(book, [fields], "rejected", op, [], winner="earlier")
+        return Verdict(
+            "rejected",
+            conflicts=done,
+            reason="the element was deleted by a concurrent operation",
+            current_state=current_state(doc, op.element_id),
+        )
+    restore = recreate.model_copy(update={"user_id": op.user_id, "session_id": op.session_id})
+    restore_inverse = apply_operation(doc, restore)
+    try:
+        inverse = apply_operation(doc, op)
+    except OperationError:
+        _undo(doc, restore_inverse)
+        raise
+    status = "auto_resolved" if strategy is Strategy.AUTOMATIC else "merged"
+    done = _file(book, [fields], status, op, restore_inverse + inverse)
+    return Verdict("applied", op, inverse, done, prelude=[(restore, restore_inverse)])
+
+
+def _taken_id(
+    doc: SvgDocument,
+    book: ConflictBook,
+    op: Operation,
+    *,
+    file: str,
+    base_seq: int,
+    strategy: Strategy,
+) -> Verdict:
+    """A create whose id is taken: renumber it (automatic, merge), hold it, or refuse."""
+    fresh = _fresh_id(doc, op.element_id)
+    fields = dict(
+        kind="duplicate_id",
+        file=file,
+        element_id=op.element_id,
+        attribute="id",
+        base=None,
+        ours=op.element_id,
+        theirs=fresh,
+        key="@id",
+        users=[op.user_id],
+        later={"op_id": op.op_id, "user_id": op.user_id},
+        strategy=strategy.value,
+    )
+    if strategy in (Strategy.AUTOMATIC, Strategy.MERGE, Strategy.LAST_WRITE_WINS):
+        renamed = op.model_copy(update={"element_id": fresh})
+        inverse = apply_operation(doc, renamed)
+        done = _file(book, [fields], "resolved", renamed, inverse)
+        return Verdict("applied", renamed, inverse, done)
+    if strategy is Strategy.MANUAL:
+        held = _file(book, [fields], "open", op, [], held=True)
+        return Verdict("pending", conflicts=held, reason="id taken; held until resolved")
+    done = _file(book, [fields], "rejected", op, [])
+    return Verdict(
+        "rejected",
+        conflicts=done,
+        reason=f"an element with id {op.element_id!r} already exists",
+        current_state=current_state(doc, op.element_id),
+    )
+
+
+def _fresh_id(doc: SvgDocument, ident: str) -> str:
+    n = 2
+    while f"{ident}-{n}" in doc.ids:
+        n += 1
+    return f"{ident}-{n}"
+
+
+RESOLUTIONS = ("ours", "theirs", "base", "accept", "discard") + tuple(s.value for s in Strategy)
+
+
+def resolve(
+    files: Mapping[str, SvgDocument],
+    book: ConflictBook,
+    conflict_id: str,
+    resolution: Any,
+    resolved_by: str,
+    *,
+    now: float,
+) -> Resolution:
+    """Carry out a choice for a recorded conflict.
+
+    ``resolution`` is ``ours`` (the earlier operation's result), ``theirs`` (the later
+    operation's), ``base`` (neither), a strategy name (applied to this conflict alone),
+    or ``{"value": ...}`` for an attribute. For a held operation ``theirs``/``accept``
+    applies it and ``ours``/``discard``/``reject`` drops it.
+    """
+    record = book.conflicts.get(conflict_id)
+    if record is None:
+        raise NotFound(f"no conflict {conflict_id!r}")
+    if record["status"] not in ("open", "auto_resolved", "merged", "resolved", "rejected"):
+        raise OperationError(f"conflict {conflict_id!r} is already {record['status']}")
+    if isinstance(resolution, str) and resolution not in RESOLUTIONS:
+        raise OperationError(
+            f"unknown resolution {resolution!r}; use one of {', '.join(RESOLUTIONS)} "
+            "or {\"value\": ...}"
+        )
+    doc = files[record["file"]]
+    choice = _normalise(record, resolution)
+    applied: list[tuple[Operation, list[Operation]]] = []
+
+    def run(op: Operation) -> None:
+        applied.append((op, apply_operation(doc, op)))
+
+    if "held_operation" in record and record["status"] == "open":
+        held = Operation.model_validate(record["held_operation"])
+        if choice == "theirs":
+            _run_later(doc, record, held, run)
+        elif isinstance(choice, dict):
+            run(_set_value(held, record, choice["value"], resolved_by))
+    else:
+        later_applied = record.get("winner") == "later" and record["status"] != "rejected"
+        structural = not str(record.get("key", "")).startswith("@") and record.get("key") != TEXT
+        if choice == "keep" or (choice in ("ours", "theirs") and (choice == "theirs") == later_applied):
+            pass
+        elif structural:
+            if choice == "ours":
+                for inv in record.get("later_inverse", []):
+                    run(Operation.model_validate(inv).model_copy(update={"user_id": resolved_by}))
+            elif choice == "theirs":
+                later = Operation.model_validate(record["later_operation"])
+                _run_later(doc, record, later, run)
+            else:
+                raise OperationError("this conflict is resolved with ours or theirs")
+        else:
+            value = choice["value"] if isinstance(choice, dict) else record[choice]
+            base = Operation(
+                operation_type=OperationType.UPDATE, user_id=resolved_by, element_id=record["element_id"]
+            )
+            run(_set_value(base, record, value, resolved_by))
+    book.resolved += 1
+    record.update(
+        status="resolved",
+        resolution=resolution,
+        resolved_by=resolved_by,
+        resolved_at=now,
+    )
+    return Resolution(applied, record)
+
+
+def _run_later(doc: SvgDocument, record: dict[str, Any], later: Operation, run: Any) -> None:
+    """Apply the later operation after all (re-creating what it needs)."""
+    later = later.model_copy(update={"base_seq": None})
+    if "recreate" in record and doc.find(later.element_id) is None:
+        run(Operation.model_validate(record["recreate"]))
+    if record["kind"] == "duplicate_id" and later.element_id in doc.ids:
+        later = later.model_copy(update={"element_id": _fresh_id(doc, later.element_id)})
+    run(later)
+
+
+def _normalise(record: dict[str, Any], resolution: Any) -> Any:
+    if isinstance(resolution, dict):
+        if "value" not in resolution:
+            raise OperationError('a value resolution looks like {"value": ...}')
+        return resolution
+    if resolution in ("theirs", "accept", "automatic", "merge"):
+        return "theirs"
+    if resolution in ("ours", "discard", "reject"):
+        return "ours"
+    if resolution == "last_write_wins":
+        return "theirs" if record.get("winner", "later") == "later" else "ours"
+    if resolution == "manual":
+        return "keep"
+    return resolution  # "base"
+
+
+def _set_value(op: Operation, record: dict[str, Any], value: Any, user_id: str) -> Operation:
+    key = record.get("key", "")
+    data: dict[str, Any]
+    if key.startswith("@"):
+        data = {"attributes": {key[1:]: value}}
+    elif key == TEXT:
+        data = {"text": value or ""}
+    else:
+        raise OperationError("only attribute and text conflicts take a value")
+    return Operation(
+        operation_type=OperationType.UPDATE,
+        user_id=user_id,
+        session_id=op.session_id,
+        element_id=record["element_id"],
+        data=data,
+        file=op.file,
+    )
