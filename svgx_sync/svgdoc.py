@@ -385,10 +385,12 @@ class SvgDocument:
         index = children.index(el)
         tail = el.tail
         if index == len(children) - 1 and _is_blank(tail):
-            # Keep the closing indentation of the parent.
+            # Keep the closing indentation of the parent, but never over mixed content:
+            # text before the removed element stays.
             if index > 0:
-                self.set_tail(children[index - 1], tail)
-            else:
+                if _is_blank(children[index - 1].tail):
+                    self.set_tail(children[index - 1], tail)
+            elif _is_blank(parent.text):
                 self.set_text(parent, tail)
         elif tail and not _is_blank(tail):
             # Mixed content: the text after the element stays in the document.
@@ -595,7 +597,16 @@ class SvgDocument:
                 out.append(f"<?{node.target} {node.text or ''}?>")
             return
         name = self._qname(node, node.tag)
-        attrs = "".join(
+        # Namespaces of our own and the known ones are declared on the root (_declare);
+        # any other that a new element brings must be declared where it is used.
+        parent = node.getparent()
+        outer = parent.nsmap if parent is not None else {}
+        decls = "".join(
+            f' xmlns{":" + p if p else ""}="{escape_attr(u)}"'
+            for p, u in node.nsmap.items()
+            if outer.get(p) != u and u not in KNOWN_PREFIXES
+        )
+        attrs = decls + "".join(
             f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
         )
         if len(node) == 0 and not node.text:
