@@ -122,7 +122,9 @@ def _decode(data: bytes) -> tuple[str, str]:
 def escape_text(text: str | None) -> str:
     if not text:
         return ""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    # A raw CR would come back as LF (XML 1.0 section 2.11), so it is written as a reference.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r", "&#13;")
 
 
 def escape_attr(value: str, quote: str = '"') -> str:
