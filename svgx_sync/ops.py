@@ -311,7 +311,9 @@ class _Edit:
         index = _element_index(el)
         markup = self.doc.markup_of(el)
         address = self.doc.address_of(el)
+        restore = self._text_around(el)
         node_index = self.doc.remove(el)
+        self._restore_text_around(restore)
         self.undo.append(lambda: self.doc.insert(parent, node_index, el))
         self._inverse(
             OperationType.CREATE,
@@ -324,10 +326,12 @@ class _Edit:
         old_parent_address = self.doc.address_of(old_parent)
         old_index = _element_index(el)
         old_node_index = list(old_parent).index(el)
+        restore = self._text_around(el)
         try:
             self.doc.move(el, parent, _node_index(parent, element_index, moving=el))
         except DocumentError as exc:
             raise OperationError(str(exc)) from None
+        self._restore_text_around(restore)
         self.undo.append(lambda: self.doc.move(el, old_parent, old_node_index))
         self._inverse(
             OperationType.MOVE,
@@ -335,9 +339,41 @@ class _Edit:
             {"parent": old_parent_address, "index": old_index},
         )
 
+    def _text_around(self, el: Any) -> list[tuple[Any, str, str | None, str]]:
+        """The text that taking ``el`` out may rewrite, with addresses as they are now.
+
+        ``SvgDocument.remove`` keeps mixed content by joining the element's tail to the
+        text before it; undoing the removal must split it again.
+        """
+        parent = el.getparent()
+        prev = el.getprevious()
+        around: list[tuple[Any, str, str | None, str]] = [
+            (el, "tail", el.tail, self.doc.address_of(el))
+        ]
+        if prev is None:
+            around.append((parent, "text", parent.text, self.doc.address_of(parent)))
+        elif is_element(prev):
+            around.append((prev, "tail", prev.tail, self.doc.address_of(prev)))
+        return around
+
+    def _restore_text_around(self, around: list[tuple[Any, str, str | None, str]]) -> None:
+        # Called before the removal's own undo and inverse are recorded: both lists run
+        # backwards, so these restores run after the element is back.
+        for node, field, before, address in reversed(around):
+            now = getattr(node, field)
+            if (now or "") == (before or "") or (_is_blank(now) and _is_blank(before)):
+                continue
+            setter = self.doc.set_tail if field == "tail" else self.doc.set_text
+            self.undo.append(lambda s=setter, n=node, b=before: s(n, b))  # type: ignore[misc]
+            self._inverse(OperationType.UPDATE, address, {field: before or ""})
+
     def rollback(self) -> None:
         for step in reversed(self.undo):
             step()
+
+
+def _is_blank(text: str | None) -> bool:
+    return not text or text.isspace()
 
 
 def _clark_to_prefixed(key: str) -> str:
