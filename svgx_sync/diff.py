@@ -1,0 +1,589 @@
+"""Element-level differences between two versions of an SVG file, as operations.
+
+Guarantees:
+
+* :func:`diff_trees` returns operations that, applied in order to a parse of the old
+  document, give a document whose elements (tag, attributes, non-blank text and tails,
+  order) equal the new one's. Formatting alone (quotes, attribute order, indentation,
+  namespace declarations, line endings) yields no operation.
+* Elements are matched by ``id``; elements without one (and the second and later
+  holders of a duplicated id) are matched by position among the unmatched such children
+  of their matched parent that have the same tag. No element is ever lost: an element
+  that moves out of a deleted one is moved before its old container goes.
+* The order applies cleanly: deletes of whole removed subtrees first (reverse document
+  order, so positional addresses stay valid), then the new tree in document order
+  (``create`` and ``move``), then the deletes that had to wait for their contents to move
+  out, then one ``update`` per changed element (attributes, text, tail).
+* Pure: values in, values out. The old document given to :func:`diff_trees` is not
+  changed.
+
+Addresses follow :mod:`svgx_sync.svgdoc`: an element is named by its ``id`` when that id
+is unambiguous in both versions, otherwise by its ``/i/j`` position at the moment the
+operation applies.
+
+Two pseudo-kinds describe whole files and are not :class:`~svgx_sync.ops.Operation`\\ s:
+``{"operation_type": "file_add", "file": f, "data": {"markup": text}}`` and
+``{"operation_type": "file_delete", "file": f}``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from lxml import etree
+
+from .errors import OperationError
+from .ops import Operation, OperationType, apply_operation, coerce_operation
+from .ops import _node_index as node_index
+from .svgdoc import (
+    KNOWN_PREFIXES,
+    XML_NS,
+    SvgDocument,
+    _decode,
+    escape_attr,
+    escape_text,
+    is_element,
+)
+
+__all__ = ["FILE_ADD", "FILE_DELETE", "diff_documents", "diff_trees", "summarise"]
+
+FILE_ADD = "file_add"
+FILE_DELETE = "file_delete"
+
+DIFF_USER = "svgx-diff"
+"""``user_id`` of the operations :func:`diff_trees` makes (an Operation needs one)."""
+
+_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+
+
+def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict[str, Any]]:
+    """The changes from ``old`` to ``new`` (None: the file is absent) as plain dicts.
+
+    Each dict is ``{"operation_type", "element_id", "data", "file"}``; add a ``user_id``
+    and :func:`~svgx_sync.ops.coerce_operation` accepts it. A whole file added or removed
+    is one ``file_add`` / ``file_delete`` pseudo-operation. Raises
+    :class:`~svgx_sync.errors.DocumentError` when either version cannot be parsed.
+    """
+    if old == new:
+        return []
+    if old is None:
+        assert new is not None
+        return [{"operation_type": FILE_ADD, "file": file, "data": {"markup": _decode(new)[0]}}]
+    if new is None:
+        return [{"operation_type": FILE_DELETE, "file": file}]
+    old_doc = SvgDocument(old, name=file)
+    new_doc = SvgDocument(new, name=file)
+    # The old parse is ours alone, so it serves as the working copy.
+    return [_as_dict(op) for op in _Differ(old_doc, new_doc, file, DIFF_USER).run()]
+
+
+def diff_trees(
+    old_doc: SvgDocument, new_doc: SvgDocument, file: str | None = None, *, user_id: str = DIFF_USER
+) -> list[Operation]:
+    """The operations that turn ``old_doc``'s elements into ``new_doc``'s."""
+    work = SvgDocument(old_doc.render().encode(old_doc.encoding), name=old_doc.name)
+    return _Differ(work, new_doc, file, user_id).run()
+
+
+def _as_dict(op: Operation) -> dict[str, Any]:
+    return {
+        "operation_type": op.operation_type.value,
+        "element_id": op.element_id,
+        "data": op.data,
+        "file": op.file,
+    }
+
+
+# -- matching ----------------------------------------------------------------------------
+
+
+def _elements(root: Any) -> Iterator[Any]:
+    return root.iter(etree.Element)  # type: ignore[no-any-return]
+
+
+def _element_children(el: Any) -> list[Any]:
+    return [c for c in el if is_element(c)]
+
+
+def _keyed(root: Any) -> dict[str, Any]:
+    """id -> the first element (in document order) that holds it; the root is left out."""
+    first: dict[str, Any] = {}
+    for el in _elements(root):
+        ident = el.get("id")
+        if ident is not None and el is not root and ident not in first:
+            first[ident] = el
+    return first
+
+
+def _is_blank(text: str | None) -> bool:
+    return not text or text.isspace()
+
+
+def _local(el: Any) -> str:
+    return str(etree.QName(el).localname)
+
+
+class _Differ:
+    """One diff: matches the trees, then replays the changes on ``work`` as it goes.
+
+    ``work`` starts as a parse of the old version and ends equal to the new one; reading
+    it (rather than reasoning about it) is what keeps positions and tails right.
+    """
+
+    def __init__(self, work: SvgDocument, new: SvgDocument, file: str | None, user: str) -> None:
+        self.work = work
+        self.new = new
+        self.file = file
+        self.user = user
+        self.ops: list[Operation] = []
+        self.match: dict[Any, Any] = {}  # new element -> old (working) element
+        self.matched_old: set[Any] = set()
+        self.placed: dict[Any, Any] = {}  # new element -> its working element
+        self.last_placed: dict[Any, Any] = {}  # working parent -> last child put in place
+        self.new_index: dict[Any, int] = {}
+        self.new_paths: dict[Any, str] = {}
+        self._fragment_ns = {
+            **{p: u for p, u in work.root.nsmap.items()},
+            **{p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS},
+        }
+
+    # -- the steps -------------------------------------------------------------------
+
+    def run(self) -> list[Operation]:
+        self._match()
+        self._safe_ids()
+        deferred = self._delete_removed()
+        self._walk()
+        self._delete_deferred(deferred)
+        self._update_content()
+        return self.ops
+
+    def _match(self) -> None:
+        old_root, new_root = self.work.root, self.new.root
+        old_keyed, new_keyed = _keyed(old_root), _keyed(new_root)
+        self.old_keyed = set(old_keyed.values())
+        self.new_keyed = set(new_keyed.values())
+        self._pair(new_root, old_root)
+        for ident, new_el in new_keyed.items():
+            old_el = old_keyed.get(ident)
+            if old_el is not None and self._compatible(old_el, new_el):
+                self._pair(new_el, old_el)
+        # Positional matching, top-down from every matched pair (the list grows).
+        pending = list(self.match.items())
+        while pending:
+            new_el, old_el = pending.pop()
+            old_free: dict[Any, list[Any]] = {}
+            for child in _element_children(old_el):
+                if child not in self.old_keyed and child not in self.matched_old:
+                    old_free.setdefault(child.tag, []).append(child)
+            taken: Counter[Any] = Counter()
+            for child in _element_children(new_el):
+                if child in self.new_keyed or child in self.match:
+                    continue
+                candidates = old_free.get(child.tag, [])
+                n = taken[child.tag]
+                if n < len(candidates):
+                    taken[child.tag] += 1
+                    if self._compatible(candidates[n], child):
+                        self._pair(child, candidates[n])
+                        pending.append((child, candidates[n]))
+
+    def _pair(self, new_el: Any, old_el: Any) -> None:
+        self.match[new_el] = old_el
+        self.matched_old.add(old_el)
+
+    def _compatible(self, old_el: Any, new_el: Any) -> bool:
+        """Can ``old_el`` become ``new_el`` by updates alone?"""
+        if old_el.tag != new_el.tag:
+            return False
+        nsmap = old_el.nsmap
+        for key in new_el.attrib:
+            if key.startswith("{") and self._attr_prefix(key, nsmap) is None:
+                return False
+        return True
+
+    def _safe_ids(self) -> None:
+        """Ids that name one and the same element in both versions (or one side only)."""
+        old_count = Counter(el.get("id") for el in _elements(self.work.root) if el.get("id"))
+        new_count = Counter(el.get("id") for el in _elements(self.new.root) if el.get("id"))
+        self.safe: set[str] = set()
+        for ident in old_count.keys() | new_count.keys():
+            if old_count[ident] > 1 or new_count[ident] > 1 or not _ID_RE.match(ident):
+                continue
+            self.safe.add(ident)
+        for new_el in _elements(self.new.root):
+            ident = new_el.get("id")
+            if ident in self.safe and old_count[ident]:
+                old_el = self.match.get(new_el)
+                if old_el is None or old_el.get("id") != ident:
+                    self.safe.discard(ident)
+        for ident in (self.work.root.get("id"), self.new.root.get("id")):
+            self.safe.discard(ident)  # type: ignore[arg-type]
+
+    def _delete_removed(self) -> list[Any]:
+        """Delete removed subtrees that hold nothing kept; return the ones that must wait."""
+        doomed: list[Any] = []
+        deferred: list[Any] = []
+        for el in _elements(self.work.root):
+            if el in self.matched_old or el.getparent() not in self.matched_old:
+                continue
+            if any(d in self.matched_old for d in _elements(el)):
+                deferred.append(el)
+            else:
+                doomed.append(el)
+        # Reverse document order: removing a later element never shifts an earlier one.
+        for el in reversed(doomed):
+            self._emit(OperationType.DELETE, self._work_address(el), {})
+            self.work.remove(el)
+        return deferred
+
+    def _walk(self, parent: Any | None = None) -> None:
+        """Place the children of ``parent`` (default: the root) in document order."""
+        if parent is None:
+            parent = self.new.root
+            self.placed[parent] = self.work.root
+        work_parent = self.placed[parent]
+        children = _element_children(parent)
+        for index, child in enumerate(children):
+            self.new_index[child] = index
+        for index, child in enumerate(children):
+            if self._place(child, parent, work_parent, index):
+                self._walk(child)
+
+    def _place(self, child: Any, parent: Any, work_parent: Any, index: int) -> bool:
+        """Put ``child`` in place in ``work``; returns whether its children need a walk."""
+        old = self.match.get(child)
+        if old is not None:
+            if not (
+                old.getparent() is work_parent
+                and _previous_element(old) is self.last_placed.get(work_parent)
+            ):
+                self._emit(
+                    OperationType.MOVE,
+                    self._work_address(old),
+                    {"parent": self._new_address(parent), "index": index},
+                )
+                self.work.move(old, work_parent, node_index(work_parent, index, moving=old))
+            self.placed[child] = old
+            self.last_placed[work_parent] = old
+            return True
+        whole = self._can_create_whole(child)
+        markup = self._markup(child, whole=whole)
+        ident = child.get("id")
+        element_id = ident if ident in self.safe else self._new_address(child)
+        self._emit(
+            OperationType.CREATE,
+            element_id,
+            {"markup": markup, "parent": self._new_address(parent), "index": index},
+        )
+        made = self.work.parse_fragment(markup)
+        self.work.insert(work_parent, node_index(work_parent, index), made)
+        self.placed[child] = made
+        self.last_placed[work_parent] = made
+        if whole:
+            for new_el, work_el in zip(_elements(child), _elements(made), strict=True):
+                self.placed[new_el] = work_el
+            return False
+        return True
+
+    def _can_create_whole(self, el: Any) -> bool:
+        """A subtree can be created in one piece when nothing in it already exists."""
+        for node in _elements(el):
+            if node in self.match:
+                return False
+            ident = node.get("id")
+            if node is not el and ident is not None and ident in self.work.ids:
+                return False
+        return True
+
+    def _delete_deferred(self, deferred: list[Any]) -> None:
+        located = [(self._work_path(el), el) for el in deferred]
+        located.sort(key=lambda item: item[0], reverse=True)
+        for _path, el in located:
+            self._emit(OperationType.DELETE, self._work_address(el), {})
+            self.work.remove(el)
+
+    def _update_content(self) -> None:
+        for new_el in _elements(self.new.root):
+            work_el = self.placed[new_el]
+            data: dict[str, Any] = {}
+            attributes: dict[str, str | None] = {}
+            old_attrib, new_attrib = work_el.attrib, new_el.attrib
+            nsmap = work_el.nsmap if any(k.startswith("{") for k in new_attrib) else {}
+            for key, value in new_attrib.items():
+                if old_attrib.get(key) != value:
+                    attributes[self._attr_name(key, nsmap)] = value
+            for key in old_attrib:
+                if key not in new_attrib:
+                    attributes[self._attr_name(key, work_el.nsmap)] = None
+            if attributes:
+                data["attributes"] = attributes
+            if not (_is_blank(work_el.text) and _is_blank(new_el.text)):
+                if (work_el.text or "") != (new_el.text or ""):
+                    data["text"] = new_el.text or ""
+            if new_el is not self.new.root and not (
+                _is_blank(work_el.tail) and _is_blank(new_el.tail)
+            ):
+                if (work_el.tail or "") != (new_el.tail or ""):
+                    data["tail"] = new_el.tail or ""
+            if data:
+                self._emit(OperationType.UPDATE, self._new_address(new_el), data)
+
+    # -- names and addresses -----------------------------------------------------------
+
+    def _emit(self, kind: OperationType, element_id: str, data: dict[str, Any]) -> None:
+        self.ops.append(
+            Operation(
+                operation_type=kind,
+                user_id=self.user,
+                element_id=element_id,
+                data=data,
+                file=self.file,
+            )
+        )
+
+    def _new_address(self, el: Any) -> str:
+        """Address of a new-tree element already in place in ``work``."""
+        ident = el.get("id")
+        if ident is not None and ident in self.safe and el is not self.new.root:
+            return str(ident)
+        return self._new_path(el)
+
+    def _new_path(self, el: Any) -> str:
+        path = self.new_paths.get(el)
+        if path is None:
+            parent = el.getparent()
+            if parent is None:
+                path = "/"
+            else:
+                index = self.new_index.get(el)
+                if index is None:
+                    index = _element_children(parent).index(el)
+                prefix = self._new_path(parent)
+                path = f"{prefix.rstrip('/')}/{index}"
+            self.new_paths[el] = path
+        return path
+
+    def _work_address(self, el: Any) -> str:
+        """Address of an element of ``work`` as it stands now."""
+        ident = el.get("id")
+        if ident is not None and ident in self.safe:
+            return str(ident)
+        parts = self._work_path(el)
+        return "/" + "/".join(str(p) for p in parts)
+
+    def _work_path(self, el: Any) -> tuple[int, ...]:
+        parts: list[int] = []
+        node = el
+        while True:
+            parent = node.getparent()
+            if parent is None:
+                break
+            n = 0
+            sibling = node.getprevious()
+            while sibling is not None:
+                if is_element(sibling):
+                    n += 1
+                sibling = sibling.getprevious()
+            parts.append(n)
+            node = parent
+        return tuple(reversed(parts))
+
+    def _attr_prefix(self, key: str, nsmap: Mapping[str | None, str]) -> str | None:
+        ns, local = key[1:].split("}", 1)
+        if ns == XML_NS:
+            return "xml"
+        known = KNOWN_PREFIXES.get(ns)
+        if known is not None and nsmap.get(known, ns) == ns:
+            return known
+        for prefix, uri in nsmap.items():
+            if uri == ns and prefix:
+                return prefix
+        return None
+
+    def _attr_name(self, key: str, nsmap: Mapping[str | None, str]) -> str:
+        """``xlink:href`` for ``{http://www.w3.org/1999/xlink}href``: what ops expect."""
+        if not key.startswith("{"):
+            return key
+        prefix = self._attr_prefix(key, nsmap)
+        assert prefix is not None  # _compatible made sure
+        return f"{prefix}:{key.split('}', 1)[1]}"
+
+    # -- markup for created elements --------------------------------------------------
+
+    def _markup(self, el: Any, *, whole: bool) -> str:
+        """``el`` as markup that ``work.parse_fragment`` reads back to the same element.
+
+        Names are written with the prefixes the fragment parser declares (the old root's
+        and ours); any other namespace is declared where it is first used.
+        """
+        out: list[str] = []
+        _serialise(el, dict(self._fragment_ns), out, whole=whole)
+        return "".join(out)
+
+
+def _previous_element(el: Any) -> Any:
+    node = el.getprevious()
+    while node is not None and not is_element(node):
+        node = node.getprevious()
+    return node
+
+
+def _serialise(el: Any, scope: dict[str | None, str], out: list[str], *, whole: bool) -> None:
+    scope = dict(scope)
+    decls: list[str] = []
+
+    def prefix_for(ns: str | None, *, attr: bool, hint: str | None) -> str | None:
+        if ns is None:
+            if not attr and scope.get(None):
+                scope[None] = ""
+                decls.append(' xmlns=""')
+            return None
+        if ns == XML_NS:
+            return "xml"
+        if not attr and scope.get(None) == ns:
+            return None
+        for prefix, uri in scope.items():
+            if uri == ns and prefix:
+                return prefix
+        if not attr and hint is None:
+            scope[None] = ns
+            decls.append(f' xmlns="{escape_attr(ns)}"')
+            return None
+        n = 0
+        prefix = hint if hint and hint not in scope else f"ns{n}"
+        while prefix in scope:
+            n += 1
+            prefix = f"ns{n}"
+        scope[prefix] = ns
+        decls.append(f' xmlns:{prefix}="{escape_attr(ns)}"')
+        return prefix
+
+    qname = etree.QName(el)
+    tag_prefix = prefix_for(qname.namespace, attr=False, hint=el.prefix)
+    name = f"{tag_prefix}:{qname.localname}" if tag_prefix else qname.localname
+    attrs: list[str] = []
+    for key, value in el.attrib.items():
+        aq = etree.QName(key)
+        hint = None
+        if aq.namespace:
+            hint = next((p for p, u in el.nsmap.items() if u == aq.namespace and p), None)
+        prefix = prefix_for(aq.namespace, attr=True, hint=hint)
+        attr_name = f"{prefix}:{aq.localname}" if prefix else aq.localname
+        attrs.append(f' {attr_name}="{escape_attr(value)}"')
+    children = list(el) if whole else []
+    start = f"<{name}{''.join(decls)}{''.join(attrs)}"
+    if not children and not el.text:
+        out.append(start + "/>")
+        return
+    out.append(start + ">" + escape_text(el.text))
+    for child in children:
+        if is_element(child):
+            _serialise(child, scope, out, whole=True)
+        elif isinstance(child, etree._Comment):
+            out.append(f"<!--{child.text or ''}-->")
+        elif isinstance(child, etree._ProcessingInstruction):
+            out.append(f"<?{child.target} {child.text or ''}?>" if child.text else f"<?{child.target}?>")
+        out.append(escape_text(child.tail))
+    out.append(f"</{name}>")
+
+
+# -- a human summary ---------------------------------------------------------------------
+
+_TAG_RE = re.compile(r"<\s*(?:[A-Za-z_][\w.\-]*:)?([A-Za-z_][\w.\-]*)")
+
+
+def summarise(changes: Iterable[Mapping[str, Any]], old: bytes | SvgDocument | None = None) -> str:
+    """A line per change, e.g. ``+ rect#r1``, ``- circle#c2``, ``~ rect#r1 x: 10 -> 20``.
+
+    ``changes`` are dicts from :func:`diff_documents` (or :class:`Operation`\\ s). With
+    ``old`` (the version the changes apply to) deleted and updated elements are named by
+    tag and the old values of attributes are shown; without it only the new values are.
+    """
+    doc: SvgDocument | None
+    if isinstance(old, bytes):
+        doc = SvgDocument(old)
+    else:
+        doc = None if old is None else SvgDocument(old.render().encode(old.encoding))
+    lines: list[str] = []
+    for raw in changes:
+        change = raw.model_dump() if isinstance(raw, Operation) else dict(raw)
+        kind = str(getattr(change["operation_type"], "value", change["operation_type"]))
+        if kind == FILE_ADD:
+            lines.append(f"+ file {change['file']}")
+            continue
+        if kind == FILE_DELETE:
+            lines.append(f"- file {change['file']}")
+            continue
+        element_id = str(change["element_id"])
+        data = change.get("data") or {}
+        el = doc.find(element_id) if doc is not None else None
+        label = _label(el, element_id)
+        if kind == OperationType.CREATE:
+            match = _TAG_RE.match(str(data.get("markup", "")))
+            tag = match.group(1) if match else "element"
+            ident = element_id if not element_id.startswith("/") else f"@{element_id}"
+            sep = "#" if not element_id.startswith("/") else ""
+            lines.append(f"+ {tag}{sep}{ident}")
+        elif kind == OperationType.DELETE:
+            lines.append(f"- {label}")
+        elif kind == OperationType.MOVE and set(data) <= {"parent", "index"}:
+            parent = data.get("parent")
+            target = _label(doc.find(str(parent)) if doc is not None else None, str(parent))
+            lines.append(f"> {label} to {target}[{data.get('index')}]")
+        else:
+            lines.extend(_update_lines(label, el, data))
+        if doc is not None:
+            try:
+                apply_operation(doc, coerce_operation({**change, "user_id": DIFF_USER}))
+            except OperationError:
+                doc = None  # the rest can no longer be followed; name by address only
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def _label(el: Any, address: str) -> str:
+    if el is None:
+        return address if address.startswith("/") else f"#{address}"
+    ident = el.get("id")
+    where = f"#{ident}" if ident is not None and not address.startswith("/") else f"@{address}"
+    return f"{_local(el)}{where}"
+
+
+def _short(value: Any) -> str:
+    if value is None:
+        return "(none)"
+    text = str(value)
+    return repr(text if len(text) <= 60 else text[:57] + "...")
+
+
+def _update_lines(label: str, el: Any, data: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for name, value in dict(data.get("attributes") or {}).items():
+        if el is None:
+            lines.append(f"~ {label} {name} = {_short(value)}")
+            continue
+        key = name
+        if ":" in name:
+            prefix, local = name.split(":", 1)
+            ns = XML_NS if prefix == "xml" else el.nsmap.get(prefix) or {
+                p: u for u, p in KNOWN_PREFIXES.items()
+            }.get(prefix)
+            key = f"{{{ns}}}{local}" if ns else name
+        lines.append(f"~ {label} {name}: {_plain(el.get(key))} -> {_plain(value)}")
+    for field in ("text", "tail"):
+        if field in data:
+            before = getattr(el, field) if el is not None else None
+            lines.append(f"~ {label} {field}: {_short(before)} -> {_short(data[field])}")
+    other = {k: v for k, v in data.items() if k not in ("attributes", "text", "tail")}
+    if other:
+        lines.append(f"~ {label} " + ", ".join(f"{k}={v!r}" for k, v in other.items()))
+    return lines
+
+
+def _plain(value: str | None) -> str:
+    if value is None:
+        return "(none)"
+    return value if len(value) <= 60 and " " not in value else _short(value)
