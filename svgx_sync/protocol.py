@@ -1,0 +1,261 @@
+"""The wire protocol: JSON text frames, client messages in, server messages out.
+
+Guarantees:
+
+* A client frame is parsed once (orjson) and validated once by one reused
+  :class:`~pydantic.TypeAdapter` over a union discriminated on ``type``. Unknown fields
+  are refused, except where the seed's own messages need latitude (documented per
+  model). A bad frame becomes a :class:`ProtocolError` or :class:`OperationError` whose
+  ``code`` goes back to the sender in an ``error`` message.
+* Server messages are built here by small functions returning plain dicts, and encoded
+  once with orjson (:func:`encode`); the daemon never re-encodes per client.
+
+The full description, with examples, is ``docs/protocol.md``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from .errors import OperationError, ProtocolError
+from .ops import Operation, OperationType
+
+__all__ = [
+    "Activity",
+    "ClientMessage",
+    "Join",
+    "Leave",
+    "OperationMessage",
+    "ResolveConflict",
+    "VersionRequest",
+    "encode",
+    "parse_message",
+]
+
+_ID = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Join(_Strict):
+    """Enter a session; ``session_id`` names a document, optionally ``name@branch``."""
+
+    type: Literal["join"]
+    user_id: _ID
+    username: Annotated[str, Field(max_length=256)] | None = None
+    session_id: Annotated[str, Field(min_length=1, max_length=400)]
+    last_seq: Annotated[int, Field(ge=0)] | None = None
+    token: Annotated[str, Field(max_length=1024)] | None = None
+
+
+class OperationMessage(_Strict):
+    """The seed's ``operation`` message (its fields are those of :class:`Operation`)."""
+
+    type: Literal["operation"]
+    operation_type: OperationType
+    user_id: _ID
+    session_id: Annotated[str, Field(max_length=400)] | None = None
+    element_id: Annotated[str, Field(min_length=1, max_length=1024)]
+    data: dict[str, Any] = Field(default_factory=dict)
+    op_id: _ID | None = None
+    base_seq: Annotated[int, Field(ge=0)] | None = None
+    timestamp: float | None = None
+    file: Annotated[str, Field(max_length=1024)] | None = None
+
+    def to_operation(self) -> Operation:
+        return Operation.model_construct(**self.model_dump(exclude={"type"}))
+
+
+class Activity(_Strict):
+    """Presence. The seed's message carries no ``session_id``; one may be given."""
+
+    type: Literal["activity"]
+    user_id: _ID
+    status: Literal["online", "away", "editing", "offline"] = "online"
+    current_element: Annotated[str, Field(max_length=1024)] | None = None
+    cursor_position: dict[str, float] | None = None
+    selected_elements: Annotated[list[str], Field(max_length=10_000)] | None = None
+    session_id: Annotated[str, Field(max_length=400)] | None = None
+
+
+VersionAction = Literal[
+    "create_version",
+    "revert",
+    "history",
+    "create_branch",
+    "switch_branch",
+    "list_branches",
+    "diff",
+]
+
+
+class VersionRequest(_Strict):
+    """Version control over the protocol, with the seed's field names."""
+
+    type: Literal["version"]
+    action: VersionAction
+    created_by: Annotated[str, Field(max_length=256)] | None = None
+    user_id: Annotated[str, Field(max_length=256)] | None = None
+    session_id: Annotated[str, Field(max_length=400)] | None = None
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+    version_id: Annotated[str, Field(max_length=256)] | None = None
+    branch: Annotated[str, Field(max_length=256)] | None = None
+    from_version: Annotated[str, Field(max_length=256)] | None = None
+    to_version: Annotated[str, Field(max_length=256)] | None = None
+    limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    request_id: Annotated[str, Field(max_length=256)] | None = None
+
+
+class ResolveConflict(_Strict):
+    type: Literal["resolve_conflict"]
+    conflict_id: _ID
+    resolution: str | dict[str, Any]
+    resolved_by: _ID
+    session_id: Annotated[str, Field(max_length=400)] | None = None
+
+
+class Leave(_Strict):
+    type: Literal["leave"]
+    user_id: Annotated[str, Field(max_length=256)] | None = None
+    session_id: Annotated[str, Field(max_length=400)] | None = None
+
+
+class Status(_Strict):
+    """Ask the daemon for its counters (used by ``svgx-sync status``)."""
+
+    type: Literal["status"]
+
+
+ClientMessage = Annotated[
+    Join | OperationMessage | Activity | VersionRequest | ResolveConflict | Leave | Status,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+MESSAGE_TYPES = ("join", "operation", "activity", "version", "resolve_conflict", "leave", "status")
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}"
+        for err in exc.errors()[:5]
+    )
+
+
+def parse_message(frame: str | bytes) -> Any:
+    """Decode and validate one client frame; returns one of the message models."""
+    try:
+        raw = orjson.loads(frame)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError(f"malformed JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError("a message must be a JSON object")
+    kind = raw.get("type")
+    if kind not in MESSAGE_TYPES:
+        raise ProtocolError(f"unknown message type {kind!r}; expected one of {MESSAGE_TYPES}")
+    try:
+        return _ADAPTER.validate_python(raw)
+    except ValidationError as exc:
+        if kind == "operation":
+            error = OperationError(f"invalid operation: {_problems(exc)}")
+            error.op_id = raw.get("op_id") if isinstance(raw.get("op_id"), str) else None  # type: ignore[attr-defined]
+            raise error from None
+        raise ProtocolError(f"invalid {kind} message: {_problems(exc)}") from None
+
+
+def encode(message: dict[str, Any]) -> str:
+    """One server message as the text of a frame (encoded once, sent to many)."""
+    return orjson.dumps(message).decode()
+
+
+# -- server messages ---------------------------------------------------------------------
+
+
+def op_wire(seq: int, op: Operation) -> dict[str, Any]:
+    """An accepted operation as it is broadcast: the operation plus its ``seq``."""
+    out = op.model_dump(mode="json", exclude_none=True)
+    out["seq"] = seq
+    return out
+
+
+def welcome(
+    *,
+    session_id: str,
+    document: str,
+    branch: str,
+    version_id: str | None,
+    seq: int,
+    files: dict[str, str] | None,
+    users: list[dict[str, Any]],
+    conflicts: list[dict[str, Any]],
+    missed: list[dict[str, Any]] | None = None,
+    strategy: str,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": "welcome",
+        "session_id": session_id,
+        "document": document,
+        "branch": branch,
+        "version_id": version_id,
+        "seq": seq,
+        "strategy": strategy,
+        "users": users,
+        "conflicts": conflicts,
+        "catch_up": missed is not None,
+    }
+    if missed is not None:
+        out["operations"] = missed
+    else:
+        out["files"] = files or {}
+        out["svg"] = (files or {}).get("document.svg") if files else None
+    return out
+
+
+def operations(ops: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "operations", "operations": ops}
+
+
+def ack(op_id: str | None, seq: int | None, status: str, **extra: Any) -> dict[str, Any]:
+    out = {"type": "ack", "op_id": op_id, "seq": seq, "status": status}
+    out.update({k: v for k, v in extra.items() if v is not None})
+    return out
+
+
+def conflict_detected(conflicts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "conflict_detected", "conflicts": conflicts}
+
+
+def conflict_resolved(conflict: dict[str, Any], seq: int | None) -> dict[str, Any]:
+    return {
+        "type": "conflict_resolved",
+        "conflict_id": conflict["conflict_id"],
+        "resolution": conflict.get("resolution"),
+        "resolved_by": conflict.get("resolved_by"),
+        "seq": seq,
+        "conflict": conflict,
+    }
+
+
+def presence_update(users: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "presence_update", "users": users}
+
+
+def version_created(version_id: str, description: str, created_by: str, seq: int) -> dict[str, Any]:
+    return {
+        "type": "version_created",
+        "version_id": version_id,
+        "description": description,
+        "created_by": created_by,
+        "seq": seq,
+    }
+
+
+def error(code: str, message: str, op_id: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if op_id is not None:
+        out["op_id"] = op_id
+    return out

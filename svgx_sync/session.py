@@ -1,0 +1,317 @@
+"""The live session of one document branch: the single writer that orders operations.
+
+Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
+
+* Every accepted operation gets the next ``seq``; everyone applies operations in ``seq``
+  order, so all replicas converge. Operations are judged against their base (the last
+  ``seq`` their sender had seen) by :func:`svgx_sync.conflicts.arbitrate`.
+* An ``op_id`` is applied at most once: a resent operation gets its first answer again
+  (the same ``seq`` and status) and changes nothing.
+* What must be made durable before anyone hears of it is returned as ``journal``
+  records; what everyone must receive is returned as ``entries`` (wire operations with
+  their ``seq``). The shell writes the one, fsyncs, then sends the other.
+* Replaying the journal records through :meth:`LiveDocument.replay` on top of the files
+  they started from rebuilds exactly the same state (same files, same ``seq``, same
+  ``op_id`` answers): records carry the *effective* operation, which is re-applied as is.
+* The recent entries are kept (a bounded ring) so a reconnecting client can be sent
+  just what it missed.
+* ``last_written`` holds, per file, the exact bytes last written to or loaded from the
+  working tree, so a file watcher can tell our own writes from someone else's.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .conflicts import ConflictBook, Strategy, arbitrate, resolve
+from .errors import NotFound, OperationError
+from .ops import PRESENCE_ONLY, Operation, apply_operation
+from .protocol import op_wire
+from .svgdoc import SvgDocument
+
+__all__ = ["EXTERNAL_USER", "LiveDocument", "Outcome"]
+
+EXTERNAL_USER = "external"
+"""The user id under which edits made outside the daemon (a file watcher) are submitted."""
+
+DEFAULT_FILE = "document.svg"
+
+
+@dataclass(slots=True)
+class Outcome:
+    """The answer to one submission.
+
+    ``status`` is ``applied``, ``pending``, ``rejected`` or ``presence`` (a select or
+    deselect: no seq, presence only). ``duplicate`` says the ``op_id`` was seen before
+    and ``ack`` is the first answer again.
+    """
+
+    status: str
+    ack: dict[str, Any]
+    entries: list[dict[str, Any]] = field(default_factory=list)
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    duplicate: bool = False
+    resolved: dict[str, Any] | None = None
+
+    @property
+    def seq(self) -> int | None:
+        return self.ack.get("seq")
+
+
+def document_key(name: str, branch: str) -> str:
+    return f"{name}@{branch}"
+
+
+class LiveDocument:
+    """One document branch being edited live: its files, its ``seq`` and its books."""
+
+    def __init__(
+        self,
+        name: str,
+        branch: str,
+        files: Mapping[str, bytes],
+        *,
+        seq: int = 0,
+        strategy: Strategy | str = Strategy.AUTOMATIC,
+        history_size: int = 10_000,
+    ) -> None:
+        self.name = name
+        self.branch = branch
+        self.strategy = Strategy(strategy)
+        self.history_size = history_size
+        self.files: dict[str, SvgDocument] = {
+            path: SvgDocument(data, name=path) for path, data in sorted(files.items())
+        }
+        self.last_written: dict[str, bytes] = dict(files)
+        self.seq = seq
+        self.floor = seq  # the oldest last_seq the ring can still catch up from
+        self.ring: deque[dict[str, Any]] = deque(maxlen=history_size)
+        self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.book = ConflictBook()
+        self.dirty: set[str] = set()
+        self.op_count = 0
+
+    @property
+    def key(self) -> str:
+        return document_key(self.name, self.branch)
+
+    @property
+    def default_file(self) -> str:
+        if DEFAULT_FILE in self.files or not self.files:
+            return DEFAULT_FILE
+        return next(iter(self.files))
+
+    # -- submissions -----------------------------------------------------------------
+
+    def submit(self, op: Operation, *, base_seq: int | None, now: float) -> Outcome:
+        """Judge, apply and number one operation.
+
+        Raises :class:`OperationError` (or :class:`NotFound` for an unknown file) when
+        the operation is invalid; the document is then unchanged.
+        """
+        if op.op_id is not None and op.op_id in self.answers:
+            return Outcome("duplicate", dict(self.answers[op.op_id]), duplicate=True)
+        file = op.file or self.default_file
+        if file not in self.files:
+            raise NotFound(f"no file {file!r} in document {self.name!r}")
+        if op.file is None:
+            op = op.model_copy(update={"file": file})
+        if op.operation_type in PRESENCE_ONLY:
+            apply_operation(self.files[file], op)  # validates the element exists
+            return Outcome("presence", {"op_id": op.op_id, "seq": None, "status": "applied"})
+        base = self.seq if base_seq is None else min(base_seq, self.seq)
+        verdict = arbitrate(
+            self.files, self.book, op, file=file, base_seq=base, strategy=self.strategy, now=now
+        )
+        outcome = Outcome(verdict.status, {}, conflicts=list(verdict.conflicts))
+        if verdict.status == "applied" and verdict.effective is not None:
+            for applied, inverse in [*verdict.prelude, (verdict.effective, verdict.inverse)]:
+                self._number(applied, inverse, outcome)
+        op_id = op.op_id or (outcome.entries[-1]["op_id"] if outcome.entries else None)
+        outcome.ack = {
+            "op_id": op_id,
+            "seq": outcome.entries[-1]["seq"] if outcome.entries else None,
+            "status": verdict.status,
+        }
+        if verdict.reason:
+            outcome.ack["reason"] = verdict.reason
+        if verdict.current_state is not None:
+            outcome.ack["current_state"] = verdict.current_state
+        if verdict.conflicts:
+            outcome.ack["conflict_ids"] = [c["conflict_id"] for c in verdict.conflicts]
+            outcome.journal.append(self._conflict_record(verdict.conflicts))
+        if op_id is not None:
+            self._remember(op_id, outcome.ack)
+        return outcome
+
+    def _number(self, op: Operation, inverse: list[Operation], outcome: Outcome) -> None:
+        self.seq += 1
+        if op.op_id is None:
+            # Deterministic, so replay gives the same id; "auto-" ids are never resent.
+            op = op.model_copy(update={"op_id": f"auto-{self.seq}"})
+        self.book.record(self.seq, op, inverse)
+        wire = op_wire(self.seq, op)
+        self.ring.append(wire)
+        if len(self.ring) == self.ring.maxlen:
+            self.floor = self.ring[0]["seq"] - 1
+        self.dirty.add(op.file or self.default_file)
+        self.op_count += 1
+        outcome.entries.append(wire)
+        outcome.journal.append({"kind": "op", "op": wire})
+
+    def _remember(self, op_id: str, answer: dict[str, Any]) -> None:
+        self.answers[op_id] = answer
+        self.answers.move_to_end(op_id)
+        while len(self.answers) > self.history_size:
+            self.answers.popitem(last=False)
+
+    def _conflict_record(self, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "kind": "conflicts",
+            "records": list(records),
+            "counter": self.book.counter,
+            "detected": self.book.detected,
+            "resolved": self.book.resolved,
+        }
+
+    def resolve_conflict(
+        self, conflict_id: str, resolution: Any, resolved_by: str, *, now: float
+    ) -> Outcome:
+        """Carry out a user's choice for a recorded conflict (raises NotFound if unknown)."""
+        result = resolve(self.files, self.book, conflict_id, resolution, resolved_by, now=now)
+        outcome = Outcome("applied", {}, resolved=result.conflict)
+        for applied, inverse in result.applied:
+            if applied.file is None:
+                applied = applied.model_copy(update={"file": result.conflict.get("file")})
+            self._number(applied, inverse, outcome)
+        outcome.journal.append(self._conflict_record([result.conflict]))
+        outcome.ack = {
+            "op_id": None,
+            "seq": outcome.entries[-1]["seq"] if outcome.entries else None,
+            "status": "applied",
+        }
+        return outcome
+
+    def apply_external(self, file: str, ops: Iterable[Operation], *, now: float) -> list[Outcome]:
+        """Submit edits found in the working tree, as user ``external``, in order.
+
+        They are based on the current ``seq`` (the file on disk already contains every
+        operation written so far). Invalid ones raise like :meth:`submit`.
+        """
+        outcomes = []
+        for op in ops:
+            op = op.model_copy(update={"file": file, "user_id": op.user_id or EXTERNAL_USER})
+            outcomes.append(self.submit(op, base_seq=self.seq, now=now))
+        return outcomes
+
+    def reset(self, files: Mapping[str, bytes], *, reason: str) -> dict[str, Any]:
+        """Replace every file (a revert): one ``seq``; clients must reload."""
+        self.seq += 1
+        self.files = {path: SvgDocument(data, name=path) for path, data in sorted(files.items())}
+        self.book.history.clear()
+        self.ring.clear()
+        self.floor = self.seq
+        self.dirty.update(self.files)
+        record = {
+            "kind": "reset",
+            "seq": self.seq,
+            "reason": reason,
+            "files": {p: d.decode("utf-8", "surrogateescape") for p, d in files.items()},
+        }
+        return record
+
+    # -- reading ---------------------------------------------------------------------
+
+    def since(self, last_seq: int) -> list[dict[str, Any]] | None:
+        """The entries after ``last_seq``, or None when they are no longer all kept."""
+        if last_seq > self.seq or last_seq < self.floor:
+            return None
+        if last_seq == self.seq:
+            return []
+        return [e for e in self.ring if e["seq"] > last_seq]
+
+    def texts(self) -> dict[str, str]:
+        """Every file's current text."""
+        return {path: doc.render() for path, doc in self.files.items()}
+
+    def contents(self) -> dict[str, bytes]:
+        """Every file's current bytes (without marking them written)."""
+        return {path: doc.to_bytes() for path, doc in self.files.items()}
+
+    def take_dirty(self) -> dict[str, bytes]:
+        """The files changed since the last call, as minimal-diff renders to write now.
+
+        The caller must write exactly these bytes; they become ``last_written``.
+        """
+        out: dict[str, bytes] = {}
+        for path in sorted(self.dirty):
+            doc = self.files.get(path)
+            if doc is None:
+                continue
+            data = doc.commit_render()
+            if data != self.last_written.get(path):
+                out[path] = data
+                self.last_written[path] = data
+        self.dirty.clear()
+        return out
+
+    # -- recovery --------------------------------------------------------------------
+
+    def replay(self, records: Iterable[Mapping[str, Any]], *, after_seq: int) -> int:
+        """Re-apply journal records; ``op`` records up to ``after_seq`` are already in the
+        files (a checkpoint) and only rebuild the ring and the answers. Returns how many
+        operations were applied."""
+        applied = 0
+        for record in records:
+            kind = record.get("kind")
+            if kind == "op":
+                wire = dict(record["op"])
+                seq = int(wire.pop("seq"))
+                op = Operation.model_validate(wire)
+                if seq > after_seq:
+                    if seq != self.seq + 1:
+                        raise OperationError(f"journal gap: expected seq {self.seq + 1}, got {seq}")
+                    inverse = apply_operation(self.files[op.file or self.default_file], op)
+                    self.book.record(seq, op, inverse)
+                    self.dirty.add(op.file or self.default_file)
+                    self.seq = seq
+                    applied += 1
+                elif seq > self.seq:
+                    self.seq = seq
+                self.ring.append(record["op"])
+                if op.op_id is not None:
+                    self._remember(op.op_id, {"op_id": op.op_id, "seq": seq, "status": "applied"})
+            elif kind == "reset":
+                seq = int(record["seq"])
+                if seq > after_seq:
+                    files = {p: t.encode("utf-8", "surrogateescape") for p, t in record["files"].items()}
+                    self.files = {p: SvgDocument(d, name=p) for p, d in sorted(files.items())}
+                    self.book.history.clear()
+                    self.dirty.update(self.files)
+                self.seq = max(self.seq, seq)
+                self.ring.clear()
+                self.floor = self.seq
+            elif kind == "conflicts":
+                for conflict in record["records"]:
+                    self.book.conflicts[conflict["conflict_id"]] = conflict
+                self.book.counter = int(record.get("counter", self.book.counter))
+                self.book.detected = int(record.get("detected", self.book.detected))
+                self.book.resolved = int(record.get("resolved", self.book.resolved))
+        if self.ring:
+            self.floor = self.ring[0]["seq"] - 1
+        else:
+            self.floor = self.seq
+        return applied
+
+    def retained(self) -> list[dict[str, Any]]:
+        """What a rotated journal must keep: the conflicts and the recent entries (for
+        catch-up and ``op_id`` answers), all at or below the current ``seq``."""
+        out: list[dict[str, Any]] = []
+        if self.book.conflicts:
+            out.append(self._conflict_record(self.book.conflicts.values()))
+        out.extend({"kind": "op", "op": e} for e in self.ring)
+        return out

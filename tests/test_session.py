@@ -1,0 +1,164 @@
+"""The live session's ordering, idempotence, catch-up and replay, without I/O."""
+
+from __future__ import annotations
+
+import pytest
+
+from svgx_sync.errors import NotFound, OperationError, UnknownElement
+from svgx_sync.ops import coerce_operation
+from svgx_sync.session import LiveDocument
+
+SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
+  <rect id="r1" x="0" y="0" width="10" height="10"/>
+</svg>
+"""
+
+
+def live(**kw) -> LiveDocument:
+    return LiveDocument("doc", "main", {"document.svg": SOURCE}, **kw)
+
+
+def op(user: str, kind: str, element: str, data: dict | None = None, op_id: str | None = None):
+    return coerce_operation(
+        {"operation_type": kind, "user_id": user, "element_id": element, "data": data or {},
+         "op_id": op_id}
+    )
+
+
+def test_operations_get_consecutive_seqs_and_entries():
+    d = live()
+    a = d.submit(op("a", "update", "r1", {"position": {"x": 5, "y": 5}}, "a1"), base_seq=None, now=0)
+    b = d.submit(op("b", "create", "c1", {"type": "circle"}, "b1"), base_seq=None, now=0)
+    assert (a.ack, b.seq) == ({"op_id": "a1", "seq": 1, "status": "applied"}, 2)
+    assert [e["seq"] for e in a.entries + b.entries] == [1, 2]
+    assert a.entries[0]["file"] == "document.svg" and a.entries[0]["user_id"] == "a"
+    assert [r["kind"] for r in a.journal] == ["op"]
+
+
+def test_a_resent_op_id_is_applied_once_and_answered_again():
+    d = live()
+    first = d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, "m1"), base_seq=0, now=0)
+    again = d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, "m1"), base_seq=0, now=0)
+    assert again.duplicate and again.ack == first.ack and again.entries == []
+    assert d.files["document.svg"].get("r1").get("x") == "1"
+    assert d.seq == 1
+
+
+def test_operations_without_op_id_get_a_deterministic_one():
+    d = live()
+    out = d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}), base_seq=0, now=0)
+    assert out.ack["op_id"] == "auto-1" and out.entries[0]["op_id"] == "auto-1"
+
+
+def test_invalid_operations_raise_and_change_nothing():
+    d = live()
+    with pytest.raises(UnknownElement):
+        d.submit(op("a", "update", "nope", {"attributes": {"x": "1"}}, "x1"), base_seq=0, now=0)
+    with pytest.raises(OperationError):
+        d.submit(op("a", "update", "r1", {"bogus": 1}, "x2"), base_seq=0, now=0)
+    with pytest.raises(NotFound):
+        d.submit(op("a", "update", "r1", {}, "x3").model_copy(update={"file": "other.svg"}),
+                 base_seq=0, now=0)
+    assert d.seq == 0 and d.texts()["document.svg"] == SOURCE.decode()
+
+
+def test_select_is_presence_not_a_document_change():
+    d = live()
+    out = d.submit(op("a", "select", "r1", {}, "s1"), base_seq=0, now=0)
+    assert out.status == "presence" and d.seq == 0 and out.entries == []
+
+
+def test_a_conflict_is_recorded_and_journalled():
+    d = live()
+    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}, "a1"), base_seq=0, now=0)
+    out = d.submit(op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0)
+    assert out.status == "applied" and len(out.conflicts) == 1
+    assert out.ack["conflict_ids"] == [out.conflicts[0]["conflict_id"]]
+    assert [r["kind"] for r in out.journal] == ["op", "conflicts"]
+    resolved = d.resolve_conflict(out.conflicts[0]["conflict_id"], "ours", "a", now=1)
+    assert resolved.resolved["status"] == "resolved"
+    assert d.files["document.svg"].get("r1").get("fill") == "red"
+    with pytest.raises(NotFound):
+        d.resolve_conflict("conflict_99", "ours", "a", now=1)
+
+
+def test_manual_strategy_holds_the_later_operation():
+    d = live(strategy="manual")
+    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}, "a1"), base_seq=0, now=0)
+    out = d.submit(op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0)
+    assert out.status == "pending" and out.seq is None and out.entries == []
+
+
+def test_catch_up_returns_exactly_the_missed_entries():
+    d = live(history_size=100)
+    for i in range(5):
+        d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, f"m{i}"), base_seq=None, now=0)
+    assert [e["seq"] for e in d.since(2)] == [3, 4, 5]
+    assert d.since(5) == []
+    assert d.since(6) is None
+
+
+def test_catch_up_refuses_what_fell_out_of_the_ring():
+    d = live(history_size=100)
+    for i in range(150):
+        d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, f"m{i}"), base_seq=None, now=0)
+    assert d.since(10) is None
+    assert len(d.since(50)) == 100
+
+
+def test_replay_rebuilds_the_same_state():
+    d = live()
+    journal = []
+    for i, (kind, element, data) in enumerate(
+        [("create", "c1", {"type": "circle", "position": {"x": 1, "y": 2}}),
+         ("update", "r1", {"attributes": {"fill": "red"}}),
+         ("update", "r1", {"attributes": {"fill": "blue"}}),
+         ("delete", "c1", {})]
+    ):
+        out = d.submit(op(f"u{i % 2}", kind, element, data, f"o{i}"), base_seq=0, now=0)
+        journal.extend(out.journal)
+    again = live()
+    assert again.replay(journal, after_seq=0) == 4
+    assert again.texts() == d.texts() and again.seq == d.seq
+    assert again.book.conflicts.keys() == d.book.conflicts.keys()
+    assert again.submit(op("u0", "create", "c1", {"type": "circle"}, "o0"), base_seq=0, now=0).duplicate
+
+
+def test_replay_after_a_checkpoint_only_rebuilds_answers():
+    d = live()
+    journal = []
+    for i in range(3):
+        journal += d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, f"m{i}"), base_seq=None, now=0).journal
+    checkpoint = d.contents()
+    again = LiveDocument("doc", "main", checkpoint, seq=3)
+    assert again.replay(journal, after_seq=3) == 0
+    assert again.texts() == d.texts() and again.since(1) is not None
+    assert again.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, "m1"), base_seq=None, now=0).duplicate
+
+
+def test_take_dirty_gives_minimal_renders_and_records_last_written():
+    d = live()
+    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}, "a1"), base_seq=0, now=0)
+    written = d.take_dirty()
+    assert list(written) == ["document.svg"]
+    assert written["document.svg"] == SOURCE.replace(b'height="10"/>', b'height="10" fill="red"/>')
+    assert d.last_written["document.svg"] == written["document.svg"]
+    assert d.take_dirty() == {}
+
+
+def test_external_edits_are_numbered_as_the_external_user():
+    d = live()
+    (out,) = d.apply_external(
+        "document.svg", [op("external", "update", "r1", {"attributes": {"fill": "red"}})], now=0
+    )
+    assert out.entries[0]["user_id"] == "external" and out.seq == 1
+
+
+def test_reset_replaces_the_files_and_breaks_catch_up():
+    d = live()
+    d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, "m0"), base_seq=None, now=0)
+    record = d.reset({"document.svg": SOURCE}, reason="revert")
+    assert d.seq == 2 and d.since(1) is None and d.since(2) == []
+    again = live()
+    again.replay([*(), record], after_seq=0)
+    assert again.texts() == d.texts() and again.seq == 2
