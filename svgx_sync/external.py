@@ -1,0 +1,321 @@
+"""Changes made beside the daemon: other programs saving files, git moving the refs.
+
+Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher in
+:mod:`svgx_sync.watcher` reads the files and carries the decisions out):
+
+* An SVG file that changed on disk is one side of a **three-way merge**. ``base`` is what
+  the daemon last wrote or loaded for that file, ``ours`` is the live state, ``theirs``
+  is the file on disk. :func:`external_change` turns ``base → theirs`` into element-level
+  operations (:func:`svgx_sync.diff.diff_documents`). The daemon submits them to the live
+  session as one user of their own (:data:`EXTERNAL_USER`) with ``base_seq`` set to the
+  sequence number at which ``base`` was written; the live conflict rules
+  (:func:`svgx_sync.conflicts.arbitrate`) then see exactly the live edits made since
+  ``base`` as concurrent, and the session's strategy decides every overlap. Replaying
+  ``base → theirs`` on top of ``ours`` under those rules is the three-way merge: edits
+  only one side made are kept, edits both made are conflicts.
+* Our own writes cause no echo, recognised by content and not by timing: a file whose
+  bytes equal ``base`` (the daemon's last write) or ``ours`` (the live state) is nothing
+  new. A file rewritten with other formatting but the same elements (quotes, attribute
+  order, indentation, line endings) gives no operation and is no change either.
+* A file that is not well-formed (an editor caught mid-save, a truncated copy) is never
+  applied: the outcome is ``wait``, and the next change to the file is judged afresh.
+* A new SVG file becomes part of the document (``file_add``); a deleted one is a
+  deletion (``file_delete``). A deletion against live edits made since ``base`` is a
+  conflict decided by :func:`file_delete_decision`.
+* A HEAD or ref change made with the git command is classified by
+  :func:`classify_head_move` (new commits on the branch, a branch switch, a rewind);
+  the files it changed in the working tree come in as ordinary file changes.
+* Auto-versions (off by default) are due after a quiet period with no change
+  (:func:`auto_version_due`); their message says so (:data:`AUTO_VERSION_PREFIX`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from .conflicts import Strategy
+from .diff import FILE_ADD, FILE_DELETE, diff_documents
+from .errors import DocumentError
+from .ops import Operation, coerce_operation
+from .svgdoc import SvgDocument
+
+__all__ = [
+    "AUTO_VERSION_PREFIX",
+    "EXTERNAL_USER",
+    "DeleteDecision",
+    "ExternalChange",
+    "HeadMove",
+    "HeadState",
+    "Outcome",
+    "auto_version_due",
+    "auto_version_message",
+    "classify_head_move",
+    "delete_conflict",
+    "external_change",
+    "file_delete_decision",
+    "is_svg_path",
+    "to_operations",
+]
+
+EXTERNAL_USER = "external"
+"""``user_id`` of the operations that bring other programs' edits into a session."""
+
+AUTO_VERSION_PREFIX = "Auto-version:"
+"""First words of the message of every version made after a quiet period."""
+
+
+class Outcome(StrEnum):
+    IGNORE = "ignore"
+    """Nothing to do: our own write, no change, or formatting only."""
+    WAIT = "wait"
+    """The file is not whole yet (not well-formed); judge the next change afresh."""
+    OPERATIONS = "operations"
+    """Element-level operations to submit as :data:`EXTERNAL_USER` on top of ``base``."""
+    FILE_ADD = "file_add"
+    """A new file joins the document with the bytes on disk."""
+    FILE_DELETE = "file_delete"
+    """The file was removed; see :func:`file_delete_decision`."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExternalChange:
+    """What to do about one file that changed on disk.
+
+    ``operations`` are plain dicts as :func:`~svgx_sync.diff.diff_documents` gives them
+    (``operation_type``, ``element_id``, ``data``, ``file``), in the order to apply.
+    ``live_edited`` says the live state moved away from ``base`` (there are live edits
+    the file does not have), which is what makes a deletion a conflict.
+    """
+
+    outcome: Outcome
+    file: str
+    reason: str
+    operations: tuple[dict[str, Any], ...] = ()
+    data: bytes | None = None
+    live_edited: bool = False
+
+
+def external_change(
+    base: bytes | None, live: bytes | None, disk: bytes | None, file: str
+) -> ExternalChange:
+    """Judge one file: ``base`` last written or loaded, ``live`` now, ``disk`` as read.
+
+    None stands for "no such file". Never raises for a bad file on disk: a file that
+    does not parse is ``wait``.
+    """
+    live_edited = live != base
+    if disk is not None and (disk == base or disk == live):
+        # Content, not timing: the bytes are ones we wrote or already hold.
+        why = "the daemon's own write" if disk == base else "already the live state"
+        return ExternalChange(Outcome.IGNORE, file, why, live_edited=live_edited)
+    if disk is None:
+        if live is None:
+            return ExternalChange(Outcome.IGNORE, file, "already absent")
+        if base is None:
+            # Created live and not written yet: the daemon's next write brings it.
+            return ExternalChange(Outcome.IGNORE, file, "not written yet")
+        return ExternalChange(
+            Outcome.FILE_DELETE, file, "removed from the working tree", live_edited=live_edited
+        )
+    try:
+        SvgDocument(disk, name=file)
+    except DocumentError as exc:
+        return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {exc}")
+    if live is None:
+        if base is not None and _same_elements(base, disk, file):
+            # Deleted live; the file on disk is the old one in other clothes.
+            return ExternalChange(Outcome.IGNORE, file, "formatting only, deleted live")
+        # New, or edited on disk after a live deletion: an edit is not lost to a delete.
+        reason = "new file" if base is None else "edited on disk after a live deletion"
+        return ExternalChange(Outcome.FILE_ADD, file, reason, data=disk, live_edited=live_edited)
+    origin = base if base is not None else live
+    try:
+        changes = diff_documents(origin, disk, file)
+    except DocumentError as exc:
+        # base came from us and parsed before; a failure here is theirs or the live one's.
+        return ExternalChange(Outcome.WAIT, file, f"cannot compare: {exc}")
+    if not changes:
+        return ExternalChange(Outcome.IGNORE, file, "formatting only", live_edited=live_edited)
+    return ExternalChange(
+        Outcome.OPERATIONS,
+        file,
+        f"{len(changes)} element change(s)",
+        operations=tuple(changes),
+        data=disk,
+        live_edited=live_edited,
+    )
+
+
+def _same_elements(a: bytes, b: bytes, file: str) -> bool:
+    try:
+        return not diff_documents(a, b, file)
+    except DocumentError:
+        return False
+
+
+def to_operations(
+    change: ExternalChange,
+    *,
+    user_id: str = EXTERNAL_USER,
+    session_id: str | None = None,
+    base_seq: int | None = None,
+    timestamp: float | None = None,
+    op_id_prefix: str | None = None,
+) -> list[Operation]:
+    """The element-level operations of ``change`` as :class:`Operation` values.
+
+    Identity and time come in: ``op_id_prefix`` numbers the operations
+    ``<prefix>-1``, ``<prefix>-2``... so a retried batch is recognisable.
+    """
+    out: list[Operation] = []
+    for n, raw in enumerate(change.operations, start=1):
+        if raw["operation_type"] in (FILE_ADD, FILE_DELETE):
+            continue
+        fields = dict(raw, user_id=user_id)
+        if session_id is not None:
+            fields["session_id"] = session_id
+        if base_seq is not None:
+            fields["base_seq"] = base_seq
+        if timestamp is not None:
+            fields["timestamp"] = timestamp
+        if op_id_prefix is not None:
+            fields["op_id"] = f"{op_id_prefix}-{n}"
+        out.append(coerce_operation(fields))
+    return out
+
+
+# -- deleting a file against live edits ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteDecision:
+    """Whether a file removed on disk leaves the live document, and the conflict status.
+
+    ``conflict`` is None when there was nothing to conflict with; otherwise it is the
+    status of the conflict record (as in :mod:`svgx_sync.conflicts`).
+    """
+
+    delete: bool
+    conflict: str | None = None
+    reason: str = ""
+
+
+def file_delete_decision(strategy: Strategy | str, *, live_edited: bool) -> DeleteDecision:
+    """A file deleted on disk while the live state has edits the file never had.
+
+    Mirrors the delete-against-edit rule of the live strategies: the deletion is the
+    later operation.
+
+    ================  =====================================================
+    automatic         deleted; the conflict is recorded (``auto_resolved``)
+    last_write_wins   deleted: the deletion is the later write
+    manual            kept until someone resolves the open conflict
+    merge             kept: delete against edit keeps the edited element
+    reject            kept: the deletion is refused
+    ================  =====================================================
+    """
+    if not live_edited:
+        return DeleteDecision(True, None, "no live edits since the last write")
+    strategy = Strategy(strategy)
+    if strategy is Strategy.AUTOMATIC:
+        return DeleteDecision(True, "auto_resolved", "the later operation (the deletion) wins")
+    if strategy is Strategy.LAST_WRITE_WINS:
+        return DeleteDecision(True, "resolved", "the deletion is the later write")
+    if strategy is Strategy.MANUAL:
+        return DeleteDecision(False, "open", "held until the conflict is resolved")
+    if strategy is Strategy.MERGE:
+        return DeleteDecision(False, "merged", "the edited file is kept")
+    return DeleteDecision(False, "rejected", "the deletion conflicts with live edits")
+
+
+def delete_conflict(
+    file: str, decision: DeleteDecision, *, live_users: Iterable[str], strategy: Strategy | str
+) -> dict[str, Any]:
+    """A conflict record (the fields :mod:`svgx_sync.conflicts` records carry) for a
+    file deleted on disk against live edits."""
+    return {
+        "kind": "edit_delete",
+        "file": file,
+        "element_id": "/",
+        "attribute": None,
+        "base": None,
+        "ours": None,
+        "theirs": None,
+        "key": "#file",
+        "users": sorted(set(live_users)) + [EXTERNAL_USER],
+        "later": {"op_id": None, "user_id": EXTERNAL_USER},
+        "strategy": Strategy(strategy).value,
+        "status": decision.conflict,
+        "winner": "later" if decision.delete else "earlier",
+        "reason": decision.reason,
+    }
+
+
+# -- git moving HEAD -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HeadState:
+    """Where HEAD stands: the checked-out branch (None when detached) and its commit."""
+
+    branch: str | None
+    commit: str | None
+
+
+class HeadMove(StrEnum):
+    NONE = "none"
+    COMMITS = "commits"
+    """The same branch moved forward: commits were made (``git commit``, merge, pull)."""
+    SWITCH = "switch"
+    """Another branch (or a detached commit) is checked out."""
+    REWIND = "rewind"
+    """The same branch now points at a commit that does not descend from the old one
+    (``git reset``, ``git commit --amend``, a forced pull)."""
+
+
+def classify_head_move(old: HeadState, new: HeadState, *, descends: bool) -> HeadMove:
+    """What the git command did to HEAD; ``descends`` says ``new.commit`` has
+    ``old.commit`` among its ancestors (the shell asks git)."""
+    if old == new:
+        return HeadMove.NONE
+    if old.branch != new.branch:
+        return HeadMove.SWITCH
+    if old.commit is None or descends:
+        return HeadMove.COMMITS
+    return HeadMove.REWIND
+
+
+# -- quiet-period versions -------------------------------------------------------------------
+
+
+def auto_version_due(
+    *,
+    quiet_s: float | None,
+    last_change: float | None,
+    last_version: float | None,
+    now: float,
+) -> bool:
+    """A version is due when auto-versioning is on (``quiet_s``), something changed
+    since the last version, and nothing has changed for ``quiet_s`` seconds."""
+    if quiet_s is None or quiet_s <= 0 or last_change is None:
+        return False
+    if last_version is not None and last_version >= last_change:
+        return False
+    return now - last_change >= quiet_s
+
+
+def auto_version_message(changed: Mapping[str, Any] | Iterable[str]) -> str:
+    """``Auto-version: a.svg, b.svg`` (a version made after a quiet period)."""
+    names = sorted(changed)
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    return f"{AUTO_VERSION_PREFIX} {shown or 'no file changes'}"
+
+
+def is_svg_path(relative: str) -> bool:
+    """A drawing of the working tree: ``*.svg``, not hidden, not in a hidden folder
+    (``.git``, editors' and our own ``.name.xxxx.tmp`` files are left out)."""
+    parts = relative.replace("\\", "/").split("/")
+    return relative.endswith(".svg") and not any(p.startswith(".") or not p for p in parts)

@@ -1,0 +1,250 @@
+"""The rules for edits made beside the daemon: pure, no files, no loop."""
+
+from __future__ import annotations
+
+import pytest
+
+from svgx_sync.conflicts import ConflictBook, Strategy, arbitrate
+from svgx_sync.diff import diff_documents
+from svgx_sync.external import (
+    AUTO_VERSION_PREFIX,
+    EXTERNAL_USER,
+    HeadMove,
+    HeadState,
+    Outcome,
+    auto_version_due,
+    auto_version_message,
+    classify_head_move,
+    delete_conflict,
+    external_change,
+    file_delete_decision,
+    is_svg_path,
+    to_operations,
+)
+from svgx_sync.ops import coerce_operation
+from svgx_sync.svgdoc import SvgDocument
+
+F = "document.svg"
+BASE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n'
+    b'  <rect id="r" x="1" y="2" width="10" height="10" fill="red"/>\n'
+    b'  <circle id="c" cx="50" cy="50" r="5"/>\n'
+    b"</svg>\n"
+)
+
+
+def edited(data: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in data
+    return data.replace(old, new, 1)
+
+
+# -- our own writes and no-change saves ----------------------------------------------------
+
+
+def test_the_daemons_own_write_is_no_change() -> None:
+    live = edited(BASE, b'fill="red"', b'fill="green"')
+    # The file holds what we last wrote while live has moved on: nothing new on disk.
+    assert external_change(BASE, live, BASE, F).outcome is Outcome.IGNORE
+    # The file already holds the live state (our write landed before base was updated).
+    assert external_change(BASE, live, live, F).outcome is Outcome.IGNORE
+
+
+def test_same_content_with_other_formatting_is_no_change() -> None:
+    reformatted = (
+        b"<svg viewBox='0 0 100 100' xmlns='http://www.w3.org/2000/svg'>\r\n"
+        b"<rect fill='red' height='10' width='10' y='2' x='1' id='r' />\r\n"
+        b"<circle r='5' cy='50' cx='50' id='c'></circle>\r\n"
+        b"</svg>"
+    )
+    change = external_change(BASE, BASE, reformatted, F)
+    assert change.outcome is Outcome.IGNORE
+    assert change.reason == "formatting only"
+
+
+@pytest.mark.parametrize(
+    "cut", [0, 1, 40, len(BASE) // 2, len(BASE) - 8], ids=lambda n: f"first-{n}-bytes"
+)
+def test_a_half_written_file_waits(cut: int) -> None:
+    change = external_change(BASE, BASE, BASE[:cut], F)
+    assert change.outcome is Outcome.WAIT
+    assert not change.operations
+
+
+def test_a_file_that_is_not_svg_text_waits() -> None:
+    assert external_change(BASE, BASE, b"\xff\xfe\x00garbage", F).outcome is Outcome.WAIT
+
+
+# -- element changes -------------------------------------------------------------------------
+
+
+def test_an_external_save_becomes_element_operations() -> None:
+    disk = edited(BASE, b'fill="red"', b'fill="blue"')
+    disk = edited(disk, b"  <circle", b'  <ellipse id="e" cx="5" cy="5" rx="2" ry="1"/>\n  <circle')
+    change = external_change(BASE, BASE, disk, F)
+    assert change.outcome is Outcome.OPERATIONS
+    kinds = [(o["operation_type"], o["element_id"]) for o in change.operations]
+    assert ("update", "r") in kinds and ("create", "e") in kinds
+    assert change.data == disk and not change.live_edited
+    # Applied to the live state they give the file's elements.
+    live = SvgDocument(BASE)
+    book = ConflictBook()
+    for op in to_operations(change, base_seq=0, op_id_prefix="ext-1", timestamp=5.0):
+        assert op.user_id == EXTERNAL_USER and op.base_seq == 0 and op.timestamp == 5.0
+        verdict = arbitrate(
+            {F: live}, book, op, file=F, base_seq=0, strategy=Strategy.AUTOMATIC, now=5.0
+        )
+        assert verdict.status == "applied" and not verdict.conflicts
+    assert diff_documents(live.render().encode(), disk, F) == []
+    assert live.get("r").get("fill") == "blue" and live.get("e") is not None
+
+
+def test_operations_are_numbered_from_the_given_prefix() -> None:
+    disk = edited(BASE, b'x="1"', b'x="9"')
+    ops = to_operations(external_change(BASE, BASE, disk, F), op_id_prefix="ext-7")
+    assert [o.op_id for o in ops] == ["ext-7-1"]
+
+
+def test_live_edits_and_a_file_edit_of_other_attributes_both_survive() -> None:
+    """The three-way merge: base = last written, ours = live, theirs = disk."""
+    live_doc = SvgDocument(BASE)
+    book = ConflictBook()
+    mine = coerce_operation(
+        {"operation_type": "update", "user_id": "ada", "element_id": "r",
+         "data": {"attributes": {"x": "40"}}, "op_id": "a1"}
+    )
+    files = {F: live_doc}
+    verdict = arbitrate(files, book, mine, file=F, base_seq=0, strategy=Strategy.REJECT, now=1)
+    book.record(1, verdict.effective, verdict.inverse)  # type: ignore[arg-type]
+    disk = edited(BASE, b'fill="red"', b'fill="blue"')
+    change = external_change(BASE, live_doc.render().encode(), disk, F)
+    assert change.live_edited
+    for op in to_operations(change, base_seq=0):
+        verdict = arbitrate(files, book, op, file=F, base_seq=0, strategy=Strategy.REJECT, now=2)
+        assert verdict.status == "applied" and not verdict.conflicts
+    assert live_doc.get("r").get("x") == "40" and live_doc.get("r").get("fill") == "blue"
+
+
+@pytest.mark.parametrize("strategy", list(Strategy))
+def test_an_external_edit_of_a_live_edited_attribute_is_a_conflict(strategy: Strategy) -> None:
+    live_doc = SvgDocument(BASE)
+    book = ConflictBook()
+    mine = coerce_operation(
+        {"operation_type": "update", "user_id": "ada", "element_id": "r",
+         "data": {"attributes": {"fill": "green"}}, "op_id": "a1", "timestamp": 1.0}
+    )
+    verdict = arbitrate({F: live_doc}, book, mine, file=F, base_seq=0, strategy=strategy, now=1)
+    book.record(1, verdict.effective, verdict.inverse)  # type: ignore[arg-type]
+    disk = edited(BASE, b'fill="red"', b'fill="blue"')
+    change = external_change(BASE, live_doc.render().encode(), disk, F)
+    (op,) = to_operations(change, base_seq=0, timestamp=2.0)
+    verdict = arbitrate({F: live_doc}, book, op, file=F, base_seq=0, strategy=strategy, now=2)
+    assert verdict.conflicts, strategy
+    assert verdict.conflicts[0]["users"] == ["ada", EXTERNAL_USER]
+    expected = {
+        Strategy.AUTOMATIC: ("applied", "blue"),
+        Strategy.MANUAL: ("pending", "green"),
+        Strategy.LAST_WRITE_WINS: ("applied", "blue"),
+        Strategy.MERGE: ("applied", "blue"),
+        Strategy.REJECT: ("rejected", "green"),
+    }[strategy]
+    assert (verdict.status, live_doc.get("r").get("fill")) == expected
+
+
+# -- files appearing and disappearing --------------------------------------------------------
+
+
+def test_a_new_file_joins_the_document() -> None:
+    change = external_change(None, None, BASE, "icons/new.svg")
+    assert change.outcome is Outcome.FILE_ADD and change.data == BASE
+
+
+def test_a_half_written_new_file_waits() -> None:
+    assert external_change(None, None, BASE[:20], "new.svg").outcome is Outcome.WAIT
+
+
+def test_a_removed_file_is_a_deletion() -> None:
+    change = external_change(BASE, BASE, None, F)
+    assert change.outcome is Outcome.FILE_DELETE and not change.live_edited
+    assert file_delete_decision(Strategy.REJECT, live_edited=False).delete
+
+
+def test_removing_a_file_we_never_wrote_or_already_dropped_is_nothing() -> None:
+    assert external_change(None, BASE, None, F).outcome is Outcome.IGNORE
+    assert external_change(BASE, None, None, F).outcome is Outcome.IGNORE
+
+
+@pytest.mark.parametrize(
+    ("strategy", "deleted", "status"),
+    [
+        (Strategy.AUTOMATIC, True, "auto_resolved"),
+        (Strategy.LAST_WRITE_WINS, True, "resolved"),
+        (Strategy.MANUAL, False, "open"),
+        (Strategy.MERGE, False, "merged"),
+        (Strategy.REJECT, False, "rejected"),
+    ],
+)
+def test_deleting_a_live_edited_file_follows_the_strategy(
+    strategy: Strategy, deleted: bool, status: str
+) -> None:
+    live = edited(BASE, b'fill="red"', b'fill="green"')
+    change = external_change(BASE, live, None, F)
+    assert change.outcome is Outcome.FILE_DELETE and change.live_edited
+    decision = file_delete_decision(strategy, live_edited=change.live_edited)
+    assert (decision.delete, decision.conflict) == (deleted, status)
+    record = delete_conflict(F, decision, live_users=["ada"], strategy=strategy)
+    assert record["kind"] == "edit_delete" and record["users"] == ["ada", EXTERNAL_USER]
+
+
+def test_a_file_edited_on_disk_after_a_live_deletion_comes_back() -> None:
+    disk = edited(BASE, b'fill="red"', b'fill="blue"')
+    assert external_change(BASE, None, disk, F).outcome is Outcome.FILE_ADD
+    # The same elements in other clothes do not undo the deletion.
+    assert external_change(BASE, None, BASE.replace(b"\n", b"\r\n"), F).outcome is Outcome.IGNORE
+
+
+# -- git moving HEAD ---------------------------------------------------------------------
+
+
+def test_head_moves_are_classified() -> None:
+    a, b = HeadState("main", "a" * 40), HeadState("main", "b" * 40)
+    assert classify_head_move(a, a, descends=True) is HeadMove.NONE
+    assert classify_head_move(a, b, descends=True) is HeadMove.COMMITS
+    assert classify_head_move(a, b, descends=False) is HeadMove.REWIND
+    assert classify_head_move(a, HeadState("feature", "a" * 40), descends=True) is HeadMove.SWITCH
+    assert classify_head_move(a, HeadState(None, "a" * 40), descends=True) is HeadMove.SWITCH
+    assert classify_head_move(HeadState("main", None), a, descends=False) is HeadMove.COMMITS
+
+
+# -- quiet-period versions -------------------------------------------------------------------
+
+
+def test_auto_versions_are_off_by_default_and_wait_for_quiet() -> None:
+    assert not auto_version_due(quiet_s=None, last_change=0, last_version=None, now=1e9)
+    assert not auto_version_due(quiet_s=30, last_change=None, last_version=None, now=100)
+    assert not auto_version_due(quiet_s=30, last_change=100, last_version=None, now=120)
+    assert auto_version_due(quiet_s=30, last_change=100, last_version=None, now=130)
+    assert not auto_version_due(quiet_s=30, last_change=100, last_version=101, now=200)
+
+
+def test_auto_version_messages_say_so() -> None:
+    message = auto_version_message(["b.svg", "a.svg"])
+    assert message == f"{AUTO_VERSION_PREFIX} a.svg, b.svg"
+    many = auto_version_message([f"f{i}.svg" for i in range(8)])
+    assert many.startswith(AUTO_VERSION_PREFIX) and many.endswith("and 3 more")
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [
+        ("document.svg", True),
+        ("icons/a.svg", True),
+        (".document.svg.x1y2.tmp", False),
+        (".document.svg", False),
+        (".git/x.svg", False),
+        ("notes.txt", False),
+        ("sub/.hidden/a.svg", False),
+    ],
+)
+def test_which_paths_are_drawings(path: str, kept: bool) -> None:
+    assert is_svg_path(path) is kept
