@@ -71,9 +71,19 @@ def _init_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _init_run(args: argparse.Namespace) -> int:
     path: Path = args.path.expanduser().absolute()
-    document = Store(path.parent).create(path.name)
+    if _is_plain_folder_with_files(path):
+        from svgx_sync.adopt import adopt_folder
+
+        document = adopt_folder(path)
+    else:
+        document = Store(path.parent).create(path.name)
     print(document.path)
     return EXIT_OK
+
+
+def _is_plain_folder_with_files(path: Path) -> bool:
+    """A folder of drawings that is not a repository yet: ``init`` adopts it in place."""
+    return path.is_dir() and not (path / ".git").exists() and any(path.iterdir())
 
 
 # ---------------------------------------------------------------------- history
@@ -97,7 +107,11 @@ def _history_run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- registry
 
 COMMANDS: dict[str, Command] = {
-    "init": Command("create a new document", _init_arguments, _init_run),
+    "init": Command(
+        "create a new document, or adopt a folder of SVG files as one",
+        _init_arguments,
+        _init_run,
+    ),
     "history": Command(
         "list a document's versions, newest first", _history_arguments, _history_run
     ),
