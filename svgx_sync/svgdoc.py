@@ -599,14 +599,14 @@ class SvgDocument:
                 out.append(f"<?{node.target} {node.text or ''}?>")
             return
         name = self._qname(node, node.tag)
-        # Namespaces of our own and the known ones are declared on the root (_declare);
-        # any other that a new element brings must be declared where it is used.
+        # Our namespace and the known ones are declared on the root under their usual
+        # prefixes (_declare); any other binding a new element uses is declared on it.
         parent = node.getparent()
         outer = parent.nsmap if parent is not None else {}
         decls = "".join(
             f' xmlns{":" + p if p else ""}="{escape_attr(u)}"'
             for p, u in node.nsmap.items()
-            if outer.get(p) != u and u not in KNOWN_PREFIXES
+            if outer.get(p) != u and (u not in KNOWN_PREFIXES or KNOWN_PREFIXES[u] != p)
         )
         attrs = decls + "".join(
             f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
