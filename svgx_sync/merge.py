@@ -23,7 +23,7 @@ attributes and text (the same tag in order when the content changed). Comparing 
 each side per key gives deletions, insertions, attribute and text edits, re-parenting and
 reordering. Theirs' changes are then replayed on ours in a fixed order: insertions and
 moves in theirs' document order (so each lands after its nearest surviving previous
-sibling), reorders, attribute and text edits, and deletions last (so elements theirs
+sibling), after reorders of the children both sides kept, then attribute and text edits, and deletions last (so elements theirs
 moved out of a deleted group survive). Everything that would overwrite an edit of ours,
 or break the tree (a cycle, a move into a deleted group), becomes a conflict instead.
 """
@@ -576,8 +576,8 @@ class _Merge:
         self.handled: set[Key] = set()
         self._check_theirs_deletes()
         self._check_ours_deletes()
-        self._place_theirs()
         self._reorder()
+        self._place_theirs()
         self._edit_contents()
         self._delete()
         self._flag_references()
@@ -605,12 +605,11 @@ class _Merge:
             while stack:
                 k = stack.pop()
                 if k not in gone and k in B:
-                    if O.parent(k) == B.parent(k):
-                        continue  # theirs moved it out before deleting the group
-                    moved_in.append(k)
-                elif k != root and k in B and O.parent(k) != B.parent(k) and k in gone:
-                    moved_in.append(k)
-                elif self._changed(O, k):
+                    if O.parent(k) != B.parent(k):
+                        moved_in.append(k)
+                    # else theirs moved it out before deleting the group
+                    continue
+                if self._changed(O, k):
                     edited = True
                 stack.extend(O.nodes[k].children)
             if not edited and not moved_in:
