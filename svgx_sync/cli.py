@@ -13,6 +13,11 @@ Exit codes::
     3   not found: no such document, version, branch or tag
     4   refused input: invalid name, name taken, uncommitted changes, ...
     5   store failure: git or the file system failed
+
+Two commands speak git's language instead: ``merge-driver`` exits 0 (clean), 1 (conflicts
+marked in the file) or 130 (merge failed, file left as ours), as git's merge driver
+contract says; ``conflicts`` exits 1 when it found marked conflicts, like
+``git diff --exit-code``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from svgx_sync.errors import ClientError, NotFound, ServerError, SvgxError
+from svgx_sync.errors import ClientError, NotFound, OperationError, ServerError, SvgxError
 from svgx_sync.store import Document, Store
 
 __all__ = ["COMMANDS", "EXIT_CODES", "main"]
@@ -104,6 +109,86 @@ def _history_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- git integration
+
+
+def _git_setup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("repo", nargs="?", type=Path, default=Path("."), metavar="REPO")
+
+
+def _git_setup_run(args: argparse.Namespace) -> int:
+    from svgx_sync.gitdriver import setup_repository
+
+    setup_repository(args.repo)
+    return EXIT_OK
+
+
+def _merge_driver_arguments(parser: argparse.ArgumentParser) -> None:
+    for name in ("base", "ours", "theirs", "marker_size", "path"):
+        parser.add_argument(name)
+
+
+def _merge_driver_run(args: argparse.Namespace) -> int:
+    from svgx_sync.gitdriver import merge_driver
+
+    return merge_driver(args.base, args.ours, args.theirs, args.marker_size, args.path)
+
+
+def _git_diff_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path")
+    parser.add_argument("old_file")
+    parser.add_argument("old_hex", nargs="?")
+    parser.add_argument("old_mode", nargs="?")
+    parser.add_argument("new_file", nargs="?", default="/dev/null")
+    parser.add_argument("new_hex", nargs="?")
+    parser.add_argument("new_mode", nargs="?")
+
+
+def _git_diff_run(args: argparse.Namespace) -> int:
+    from svgx_sync.gitdriver import diff_text
+
+    sys.stdout.write(diff_text(args.path, args.old_file, args.new_file))
+    return EXIT_OK
+
+
+def _conflicts_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="*", type=Path, metavar="FILE")
+
+
+def _conflicts_run(args: argparse.Namespace) -> int:
+    from svgx_sync.gitdriver import describe, file_conflicts, svg_files
+
+    found = file_conflicts(args.files or svg_files(Path(".")))
+    for file, conflict in found:
+        print(f"{file}: {describe(conflict)}")
+    return 1 if any(c.blocking for _, c in found) else EXIT_OK
+
+
+def _resolve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=Path, metavar="FILE")
+    parser.add_argument("conflict_id", nargs="?", metavar="CONFLICT_ID")
+    parser.add_argument("--all", action="store_true", help="every conflict in the file")
+    choice = parser.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--ours", dest="choice", action="store_const", const="ours")
+    choice.add_argument("--theirs", dest="choice", action="store_const", const="theirs")
+    choice.add_argument("--base", dest="choice", action="store_const", const="base")
+    choice.add_argument("--value", metavar="V", help="a value of one's own")
+
+
+def _resolve_run(args: argparse.Namespace) -> int:
+    from svgx_sync.gitdriver import describe, resolve_file
+
+    if args.all == (args.conflict_id is not None):
+        raise OperationError("give either a CONFLICT_ID or --all")
+    choice = args.choice or f"value:{args.value}"
+    remaining = resolve_file(args.file, None if args.all else args.conflict_id, choice)
+    for conflict in remaining:
+        print(f"{args.file}: {describe(conflict)}")
+    if not remaining:
+        print(f"{args.file}: resolved and staged")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- registry
 
 COMMANDS: dict[str, Command] = {
@@ -114,6 +199,27 @@ COMMANDS: dict[str, Command] = {
     ),
     "history": Command(
         "list a document's versions, newest first", _history_arguments, _history_run
+    ),
+    "git-setup": Command(
+        "make git merge and diff SVG files element by element in a repository",
+        _git_setup_arguments,
+        _git_setup_run,
+    ),
+    "merge-driver": Command(
+        "git's merge driver (internal: git calls it with %O %A %B %L %P)",
+        _merge_driver_arguments,
+        _merge_driver_run,
+    ),
+    "git-diff": Command(
+        "git's diff command for SVG files (internal)", _git_diff_arguments, _git_diff_run
+    ),
+    "conflicts": Command(
+        "list the merge conflicts marked in SVG files", _conflicts_arguments, _conflicts_run
+    ),
+    "resolve": Command(
+        "settle marked merge conflicts in a file and stage it when none are left",
+        _resolve_arguments,
+        _resolve_run,
     ),
 }
 

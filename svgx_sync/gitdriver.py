@@ -1,0 +1,210 @@
+"""The merge engine on git's command line: attributes, driver config, the driver itself.
+
+What this shell does, mechanically (every rule lives in :mod:`svgx_sync.merge`):
+
+* :func:`setup_repository` writes ``*.svg merge=svgx diff=svgx`` into ``.gitattributes``
+  (keeping its other lines; nothing is committed) and sets ``merge.svgx.*`` and
+  ``diff.svgx.command`` in the repository's own config. That config is not cloned: a
+  fresh clone falls back to git's line merge until it is set up again.
+* :func:`merge_driver` follows git's contract for ``merge.<driver>.driver = cmd %O %A
+  %B %L %P``: the result is written over ``%A``; exit 0 when clean, 1 when conflicts were
+  marked in the file, above 128 when the merge could not be done (``%A`` is then left
+  as it was, so git reports a failed merge).
+* :func:`file_conflicts` and :func:`resolve_file` serve the ``conflicts`` and
+  ``resolve`` commands; once a file has no marks left it is staged with ``git add`` so
+  that ``git commit`` concludes the merge.
+
+libgit2 (and so pygit2 and the daemon) never runs merge drivers; the daemon calls
+:func:`~svgx_sync.merge.merge_documents` itself. The driver is for people using ``git``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pygit2
+
+from .atomic import write_atomic
+from .errors import DocumentError, NotFound, StoreError
+from .merge import Conflict, Versions, mark_conflicts, merge_documents, read_conflicts
+from .merge import remove_marks, resolve_marked
+
+__all__ = [
+    "ATTRIBUTES_LINE",
+    "DRIVER_CLEAN",
+    "DRIVER_CONFLICT",
+    "DRIVER_FAILED",
+    "diff_text",
+    "file_conflicts",
+    "merge_driver",
+    "resolve_file",
+    "setup_repository",
+]
+
+log = logging.getLogger(__name__)
+
+ATTRIBUTES_LINE = "*.svg merge=svgx diff=svgx"
+
+# git's merge driver contract: 0 clean, non-zero conflicted, above 128 a failed merge.
+DRIVER_CLEAN = 0
+DRIVER_CONFLICT = 1
+DRIVER_FAILED = 130
+
+
+def _command(*args: str) -> str:
+    return " ".join([shlex.quote(sys.executable), "-m", "svgx_sync", *args])
+
+
+def setup_repository(path: Path | str = ".") -> None:
+    """Make ``git merge`` and ``git diff`` use svgx_sync for SVG files in this repository.
+
+    Idempotent. Raises :class:`StoreError` when ``path`` is not inside a git repository
+    with a working tree.
+    """
+    found = pygit2.discover_repository(str(path))
+    if found is None:
+        raise StoreError(f"{path} is not inside a git repository")
+    repo = pygit2.Repository(found)
+    if repo.workdir is None:
+        raise StoreError(f"{found} is a bare repository; there is no working tree to set up")
+    attributes = Path(repo.workdir) / ".gitattributes"
+    text = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
+    lines = text.splitlines()
+    if ATTRIBUTES_LINE not in (line.strip() for line in lines):
+        if text and not text.endswith("\n"):
+            text += "\n"
+        attributes.write_text(text + ATTRIBUTES_LINE + "\n", encoding="utf-8")
+    config = repo.config
+    config["merge.svgx.name"] = "svgx_sync element-level merge of SVG files"
+    config["merge.svgx.driver"] = _command("merge-driver", "%O", "%A", "%B", "%L", "%P")
+    # diff.<driver>.command gets: path old-file old-hex old-mode new-file new-hex new-mode.
+    config["diff.svgx.command"] = _command("git-diff")
+
+
+def merge_driver(
+    base_path: str | Path,
+    ours_path: str | Path,
+    theirs_path: str | Path,
+    marker_size: int | str = 7,
+    path: str | None = None,
+) -> int:
+    """git's merge driver: merge into ``ours_path`` and return git's exit code."""
+    del marker_size  # git's text markers are not used: conflicts are marked as elements
+    name = path or str(ours_path)
+    try:
+        base, ours, theirs = (Path(p).read_bytes() for p in (base_path, ours_path, theirs_path))
+        # git hands an empty file as the base when both sides added the file.
+        result = merge_documents(Versions(base or None, ours, theirs), file=name)
+        merged = mark_conflicts(result) if result.merged is not None else None
+    except (OSError, DocumentError) as exc:
+        print(f"svgx-sync merge-driver: {name}: {exc}; left as ours", file=sys.stderr)
+        return DRIVER_FAILED
+    if merged is None:
+        print(f"svgx-sync merge-driver: {name}: the merge deletes the file", file=sys.stderr)
+        return DRIVER_FAILED
+    write_atomic(Path(ours_path), merged)
+    for note in result.notes:
+        print(f"svgx-sync: {name}: {note}", file=sys.stderr)
+    for conflict in result.conflicts:
+        what = "conflict" if conflict.blocking else "warning"
+        print(f"svgx-sync: {name}: {what}: {_describe(conflict)}", file=sys.stderr)
+    return DRIVER_CLEAN if result.clean else DRIVER_CONFLICT
+
+
+def _describe(conflict: Conflict) -> str:
+    where = conflict.element_id + (f" {conflict.attribute}" if conflict.attribute else "")
+    parts = [f"{conflict.kind} at {where}"]
+    for label, value in (("ours", conflict.ours), ("theirs", conflict.theirs)):
+        if value is not None and len(value) <= 60 and "\n" not in value:
+            parts.append(f"{label}={value!r}")
+    if conflict.detail:
+        parts.append(f"({conflict.detail})")
+    return " ".join(parts)
+
+
+def describe(conflict: Conflict) -> str:
+    """One line for people: mark id, kind, element, attribute and the short values."""
+    return f"{conflict.mark_id or '-'}  {_describe(conflict)}"
+
+
+def svg_files(folder: Path) -> Iterator[Path]:
+    """The SVG files under ``folder``, skipping hidden folders such as ``.git``."""
+    for candidate in sorted(folder.rglob("*.svg")):
+        if not any(part.startswith(".") for part in candidate.relative_to(folder).parts[:-1]):
+            yield candidate
+
+
+def file_conflicts(files: Iterable[Path]) -> list[tuple[Path, Conflict]]:
+    """The conflicts marked in these files (unreadable files are skipped with a warning)."""
+    out: list[tuple[Path, Conflict]] = []
+    for file in files:
+        try:
+            data = file.read_bytes()
+            if b"svgx-conflicts" not in data:
+                continue
+            out.extend((file, c) for c in read_conflicts(data, file=str(file)))
+        except (OSError, DocumentError) as exc:
+            log.warning("cannot read %s: %s", file, exc)
+    return out
+
+
+def resolve_file(
+    file: Path, conflict_id: str | None, choice: str, *, stage: bool = True
+) -> list[Conflict]:
+    """Carry out ``choice`` for one marked conflict, or for all with ``conflict_id=None``.
+
+    Rewrites the file; when no blocking mark is left, removes the block and stages the
+    file with ``git add`` (when ``stage``). Returns the conflicts still marked.
+    """
+    data = file.read_bytes()
+    marks = read_conflicts(data)
+    chosen = [c for c in marks if conflict_id is None or c.mark_id == conflict_id]
+    if conflict_id is not None and not chosen:
+        raise NotFound(f"{file}: no conflict {conflict_id!r}")
+    for conflict in chosen:
+        assert conflict.mark_id is not None
+        data = resolve_marked(data, conflict.mark_id, choice)
+    remaining = read_conflicts(data)
+    if not any(c.blocking for c in remaining):
+        data = remove_marks(data)
+        remaining = []
+    write_atomic(file, data)
+    if not remaining and stage:
+        _git_add(file)
+    return remaining
+
+
+def _git_add(file: Path) -> None:
+    # The one step done with the git CLI: it also clears the index's conflict stages.
+    done = subprocess.run(
+        ["git", "add", "--", file.name],
+        cwd=file.parent,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise StoreError(f"git add {file} failed: {done.stderr.strip()}")
+
+
+def diff_text(path: str, old_file: str, new_file: str) -> str:
+    """``git diff`` for one SVG file, element by element (``diff.svgx.command``)."""
+    from .diff import diff_documents, summarise
+
+    def read(name: str) -> bytes | None:
+        return None if name == "/dev/null" else Path(name).read_bytes()
+
+    old, new = read(old_file), read(new_file)
+    try:
+        changes = diff_documents(old, new, path)
+        body = summarise(changes, old)
+    except DocumentError as exc:
+        return f"svgx diff {path}: {exc}\n"
+    if not body:
+        return ""
+    return f"svgx diff {path}\n{body}"
