@@ -547,6 +547,8 @@ def summarise(changes: Iterable[Mapping[str, Any]], old: bytes | SvgDocument | N
 def _label(el: Any, address: str) -> str:
     if el is None:
         return address if address.startswith("/") else f"#{address}"
+    if address == "/":
+        return _local(el)
     ident = el.get("id")
     where = f"#{ident}" if ident is not None and not address.startswith("/") else f"@{address}"
     return f"{_local(el)}{where}"
