@@ -13,6 +13,7 @@ Exit codes::
     3   not found: no such document, version, branch or tag
     4   refused input: invalid name, name taken, uncommitted changes, ...
     5   store failure: git or the file system failed
+    6   no daemon answers (status)
 
 Two commands speak git's language instead: ``merge-driver`` exits 0 (clean), 1 (conflicts
 marked in the file) or 130 (merge failed, file left as ours), as git's merge driver
@@ -43,6 +44,7 @@ EXIT_USAGE = 2
 EXIT_NOT_FOUND = 3
 EXIT_REFUSED = 4
 EXIT_STORE = 5
+EXIT_UNREACHABLE = 6
 
 #: Most specific class first; the first match gives the exit code.
 EXIT_CODES: tuple[tuple[type[SvgxError], int], ...] = (
@@ -189,6 +191,72 @@ def _resolve_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- serve
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "root", nargs="?", type=Path, help="folder of the documents (default ./svgx-documents)"
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+    parser.add_argument("--batch-size", type=int, help="operations per frame (default 10)")
+    parser.add_argument("--batch-timeout-ms", type=float, help="presence tick (default 16)")
+    parser.add_argument("--max-connections", type=int, help="default 1000")
+    parser.add_argument("--activity-timeout-s", type=float, help="away after (default 300)")
+    parser.add_argument("--max-message-bytes", type=int, help="default 1 MiB")
+    parser.add_argument("--default-strategy", help="conflict strategy (default automatic)")
+    parser.add_argument(
+        "--no-create", dest="create_missing_documents", action="store_const", const=False,
+        help="refuse joins to documents that do not exist",
+    )
+    parser.add_argument(
+        "--compression", action="store_const", const=True, help="permessage-deflate on"
+    )
+
+
+def _serve_run(args: argparse.Namespace) -> int:
+    import asyncio
+    import os
+
+    from svgx_sync.config import load_settings
+    from svgx_sync.server import serve_forever
+
+    names = (
+        "root", "host", "port", "batch_size", "batch_timeout_ms", "max_connections",
+        "activity_timeout_s", "max_message_bytes", "default_strategy",
+        "create_missing_documents", "compression",
+    )
+    settings = load_settings({n: getattr(args, n) for n in names}, os.environ, args.config)
+    logging.getLogger("svgx_sync").setLevel(logging.DEBUG if args.verbose else logging.INFO)
+    asyncio.run(serve_forever(settings, announce=lambda line: print(line, flush=True)))
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------------- status
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="daemon address")
+    parser.add_argument("--port", type=int, default=8765, help="daemon port")
+
+
+def _status_run(args: argparse.Namespace) -> int:
+    import json
+    import urllib.request
+
+    url = f"http://{args.host}:{args.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            health = json.load(response)
+    except OSError as exc:
+        print(f"svgx-sync status: no daemon at {url}: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    print(json.dumps(health, indent=2))
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- registry
 
 COMMANDS: dict[str, Command] = {
@@ -200,6 +268,8 @@ COMMANDS: dict[str, Command] = {
     "history": Command(
         "list a document's versions, newest first", _history_arguments, _history_run
     ),
+    "serve": Command("run the collaboration daemon", _serve_arguments, _serve_run),
+    "status": Command("show a running daemon's health", _status_arguments, _status_run),
     "git-setup": Command(
         "make git merge and diff SVG files element by element in a repository",
         _git_setup_arguments,

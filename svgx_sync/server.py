@@ -1,0 +1,850 @@
+"""The daemon: a websockets server that runs live sessions and keeps them durable.
+
+This is a shell. The rules are in :mod:`svgx_sync.session` (ordering, idempotence),
+:mod:`svgx_sync.conflicts`, :mod:`svgx_sync.presence` and :mod:`svgx_sync.protocol`;
+this module reads frames, hands them to those, and carries out what they return:
+
+* **Durable before visible.** Accepted operations are appended to the document
+  branch's journal; once per batch the journal is fsynced, and only then are the
+  operations broadcast and acknowledged (group commit). A ``kill -9`` at any moment
+  loses nothing that was acknowledged.
+* **Flush when idle.** The batch is flushed from ``loop.call_soon``: everything that
+  arrived in one pass of the event loop goes out together, at most ``batch_size``
+  operations per frame, each frame encoded once and sent with ``websockets.broadcast``.
+  Under no load nothing waits for a timer.
+* **Presence is coalesced**: at most one ``presence_update`` per ``batch_timeout``.
+* **Files follow, debounced**: the checked-out branch's SVG files are rewritten
+  atomically with minimal diffs ``write_debounce_ms`` after a change; checkpoints (commits
+  on ``refs/svgx/live/<branch>`` carrying ``Svgx-Seq``) let the journal be rotated.
+* Start-up recovers each document branch from its checkpoint (or branch head) plus the
+  journal entries after the checkpoint's seq.
+* ``/healthz`` and ``/metrics`` are answered on the same port (``process_request``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+import pygit2
+import websockets
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from pygit2.enums import FileMode
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from . import protocol as P
+from .config import Settings
+from .errors import ClientError, NotFound, ProtocolError, ServerError, StoreError, SvgxError
+from .journal import Journal, journal_path, read_journal
+from .names import validate_branch_name, validate_document_name
+from .ops import Operation
+from .presence import PresenceBook
+from .session import LiveDocument, Outcome, document_key
+from .store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
+
+__all__ = ["CHECKPOINT_REF_PREFIX", "SEQ_TRAILER", "Daemon", "serve_forever"]
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_REF_PREFIX = "refs/svgx/live/"
+SEQ_TRAILER = "Svgx-Seq"
+MAX_CLIENT_ERRORS = 100  # errors on one connection before it is closed as abusive
+VERSION_OP_IDS = 200  # at most this many Svgx-Operation trailers per version commit
+
+Reply = Any  # a Conn, an asyncio.Future (the Python API), or None
+
+
+class Conn:
+    """One client connection."""
+
+    __slots__ = ("ws", "user_id", "username", "session_id", "room", "delivered", "errors")
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.user_id: str | None = None
+        self.username: str | None = None
+        self.session_id: str | None = None
+        self.room: Room | None = None
+        self.delivered = 0
+        self.errors = 0
+
+
+class Room:
+    """One live document branch inside the daemon, with the I/O around its session."""
+
+    def __init__(
+        self, document: Document, live: LiveDocument, journal: Journal, settings: Settings
+    ) -> None:
+        self.document = document
+        self.live = live
+        self.journal = journal
+        self.clients: set[Conn] = set()
+        self.presence = PresenceBook(
+            activity_timeout=settings.activity_timeout_s,
+            offline_grace=settings.offline_grace_s,
+            editing_window=settings.editing_window_s,
+        )
+        self.outgoing: list[dict[str, Any]] = []
+        self.notices: list[dict[str, Any]] = []
+        self.replies: list[tuple[Reply, dict[str, Any]]] = []
+        self.received: list[float] = []
+        self.flush_scheduled = False
+        self.write_handle: asyncio.TimerHandle | None = None
+        self.presence_handle: asyncio.TimerHandle | None = None
+        self.durable_seq = live.seq
+        self.checkpoint_seq = live.seq
+        self.version_ops: list[str] = []
+        self.broken = False
+
+    @property
+    def key(self) -> str:
+        return self.live.key
+
+
+class Daemon:
+    """The collaboration daemon. ``await start()``, then ``await stop()``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.root)
+        self.rooms: dict[str, Room] = {}
+        self.conns: set[Conn] = set()
+        self.server: Server | None = None
+        self.port: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.stopping = False
+        self.total_operations = 0
+        self.propagation_sum = 0.0
+        self.propagation_count = 0
+        self.registry = CollectorRegistry()
+        self.m_ops = Counter(
+            "svgx_operations", "Operations accepted and broadcast", registry=self.registry
+        )
+        self.m_conflicts = Counter(
+            "svgx_conflicts", "Conflicts detected", registry=self.registry
+        )
+        self.m_errors = Counter(
+            "svgx_client_errors", "Error messages sent to clients", registry=self.registry
+        )
+        self.m_fsyncs = Counter(
+            "svgx_journal_fsyncs", "Journal group commits (one fsync each)", registry=self.registry
+        )
+        self.m_batch = Histogram(
+            "svgx_batch_operations",
+            "Operations per flushed batch",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 500),
+            registry=self.registry,
+        )
+        self.m_latency = Histogram(
+            "svgx_server_propagation_seconds",
+            "From receiving an operation to broadcasting it",
+            buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.1, 1.0),
+            registry=self.registry,
+        )
+        self.m_connections = Gauge("svgx_connections", "Open connections", registry=self.registry)
+        self.m_rooms = Gauge("svgx_live_documents", "Live document branches", registry=self.registry)
+        self.m_connections.set_function(lambda: len(self.conns))
+        self.m_rooms.set_function(lambda: len(self.rooms))
+
+    # -- life cycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on the configured host and port (port 0 picks a free one)."""
+        # libgit2 then fsyncs objects and refs like git's core.fsync: a checkpoint that
+        # survives is complete.
+        pygit2.settings.enable_fsync_gitdir(True)
+        self._loop = asyncio.get_running_loop()
+        s = self.settings
+        self.server = await serve(
+            self._handler,
+            s.host,
+            s.port,
+            process_request=self._process_request,
+            compression="deflate" if s.compression else None,
+            max_size=s.max_message_bytes,
+            max_queue=64,
+        )
+        sockets = list(self.server.sockets)
+        self.port = sockets[0].getsockname()[1] if sockets else s.port
+        self._tasks.append(asyncio.create_task(self._ticker()))
+        log.info("listening on %s:%s, documents in %s", s.host, self.port, s.root)
+
+    async def stop(self) -> None:
+        """Stop accepting, close every connection, then put everything on disk."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for room in list(self.rooms.values()):
+            self._flush(room)
+        if self.server is not None:
+            self.server.close(close_connections=True)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.server.wait_closed(), 10)
+        self.shutdown_rooms()
+
+    def shutdown_rooms(self) -> None:
+        """Flush, write, checkpoint and close every live document (synchronous)."""
+        for room in list(self.rooms.values()):
+            try:
+                self._flush(room)
+                self._write_files(room)
+                self._checkpoint(room)
+                room.journal.close()
+            except SvgxError:
+                log.exception("could not shut %s down cleanly; the journal has it", room.key)
+        self.rooms.clear()
+
+    async def _ticker(self) -> None:
+        """Presence timeouts and periodic checkpoints."""
+        last_checkpoint = time.monotonic()
+        while True:
+            await asyncio.sleep(1.0)
+            for room in list(self.rooms.values()):
+                if room.presence_handle is None:
+                    self._presence_flush(room)
+            if time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
+                last_checkpoint = time.monotonic()
+                for room in list(self.rooms.values()):
+                    self._checkpoint_safely(room)
+
+    # -- HTTP ------------------------------------------------------------------------
+
+    def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+        path = request.path.split("?", 1)[0]
+        if path == "/healthz":
+            response = connection.respond(200, orjson.dumps(self.health()).decode() + "\n")
+            del response.headers["Content-Type"]  # Headers is multi-valued: replace
+            response.headers["Content-Type"] = "application/json"
+            return response
+        if path == "/metrics":
+            response = connection.respond(200, generate_latest(self.registry).decode())
+            del response.headers["Content-Type"]
+            response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+            return response
+        if self.stopping:
+            return connection.respond(503, "shutting down\n")
+        if len(self.conns) >= self.settings.max_connections:
+            return connection.respond(503, "too many connections\n")
+        return None
+
+    def health(self) -> dict[str, Any]:
+        from . import __version__
+
+        return {
+            "status": "stopping" if self.stopping else "ok",
+            "version": __version__,
+            "port": self.port,
+            "root": str(self.settings.root),
+            "connections": len(self.conns),
+            "documents": sorted(self.rooms),
+            **self.stats(),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """The seed's performance statistics."""
+        rooms = list(self.rooms.values())
+        return {
+            "total_operations": self.total_operations,
+            "conflicts_detected": sum(r.live.book.detected for r in rooms),
+            "conflicts_resolved": sum(r.live.book.resolved for r in rooms),
+            "average_propagation_time_ms": (
+                1000 * self.propagation_sum / self.propagation_count
+                if self.propagation_count
+                else 0.0
+            ),
+            "active_users": len(self.active_users()),
+            "total_sessions": len(rooms),
+        }
+
+    def active_users(self) -> list[dict[str, Any]]:
+        users: dict[str, dict[str, Any]] = {}
+        for room in self.rooms.values():
+            for user in room.presence.active():
+                users.setdefault(user["user_id"], user)
+        return list(users.values())
+
+    # -- connections -----------------------------------------------------------------
+
+    async def _handler(self, ws: ServerConnection) -> None:
+        conn = Conn(ws)
+        self.conns.add(conn)
+        try:
+            async for frame in ws:
+                self._on_frame(conn, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.conns.discard(conn)
+            self._leave(conn)
+
+    def _on_frame(self, conn: Conn, frame: str | bytes) -> None:
+        received = time.perf_counter()
+        try:
+            if isinstance(frame, bytes):
+                raise ProtocolError("binary frames are not part of the protocol; send JSON text")
+            message = parse(frame)
+            HANDLERS[type(message)](self, conn, message, received)
+        except ClientError as exc:
+            self._client_error(conn, exc)
+        except ServerError as exc:
+            log.error("server error for %s: %s", conn.user_id, exc)
+            self._send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
+        except Exception:
+            log.exception("unexpected failure handling a frame from %s", conn.user_id)
+            self._send(conn, P.error("internal_error", "internal error; nothing was changed"))
+
+    def _client_error(self, conn: Conn, exc: ClientError) -> None:
+        self.m_errors.inc()
+        conn.errors += 1
+        self._send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
+        if conn.errors > MAX_CLIENT_ERRORS:
+            self._close(conn, 1008, "too many invalid messages")
+
+    def _close(self, conn: Conn, code: int, reason: str) -> None:
+        asyncio.ensure_future(conn.ws.close(code, reason))
+
+    def _send(self, target: Reply, message: dict[str, Any]) -> None:
+        if isinstance(target, Conn):
+            websockets.broadcast([target.ws], P.encode(message))
+        elif isinstance(target, asyncio.Future):
+            if not target.done():
+                target.set_result(message)
+
+    # -- rooms -----------------------------------------------------------------------
+
+    def room_for(self, session_id: str) -> Room:
+        """The live document branch ``name[@branch]``, loaded (and recovered) on first use."""
+        name, _, branch = session_id.partition("@")
+        validate_document_name(name)
+        if branch:
+            validate_branch_name(branch)
+            room = self.rooms.get(document_key(name, branch))
+            if room is not None:
+                return room
+        document = self.store.open(name, create=self.settings.create_missing_documents)
+        branch = branch or document.current_branch()
+        room = self.rooms.get(document_key(name, branch))
+        if room is None:
+            room = self._load(document, branch)
+            self.rooms[room.key] = room
+        return room
+
+    def _load(self, document: Document, branch: str) -> Room:
+        repo = document.repo
+        head = repo.references.get(f"refs/heads/{branch}")
+        if head is None:
+            raise NotFound(f"document {document.name!r} has no branch {branch!r}")
+        checkpoint = repo.references.get(CHECKPOINT_REF_PREFIX + branch)
+        seq = 0
+        if checkpoint is not None:
+            commit = repo[checkpoint.target].peel(pygit2.Commit)
+            seq = _seq_of(commit.message)
+            files = document.svg_files(str(commit.id))
+            if commit.parents and commit.parent_ids[0] != head.target:
+                log.warning(
+                    "%s@%s: the branch moved since the live checkpoint; continuing from the"
+                    " checkpoint", document.name, branch,
+                )
+        else:
+            files = document.svg_files(str(head.target))
+        live = LiveDocument(
+            document.name,
+            branch,
+            files,
+            seq=seq,
+            strategy=self.settings.default_strategy,
+            history_size=self.settings.history_size,
+        )
+        journal = Journal(journal_path(repo.path, branch))
+        replayed = live.replay(read_journal(journal.path), after_seq=seq)
+        journal.open()
+        room = Room(document, live, journal, self.settings)
+        if self._checked_out(room):
+            # The working tree shows the live state, whatever the last debounced write was.
+            on_disk = document.svg_files()
+            current = live.contents()
+            live.dirty.update(p for p, data in current.items() if on_disk.get(p) != data)
+            self._write_files(room)
+        log.info(
+            "live %s at seq %d (checkpoint %d, %d replayed)", room.key, live.seq, seq, replayed
+        )
+        return room
+
+    def _checked_out(self, room: Room) -> bool:
+        try:
+            return room.document.current_branch() == room.live.branch
+        except StoreError:
+            return False
+
+    # -- messages --------------------------------------------------------------------
+
+    def _join(self, conn: Conn, msg: P.Join, received: float) -> None:
+        tokens = self.settings.tokens
+        if tokens and msg.token not in tokens:
+            self._send(conn, P.error("unauthorized", "a valid token is needed to join"))
+            self._close(conn, 1008, "unauthorized")
+            return
+        room = self.room_for(msg.session_id)
+        self._leave(conn)
+        self._flush(room)  # the welcome shows only what everyone has been sent
+        conn.user_id, conn.username = msg.user_id, msg.username or msg.user_id
+        conn.session_id = msg.session_id
+        conn.room = room
+        room.clients.add(conn)
+        room.presence.join(msg.user_id, conn.username, time.time())
+        self._presence_soon(room)
+        self._welcome(conn, room, msg.last_seq)
+
+    def _welcome(self, conn: Conn, room: Room, last_seq: int | None) -> None:
+        live = room.live
+        missed = live.since(last_seq) if last_seq is not None else None
+        version = str(room.document.repo.references[f"refs/heads/{live.branch}"].target)
+        self._send(
+            conn,
+            P.welcome(
+                session_id=conn.session_id or room.key,
+                document=live.name,
+                branch=live.branch,
+                version_id=version,
+                seq=live.seq,
+                files=None if missed is not None else live.texts(),
+                users=room.presence.active(),
+                conflicts=live.book.open(),
+                missed=missed,
+                strategy=live.strategy.value,
+            ),
+        )
+        conn.delivered = live.seq
+
+    def _leave(self, conn: Conn, *_: Any) -> None:
+        room = conn.room
+        if room is None:
+            return
+        conn.room = None
+        room.clients.discard(conn)
+        if conn.user_id is not None:
+            room.presence.leave(conn.user_id, time.time())
+            if not self.stopping:
+                self._presence_soon(room)
+
+    def _joined(self, conn: Conn) -> Room:
+        if conn.room is None:
+            raise ProtocolError("join a session first")
+        return conn.room
+
+    def _operation(self, conn: Conn, msg: P.OperationMessage, received: float) -> None:
+        room = self._joined(conn)
+        op = msg.to_operation()
+        try:
+            if op.user_id != conn.user_id:
+                raise ProtocolError(
+                    f"user_id {op.user_id!r} is not the joined user {conn.user_id!r}"
+                )
+            if msg.session_id and msg.session_id != conn.session_id:
+                raise ProtocolError(
+                    f"session_id {msg.session_id!r} is not the joined session {conn.session_id!r}"
+                )
+            base = msg.base_seq if msg.base_seq is not None else conn.delivered
+            self.submit(room, op, base, conn, received)
+        except SvgxError as exc:
+            exc.op_id = op.op_id  # type: ignore[attr-defined]
+            raise
+
+    def submit(
+        self, room: Room, op: Operation, base: int | None, reply: Reply, received: float
+    ) -> None:
+        """Judge one operation and queue what it needs for the next flush."""
+        if room.broken:
+            raise ServerError(f"{room.key} is unavailable after a storage failure")
+        now = time.time()
+        out = room.live.submit(op, base_seq=base, now=now)
+        if out.status == "presence":
+            room.presence.select(op.user_id, now, op.element_id, op.operation_type == "select")
+            self._presence_soon(room)
+            self._send(reply, P.ack(**out.ack))
+            return
+        if out.duplicate:
+            if (out.seq or 0) > room.durable_seq or room.journal.pending:
+                room.replies.append((reply, P.ack(**out.ack)))
+                self._flush_soon(room)
+            else:
+                self._send(reply, P.ack(**out.ack))
+            return
+        self._queue(room, out, reply)
+        if out.entries:
+            room.received.append(received)
+            room.version_ops.extend(e["op_id"] for e in out.entries)
+            room.presence.operation(op.user_id, now, op.element_id)
+            self._presence_soon(room)
+
+    def _queue(self, room: Room, out: Outcome, reply: Reply) -> None:
+        for record in out.journal:
+            room.journal.append(record)
+        room.outgoing.extend(out.entries)
+        if out.conflicts:
+            self.m_conflicts.inc(len(out.conflicts))
+            room.notices.append(P.conflict_detected(out.conflicts))
+        if out.resolved is not None:
+            room.notices.append(P.conflict_resolved(out.resolved, out.seq))
+            if not isinstance(reply, Conn):
+                room.replies.append((reply, P.conflict_resolved(out.resolved, out.seq)))
+        else:
+            room.replies.append((reply, P.ack(**out.ack)))
+        self._flush_soon(room)
+
+    def _activity(self, conn: Conn, msg: P.Activity, received: float) -> None:
+        room = self._joined(conn)
+        if msg.user_id != conn.user_id:
+            raise ProtocolError(f"user_id {msg.user_id!r} is not the joined user")
+        room.presence.activity(
+            msg.user_id,
+            time.time(),
+            status=msg.status,
+            current_element=msg.current_element,
+            cursor_position=msg.cursor_position,
+            selected_elements=msg.selected_elements,
+        )
+        self._presence_soon(room)
+
+    def _resolve(self, conn: Conn, msg: P.ResolveConflict, received: float) -> None:
+        room = self._joined(conn)
+        self.resolve_in(room, msg.conflict_id, msg.resolution, msg.resolved_by, conn)
+
+    def resolve_in(
+        self, room: Room, conflict_id: str, resolution: Any, resolved_by: str, reply: Reply
+    ) -> None:
+        out = room.live.resolve_conflict(conflict_id, resolution, resolved_by, now=time.time())
+        self._queue(room, out, reply)
+
+    def _leave_message(self, conn: Conn, msg: P.Leave, received: float) -> None:
+        self._leave(conn)
+        self._send(conn, {"type": "left"})
+
+    def _status(self, conn: Conn, msg: P.Status, received: float) -> None:
+        self._send(conn, {"type": "status", **self.health()})
+
+    # -- versions --------------------------------------------------------------------
+
+    def _version(self, conn: Conn, msg: P.VersionRequest, received: float) -> None:
+        room = self._joined(conn)
+        reply = VERSION_ACTIONS[msg.action](self, conn, room, msg)
+        if reply is not None:
+            if msg.request_id is not None:
+                reply["request_id"] = msg.request_id
+            self._send(conn, reply)
+
+    def _author(self, conn: Conn, msg: P.VersionRequest) -> tuple[str, str]:
+        user_id = msg.created_by or msg.user_id or conn.user_id or "user"
+        username = conn.username if user_id == conn.user_id and conn.username else user_id
+        return user_id, username
+
+    def _create_version(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:
+        self._flush(room)
+        self._write_files(room)
+        user_id, username = self._author(conn, msg)
+        description = msg.description or "Version"
+        version_id = room.document.commit(
+            room.live.contents(),
+            user_id=user_id,
+            username=username,
+            description=description,
+            session_id=room.key,
+            op_ids=room.version_ops[-VERSION_OP_IDS:],
+            branch=room.live.branch,
+        )
+        room.version_ops.clear()
+        self._checkpoint(room, force=True)
+        self._broadcast(room, P.version_created(version_id, description, user_id, room.live.seq))
+
+    def _revert(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:
+        if not msg.version_id:
+            raise ProtocolError("revert needs version_id")
+        self._flush(room)
+        document, live = room.document, room.live
+        target = document.resolve(msg.version_id)
+        files = document.svg_files(target)
+        if not files:
+            raise ClientError(f"version {msg.version_id!r} has no SVG files")
+        user_id, username = self._author(conn, msg)
+        gone: dict[str, bytes | None] = {p: None for p in live.files if p not in files}
+        checked_out = self._checked_out(room)
+        version_id = document.commit(
+            {**files, **gone},
+            user_id=user_id,
+            username=username,
+            description=msg.description or f"Revert to {target[:12]}",
+            session_id=room.key,
+            branch=live.branch,
+            update_workdir=checked_out,
+        )
+        record = live.reset(files, reason=f"revert to {target}")
+        room.journal.append(record)
+        self._sync(room)
+        if checked_out:
+            live.last_written = dict(files)
+        live.take_dirty()
+        room.version_ops.clear()
+        self._checkpoint(room, force=True)
+        for client in room.clients:
+            client.delivered = live.seq
+        self._broadcast(
+            room,
+            {
+                "type": "version_reverted",
+                "version_id": version_id,
+                "reverted_to": target,
+                "created_by": user_id,
+                "seq": live.seq,
+                "files": live.texts(),
+            },
+        )
+
+    def _history(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        versions = room.document.history(branch=room.live.branch, limit=msg.limit or 100)
+        return {"type": "history", "branch": room.live.branch, "versions": [asdict(v) for v in versions]}
+
+    def _create_branch(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        if not msg.branch:
+            raise ProtocolError("create_branch needs branch")
+        start = msg.from_version or msg.version_id or room.live.branch
+        version_id = room.document.create_branch(msg.branch, start)
+        return {"type": "branch_created", "branch": msg.branch, "version_id": version_id}
+
+    def _switch_branch(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:
+        if not msg.branch:
+            raise ProtocolError("switch_branch needs branch")
+        session_id = f"{room.live.name}@{msg.branch}"
+        target = self.room_for(session_id)
+        self._leave(conn)
+        self._flush(target)
+        conn.session_id = session_id
+        conn.room = target
+        target.clients.add(conn)
+        target.presence.join(conn.user_id or "user", conn.username, time.time())
+        self._presence_soon(target)
+        self._welcome(conn, target, None)
+
+    def _list_branches(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        return {"type": "branches", "branches": room.document.list_branches()}
+
+    def _diff(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        start = msg.from_version or msg.version_id
+        if not start:
+            raise ProtocolError("diff needs version_id (or from_version)")
+        self._flush(room)
+        self._write_files(room)
+        try:
+            changes = room.document.diff(start, msg.to_version)
+        except ImportError as exc:
+            raise StoreError(f"diff is not available: {exc}") from exc
+        return {"type": "diff", "from_version": start, "to_version": msg.to_version, "changes": changes}
+
+    # -- batching --------------------------------------------------------------------
+
+    def _flush_soon(self, room: Room) -> None:
+        if not room.flush_scheduled:
+            room.flush_scheduled = True
+            assert self._loop is not None
+            self._loop.call_soon(self._flush, room)
+
+    def _sync(self, room: Room) -> bool:
+        """fsync the journal; on failure the room stops taking operations."""
+        if not room.journal.pending:
+            return True
+        try:
+            room.journal.sync()
+        except SvgxError:
+            log.exception("journal of %s failed; closing its session", room.key)
+            room.broken = True
+            for target, _ in room.replies:
+                self._send(target, P.error("journal_error", "the operation could not be stored"))
+            room.replies.clear()
+            for conn in list(room.clients):
+                self._close(conn, 1011, "storage failure")
+            self.rooms.pop(room.key, None)
+            return False
+        self.m_fsyncs.inc()
+        return True
+
+    def _flush(self, room: Room) -> None:
+        """Group commit, then broadcast and acknowledge everything queued."""
+        room.flush_scheduled = False
+        if room.broken or not (room.outgoing or room.replies or room.notices):
+            return
+        if not self._sync(room):
+            return
+        entries, room.outgoing = room.outgoing, []
+        notices, room.notices = room.notices, []
+        replies, room.replies = room.replies, []
+        room.durable_seq = room.live.seq
+        sockets = [c.ws for c in room.clients]
+        size = self.settings.batch_size
+        for start in range(0, len(entries), size):
+            websockets.broadcast(sockets, P.encode(P.operations(entries[start : start + size])))
+        for conn in room.clients:
+            conn.delivered = room.durable_seq
+        for notice in notices:
+            websockets.broadcast(sockets, P.encode(notice))
+        for target, message in replies:
+            self._send(target, message)
+        if entries:
+            done = time.perf_counter()
+            for received in room.received:
+                self.propagation_sum += done - received
+                self.m_latency.observe(done - received)
+            self.propagation_count += len(room.received)
+            room.received.clear()
+            self.total_operations += len(entries)
+            self.m_ops.inc(len(entries))
+            self.m_batch.observe(len(entries))
+            self._write_soon(room)
+            if room.live.seq - room.checkpoint_seq >= self.settings.checkpoint_ops:
+                assert self._loop is not None
+                self._loop.call_soon(self._checkpoint_safely, room)
+
+    def _broadcast(self, room: Room, message: dict[str, Any]) -> None:
+        websockets.broadcast([c.ws for c in room.clients], P.encode(message))
+
+    def _presence_soon(self, room: Room) -> None:
+        if room.presence_handle is None and self._loop is not None and not self.stopping:
+            room.presence_handle = self._loop.call_later(
+                self.settings.batch_timeout_ms / 1000, self._presence_flush, room
+            )
+
+    def _presence_flush(self, room: Room) -> None:
+        room.presence_handle = None
+        changed = room.presence.tick(time.time())
+        if changed and room.clients:
+            self._broadcast(room, P.presence_update(changed))
+
+    # -- files and checkpoints -------------------------------------------------------
+
+    def _write_soon(self, room: Room) -> None:
+        if room.write_handle is None and self._loop is not None:
+            room.write_handle = self._loop.call_later(
+                self.settings.write_debounce_ms / 1000, self._write_files, room
+            )
+
+    def _write_files(self, room: Room) -> None:
+        """Write the changed files of the checked-out branch (atomic, minimal diffs)."""
+        if room.write_handle is not None:
+            room.write_handle.cancel()
+            room.write_handle = None
+        if room.broken or not room.live.dirty or not self._checked_out(room):
+            return
+        for path, data in room.live.take_dirty().items():
+            try:
+                room.document.write_file(path, data)
+            except StoreError:
+                log.exception("could not write %s of %s; will retry", path, room.key)
+                room.live.last_written.pop(path, None)
+                room.live.dirty.add(path)
+                self._write_soon(room)
+
+    def _checkpoint_safely(self, room: Room) -> None:
+        try:
+            self._checkpoint(room)
+        except SvgxError:
+            log.exception("checkpoint of %s failed; the journal keeps everything", room.key)
+
+    def _checkpoint(self, room: Room, *, force: bool = False) -> None:
+        """Commit the live state to ``refs/svgx/live/<branch>`` and rotate the journal."""
+        self._flush(room)
+        live = room.live
+        if room.broken or (live.seq == room.checkpoint_seq and not force):
+            return
+        if not self._sync(room):
+            return
+        commit_id = write_checkpoint(room.document, live.branch, live.contents(), live.seq)
+        room.journal.rotate(live.retained())
+        room.checkpoint_seq = live.seq
+        log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)
+
+
+def write_checkpoint(document: Document, branch: str, files: dict[str, bytes], seq: int) -> str:
+    """A commit of ``files`` on top of the branch head, on ``refs/svgx/live/<branch>``.
+
+    Built in memory (an index that is not the repository's), so neither the user's
+    index nor any user branch is touched. The parent is the branch head, so a
+    checkpoint never grows a history of its own; the message carries ``Svgx-Seq``.
+    """
+    repo = document.repo
+    try:
+        head = repo.references[f"refs/heads/{branch}"].target
+        index = pygit2.Index()
+        index.read_tree(repo[head].peel(pygit2.Commit).tree)
+        for path, data in files.items():
+            index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
+        tree = index.write_tree(repo)
+        identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+        message = f"Live checkpoint of {branch}\n\n{SEQ_TRAILER}: {seq}\n"
+        commit = repo.create_commit(None, identity, identity, message, tree, [head])
+        repo.references.create(CHECKPOINT_REF_PREFIX + branch, commit, force=True)
+    except (pygit2.GitError, KeyError, OSError) as exc:
+        raise StoreError(f"cannot write the checkpoint of {document.name}@{branch}: {exc}") from exc
+    return str(commit)
+
+
+def _seq_of(message: str) -> int:
+    for line in reversed(message.strip().splitlines()):
+        key, _, value = line.partition(":")
+        if key.strip() == SEQ_TRAILER:
+            return int(value.strip())
+    raise StoreError(f"a live checkpoint without {SEQ_TRAILER}")
+
+
+parse = P.parse_message
+
+HANDLERS: dict[type, Callable[..., None]] = {
+    P.Join: Daemon._join,
+    P.OperationMessage: Daemon._operation,
+    P.Activity: Daemon._activity,
+    P.VersionRequest: Daemon._version,
+    P.ResolveConflict: Daemon._resolve,
+    P.Leave: Daemon._leave_message,
+    P.Status: Daemon._status,
+}
+
+VERSION_ACTIONS: dict[str, Callable[..., dict[str, Any] | None]] = {
+    "create_version": Daemon._create_version,
+    "revert": Daemon._revert,
+    "history": Daemon._history,
+    "create_branch": Daemon._create_branch,
+    "switch_branch": Daemon._switch_branch,
+    "list_branches": Daemon._list_branches,
+    "diff": Daemon._diff,
+}
+
+
+async def serve_forever(settings: Settings, *, announce: Callable[[str], None] = print) -> None:
+    """Run the daemon until SIGINT or SIGTERM, then stop it cleanly."""
+    daemon = Daemon(settings)
+    await daemon.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    announce(f"svgx-sync listening on ws://{settings.host}:{daemon.port} (documents in {settings.root})")
+    try:
+        await stop.wait()
+    finally:
+        await daemon.stop()

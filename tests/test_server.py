@@ -1,0 +1,365 @@
+"""The daemon over real sockets: a server on 127.0.0.1 port 0 and websockets clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import urllib.request
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from svgx_sync.config import Settings
+from svgx_sync.server import Daemon
+
+TIMEOUT = 10.0
+
+
+class Client:
+    """A websockets client that remembers everything it received."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+        self.unclaimed: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, daemon: Daemon) -> Client:
+        ws = await websockets.connect(f"ws://127.0.0.1:{daemon.port}", compression=None)
+        return cls(ws)
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def expect(self, kind: str, check: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
+        """The oldest unclaimed message of this type that passes ``check``."""
+        async def wait() -> dict[str, Any]:
+            while True:
+                for message in self.unclaimed:
+                    if message["type"] == kind and check(message):
+                        self.unclaimed.remove(message)
+                        return message
+                message = json.loads(await self.ws.recv())
+                self.seen.append(message)
+                self.unclaimed.append(message)
+        try:
+            return await asyncio.wait_for(wait(), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"no {kind} message; received {self.seen[-10:]}") from None
+
+    async def join(self, user: str, session: str = "doc", **extra: Any) -> dict[str, Any]:
+        await self.send(type="join", user_id=user, username=user.title(), session_id=session, **extra)
+        return await self.expect("welcome")
+
+    async def op(self, user: str, kind: str, element: str, data: dict, op_id: str, **extra: Any) -> dict[str, Any]:
+        await self.send(type="operation", operation_type=kind, user_id=user, element_id=element,
+                        data=data, op_id=op_id, **extra)
+        return await self.expect("ack", lambda m: m["op_id"] == op_id)
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+def run_with_daemon(tmp_path: Path, body: Callable[[Daemon], Awaitable[None]], **settings: Any) -> None:
+    async def main() -> None:
+        daemon = Daemon(Settings(root=tmp_path / "docs", port=0, **settings))
+        await daemon.start()
+        try:
+            await body(daemon)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_join_creates_the_document_and_welcomes(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        welcome = await a.join("alice")
+        assert welcome["document"] == "doc" and welcome["branch"] == "main"
+        assert welcome["seq"] == 0 and "<svg" in welcome["files"]["document.svg"]
+        assert welcome["svg"] == welcome["files"]["document.svg"]
+        assert len(welcome["version_id"]) == 40
+        assert [u["user_id"] for u in welcome["users"]] == ["alice"]
+        assert welcome["conflicts"] == []
+        await a.close()
+
+    run_with_daemon(tmp_path, body)
+    assert (tmp_path / "docs" / "doc" / ".git").is_dir()
+
+
+def test_operations_propagate_in_seq_order_to_everyone(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        clients = [await Client.connect(daemon) for _ in range(3)]
+        for i, c in enumerate(clients):
+            await c.join(f"u{i}")
+        ack = await clients[0].op("u0", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1")
+        assert ack == {"type": "ack", "op_id": "o1", "seq": 1, "status": "applied"}
+        for i, c in enumerate(clients):
+            await c.send(type="operation", operation_type="move", user_id=f"u{i}", element_id="r1",
+                         data={"dx": 1, "dy": 0}, op_id=f"m{i}")
+        for c in clients:
+            got: list[dict] = []
+            while len(got) < 4:
+                got += (await c.expect("operations"))["operations"]
+            assert [o["seq"] for o in got] == [1, 2, 3, 4]
+            assert {o["op_id"] for o in got[1:]} == {"m0", "m1", "m2"}
+            assert got[0]["user_id"] == "u0"
+        for c in clients:
+            await c.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+    text = (tmp_path / "docs" / "doc" / "document.svg").read_text()
+    assert 'id="r1"' in text and 'x="4"' in text
+
+
+def test_presence_is_coalesced_and_shows_cursor_and_selection(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await Client.connect(daemon), await Client.connect(daemon)
+        await a.join("alice")
+        await b.join("bob")
+        for i in range(20):
+            await a.send(type="activity", user_id="alice", status="editing", current_element="r1",
+                         cursor_position={"x": i, "y": 2 * i}, selected_elements=["r1"])
+        update = await b.expect(
+            "presence_update",
+            lambda m: any(u["user_id"] == "alice" and u["cursor_position"] == {"x": 19, "y": 38} for u in m["users"]),
+        )
+        alice = next(u for u in update["users"] if u["user_id"] == "alice")
+        assert alice["status"] == "editing" and alice["selected_elements"] == ["r1"]
+        assert set(alice) >= {"username", "current_element", "last_activity"}
+        updates = [m for m in b.seen if m["type"] == "presence_update"]
+        assert len(updates) < 20  # coalesced, not one per activity message
+        await a.close()
+        gone = await b.expect("presence_update", lambda m: any(u["user_id"] == "alice" and u["status"] == "offline" for u in m["users"]))
+        assert gone
+        await b.close()
+
+    run_with_daemon(tmp_path, body)
+
+
+def test_versions_over_the_protocol_are_git_commits(tmp_path, git):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        welcome = await a.join("alice")
+        first = welcome["version_id"]
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        await a.send(type="version", action="create_version", created_by="alice", description="Add a box")
+        created = await a.expect("version_created")
+        assert created["description"] == "Add a box" and created["created_by"] == "alice"
+        await a.send(type="version", action="history")
+        history = await a.expect("history")
+        assert [v["version_id"] for v in history["versions"]][:2] == [created["version_id"], first]
+        assert history["versions"][0]["op_ids"] == ["o1"]
+        await a.send(type="version", action="create_branch", branch="idea")
+        assert (await a.expect("branch_created"))["branch"] == "idea"
+        await a.send(type="version", action="list_branches")
+        names = [b["name"] for b in (await a.expect("branches"))["branches"]]
+        assert names == ["idea", "main"]
+        await a.send(type="version", action="revert", version_id=first, created_by="alice")
+        reverted = await a.expect("version_reverted")
+        assert 'id="r1"' not in reverted["files"]["document.svg"]
+        b = await Client.connect(daemon)
+        assert 'id="r1"' not in (await b.join("bob"))["files"]["document.svg"]
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body)
+    repo = tmp_path / "docs" / "doc"
+    log = git(repo, "log", "--format=%s|%an", "main")
+    assert log.splitlines()[1] == "Add a box|Alice"
+    assert "Revert to" in log.splitlines()[0]
+    assert git(repo, "status", "--porcelain") == ""
+    git(repo, "fsck", "--strict")
+
+
+def test_branches_are_separate_live_sessions(tmp_path, git):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        await a.send(type="version", action="create_branch", branch="idea")
+        await a.expect("branch_created")
+        b = await Client.connect(daemon)
+        welcome = await b.join("bob", "doc@idea")
+        assert welcome["branch"] == "idea"
+        await b.op("bob", "create", "only-idea", {"type": "circle"}, "b1")
+        await a.op("alice", "create", "only-main", {"type": "rectangle"}, "a1")
+        await a.send(type="version", action="switch_branch", branch="idea")
+        moved = await a.expect("welcome", lambda m: m["branch"] == "idea")
+        assert "only-idea" in moved["files"]["document.svg"]
+        assert "only-main" not in moved["files"]["document.svg"]
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+    text = (tmp_path / "docs" / "doc" / "document.svg").read_text()
+    assert "only-main" in text and "only-idea" not in text  # the working tree is main's
+    repo = tmp_path / "docs" / "doc"
+    assert "only-idea" in git(repo, "show", "refs/svgx/live/idea:document.svg")
+
+
+def test_reconnect_with_last_seq_gets_just_the_missed_operations(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await Client.connect(daemon), await Client.connect(daemon)
+        await a.join("alice")
+        await b.join("bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        await b.expect("operations")
+        await b.close()
+        for i in range(3):
+            await a.op("alice", "move", "r1", {"dx": 1, "dy": 1}, f"m{i}")
+        b = await Client.connect(daemon)
+        welcome = await b.join("bob", last_seq=1)
+        assert welcome["catch_up"] is True and "files" not in welcome
+        assert [o["op_id"] for o in welcome["operations"]] == ["m0", "m1", "m2"]
+        assert welcome["seq"] == 4
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body)
+
+
+def test_a_resent_op_id_is_applied_once_and_acknowledged_again(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        first = await a.op("alice", "move", "r1", {"dx": 5, "dy": 0}, "dup")
+        await a.close()
+        a = await Client.connect(daemon)
+        await a.join("alice", last_seq=2)
+        again = await a.op("alice", "move", "r1", {"dx": 5, "dy": 0}, "dup")
+        assert again == first
+        await a.send(type="version", action="history")
+        b = await Client.connect(daemon)
+        welcome = await b.join("bob")
+        assert welcome["seq"] == 2 and 'x="5"' in welcome["files"]["document.svg"]
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body)
+
+
+def test_conflicts_are_detected_and_resolved_over_the_protocol(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await Client.connect(daemon), await Client.connect(daemon)
+        await a.join("alice")
+        await b.join("bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        await a.op("alice", "update", "r1", {"attributes": {"fill": "red"}}, "a1", base_seq=1)
+        ack = await b.op("bob", "update", "r1", {"attributes": {"fill": "blue"}}, "b1", base_seq=1)
+        assert ack["status"] == "applied" and ack["conflict_ids"]
+        detected = await a.expect("conflict_detected")
+        conflict_id = detected["conflicts"][0]["conflict_id"]
+        await a.send(type="resolve_conflict", conflict_id=conflict_id, resolution="ours", resolved_by="alice")
+        resolved = await b.expect("conflict_resolved")
+        assert resolved["conflict_id"] == conflict_id
+        await a.send(type="resolve_conflict", conflict_id="conflict_404", resolution="ours", resolved_by="alice")
+        assert (await a.expect("error"))["code"] == "not_found"
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body)
+
+
+def test_bad_input_is_reported_and_the_session_carries_on(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await Client.connect(daemon), await Client.connect(daemon)
+        await a.send(type="operation", operation_type="create", user_id="x", element_id="e", data={})
+        assert (await a.expect("error"))["code"] == "protocol_error"  # not joined
+        await a.join("alice")
+        await b.join("bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        await a.ws.send("{not json")
+        assert (await a.expect("error"))["code"] == "protocol_error"
+        await a.send(type="teleport")
+        assert "unknown message type" in (await a.expect("error"))["message"]
+        await a.send(type="operation", operation_type="update", user_id="alice", element_id="ghost",
+                     data={"attributes": {"x": "1"}}, op_id="g1")
+        err = await a.expect("error")
+        assert (err["code"], err["op_id"]) == ("unknown_element", "g1")
+        await a.send(type="operation", operation_type="explode", user_id="alice", element_id="r1", op_id="g2")
+        assert (await a.expect("error"))["code"] == "invalid_operation"
+        await a.ws.send(b"\x00binary")
+        assert (await a.expect("error"))["code"] == "protocol_error"
+        c = await Client.connect(daemon)
+        await c.send(type="join", user_id="c", session_id="../etc")
+        assert (await c.expect("error"))["code"] == "invalid_name"
+        await c.send(type="join", user_id="c", session_id="doc@no-such-branch")
+        assert (await c.expect("error"))["code"] == "not_found"
+        big = await Client.connect(daemon)
+        await big.ws.send("x" * 5000)
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(big.ws.recv(), TIMEOUT)
+        assert closed.value.rcvd.code == 1009
+        # Everyone else is still fine and nothing acknowledged was lost.
+        assert (await b.op("bob", "move", "r1", {"dx": 1, "dy": 0}, "b1"))["seq"] == 2
+        welcome = await (await Client.connect(daemon)).join("dora")
+        assert welcome["seq"] == 2 and 'id="r1"' in welcome["files"]["document.svg"]
+        for x in (a, b, c):
+            await x.close()
+
+    run_with_daemon(tmp_path, body, max_message_bytes=4096)
+
+
+def test_missing_documents_are_refused_when_creation_is_off(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.send(type="join", user_id="a", session_id="nothing")
+        assert (await a.expect("error"))["code"] == "not_found"
+        await a.close()
+
+    run_with_daemon(tmp_path, body, create_missing_documents=False)
+
+
+def test_tokens_are_checked_at_join(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.send(type="join", user_id="a", session_id="doc", token="wrong")
+        assert (await a.expect("error"))["code"] == "unauthorized"
+        b = await Client.connect(daemon)
+        assert (await b.join("b", token="s3cret"))["seq"] == 0
+        await b.close()
+
+    run_with_daemon(tmp_path, body, tokens=("s3cret",))
+
+
+def test_healthz_and_metrics_over_http(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+
+        def fetch(path: str) -> tuple[str, str]:
+            with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}{path}", timeout=TIMEOUT) as r:
+                return r.headers["Content-Type"], r.read().decode()
+
+        kind, text = await asyncio.to_thread(fetch, "/healthz")
+        health = json.loads(text)
+        assert kind == "application/json" and health["status"] == "ok"
+        assert health["total_operations"] == 1 and health["documents"] == ["doc@main"]
+        kind, text = await asyncio.to_thread(fetch, "/metrics")
+        assert kind.startswith("text/plain") and "svgx_operations_total 1.0" in text
+        await a.close()
+
+    run_with_daemon(tmp_path, body)
+
+
+def test_clean_stop_writes_files_and_checkpoints(tmp_path, git):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        await a.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=60_000)
+    repo = tmp_path / "docs" / "doc"
+    assert 'id="r1"' in (repo / "document.svg").read_text()
+    message = git(repo, "log", "-1", "--format=%B", "refs/svgx/live/main")
+    assert "Svgx-Seq: 1" in message
+    assert git(repo, "log", "--format=%s", "main").splitlines() == ["Create document"]
+    git(repo, "fsck", "--strict")
