@@ -1,0 +1,151 @@
+"""Time the three-way merge against git's line merge on the same inputs.
+
+Run: ``.venv/bin/python benchmarks/bench_merge.py [--runs N]``
+
+Cases: a generated 10,000-element document with 100 attribute edits, inserts and
+deletes on each side (different elements), and the 5 largest files of the shared corpus
+with a few attribute edits per side. Each case is merged ``--runs`` times with
+:func:`merge_documents` and with ``git merge-file -p`` (line-based, one process per merge,
+as git's own merge would run a driver); the table shows median and p99 in milliseconds
+and our median over git's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parents[1]))
+
+from svgx_sync.errors import DocumentError  # noqa: E402  (after the path insert above)
+from svgx_sync.merge import Versions, merge_documents  # noqa: E402
+from svgx_sync.svgdoc import SVG_NS, SvgDocument  # noqa: E402
+
+CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
+
+
+def generated(elements: int = 10_000) -> bytes:
+    groups = elements // 100
+    lines = ['<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 1000 1000">']
+    for g in range(groups):
+        lines.append(f'  <g id="g{g}" transform="translate({g} 0)">')
+        for r in range(99):
+            lines.append(
+                f'    <rect id="r{g}-{r}" x="{r * 10}" y="{g * 10}" width="8" height="8" fill="#888"/>'
+            )
+        lines.append("  </g>")
+    lines.append("</svg>\n")
+    return "\n".join(lines).encode()
+
+
+def edited(base: bytes, ids: list[str], rng: random.Random, side: str, inserts: bool) -> bytes:
+    """Attribute edits on ``ids``; with ``inserts`` every tenth is an insert or a delete."""
+    doc = SvgDocument(base)
+    for n, ident in enumerate(ids):
+        el = doc.ids.get(ident)
+        if el is None:
+            continue
+        if inserts and n % 10 == 3:
+            new = doc.new_element(f"{{{SVG_NS}}}circle", {"id": f"{side}-{n}", "r": "3"})
+            doc.insert(el.getparent(), el.getparent().index(el) + 1, new)
+        elif inserts and n % 10 == 7:
+            doc.remove(el)
+        else:
+            doc.set_attribute(el, "fill", f"#{rng.randrange(0x1000000):06x}")
+    return doc.to_bytes()
+
+
+def sides(base: bytes, edits: int, seed: int, inserts: bool) -> Versions[bytes]:
+    rng = random.Random(seed)
+    doc = SvgDocument(base)
+    candidates = [i for i, el in doc.ids.items() if el is not doc.root and len(el) == 0]
+    chosen = rng.sample(candidates, min(len(candidates), 2 * edits))
+    half = len(chosen) // 2
+    return Versions(
+        base,
+        edited(base, chosen[:half], rng, "ours", inserts),
+        edited(base, chosen[half:], rng, "theirs", inserts),
+    )
+
+
+def time_ours(v: Versions[bytes], runs: int) -> tuple[list[float], int]:
+    times, conflicts = [], 0
+    for _ in range(runs):
+        start = time.perf_counter()
+        result = merge_documents(v, file="bench.svg")
+        times.append((time.perf_counter() - start) * 1000)
+        conflicts = len(result.blocking)
+    return times, conflicts
+
+
+def time_git(v: Versions[bytes], runs: int) -> tuple[list[float], bool]:
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [Path(tmp, n) for n in ("base.svg", "ours.svg", "theirs.svg")]
+        for path, data in zip(paths, v, strict=True):
+            path.write_bytes(data)
+        times, clean = [], True
+        for _ in range(runs):
+            start = time.perf_counter()
+            done = subprocess.run(
+                ["git", "merge-file", "-p", str(paths[1]), str(paths[0]), str(paths[2])],
+                capture_output=True,
+                check=False,
+            )
+            times.append((time.perf_counter() - start) * 1000)
+            clean = done.returncode == 0
+    return times, clean
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=30)
+    args = parser.parse_args()
+
+    cases: list[tuple[str, Versions[bytes], int]] = [
+        ("generated 10k elements, 100 edits/side", sides(generated(), 100, 1, True), args.runs)
+    ]
+    if CORPUS.exists():
+        files = sorted(CORPUS.rglob("*.svg"), key=lambda p: p.stat().st_size, reverse=True)
+        taken = 0
+        for path in files:
+            try:
+                v = sides(path.read_bytes(), 3, 2, False)
+            except DocumentError:
+                continue
+            if v.ours == v.base or v.theirs == v.base:
+                continue
+            cases.append((f"{path.relative_to(CORPUS)} ({path.stat().st_size // 1024} KiB)", v, args.runs))
+            taken += 1
+            if taken == 5:
+                break
+    else:
+        print(f"(corpus not found at {CORPUS}; generated case only)")
+
+    head = f"{'case':58} {'ours med':>9} {'ours p99':>9} {'git med':>8} {'git p99':>8} {'ratio':>6}  result"
+    print(head)
+    print("-" * len(head))
+    for name, v, runs in cases:
+        ours, conflicts = time_ours(v, runs)
+        git, git_clean = time_git(v, runs)
+        ratio = statistics.median(ours) / statistics.median(git)
+        outcome = f"svgx {'clean' if not conflicts else f'{conflicts} conflicts'}, git {'clean' if git_clean else 'conflicts'}"
+        print(
+            f"{name[:58]:58} {statistics.median(ours):9.2f} {p99(ours):9.2f} "
+            f"{statistics.median(git):8.2f} {p99(git):8.2f} {ratio:6.1f}x  {outcome}"
+        )
+    print(f"\ntimes in ms over {args.runs} runs; ratio = svgx median / git merge-file median")
+
+
+if __name__ == "__main__":
+    main()
