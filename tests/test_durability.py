@@ -1,0 +1,148 @@
+"""kill -9 the daemon at random moments: no acknowledged operation is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import websockets
+from lxml import etree
+
+SESSION = "crash"
+CLIENTS = 4
+ROUNDS = 3
+TIMEOUT = 20.0
+
+
+async def start_daemon(root: Path, log: Path) -> tuple[asyncio.subprocess.Process, int]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"),
+        env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": "5", "SVGX_SYNC_CHECKPOINT_OPS": "40"},
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
+    assert "listening on ws://" in line, line + log.read_text()
+    return proc, int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+
+
+async def join(port: int, user: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
+    await ws.send(json.dumps({"type": "join", "user_id": user, "session_id": SESSION}))
+    while json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))["type"] != "welcome":
+        pass
+    return ws
+
+
+def create(user: str, op_id: str) -> str:
+    return json.dumps({"type": "operation", "operation_type": "create", "user_id": user,
+                       "element_id": op_id, "data": {"type": "rectangle"}, "op_id": op_id})
+
+
+async def wait_ack(ws: websockets.ClientConnection, op_id: str) -> dict:
+    while True:
+        message = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        if message["type"] in ("ack", "error") and message.get("op_id") == op_id:
+            return message
+
+
+async def writer(port: int, index: int, rnd: random.Random, sent: list[str],
+                 acked: dict[str, int], counter: list[int], kill_after: int,
+                 moment: asyncio.Event) -> None:
+    user = f"u{index}"
+    try:
+        ws = await join(port, user)
+        while True:
+            op_id = f"e-{user}-{rnd.getrandbits(40):x}"
+            sent.append(op_id)
+            await ws.send(create(user, op_id))
+            ack = await wait_ack(ws, op_id)
+            assert ack["type"] == "ack" and ack["status"] == "applied", ack
+            acked[op_id] = ack["seq"]
+            counter[0] += 1
+            if counter[0] >= kill_after:
+                moment.set()
+    except (websockets.ConnectionClosed, OSError):
+        return  # the daemon was killed under us
+
+
+def element_ids(text: str) -> list[str]:
+    root = etree.fromstring(text.encode())
+    return [el.get("id") for el in root.iter() if str(el.get("id", "")).startswith("e-")]
+
+
+def test_kill_9_at_random_moments_loses_no_acknowledged_operation(tmp_path, git):
+    root, log = tmp_path / "docs", tmp_path / "daemon.log"
+    rnd = random.Random(int.from_bytes(os.urandom(4), "big"))
+    sent: list[str] = []
+    acked: dict[str, int] = {}
+
+    async def main() -> None:
+        for _ in range(ROUNDS):
+            proc, port = await start_daemon(root, log)
+            try:
+                # Everything sent so far is resent: acknowledged ones answer with their
+                # first seq and change nothing; the others are applied now, once.
+                ws = await join(port, "resender")
+                for op_id in list(sent):
+                    await ws.send(create("resender", op_id))
+                    ack = await wait_ack(ws, op_id)
+                    assert ack["type"] == "ack", ack
+                    if op_id in acked:
+                        assert ack["seq"] == acked[op_id], (op_id, ack, acked[op_id])
+                    acked[op_id] = ack["seq"]
+                await ws.close()
+                counter, moment = [0], asyncio.Event()
+                kill_after = rnd.randint(5, 150)
+                tasks = [
+                    asyncio.create_task(
+                        writer(port, i, rnd, sent, acked, counter, kill_after, moment)
+                    )
+                    for i in range(CLIENTS)
+                ]
+                await asyncio.wait_for(moment.wait(), TIMEOUT)
+                proc.send_signal(signal.SIGKILL)
+                await asyncio.wait_for(asyncio.gather(*tasks), TIMEOUT)
+                await asyncio.wait_for(proc.wait(), TIMEOUT)
+            finally:
+                if proc.returncode is None:
+                    proc.kill()
+                    await proc.wait()
+            # Whatever was on disk at the kill is a whole file, never half of one.
+            etree.fromstring((root / SESSION / "document.svg").read_bytes())
+
+        proc, port = await start_daemon(root, log)
+        try:
+            ws = await join(port, "checker")
+            for op_id in list(sent):
+                await ws.send(create("checker", op_id))
+                acked[op_id] = (await wait_ack(ws, op_id))["seq"]
+            await ws.close()
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
+            await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            ids = element_ids(welcome["files"]["document.svg"])
+            assert sorted(ids) == sorted(set(sent)), "every operation exactly once"
+            assert welcome["seq"] == len(set(sent))
+            assert sorted(acked.values()) == list(range(1, len(set(sent)) + 1))
+            await ws.close()
+            proc.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(proc.wait(), TIMEOUT) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    asyncio.run(asyncio.wait_for(main(), 150))
+    assert len(acked) >= ROUNDS
+    repo = root / SESSION
+    on_disk = element_ids((repo / "document.svg").read_text())
+    assert sorted(on_disk) == sorted(set(sent))  # the clean stop wrote the working tree
+    git(repo, "fsck", "--strict")
+    git(repo, "status", "--porcelain")
