@@ -161,6 +161,7 @@ class SvgDocument:
         self._tail_dirty: set[Any] = set()
         self._struct_dirty: set[Any] = set()
         self._extra_ns: dict[str, str] = {}
+        self._removed: list[Any] = []
         self._map_spans(text)
         self.ids: dict[str, Any] = {}
         self.duplicate_ids: dict[str, list[Any]] = {}
@@ -404,6 +405,7 @@ class SvgDocument:
         for node in el.iter(etree.Element):
             self._index_remove(node)
         parent.remove(el)
+        self._removed.append(el)
         el.tail = None
         self._struct_dirty.add(parent)
         return index
@@ -455,8 +457,9 @@ class SvgDocument:
 
     def render(self) -> str:
         """The file text: the source with only the edited parts replaced."""
-        if not self.dirty:
-            return self.source
+        return self._write().text if self.dirty else self.source
+
+    def _write(self) -> _Writer:
         touched: set[Any] = set()
         for el in (*self._attr_dirty, *self._text_dirty, *self._struct_dirty):
             self._touch(el, touched)
@@ -465,30 +468,64 @@ class SvgDocument:
             if parent is not None:
                 self._touch(parent, touched)
         root_span = self.spans[self.root]
-        out: list[str] = [self.source[: root_span.start]]
-        self._render(self.root, touched, out)
-        out.append(self.source[root_span.end :])
-        return "".join(out)
+        w = _Writer()
+        w.add(self.source[: root_span.start])
+        self._render(self.root, touched, w, None)
+        w.tail_ends[self.root] = w.pos
+        w.add(self.source[root_span.end :])
+        w.text = "".join(w.parts)
+        return w
 
     def to_bytes(self) -> bytes:
         return self.render().encode(self.encoding)
 
     def commit_render(self) -> bytes:
-        """Render, and make the result the new source (after it was written out)."""
-        text = self.render()
-        if text is not self.source:
-            self._rebase(text)
-        return text.encode(self.encoding)
+        """Render, and make the result the new source (after it was written out).
+
+        The spans are moved along with the text instead of re-read from it: untouched
+        subtrees shift by a constant, rewritten nodes got their new spans while written.
+        """
+        if not self.dirty:
+            return self.source.encode(self.encoding)
+        w = self._write()
+        spans = self.spans
+        for node in self._removed:
+            if node not in w.spans and node not in w.parents:
+                for d in node.iter():
+                    spans.pop(d, None)
+        for node, delta in w.shifts:
+            if delta:
+                for d in node.iter():
+                    sp = spans[d]
+                    sp.start += delta
+                    sp.stag_end += delta
+                    sp.text_end += delta
+                    sp.etag_start += delta
+                    sp.end += delta
+                    sp.tail_end += delta
+        spans.update(w.spans)
+        for node, parent in w.parents.items():
+            spans[node].parent = parent
+        for node, pos in w.tail_ends.items():
+            spans[node].tail_end = pos
+        self.source = w.text
+        self._clear_marks()
+        return w.text.encode(self.encoding)
 
     def _rebase(self, text: str) -> None:
+        """Re-read every span from ``text`` (the slow, obviously right way)."""
         self.source = text
         self.spans = {}
+        self._clear_marks()
+        self._map_spans(text)
+
+    def _clear_marks(self) -> None:
         self._attr_dirty.clear()
         self._text_dirty.clear()
         self._tail_dirty.clear()
         self._struct_dirty.clear()
         self._extra_ns.clear()
-        self._map_spans(text)
+        self._removed.clear()
 
     def _touch(self, el: Any, touched: set[Any]) -> None:
         node = el
@@ -496,39 +533,48 @@ class SvgDocument:
             touched.add(node)
             node = node.getparent()
 
-    def _render(self, node: Any, touched: set[Any], out: list[str]) -> None:
+    def _render(self, node: Any, touched: set[Any], w: _Writer, parent: Any) -> None:
         span = self.spans.get(node)
         if span is None:
-            self._render_fresh(node, out)
+            self._render_fresh(node, w, parent)
             return
         if node not in touched:
-            out.append(self.source[span.start : span.end])
+            w.shifts.append((node, w.pos - span.start))
+            w.add(self.source[span.start : span.end])
             return
         src = self.source
+        start = w.pos
         self_closing = span.etag_start == span.end and span.stag_end == span.end
         has_content = len(node) > 0 or bool(node.text)
         stag = self._start_tag(node, span) if node in self._attr_dirty else src[span.start : span.stag_end]
         if self_closing:
             if not has_content:
-                out.append(stag)
+                w.add(stag)
+                w.spans[node] = Span(start, w.pos, w.pos, w.pos, w.pos, -1, parent)
                 return
             stag = stag[:-2].rstrip() + ">"
-        out.append(stag)
+        w.add(stag)
+        stag_end = w.pos
         if node in self._text_dirty or self_closing:
-            out.append(escape_text(node.text))
+            w.add(escape_text(node.text))
         else:
-            out.append(src[span.stag_end : span.text_end])
+            w.add(src[span.stag_end : span.text_end])
+        text_end = w.pos
         for child in node:
-            self._render(child, touched, out)
+            self._render(child, touched, w, node)
+            w.parents[child] = node
             cspan = self.spans.get(child)
             if cspan is None or child in self._tail_dirty or cspan.parent is not node:
-                out.append(escape_text(child.tail))
+                w.add(escape_text(child.tail))
             else:
-                out.append(src[cspan.end : cspan.tail_end])
+                w.add(src[cspan.end : cspan.tail_end])
+            w.tail_ends[child] = w.pos
+        etag_start = w.pos
         if self_closing:
-            out.append(f"</{self._qname(node, node.tag)}>")
+            w.add(f"</{self._qname(node, node.tag)}>")
         else:
-            out.append(src[span.etag_start : span.end])
+            w.add(src[span.etag_start : span.end])
+        w.spans[node] = Span(start, stag_end, text_end, etag_start, w.pos, -1, parent)
 
     def _start_tag(self, el: Any, span: Span) -> str:
         """Rewrite only the changed attributes of an original start tag."""
@@ -590,13 +636,15 @@ class SvgDocument:
                 return f"{prefix}:{local}" if prefix else local
         return local
 
-    def _render_fresh(self, node: Any, out: list[str]) -> None:
+    def _render_fresh(self, node: Any, w: _Writer, parent: Any) -> None:
         """Write a new node in the document's own prefixes."""
+        start = w.pos
         if not is_element(node):
             if isinstance(node, etree._Comment):
-                out.append(f"<!--{node.text or ''}-->")
+                w.add(f"<!--{node.text or ''}-->")
             elif isinstance(node, etree._ProcessingInstruction):
-                out.append(f"<?{node.target} {node.text or ''}?>")
+                w.add(f"<?{node.target} {node.text or ''}?>")
+            w.spans[node] = Span(start, w.pos, w.pos, w.pos, w.pos, -1, parent)
             return
         name = self._qname(node, node.tag)
         # Our namespace and the known ones are declared on the root under their usual
@@ -612,24 +660,32 @@ class SvgDocument:
             f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
         )
         if len(node) == 0 and not node.text:
-            out.append(f"<{name}{attrs}/>")
+            w.add(f"<{name}{attrs}/>")
+            w.spans[node] = Span(start, w.pos, w.pos, w.pos, w.pos, -1, parent)
             return
-        out.append(f"<{name}{attrs}>{escape_text(node.text)}")
+        w.add(f"<{name}{attrs}>")
+        stag_end = w.pos
+        w.add(escape_text(node.text))
+        text_end = w.pos
         for child in node:
-            self._render_fresh(child, out)
-            out.append(escape_text(child.tail))
-        out.append(f"</{name}>")
+            self._render_fresh(child, w, node)
+            w.parents[child] = node
+            w.add(escape_text(child.tail))
+            w.tail_ends[child] = w.pos
+        etag_start = w.pos
+        w.add(f"</{name}>")
+        w.spans[node] = Span(start, stag_end, text_end, etag_start, w.pos, -1, parent)
 
     # -- whole-element text ------------------------------------------------------------
 
     def markup_of(self, el: Any) -> str:
         """The element's markup as it would be written now (for inverses and diffs)."""
-        out: list[str] = []
         span = self.spans.get(el)
         if span is not None and not self.dirty:
             return self.source[span.start : span.end]
-        self._render_fresh(el, out)
-        return "".join(out)
+        w = _Writer()
+        self._render_fresh(el, w, el.getparent())
+        return "".join(w.parts)
 
     def parse_fragment(self, markup: str) -> Any:
         """Parse one element of markup in this document's namespaces."""
@@ -650,6 +706,25 @@ class SvgDocument:
         el = children[0]
         el.tail = None
         return el
+
+
+class _Writer:
+    """Output text being written, with the new span of every node written so far."""
+
+    __slots__ = ("parts", "pos", "text", "spans", "shifts", "parents", "tail_ends")
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.pos = 0
+        self.text = ""
+        self.spans: dict[Any, Span] = {}  # rewritten and new nodes
+        self.shifts: list[tuple[Any, int]] = []  # untouched subtrees copied, and by how much
+        self.parents: dict[Any, Any] = {}
+        self.tail_ends: dict[Any, int] = {}
+
+    def add(self, text: str) -> None:
+        self.parts.append(text)
+        self.pos += len(text)
 
 
 def _is_blank(text: str | None) -> bool:

@@ -1,0 +1,73 @@
+"""commit_render moves spans along with the text; they must equal a full re-read."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from svgx_sync.errors import SvgxError
+from svgx_sync.ops import apply_operation, coerce_operation
+from svgx_sync.svgdoc import SvgDocument
+
+SOURCE = b"""<?xml version="1.0"?>
+<!-- a comment before -->
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">
+  <g id="a">
+    <rect id="r1" x='1' y="2"/>
+    <text id="t">one<tspan id="ts">two</tspan>three</text>
+    <!-- inside -->
+  </g>
+  <g id="b"><circle id="c1" r="3"/></g>
+  <use xlink:href="#r1" id="u"/>
+</svg>
+"""
+
+
+def spans(doc: SvgDocument) -> dict[int, tuple]:
+    return {
+        id(node): (s.start, s.stag_end, s.text_end, s.etag_start, s.end, s.tail_end, id(s.parent))
+        for node, s in doc.spans.items()
+    }
+
+
+step = st.tuples(
+    st.sampled_from(["attr", "text", "delete", "create", "move", "commit"]),
+    st.integers(0, 50),
+    st.integers(0, 50),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(step, min_size=1, max_size=25))
+def test_incremental_spans_equal_a_full_reread(steps):
+    doc = SvgDocument(SOURCE)
+    for n, (kind, i, j) in enumerate(steps):
+        elements = list(doc.elements())
+        el, other = elements[i % len(elements)], elements[j % len(elements)]
+        address, parent = doc.address_of(el), doc.address_of(other)
+        if kind == "commit":
+            doc.commit_render()
+            incremental = spans(doc)
+            doc._rebase(doc.source)
+            assert incremental == spans(doc)
+            continue
+        data: dict = {
+            "attr": {"attributes": {"data-n": str(n)}},
+            "text": {"text": f"t{n} & <x>"},
+            "delete": {},
+            "create": {"type": "circle", "parent": parent, "index": j % 4},
+            "move": {"parent": parent, "index": i % 3},
+        }[kind]
+        op = {"attr": "update", "text": "update", "delete": "delete", "create": "create",
+              "move": "move"}[kind]
+        element_id = f"n{n}" if kind == "create" else address
+        try:
+            apply_operation(doc, coerce_operation(
+                {"operation_type": op, "user_id": "u", "element_id": element_id, "data": data}))
+        except SvgxError:
+            continue
+    text = doc.commit_render()
+    assert SvgDocument(text).render().encode() == text
+    incremental = spans(doc)
+    doc._rebase(doc.source)
+    assert incremental == spans(doc)
