@@ -23,11 +23,16 @@ SOURCE = b"""<?xml version="1.0"?>
 """
 
 
-def spans(doc: SvgDocument) -> dict[int, tuple]:
-    return {
-        id(node): (s.start, s.stag_end, s.text_end, s.etag_start, s.end, s.tail_end, id(s.parent))
-        for node, s in doc.spans.items()
-    }
+def spans(doc: SvgDocument) -> list[tuple]:
+    """Every span in document order, the parent named by its place in that order."""
+    nodes = list(doc.root.iter())
+    place = {id(node): n for n, node in enumerate(nodes)}
+    assert len(doc.spans) == len(nodes)  # nothing stale is kept
+    return [
+        (s.start, s.stag_end, s.text_end, s.etag_start, s.end, s.tail_end,
+         None if s.parent is None else place[id(s.parent)])
+        for s in (doc.spans[node] for node in nodes)
+    ]
 
 
 step = st.tuples(
