@@ -42,6 +42,10 @@ def journal_path(git_dir: Path, branch: str) -> Path:
     return Path(git_dir) / "svgx" / f"journal-{quote(branch, safe='')}.log"
 
 
+# fdatasync also persists the new file size, which is all an append needs.
+_datasync = getattr(os, "fdatasync", os.fsync)
+
+
 def _line(record: dict[str, Any]) -> bytes:
     body = orjson.dumps(record)
     return b"%08x " % zlib.crc32(body) + body + b"\n"
@@ -129,7 +133,7 @@ class Journal:
             while view:
                 written = os.write(self._fd, view)
                 view = view[written:]
-            os.fsync(self._fd)
+            _datasync(self._fd)
         except OSError as exc:
             raise JournalError(f"cannot write the journal {self.path}: {exc}") from exc
         self._buffer.clear()

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -105,6 +106,11 @@ class Room:
         self.received: list[float] = []
         self.flush_scheduled = False
         self.write_handle: asyncio.TimerHandle | None = None
+        # Debounced writes run in a thread (fsync releases the GIL); the lock and the
+        # generation keep an older write from landing after a newer one.
+        self.write_lock = threading.Lock()
+        self.write_generation = 0
+        self.written_generation = 0
         self.presence_handle: asyncio.TimerHandle | None = None
         self.durable_seq = live.seq
         self.checkpoint_seq = live.seq
@@ -127,6 +133,7 @@ class Daemon:
         self.server: Server | None = None
         self.port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.watcher: Any = None  # svgx_sync.watcher.Watcher, set by start()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
         self.total_operations = 0
@@ -183,6 +190,7 @@ class Daemon:
         sockets = list(self.server.sockets)
         self.port = sockets[0].getsockname()[1] if sockets else s.port
         self._tasks.append(asyncio.create_task(self._ticker()))
+        await self._start_watcher()
         log.info("listening on %s:%s, documents in %s", s.host, self.port, s.root)
 
     async def stop(self) -> None:
@@ -190,6 +198,8 @@ class Daemon:
         if self.stopping:
             return
         self.stopping = True
+        if self.watcher is not None:
+            await self.watcher.stop()
         for task in self._tasks:
             task.cancel()
         for room in list(self.rooms.values()):
@@ -199,6 +209,20 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 10)
         self.shutdown_rooms()
+
+    async def _start_watcher(self) -> None:
+        """Adopt plain SVG folders of the root, then watch files and refs (watcher.py)."""
+        from .adopt import adopt_store
+        from .watcher import DaemonTarget, Watcher, WatchSettings
+
+        adopt_store(self.store)
+        s = self.settings
+        if s.watch_files:
+            quiet = s.auto_version_quiet_s or None
+            self.watcher = Watcher(
+                DaemonTarget(self), s.root, WatchSettings(auto_version_quiet_s=quiet)
+            )
+            await self.watcher.start()
 
     def shutdown_rooms(self) -> None:
         """Flush, write, checkpoint and close every live document (synchronous)."""
@@ -234,6 +258,11 @@ class Daemon:
             del response.headers["Content-Type"]  # Headers is multi-valued: replace
             response.headers["Content-Type"] = "application/json"
             return response
+        if path == "/notify" and self.watcher is not None:
+            # A git hook (hooks/post-commit...) asks for a document to be looked at now.
+            name = request.path.partition("doc=")[2].split("&", 1)[0]
+            asyncio.ensure_future(self.watcher.poke(name))
+            return connection.respond(202, "ok\n")
         if path == "/metrics":
             response = connection.respond(200, generate_latest(self.registry).decode())
             del response.headers["Content-Type"]
@@ -740,24 +769,46 @@ class Daemon:
     def _write_soon(self, room: Room) -> None:
         if room.write_handle is None and self._loop is not None:
             room.write_handle = self._loop.call_later(
-                self.settings.write_debounce_ms / 1000, self._write_files, room
+                self.settings.write_debounce_ms / 1000, self._write_in_background, room
+            )
+
+    def _write_in_background(self, room: Room) -> None:
+        room.write_handle = None
+        files = self._files_to_write(room)
+        if files:
+            room.write_generation += 1
+            assert self._loop is not None
+            self._loop.run_in_executor(
+                None, self._write_out, room, files, room.write_generation
             )
 
     def _write_files(self, room: Room) -> None:
-        """Write the changed files of the checked-out branch (atomic, minimal diffs)."""
+        """Write the changed files of the checked-out branch now (atomic, minimal diffs)."""
         if room.write_handle is not None:
             room.write_handle.cancel()
             room.write_handle = None
+        files = self._files_to_write(room)
+        if files:
+            room.write_generation += 1
+            self._write_out(room, files, room.write_generation)
+
+    def _files_to_write(self, room: Room) -> dict[str, bytes]:
         if room.broken or not room.live.dirty or not self._checked_out(room):
-            return
-        for path, data in room.live.take_dirty().items():
-            try:
-                room.document.write_file(path, data)
-            except StoreError:
-                log.exception("could not write %s of %s; will retry", path, room.key)
-                room.live.last_written.pop(path, None)
-                room.live.dirty.add(path)
-                self._write_soon(room)
+            return {}
+        return room.live.take_dirty()
+
+    def _write_out(self, room: Room, files: dict[str, bytes], generation: int) -> None:
+        # Runs in a worker thread or on the loop; touches only the file system.
+        with room.write_lock:
+            if generation <= room.written_generation:
+                return
+            room.written_generation = generation
+            for path, data in files.items():
+                try:
+                    room.document.write_file(path, data)
+                except StoreError:
+                    # The journal has it; the next write or the next start-up catches up.
+                    log.exception("could not write %s of %s", path, room.key)
 
     def _checkpoint_safely(self, room: Room) -> None:
         try:
