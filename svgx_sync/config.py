@@ -52,6 +52,9 @@ class Settings(BaseModel):
     checkpoint_interval_s: float = Field(default=30.0, gt=0)
     checkpoint_ops: int = Field(default=5000, ge=1)
     history_size: int = Field(default=10_000, ge=100)
+    # other programs and git (svgx_sync.watcher); auto-versions after a quiet period, 0: off
+    watch_files: bool = True
+    auto_version_quiet_s: float = Field(default=0.0, ge=0)
 
     @field_validator("default_strategy")
     @classmethod

@@ -52,6 +52,7 @@ __all__ = [
     "Outcome",
     "auto_version_due",
     "auto_version_message",
+    "base_after_head_move",
     "classify_head_move",
     "delete_conflict",
     "external_change",
@@ -286,6 +287,28 @@ def classify_head_move(old: HeadState, new: HeadState, *, descends: bool) -> Hea
     if old.commit is None or descends:
         return HeadMove.COMMITS
     return HeadMove.REWIND
+
+
+def base_after_head_move(
+    written: bytes | None, old_version: bytes | None, new_version: bytes | None, disk: bytes | None
+) -> bytes | None:
+    """The ``base`` to judge a file against once git moved HEAD.
+
+    Normally it is what the daemon last wrote. But when git replaced live work the daemon
+    had written and not yet versioned (``reset --hard``, ``checkout -f``: the file went
+    from our write straight to the new version), diffing from our write would undo that
+    work live. Then the base is the old version: only what git changed between the two
+    versions is replayed, and the live work stays on top.
+    """
+    if (
+        disk is not None
+        and disk == new_version
+        and written != old_version
+        and old_version is not None
+        and written != disk
+    ):
+        return old_version
+    return written
 
 
 # -- quiet-period versions -------------------------------------------------------------------

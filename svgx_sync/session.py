@@ -87,6 +87,8 @@ class LiveDocument:
             path: SvgDocument(data, name=path) for path, data in sorted(files.items())
         }
         self.last_written: dict[str, bytes] = dict(files)
+        # The seq each file's last_written was taken at: the base_seq of an external edit.
+        self.written_seq: dict[str, int] = dict.fromkeys(files, seq)
         self.seq = seq
         self.floor = seq  # the oldest last_seq the ring can still catch up from
         self.ring: deque[dict[str, Any]] = deque(maxlen=history_size)
@@ -256,6 +258,7 @@ class LiveDocument:
             if data != self.last_written.get(path):
                 out[path] = data
                 self.last_written[path] = data
+            self.written_seq[path] = self.seq
         self.dirty.clear()
         return out
 

@@ -14,6 +14,7 @@ from svgx_sync.external import (
     Outcome,
     auto_version_due,
     auto_version_message,
+    base_after_head_move,
     classify_head_move,
     delete_conflict,
     external_change,
@@ -248,3 +249,17 @@ def test_auto_version_messages_say_so() -> None:
 )
 def test_which_paths_are_drawings(path: str, kept: bool) -> None:
     assert is_svg_path(path) is kept
+
+
+def test_work_git_replaced_by_force_stays_on_top() -> None:
+    old = BASE
+    new = edited(BASE, b'r="5"', b'r="7"')
+    written = edited(BASE, b'fill="red"', b'fill="green"')  # live work, written, no version
+    # git reset --hard: the file went from our write to the new version.
+    assert base_after_head_move(written, old, new, new) == old
+    # A clean tree (our write was the old version): the usual base.
+    assert base_after_head_move(old, old, new, new) == old
+    # The file is not the new version (someone edited it): judge it from our write.
+    assert base_after_head_move(written, old, new, written + b" ") == written
+    # Nothing happened to the file.
+    assert base_after_head_move(written, old, new, written) == written

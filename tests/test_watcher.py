@@ -1,0 +1,374 @@
+"""Other programs and git beside a running daemon: real files, the real git command,
+a daemon on 127.0.0.1 port 0 and real websockets clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from svgx_sync.config import Settings
+from svgx_sync.server import Daemon
+from svgx_sync.store import Store
+
+TIMEOUT = 15.0
+BASE = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n'
+    b'  <rect id="r" x="1" y="2" width="10" height="10" fill="red"/>\n'
+    b'  <circle id="c" cx="50" cy="50" r="5"/>\n'
+    b"</svg>\n"
+)
+
+
+class Client:
+    """A websockets client that remembers what it received."""
+
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.seen: list[dict[str, Any]] = []
+        self.unclaimed: list[dict[str, Any]] = []
+
+    @classmethod
+    async def connect(cls, daemon: Daemon) -> Client:
+        return cls(await websockets.connect(f"ws://127.0.0.1:{daemon.port}", compression=None))
+
+    async def send(self, **message: Any) -> None:
+        await self.ws.send(json.dumps(message))
+
+    async def expect(
+        self, kind: str, check: Callable[[dict[str, Any]], bool] = lambda m: True
+    ) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                for message in self.unclaimed:
+                    if message["type"] == kind and check(message):
+                        self.unclaimed.remove(message)
+                        return message
+                message = json.loads(await self.ws.recv())
+                self.seen.append(message)
+                self.unclaimed.append(message)
+
+        try:
+            return await asyncio.wait_for(wait(), TIMEOUT)
+        except TimeoutError:
+            raise AssertionError(f"no {kind} message; received {self.seen[-8:]}") from None
+
+    async def external_ops(self, count: int = 1) -> list[dict[str, Any]]:
+        """The next ``count`` operations made by the ``external`` user."""
+        got: list[dict[str, Any]] = []
+        while len(got) < count:
+            frame = await self.expect(
+                "operations", lambda m: any(o["user_id"] == "external" for o in m["operations"])
+            )
+            got += [o for o in frame["operations"] if o["user_id"] == "external"]
+        return got
+
+    async def join(self, user: str, session: str = "doc") -> dict[str, Any]:
+        await self.send(type="join", user_id=user, username=user.title(), session_id=session)
+        return await self.expect("welcome")
+
+    async def op(self, user: str, element: str, attributes: dict[str, str], op_id: str) -> dict[str, Any]:
+        await self.send(
+            type="operation", operation_type="update", user_id=user, element_id=element,
+            data={"attributes": attributes}, op_id=op_id, timestamp=time.time(),
+        )
+        return await self.expect("ack", lambda m: m["op_id"] == op_id)
+
+
+async def git(cwd: Path, *args: str) -> str:
+    """The real git command, off the event loop so the daemon keeps running."""
+    done = await asyncio.to_thread(
+        subprocess.run, ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}{done.stdout}"
+    return done.stdout
+
+
+async def until(predicate: Callable[[], bool], what: str) -> None:
+    """Wait for a condition the test cannot be told about, under a timeout."""
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+def save(path: Path, data: bytes) -> None:
+    """An editor's plain save (truncate and write, no rename)."""
+    with open(path, "wb") as handle:
+        handle.write(data)
+
+
+def run(tmp_path: Path, body: Callable[[Daemon, Path], Awaitable[None]], **settings: Any) -> None:
+    root = tmp_path / "docs"
+    doc = Store(root).create("doc")
+    doc.commit({"document.svg": BASE}, user_id="u-0", username="Setup", description="Start",
+               update_workdir=True)
+    settings.setdefault("write_debounce_ms", 0)
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=root, port=0, **settings))
+        await daemon.start()
+        try:
+            await body(daemon, doc.path)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+async def clients(daemon: Daemon, *users: str) -> list[Client]:
+    out = []
+    for user in users:
+        c = await Client.connect(daemon)
+        await c.join(user)
+        out.append(c)
+    return out
+
+
+# -- other programs --------------------------------------------------------------------------
+
+
+def test_an_external_save_reaches_every_client_as_operations(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        a, b = await clients(daemon, "alice", "bob")
+        save(folder / "document.svg", BASE.replace(b'fill="red"', b'fill="blue"'))
+        for c in (a, b):
+            (op,) = await c.external_ops()
+            assert op["element_id"] == "r" and op["data"]["attributes"] == {"fill": "blue"}
+            assert op["seq"] == 1 and op["file"] == "document.svg"
+        # Same elements: the daemon keeps the file's bytes and does not write it back.
+        assert (folder / "document.svg").read_bytes() == BASE.replace(b"red", b"blue")
+
+    run(tmp_path, body)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "status", "fill"),
+    [
+        ("automatic", "auto_resolved", "blue"),
+        ("manual", "open", "green"),
+        ("last_write_wins", "resolved", "blue"),
+        ("merge", "merged", "blue"),
+        ("reject", "rejected", "green"),
+    ],
+)
+def test_a_conflicting_external_save_follows_the_strategy(
+    tmp_path: Path, strategy: str, status: str, fill: str
+) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        # A live edit the file does not have yet (writes are far away)...
+        ack = await a.op("alice", "r", {"fill": "green"}, "a1")
+        assert ack["status"] == "applied"
+        # ...and a save by another program of the same attribute.
+        save(folder / "document.svg", BASE.replace(b'fill="red"', b'fill="blue"'))
+        found = await a.expect("conflict_detected")
+        (conflict,) = found["conflicts"]
+        assert conflict["users"] == ["alice", "external"] and conflict["attribute"] == "fill"
+        assert conflict["status"] == status
+        live = daemon.rooms["doc@main"].live
+        assert live.files["document.svg"].get("r").get("fill") == fill
+
+    run(tmp_path, body, default_strategy=strategy, write_debounce_ms=60_000)
+
+
+def test_our_own_writes_cause_no_echo(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        a, b = await clients(daemon, "alice", "bob")
+        for n in range(5):
+            await a.op("alice", "r", {"x": str(10 + n)}, f"a{n}")
+        await until(lambda: b'x="14"' in (folder / "document.svg").read_bytes(), "the write")
+        watcher = daemon.watcher
+        seen = watcher.handled
+        await until(lambda: watcher.handled > seen, "the watcher to see our write")
+        save(folder / "document.svg", (folder / "document.svg").read_bytes().replace(b"red", b"blue"))
+        (op,) = await b.external_ops()
+        # The first and only external operation is the real save: seq 6 follows alice's 5.
+        assert op["seq"] == 6 and op["data"]["attributes"] == {"fill": "blue"}
+        assert not [o for m in b.seen if m["type"] == "operations" for o in m["operations"]
+                    if o["user_id"] == "external" and o["seq"] != 6]
+
+    run(tmp_path, body)
+
+
+def test_a_half_written_file_is_ignored_until_complete(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        whole = BASE.replace(b'fill="red"', b'fill="blue"').replace(b'r="5"', b'r="9"')
+        seen = daemon.watcher.handled
+        save(folder / "document.svg", whole[: len(whole) // 2])
+        await until(lambda: daemon.watcher.handled > seen, "the watcher to see the half file")
+        live = daemon.rooms["doc@main"].live
+        assert live.seq == 0 and live.files["document.svg"].get("r").get("fill") == "red"
+        save(folder / "document.svg", whole)
+        ops = await a.external_ops(2)
+        assert {o["element_id"] for o in ops} == {"r", "c"}
+        assert [o["seq"] for o in ops] == [1, 2]
+
+    run(tmp_path, body)
+
+
+def test_a_burst_of_saves_is_coalesced(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        for n in range(20):
+            save(folder / "document.svg", BASE.replace(b'x="1"', f'x="{n}"'.encode()))
+        await until(
+            lambda: daemon.rooms["doc@main"].live.files["document.svg"].get("r").get("x") == "19",
+            "the last save",
+        )
+        assert daemon.rooms["doc@main"].live.seq < 20
+
+    run(tmp_path, body)
+
+
+def test_new_and_deleted_files(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        (folder / "icons").mkdir()
+        save(folder / "icons" / "dot.svg", BASE)
+        added = await a.expect("file_added")
+        assert added["file"] == "icons/dot.svg" and 'id="r"' in added["svg"]
+        (folder / "icons" / "dot.svg").unlink()
+        deleted = await a.expect("file_deleted")
+        assert deleted["file"] == "icons/dot.svg"
+        assert "icons/dot.svg" not in daemon.rooms["doc@main"].live.files
+
+    run(tmp_path, body)
+
+
+def test_a_held_git_lock_is_waited_for_and_left_alone(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        lock = folder / ".git" / "index.lock"
+        lock.write_bytes(b"")
+        save(folder / "document.svg", BASE.replace(b"red", b"blue"))
+        state = daemon.watcher._docs["doc"]
+        await until(lambda: state.retry is not None, "the watcher to back off")
+        # Meanwhile live work goes on and is acknowledged.
+        assert (await a.op("alice", "c", {"r": "7"}, "a1"))["seq"] == 1
+        assert lock.exists() and daemon.rooms["doc@main"].live.files["document.svg"].get("r").get("fill") == "red"
+        lock.unlink()
+        (op,) = await a.external_ops()
+        assert op["data"]["attributes"] == {"fill": "blue"}
+
+    run(tmp_path, body, write_debounce_ms=60_000)
+
+
+# -- git in a terminal ---------------------------------------------------------------------
+
+
+def test_a_terminal_commit_reaches_the_clients(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        a, b = await clients(daemon, "alice", "bob")
+        save(folder / "document.svg", BASE.replace(b"red", b"blue"))
+        await a.external_ops()
+        await git(folder, "commit", "-q", "-am", "Blue from the terminal")
+        head = (await git(folder, "rev-parse", "HEAD")).strip()
+        for c in (a, b):
+            notice = await c.expect("version_created", lambda m: m.get("source") == "git")
+            assert notice["version_id"] == head and notice["created_by"] == "Cli Author"
+            assert notice["description"] == "Blue from the terminal"
+
+    run(tmp_path, body)
+
+
+def test_terminal_checkouts_reach_the_clients(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        a, b = await clients(daemon, "alice", "bob")
+        await git(folder, "checkout", "-q", "-b", "feature")
+        for c in (a, b):
+            welcome = await c.expect("welcome", lambda m: m["branch"] == "feature")
+            assert 'fill="red"' in welcome["files"]["document.svg"]
+            switched = await c.expect("branch_switched")
+            assert (switched["branch"], switched["previous_branch"]) == ("feature", "main")
+        # Work on the branch from the terminal, then go back to main.
+        save(folder / "document.svg", BASE.replace(b"red", b"blue"))
+        (op,) = await a.external_ops()
+        assert op["data"]["attributes"] == {"fill": "blue"}
+        await git(folder, "commit", "-q", "-am", "Blue on feature")
+        await a.expect("version_created", lambda m: m.get("source") == "git")
+        await git(folder, "checkout", "-q", "main")
+        for c in (a, b):
+            welcome = await c.expect("welcome", lambda m: m["branch"] == "main")
+            assert 'fill="red"' in welcome["files"]["document.svg"]
+            await c.expect("branch_switched", lambda m: m["branch"] == "main")
+        assert b'fill="red"' in (folder / "document.svg").read_bytes()
+
+    run(tmp_path, body)
+
+
+def test_a_terminal_revert_brings_the_previous_drawing_back(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        a, b = await clients(daemon, "alice", "bob")
+        await a.op("alice", "r", {"fill": "blue"}, "a1")
+        await a.send(type="version", action="create_version", description="Blue", created_by="alice")
+        await a.expect("version_created")
+        await git(folder, "revert", "--no-edit", "HEAD")
+        for c in (a, b):
+            (op,) = await c.external_ops()
+            assert op["element_id"] == "r" and op["data"]["attributes"] == {"fill": "red"}
+            notice = await c.expect("version_created", lambda m: m.get("source") == "git")
+            assert notice["description"].startswith('Revert "Blue"')
+        live = daemon.rooms["doc@main"].live
+        assert live.files["document.svg"].get("r").get("fill") == "red"
+        assert await git(folder, "status", "--porcelain", "--untracked-files=no") == ""
+
+    run(tmp_path, body)
+
+
+def test_a_hook_can_ask_for_a_look_at_once(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        import urllib.request
+
+        url = f"http://127.0.0.1:{daemon.port}/notify?doc=doc"
+        answer = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).status)
+        assert answer == 202
+
+    run(tmp_path, body)
+
+
+def test_serving_a_root_adopts_a_plain_folder_and_watches_it(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "art").mkdir(parents=True)
+    (root / "art" / "logo.svg").write_bytes(BASE)
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            assert (root / "art" / ".git").is_dir()
+            c = await Client.connect(daemon)
+            welcome = await c.join("alice", "art")
+            assert welcome["files"]["logo.svg"] == BASE.decode()
+            save(root / "art" / "logo.svg", BASE.replace(b"red", b"blue"))
+            (op,) = await c.external_ops()
+            assert op["file"] == "logo.svg"
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert (root / "art" / "logo.svg").read_bytes() == BASE.replace(b"red", b"blue")
+    assert os.path.exists(root / "art" / ".git" / "HEAD")
+
+
+def test_auto_versions_after_a_quiet_period(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        save(folder / "document.svg", BASE.replace(b"red", b"blue"))
+        notice = await a.expect("version_created", lambda m: m.get("auto") is True)
+        assert notice["description"] == "Auto-version: document.svg"
+        log = await git(folder, "log", "-1", "--format=%s")
+        assert log.strip() == "Auto-version: document.svg"
+
+    run(tmp_path, body, auto_version_quiet_s=0.3)
