@@ -134,7 +134,6 @@ class Daemon:
         self.port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.watcher: Any = None  # svgx_sync.watcher.Watcher, set by start()
-        self.watcher: Any = None  # svgx_sync.watcher.Watcher, set by start()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.stopping = False
         self.total_operations = 0
@@ -192,7 +191,6 @@ class Daemon:
         self.port = sockets[0].getsockname()[1] if sockets else s.port
         self._tasks.append(asyncio.create_task(self._ticker()))
         await self._start_watcher()
-        await self._start_watcher()
         log.info("listening on %s:%s, documents in %s", s.host, self.port, s.root)
 
     async def stop(self) -> None:
@@ -200,8 +198,6 @@ class Daemon:
         if self.stopping:
             return
         self.stopping = True
-        if self.watcher is not None:
-            await self.watcher.stop()
         if self.watcher is not None:
             await self.watcher.stop()
         for task in self._tasks:
@@ -213,20 +209,6 @@ class Daemon:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 10)
         self.shutdown_rooms()
-
-    async def _start_watcher(self) -> None:
-        """Adopt plain SVG folders of the root, then watch files and refs (watcher.py)."""
-        from .adopt import adopt_store
-        from .watcher import DaemonTarget, Watcher, WatchSettings
-
-        adopt_store(self.store)
-        s = self.settings
-        if s.watch_files:
-            quiet = s.auto_version_quiet_s or None
-            self.watcher = Watcher(
-                DaemonTarget(self), s.root, WatchSettings(auto_version_quiet_s=quiet)
-            )
-            await self.watcher.start()
 
     async def _start_watcher(self) -> None:
         """Adopt plain SVG folders of the root, then watch files and refs (watcher.py)."""
@@ -276,11 +258,6 @@ class Daemon:
             del response.headers["Content-Type"]  # Headers is multi-valued: replace
             response.headers["Content-Type"] = "application/json"
             return response
-        if path == "/notify" and self.watcher is not None:
-            # A git hook (hooks/post-commit...) asks for a document to be looked at now.
-            name = request.path.partition("doc=")[2].split("&", 1)[0]
-            asyncio.ensure_future(self.watcher.poke(name))
-            return connection.respond(202, "ok\n")
         if path == "/notify" and self.watcher is not None:
             # A git hook (hooks/post-commit...) asks for a document to be looked at now.
             name = request.path.partition("doc=")[2].split("&", 1)[0]
