@@ -121,10 +121,11 @@ def external_change(
         return ExternalChange(
             Outcome.FILE_DELETE, file, "removed from the working tree", live_edited=live_edited
         )
-    try:
-        SvgDocument(disk, name=file)
-    except DocumentError as exc:
-        return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {exc}")
+    if live is None or base is None:
+        try:
+            SvgDocument(disk, name=file)
+        except DocumentError as exc:
+            return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {exc}")
     if live is None:
         if base is not None and _same_elements(base, disk, file):
             # Deleted live; the file on disk is the old one in other clothes.
@@ -136,8 +137,8 @@ def external_change(
     try:
         changes = diff_documents(origin, disk, file)
     except DocumentError as exc:
-        # base came from us and parsed before; a failure here is theirs or the live one's.
-        return ExternalChange(Outcome.WAIT, file, f"cannot compare: {exc}")
+        # base came from us and parsed before: it is the file on disk that is not whole.
+        return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {exc}")
     if not changes:
         return ExternalChange(Outcome.IGNORE, file, "formatting only", live_edited=live_edited)
     return ExternalChange(

@@ -39,8 +39,7 @@ import pygit2
 from watchfiles import Change, awatch
 
 from .adopt import adopt_folder
-from .diff import diff_documents
-from .errors import ClientError, DocumentError, NotFound, OperationError, SvgxError
+from .errors import ClientError, NotFound, OperationError, SvgxError
 from .external import (
     EXTERNAL_USER,
     HeadMove,
@@ -449,7 +448,12 @@ class Watcher:
             return [], []
         current = live.files.get(file)
         ours = current.to_bytes() if current is not None else None
+        seq_before = live.seq
         change = await asyncio.to_thread(external_change, base, ours, disk, file)
+        if live.seq != seq_before:
+            # Live operations arrived while the file was compared: judge it again.
+            ours = live.files[file].to_bytes() if file in live.files else None
+            change = external_change(base, ours, disk, file)
         log.debug("watcher: %s/%s: %s (%s)", doc.name, file, change.outcome.value, change.reason)
         now = time.time()
         if change.outcome is Outcome.OPERATIONS:
@@ -478,12 +482,12 @@ class Watcher:
                 failed += 1
                 log.warning("watcher: external %s on %s refused: %s", op.operation_type, file, exc)
         disk = change.data
-        if not failed and not change.live_edited and disk is not None:
-            current = live.files.get(file)
-            if current is not None and _same(current, disk, file):
-                # The live state is the file: keep the file's own bytes (no rewrite).
-                _take_bytes(live, file, disk)
-                return outcomes
+        clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
+        if not failed and clean and not change.live_edited and disk is not None:
+            # base + (base -> disk) with nothing else live is the file's elements: keep
+            # the file's own bytes, so the daemon does not write it back.
+            _take_bytes(live, file, disk)
+            return outcomes
         # The file now holds theirs; the merged live state is written back by the daemon.
         live.last_written[file] = disk if disk is not None else b""
         live.dirty.add(file)
@@ -600,13 +604,6 @@ def _read(folder: Path, file: str) -> bytes | None:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
-
-
-def _same(doc: SvgDocument, data: bytes, file: str) -> bool:
-    try:
-        return not diff_documents(doc.to_bytes(), data, file)
-    except DocumentError:
-        return False
 
 
 def _take_bytes(live: LiveDocument, file: str, data: bytes) -> None:
