@@ -654,7 +654,7 @@ class SvgDocument:
         decls = "".join(
             f' xmlns{":" + p if p else ""}="{escape_attr(u)}"'
             for p, u in node.nsmap.items()
-            if outer.get(p) != u and (u not in KNOWN_PREFIXES or KNOWN_PREFIXES[u] != p)
+            if outer.get(p) != u and (u not in KNOWN_PREFIXES or _user_prefix(p, u))
         )
         attrs = decls + "".join(
             f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
@@ -706,6 +706,11 @@ class SvgDocument:
         el = children[0]
         el.tail = None
         return el
+
+
+def _user_prefix(prefix: str | None, ns: str) -> bool:
+    """A prefix a user chose for a known namespace (not ours, not one lxml made up)."""
+    return prefix is not None and prefix != KNOWN_PREFIXES[ns] and not re.fullmatch(r"ns\d+", prefix)
 
 
 class _Writer:

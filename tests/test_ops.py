@@ -369,3 +369,18 @@ def test_inverses_undo_random_sequences(ops: list[tuple[str, str, dict[str, Any]
         undo(d, inverse)
     assert diff_trees(d, SvgDocument(SMALL)) == []
     SvgDocument(d.to_bytes())  # still well-formed
+
+
+def test_constraint_markup_uses_our_prefix_declared_once_on_the_root():
+    from svgx_sync.store import EMPTY_SVG
+
+    doc = SvgDocument(EMPTY_SVG)
+    for raw in (
+        {"type": "create", "element_id": "element_1", "data": {"type": "rectangle"}},
+        {"type": "constraint_add", "element_id": "element_1",
+         "data": {"constraint_type": "distance", "value": 50}},
+    ):
+        apply_operation(doc, coerce_operation({"user_id": "u", **raw}))
+    text = doc.commit_render().decode()
+    assert text.count("xmlns:") == 1 and 'xmlns:svgx="' in text.splitlines()[1]
+    assert '<svgx:constraint id="element_1-distance-1" element="element_1"' in text
