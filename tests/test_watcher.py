@@ -372,3 +372,25 @@ def test_auto_versions_after_a_quiet_period(tmp_path: Path) -> None:
         assert log.strip() == "Auto-version: document.svg"
 
     run(tmp_path, body, auto_version_quiet_s=0.3)
+
+
+def test_a_forced_reset_keeps_live_work_on_top(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        save(folder / "document.svg", BASE.replace(b'r="5"', b'r="9"'))
+        await a.external_ops()
+        await git(folder, "commit", "-q", "-am", "Bigger circle")
+        await a.expect("version_created", lambda m: m.get("source") == "git")
+        # Live work, written to the file but in no version yet...
+        await a.op("alice", "r", {"fill": "green"}, "a1")
+        await until(lambda: b"green" in (folder / "document.svg").read_bytes(), "the write")
+        # ...and a forced reset to the version before the circle grew.
+        await git(folder, "reset", "-q", "--hard", "HEAD~1")
+        (op,) = await a.external_ops()
+        assert op["element_id"] == "c" and op["data"]["attributes"] == {"r": "5"}
+        await a.expect("head_moved")
+        live = daemon.rooms["doc@main"].live.files["document.svg"]
+        assert live.get("r").get("fill") == "green" and live.get("c").get("r") == "5"
+        await until(lambda: b"green" in (folder / "document.svg").read_bytes(), "the write-back")
+
+    run(tmp_path, body)
