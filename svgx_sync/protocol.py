@@ -91,6 +91,9 @@ VersionAction = Literal[
     "switch_branch",
     "list_branches",
     "diff",
+    "merge_branch",
+    "complete_merge",
+    "abort_merge",
 ]
 
 

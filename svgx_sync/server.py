@@ -53,7 +53,7 @@ from .config import Settings
 from .errors import ClientError, NotFound, ProtocolError, ServerError, StoreError, SvgxError
 from .journal import Journal, journal_path, read_journal
 from .names import validate_branch_name, validate_document_name
-from .ops import Operation
+from .ops import Operation, coerce_operation
 from .presence import PresenceBook
 from .session import LiveDocument, Outcome, document_key
 from .store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
@@ -115,6 +115,7 @@ class Room:
         self.durable_seq = live.seq
         self.checkpoint_seq = live.seq
         self.version_ops: list[str] = []
+        self.merge: dict[str, Any] | None = None  # a branch merge waiting on conflicts
         self.broken = False
 
     @property
@@ -686,6 +687,139 @@ class Daemon:
             raise StoreError(f"diff is not available: {exc}") from exc
         return {"type": "diff", "from_version": start, "to_version": msg.to_version, "changes": changes}
 
+    # -- branch merges ---------------------------------------------------------------
+
+    def _merge_branch(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        """Merge ``msg.branch`` into the session's branch with the element merge engine.
+
+        The merge base comes from git; ours is the live state (unversioned live edits
+        included), theirs the other branch's tip. What merges cleanly is applied as
+        ordinary operations; conflicts become open conflict records resolved with
+        ``resolve_conflict``. The two-parent commit is made at once when nothing blocks,
+        otherwise by ``complete_merge``; ``abort_merge`` puts the live state back.
+        """
+        from .diff import diff_documents
+        from .merge import Versions, merge_documents
+
+        if not msg.branch:
+            raise ProtocolError("merge_branch needs branch: the branch to merge in")
+        if room.merge is not None:
+            raise ClientError("a merge is in progress: complete_merge or abort_merge first")
+        self._flush(room)
+        document, live = room.document, room.live
+        ours_head = document.resolve(live.branch)
+        theirs_head = document.resolve(msg.branch)
+        base = document.repo.merge_base(ours_head, theirs_head)
+        if base is not None and str(base) == theirs_head:
+            return {"type": "branch_merged", "branch": msg.branch, "up_to_date": True}
+        base_files = document.svg_files(str(base)) if base is not None else {}
+        theirs_files = document.svg_files(theirs_head)
+        ours_files = live.contents()
+        user_id, _ = self._author(conn, msg)
+        now = time.time()
+        records: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for path in sorted(set(base_files) | set(ours_files) | set(theirs_files)):
+            result = merge_documents(
+                Versions(base_files.get(path), ours_files.get(path), theirs_files.get(path)),
+                file=path,
+            )
+            notes.extend(result.notes)
+            if path in ours_files and result.merged not in (None, ours_files[path]):
+                ops = [
+                    coerce_operation({**change, "user_id": user_id, "session_id": room.key})
+                    for change in diff_documents(ours_files[path], result.merged, path)
+                    if change["operation_type"] not in ("file_add", "file_delete")
+                ]
+                for out in live.apply_external(path, ops, now=now):
+                    self._queue(room, out, None)
+            elif path not in ours_files and result.merged is not None:
+                notes.append(f"{path} exists only on {msg.branch}; it is kept in the commit")
+            for conflict in result.conflicts:
+                if not conflict.blocking:
+                    notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
+                    continue
+                record = live.book._new(
+                    **conflict.to_dict(),
+                    key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
+                    users=[user_id],
+                    strategy="merge_branch",
+                    status="open",
+                    winner="earlier",
+                    merge=msg.branch,
+                )
+                records.append(record)
+        room.merge = {
+            "branch": msg.branch,
+            "ours": ours_head,
+            "theirs": theirs_head,
+            "before": ours_files,
+            "theirs_only": {p: d for p, d in theirs_files.items() if p not in ours_files},
+            "conflict_ids": [r["conflict_id"] for r in records],
+        }
+        if records:
+            room.journal.append(live._conflict_record(records))
+            room.notices.append(P.conflict_detected(records))
+            self._flush(room)
+            return {
+                "type": "merge_in_progress",
+                "branch": msg.branch,
+                "conflicts": records,
+                "notes": notes,
+            }
+        self._flush(room)
+        return {**self._complete_merge(conn, room, msg), "notes": notes}
+
+    def _complete_merge(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        merge = room.merge
+        if merge is None:
+            raise ClientError("no merge is in progress")
+        waiting = [
+            cid for cid in merge["conflict_ids"] if room.live.book.conflicts[cid]["status"] == "open"
+        ]
+        if waiting:
+            raise ClientError(f"resolve these conflicts first: {', '.join(waiting)}")
+        self._flush(room)
+        self._write_files(room)
+        user_id, username = self._author(conn, msg)
+        description = msg.description or f"Merge branch '{merge['branch']}' into {room.live.branch}"
+        version_id = room.document.commit(
+            {**merge["theirs_only"], **room.live.contents()},
+            user_id=user_id,
+            username=username,
+            description=description,
+            session_id=room.key,
+            branch=room.live.branch,
+            parents=[merge["ours"], merge["theirs"]],
+            update_workdir=self._checked_out(room),
+        )
+        room.merge = None
+        room.version_ops.clear()
+        self._checkpoint(room, force=True)
+        self._broadcast(room, P.version_created(version_id, description, user_id, room.live.seq))
+        return {"type": "branch_merged", "branch": merge["branch"], "version_id": version_id}
+
+    def _abort_merge(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        merge = room.merge
+        if merge is None:
+            raise ClientError("no merge is in progress")
+        self._flush(room)
+        live = room.live
+        for cid in merge["conflict_ids"]:
+            live.book.conflicts[cid]["status"] = "aborted"
+        room.journal.append(live._conflict_record([live.book.conflicts[c] for c in merge["conflict_ids"]]))
+        room.journal.append(live.reset(merge["before"], reason=f"abort merge of {merge['branch']}"))
+        self._sync(room)
+        room.merge = None
+        for client in room.clients:
+            client.delivered = live.seq
+        self._write_soon(room)
+        self._broadcast(
+            room,
+            {"type": "merge_aborted", "branch": merge["branch"], "seq": live.seq, "files": live.texts()},
+        )
+        return {"type": "merge_aborted", "branch": merge["branch"]}
+
     # -- batching --------------------------------------------------------------------
 
     def _flush_soon(self, room: Room) -> None:
@@ -882,6 +1016,9 @@ VERSION_ACTIONS: dict[str, Callable[..., dict[str, Any] | None]] = {
     "switch_branch": Daemon._switch_branch,
     "list_branches": Daemon._list_branches,
     "diff": Daemon._diff,
+    "merge_branch": Daemon._merge_branch,
+    "complete_merge": Daemon._complete_merge,
+    "abort_merge": Daemon._abort_merge,
 }
 
 

@@ -363,3 +363,80 @@ def test_clean_stop_writes_files_and_checkpoints(tmp_path, git):
     assert "Svgx-Seq: 1" in message
     assert git(repo, "log", "--format=%s", "main").splitlines() == ["Create document"]
     git(repo, "fsck", "--strict")
+
+
+def _two_branches_editing_r1(main_attrs: dict, idea_attrs: dict):
+    """alice on main and bob on idea, each versioning an edit of r1."""
+    async def setup(daemon: Daemon) -> tuple[Client, Client]:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle", "attributes": {"x": "0", "y": "0"}}, "a0")
+        await a.send(type="version", action="create_version", created_by="alice", description="Box")
+        await a.expect("version_created")
+        await a.send(type="version", action="create_branch", branch="idea")
+        await a.expect("branch_created")
+        b = await Client.connect(daemon)
+        await b.join("bob", "doc@idea")
+        await b.op("bob", "update", "r1", {"attributes": idea_attrs}, "b1")
+        await b.send(type="version", action="create_version", created_by="bob", description="Idea")
+        await b.expect("version_created")
+        await a.op("alice", "update", "r1", {"attributes": main_attrs}, "a1")
+        return a, b
+    return setup
+
+
+def test_a_clean_branch_merge_is_broadcast_and_committed_with_two_parents(tmp_path, git):
+    setup = _two_branches_editing_r1({"y": "7"}, {"x": "5"})
+
+    async def body(daemon: Daemon) -> None:
+        a, b = await setup(daemon)
+        watcher = await Client.connect(daemon)
+        await watcher.join("carol")
+        await a.send(type="version", action="merge_branch", branch="idea", created_by="alice")
+        merged = await a.expect("branch_merged")
+        assert merged["version_id"]
+        ops = await watcher.expect("operations", lambda m: any(o["element_id"] == "r1" for o in m["operations"]))
+        assert ops["operations"][0]["data"]["attributes"] == {"x": "5"}
+        for c in (a, b, watcher):
+            await c.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+    repo = tmp_path / "docs" / "doc"
+    parents = git(repo, "log", "-1", "--format=%P", "main").split()
+    assert len(parents) == 2 and parents[1] == git(repo, "rev-parse", "idea").strip()
+    shown = git(repo, "show", "main:document.svg")
+    assert 'x="5"' in shown and 'y="7"' in shown
+    git(repo, "fsck", "--strict")
+
+
+def test_a_conflicting_branch_merge_waits_for_resolution_or_aborts(tmp_path, git):
+    setup = _two_branches_editing_r1({"x": "7"}, {"x": "5"})
+
+    async def body(daemon: Daemon) -> None:
+        a, b = await setup(daemon)
+        await a.send(type="version", action="merge_branch", branch="idea", created_by="alice")
+        progress = await a.expect("merge_in_progress")
+        (conflict,) = progress["conflicts"]
+        assert (conflict["element_id"], conflict["attribute"]) == ("r1", "x")
+        assert (conflict["ours"], conflict["theirs"]) == ("7", "5")
+        await a.expect("conflict_detected")
+        await a.send(type="version", action="complete_merge", created_by="alice")
+        refused = await a.expect("error")
+        assert conflict["conflict_id"] in refused["message"]
+        # Abort puts the live state back; a second merge is then resolved with theirs.
+        await a.send(type="version", action="abort_merge", created_by="alice")
+        assert 'x="7"' in (await a.expect("merge_aborted", lambda m: "files" in m))["files"]["document.svg"]
+        await a.send(type="version", action="merge_branch", branch="idea", created_by="alice")
+        (conflict,) = (await a.expect("merge_in_progress"))["conflicts"]
+        await a.send(type="resolve_conflict", conflict_id=conflict["conflict_id"], resolution="theirs",
+                     resolved_by="alice")
+        await a.expect("conflict_resolved")
+        await a.send(type="version", action="complete_merge", created_by="alice")
+        assert (await a.expect("branch_merged"))["version_id"]
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+    repo = tmp_path / "docs" / "doc"
+    assert len(git(repo, "log", "-1", "--format=%P", "main").split()) == 2
+    assert 'x="5"' in git(repo, "show", "main:document.svg")
