@@ -159,3 +159,47 @@ def get_collaboration_performance_stats() -> dict[str, Any]:
             "total_sessions": 0,
         }
     return daemon.stats()
+
+
+class _Caller:
+    """Stands for a connection when a version action comes from Python."""
+
+    user_id: str | None = None
+    username: str | None = None
+
+
+def version_action(session_id: str, action: str, **fields: Any) -> dict[str, Any] | None:
+    """Run a ``version`` action on a live session, as the protocol's message would.
+
+    ``action`` is one of create_version, revert, history, create_branch, list_branches,
+    diff, merge_branch, complete_merge, abort_merge; ``fields`` are the message's
+    (``created_by``, ``description``, ``version_id``, ``branch``...). Returns the reply
+    sent to the caller (None when the answer is a broadcast, e.g. version_created).
+    Client errors are raised as :class:`~svgx_sync.errors.ClientError`.
+    """
+    from . import protocol as P
+    from .server import VERSION_ACTIONS
+
+    daemon = current_daemon()
+    if daemon is None:
+        raise RuntimeError("the collaboration server is not running")
+    if action == "switch_branch":
+        raise ValueError("switch_branch moves a connection; join name@branch instead")
+    msg = P.VersionRequest(type="version", action=action, **fields)  # type: ignore[arg-type]
+    room = daemon.room_for(session_id)
+    return VERSION_ACTIONS[action](daemon, _Caller(), room, msg)
+
+
+async def merge_branch(
+    session_id: str, branch: str, created_by: str, description: str | None = None
+) -> dict[str, Any]:
+    """Merge ``branch`` into the session's branch (see ``docs/protocol.md``).
+
+    Returns ``branch_merged`` (with the two-parent commit's ``version_id``) or
+    ``merge_in_progress`` with the conflicts to resolve before ``complete_merge``.
+    """
+    reply = version_action(
+        session_id, "merge_branch", branch=branch, created_by=created_by, description=description
+    )
+    assert reply is not None
+    return reply
