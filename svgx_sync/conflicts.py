@@ -292,17 +292,14 @@ def _decide(
     doc = files[file]
     if strategy is Strategy.AUTOMATIC:
         return Verdict("applied", op, inverse, _file(book, records, "auto_resolved", op, inverse))
-    if strategy is Strategy.MANUAL or strategy is Strategy.REJECT:
+    if strategy is Strategy.MANUAL:
         _undo(doc, inverse)
-        if strategy is Strategy.MANUAL:
-            held = _file(book, records, "open", op, inverse, held=True)
-            return Verdict("pending", conflicts=held, reason="held until the conflict is resolved")
-        refused = _file(book, records, "rejected", op, inverse, winner="earlier")
-        return Verdict(
-            "rejected",
-            conflicts=refused,
+        held = _file(book, records, "open", op, inverse, held=True)
+        return Verdict("pending", conflicts=held, reason="held until the conflict is resolved")
+    if strategy is Strategy.REJECT:
+        return _refuse(
+            doc, book, op, inverse, records, status="rejected",
             reason="conflicts with a concurrent operation (reject strategy)",
-            current_state=current_state(doc, op.element_id),
         )
     if strategy is Strategy.LAST_WRITE_WINS:
         losing = {
@@ -314,13 +311,9 @@ def _decide(
     # merge: deleting an edited element does not happen; the same style is merged
     # declaration by declaration; the rest goes to the later operation.
     if any(r["kind"] == "edit_delete" for r in records):
-        _undo(doc, inverse)
-        kept = _file(book, records, "merged", op, inverse, winner="earlier")
-        return Verdict(
-            "rejected",
-            conflicts=kept,
+        return _refuse(
+            doc, book, op, inverse, records, status="merged",
             reason="merge strategy: the element was edited concurrently and is kept",
-            current_state=current_state(doc, op.element_id),
         )
     for record in records:
         if record["attribute"] == "style" and op.operation_type is OperationType.UPDATE:
@@ -334,13 +327,31 @@ def _decide(
                     data={"attributes": {"style": merged}},
                     file=op.file,
                 )
-                _undo(doc, inverse)
-                combined = _combine(op, extra)
-                inverse = apply_operation(doc, op) + []
+                # The later style is already applied; the merged one goes on top, and
+                # both travel as one update.
                 inverse = apply_operation(doc, extra) + inverse
-                op = combined
+                op = _combine(op, extra)
                 record["theirs"] = merged
     return Verdict("applied", op, inverse, _file(book, records, "merged", op, inverse))
+
+
+def _refuse(
+    doc: SvgDocument,
+    book: ConflictBook,
+    op: Operation,
+    inverse: list[Operation],
+    records: list[dict[str, Any]],
+    *,
+    status: str,
+    reason: str,
+) -> Verdict:
+    """Undo ``op`` (already applied when ``inverse`` is given), file the conflicts as won
+    by the earlier operation, and tell the sender how the element is now."""
+    _undo(doc, inverse)
+    filed = _file(book, records, status, op, inverse, winner="earlier")
+    return Verdict(
+        "rejected", conflicts=filed, reason=reason, current_state=current_state(doc, op.element_id)
+    )
 
 
 def _combine(op: Operation, extra: Operation) -> Operation:
@@ -399,13 +410,9 @@ def _keep_except(
     winning = all_keys - losing
     attribute_only = all(k.startswith("@") for _, k in all_keys)
     if not winning or not attribute_only:
-        _undo(doc, inverse)
-        done = _file(book, records, "resolved", op, inverse, winner="earlier")
-        return Verdict(
-            "rejected",
-            conflicts=done,
+        return _refuse(
+            doc, book, op, inverse, records, status="resolved",
             reason="a concurrent operation with a later timestamp won",
-            current_state=current_state(doc, op.element_id),
         )
     # Keep only the attributes this operation won, as one update per element.
     after = {(e, k): _value(doc, e, k) for e, k in winning}
