@@ -134,12 +134,30 @@ class Status(_Strict):
     type: Literal["status"]
 
 
+class Configure(_Strict):
+    """Set the session's conflict strategy (it applies to operations from then on)."""
+
+    type: Literal["configure"]
+    strategy: Literal["automatic", "manual", "last_write_wins", "merge", "reject"]
+    user_id: Annotated[str, Field(max_length=256)] | None = None
+    session_id: Annotated[str, Field(max_length=400)] | None = None
+
+
 ClientMessage = Annotated[
-    Join | OperationMessage | Activity | VersionRequest | ResolveConflict | Leave | Status,
+    Join
+    | OperationMessage
+    | Activity
+    | VersionRequest
+    | ResolveConflict
+    | Leave
+    | Status
+    | Configure,
     Field(discriminator="type"),
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
-MESSAGE_TYPES = ("join", "operation", "activity", "version", "resolve_conflict", "leave", "status")
+MESSAGE_TYPES = (
+    "join", "operation", "activity", "version", "resolve_conflict", "leave", "status", "configure"
+)
 
 
 def _problems(exc: ValidationError) -> str:

@@ -571,6 +571,20 @@ class Daemon:
     def _status(self, conn: Conn, msg: P.Status, received: float) -> None:
         self._send(conn, {"type": "status", **self.health()})
 
+    def _configure(self, conn: Conn, msg: P.Configure, received: float) -> None:
+        room = self._joined(conn)
+        room.journal.append(room.live.set_strategy(msg.strategy))
+        if not self._sync(room):
+            raise ServerError("the session could not record its new strategy")
+        self._broadcast(
+            room,
+            {
+                "type": "session_configured",
+                "strategy": msg.strategy,
+                "changed_by": msg.user_id or conn.user_id,
+            },
+        )
+
     # -- versions --------------------------------------------------------------------
 
     def _version(self, conn: Conn, msg: P.VersionRequest, received: float) -> None:
@@ -1006,6 +1020,7 @@ HANDLERS: dict[type, Callable[..., None]] = {
     P.ResolveConflict: Daemon._resolve,
     P.Leave: Daemon._leave_message,
     P.Status: Daemon._status,
+    P.Configure: Daemon._configure,
 }
 
 VERSION_ACTIONS: dict[str, Callable[..., dict[str, Any] | None]] = {

@@ -210,6 +210,11 @@ class LiveDocument:
             outcomes.append(self.submit(op, base_seq=self.seq, now=now))
         return outcomes
 
+    def set_strategy(self, strategy: Strategy | str) -> dict[str, Any]:
+        """Change the conflict strategy; returns the journal record that keeps it."""
+        self.strategy = Strategy(strategy)
+        return {"kind": "strategy", "strategy": self.strategy.value}
+
     def reset(self, files: Mapping[str, bytes], *, reason: str) -> dict[str, Any]:
         """Replace every file (a revert): one ``seq``; clients must reload."""
         self.seq += 1
@@ -298,6 +303,8 @@ class LiveDocument:
                 self.seq = max(self.seq, seq)
                 self.ring.clear()
                 self.floor = self.seq
+            elif kind == "strategy":
+                self.strategy = Strategy(record["strategy"])
             elif kind == "conflicts":
                 for conflict in record["records"]:
                     self.book.conflicts[conflict["conflict_id"]] = conflict
@@ -312,8 +319,9 @@ class LiveDocument:
 
     def retained(self) -> list[dict[str, Any]]:
         """What a rotated journal must keep: the conflicts and the recent entries (for
-        catch-up and ``op_id`` answers), all at or below the current ``seq``."""
-        out: list[dict[str, Any]] = []
+        catch-up and ``op_id`` answers), all at or below the current ``seq``, and the
+        session's strategy."""
+        out: list[dict[str, Any]] = [{"kind": "strategy", "strategy": self.strategy.value}]
         if self.book.conflicts:
             out.append(self._conflict_record(self.book.conflicts.values()))
         out.extend({"kind": "op", "op": e} for e in self.ring)
