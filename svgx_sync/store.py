@@ -639,17 +639,28 @@ class Document:
     # ----------------------------------------------------------------- internals
 
     def _create_initial_commit(self) -> None:
+        # The first commit carries .gitattributes so that `git merge` and `git diff` use
+        # svgx_sync for SVG files in every clone; the driver commands themselves live in
+        # this repository's config (set up here, and by `svgx-sync git-setup`).
+        from .gitdriver import ATTRIBUTES_LINE, setup_repository
+
+        attributes = (ATTRIBUTES_LINE + "\n").encode()
         self.write_file(DEFAULT_FILE, EMPTY_SVG)
+        write_atomic(self.path / ".gitattributes", attributes)
         identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
         try:
-            blob = self.repo.create_blob(EMPTY_SVG)
-            tree_id = self._build_tree(None, {DEFAULT_FILE: blob})
+            blobs = {
+                ".gitattributes": self.repo.create_blob(attributes),
+                DEFAULT_FILE: self.repo.create_blob(EMPTY_SVG),
+            }
+            tree_id = self._build_tree(None, blobs)
         except pygit2.GitError as exc:
             raise StoreError(f"cannot write objects in {self.name!r}: {exc}") from exc
         self._create_commit(
             f"refs/heads/{DEFAULT_BRANCH}", identity, "Create document\n", tree_id, []
         )
-        self._update_index({DEFAULT_FILE: blob}, from_disk=True)
+        self._update_index(blobs, from_disk=True)
+        setup_repository(self.path)
 
     def _head_refname(self) -> str | None:
         """``refs/heads/<branch>`` HEAD points at, even when unborn; None if detached."""

@@ -130,12 +130,16 @@ def test_commit_nested_paths_and_deletions(store: Store, git: Git) -> None:
     doc = store.create("logo")
     edit(doc, {"icons/a.svg": RED, "icons/deep/b.svg": BLUE})
     assert git(doc.path, "ls-tree", "-r", "--name-only", "HEAD").split() == [
+        ".gitattributes",
         "document.svg",
         "icons/a.svg",
         "icons/deep/b.svg",
     ]
     edit(doc, {"icons/deep/b.svg": None, "document.svg": None})
-    assert git(doc.path, "ls-tree", "-r", "--name-only", "HEAD").split() == ["icons/a.svg"]
+    assert git(doc.path, "ls-tree", "-r", "--name-only", "HEAD").split() == [
+        ".gitattributes",
+        "icons/a.svg",
+    ]
     assert doc.svg_files() == {"icons/a.svg": RED}
     assert doc.svg_files(doc.head_version()) == {"icons/a.svg": RED}
     assert git(doc.path, "status", "--porcelain") == ""
@@ -513,3 +517,23 @@ def test_diff_hands_each_changed_file_to_the_diff_rules(store: Store) -> None:
     assert doc.diff(third)  # a real change shows up
     with pytest.raises(NotFound):
         doc.diff("nope")
+
+
+def test_a_new_document_merges_svg_element_by_element_with_plain_git(store: Store, git: Git) -> None:
+    # Edits on neighbouring lines: git's line merge conflicts, the driver does not.
+    doc = store.create("plan")
+    two = EMPTY_SVG.replace(
+        b"</svg>", b'  <rect id="a" x="0"/>\n  <rect id="b" x="0"/>\n</svg>'
+    )
+    edit(doc, {"document.svg": two}, "Two boxes")
+    assert "merge=svgx" in git(doc.path, "show", "HEAD:.gitattributes")
+    git(doc.path, "checkout", "-q", "-b", "other")
+    (doc.path / "document.svg").write_bytes(two.replace(b'id="b" x="0"', b'id="b" x="9"'))
+    git(doc.path, "commit", "-qam", "b moves")
+    git(doc.path, "checkout", "-q", "main")
+    (doc.path / "document.svg").write_bytes(two.replace(b'id="a" x="0"', b'id="a" x="5"'))
+    git(doc.path, "commit", "-qam", "a moves")
+    git(doc.path, "merge", "-q", "--no-edit", "other")
+    merged = (doc.path / "document.svg").read_text()
+    assert 'id="a" x="5"' in merged and 'id="b" x="9"' in merged
+    assert git(doc.path, "status", "--porcelain") == ""
