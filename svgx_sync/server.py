@@ -29,8 +29,9 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -49,6 +50,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from . import protocol as P
+from .bases import WrittenBases, bases_folder
 from .config import Settings
 from .errors import ClientError, NotFound, ProtocolError, ServerError, StoreError, SvgxError
 from .journal import Journal, journal_path, read_journal
@@ -63,6 +65,8 @@ __all__ = ["CHECKPOINT_REF_PREFIX", "SEQ_TRAILER", "Daemon", "serve_forever"]
 log = logging.getLogger(__name__)
 
 CHECKPOINT_REF_PREFIX = "refs/svgx/live/"
+KEPT_REF_PREFIX = "refs/svgx/kept/"
+"""Live state kept before git's forced change (reset --hard, checkout -f) was merged in."""
 SEQ_TRAILER = "Svgx-Seq"
 MAX_CLIENT_ERRORS = 100  # errors on one connection before it is closed as abusive
 VERSION_OP_IDS = 200  # at most this many Svgx-Operation trailers per version commit
@@ -115,6 +119,8 @@ class Room:
         self.durable_seq = live.seq
         self.checkpoint_seq = live.seq
         self.version_ops: list[str] = []
+        # What was last written to each working-tree file: the base of external edits.
+        self.bases = WrittenBases(bases_folder(Path(document.repo.path), live.branch))
         self.merge: dict[str, Any] | None = None  # a branch merge waiting on conflicts
         self.broken = False
 
@@ -136,6 +142,7 @@ class Daemon:
         self._tasks: list[asyncio.Task[None]] = []
         self.watcher: Any = None  # svgx_sync.watcher.Watcher, set by start()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._file_writes: set[asyncio.Future[None]] = set()  # debounced writes running
         self.stopping = False
         self.total_operations = 0
         self.propagation_sum = 0.0
@@ -209,19 +216,21 @@ class Daemon:
             self.server.close(close_connections=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 10)
+        # A stopped daemon has written what it took to write, before it says so.
+        await asyncio.gather(*self._file_writes, return_exceptions=True)
         self.shutdown_rooms()
 
     async def _start_watcher(self) -> None:
         """Adopt plain SVG folders of the root, then watch files and refs (watcher.py)."""
         from .adopt import adopt_store
-        from .watcher import DaemonTarget, Watcher, WatchSettings
+        from .watcher import Watcher, WatchSettings
 
         adopt_store(self.store)
         s = self.settings
         if s.watch_files:
             quiet = s.auto_version_quiet_s or None
             self.watcher = Watcher(
-                DaemonTarget(self), s.root, WatchSettings(auto_version_quiet_s=quiet)
+                self, s.root, WatchSettings(auto_version_quiet_s=quiet)
             )
             await self.watcher.start()
 
@@ -407,22 +416,151 @@ class Daemon:
         replayed = live.replay(read_journal(journal.path), after_seq=seq)
         journal.open()
         room = Room(document, live, journal, self.settings)
+        room.bases.load()
         if self._checked_out(room):
-            # The working tree shows the live state, whatever the last debounced write was.
-            on_disk = document.svg_files()
-            current = live.contents()
-            live.dirty.update(p for p, data in current.items() if on_disk.get(p) != data)
-            self._write_files(room)
+            self._recover_working_tree(room)
         log.info(
             "live %s at seq %d (checkpoint %d, %d replayed)", room.key, live.seq, seq, replayed
         )
         return room
+
+    def _recover_working_tree(self, room: Room) -> None:
+        """Merge what other programs and git did to the working tree while the daemon was
+        away (watcher.recover_working_tree), then write the live state where the files
+        hold our own earlier writes."""
+        from .watcher import recover_working_tree
+
+        document, live = room.document, room.live
+        on_disk = document.svg_files()
+        recorded = {
+            path: found
+            for path in room.bases.files() | set(on_disk)
+            if (found := room.bases.base(path, on_disk.get(path))) is not None
+        }
+        versions = None
+        head = str(document.repo.references[f"refs/heads/{live.branch}"].target)
+        if room.bases.head is not None and room.bases.head != head:
+            try:
+                versions = (document.svg_files(room.bases.head), document.svg_files(head))
+            except SvgxError:
+                versions = None  # the recorded commit is gone (gc after a rewind)
+        outcomes, changed = recover_working_tree(live, on_disk, recorded, versions, now=time.time())
+        for out in outcomes:
+            self._queue(room, out, None)
+        self._flush(room)
+        self._stage_bases(room, changed)
+        self._write_files(room)
+
+    def _stage_bases(self, room: Room, files: Collection[str]) -> None:
+        live = room.live
+        head = room.document.repo.references.get(f"refs/heads/{live.branch}")
+        room.bases.stage(
+            {path: live.last_written.get(path) for path in files},
+            live.written_seq,
+            str(head.target) if head is not None else None,
+        )
 
     def _checked_out(self, room: Room) -> bool:
         try:
             return room.document.current_branch() == room.live.branch
         except StoreError:
             return False
+
+    # -- for the file watcher (svgx_sync.watcher.WatchTarget) ----------------------
+
+    def _working_tree_room(self, name: str) -> Room | None:
+        for room in list(self.rooms.values()):
+            if room.live.name == name and self._checked_out(room):
+                return room
+        return None
+
+    def working_tree_session(self, name: str) -> LiveDocument | None:
+        """The live session of the branch checked out in document ``name``'s working
+        tree, or None when it is not loaded (nobody edits it) or its storage failed."""
+        room = self._working_tree_room(name)
+        return None if room is None or room.broken else room.live
+
+    async def publish_external(
+        self,
+        name: str,
+        outcomes: Sequence[Outcome],
+        messages: Sequence[dict[str, Any]],
+        bases: Collection[str] = (),
+    ) -> None:
+        """Take what the session returned for edits made beside the daemon the way of a
+        client's operations (journal, group commit, broadcast in ``seq`` order), with
+        nobody to acknowledge; send ``messages`` after them; record the new base
+        (``last_written``) of the files in ``bases``; write back what the merge changed."""
+        room = self._working_tree_room(name)
+        if room is None:
+            return
+        for out in outcomes:
+            self._queue(room, out, None)
+            room.version_ops.extend(e["op_id"] for e in out.entries)
+        room.notices.extend(messages)
+        if bases:
+            self._stage_bases(room, bases)
+            try:
+                await asyncio.to_thread(room.bases.persist)
+            except OSError:
+                log.exception("could not record the bases of %s", room.key)
+        self._flush_soon(room)
+        if room.live.dirty:
+            self._write_soon(room)
+
+    def writing_files(self, name: str) -> bool:
+        """Whether a write of document ``name``'s working tree is under way: its bytes
+        are ``last_written`` already but may not all be on disk yet."""
+        room = self._working_tree_room(name)
+        if room is None:
+            return False
+        return room.write_generation > room.written_generation or room.write_lock.locked()
+
+    def follow_checkout(self, name: str, old: str | None, new: str) -> None:
+        """git checked out branch ``new`` in document ``name``: the session of ``new``
+        takes the working tree (its live state is written out) and the clients of
+        ``old`` follow the working tree to it, each with a fresh ``welcome``."""
+        previous = self.rooms.get(document_key(name, old)) if old else None
+        if previous is None or not previous.clients:
+            return
+        room = self.room_for(f"{name}@{new}")
+        # Whatever git checked out, the working tree shows this session's live state.
+        on_disk = room.document.svg_files()
+        live = room.live
+        live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
+        self._write_files(room)
+        self._flush(previous)
+        now = time.time()
+        for conn in list(previous.clients):
+            previous.clients.discard(conn)
+            if conn.user_id is not None:
+                previous.presence.leave(conn.user_id, now)
+            conn.session_id = room.key
+            conn.room = room
+            room.clients.add(conn)
+            room.presence.join(conn.user_id or "user", conn.username, now)
+            self._welcome(conn, room, None)
+        self._presence_soon(previous)
+        self._presence_soon(room)
+
+    def keep_live_state(self, name: str, reason: str) -> str | None:
+        """Commit the live state of document ``name``'s working-tree session to
+        ``refs/svgx/kept/<branch>`` (parent: the branch head), so that nothing live is
+        lost to a forced git command merged in next; returns the ref or None."""
+        room = self._working_tree_room(name)
+        if room is None:
+            return None
+        live = room.live
+        ref = KEPT_REF_PREFIX + live.branch
+        try:
+            write_checkpoint(
+                room.document, live.branch, live.contents(), live.seq, ref=ref,
+                title=f"Live state kept {reason}",
+            )
+        except SvgxError:
+            log.exception("could not keep the live state of %s", room.key)
+            return None
+        return ref
 
     # -- messages --------------------------------------------------------------------
 
@@ -644,6 +782,10 @@ class Daemon:
         self._sync(room)
         if checked_out:
             live.last_written = dict(files)
+            live.written_seq.update(dict.fromkeys(files, live.seq))
+            self._stage_bases(room, {*files, *gone})
+            with contextlib.suppress(OSError):
+                room.bases.persist()
         live.take_dirty()
         room.version_ops.clear()
         self._checkpoint(room, force=True)
@@ -926,9 +1068,11 @@ class Daemon:
         if files:
             room.write_generation += 1
             assert self._loop is not None
-            self._loop.run_in_executor(
+            write = self._loop.run_in_executor(
                 None, self._write_out, room, files, room.write_generation
             )
+            self._file_writes.add(write)
+            write.add_done_callback(self._file_writes.discard)
 
     def _write_files(self, room: Room) -> None:
         """Write the changed files of the checked-out branch now (atomic, minimal diffs)."""
@@ -943,7 +1087,9 @@ class Daemon:
     def _files_to_write(self, room: Room) -> dict[str, bytes]:
         if room.broken or not room.live.dirty or not self._checked_out(room):
             return {}
-        return room.live.take_dirty()
+        files = room.live.take_dirty()
+        self._stage_bases(room, files)
+        return files
 
     def _write_out(self, room: Room, files: dict[str, bytes], generation: int) -> None:
         # Runs in a worker thread or on the loop; touches only the file system.
@@ -951,6 +1097,10 @@ class Daemon:
             if generation <= room.written_generation:
                 return
             room.written_generation = generation
+            try:
+                room.bases.persist()  # before the files: see bases.py
+            except OSError:
+                log.exception("could not record the bases of %s", room.key)
             for path, data in files.items():
                 try:
                     room.document.write_file(path, data)
@@ -978,8 +1128,17 @@ class Daemon:
         log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)
 
 
-def write_checkpoint(document: Document, branch: str, files: dict[str, bytes], seq: int) -> str:
-    """A commit of ``files`` on top of the branch head, on ``refs/svgx/live/<branch>``.
+def write_checkpoint(
+    document: Document,
+    branch: str,
+    files: dict[str, bytes],
+    seq: int,
+    *,
+    ref: str | None = None,
+    title: str = "Live checkpoint",
+) -> str:
+    """A commit of ``files`` on top of the branch head, on ``refs/svgx/live/<branch>``
+    (or ``ref``). SVG files of the head that ``files`` lacks were deleted live.
 
     Built in memory (an index that is not the repository's), so neither the user's
     index nor any user branch is touched. The parent is the branch head, so a
@@ -990,13 +1149,16 @@ def write_checkpoint(document: Document, branch: str, files: dict[str, bytes], s
         head = repo.references[f"refs/heads/{branch}"].target
         index = pygit2.Index()
         index.read_tree(repo[head].peel(pygit2.Commit).tree)
+        for entry in list(index):
+            if entry.path.endswith(".svg") and entry.path not in files:
+                index.remove(entry.path)
         for path, data in files.items():
             index.add(pygit2.IndexEntry(path, repo.create_blob(data), FileMode.BLOB))
         tree = index.write_tree(repo)
         identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
-        message = f"Live checkpoint of {branch}\n\n{SEQ_TRAILER}: {seq}\n"
+        message = f"{title} of {branch}\n\n{SEQ_TRAILER}: {seq}\n"
         commit = repo.create_commit(None, identity, identity, message, tree, [head])
-        repo.references.create(CHECKPOINT_REF_PREFIX + branch, commit, force=True)
+        repo.references.create(ref or CHECKPOINT_REF_PREFIX + branch, commit, force=True)
     except (pygit2.GitError, KeyError, OSError) as exc:
         raise StoreError(f"cannot write the checkpoint of {document.name}@{branch}: {exc}") from exc
     return str(commit)

@@ -15,6 +15,8 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
   ``op_id`` answers): records carry the *effective* operation, which is re-applied as is.
 * The recent entries are kept (a bounded ring) so a reconnecting client can be sent
   just what it missed.
+* Whole files join and leave the document as entries of their own (``file_add``,
+  ``file_delete``), numbered, journaled and caught up like operations.
 * ``last_written`` holds, per file, the exact bytes last written to or loaded from the
   working tree, so a file watcher can tell our own writes from someone else's.
 """
@@ -32,12 +34,17 @@ from .ops import PRESENCE_ONLY, Operation, apply_operation
 from .protocol import op_wire
 from .svgdoc import SvgDocument
 
-__all__ = ["EXTERNAL_USER", "LiveDocument", "Outcome"]
+__all__ = ["EXTERNAL_USER", "FILE_ADD", "FILE_DELETE", "FILE_OPERATIONS", "LiveDocument", "Outcome"]
 
 EXTERNAL_USER = "external"
 """The user id under which edits made outside the daemon (a file watcher) are submitted."""
 
 DEFAULT_FILE = "document.svg"
+
+FILE_ADD = "file_add"
+FILE_DELETE = "file_delete"
+FILE_OPERATIONS = frozenset({FILE_ADD, FILE_DELETE})
+"""Entries that add or remove a whole file; they carry ``file`` and no ``element_id``."""
 
 
 @dataclass(slots=True)
@@ -210,6 +217,60 @@ class LiveDocument:
             outcomes.append(self.submit(op, base_seq=self.seq, now=now))
         return outcomes
 
+    def add_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
+        """A file joins the document (say, a new file in the working tree): one ``seq``.
+
+        Its entry (``operation_type`` ``file_add``, ``data.markup`` the file's text) is
+        journaled, broadcast and caught up like any operation. Raises
+        :class:`OperationError` when the file exists or the bytes are not SVG.
+        """
+        if file in self.files:
+            raise OperationError(f"file {file!r} already exists in document {self.name!r}")
+        self.files[file] = SvgDocument(data, name=file)
+        text = data.decode("utf-8", "surrogateescape")
+        return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text})
+
+    def delete_file(self, file: str, *, user_id: str, now: float) -> Outcome:
+        """A file leaves the document: one ``seq`` (``operation_type`` ``file_delete``).
+        Raises :class:`NotFound` for an unknown file."""
+        if file not in self.files:
+            raise NotFound(f"no file {file!r} in document {self.name!r}")
+        del self.files[file]
+        self.dirty.discard(file)
+        return self._file_entry(FILE_DELETE, file, user_id, now, None)
+
+    def _file_entry(
+        self, kind: str, file: str, user_id: str, now: float, data: dict[str, Any] | None
+    ) -> Outcome:
+        self.seq += 1
+        wire: dict[str, Any] = {
+            "operation_type": kind,
+            "user_id": user_id,
+            "op_id": f"auto-{self.seq}",
+            "timestamp": now,
+            "file": file,
+            "seq": self.seq,
+        }
+        if data is not None:
+            wire["data"] = data
+        self.ring.append(wire)
+        if len(self.ring) == self.ring.maxlen:
+            self.floor = self.ring[0]["seq"] - 1
+        self.op_count += 1
+        ack = {"op_id": wire["op_id"], "seq": self.seq, "status": "applied"}
+        self._remember(wire["op_id"], ack)
+        return Outcome("applied", ack, entries=[wire], journal=[{"kind": "op", "op": wire}])
+
+    def _replay_file(self, wire: Mapping[str, Any]) -> None:
+        file = wire["file"]
+        if wire["operation_type"] == FILE_ADD:
+            data = wire["data"]["markup"].encode("utf-8", "surrogateescape")
+            self.files[file] = SvgDocument(data, name=file)
+            self.dirty.add(file)
+        else:
+            self.files.pop(file, None)
+            self.dirty.discard(file)
+
     def set_strategy(self, strategy: Strategy | str) -> dict[str, Any]:
         """Change the conflict strategy; returns the journal record that keeps it."""
         self.strategy = Strategy(strategy)
@@ -276,7 +337,18 @@ class LiveDocument:
         applied = 0
         for record in records:
             kind = record.get("kind")
-            if kind == "op":
+            if kind == "op" and record["op"].get("operation_type") in FILE_OPERATIONS:
+                seq = int(record["op"]["seq"])
+                if seq > after_seq:
+                    if seq != self.seq + 1:
+                        raise OperationError(f"journal gap: expected seq {self.seq + 1}, got {seq}")
+                    self._replay_file(record["op"])
+                    applied += 1
+                self.seq = max(self.seq, seq)
+                self.ring.append(record["op"])
+                op_id = record["op"]["op_id"]
+                self._remember(op_id, {"op_id": op_id, "seq": seq, "status": "applied"})
+            elif kind == "op":
                 wire = dict(record["op"])
                 seq = int(wire.pop("seq"))
                 op = Operation.model_validate(wire)

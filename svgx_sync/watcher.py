@@ -30,7 +30,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
@@ -39,9 +39,10 @@ import pygit2
 from watchfiles import Change, awatch
 
 from .adopt import adopt_folder
-from .errors import ClientError, NotFound, OperationError, SvgxError
+from .errors import ClientError, DocumentError, NotFound, OperationError, SvgxError
 from .external import (
     EXTERNAL_USER,
+    ExternalChange,
     HeadMove,
     HeadState,
     Outcome,
@@ -61,7 +62,7 @@ from .session import Outcome as Submitted
 from .store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
 from .svgdoc import SvgDocument
 
-__all__ = ["WatchSettings", "WatchTarget", "Watcher"]
+__all__ = ["WatchSettings", "WatchTarget", "Watcher", "apply_change", "recover_working_tree"]
 
 log = logging.getLogger(__name__)
 
@@ -90,29 +91,41 @@ class WatchSettings:
 
 @runtime_checkable
 class WatchTarget(Protocol):
-    """What the watcher needs from the daemon."""
+    """What the watcher needs from the daemon (:class:`svgx_sync.server.Daemon` has it)."""
 
-    def live_session(self, name: str) -> LiveDocument | None:
+    def working_tree_session(self, name: str) -> LiveDocument | None:
         """The live session bound to the working tree of document ``name`` (the
         checked-out branch), or None when nobody is editing it."""
         ...
 
-    async def publish(
-        self, name: str, outcomes: Sequence[Submitted], messages: Sequence[dict[str, Any]]
+    async def publish_external(
+        self,
+        name: str,
+        outcomes: Sequence[Submitted],
+        messages: Sequence[dict[str, Any]],
+        bases: Collection[str] = (),
     ) -> None:
         """Journal and broadcast what the session returned for external operations (like
-        a client's, without an ack), then send ``messages`` to the session's clients."""
+        a client's, without an ack), send ``messages`` to the session's clients, record
+        the new ``last_written`` of the files in ``bases``, and write back what the
+        merge changed."""
         ...
 
-    def writing(self, name: str) -> bool:
+    def writing_files(self, name: str) -> bool:
         """A write of document ``name``'s files is under way (its bytes are already
         ``last_written`` but not yet all on disk): look again shortly."""
         ...
 
-    def branch_switched(self, name: str, old: str | None, new: str) -> None:
+    def follow_checkout(self, name: str, old: str | None, new: str) -> None:
         """git checked out branch ``new`` in document ``name``'s working tree: the
         session of ``new`` takes the working tree (its live state is written out) and
         the clients that followed ``old`` follow the working tree to ``new``."""
+        ...
+
+    def keep_live_state(self, name: str, reason: str) -> str | None:
+        """Commit the live state of document ``name``'s working-tree session to
+        ``refs/svgx/kept/<branch>`` before git's forced change is merged into it;
+        returns the ref, or None when it could not be kept."""
         ...
 
 
@@ -120,6 +133,7 @@ class WatchTarget(Protocol):
 class _DocState:
     head: HeadState | None = None
     head_files: dict[str, bytes] = field(default_factory=dict)
+    rewound_from: dict[str, bytes] = field(default_factory=dict)
     last_change: float | None = None
     last_version: float | None = None
     pending: set[str] = field(default_factory=set)
@@ -146,6 +160,8 @@ class Watcher:
         self._batches = 0
         self.handled = 0
         """Groups of changes handled so far (for tests and status)."""
+        self.notified = 0
+        """Requests to look at a document now (``/notify``, from git hooks) so far."""
 
     # -- life cycle ------------------------------------------------------------------
 
@@ -185,6 +201,7 @@ class Watcher:
     async def poke(self, name: str) -> None:
         """React to document ``name`` now (a git hook asked): refs and every SVG file."""
         validate_document_name(name)
+        self.notified += 1
         await self._handle(name, set(), everything=True)
 
     # -- the watch loop --------------------------------------------------------------
@@ -307,7 +324,7 @@ class Watcher:
                 for f in (doc.path / folder).rglob("*.svg")
                 if is_svg_path(f.relative_to(doc.path).as_posix())
             }
-        if self._locked(doc) or self.target.writing(name):
+        if self._locked(doc) or self.target.writing_files(name):
             log.debug("watcher: git holds a lock in %s, or the daemon writes; waiting", name)
             self._schedule_retry(name)
             return
@@ -327,20 +344,23 @@ class Watcher:
                 # a switch another branch's session owns the working tree and was written
                 # out when the switch was noticed.
                 old_files = None
-        live = self.target.live_session(name)
+        live = self.target.working_tree_session(name)
         if everything:
             files |= set(doc.svg_files()) | (set(live.files) if live is not None else set())
             files |= set(old_files or ()) | set(state.head_files)
         if files:
             state.last_change = time.monotonic()
+        bases: set[str] = set()
         if live is not None:
             for file in sorted(files):
-                o, m = await self._file_changed(doc, live, file, old_files, state.head_files)
+                o, m, changed = await self._file_changed(doc, state, live, file, old_files)
                 outcomes += o
                 messages += m
+                if changed:
+                    bases.add(file)
         self.handled += 1
-        if outcomes or messages:
-            await self.target.publish(name, outcomes, messages)
+        if outcomes or messages or bases:
+            await self.target.publish_external(name, outcomes, messages, bases)
 
     # -- git -------------------------------------------------------------------------
 
@@ -392,10 +412,13 @@ class Watcher:
         old_files = state.head_files
         state.head = new
         state.head_files = self._tree(doc, new)
+        # A rewind may move HEAD before git rewrites the files (reset --soft, then
+        # checkout -f): those files are judged against the version they were on.
+        state.rewound_from = old_files if move is HeadMove.REWIND else {}
         if move is HeadMove.SWITCH and new.branch is not None:
             # The working tree now shows another branch; its session takes over.
-            self.target.branch_switched(doc.name, old.branch, new.branch)
-        live = self.target.live_session(doc.name)
+            self.target.follow_checkout(doc.name, old.branch, new.branch)
+        live = self.target.working_tree_session(doc.name)
         seq = live.seq if live is not None else None
         messages: list[dict[str, Any]] = []
         if move is HeadMove.COMMITS and new.commit:
@@ -435,17 +458,33 @@ class Watcher:
     async def _file_changed(
         self,
         doc: Document,
+        state: _DocState,
         live: LiveDocument,
         file: str,
         old_files: Mapping[str, bytes] | None,
-        new_files: Mapping[str, bytes],
-    ) -> tuple[list[Submitted], list[dict[str, Any]]]:
+    ) -> tuple[list[Submitted], list[dict[str, Any]], bool]:
+        """Judge one file; returns the outcomes, the messages, and whether its base changed."""
         disk = _read(doc.path, file)
         base = live.last_written.get(file)
-        if old_files is not None:
-            base = base_after_head_move(base, old_files.get(file), new_files.get(file), disk)
         if disk is not None and disk == base:
-            return [], []
+            return [], [], False
+        versions = (
+            (old_files.get(file), state.head_files.get(file))
+            if old_files is not None
+            else self._git_wrote(doc, state, file, disk)
+        )
+        base_seq = None
+        if versions is not None:
+            moved = base_after_head_move(base, versions[0], versions[1], disk)
+            if moved is not base:
+                # git replaced live work that is in no version (reset --hard, checkout
+                # -f): keep it on our own ref, replay only what git changed between the
+                # two versions, and count every live edit since the load as concurrent,
+                # so that overlaps are reported as conflicts.
+                kept = self.target.keep_live_state(doc.name, f"before git replaced {file}")
+                log.info("watcher: git replaced live work in %s/%s; kept on %s", doc.name, file, kept)
+                base, base_seq = moved, 0
+                state.rewound_from.pop(file, None)
         current = live.files.get(file)
         ours = current.to_bytes() if current is not None else None
         seq_before = live.seq
@@ -455,86 +494,38 @@ class Watcher:
             ours = live.files[file].to_bytes() if file in live.files else None
             change = external_change(base, ours, disk, file)
         log.debug("watcher: %s/%s: %s (%s)", doc.name, file, change.outcome.value, change.reason)
-        now = time.time()
-        if change.outcome is Outcome.OPERATIONS:
-            return self._apply_operations(live, file, change, now), []
-        if change.outcome is Outcome.FILE_ADD and change.data is not None:
-            return [], self._add_file(live, file, change.data)
-        if change.outcome is Outcome.FILE_DELETE:
-            return [], self._delete_file(live, file, change.live_edited)
-        if change.outcome is Outcome.IGNORE and disk is not None and ours == base:
-            # Formatting only, with no live edits: the file's bytes are now the base, so
-            # the daemon keeps them and does not write the file back.
-            _take_bytes(live, file, disk)
-        return [], []
+        before = live.last_written.get(file)
+        outcomes, messages = apply_change(
+            live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
+        )
+        return outcomes, messages, live.last_written.get(file) is not before
 
-    def _apply_operations(
-        self, live: LiveDocument, file: str, change: Any, now: float
-    ) -> list[Submitted]:
-        base_seq = _written_seq(live, file)
-        ops = to_operations(change, timestamp=now, session_id=getattr(live, "key", None))
-        outcomes: list[Submitted] = []
-        failed = 0
-        for op in ops:
-            try:
-                outcomes.append(live.submit(op.model_copy(update={"file": file}), base_seq=base_seq, now=now))
-            except (OperationError, NotFound) as exc:
-                failed += 1
-                log.warning("watcher: external %s on %s refused: %s", op.operation_type, file, exc)
-        disk = change.data
-        clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
-        if not failed and clean and not change.live_edited and disk is not None:
-            # base + (base -> disk) with nothing else live is the file's elements: keep
-            # the file's own bytes, so the daemon does not write it back.
-            _take_bytes(live, file, disk)
-            return outcomes
-        # The file now holds theirs; the merged live state is written back by the daemon.
-        live.last_written[file] = disk if disk is not None else b""
-        live.dirty.add(file)
-        return outcomes
+    def _git_wrote(
+        self, doc: Document, state: _DocState, file: str, disk: bytes | None
+    ) -> tuple[bytes | None, bytes | None] | None:
+        """When git itself wrote ``file`` (its index holds exactly these bytes) with a
+        version other than the one HEAD was known at: the old and the new version.
 
-    def _add_file(self, live: LiveDocument, file: str, data: bytes) -> list[dict[str, Any]]:
-        live.files[file] = SvgDocument(data, name=file)
-        live.last_written[file] = data
-        return [
-            {
-                "type": "file_added",
-                "file": file,
-                "svg": data.decode("utf-8", "replace"),
-                "user_id": EXTERNAL_USER,
-                "seq": live.seq,
-            }
-        ]
-
-    def _delete_file(self, live: LiveDocument, file: str, live_edited: bool) -> list[dict[str, Any]]:
-        decision = file_delete_decision(live.strategy, live_edited=live_edited)
-        messages: list[dict[str, Any]] = []
-        if decision.conflict is not None:
-            users = {
-                t.user_id
-                for touches in live.book.history.values()
-                for t in touches
-                if t.seq > _written_seq(live, file)
-            } - {EXTERNAL_USER}
-            fields = delete_conflict(file, decision, live_users=users, strategy=live.strategy)
-            status = fields.pop("status")
-            winner = fields.pop("winner")
-            record = live.book._new(**fields, status=status, winner=winner)
-            if status != "open":
-                live.book.resolved += 1
-            messages.append({"type": "conflict_detected", "conflicts": [record]})
-        if decision.delete:
-            live.files.pop(file, None)
-            live.last_written.pop(file, None)
-            live.dirty.discard(file)
-            messages.append(
-                {"type": "file_deleted", "file": file, "user_id": EXTERNAL_USER, "seq": live.seq}
-            )
-        else:
-            # Kept: the daemon writes the live file back.
-            live.last_written.pop(file, None)
-            live.dirty.add(file)
-        return messages
+        This does not wait for HEAD: git rewrites the files before it moves the ref, and
+        the two may reach the watcher in separate groups, in either order.
+        """
+        if disk is None:
+            return None
+        try:
+            index = doc.repo.index
+            index.read(False)
+            entry = index[file]
+        except (KeyError, ValueError, pygit2.GitError, OSError):
+            return None
+        if entry.id != pygit2.hash(disk):
+            return None
+        known = state.head_files.get(file)
+        if disk != known:
+            return known, disk
+        previous = state.rewound_from.get(file)
+        if previous is not None and previous != disk:
+            return previous, disk
+        return None
 
     # -- quiet-period versions -------------------------------------------------------
 
@@ -575,9 +566,9 @@ class Watcher:
         )
         state.head = self._read_head(doc)
         state.head_files = self._tree(doc, state.head)
-        live = self.target.live_session(name)
+        live = self.target.working_tree_session(name)
         if live is not None:
-            await self.target.publish(
+            await self.target.publish_external(
                 name,
                 [],
                 [
@@ -610,15 +601,161 @@ def _take_bytes(live: LiveDocument, file: str, data: bytes) -> None:
     """Make ``data`` (same elements as the live file) the live file's bytes and base."""
     live.files[file] = SvgDocument(data, name=file)
     live.last_written[file] = data
+    live.written_seq[file] = live.seq
     live.dirty.discard(file)
 
 
 def _written_seq(live: LiveDocument, file: str) -> int:
     """The ``seq`` at which the daemon last wrote ``file`` (the base of an external edit)."""
-    written: Mapping[str, int] | None = getattr(live, "written_seq", None)
-    if written is None:
-        return live.seq
-    return written.get(file, live.seq)
+    return live.written_seq.get(file, live.seq)
+
+
+def apply_change(
+    live: LiveDocument,
+    change: ExternalChange,
+    *,
+    base: bytes | None,
+    disk: bytes | None,
+    now: float,
+    base_seq: int | None = None,
+) -> tuple[list[Submitted], list[dict[str, Any]]]:
+    """Carry out what :func:`~svgx_sync.external.external_change` decided for one file.
+
+    Its operations, or the file's addition or deletion, go to the live session as
+    :data:`EXTERNAL_USER`, based on ``base_seq`` (default: the ``seq`` at which ``base``
+    was written); the file's ``last_written`` becomes what is on disk, and a file the
+    merge changed is marked to be written back.
+    """
+    file = change.file
+    if base_seq is None:
+        base_seq = _written_seq(live, file)
+    if change.outcome is Outcome.OPERATIONS:
+        return _apply_operations(live, change, base_seq=base_seq, now=now), []
+    if change.outcome is Outcome.FILE_ADD and change.data is not None:
+        try:
+            out = live.add_file(file, change.data, user_id=EXTERNAL_USER, now=now)
+        except (OperationError, DocumentError) as exc:
+            log.warning("watcher: the new file %s is refused: %s", file, exc)
+            return [], []
+        live.last_written[file] = change.data
+        live.written_seq[file] = live.seq
+        return [out], []
+    if change.outcome is Outcome.FILE_DELETE:
+        return _delete_file(live, file, change.live_edited, base_seq=base_seq, now=now), []
+    current = live.files.get(file)
+    if change.outcome is Outcome.IGNORE and disk is not None and current is not None:
+        if current.to_bytes() == base and change.reason == "formatting only":
+            # Formatting only, with no live edits: the file's bytes are now the base,
+            # so the daemon keeps them and does not write the file back.
+            _take_bytes(live, file, disk)
+    return [], []
+
+
+def _apply_operations(
+    live: LiveDocument, change: ExternalChange, *, base_seq: int, now: float
+) -> list[Submitted]:
+    file = change.file
+    ops = to_operations(change, timestamp=now, session_id=live.key)
+    outcomes: list[Submitted] = []
+    failed = 0
+    for op in ops:
+        try:
+            outcomes.append(live.submit(op.model_copy(update={"file": file}), base_seq=base_seq, now=now))
+        except (OperationError, NotFound) as exc:
+            failed += 1
+            log.warning("watcher: external %s on %s refused: %s", op.operation_type, file, exc)
+    disk = change.data
+    clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
+    if not failed and clean and not change.live_edited and disk is not None:
+        # base + (base -> disk) with nothing else live is the file's elements: keep
+        # the file's own bytes, so the daemon does not write it back.
+        _take_bytes(live, file, disk)
+        return outcomes
+    # The file now holds theirs; the merged live state is written back by the daemon.
+    live.last_written[file] = disk if disk is not None else b""
+    live.written_seq[file] = live.seq
+    live.dirty.add(file)
+    return outcomes
+
+
+def _delete_file(
+    live: LiveDocument, file: str, live_edited: bool, *, base_seq: int, now: float
+) -> list[Submitted]:
+    decision = file_delete_decision(live.strategy, live_edited=live_edited)
+    outcomes: list[Submitted] = []
+    if decision.conflict is not None:
+        users = {
+            t.user_id for touches in live.book.history.values() for t in touches if t.seq > base_seq
+        } - {EXTERNAL_USER}
+        fields = delete_conflict(file, decision, live_users=users, strategy=live.strategy)
+        status = fields.pop("status")
+        winner = fields.pop("winner")
+        record = live.book._new(**fields, status=status, winner=winner)
+        if status != "open":
+            live.book.resolved += 1
+        noted = Submitted("applied", {}, conflicts=[record])
+        noted.journal.append(live._conflict_record([record]))
+        outcomes.append(noted)
+    live.last_written.pop(file, None)
+    if decision.delete:
+        outcomes.append(live.delete_file(file, user_id=EXTERNAL_USER, now=now))
+    else:
+        live.dirty.add(file)  # kept: the daemon writes the live file back
+    return outcomes
+
+
+def recover_working_tree(
+    live: LiveDocument,
+    disk: Mapping[str, bytes],
+    recorded: Mapping[str, tuple[bytes, int]],
+    versions: tuple[Mapping[str, bytes], Mapping[str, bytes]] | None,
+    *,
+    now: float,
+) -> tuple[list[Submitted], set[str]]:
+    """Bring what happened to the working tree while the daemon was away into a session
+    just recovered from its checkpoint and journal.
+
+    ``disk`` is the working tree's SVG files; ``recorded`` the bases the daemon last
+    wrote (:class:`svgx_sync.bases.WrittenBases`; a file without one keeps the base it
+    was loaded with); ``versions`` the branch's files at the commit of the last record
+    and now, when git moved the branch meanwhile. A file that differs from its base is
+    an external edit, merged like one; a file that holds its base (our own write) gets
+    the live state written over it. Returns the outcomes to journal and broadcast and
+    the files whose base changed.
+    """
+    outcomes: list[Submitted] = []
+    changed: set[str] = set()
+    for file in sorted(set(disk) | set(live.files) | set(recorded)):
+        on_disk = disk.get(file)
+        if file in recorded:
+            live.last_written[file], seq = recorded[file]
+            live.written_seq[file] = min(seq, live.seq)
+        base = live.last_written.get(file)
+        if versions is not None:
+            # What git wrote meanwhile is judged from the version the live work sat on.
+            base = base_after_head_move(base, versions[0].get(file), versions[1].get(file), on_disk)
+            if base is not None:
+                live.last_written[file] = base
+        current = live.files.get(file)
+        ours = current.to_bytes() if current is not None else None
+        change = external_change(base, ours, on_disk, file)
+        log.debug("recovery: %s/%s: %s (%s)", live.key, file, change.outcome.value, change.reason)
+        before = live.last_written.get(file)
+        if change.outcome is Outcome.IGNORE:
+            if on_disk is None and ours is not None:
+                live.dirty.add(file)  # not written yet
+            elif on_disk is not None and ours is not None and ours != on_disk:
+                if ours == base and change.reason == "formatting only":
+                    _take_bytes(live, file, on_disk)
+                else:
+                    # Our own write, perhaps an older one: the live state goes over it.
+                    live.last_written[file] = on_disk
+                    live.dirty.add(file)
+        elif change.outcome is not Outcome.WAIT:  # a file not whole yet is left alone
+            outcomes += apply_change(live, change, base=base, disk=on_disk, now=now)[0]
+        if live.last_written.get(file) is not before or file in recorded:
+            changed.add(file)
+    return outcomes, changed
 
 
 def _made_by_daemon(commit: pygit2.Commit) -> bool:
@@ -635,76 +772,3 @@ def _version_notice(commit: pygit2.Commit, seq: int | None) -> dict[str, Any]:
         "seq": seq,
         "source": "git",
     }
-
-
-# -- attaching to the daemon -----------------------------------------------------------
-
-
-class DaemonTarget:
-    """:class:`WatchTarget` over a running :class:`svgx_sync.server.Daemon`.
-
-    External operations take the daemon's own path for a client's operations (journal,
-    group commit, broadcast in ``seq`` order, debounced file writes), with nobody to
-    acknowledge.
-    """
-
-    def __init__(self, daemon: Any) -> None:
-        self.daemon = daemon
-
-    def _room(self, name: str) -> Any:
-        for room in list(self.daemon.rooms.values()):
-            if room.live.name == name and self.daemon._checked_out(room):
-                return room
-        return None
-
-    def live_session(self, name: str) -> LiveDocument | None:
-        room = self._room(name)
-        return None if room is None or room.broken else room.live  # type: ignore[no-any-return]
-
-    async def publish(
-        self, name: str, outcomes: Sequence[Submitted], messages: Sequence[dict[str, Any]]
-    ) -> None:
-        daemon, room = self.daemon, self._room(name)
-        if room is None:
-            return
-        for out in outcomes:
-            daemon._queue(room, out, None)
-            room.version_ops.extend(e["op_id"] for e in out.entries)
-        room.notices.extend(messages)
-        daemon._flush_soon(room)
-        if room.live.dirty:
-            daemon._write_soon(room)
-
-    def writing(self, name: str) -> bool:
-        room = self._room(name)
-        if room is None:
-            return False
-        lock = getattr(room, "write_lock", None)
-        pending = getattr(room, "write_generation", 0) > getattr(room, "written_generation", 0)
-        return pending or (lock is not None and lock.locked())
-
-    def branch_switched(self, name: str, old: str | None, new: str) -> None:
-        from .session import document_key
-
-        daemon = self.daemon
-        previous = daemon.rooms.get(document_key(name, old)) if old else None
-        if previous is None or not previous.clients:
-            return
-        room = daemon.room_for(f"{name}@{new}")
-        # Whatever git checked out, the working tree shows this session's live state.
-        on_disk = room.document.svg_files()
-        live = room.live
-        live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
-        daemon._write_files(room)
-        daemon._flush(previous)
-        for conn in list(previous.clients):
-            previous.clients.discard(conn)
-            if conn.user_id is not None:
-                previous.presence.leave(conn.user_id, time.time())
-            conn.session_id = room.key
-            conn.room = room
-            room.clients.add(conn)
-            room.presence.join(conn.user_id or "user", conn.username, time.time())
-            daemon._welcome(conn, room, None)
-        daemon._presence_soon(previous)
-        daemon._presence_soon(room)

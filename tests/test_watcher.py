@@ -237,11 +237,12 @@ def test_new_and_deleted_files(tmp_path: Path) -> None:
         (a,) = await clients(daemon, "alice")
         (folder / "icons").mkdir()
         save(folder / "icons" / "dot.svg", BASE)
-        added = await a.expect("file_added")
-        assert added["file"] == "icons/dot.svg" and 'id="r"' in added["svg"]
+        (added,) = await a.external_ops()
+        assert (added["operation_type"], added["file"], added["seq"]) == ("file_add", "icons/dot.svg", 1)
+        assert 'id="r"' in added["data"]["markup"]
         (folder / "icons" / "dot.svg").unlink()
-        deleted = await a.expect("file_deleted")
-        assert deleted["file"] == "icons/dot.svg"
+        (deleted,) = await a.external_ops()
+        assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == ("file_delete", "icons/dot.svg", 2)
         assert "icons/dot.svg" not in daemon.rooms["doc@main"].live.files
 
     run(tmp_path, body)
@@ -392,5 +393,240 @@ def test_a_forced_reset_keeps_live_work_on_top(tmp_path: Path) -> None:
         live = daemon.rooms["doc@main"].live.files["document.svg"]
         assert live.get("r").get("fill") == "green" and live.get("c").get("r") == "5"
         await until(lambda: b"green" in (folder / "document.svg").read_bytes(), "the write-back")
+
+    run(tmp_path, body)
+
+
+# -- restarts: what happened while the daemon was away -----------------------------------------
+
+
+def setup_root(tmp_path: Path) -> tuple[Path, Path]:
+    root = tmp_path / "docs"
+    doc = Store(root).create("doc")
+    doc.commit({"document.svg": BASE}, user_id="u-0", username="Setup", description="Start",
+               update_workdir=True)
+    return root, doc.path
+
+
+def attribute(svg: str, element: str, name: str) -> str | None:
+    from lxml import etree
+
+    for el in etree.fromstring(svg.encode()).iter():
+        if el.get("id") == element:
+            return el.get(name)
+    return None
+
+
+def test_an_edit_made_while_the_daemon_was_stopped_is_merged_not_overwritten(tmp_path: Path) -> None:
+    root, folder = setup_root(tmp_path)
+    file = folder / "document.svg"
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            (a,) = await clients(daemon, "alice")
+            await a.op("alice", "r", {"fill": "green"}, "a1")
+        finally:
+            await daemon.stop()
+        # Another program edits the file while no daemon runs.
+        assert b'fill="green"' in file.read_bytes()
+        save(file, file.read_bytes().replace(b'r="5"', b'r="9"'))
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            for user in ("bob", "carol"):
+                c = await Client.connect(daemon)
+                svg = (await c.join(user))["files"]["document.svg"]
+                assert attribute(svg, "r", "fill") == "green" and attribute(svg, "c", "r") == "9"
+            await until(lambda: b'fill="green"' in file.read_bytes() and b'r="9"' in file.read_bytes(),
+                        "the file to hold both")
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+async def start_process(root: Path, log: Path, debounce_ms: int) -> tuple[asyncio.subprocess.Process, int]:
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"),
+        env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": str(debounce_ms)},
+    )
+    assert proc.stdout is not None
+    line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
+    assert "listening on ws://" in line, line + log.read_text()
+    return proc, int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+
+
+async def kill_9(proc: asyncio.subprocess.Process) -> None:
+    import signal
+
+    proc.send_signal(signal.SIGKILL)
+    await asyncio.wait_for(proc.wait(), TIMEOUT)
+
+
+class Port:
+    def __init__(self, port: int) -> None:
+        self.port = port
+
+
+def test_edits_made_after_a_kill_9_are_merged_with_written_and_unwritten_live_work(tmp_path: Path) -> None:
+    root, folder = setup_root(tmp_path)
+    file, log = folder / "document.svg", tmp_path / "daemon.log"
+
+    async def join(port: int, user: str) -> tuple[Client, str]:
+        c = await Client.connect(Port(port))  # type: ignore[arg-type]
+        return c, (await c.join(user))["files"]["document.svg"]
+
+    async def main() -> None:
+        # 1. A live edit the daemon writes, then kill -9 and an edit on disk.
+        proc, port = await start_process(root, log, 0)
+        try:
+            a, _ = await join(port, "alice")
+            await a.op("alice", "r", {"fill": "green"}, "a1")
+            await until(lambda: b'fill="green"' in file.read_bytes(), "the write")
+        finally:
+            await kill_9(proc)
+        save(file, file.read_bytes().replace(b'r="5"', b'r="9"'))
+        # 2. Both are there; a live edit that is journaled but never written, kill -9,
+        #    and another edit on disk.
+        proc, port = await start_process(root, log, 600_000)
+        try:
+            b, svg = await join(port, "bob")
+            assert attribute(svg, "r", "fill") == "green" and attribute(svg, "c", "r") == "9"
+            assert (await b.op("bob", "r", {"x": "30"}, "b1"))["status"] == "applied"
+        finally:
+            await kill_9(proc)
+        assert b'x="30"' not in file.read_bytes()
+        save(file, file.read_bytes().replace(b'cy="50"', b'cy="70"'))
+        # 3. Everything is there, for every client that joins, and on disk.
+        proc, port = await start_process(root, log, 0)
+        try:
+            for user in ("carol", "dave"):
+                _, svg = await join(port, user)
+                assert attribute(svg, "r", "fill") == "green" and attribute(svg, "r", "x") == "30"
+                assert attribute(svg, "c", "r") == "9" and attribute(svg, "c", "cy") == "70"
+            await until(lambda: b'x="30"' in file.read_bytes(), "the write of the merged state")
+            on_disk = file.read_text()
+            assert attribute(on_disk, "c", "cy") == "70" and attribute(on_disk, "r", "fill") == "green"
+        finally:
+            await kill_9(proc)
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_added_and_deleted_files_are_numbered_journaled_and_caught_up(tmp_path: Path) -> None:
+    root, folder = setup_root(tmp_path)
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            (a,) = await clients(daemon, "alice")
+            save(folder / "extra.svg", BASE)
+            (added,) = await a.external_ops()
+            assert (added["operation_type"], added["seq"]) == ("file_add", 1)
+            save(folder / "gone.svg", BASE)
+            await a.external_ops()
+            (folder / "gone.svg").unlink()
+            (deleted,) = await a.external_ops()
+            assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == ("file_delete", "gone.svg", 3)
+            # A client coming back after seq 0 is sent exactly what it missed.
+            b = await Client.connect(daemon)
+            await b.send(type="join", user_id="bob", session_id="doc", last_seq=0)
+            welcome = await b.expect("welcome")
+            assert welcome["catch_up"] is True
+            assert [(o["operation_type"], o["file"]) for o in welcome["operations"]] == [
+                ("file_add", "extra.svg"), ("file_add", "gone.svg"), ("file_delete", "gone.svg")]
+        finally:
+            await daemon.stop()
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            c = await Client.connect(daemon)
+            await c.send(type="join", user_id="carol", session_id="doc", last_seq=1)
+            welcome = await c.expect("welcome")
+            assert welcome["seq"] == 3 and [o["seq"] for o in welcome["operations"]] == [2, 3]
+            live = daemon.rooms["doc@main"].live
+            assert sorted(live.files) == ["document.svg", "extra.svg"]
+            assert not (folder / "gone.svg").exists()
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+# -- forced git commands, in either order --------------------------------------------------------
+
+
+@pytest.mark.parametrize("order", ["files-then-head", "head-then-files"])
+def test_a_forced_rewind_keeps_unversioned_live_work_whatever_arrives_first(
+    tmp_path: Path, order: str
+) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        save(folder / "document.svg", BASE.replace(b'r="5"', b'r="9"'))
+        await a.external_ops()
+        await git(folder, "commit", "-q", "-am", "Bigger circle")
+        await a.expect("version_created", lambda m: m.get("source") == "git")
+        older = (await git(folder, "rev-parse", "HEAD~1")).strip()
+        await a.op("alice", "r", {"fill": "green"}, "a1")
+        await until(lambda: b"green" in (folder / "document.svg").read_bytes(), "the write")
+        # What `git reset --hard` does, in two steps the watcher sees one at a time.
+        if order == "files-then-head":
+            await git(folder, "read-tree", "-u", "--reset", older)
+            (op,) = await a.external_ops()
+            await git(folder, "update-ref", "HEAD", older)
+            await a.expect("head_moved")
+        else:
+            await git(folder, "update-ref", "HEAD", older)
+            await a.expect("head_moved")
+            await git(folder, "read-tree", "-u", "--reset", "HEAD")
+            (op,) = await a.external_ops()
+        assert op["element_id"] == "c" and op["data"]["attributes"] == {"r": "5"}
+        live = daemon.rooms["doc@main"].live.files["document.svg"]
+        assert live.get("r").get("fill") == "green" and live.get("c").get("r") == "5"
+        await until(lambda: b"green" in (folder / "document.svg").read_bytes(), "the write-back")
+        # The live state from before the forced change is kept on our own ref.
+        kept = await git(folder, "show", "refs/svgx/kept/main:document.svg")
+        assert 'fill="green"' in kept and 'r="9"' in kept
+
+    run(tmp_path, body)
+
+
+# -- the shipped hooks, run by git ---------------------------------------------------------------
+
+
+def test_the_shipped_hooks_tell_the_daemon_about_a_terminal_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    import stat
+    import sys
+
+    hooks = Path(__file__).resolve().parent.parent / "hooks"
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        for name in ("svgx-notify", "post-commit", "post-checkout", "post-merge"):
+            target = folder / ".git" / "hooks" / name
+            shutil.copy(hooks / name, target)
+            target.chmod(target.stat().st_mode | stat.S_IXUSR)
+        monkeypatch.setenv("SVGX_SYNC_URL", f"http://127.0.0.1:{daemon.port}")
+        monkeypatch.setenv("SVGX_SYNC_PYTHON", sys.executable)
+        (a,) = await clients(daemon, "alice")
+        save(folder / "document.svg", BASE.replace(b"red", b"blue"))
+        await a.external_ops()
+        assert daemon.watcher.notified == 0
+        await git(folder, "commit", "-q", "-am", "Blue, with hooks")
+        # post-commit has run when git returns: the daemon was asked at once.
+        await until(lambda: daemon.watcher.notified >= 1, "the hook's /notify")
+        notice = await a.expect("version_created", lambda m: m.get("source") == "git")
+        assert notice["description"] == "Blue, with hooks"
+        await git(folder, "checkout", "-q", "-b", "idea")
+        await until(lambda: daemon.watcher.notified >= 2, "post-checkout's /notify")
+        await a.expect("branch_switched", lambda m: m["branch"] == "idea")
 
     run(tmp_path, body)
