@@ -20,8 +20,10 @@ alone and looked at again with backoff: git is half-way through changing it. The
 never touched. Nothing the daemon acknowledged is lost meanwhile: live operations keep
 being accepted and journaled by the daemon; the watcher only adds the external ones.
 
-The daemon is reached through :class:`WatchTarget`, a small protocol, so the watcher runs
-against the real daemon or against a small stand-in in tests.
+The daemon is reached through :class:`WatchTarget`, a small protocol made of public
+methods of :class:`svgx_sync.server.Daemon`, so the watcher needs none of its internals.
+:func:`recover_working_tree` is the same judgement for a session just loaded: what
+happened to the working tree while the daemon was away.
 """
 
 from __future__ import annotations
@@ -693,7 +695,7 @@ def _delete_file(
         record = live.book._new(**fields, status=status, winner=winner)
         if status != "open":
             live.book.resolved += 1
-        noted = Submitted("applied", {}, conflicts=[record])
+        noted = Submitted("applied", {"op_id": None, "seq": None, "status": status}, conflicts=[record])
         noted.journal.append(live._conflict_record([record]))
         outcomes.append(noted)
     live.last_written.pop(file, None)

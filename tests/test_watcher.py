@@ -630,3 +630,25 @@ def test_the_shipped_hooks_tell_the_daemon_about_a_terminal_commit(
         await a.expect("branch_switched", lambda m: m["branch"] == "idea")
 
     run(tmp_path, body)
+
+
+def test_deleting_a_live_edited_file_on_disk_is_a_reported_conflict(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        save(folder / "extra.svg", BASE)
+        await a.external_ops()
+        await a.send(type="operation", operation_type="update", user_id="alice", element_id="r",
+                     data={"attributes": {"fill": "green"}}, op_id="a1", file="extra.svg")
+        await a.expect("ack", lambda m: m["op_id"] == "a1")
+        (folder / "extra.svg").unlink()
+        found = await a.expect("conflict_detected")
+        (conflict,) = found["conflicts"]
+        assert (conflict["kind"], conflict["file"], conflict["status"]) == ("edit_delete", "extra.svg", "open")
+        # manual keeps the file until someone decides (the daemon writes it back).
+        live = daemon.rooms["doc@main"].live
+        assert live.files["extra.svg"].get("r").get("fill") == "green" and "extra.svg" in live.dirty
+        assert not [o for m in a.seen if m["type"] == "operations" for o in m["operations"]
+                    if o["operation_type"] == "file_delete"]
+
+    # The live edit is not written yet when the file is deleted.
+    run(tmp_path, body, default_strategy="manual", write_debounce_ms=60_000)
