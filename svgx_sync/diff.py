@@ -105,15 +105,21 @@ def _elements(root: Any) -> Iterator[Any]:
 
 
 def _element_children(el: Any) -> list[Any]:
+    if not len(el):  # most elements are leaves: skip building an iterator
+        return []
     return [c for c in el if is_element(c)]
 
 
-def _keyed(root: Any) -> dict[str, Any]:
+def _with_ids(root: Any) -> list[tuple[Any, str | None]]:
+    """Every element in document order with its id, read once per diff."""
+    return [(el, el.get("id")) for el in _elements(root)]
+
+
+def _keyed(root: Any, elements: list[tuple[Any, str | None]]) -> dict[str, Any]:
     """id -> the first element (in document order) that holds it; the root is left out."""
     first: dict[str, Any] = {}
-    for el in _elements(root):
-        ident = el.get("id")
-        if ident is not None and el is not root and ident not in first:
+    for el, ident in elements:
+        if ident is not None and ident not in first and el is not root:
             first[ident] = el
     return first
 
@@ -149,6 +155,23 @@ class _Differ:
             **{p: u for p, u in work.root.nsmap.items()},
             **{p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS},
         }
+        # Unchanged elements are recognised by their start tags as text (the common case
+        # by far), which needs no attribute to be read from lxml.
+        self._by_text = (
+            work.namespaces_on_root_only()
+            and new.namespaces_on_root_only()
+            and work.root.nsmap == new.root.nsmap
+        )
+        self._old_elements = _with_ids(work.root)
+        self._new_elements = _with_ids(new.root)
+
+    def _same_start_tag(self, old_el: Any, new_el: Any) -> bool:
+        """Whether both elements come from byte-identical start tags (so equal tag and
+        attributes); False when that cannot be told from the source."""
+        if not self._by_text or new_el is self.new.root:
+            return False
+        old_tag = self.work.source_start_tag(old_el)
+        return old_tag is not None and old_tag == self.new.source_start_tag(new_el)
 
     # -- the steps -------------------------------------------------------------------
 
@@ -163,7 +186,8 @@ class _Differ:
 
     def _match(self) -> None:
         old_root, new_root = self.work.root, self.new.root
-        old_keyed, new_keyed = _keyed(old_root), _keyed(new_root)
+        old_keyed = _keyed(old_root, self._old_elements)
+        new_keyed = _keyed(new_root, self._new_elements)
         self.old_keyed = set(old_keyed.values())
         self.new_keyed = set(new_keyed.values())
         self._pair(new_root, old_root)
@@ -175,18 +199,23 @@ class _Differ:
         pending = list(self.match.items())
         while pending:
             new_el, old_el = pending.pop()
+            if not len(new_el) or not len(old_el):
+                continue  # no children to pair
             old_free: dict[Any, list[Any]] = {}
             for child in _element_children(old_el):
                 if child not in self.old_keyed and child not in self.matched_old:
                     old_free.setdefault(child.tag, []).append(child)
-            taken: Counter[Any] = Counter()
+            if not old_free:
+                continue
+            taken: dict[Any, int] = {}
             for child in _element_children(new_el):
                 if child in self.new_keyed or child in self.match:
                     continue
-                candidates = old_free.get(child.tag, [])
-                n = taken[child.tag]
+                tag = child.tag
+                candidates = old_free.get(tag, [])
+                n = taken.get(tag, 0)
                 if n < len(candidates):
-                    taken[child.tag] += 1
+                    taken[tag] = n + 1
                     if self._compatible(candidates[n], child):
                         self._pair(child, candidates[n])
                         pending.append((child, candidates[n]))
@@ -199,23 +228,27 @@ class _Differ:
         """Can ``old_el`` become ``new_el`` by updates alone?"""
         if old_el.tag != new_el.tag:
             return False
-        nsmap = old_el.nsmap
-        for key in new_el.attrib:
-            if key.startswith("{") and self._attr_prefix(key, nsmap) is None:
-                return False
+        if self._same_start_tag(old_el, new_el):
+            return True  # the same names in the same namespace declarations
+        nsmap = None
+        for key in new_el.keys():
+            if key[0] == "{":
+                if nsmap is None:
+                    nsmap = old_el.nsmap
+                if self._attr_prefix(key, nsmap) is None:
+                    return False
         return True
 
     def _safe_ids(self) -> None:
         """Ids that name one and the same element in both versions (or one side only)."""
-        old_count = Counter(el.get("id") for el in _elements(self.work.root) if el.get("id"))
-        new_count = Counter(el.get("id") for el in _elements(self.new.root) if el.get("id"))
+        old_count = Counter(ident for _el, ident in self._old_elements if ident)
+        new_count = Counter(ident for _el, ident in self._new_elements if ident)
         self.safe: set[str] = set()
         for ident in old_count.keys() | new_count.keys():
             if old_count[ident] > 1 or new_count[ident] > 1 or not _ID_RE.match(ident):
                 continue
             self.safe.add(ident)
-        for new_el in _elements(self.new.root):
-            ident = new_el.get("id")
+        for new_el, ident in self._new_elements:
             if ident in self.safe and old_count[ident]:
                 old_el = self.match.get(new_el)
                 if old_el is None or old_el.get("id") != ident:
@@ -250,7 +283,7 @@ class _Differ:
         for index, child in enumerate(children):
             self.new_index[child] = index
         for index, child in enumerate(children):
-            if self._place(child, parent, work_parent, index):
+            if self._place(child, parent, work_parent, index) and len(child):
                 self._walk(child)
 
     def _place(self, child: Any, parent: Any, work_parent: Any, index: int) -> bool:
@@ -307,30 +340,38 @@ class _Differ:
             self.work.remove(el)
 
     def _update_content(self) -> None:
-        for new_el in _elements(self.new.root):
-            work_el = self.placed[new_el]
+        new_root = self.new.root
+        placed = self.placed
+        for new_el, _ident in self._new_elements:
+            work_el = placed[new_el]
             data: dict[str, Any] = {}
-            attributes: dict[str, str | None] = {}
-            old_attrib, new_attrib = work_el.attrib, new_el.attrib
-            nsmap = work_el.nsmap if any(k.startswith("{") for k in new_attrib) else {}
-            for key, value in new_attrib.items():
-                if old_attrib.get(key) != value:
-                    attributes[self._attr_name(key, nsmap)] = value
-            for key in old_attrib:
-                if key not in new_attrib:
-                    attributes[self._attr_name(key, work_el.nsmap)] = None
-            if attributes:
-                data["attributes"] = attributes
-            if not (_is_blank(work_el.text) and _is_blank(new_el.text)):
-                if (work_el.text or "") != (new_el.text or ""):
-                    data["text"] = new_el.text or ""
-            if new_el is not self.new.root and not (
-                _is_blank(work_el.tail) and _is_blank(new_el.tail)
-            ):
-                if (work_el.tail or "") != (new_el.tail or ""):
-                    data["tail"] = new_el.tail or ""
+            if not self._same_start_tag(work_el, new_el):
+                attributes = self._attribute_changes(work_el, new_el)
+                if attributes:
+                    data["attributes"] = attributes
+            old_text, new_text = work_el.text, new_el.text
+            if old_text != new_text and not (_is_blank(old_text) and _is_blank(new_text)):
+                if (old_text or "") != (new_text or ""):
+                    data["text"] = new_text or ""
+            if new_el is not new_root:
+                old_tail, new_tail = work_el.tail, new_el.tail
+                if old_tail != new_tail and not (_is_blank(old_tail) and _is_blank(new_tail)):
+                    if (old_tail or "") != (new_tail or ""):
+                        data["tail"] = new_tail or ""
             if data:
                 self._emit(OperationType.UPDATE, self._new_address(new_el), data)
+
+    def _attribute_changes(self, work_el: Any, new_el: Any) -> dict[str, str | None]:
+        attributes: dict[str, str | None] = {}
+        old_attrib, new_attrib = work_el.attrib, new_el.attrib
+        nsmap = work_el.nsmap if any(k.startswith("{") for k in new_attrib) else {}
+        for key, value in new_attrib.items():
+            if old_attrib.get(key) != value:
+                attributes[self._attr_name(key, nsmap)] = value
+        for key in old_attrib:
+            if key not in new_attrib:
+                attributes[self._attr_name(key, work_el.nsmap)] = None
+        return attributes
 
     # -- names and addresses -----------------------------------------------------------
 

@@ -253,7 +253,7 @@ class _Node:
     key: Key
     el: Any
     parent: Key | None
-    children: list[Key] = field(default_factory=list)
+    children: list[Key]
 
     @property
     def tag(self) -> str:
@@ -279,6 +279,14 @@ class _Tree:
         self.doc = doc
         self.nodes: dict[Key, _Node] = {}
         self.key_of: dict[Any, Key] = {}
+        self._signatures: dict[Key, tuple[Any, ...]] = {}
+
+    def shallow(self, key: Key) -> tuple[Any, ...]:
+        """:func:`_shallow` of an element, computed once (for the base, which never changes)."""
+        sig = self._signatures.get(key)
+        if sig is None:
+            sig = self._signatures[key] = _shallow(self.nodes[key].el)
+        return sig
 
     @classmethod
     def build(
@@ -290,12 +298,16 @@ class _Tree:
         alias: dict[Key, Key] | None = None,
     ) -> _Tree:
         tree = cls(doc)
-        tree._add(ROOT, doc.root, None)
-        stack = [ROOT]
+        nodes, key_of = tree.nodes, tree.key_of
+        root = nodes[ROOT] = _Node(ROOT, doc.root, None, [])
+        key_of[doc.root] = ROOT
+        stack = [root]
         alias = alias or {}
         while stack:
-            pkey = stack.pop()
-            pnode = tree.nodes[pkey]
+            pnode = stack.pop()
+            if not len(pnode.el):
+                continue  # a leaf: nothing to key
+            pkey = pnode.key
             kids = [c for c in pnode.el if is_element(c)]
             keys: list[Key | None] = [None] * len(kids)
             loose: list[int] = []
@@ -317,7 +329,7 @@ class _Tree:
                     assert base is not None
                     bkeys = [k for k in bnode.children if k[0] == "pos"]
                     matched = _align(
-                        [_shallow(base.nodes[k].el) for k in bkeys],
+                        [base.shallow(k) for k in bkeys],
                         [_shallow(kids[i]) for i in loose],
                     )
                     counts = {}
@@ -330,18 +342,16 @@ class _Tree:
                             new = ("new", side, pkey, tag, counts.get(tag, 0))
                             counts[tag] = counts.get(tag, 0) + 1
                             keys[i] = alias.get(new, new)
+            children = pnode.children
             for child, key in zip(kids, keys, strict=True):
                 assert key is not None
-                if key in tree.nodes:  # cannot happen with unique ids; never lose an element
+                if key in nodes:  # cannot happen with unique ids; never lose an element
                     key = ("dup", key, id(child))
-                tree._add(key, child, pkey)
-                pnode.children.append(key)
-                stack.append(key)
+                node = nodes[key] = _Node(key, child, pkey, [])
+                key_of[child] = key
+                children.append(key)
+                stack.append(node)
         return tree
-
-    def _add(self, key: Key, el: Any, parent: Key | None) -> None:
-        self.nodes[key] = _Node(key, el, parent)
-        self.key_of[el] = key
 
     def __contains__(self, key: object) -> bool:
         return key in self.nodes
@@ -516,6 +526,13 @@ class _Merge:
         self.pending: list[_Pending] = []
         self.notes: list[str] = []
         self._same_inserts(docs.theirs, unusable)
+        # Elements of base and theirs with equal start tags (as text) have equal tags and
+        # attributes; see SvgDocument.source_start_tag.
+        self._by_text = (
+            docs.base.namespaces_on_root_only()
+            and docs.theirs.namespaces_on_root_only()
+            and docs.base.root.nsmap == docs.theirs.root.nsmap
+        )
         self.el: dict[Key, Any] = {k: n.el for k, n in self.O.nodes.items()}
         self.key_of: dict[Any, Key] = dict(self.O.key_of)
 
@@ -527,7 +544,7 @@ class _Merge:
         renames = 0
         all_ids = set(self.B.doc.ids) | set(self.O.doc.ids) | set(theirs_doc.ids)
         for key, tnode in list(T.nodes.items()):
-            if key in B:
+            if key in B.nodes:
                 continue
             if key[0] == "new":
                 pkey = tnode.parent
@@ -540,7 +557,7 @@ class _Merge:
                         if _deep(O.nodes[okey].el) == sig:
                             alias[key] = okey
                             break
-            elif key[0] == "id" and key in O:
+            elif key[0] == "id" and key in O.nodes:
                 onode = O.nodes[key]
                 if _shallow(onode.el) == _shallow(tnode.el) and onode.parent == tnode.parent:
                     continue
@@ -570,8 +587,8 @@ class _Merge:
 
     def run(self) -> MergeResult:
         B, O, T = self.B, self.O, self.T
-        self.deleted_by_theirs = {k for k in B.nodes if k in O and k not in T}
-        self.deleted_by_ours = {k for k in B.nodes if k in T and k not in O}
+        self.deleted_by_theirs = {k for k in B.nodes if k in O.nodes and k not in T.nodes}
+        self.deleted_by_ours = {k for k in B.nodes if k in T.nodes and k not in O.nodes}
         self.protected: set[Key] = set()
         self.handled: set[Key] = set()
         self._check_theirs_deletes()
@@ -694,10 +711,10 @@ class _Merge:
         while stack:
             pkey = stack.pop()
             for key in T.nodes[pkey].children:
-                if key not in B and key not in O:
-                    if pkey in self.el and not (pkey not in B and pkey not in O):
+                if key not in B.nodes and key not in O.nodes:
+                    if pkey in self.el and not (pkey not in B.nodes and pkey not in O.nodes):
                         self._insert_copy(key, pkey)
-                elif key in B and T.parent(key) != B.parent(key) and key in O:
+                elif key in B.nodes and T.parent(key) != B.parent(key) and key in O.nodes:
                     self._move(key, pkey)
             stack.extend(reversed(T.nodes[pkey].children))
 
@@ -825,7 +842,9 @@ class _Merge:
     def _reorder(self) -> None:
         B, O, T = self.B, self.O, self.T
         for pkey, bnode in B.nodes.items():
-            if pkey not in O or pkey not in T or pkey in self.protected:
+            if len(bnode.children) < 2:
+                continue  # nothing to reorder
+            if pkey not in O.nodes or pkey not in T.nodes or pkey in self.protected:
                 continue
             tkids = set(T.nodes[pkey].children)
             okids = set(O.nodes[pkey].children)
@@ -876,68 +895,96 @@ class _Merge:
 
     def _edit_contents(self) -> None:
         B, O, T = self.B, self.O, self.T
+        by_text = self._by_text
+        bsrc, tsrc = B.doc.source, T.doc.source
+        bspans, tspans = B.doc.spans, T.doc.spans
         for key, tnode in T.nodes.items():
-            if key not in O:
+            onode = O.nodes.get(key)
+            if onode is None:
                 continue
-            onode = O.nodes[key]
             bnode = B.nodes.get(key)
-            battrs = bnode.attrs if bnode is not None else {}
-            oattrs, tattrs = onode.attrs, tnode.attrs
             el = self.el[key]
-            for name in dict.fromkeys([*battrs, *tattrs]):
-                b, t = battrs.get(name), tattrs.get(name)
-                if b == t:
-                    continue
-                o = oattrs.get(name)
-                if name == "style":
-                    self._merge_style(key, el, b, o, t)
-                    continue
-                if o == b:
-                    self.doc.set_attribute(el, name, t)
-                elif o != t:
-                    self.pending.append(
-                        _Pending(
-                            ConflictKind.ATTRIBUTE,
-                            key,
-                            attribute=_prefixed(name),
-                            base=b,
-                            ours=o,
-                            theirs=t,
-                            detail="both sides set it differently; ours kept",
+            same_attributes = False
+            if by_text and bnode is not None and key != ROOT:
+                # Base and theirs as read, compared as text: the start tag fixes the tag
+                # and attributes, the text up to the first child and the tail are text.
+                bs, ts = bspans.get(bnode.el), tspans.get(tnode.el)
+                if bs is not None and ts is not None:
+                    if bsrc[bs.start : bs.text_end] == tsrc[ts.start : ts.text_end]:
+                        if bsrc[bs.end : bs.tail_end] == tsrc[ts.end : ts.tail_end]:
+                            continue  # theirs changed nothing here
+                        same_attributes = True
+                    else:
+                        same_attributes = (
+                            bsrc[bs.start : bs.stag_end] == tsrc[ts.start : ts.stag_end]
                         )
-                    )
-            btext = bnode.text if bnode is not None else ""
-            if tnode.text != btext:
-                if onode.text == btext:
-                    self.doc.set_text(el, tnode.el.text)
-                elif onode.text != tnode.text:
-                    self.pending.append(
-                        _Pending(
-                            ConflictKind.TEXT,
-                            key,
-                            base=btext or None,
-                            ours=onode.text or None,
-                            theirs=tnode.text or None,
-                            detail="both sides changed the text; ours kept",
-                        )
-                    )
-            if bnode is None or not (bnode.parent == onode.parent == tnode.parent):
+            if not same_attributes:
+                self._edit_attributes(key, el, bnode, onode, tnode)
+            self._edit_text(key, el, bnode, onode, tnode)
+
+    def _edit_attributes(
+        self, key: Key, el: Any, bnode: _Node | None, onode: _Node, tnode: _Node
+    ) -> None:
+        battrs = bnode.attrs if bnode is not None else {}
+        oattrs, tattrs = onode.attrs, tnode.attrs
+        for name in dict.fromkeys([*battrs, *tattrs]):
+            b, t = battrs.get(name), tattrs.get(name)
+            if b == t:
                 continue
-            if tnode.tail != bnode.tail:
-                if onode.tail == bnode.tail:
-                    self.doc.set_tail(el, tnode.el.tail)
-                elif onode.tail != tnode.tail:
-                    self.pending.append(
-                        _Pending(
-                            ConflictKind.TEXT,
-                            key,
-                            attribute="tail",
-                            base=bnode.tail or None,
-                            ours=onode.tail or None,
-                            theirs=tnode.tail or None,
-                            detail="both sides changed the text after it; ours kept",
-                        )
+            o = oattrs.get(name)
+            if name == "style":
+                self._merge_style(key, el, b, o, t)
+                continue
+            if o == b:
+                self.doc.set_attribute(el, name, t)
+            elif o != t:
+                self.pending.append(
+                    _Pending(
+                        ConflictKind.ATTRIBUTE,
+                        key,
+                        attribute=_prefixed(name),
+                        base=b,
+                        ours=o,
+                        theirs=t,
+                        detail="both sides set it differently; ours kept",
                     )
+                )
+
+    def _edit_text(
+        self, key: Key, el: Any, bnode: _Node | None, onode: _Node, tnode: _Node
+    ) -> None:
+        btext = bnode.text if bnode is not None else ""
+        if tnode.text != btext:
+            if onode.text == btext:
+                self.doc.set_text(el, tnode.el.text)
+            elif onode.text != tnode.text:
+                self.pending.append(
+                    _Pending(
+                        ConflictKind.TEXT,
+                        key,
+                        base=btext or None,
+                        ours=onode.text or None,
+                        theirs=tnode.text or None,
+                        detail="both sides changed the text; ours kept",
+                    )
+                )
+        if bnode is None or not (bnode.parent == onode.parent == tnode.parent):
+            return
+        if tnode.tail != bnode.tail:
+            if onode.tail == bnode.tail:
+                self.doc.set_tail(el, tnode.el.tail)
+            elif onode.tail != tnode.tail:
+                self.pending.append(
+                    _Pending(
+                        ConflictKind.TEXT,
+                        key,
+                        attribute="tail",
+                        base=bnode.tail or None,
+                        ours=onode.tail or None,
+                        theirs=tnode.tail or None,
+                        detail="both sides changed the text after it; ours kept",
+                    )
+                )
 
     def _merge_style(
         self, key: Key, el: Any, b: str | None, o: str | None, t: str | None
@@ -1005,6 +1052,9 @@ class _Merge:
                             )
                         )
                 continue
+            stag = doc.source_start_tag(el)
+            if stag is not None and "href" not in stag and "url(" not in stag and "&" not in stag:
+                continue  # as read, no attribute refers to anything (an entity could hide one)
             for attr, target in _references(el):
                 if target not in present and target in known:
                     self.pending.append(

@@ -280,3 +280,37 @@ def test_round_trip_over_the_corpus() -> None:
             failures.append(f"{path.relative_to(CORPUS)} (seed {n}): {exc!r}"[:300])
     assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} failures)"
     assert checked > 2000
+
+
+# -- unchanged elements are recognised by their source text -------------------------------------
+
+
+def test_equal_start_tags_under_a_rebound_prefix_are_still_compared() -> None:
+    # The rect's start tag is the same text in both files, but its prefix names another
+    # namespace: its attribute changed, and the text comparison must not hide that.
+    old = (b'<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g" xmlns:a="urn:one">\n'
+           b'    <rect id="r" a:k="1"/>\n  </g>\n</svg>\n')
+    new = old.replace(b"urn:one", b"http://www.w3.org/1999/xlink")
+    assert_round_trip(old, new)
+    root_old = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:a="urn:one">\n'
+                b'  <rect id="r" a:k="1"/>\n</svg>\n')
+    changes = assert_round_trip(
+        root_old, root_old.replace(b"urn:one", b"http://www.w3.org/1999/xlink")
+    )
+    assert any(c["element_id"] == "r" for c in changes)
+
+
+def test_text_and_tail_changes_next_to_equal_start_tags() -> None:
+    old = OLD
+    new = old.replace(b"hello <tspan>w</tspan> tail", b"hello! <tspan>w</tspan> tail")
+    changes = assert_round_trip(old, new)
+    assert [c["data"] for c in changes] == [{"text": "hello! "}]
+    new = old.replace(b'<rect x="1"/>\n', b'<rect x="1"/>after\n')
+    assert [c["data"] for c in assert_round_trip(old, new)] == [{"tail": "after\n  "}]
+
+
+def test_a_dirty_new_document_is_compared_by_its_elements() -> None:
+    old_doc, new_doc = SvgDocument(OLD), SvgDocument(OLD)
+    new_doc.set_attribute(new_doc.get("r1"), "x", "99")  # not rendered: the source is stale
+    ops = diff_trees(old_doc, new_doc, "f.svg")
+    assert [(op.element_id, op.data) for op in ops] == [("r1", {"attributes": {"x": "99"}})]

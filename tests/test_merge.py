@@ -281,3 +281,23 @@ def test_marking_twice_appends() -> None:
     again = mark_conflicts(MergeResult(marked, result.conflicts))
     ids = [c.mark_id for c in read_conflicts(again)]
     assert ids == ["svgx-conflict-1", "svgx-conflict-2"]
+
+
+def test_theirs_rebinding_a_prefix_is_merged_though_start_tags_are_equal() -> None:
+    base = (b'<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g" xmlns:a="urn:one">\n'
+            b'    <rect id="r" a:k="1"/>\n    <rect id="s" x="1"/>\n  </g>\n</svg>\n')
+    ours = base.replace(b'id="s" x="1"', b'id="s" x="2"')
+    theirs = base.replace(b"urn:one", b"http://www.w3.org/1999/xlink")
+    result = merge_documents(Versions(base, ours, theirs), file="f.svg")
+    assert result.clean
+    rect = SvgDocument(result.merged).get("r")
+    assert dict(rect.attrib) == {"id": "r", "{http://www.w3.org/1999/xlink}k": "1"}
+
+
+def test_theirs_text_and_tail_edits_are_merged() -> None:
+    base = (b'<svg xmlns="http://www.w3.org/2000/svg">\n  <text id="t">one</text>\n'
+            b'  <rect id="r" x="1"/>\n</svg>\n')
+    ours = base.replace(b'x="1"', b'x="2"')
+    theirs = base.replace(b">one<", b">two<").replace(b'x="1"/>', b'x="1"/>after')
+    result = merge_documents(Versions(base, ours, theirs), file="f.svg")
+    assert result.merged == ours.replace(b">one<", b">two<").replace(b'x="2"/>', b'x="2"/>after')

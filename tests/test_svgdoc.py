@@ -240,3 +240,20 @@ def test_text_with_carriage_return_round_trips() -> None:
     doc = SvgDocument((SVG_OPEN + '<text id="t">a</text></svg>').encode())
     doc.set_text(doc.get("t"), "x\ry")
     assert SvgDocument(doc.to_bytes()).get("t").text == "x\ry"
+
+
+def test_source_start_tags_only_while_they_describe_the_element() -> None:
+    doc = SvgDocument((SVG_OPEN + '\n  <rect id="a" x="1"/>\n  <rect id="b"/>\n</svg>').encode())
+    assert doc.namespaces_on_root_only()
+    assert doc.source_start_tag(doc.get("a")) == '<rect id="a" x="1"/>'
+    doc.set_attribute(doc.get("a"), "x", "2")
+    assert doc.source_start_tag(doc.get("a")) is None
+    assert doc.source_start_tag(doc.get("b")) == '<rect id="b"/>'
+    new = doc.new_element("{http://www.w3.org/2000/svg}circle", {"id": "c"})
+    doc.insert(doc.root, 0, new)
+    assert doc.source_start_tag(new) is None
+    assert not doc.namespaces_on_root_only()  # edited: nothing is promised
+    doc.commit_render()
+    assert doc.source_start_tag(doc.get("a")) == '<rect id="a" x="2"/>'
+    nested = SvgDocument((SVG_OPEN + '<g xmlns:a="urn:x"><rect a:k="1"/></g></svg>').encode())
+    assert not nested.namespaces_on_root_only()
