@@ -34,7 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import NotFound, OperationError, UnknownElement
-from .ops import Operation, OperationType, apply_operation
+from .ops import Operation, OperationType, apply_operation, attribute_key, format_style, parse_style
 from .svgdoc import SvgDocument, is_element
 
 HISTORY_PER_ELEMENT = 64
@@ -176,9 +176,7 @@ def _value(doc: SvgDocument, element_id: str, key: str) -> Any:
     if el is None:
         return None
     if key.startswith("@"):
-        from .ops import _attribute_key
-
-        return el.get(_attribute_key(doc, el, key[1:]))
+        return el.get(attribute_key(doc, el, key[1:]))
     if key == TEXT:
         return el.text or ""
     if key == TAIL:
@@ -369,9 +367,7 @@ def _combine(op: Operation, extra: Operation) -> Operation:
 def merge_style(base: str | None, ours: str | None, theirs: str | None) -> str | None:
     """Three-way merge of ``style`` declarations; on one property both sides' change,
     the later (``theirs``) wins."""
-    from .ops import _format_style, _parse_style
-
-    b, o, t = (_parse_style(v or "") for v in (base, ours, theirs))
+    b, o, t = (parse_style(v or "") for v in (base, ours, theirs))
     merged = dict(o)
     for prop in list(b) + [p for p in t if p not in b]:
         if t.get(prop) != b.get(prop):
@@ -382,7 +378,7 @@ def merge_style(base: str | None, ours: str | None, theirs: str | None) -> str |
     for prop, value in t.items():
         if prop not in merged and prop not in b:
             merged[prop] = value
-    return _format_style(merged) or None
+    return format_style(merged) or None
 
 
 def _earlier_wins(earlier: float | None, later: float | None) -> bool:

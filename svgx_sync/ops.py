@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DocumentError, OperationError, UnknownElement
-from .svgdoc import SVGX_NS, SvgDocument, is_element
+from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XML_NS, SvgDocument, is_element
 
 MODEL_ID = "svgx-model"
 """Id of the ``<metadata>`` element that holds constraints and assemblies."""
@@ -238,7 +238,7 @@ def _check_attribute(name: str, value: str | None) -> None:
         raise OperationError(f"attribute {name} may not hold a javascript: URL")
 
 
-def _parse_style(style: str) -> dict[str, str]:
+def parse_style(style: str) -> dict[str, str]:
     props: dict[str, str] = {}
     for decl in style.split(";"):
         if ":" in decl:
@@ -247,7 +247,7 @@ def _parse_style(style: str) -> dict[str, str]:
     return props
 
 
-def _format_style(props: dict[str, str]) -> str:
+def format_style(props: dict[str, str]) -> str:
     return ";".join(f"{k}:{v}" for k, v in props.items())
 
 
@@ -378,8 +378,6 @@ def _is_blank(text: str | None) -> bool:
 
 def _clark_to_prefixed(key: str) -> str:
     ns, local = key[1:].split("}", 1)
-    from .svgdoc import KNOWN_PREFIXES
-
     prefix = KNOWN_PREFIXES.get(ns)
     return f"{prefix}:{local}" if prefix else local
 
@@ -522,32 +520,31 @@ def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
     if "size" in data:
         _set_size(edit, el, *_size(data["size"]))
     for name, value in dict(data.get("attributes") or {}).items():
-        key = _attribute_key(doc, el, name)
+        key = attribute_key(doc, el, name)
         edit.set_attribute(el, key, None if value is None else _scalar(value, name))
     if "style" in data:
         style = data["style"]
         if isinstance(style, str):
             edit.set_attribute(el, "style", style or None)
         else:
-            props = _parse_style(el.get("style", ""))
+            props = parse_style(el.get("style", ""))
             for prop, value in style.items():
                 if value is None:
                     props.pop(prop, None)
                 else:
                     props[prop] = _scalar(value, f"style.{prop}")
-            edit.set_attribute(el, "style", _format_style(props) or None)
+            edit.set_attribute(el, "style", format_style(props) or None)
     if "text" in data:
         edit.set_text(el, data["text"])
     if "tail" in data:
         edit.set_tail(el, data["tail"])
 
 
-def _attribute_key(doc: SvgDocument, el: Any, name: str) -> str:
+def attribute_key(doc: SvgDocument, el: Any, name: str) -> str:
+    """The lxml key (``{ns}local``) for an attribute named as in the wire (``xlink:href``)."""
     if ":" not in name:
         return name
     prefix, local = name.split(":", 1)
-    from .svgdoc import KNOWN_PREFIXES, XML_NS
-
     if prefix == "xml":
         return f"{{{XML_NS}}}{local}"
     ns = el.nsmap.get(prefix) or {v: k for k, v in KNOWN_PREFIXES.items()}.get(prefix)
