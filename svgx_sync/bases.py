@@ -14,9 +14,11 @@ folder and never packs or prunes it):
 
 Rules:
 
-* A base is recorded (:meth:`WrittenBases.persist`) *before* the file is written, so a
-  crash in between leaves the record one write ahead of the disk. The previous base is
-  kept for that case: when the disk holds it, it is the base (:meth:`WrittenBases.base`).
+* A base is recorded (:meth:`WrittenBases.persist`) *before* the file is written, by
+  the write itself, so a crash in between leaves the record one write ahead of the
+  disk. The previous base is kept for that case: when the disk holds it, it is the
+  base (:meth:`WrittenBases.base`). Writes may run out of order; a file is recorded
+  and written only by the latest write that has it (:meth:`WrittenBases.claim`).
 * Every file is replaced atomically (:func:`svgx_sync.atomic.write_atomic`); bytes no
   longer named by the manifest are removed after the manifest is replaced.
 * A missing, unreadable or damaged record is no error: the caller falls back to what the
@@ -65,19 +67,20 @@ class _Entry:
 class WrittenBases:
     """The recorded bases of one document branch's files.
 
-    :meth:`stage` is called where the bytes are decided (the event loop),
-    :meth:`persist` where they are written (possibly a worker thread); both are safe to
-    call from different threads.
+    :meth:`stage` is called where the bytes of a write are decided (the event loop),
+    :meth:`claim` and :meth:`persist` where they are written (a worker thread, one write
+    at a time), :meth:`record` for bases taken from the files themselves. All are safe
+    to call from different threads.
     """
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
         self._entries: dict[str, _Entry] = {}
-        self._data: dict[str, bytes] = {}  # sha -> bytes not yet known to be on disk
-        self._stored: set[str] = set()  # shas on disk
-        self._lock = threading.Lock()  # guards the three above
-        self._persist_lock = threading.Lock()  # one persist at a time
-        self._changed = False
+        self._stored: set[str] = set()  # shas whose bytes are in the folder
+        self._staged: dict[int, tuple[dict[str, bytes | None], dict[str, int], str | None]] = {}
+        self._written: dict[str, int] = {}  # path -> the latest write that claimed it
+        self._lock = threading.Lock()  # guards the above
+        self._persist_lock = threading.Lock()  # one record at a time
         self.head: str | None = None
         """The branch's commit when the bases were last staged (None: unknown)."""
 
@@ -104,12 +107,10 @@ class WrittenBases:
     def _read(self, sha: str | None) -> bytes | None:
         if sha is None:
             return None
-        data = self._data.get(sha)
-        if data is None:
-            try:
-                data = (self.folder / sha).read_bytes()
-            except OSError:
-                return None
+        try:
+            data = (self.folder / sha).read_bytes()
+        except OSError:
+            return None
         return data if _sha(data) == sha else None
 
     def files(self) -> set[str]:
@@ -133,80 +134,95 @@ class WrittenBases:
     # -- recording -------------------------------------------------------------------
 
     def stage(
+        self,
+        changes: Mapping[str, bytes | None],
+        seqs: Mapping[str, int],
+        head: str | None,
+        *,
+        write: int,
+    ) -> None:
+        """Note the bases that write number ``write`` is to put on disk (None: the file
+        is gone) and the branch's commit ``head``; :meth:`persist` records them."""
+        with self._lock:
+            self._staged[write] = (dict(changes), {p: seqs.get(p, 0) for p in changes}, head)
+
+    def claim(self, write: int, files: Mapping[str, bytes]) -> dict[str, bytes]:
+        """The part of ``files`` that write number ``write`` may put on disk: the files
+        no later write has written already (writes may run out of order)."""
+        with self._lock:
+            mine = {p: d for p, d in files.items() if self._written.get(p, -1) < write}
+            self._written.update(dict.fromkeys(mine, write))
+            return mine
+
+    def persist(self, write: int, files: Mapping[str, bytes] | None = None) -> None:
+        """Record the bases staged for write number ``write`` (only ``files``, when
+        given: what it claimed), before that write puts them on disk."""
+        with self._lock:
+            staged = self._staged.pop(write, None)
+            for older in [k for k in self._staged if k < write]:
+                del self._staged[older]  # superseded: never written
+        if staged is None:
+            return
+        changes, seqs, head = staged
+        if files is not None:
+            changes = {p: d for p, d in changes.items() if p in files}
+        self.record(changes, seqs, head)
+
+    def record(
         self, changes: Mapping[str, bytes | None], seqs: Mapping[str, int], head: str | None
     ) -> None:
-        """Note new bases (None: the file is gone) and the branch's commit ``head``, to be
-        written by :meth:`persist`."""
-        with self._lock:
-            if head != self.head:
-                self.head = head
-                self._changed = True
+        """Record new bases now: the bytes, then the manifest, then drop unused bytes.
+        The previous base of each file is what the record said before.
+
+        Raises OSError (nothing is recorded then); the caller decides, the journal
+        still has every operation.
+        """
+        with self._persist_lock:
+            with self._lock:
+                entries = dict(self._entries)
+                stored = set(self._stored)
+            blobs: dict[str, bytes] = {}
             for path, data in changes.items():
-                old = self._entries.get(path)
+                old = entries.get(path)
                 if data is None:
-                    if self._entries.pop(path, None) is not None:
-                        self._changed = True
+                    entries.pop(path, None)
                     continue
                 sha = _sha(data)
                 if old is not None and old.sha == sha:
                     continue
-                self._entries[path] = _Entry(
+                entries[path] = _Entry(
                     sha,
                     seqs.get(path, 0),
                     old.sha if old is not None else None,
                     old.seq if old is not None else None,
                 )
-                if sha not in self._stored:
-                    self._data[sha] = data
-                self._changed = True
-
-    def persist(self) -> None:
-        """Write what was staged: the bytes, then the manifest, then drop unused bytes.
-
-        Raises OSError; the caller decides (the journal still has every operation).
-        """
-        with self._persist_lock:
-            with self._lock:
-                if not self._changed:
-                    return
-                self._changed = False
-                entries = dict(self._entries)
-                head = self.head
-                pending = dict(self._data)
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-                named = {e.sha for e in entries.values()} | {
-                    e.previous for e in entries.values() if e.previous is not None
-                }
-                for sha, data in pending.items():
-                    if sha in named:
-                        write_atomic(self.folder / sha, data)
-                manifest = {
-                    "head": head,
-                    "files": {
-                        path: {
-                            "sha": e.sha,
-                            "seq": e.seq,
-                            "previous": e.previous,
-                            "previous_seq": e.previous_seq,
-                        }
-                        for path, e in sorted(entries.items())
+                blobs[sha] = data
+            named = {e.sha for e in entries.values()} | {
+                e.previous for e in entries.values() if e.previous is not None
+            }
+            manifest = {
+                "head": head,
+                "files": {
+                    path: {
+                        "sha": e.sha,
+                        "seq": e.seq,
+                        "previous": e.previous,
+                        "previous_seq": e.previous_seq,
                     }
-                }
-                write_atomic(self.folder / MANIFEST, orjson.dumps(manifest))
-            except OSError:
-                with self._lock:
-                    self._changed = True
-                raise
+                    for path, e in sorted(entries.items())
+                },
+            }
+            self.folder.mkdir(parents=True, exist_ok=True)
+            for sha, data in blobs.items():
+                if sha not in stored:
+                    write_atomic(self.folder / sha, data)
+                    stored.add(sha)
+            write_atomic(self.folder / MANIFEST, orjson.dumps(manifest))
+            unused = stored - named
             with self._lock:
-                current = {x for e in self._entries.values() for x in (e.sha, e.previous)}
-                for sha in pending:
-                    if sha in named:
-                        self._stored.add(sha)
-                    if sha in named or sha not in current:
-                        self._data.pop(sha, None)
-                unused = self._stored - named - current
-                self._stored -= unused
+                self._entries = entries
+                self.head = head
+                self._stored = stored - unused
             for sha in unused:
                 with contextlib.suppress(OSError):
                     (self.folder / sha).unlink()

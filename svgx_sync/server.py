@@ -448,17 +448,23 @@ class Daemon:
         for out in outcomes:
             self._queue(room, out, None)
         self._flush(room)
-        self._stage_bases(room, changed)
+        self._record_bases(room, changed)
         self._write_files(room)
 
-    def _stage_bases(self, room: Room, files: Collection[str]) -> None:
+    def _record_bases(self, room: Room, files: Collection[str], *, write: int | None = None) -> None:
+        """Record the ``last_written`` of ``files`` as their bases: now, or (``write``)
+        staged for that write to record just before it puts them on disk."""
         live = room.live
         head = room.document.repo.references.get(f"refs/heads/{live.branch}")
-        room.bases.stage(
-            {path: live.last_written.get(path) for path in files},
-            live.written_seq,
-            str(head.target) if head is not None else None,
-        )
+        changes = {path: live.last_written.get(path) for path in files}
+        commit = str(head.target) if head is not None else None
+        if write is not None:
+            room.bases.stage(changes, live.written_seq, commit, write=write)
+            return
+        try:
+            room.bases.record(changes, live.written_seq, commit)
+        except OSError:
+            log.exception("could not record the bases of %s", room.key)
 
     def _checked_out(self, room: Room) -> bool:
         try:
@@ -499,11 +505,7 @@ class Daemon:
             room.version_ops.extend(e["op_id"] for e in out.entries)
         room.notices.extend(messages)
         if bases:
-            self._stage_bases(room, bases)
-            try:
-                await asyncio.to_thread(room.bases.persist)
-            except OSError:
-                log.exception("could not record the bases of %s", room.key)
+            await asyncio.to_thread(self._record_bases, room, bases)
         self._flush_soon(room)
         if room.live.dirty:
             self._write_soon(room)
@@ -783,9 +785,7 @@ class Daemon:
         if checked_out:
             live.last_written = dict(files)
             live.written_seq.update(dict.fromkeys(files, live.seq))
-            self._stage_bases(room, {*files, *gone})
-            with contextlib.suppress(OSError):
-                room.bases.persist()
+            self._record_bases(room, {*files, *gone})
         live.take_dirty()
         room.version_ops.clear()
         self._checkpoint(room, force=True)
@@ -1088,17 +1088,17 @@ class Daemon:
         if room.broken or not room.live.dirty or not self._checked_out(room):
             return {}
         files = room.live.take_dirty()
-        self._stage_bases(room, files)
+        self._record_bases(room, files, write=room.write_generation + 1)  # the next write
         return files
 
     def _write_out(self, room: Room, files: dict[str, bytes], generation: int) -> None:
         # Runs in a worker thread or on the loop; touches only the file system.
         with room.write_lock:
-            if generation <= room.written_generation:
-                return
-            room.written_generation = generation
+            # Writes may run out of order: a file goes only to the latest write that has it.
+            files = room.bases.claim(generation, files)
+            room.written_generation = max(room.written_generation, generation)
             try:
-                room.bases.persist()  # before the files: see bases.py
+                room.bases.persist(generation, files)  # before the files: see bases.py
             except OSError:
                 log.exception("could not record the bases of %s", room.key)
             for path, data in files.items():
