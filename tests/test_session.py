@@ -162,3 +162,25 @@ def test_reset_replaces_the_files_and_breaks_catch_up():
     again = live()
     again.replay([*(), record], after_seq=0)
     assert again.texts() == d.texts() and again.seq == 2
+
+
+def test_whole_files_join_and_leave_in_seq_order_and_replay():
+    d = live()
+    added = d.add_file("extra.svg", SOURCE, user_id="external", now=1.0)
+    (entry,) = added.entries
+    assert (entry["operation_type"], entry["file"], entry["seq"]) == ("file_add", "extra.svg", 1)
+    assert entry["data"]["markup"] == SOURCE.decode() and "element_id" not in entry
+    d.submit(op("u1", "update", "r1", {"attributes": {"fill": "green"}}, "o1").model_copy(
+        update={"file": "extra.svg"}), base_seq=1, now=2.0)
+    deleted = d.delete_file("extra.svg", user_id="external", now=3.0)
+    assert deleted.entries[0]["seq"] == 3 and "extra.svg" not in d.files
+    with pytest.raises(NotFound):
+        d.delete_file("extra.svg", user_id="external", now=4.0)
+    assert [e["seq"] for e in d.since(0)] == [1, 2, 3]
+    # The journal records rebuild the same state, the ring and the answers.
+    records = [r for out in (added, deleted) for r in out.journal]
+    records.insert(1, {"kind": "op", "op": d.since(1)[0]})
+    again = live()
+    assert again.replay(records, after_seq=0) == 3
+    assert again.seq == 3 and sorted(again.files) == sorted(d.files)
+    assert [e["operation_type"] for e in again.since(0)] == ["file_add", "update", "file_delete"]
