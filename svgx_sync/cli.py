@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from svgx_sync.errors import ClientError, NotFound, OperationError, ServerError, SvgxError
 from svgx_sync.store import Document, Store
@@ -240,6 +241,28 @@ def _serve_run(args: argparse.Namespace) -> int:
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="daemon address")
     parser.add_argument("--port", type=int, default=8765, help="daemon port")
+    parser.add_argument("--json", action="store_true", help="print the /healthz JSON as is")
+
+
+def format_status(health: dict[str, Any]) -> str:
+    """A daemon's health as text: the documents, each live session and its users."""
+    lines = [
+        f"svgx-sync {health.get('version', '?')} on port {health.get('port')}:"
+        f" {health.get('status')}, {health.get('connections', 0)} connection(s),"
+        f" {health.get('total_operations', 0)} operation(s)",
+        f"root: {health.get('root')}",
+        f"documents: {', '.join(health.get('documents') or []) or '(none)'}",
+    ]
+    sessions = health.get("sessions") or []
+    lines.append(f"live sessions: {len(sessions) or '(none)'}")
+    for session in sessions:
+        lines.append(
+            f"  {session['session_id']}: seq {session['seq']}, {session['clients']} client(s),"
+            f" {session['open_conflicts']} open conflict(s)"
+        )
+        for user in session["users"]:
+            lines.append(f"    {user['user_id']} ({user['username']}): {user['status']}")
+    return "\n".join(lines)
 
 
 def _status_run(args: argparse.Namespace) -> int:
@@ -253,7 +276,7 @@ def _status_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"svgx-sync status: no daemon at {url}: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    print(json.dumps(health, indent=2))
+    print(json.dumps(health, indent=2) if args.json else format_status(health))
     return EXIT_OK
 
 

@@ -390,11 +390,15 @@ class LiveDocument:
         return applied
 
     def retained(self) -> list[dict[str, Any]]:
-        """What a rotated journal must keep: the conflicts and the recent entries (for
-        catch-up and ``op_id`` answers), all at or below the current ``seq``, and the
-        session's strategy."""
+        """What a rotated journal must keep: the open conflicts and the counts (so ids
+        are never reused), the recent entries (for catch-up and ``op_id`` answers), all
+        at or below the current ``seq``, and the session's strategy.
+
+        Settled conflicts are not carried over: after a restart they are gone from the
+        book (their ``conflict_id`` is then unknown); the counts still include them.
+        """
         out: list[dict[str, Any]] = [{"kind": "strategy", "strategy": self.strategy.value}]
-        if self.book.conflicts:
-            out.append(self._conflict_record(self.book.conflicts.values()))
+        if self.book.counter:
+            out.append(self._conflict_record(self.book.open()))
         out.extend({"kind": "op", "op": e} for e in self.ring)
         return out

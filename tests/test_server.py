@@ -341,12 +341,57 @@ def test_healthz_and_metrics_over_http(tmp_path):
         kind, text = await asyncio.to_thread(fetch, "/healthz")
         health = json.loads(text)
         assert kind == "application/json" and health["status"] == "ok"
-        assert health["total_operations"] == 1 and health["documents"] == ["doc@main"]
+        assert health["total_operations"] == 1 and health["documents"] == ["doc"]
+        assert health["sessions"] == [
+            {
+                "session_id": "doc@main",
+                "document": "doc",
+                "branch": "main",
+                "seq": 1,
+                "clients": 1,
+                "open_conflicts": 0,
+                "users": [{"user_id": "alice", "username": "Alice", "status": "editing"}],
+            }
+        ]
         kind, text = await asyncio.to_thread(fetch, "/metrics")
         assert kind.startswith("text/plain") and "svgx_operations_total 1.0" in text
         await a.close()
 
     run_with_daemon(tmp_path, body)
+
+
+def test_status_lists_documents_sessions_and_their_users(tmp_path, capsys):
+    from svgx_sync.cli import main
+
+    async def body(daemon: Daemon) -> None:
+        a, b, c = [await Client.connect(daemon) for _ in range(3)]
+        await a.join("alice")
+        await b.join("bob")
+        await c.join("carol", "other@main")
+        await c.send(type="leave")
+        await c.expect("left")
+        await c.send(type="status")
+        status = await c.expect("status")
+        assert status["documents"] == ["doc", "other"]
+        sessions = {s["session_id"]: s for s in status["sessions"]}
+        assert [(u["user_id"], u["username"], u["status"]) for u in sessions["doc@main"]["users"]] == [
+            ("alice", "Alice", "online"),
+            ("bob", "Bob", "online"),
+        ]
+        assert sessions["other@main"]["users"] == [
+            {"user_id": "carol", "username": "Carol", "status": "offline"}
+        ]
+        code = await asyncio.to_thread(main, ["status", "--port", str(daemon.port)])
+        assert code == 0
+        for client in (a, b, c):
+            await client.close()
+
+    run_with_daemon(tmp_path, body)
+    out = capsys.readouterr().out
+    assert "documents: doc, other" in out
+    assert "doc@main: seq 0, 2 client(s), 0 open conflict(s)" in out
+    assert "    alice (Alice): online" in out and "    bob (Bob): online" in out
+    assert "    carol (Carol): offline" in out
 
 
 def test_clean_stop_writes_files_and_checkpoints(tmp_path, git):
@@ -440,3 +485,88 @@ def test_a_conflicting_branch_merge_waits_for_resolution_or_aborts(tmp_path, git
     repo = tmp_path / "docs" / "doc"
     assert len(git(repo, "log", "-1", "--format=%P", "main").split()) == 2
     assert 'x="5"' in git(repo, "show", "main:document.svg")
+
+
+def test_diff_between_versions_and_against_the_live_state(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        first = (await a.join("alice"))["version_id"]
+        await a.op("alice", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1")
+        await a.send(type="version", action="create_version", created_by="alice", description="Box")
+        second = (await a.expect("version_created"))["version_id"]
+        await a.op("alice", "update", "r1", {"attributes": {"fill": "red"}}, "o2")  # live only
+
+        await a.send(type="version", action="diff", version_id=first, to_version=second, request_id="d1")
+        diff = await a.expect("diff")
+        assert diff["request_id"] == "d1" and diff["from_version"] == first
+        assert diff["to_version"] == second
+        assert [(c["operation_type"], c["element_id"]) for c in diff["changes"]] == [("create", "r1")]
+        assert diff["changes"][0]["file"] == "document.svg"
+
+        # without to_version: against the working tree, which shows the live edit
+        await a.send(type="version", action="diff", from_version=second)
+        live = await a.expect("diff", lambda m: m["to_version"] is None)
+        assert [(c["operation_type"], c["element_id"]) for c in live["changes"]] == [("update", "r1")]
+        assert live["changes"][0]["data"]["attributes"]["fill"] == "red"
+
+        await a.send(type="version", action="diff")
+        assert (await a.expect("error"))["code"] == "protocol_error"
+        await a.send(type="version", action="diff", version_id="no-such-version")
+        assert (await a.expect("error"))["code"] == "not_found"
+        await a.close()
+
+    run_with_daemon(tmp_path, body)
+
+
+def test_an_idle_session_is_unloaded_and_reloaded_on_the_next_join(tmp_path, git):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        assert daemon.unload_idle(float("inf")) == []  # a client is still there
+        await a.close()
+
+        async def unloaded() -> None:
+            while daemon.rooms:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(unloaded(), TIMEOUT)  # the ticker's doing
+        repo = tmp_path / "docs" / "doc"
+        checkpoint = git(repo, "log", "-1", "--format=%B", "refs/svgx/live/main")
+        assert "Svgx-Seq: 1" in checkpoint
+        assert 'id="r1"' in (repo / "document.svg").read_text()
+
+        b = await Client.connect(daemon)
+        welcome = await b.join("bob", last_seq=1)  # reloaded: catch-up still works
+        assert welcome["seq"] == 1 and welcome["catch_up"] and welcome["operations"] == []
+        ack = await b.op("bob", "update", "r1", {"attributes": {"fill": "red"}}, "o2")
+        assert ack["seq"] == 2
+        again = await b.op("bob", "create", "r1", {"type": "rectangle"}, "o1")  # op_id kept
+        assert again["seq"] == 1
+        await b.close()
+
+    run_with_daemon(tmp_path, body, idle_unload_s=0.2)
+
+
+def test_fsync_in_a_worker_thread_keeps_order_and_acks(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await Client.connect(daemon), await Client.connect(daemon)
+        await a.join("alice")
+        await b.join("bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
+        for i in range(30):  # sent without waiting: batches form while an fsync runs
+            await a.send(type="operation", operation_type="update", user_id="alice",
+                         element_id="r1", data={"attributes": {"x": str(i)}}, op_id=f"u{i}")
+        acks = [await a.expect("ack", lambda m, i=i: m["op_id"] == f"u{i}") for i in range(30)]
+        assert [ack["seq"] for ack in acks] == list(range(2, 32))
+        seen: list[int] = []
+        while len(seen) < 31:
+            seen += [op["seq"] for op in (await b.expect("operations"))["operations"]]
+        assert seen == list(range(1, 32))
+        # a join takes over the batch in flight and flushes on the loop
+        c = await Client.connect(daemon)
+        assert (await c.join("carol"))["seq"] == 31
+        for client in (a, b, c):
+            await client.close()
+
+    run_with_daemon(tmp_path, body, fsync_in_thread=True)

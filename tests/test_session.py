@@ -184,3 +184,24 @@ def test_whole_files_join_and_leave_in_seq_order_and_replay():
     assert again.replay(records, after_seq=0) == 3
     assert again.seq == 3 and sorted(again.files) == sorted(d.files)
     assert [e["operation_type"] for e in again.since(0)] == ["file_add", "update", "file_delete"]
+
+
+def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
+    d = live(strategy="manual")
+    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red", "stroke": "red"}}, "a1"), base_seq=0, now=0)
+    first = d.submit(op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0)
+    second = d.submit(op("b", "update", "r1", {"attributes": {"stroke": "blue"}}, "b2"), base_seq=0, now=0)
+    settled = first.conflicts[0]["conflict_id"]
+    still_open = second.conflicts[0]["conflict_id"]
+    d.resolve_conflict(settled, "theirs", "a", now=1)
+    kept = d.retained()
+    conflicts = [r for r in kept if r["kind"] == "conflicts"]
+    assert [c["conflict_id"] for c in conflicts[0]["records"]] == [still_open]
+    assert (conflicts[0]["counter"], conflicts[0]["detected"], conflicts[0]["resolved"]) == (2, 2, 1)
+
+    again = LiveDocument("doc", "main", {"document.svg": d.files["document.svg"].to_bytes()}, seq=d.seq)
+    again.replay(kept, after_seq=d.seq)
+    assert list(again.book.conflicts) == [still_open]
+    assert [c["conflict_id"] for c in again.book.open()] == [still_open]
+    assert (again.book.detected, again.book.resolved) == (2, 1)
+    assert again.book.counter == 2  # ids are never reused after a restart
