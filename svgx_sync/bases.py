@@ -146,6 +146,25 @@ class WrittenBases:
         with self._lock:
             self._staged[write] = (dict(changes), {p: seqs.get(p, 0) for p in changes}, head)
 
+    def take_over(self, write: int) -> dict[str, bytes]:
+        """Hand the files of earlier writes that have not run yet to write number
+        ``write`` (their stages become its, under what it staged itself); returns their
+        bytes, for a caller that must have every taken file on disk when it returns."""
+        with self._lock:
+            earlier = sorted(k for k in self._staged if k < write)
+            if not earlier:
+                return {}
+            changes: dict[str, bytes | None] = {}
+            seqs: dict[str, int] = {}
+            head: str | None = None
+            for key in [*earlier, write]:
+                if key in self._staged:
+                    more, more_seqs, head = self._staged.pop(key)
+                    changes.update(more)
+                    seqs.update(more_seqs)
+            self._staged[write] = (changes, seqs, head)
+            return {p: d for p, d in changes.items() if d is not None}
+
     def claim(self, write: int, files: Mapping[str, bytes]) -> dict[str, bytes]:
         """The part of ``files`` that write number ``write`` may put on disk: the files
         no later write has written already (writes may run out of order)."""
