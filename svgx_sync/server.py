@@ -850,8 +850,14 @@ class Daemon:
         self._write_files(room)
         user_id, username = self._author(conn, msg)
         description = msg.description or "Version"
+        files: dict[str, bytes | None] = dict(room.live.contents())
+        # A file deleted live is deleted in the version too.
+        if f"refs/heads/{room.live.branch}" in room.document.repo.references:
+            tip = room.document.resolve(room.live.branch)
+            for path in room.document.svg_files(tip):
+                files.setdefault(path, None)
         version_id = room.document.commit(
-            room.live.contents(),
+            files,
             user_id=user_id,
             username=username,
             description=description,

@@ -240,10 +240,16 @@ def test_new_and_deleted_files(tmp_path: Path) -> None:
         (added,) = await a.external_ops()
         assert (added["operation_type"], added["file"], added["seq"]) == ("file_add", "icons/dot.svg", 1)
         assert 'id="r"' in added["data"]["markup"]
+        await a.send(type="version", action="create_version", created_by="alice", description="Dot")
+        await a.expect("version_created")
+        assert "icons/dot.svg" in await git(folder, "ls-tree", "-r", "--name-only", "HEAD")
         (folder / "icons" / "dot.svg").unlink()
         (deleted,) = await a.external_ops()
         assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == ("file_delete", "icons/dot.svg", 2)
         assert "icons/dot.svg" not in daemon.rooms["doc@main"].live.files
+        await a.send(type="version", action="create_version", created_by="alice", description="No dot")
+        await a.expect("version_created")
+        assert "icons/dot.svg" not in await git(folder, "ls-tree", "-r", "--name-only", "HEAD")
 
     run(tmp_path, body)
 
