@@ -3,7 +3,8 @@
 1. Time from an external save (a plain write of the whole file, one attribute changed)
    to every connected client having received the change as an operation, on documents
    of 1k and 10k elements: median and p99 in milliseconds. A daemon on 127.0.0.1 port 0
-   in this process, three websockets clients.
+   in this process, three websockets clients. Beside it, the floor: watchfiles alone
+   (same grouping settings as the watcher) noticing the same save.
 2. The watcher's CPU while idle on a root of 1,000 documents (git repositories): CPU
    seconds per wall second over a quiet period, and the time to set the watch up.
 
@@ -22,11 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import websockets
+from watchfiles import awatch
 
 from svgx_sync.config import Settings
 from svgx_sync.server import Daemon
 from svgx_sync.store import Store
-from svgx_sync.watcher import Watcher
+from svgx_sync.watcher import Watcher, WatchSettings
 
 
 def document(n: int, fill: str = "red") -> bytes:
@@ -86,17 +88,49 @@ async def latency(n: int, rounds: int, root: Path) -> list[float]:
 
 
 class _Idle:
-    def live_session(self, name: str) -> None:
+    """A daemon with nothing live: the watcher only watches."""
+
+    def working_tree_session(self, name: str) -> None:
         return None
 
-    async def publish(self, name: str, outcomes: Any, messages: Any) -> None:
+    async def publish_external(self, name: str, outcomes: Any, messages: Any) -> None:
         return None
 
-    def writing(self, name: str) -> bool:
+    def writing_files(self, name: str) -> bool:
         return False
 
-    def branch_switched(self, name: str, old: str | None, new: str) -> None:
+    def follow_checkout(self, name: str, old: str | None, new: str) -> None:
         return None
+
+    def keep_live_state(self, name: str, reason: str) -> None:
+        return None
+
+
+async def bare_watch(n: int, rounds: int, root: Path) -> list[float]:
+    """Baseline: watchfiles alone noticing the same save, with the watcher's grouping."""
+    folder = root / f"bare{n}"
+    folder.mkdir(parents=True)
+    path = folder / "document.svg"
+    path.write_bytes(document(n))
+    defaults = WatchSettings()
+    stop = asyncio.Event()
+    seen: asyncio.Queue[float] = asyncio.Queue()
+
+    async def watch() -> None:
+        async for _ in awatch(folder, debounce=defaults.debounce_ms, step=defaults.step_ms,
+                              stop_event=stop):
+            seen.put_nowait(time.perf_counter())
+
+    task = asyncio.create_task(watch())
+    await asyncio.sleep(0.3)  # let the inotify watch be set up before the first save
+    samples = []
+    for r in range(rounds):
+        start = time.perf_counter()
+        path.write_bytes(document(n, f"c{r}"))
+        samples.append((await asyncio.wait_for(seen.get(), 30) - start) * 1000)
+    stop.set()
+    await task
+    return samples
 
 
 async def idle(documents: int, seconds: float, root: Path) -> tuple[float, float]:
@@ -124,9 +158,14 @@ def main() -> None:
         for n in (1_000, 10_000):
             rounds = args.rounds if n <= 1_000 else max(10, args.rounds // 2)
             samples = asyncio.run(latency(n, rounds, Path(tmp) / f"lat{n}"))
+            floor = asyncio.run(bare_watch(n, rounds, Path(tmp)))
             print(
                 f"external save -> 3 clients, {n:>6} elements: median {statistics.median(samples):7.1f} ms"
                 f"  p99 {pct(samples, 0.99):7.1f} ms  ({len(samples)} saves)"
+            )
+            print(
+                f"  baseline: bare watchfiles sees it,  {n:>6} elements: median "
+                f"{statistics.median(floor):7.1f} ms  p99 {pct(floor, 0.99):7.1f} ms"
             )
         setup, cpu = asyncio.run(idle(args.documents, args.idle, Path(tmp) / "idle"))
         print(

@@ -15,41 +15,15 @@ import websockets
 
 from svgx_sync.config import Settings
 from svgx_sync.server import Daemon
+from wsclient import WsClient
 
 TIMEOUT = 10.0
 
 
-class Client:
-    """A websockets client that remembers everything it received."""
+class Client(WsClient):
+    """A test client that remembers everything it received."""
 
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.seen: list[dict[str, Any]] = []
-        self.unclaimed: list[dict[str, Any]] = []
-
-    @classmethod
-    async def connect(cls, daemon: Daemon) -> Client:
-        ws = await websockets.connect(f"ws://127.0.0.1:{daemon.port}", compression=None)
-        return cls(ws)
-
-    async def send(self, **message: Any) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def expect(self, kind: str, check: Callable[[dict[str, Any]], bool] = lambda m: True) -> dict[str, Any]:
-        """The oldest unclaimed message of this type that passes ``check``."""
-        async def wait() -> dict[str, Any]:
-            while True:
-                for message in self.unclaimed:
-                    if message["type"] == kind and check(message):
-                        self.unclaimed.remove(message)
-                        return message
-                message = json.loads(await self.ws.recv())
-                self.seen.append(message)
-                self.unclaimed.append(message)
-        try:
-            return await asyncio.wait_for(wait(), TIMEOUT)
-        except TimeoutError:
-            raise AssertionError(f"no {kind} message; received {self.seen[-10:]}") from None
+    timeout = TIMEOUT
 
     async def join(self, user: str, session: str = "doc", **extra: Any) -> dict[str, Any]:
         await self.send(type="join", user_id=user, username=user.title(), session_id=session, **extra)
@@ -59,9 +33,6 @@ class Client:
         await self.send(type="operation", operation_type=kind, user_id=user, element_id=element,
                         data=data, op_id=op_id, **extra)
         return await self.expect("ack", lambda m: m["op_id"] == op_id)
-
-    async def close(self) -> None:
-        await self.ws.close()
 
 
 def run_with_daemon(tmp_path: Path, body: Callable[[Daemon], Awaitable[None]], **settings: Any) -> None:

@@ -4,7 +4,6 @@ a daemon on 127.0.0.1 port 0 and real websockets clients."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import time
@@ -13,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import websockets
 
 from svgx_sync.config import Settings
 from svgx_sync.server import Daemon
 from svgx_sync.store import Store
+from wsclient import WsClient
 
 TIMEOUT = 15.0
 BASE = (
@@ -29,38 +28,10 @@ BASE = (
 )
 
 
-class Client:
-    """A websockets client that remembers what it received."""
+class Client(WsClient):
+    """A test client that remembers everything it received."""
 
-    def __init__(self, ws: Any) -> None:
-        self.ws = ws
-        self.seen: list[dict[str, Any]] = []
-        self.unclaimed: list[dict[str, Any]] = []
-
-    @classmethod
-    async def connect(cls, daemon: Daemon) -> Client:
-        return cls(await websockets.connect(f"ws://127.0.0.1:{daemon.port}", compression=None))
-
-    async def send(self, **message: Any) -> None:
-        await self.ws.send(json.dumps(message))
-
-    async def expect(
-        self, kind: str, check: Callable[[dict[str, Any]], bool] = lambda m: True
-    ) -> dict[str, Any]:
-        async def wait() -> dict[str, Any]:
-            while True:
-                for message in self.unclaimed:
-                    if message["type"] == kind and check(message):
-                        self.unclaimed.remove(message)
-                        return message
-                message = json.loads(await self.ws.recv())
-                self.seen.append(message)
-                self.unclaimed.append(message)
-
-        try:
-            return await asyncio.wait_for(wait(), TIMEOUT)
-        except TimeoutError:
-            raise AssertionError(f"no {kind} message; received {self.seen[-8:]}") from None
+    timeout = TIMEOUT
 
     async def external_ops(self, count: int = 1) -> list[dict[str, Any]]:
         """The next ``count`` operations made by the ``external`` user."""
