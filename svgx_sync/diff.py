@@ -37,7 +37,7 @@ from lxml import etree
 
 from .errors import OperationError
 from .ops import Operation, OperationType, apply_operation, coerce_operation
-from .ops import _node_index as node_index
+from .ops import node_index
 from .svgdoc import (
     KNOWN_PREFIXES,
     XML_NS,

@@ -301,7 +301,7 @@ class _Edit:
         self._inverse(OperationType.UPDATE, self.doc.address_of(el), {"tail": old or ""})
 
     def insert(self, parent: Any, element_index: int | None, el: Any) -> None:
-        self.doc.insert(parent, _node_index(parent, element_index), el)
+        self.doc.insert(parent, node_index(parent, element_index), el)
         self.undo.append(lambda: self.doc.remove(el))
         self._inverse(OperationType.DELETE, self.doc.address_of(el), {})
 
@@ -328,7 +328,7 @@ class _Edit:
         old_node_index = list(old_parent).index(el)
         restore = self._text_around(el)
         try:
-            self.doc.move(el, parent, _node_index(parent, element_index, moving=el))
+            self.doc.move(el, parent, node_index(parent, element_index, moving=el))
         except DocumentError as exc:
             raise OperationError(str(exc)) from None
         self._restore_text_around(restore)
@@ -387,7 +387,7 @@ def _element_index(el: Any) -> int:
     return [c for c in parent if is_element(c)].index(el)
 
 
-def _node_index(parent: Any, element_index: int | None, moving: Any = None) -> int:
+def node_index(parent: Any, element_index: int | None, moving: Any = None) -> int:
     """The child-node position before the ``element_index``-th element child."""
     nodes = [c for c in parent if c is not moving]
     elements = [c for c in nodes if is_element(c)]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import subprocess
 import urllib.request
 from collections.abc import Awaitable, Callable
 from pathlib import Path
