@@ -555,9 +555,13 @@ class Watcher:
         state = self._state(name)
         head = self._read_head(doc)
         committed = self._tree(doc, head)
-        disk = doc.svg_files()
-        changed: dict[str, bytes | None] = {p: d for p, d in disk.items() if committed.get(p) != d}
-        changed.update({p: None for p in committed if p not in disk})
+        # A live session's state is the truth; the disk may lag it by a debounced write.
+        live = self.target.working_tree_session(name)
+        current = live.contents() if live is not None else doc.svg_files()
+        changed: dict[str, bytes | None] = {
+            p: d for p, d in current.items() if committed.get(p) != d
+        }
+        changed.update({p: None for p in committed if p not in current})
         if not changed:
             return
         version = doc.commit(
@@ -568,7 +572,6 @@ class Watcher:
         )
         state.head = self._read_head(doc)
         state.head_files = self._tree(doc, state.head)
-        live = self.target.working_tree_session(name)
         if live is not None:
             await self.target.publish_external(
                 name,

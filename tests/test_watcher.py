@@ -352,6 +352,21 @@ def test_auto_versions_after_a_quiet_period(tmp_path: Path) -> None:
     run(tmp_path, body, auto_version_quiet_s=0.3)
 
 
+def test_an_auto_version_holds_the_live_state_not_a_lagging_file(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (a,) = await clients(daemon, "alice")
+        save(folder / "document.svg", BASE.replace(b"red", b"blue"))
+        await a.external_ops()
+        # A live edit whose file write is still far off when the quiet period ends.
+        await a.op("alice", "c", {"r": "42"}, "a1")
+        await a.expect("version_created", lambda m: m.get("auto") is True)
+        assert b'r="42"' not in (folder / "document.svg").read_bytes()
+        shown = await git(folder, "show", "HEAD:document.svg")
+        assert 'fill="blue"' in shown and 'r="42"' in shown
+
+    run(tmp_path, body, auto_version_quiet_s=1.0, write_debounce_ms=60_000)
+
+
 def test_a_forced_reset_keeps_live_work_on_top(tmp_path: Path) -> None:
     async def body(daemon: Daemon, folder: Path) -> None:
         (a,) = await clients(daemon, "alice")
