@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from .errors import ClientError
+from .errors import ClientError, validation_problems
 
 __all__ = ["ENV_PREFIX", "Settings", "load_settings"]
 
@@ -121,8 +121,5 @@ def load_settings(
     try:
         return Settings.model_validate(values)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = validation_problems(exc, whole="settings")
         raise ClientError(f"invalid settings: {problems}") from None

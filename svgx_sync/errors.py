@@ -22,6 +22,8 @@ message.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class SvgxError(Exception):
     """Root of every error svgx_sync raises on purpose."""
@@ -87,3 +89,15 @@ class JournalError(ServerError):
     """The operation journal could not be written or read back."""
 
     code = "journal_error"
+
+
+def validation_problems(exc: Any, *, whole: str, skip: int = 0, limit: int | None = None) -> str:
+    """One line naming each field pydantic refused (``data.x: Input should be ...``).
+
+    ``skip`` drops leading location parts (a union's tag), ``whole`` names the input
+    itself when the location is empty.
+    """
+    return "; ".join(
+        f"{'.'.join(str(p) for p in err['loc'][skip:]) or whole}: {err['msg']}"
+        for err in exc.errors()[:limit]
+    )

@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import DocumentError, OperationError, UnknownElement
+from .errors import DocumentError, OperationError, UnknownElement, validation_problems
 from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XML_NS, SvgDocument, is_element
 
 MODEL_ID = "svgx-model"
@@ -80,10 +80,7 @@ def coerce_operation(raw: Mapping[str, Any]) -> Operation:
     try:
         return Operation.model_validate(fields)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'operation'}: {err['msg']}"
-            for err in exc.errors()
-        )
+        problems = validation_problems(exc, whole="operation")
         raise OperationError(f"invalid operation: {problems}") from None
 
 

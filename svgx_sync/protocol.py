@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .errors import OperationError, ProtocolError
+from .errors import OperationError, ProtocolError, validation_problems
 from .ops import Operation, OperationType
 
 __all__ = [
@@ -161,10 +161,8 @@ MESSAGE_TYPES = (
 
 
 def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in err['loc'][1:]) or 'message'}: {err['msg']}"
-        for err in exc.errors()[:5]
-    )
+    # The first location part is the union's tag (the message type).
+    return validation_problems(exc, whole="message", skip=1, limit=5)
 
 
 def parse_message(frame: str | bytes) -> Any:
