@@ -134,7 +134,7 @@ class WatchTarget(Protocol):
 @dataclass(slots=True)
 class _DocState:
     head: HeadState | None = None
-    head_files: dict[str, bytes] = field(default_factory=dict)
+    head_files: dict[str, bytes] | None = None  # the files of ``head``; None: not read yet
     rewound_from: dict[str, bytes] = field(default_factory=dict)
     last_change: float | None = None
     last_version: float | None = None
@@ -337,19 +337,13 @@ class Watcher:
         old_files: dict[str, bytes] | None = None
         new_head = self._read_head(doc)
         if new_head is not None and new_head != state.head:
-            move, old_files, head_messages = self._head_moved(doc, state, new_head)
+            old_files, head_messages = self._head_moved(doc, state, new_head)
             messages += head_messages
             everything = True
-            if move is not HeadMove.REWIND:
-                # Only a rewind (reset --hard, checkout -f, amend) can have replaced live
-                # work git saw as uncommitted; git refuses to overwrite it otherwise. After
-                # a switch another branch's session owns the working tree and was written
-                # out when the switch was noticed.
-                old_files = None
         live = self.target.working_tree_session(name)
         if everything:
             files |= set(doc.svg_files()) | (set(live.files) if live is not None else set())
-            files |= set(old_files or ()) | set(state.head_files)
+            files |= set(old_files or ()) | set(self._head_files(doc, state))
         if files:
             state.last_change = time.monotonic()
         bases: set[str] = set()
@@ -385,9 +379,13 @@ class Watcher:
         doc = self._document(name)
         if doc is None:
             return
-        state = self._state(name)
-        state.head = self._read_head(doc)
-        state.head_files = self._tree(doc, state.head)
+        self._state(name).head = self._read_head(doc)
+
+    def _head_files(self, doc: Document, state: _DocState) -> dict[str, bytes]:
+        """The SVG files of the commit HEAD was last seen at, read when first needed."""
+        if state.head_files is None:
+            state.head_files = self._tree(doc, state.head)
+        return state.head_files
 
     def _tree(self, doc: Document, head: HeadState | None) -> dict[str, bytes]:
         if head is None or head.commit is None:
@@ -399,8 +397,9 @@ class Watcher:
 
     def _head_moved(
         self, doc: Document, state: _DocState, new: HeadState
-    ) -> tuple[HeadMove, dict[str, bytes], list[dict[str, Any]]]:
-        """Note what git did to HEAD; returns the old version's files and the notices."""
+    ) -> tuple[dict[str, bytes] | None, list[dict[str, Any]]]:
+        """Note what git did to HEAD; returns the old version's files after a rewind
+        (None otherwise) and the notices."""
         old = state.head or HeadState(None, None)
         descends = False
         if old.commit and new.commit:
@@ -411,12 +410,15 @@ class Watcher:
             except (pygit2.GitError, KeyError, ValueError):
                 descends = False
         move = classify_head_move(old, new, descends=descends)
-        old_files = state.head_files
-        state.head = new
-        state.head_files = self._tree(doc, new)
+        # Only a rewind (reset --hard, checkout -f, amend) can have replaced live work git
+        # saw as uncommitted; git refuses to overwrite it otherwise. After a switch another
+        # branch's session owns the working tree and was written out when the switch was
+        # noticed.
+        old_files = self._head_files(doc, state) if move is HeadMove.REWIND else None
+        state.head, state.head_files = new, None
         # A rewind may move HEAD before git rewrites the files (reset --soft, then
         # checkout -f): those files are judged against the version they were on.
-        state.rewound_from = old_files if move is HeadMove.REWIND else {}
+        state.rewound_from = old_files or {}
         if move is HeadMove.SWITCH and new.branch is not None:
             # The working tree now shows another branch; its session takes over.
             self.target.follow_checkout(doc.name, old.branch, new.branch)
@@ -446,7 +448,7 @@ class Watcher:
                 if isinstance(commit, pygit2.Commit) and not _made_by_daemon(commit):
                     messages.append(_version_notice(commit, seq))
         log.info("watcher: %s HEAD %s (%s -> %s)", doc.name, move.value, old, new)
-        return move, old_files, messages
+        return old_files, messages
 
     def _new_commits(self, doc: Document, old: str | None, new: str) -> list[pygit2.Commit]:
         walker = doc.repo.walk(new, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
@@ -471,7 +473,7 @@ class Watcher:
         if disk is not None and disk == base:
             return [], [], False
         versions = (
-            (old_files.get(file), state.head_files.get(file))
+            (old_files.get(file), self._head_files(doc, state).get(file))
             if old_files is not None
             else self._git_wrote(doc, state, file, disk)
         )
@@ -521,7 +523,7 @@ class Watcher:
             return None
         if entry.id != pygit2.hash(disk):
             return None
-        known = state.head_files.get(file)
+        known = self._head_files(doc, state).get(file)
         if disk != known:
             return known, disk
         previous = state.rewound_from.get(file)
@@ -554,7 +556,7 @@ class Watcher:
             return
         state = self._state(name)
         head = self._read_head(doc)
-        committed = self._tree(doc, head)
+        committed = self._head_files(doc, state) if head == state.head else self._tree(doc, head)
         # A live session's state is the truth; the disk may lag it by a debounced write.
         live = self.target.working_tree_session(name)
         current = live.contents() if live is not None else doc.svg_files()
@@ -570,8 +572,7 @@ class Watcher:
             username="svgx_sync",
             description=auto_version_message(changed),
         )
-        state.head = self._read_head(doc)
-        state.head_files = self._tree(doc, state.head)
+        state.head, state.head_files = self._read_head(doc), None
         if live is not None:
             await self.target.publish_external(
                 name,
