@@ -24,15 +24,9 @@ from svgx_sync.external import (
 )
 from svgx_sync.ops import coerce_operation
 from svgx_sync.svgdoc import SvgDocument
+from samples import BASE
 
 F = "document.svg"
-BASE = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n'
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n'
-    b'  <rect id="r" x="1" y="2" width="10" height="10" fill="red"/>\n'
-    b'  <circle id="c" cx="50" cy="50" r="5"/>\n'
-    b"</svg>\n"
-)
 
 
 def edited(data: bytes, old: bytes, new: bytes) -> bytes:

@@ -16,16 +16,10 @@ import pytest
 from svgx_sync.config import Settings
 from svgx_sync.server import Daemon
 from svgx_sync.store import Store
+from samples import BASE
 from wsclient import WsClient
 
 TIMEOUT = 15.0
-BASE = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n'
-    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n'
-    b'  <rect id="r" x="1" y="2" width="10" height="10" fill="red"/>\n'
-    b'  <circle id="c" cx="50" cy="50" r="5"/>\n'
-    b"</svg>\n"
-)
 
 
 class Client(WsClient):
