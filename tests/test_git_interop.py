@@ -101,33 +101,25 @@ def test_revert_over_a_cli_history(store: Store, git: Git) -> None:
     git(doc.path, "fsck", "--strict")
 
 
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m svgx_sync ARGS`` in a child process."""
+    return subprocess.run(
+        [sys.executable, "-m", "svgx_sync", *args], capture_output=True, text=True, check=False
+    )
+
+
 def test_cli_init_creates_a_repository(tmp_path: Path, git: Git) -> None:
     target = tmp_path / "root" / "poster"
-    done = subprocess.run(
-        [sys.executable, "-m", "svgx_sync", "init", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = cli("init", str(target))
     assert done.returncode == 0, done.stderr
     assert git(target, "rev-parse", "--is-inside-work-tree").strip() == "true"
     assert git(target, "log", "--format=%s") == "Create document\n"
     assert (target / "document.svg").read_bytes() == EMPTY_SVG
 
-    again = subprocess.run(
-        [sys.executable, "-m", "svgx_sync", "init", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    again = cli("init", str(target))
     assert again.returncode != 0
     assert "already exists" in again.stderr
 
-    history = subprocess.run(
-        [sys.executable, "-m", "svgx_sync", "history", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    history = cli("history", str(target))
     assert history.returncode == 0, history.stderr
     assert "Create document" in history.stdout
