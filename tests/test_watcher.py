@@ -73,18 +73,23 @@ def save(path: Path, data: bytes) -> None:
         handle.write(data)
 
 
-def run(tmp_path: Path, body: Callable[[Daemon, Path], Awaitable[None]], **settings: Any) -> None:
+def setup_root(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
     doc.commit({"document.svg": BASE}, user_id="u-0", username="Setup", description="Start",
                update_workdir=True)
+    return root, doc.path
+
+
+def run(tmp_path: Path, body: Callable[[Daemon, Path], Awaitable[None]], **settings: Any) -> None:
+    root, folder = setup_root(tmp_path)
     settings.setdefault("write_debounce_ms", 0)
 
     async def main() -> None:
         daemon = Daemon(Settings(root=root, port=0, **settings))
         await daemon.start()
         try:
-            await body(daemon, doc.path)
+            await body(daemon, folder)
         finally:
             await daemon.stop()
 
@@ -384,14 +389,6 @@ def test_a_forced_reset_keeps_live_work_on_top(tmp_path: Path) -> None:
 
 
 # -- restarts: what happened while the daemon was away -----------------------------------------
-
-
-def setup_root(tmp_path: Path) -> tuple[Path, Path]:
-    root = tmp_path / "docs"
-    doc = Store(root).create("doc")
-    doc.commit({"document.svg": BASE}, user_id="u-0", username="Setup", description="Start",
-               update_workdir=True)
-    return root, doc.path
 
 
 def attribute(svg: str, element: str, name: str) -> str | None:
