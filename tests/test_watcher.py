@@ -309,8 +309,11 @@ def test_a_hook_can_ask_for_a_look_at_once(tmp_path: Path) -> None:
         import urllib.request
 
         url = f"http://127.0.0.1:{daemon.port}/notify?doc=doc"
+        seen = daemon.watcher.handled
         answer = await asyncio.to_thread(lambda: urllib.request.urlopen(url, timeout=5).status)
         assert answer == 202
+        await until(lambda: daemon.watcher.handled > seen, "the watcher to look at the document")
+        assert daemon.watcher.notified == 1
 
     run(tmp_path, body)
 
