@@ -115,7 +115,8 @@ class ConflictBook:
         """Conflicts still waiting for someone (manual strategy, or not yet overridden)."""
         return [c for c in self.conflicts.values() if c["status"] in ("open", "auto_resolved")]
 
-    def _new(self, **fields: Any) -> dict[str, Any]:
+    def add(self, **fields: Any) -> dict[str, Any]:
+        """Record a new conflict under the next ``conflict_N`` id and return the record."""
         self.counter += 1
         self.detected += 1
         record = {"conflict_id": f"conflict_{self.counter}", **fields}
@@ -443,7 +444,7 @@ def _file(
 ) -> list[dict[str, Any]]:
     out = []
     for fields in records:
-        record = book._new(**fields, status=status, winner=winner)
+        record = book.add(**fields, status=status, winner=winner)
         record["later_operation"] = op.model_dump(mode="json")
         if held:
             record["held_operation"] = op.model_dump(mode="json")

@@ -1006,7 +1006,7 @@ class Daemon:
                 if not conflict.blocking:
                     notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
                     continue
-                record = live.book._new(
+                record = live.book.add(
                     **conflict.to_dict(),
                     key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
                     users=[user_id],

@@ -696,7 +696,7 @@ def _delete_file(
         fields = delete_conflict(file, decision, live_users=users, strategy=live.strategy)
         status = fields.pop("status")
         winner = fields.pop("winner")
-        record = live.book._new(**fields, status=status, winner=winner)
+        record = live.book.add(**fields, status=status, winner=winner)
         if status != "open":
             live.book.resolved += 1
         noted = Submitted("applied", {"op_id": None, "seq": None, "status": status}, conflicts=[record])
