@@ -363,6 +363,14 @@ class Document:
         commit = self._commit(version)
         return {path: data for path, data in self._tree_files(commit.tree) if path.endswith(".svg")}
 
+    def svg_paths(self) -> list[str]:
+        """The paths of the working tree's ``*.svg`` files, the ones :meth:`svg_files`
+        reads, without reading them."""
+        try:
+            return [rel for rel, _ in self._workdir_svg_paths()]
+        except OSError as exc:
+            raise StoreError(f"cannot read the working tree of {self.name!r}: {exc}") from exc
+
     def history(self, *, branch: str | None = None, limit: int | None = None) -> list[Version]:
         """Commits reachable from ``branch`` (default HEAD), newest first."""
         if branch is None:
@@ -870,22 +878,25 @@ class Document:
     def _workdir_svg_files(self) -> dict[str, bytes]:
         found: dict[str, bytes] = {}
         try:
-            for folder, dirs, names in os.walk(self.path):
-                # Never descend into git's own folder or hidden/symlinked folders.
-                dirs[:] = sorted(
-                    d
-                    for d in dirs
-                    if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
-                )
-                for name in sorted(names):
-                    if not name.endswith(".svg") or name.startswith("."):
-                        continue
-                    full = os.path.join(folder, name)
-                    if not stat.S_ISREG(os.lstat(full).st_mode):
-                        continue
-                    rel = Path(full).relative_to(self.path).as_posix()
-                    with open(full, "rb") as handle:
-                        found[rel] = handle.read()
+            for rel, full in self._workdir_svg_paths():
+                with open(full, "rb") as handle:
+                    found[rel] = handle.read()
         except OSError as exc:
             raise StoreError(f"cannot read the working tree of {self.name!r}: {exc}") from exc
         return found
+
+    def _workdir_svg_paths(self) -> Iterator[tuple[str, str]]:
+        """(POSIX path relative to the document, full path) of each working-tree SVG file."""
+        for folder, dirs, names in os.walk(self.path):
+            # Never descend into git's own folder or hidden/symlinked folders.
+            dirs[:] = sorted(
+                d
+                for d in dirs
+                if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
+            )
+            for name in sorted(names):
+                if not name.endswith(".svg") or name.startswith("."):
+                    continue
+                full = os.path.join(folder, name)
+                if stat.S_ISREG(os.lstat(full).st_mode):
+                    yield Path(full).relative_to(self.path).as_posix(), full

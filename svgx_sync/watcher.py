@@ -342,7 +342,7 @@ class Watcher:
             everything = True
         live = self.target.working_tree_session(name)
         if everything:
-            files |= set(doc.svg_files()) | (set(live.files) if live is not None else set())
+            files |= set(doc.svg_paths()) | (set(live.files) if live is not None else set())
             files |= set(old_files or ()) | set(self._head_files(doc, state))
         if files:
             state.last_change = time.monotonic()
