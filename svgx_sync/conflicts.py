@@ -246,24 +246,46 @@ def arbitrate(
     records = []
     for element_id, key, touch in _unique(clashes):
         kind, attribute = _describe(key)
-        after = _value(doc, element_id, key)
+        values: dict[str, Any] = {}
+        if key == EXISTS:
+            kind = "edit_delete"
+        else:
+            values = dict(
+                base=_jsonable(touch.before.get(key)),
+                ours=_jsonable(touched[element_id].get(key)),
+                theirs=_jsonable(_value(doc, element_id, key)),
+            )
         records.append(
-            dict(
-                kind="edit_delete" if key == EXISTS else kind,
-                file=file,
-                element_id=element_id,
-                attribute=attribute,
-                base=None if key == EXISTS else _jsonable(touch.before.get(key)),
-                ours=None if key == EXISTS else _jsonable(touched[element_id].get(key)),
-                theirs=None if key == EXISTS else _jsonable(after),
-                key=key,
-                users=[touch.user_id, op.user_id],
-                earlier={"seq": touch.seq, "op_id": touch.op_id, "user_id": touch.user_id},
-                later={"op_id": op.op_id, "user_id": op.user_id},
-                strategy=strategy.value,
+            _record(
+                kind, op, touch, file=file, strategy=strategy,
+                element_id=element_id, attribute=attribute, key=key, **values,
             )
         )
     return _decide(files, book, op, inverse, records, clashes, file=file, strategy=strategy)
+
+
+def _record(
+    kind: str,
+    op: Operation,
+    earlier: Touch | None,
+    *,
+    file: str,
+    strategy: Strategy,
+    key: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A conflict between ``op`` and the ``earlier`` touch (None for a taken id), ready
+    for :func:`_file`; ``fields`` set the element, attribute and values, or add more."""
+    record: dict[str, Any] = dict(
+        kind=kind, file=file, element_id=op.element_id, attribute=None,
+        base=None, ours=None, theirs=None, key=key, users=[op.user_id],
+    )
+    if earlier is not None:
+        record["users"] = [earlier.user_id, op.user_id]
+        record["earlier"] = {"seq": earlier.seq, "op_id": earlier.op_id, "user_id": earlier.user_id}
+    record.update(later={"op_id": op.op_id, "user_id": op.user_id}, strategy=strategy.value)
+    record.update(fields)
+    return record
 
 
 def _unique(clashes: list[tuple[str, str, Touch]]) -> list[tuple[str, str, Touch]]:
@@ -490,19 +512,8 @@ def _edit_after_delete(
     """An edit arrives for an element another user deleted after the edit's base."""
     doc = files[file]
     recreate = Operation.model_validate(deleted.before[EXISTS])
-    fields = dict(
-        kind="delete_edit",
-        file=file,
-        element_id=op.element_id,
-        attribute=None,
-        base=None,
-        ours=None,
-        theirs=None,
-        key=EXISTS,
-        users=[deleted.user_id, op.user_id],
-        earlier={"seq": deleted.seq, "op_id": deleted.op_id, "user_id": deleted.user_id},
-        later={"op_id": op.op_id, "user_id": op.user_id},
-        strategy=strategy.value,
+    fields = _record(
+        "delete_edit", op, deleted, file=file, strategy=strategy, key=EXISTS,
         recreate=recreate.model_dump(mode="json"),
     )
     edit_wins = strategy in (Strategy.AUTOMATIC, Strategy.MERGE) or (
@@ -542,18 +553,9 @@ def _taken_id(
 ) -> Verdict:
     """A create whose id is taken: renumber it (automatic, merge), hold it, or refuse."""
     fresh = _fresh_id(doc, op.element_id)
-    fields = dict(
-        kind="duplicate_id",
-        file=file,
-        element_id=op.element_id,
-        attribute="id",
-        base=None,
-        ours=op.element_id,
-        theirs=fresh,
-        key="@id",
-        users=[op.user_id],
-        later={"op_id": op.op_id, "user_id": op.user_id},
-        strategy=strategy.value,
+    fields = _record(
+        "duplicate_id", op, None, file=file, strategy=strategy, key="@id",
+        attribute="id", ours=op.element_id, theirs=fresh,
     )
     if strategy in (Strategy.AUTOMATIC, Strategy.MERGE, Strategy.LAST_WRITE_WINS):
         renamed = op.model_copy(update={"element_id": fresh})
