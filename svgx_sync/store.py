@@ -361,7 +361,7 @@ class Document:
         if version is None:
             return self._workdir_svg_files()
         commit = self._commit(version)
-        return {path: data for path, data in self._tree_files(commit.tree) if path.endswith(".svg")}
+        return dict(self._tree_svg_files(commit.tree))
 
     def svg_paths(self) -> list[str]:
         """The paths of the working tree's ``*.svg`` files, the ones :meth:`svg_files`
@@ -864,12 +864,16 @@ class Document:
                 f" {', '.join(dirty)} (commit them or force)"
             )
 
-    def _tree_files(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+    def _tree_svg_files(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, bytes]]:
+        """Each ``*.svg`` file of ``tree`` and its bytes; no other blob is read."""
         for entry in tree:
             path = f"{prefix}{entry.name}"
             if entry.filemode == FileMode.TREE:
-                yield from self._tree_files(self.repo[entry.id].peel(pygit2.Tree), path + "/")
-            elif entry.filemode in (FileMode.BLOB, FileMode.BLOB_EXECUTABLE):
+                yield from self._tree_svg_files(self.repo[entry.id].peel(pygit2.Tree), path + "/")
+            elif path.endswith(".svg") and entry.filemode in (
+                FileMode.BLOB,
+                FileMode.BLOB_EXECUTABLE,
+            ):
                 # Symlinks and submodules are not drawings.
                 blob = self.repo[entry.id]
                 assert isinstance(blob, pygit2.Blob)
