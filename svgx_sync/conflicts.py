@@ -34,6 +34,7 @@ from enum import StrEnum
 from typing import Any
 
 from .errors import NotFound, OperationError, UnknownElement
+from .merge import fresh_id
 from .ops import Operation, OperationType, apply_operation, attribute_key, format_style, parse_style
 from .svgdoc import SvgDocument, is_element
 
@@ -552,7 +553,7 @@ def _taken_id(
     strategy: Strategy,
 ) -> Verdict:
     """A create whose id is taken: renumber it (automatic, merge), hold it, or refuse."""
-    fresh = _fresh_id(doc, op.element_id)
+    fresh = fresh_id(op.element_id, doc.ids)
     fields = _record(
         "duplicate_id", op, None, file=file, strategy=strategy, key="@id",
         attribute="id", ours=op.element_id, theirs=fresh,
@@ -572,13 +573,6 @@ def _taken_id(
         reason=f"an element with id {op.element_id!r} already exists",
         current_state=current_state(doc, op.element_id),
     )
-
-
-def _fresh_id(doc: SvgDocument, ident: str) -> str:
-    n = 2
-    while f"{ident}-{n}" in doc.ids:
-        n += 1
-    return f"{ident}-{n}"
 
 
 RESOLUTIONS = ("ours", "theirs", "base", "accept", "discard") + tuple(s.value for s in Strategy)
@@ -659,7 +653,7 @@ def _run_later(doc: SvgDocument, record: dict[str, Any], later: Operation, run: 
     if "recreate" in record and doc.find(later.element_id) is None:
         run(Operation.model_validate(record["recreate"]))
     if record["kind"] == "duplicate_id" and later.element_id in doc.ids:
-        later = later.model_copy(update={"element_id": _fresh_id(doc, later.element_id)})
+        later = later.model_copy(update={"element_id": fresh_id(later.element_id, doc.ids)})
     run(later)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from difflib import SequenceMatcher
 from enum import StrEnum
@@ -49,6 +49,7 @@ __all__ = [
     "ConflictKind",
     "MergeResult",
     "Versions",
+    "fresh_id",
     "mark_conflicts",
     "merge_documents",
     "read_conflicts",
@@ -227,6 +228,14 @@ def _same_elements(a: bytes, b: bytes, file: str) -> bool:
     ta = _Tree.build(SvgDocument(a, name=file), None, "base", frozenset())
     tb = _Tree.build(SvgDocument(b, name=file), ta, "ours", frozenset())
     return ta.states() == tb.states()
+
+
+def fresh_id(ident: str, taken: Container[str | None], *, first: int = 2) -> str:
+    """``ident-N`` for the first ``N`` from ``first`` that is not ``taken``."""
+    n = first
+    while f"{ident}-{n}" in taken:
+        n += 1
+    return f"{ident}-{n}"
 
 
 # -- element keys and snapshots ----------------------------------------------------------
@@ -562,10 +571,7 @@ class _Merge:
                 if _shallow(onode.el) == _shallow(tnode.el) and onode.parent == tnode.parent:
                     continue
                 old = str(key[1])
-                n = 2
-                while f"{old}-{n}" in all_ids:
-                    n += 1
-                fresh = f"{old}-{n}"
+                fresh = fresh_id(old, all_ids)
                 all_ids.add(fresh)
                 theirs_doc.set_attribute(tnode.el, "id", fresh)
                 renames += 1
@@ -1128,13 +1134,11 @@ def mark_conflicts(result: MergeResult, *, flags: bool = False) -> bytes:
         return result.merged
     doc = SvgDocument(result.merged)
     taken = {m.get("id") for m in doc.elements()}
-    n = 1
     marks: list[str] = []
     for conflict in chosen:
-        while f"svgx-conflict-{n}" in taken:
-            n += 1
-        taken.add(f"svgx-conflict-{n}")
-        marks.append(_mark(conflict, f"svgx-conflict-{n}"))
+        mid = fresh_id("svgx-conflict", taken, first=1)
+        taken.add(mid)
+        marks.append(_mark(conflict, mid))
     src = doc.source
     existing = doc.ids.get(CONFLICTS_ID)
     if existing is not None and len(existing):
