@@ -332,10 +332,15 @@ class Document:
 
     def current_branch(self) -> str:
         """The short name of the checked-out branch (which may have no commit yet)."""
-        refname = self._head_refname()
-        if refname is None:
+        branch = self.head_branch()
+        if branch is None:
             raise StoreError(f"HEAD of {self.name!r} is detached; no branch is checked out")
-        return refname.removeprefix("refs/heads/")
+        return branch
+
+    def head_branch(self) -> str | None:
+        """The short name of the checked-out branch, or None when HEAD is detached."""
+        refname = self._head_refname()
+        return None if refname is None else refname.removeprefix("refs/heads/")
 
     def resolve(self, rev: str) -> str:
         """The full commit id named by a sha, a unique prefix, a branch or a tag."""

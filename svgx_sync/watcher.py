@@ -41,7 +41,14 @@ import pygit2
 from watchfiles import Change, awatch
 
 from .adopt import adopt_folder
-from .errors import ClientError, DocumentError, NotFound, OperationError, SvgxError
+from .errors import (
+    ClientError,
+    DocumentError,
+    NotFound,
+    OperationError,
+    StoreError,
+    SvgxError,
+)
 from .external import (
     EXTERNAL_USER,
     ExternalChange,
@@ -362,16 +369,8 @@ class Watcher:
 
     def _read_head(self, doc: Document) -> HeadState | None:
         try:
-            repo = doc.repo
-            head = repo.references.get("HEAD")
-            if head is None:
-                return None
-            branch = None
-            if head.type == pygit2.enums.ReferenceType.SYMBOLIC:
-                branch = str(head.target).removeprefix("refs/heads/")
-            commit = None if repo.head_is_unborn else str(repo.head.target)
-            return HeadState(branch, commit)
-        except (pygit2.GitError, KeyError, ValueError) as exc:
+            return HeadState(doc.head_branch(), doc.head_version())
+        except StoreError as exc:
             log.debug("watcher: cannot read HEAD of %s (%s)", doc.name, exc)
             return None
 
