@@ -41,6 +41,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from lxml import etree
 
 from .errors import DocumentError, NotFound, OperationError
+from .ops import parse_style
 from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, SvgDocument, escape_attr, is_element
 
 __all__ = [
@@ -427,13 +428,9 @@ def _markup(el: Any) -> str:
 
 
 def _style(value: str | None) -> dict[str, str]:
-    props: dict[str, str] = {}
-    for decl in (value or "").split(";"):
-        if ":" in decl:
-            name, val = decl.split(":", 1)
-            if name.strip():
-                props[name.strip()] = val.strip()
-    return props
+    """:func:`~svgx_sync.ops.parse_style` of a value that may be absent, without
+    declarations that have no property name."""
+    return {name: val for name, val in parse_style(value or "").items() if name}
 
 
 def _edit_style(raw: str, changes: dict[str, str | None]) -> str:
