@@ -93,7 +93,9 @@ class _Idle:
     def working_tree_session(self, name: str) -> None:
         return None
 
-    async def publish_external(self, name: str, outcomes: Any, messages: Any) -> None:
+    async def publish_external(
+        self, name: str, outcomes: Any, messages: Any, bases: Any = ()
+    ) -> None:
         return None
 
     def writing_files(self, name: str) -> bool:
