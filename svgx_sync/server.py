@@ -1025,7 +1025,7 @@ class Daemon:
             "conflict_ids": [r["conflict_id"] for r in records],
         }
         if records:
-            room.journal.append(live._conflict_record(records))
+            room.journal.append(live.conflict_record(records))
             room.notices.append(P.conflict_detected(records))
             self._flush(room)
             return {
@@ -1074,7 +1074,7 @@ class Daemon:
         live = room.live
         for cid in merge["conflict_ids"]:
             live.book.conflicts[cid]["status"] = "aborted"
-        room.journal.append(live._conflict_record([live.book.conflicts[c] for c in merge["conflict_ids"]]))
+        room.journal.append(live.conflict_record([live.book.conflicts[c] for c in merge["conflict_ids"]]))
         room.journal.append(live.reset(merge["before"], reason=f"abort merge of {merge['branch']}"))
         self._sync(room)
         room.merge = None

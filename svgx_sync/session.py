@@ -152,7 +152,7 @@ class LiveDocument:
             outcome.ack["current_state"] = verdict.current_state
         if verdict.conflicts:
             outcome.ack["conflict_ids"] = [c["conflict_id"] for c in verdict.conflicts]
-            outcome.journal.append(self._conflict_record(verdict.conflicts))
+            outcome.journal.append(self.conflict_record(verdict.conflicts))
         if op_id is not None:
             self._remember(op_id, outcome.ack)
         return outcome
@@ -178,7 +178,9 @@ class LiveDocument:
         while len(self.answers) > self.history_size:
             self.answers.popitem(last=False)
 
-    def _conflict_record(self, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    def conflict_record(self, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
+        """The journal record that keeps ``records`` (new or changed conflicts) and the
+        book's counts."""
         return {
             "kind": "conflicts",
             "records": list(records),
@@ -186,6 +188,8 @@ class LiveDocument:
             "detected": self.book.detected,
             "resolved": self.book.resolved,
         }
+
+    _conflict_record = conflict_record  # the earlier name, still called by the watcher
 
     def resolve_conflict(
         self, conflict_id: str, resolution: Any, resolved_by: str, *, now: float
@@ -197,7 +201,7 @@ class LiveDocument:
             if applied.file is None:
                 applied = applied.model_copy(update={"file": result.conflict.get("file")})
             self._number(applied, inverse, outcome)
-        outcome.journal.append(self._conflict_record([result.conflict]))
+        outcome.journal.append(self.conflict_record([result.conflict]))
         outcome.ack = {
             "op_id": None,
             "seq": outcome.entries[-1]["seq"] if outcome.entries else None,
@@ -399,6 +403,6 @@ class LiveDocument:
         """
         out: list[dict[str, Any]] = [{"kind": "strategy", "strategy": self.strategy.value}]
         if self.book.counter:
-            out.append(self._conflict_record(self.book.open()))
+            out.append(self.conflict_record(self.book.open()))
         out.extend({"kind": "op", "op": e} for e in self.ring)
         return out
