@@ -263,6 +263,7 @@ def test_write_file(store: Store) -> None:
     path = doc.write_file("sub/dir/x.svg", RED)
     assert path.read_bytes() == RED
     assert doc.svg_files()["sub/dir/x.svg"] == RED
+    assert doc.svg_paths() == ["document.svg", "sub/dir/x.svg"] == list(doc.svg_files())
     with pytest.raises(InvalidName):
         doc.write_file("../../x.svg", RED)
 
