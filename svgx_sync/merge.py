@@ -1205,24 +1205,23 @@ def _marks(doc: SvgDocument) -> list[Any]:
 def read_conflicts(svg: bytes, *, file: str | None = None) -> list[Conflict]:
     """The conflicts marked in a file, in order, each with its ``mark_id``."""
     doc = SvgDocument(svg, name=file or "document.svg")
-    out = []
-    for mark in _marks(doc):
-        out.append(
-            Conflict(
-                ConflictKind(mark.get("kind")),
-                file if file is not None else mark.get("file", ""),
-                mark.get("element", ""),
-                mark.get("attribute"),
-                mark.get("base"),
-                mark.get("ours"),
-                mark.get("theirs"),
-                mark.get("blocking") != "false",
-                mark.get("parent"),
-                mark.get("detail", ""),
-                mark.get("id"),
-            )
-        )
-    return out
+    return [_read_mark(mark, file) for mark in _marks(doc)]
+
+
+def _read_mark(mark: Any, file: str | None) -> Conflict:
+    return Conflict(
+        ConflictKind(mark.get("kind")),
+        file if file is not None else mark.get("file", ""),
+        mark.get("element", ""),
+        mark.get("attribute"),
+        mark.get("base"),
+        mark.get("ours"),
+        mark.get("theirs"),
+        mark.get("blocking") != "false",
+        mark.get("parent"),
+        mark.get("detail", ""),
+        mark.get("id"),
+    )
 
 
 def resolve_marked(svg: bytes, conflict_id: str, choice: str) -> bytes:
@@ -1234,12 +1233,10 @@ def resolve_marked(svg: bytes, conflict_id: str, choice: str) -> bytes:
     choice cannot be carried out.
     """
     doc = SvgDocument(svg)
-    marks = {m.get("id"): m for m in _marks(doc)}
-    mark = marks.get(conflict_id)
+    mark = next((m for m in _marks(doc) if m.get("id") == conflict_id), None)
     if mark is None:
         raise NotFound(f"no conflict {conflict_id!r} in this file")
-    conflict = read_conflicts(svg)[list(marks).index(conflict_id)]
-    _apply_choice(doc, conflict, choice)
+    _apply_choice(doc, _read_mark(mark, None), choice)
     holder = mark.getparent()
     doc.remove(mark)
     if not any(is_element(c) for c in holder):
