@@ -890,9 +890,7 @@ class Daemon:
             branch=live.branch,
             update_workdir=checked_out,
         )
-        record = live.reset(files, reason=f"revert to {target}")
-        room.journal.append(record)
-        self._sync(room)
+        self._reset(room, files, reason=f"revert to {target}")
         if checked_out:
             live.last_written = dict(files)
             live.written_seq.update(dict.fromkeys(files, live.seq))
@@ -900,17 +898,13 @@ class Daemon:
         live.take_dirty()
         room.version_ops.clear()
         self._checkpoint(room, force=True)
-        for client in room.clients:
-            client.delivered = live.seq
-        self._broadcast(
+        self._reload_clients(
             room,
             {
                 "type": "version_reverted",
                 "version_id": version_id,
                 "reverted_to": target,
                 "created_by": user_id,
-                "seq": live.seq,
-                "files": live.texts(),
             },
         )
 
@@ -953,6 +947,19 @@ class Daemon:
         except ImportError as exc:
             raise StoreError(f"diff is not available: {exc}") from exc
         return {"type": "diff", "from_version": start, "to_version": msg.to_version, "changes": changes}
+
+    def _reset(self, room: Room, files: dict[str, bytes], *, reason: str) -> None:
+        """Replace every live file (one ``seq``), journaled and fsynced."""
+        room.journal.append(room.live.reset(files, reason=reason))
+        self._sync(room)
+
+    def _reload_clients(self, room: Room, message: dict[str, Any]) -> None:
+        """After a reset: every client reloads from ``message``, sent with the ``seq``
+        and every file's text."""
+        live = room.live
+        for client in room.clients:
+            client.delivered = live.seq
+        self._broadcast(room, {**message, "seq": live.seq, "files": live.texts()})
 
     # -- branch merges ---------------------------------------------------------------
 
@@ -1075,16 +1082,10 @@ class Daemon:
         for cid in merge["conflict_ids"]:
             live.book.conflicts[cid]["status"] = "aborted"
         room.journal.append(live.conflict_record([live.book.conflicts[c] for c in merge["conflict_ids"]]))
-        room.journal.append(live.reset(merge["before"], reason=f"abort merge of {merge['branch']}"))
-        self._sync(room)
+        self._reset(room, merge["before"], reason=f"abort merge of {merge['branch']}")
         room.merge = None
-        for client in room.clients:
-            client.delivered = live.seq
         self._write_soon(room)
-        self._broadcast(
-            room,
-            {"type": "merge_aborted", "branch": merge["branch"], "seq": live.seq, "files": live.texts()},
-        )
+        self._reload_clients(room, {"type": "merge_aborted", "branch": merge["branch"]})
         return {"type": "merge_aborted", "branch": merge["branch"]}
 
     # -- batching --------------------------------------------------------------------
