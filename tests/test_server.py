@@ -34,6 +34,16 @@ class Client(WsClient):
         return await self.expect("ack", lambda m: m["op_id"] == op_id)
 
 
+async def joined(daemon: Daemon, *users: str) -> list[Client]:
+    """One client per user, each connected and joined to ``doc``."""
+    clients = []
+    for user in users:
+        client = await Client.connect(daemon)
+        await client.join(user)
+        clients.append(client)
+    return clients
+
+
 def run_with_daemon(tmp_path: Path, body: Callable[[Daemon], Awaitable[None]], **settings: Any) -> None:
     async def main() -> None:
         daemon = Daemon(Settings(root=tmp_path / "docs", port=0, **settings))
@@ -64,9 +74,7 @@ def test_join_creates_the_document_and_welcomes(tmp_path):
 
 def test_operations_propagate_in_seq_order_to_everyone(tmp_path):
     async def body(daemon: Daemon) -> None:
-        clients = [await Client.connect(daemon) for _ in range(3)]
-        for i, c in enumerate(clients):
-            await c.join(f"u{i}")
+        clients = await joined(daemon, "u0", "u1", "u2")
         ack = await clients[0].op("u0", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1")
         assert ack == {"type": "ack", "op_id": "o1", "seq": 1, "status": "applied"}
         for i, c in enumerate(clients):
@@ -89,9 +97,7 @@ def test_operations_propagate_in_seq_order_to_everyone(tmp_path):
 
 def test_presence_is_coalesced_and_shows_cursor_and_selection(tmp_path):
     async def body(daemon: Daemon) -> None:
-        a, b = await Client.connect(daemon), await Client.connect(daemon)
-        await a.join("alice")
-        await b.join("bob")
+        a, b = await joined(daemon, "alice", "bob")
         for i in range(20):
             await a.send(type="activity", user_id="alice", status="editing", current_element="r1",
                          cursor_position={"x": i, "y": 2 * i}, selected_elements=["r1"])
@@ -174,9 +180,7 @@ def test_branches_are_separate_live_sessions(tmp_path, git):
 
 def test_reconnect_with_last_seq_gets_just_the_missed_operations(tmp_path):
     async def body(daemon: Daemon) -> None:
-        a, b = await Client.connect(daemon), await Client.connect(daemon)
-        await a.join("alice")
-        await b.join("bob")
+        a, b = await joined(daemon, "alice", "bob")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
         await b.expect("operations")
         await b.close()
@@ -195,8 +199,7 @@ def test_reconnect_with_last_seq_gets_just_the_missed_operations(tmp_path):
 
 def test_a_resent_op_id_is_applied_once_and_acknowledged_again(tmp_path):
     async def body(daemon: Daemon) -> None:
-        a = await Client.connect(daemon)
-        await a.join("alice")
+        (a,) = await joined(daemon, "alice")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
         first = await a.op("alice", "move", "r1", {"dx": 5, "dy": 0}, "dup")
         await a.close()
@@ -216,9 +219,7 @@ def test_a_resent_op_id_is_applied_once_and_acknowledged_again(tmp_path):
 
 def test_conflicts_are_detected_and_resolved_over_the_protocol(tmp_path):
     async def body(daemon: Daemon) -> None:
-        a, b = await Client.connect(daemon), await Client.connect(daemon)
-        await a.join("alice")
-        await b.join("bob")
+        a, b = await joined(daemon, "alice", "bob")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
         await a.op("alice", "update", "r1", {"attributes": {"fill": "red"}}, "a1", base_seq=1)
         ack = await b.op("bob", "update", "r1", {"attributes": {"fill": "blue"}}, "b1", base_seq=1)
@@ -300,8 +301,7 @@ def test_tokens_are_checked_at_join(tmp_path):
 
 def test_healthz_and_metrics_over_http(tmp_path):
     async def body(daemon: Daemon) -> None:
-        a = await Client.connect(daemon)
-        await a.join("alice")
+        (a,) = await joined(daemon, "alice")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
 
         def fetch(path: str) -> tuple[str, str]:
@@ -334,9 +334,8 @@ def test_status_lists_documents_sessions_and_their_users(tmp_path, capsys):
     from svgx_sync.cli import main
 
     async def body(daemon: Daemon) -> None:
-        a, b, c = [await Client.connect(daemon) for _ in range(3)]
-        await a.join("alice")
-        await b.join("bob")
+        a, b = await joined(daemon, "alice", "bob")
+        c = await Client.connect(daemon)
         await c.join("carol", "other@main")
         await c.send(type="leave")
         await c.expect("left")
@@ -366,8 +365,7 @@ def test_status_lists_documents_sessions_and_their_users(tmp_path, capsys):
 
 def test_clean_stop_writes_files_and_checkpoints(tmp_path, git):
     async def body(daemon: Daemon) -> None:
-        a = await Client.connect(daemon)
-        await a.join("alice")
+        (a,) = await joined(daemon, "alice")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
         await a.close()
 
@@ -490,8 +488,7 @@ def test_diff_between_versions_and_against_the_live_state(tmp_path):
 
 def test_an_idle_session_is_unloaded_and_reloaded_on_the_next_join(tmp_path, git):
     async def body(daemon: Daemon) -> None:
-        a = await Client.connect(daemon)
-        await a.join("alice")
+        (a,) = await joined(daemon, "alice")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
         assert daemon.unload_idle(float("inf")) == []  # a client is still there
         await a.close()
@@ -520,9 +517,7 @@ def test_an_idle_session_is_unloaded_and_reloaded_on_the_next_join(tmp_path, git
 
 def test_fsync_in_a_worker_thread_keeps_order_and_acks(tmp_path):
     async def body(daemon: Daemon) -> None:
-        a, b = await Client.connect(daemon), await Client.connect(daemon)
-        await a.join("alice")
-        await b.join("bob")
+        a, b = await joined(daemon, "alice", "bob")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
         for i in range(30):  # sent without waiting: batches form while an fsync runs
             await a.send(type="operation", operation_type="update", user_id="alice",
