@@ -650,14 +650,12 @@ class _Merge:
             for k in moved_in:
                 self.handled.add(k)
                 self.pending.append(
-                    _Pending(
+                    self._placement(
                         ConflictKind.MOVE_INTO_DELETED,
                         k,
-                        base=self._addr(B, B.parent(k)),
-                        ours=self._addr(O, O.parent(k)),
-                        theirs=self._addr(self.T, self.T.parent(k)) if k in self.T else None,
-                        detail=f"ours moved it into {self._addr(O, root)}, which theirs "
-                        "deleted; the group is kept",
+                        self._addr(self.T, self.T.parent(k)) if k in self.T else None,
+                        f"ours moved it into {self._addr(O, root)}, which theirs deleted; "
+                        "the group is kept",
                     )
                 )
 
@@ -673,14 +671,12 @@ class _Merge:
                     if T.parent(k) != B.parent(k):
                         self.handled.add(k)
                         self.pending.append(
-                            _Pending(
+                            self._placement(
                                 ConflictKind.MOVE_INTO_DELETED,
                                 k,
-                                base=self._addr(B, B.parent(k)),
-                                ours=self._addr(self.O, self.O.parent(k)),
-                                theirs=self._addr(T, T.parent(k)),
-                                detail=f"theirs moved it into {self._addr(T, root)}, which "
-                                "ours deleted; it stays where ours has it",
+                                self._addr(T, T.parent(k)),
+                                f"theirs moved it into {self._addr(T, root)}, which ours "
+                                "deleted; it stays where ours has it",
                             )
                         )
                     continue
@@ -700,6 +696,20 @@ class _Merge:
                         where="theirs",
                     )
                 )
+
+    def _placement(
+        self, kind: ConflictKind, key: Key, theirs: str | None, detail: str
+    ) -> _Pending:
+        """A conflict over where ``key`` goes: its parent in base and ours, and ``theirs``."""
+        B, O = self.B, self.O
+        return _Pending(
+            kind,
+            key,
+            base=self._addr(B, B.parent(key)),
+            ours=self._addr(O, O.parent(key)),
+            theirs=theirs,
+            detail=detail,
+        )
 
     def _addr(self, tree: _Tree, key: Key | None) -> str | None:
         if key is None:
@@ -752,26 +762,22 @@ class _Merge:
             return
         if O.parent(key) != B.parent(key):
             self.pending.append(
-                _Pending(
+                self._placement(
                     ConflictKind.PARENT,
                     key,
-                    base=self._addr(B, B.parent(key)),
-                    ours=self._addr(O, O.parent(key)),
-                    theirs=self._addr(T, pkey),
-                    detail="both sides moved it under different parents; ours kept",
+                    self._addr(T, pkey),
+                    "both sides moved it under different parents; ours kept",
                 )
             )
             return
         target = self.el.get(pkey)
         if target is None or pkey in self.deleted_by_ours or not self._attached(target):
             self.pending.append(
-                _Pending(
+                self._placement(
                     ConflictKind.MOVE_INTO_DELETED,
                     key,
-                    base=self._addr(B, B.parent(key)),
-                    ours=self._addr(O, O.parent(key)),
-                    theirs=self._addr(T, pkey),
-                    detail="theirs moved it into a group ours deleted; it stays where it was",
+                    self._addr(T, pkey),
+                    "theirs moved it into a group ours deleted; it stays where it was",
                 )
             )
             return
@@ -780,13 +786,11 @@ class _Merge:
         while node is not None:
             if node is el:
                 self.pending.append(
-                    _Pending(
+                    self._placement(
                         ConflictKind.CYCLE,
                         key,
-                        base=self._addr(B, B.parent(key)),
-                        ours=self._addr(O, O.parent(key)),
-                        theirs=self._addr(T, pkey),
-                        detail="theirs' move would put it inside itself after ours' moves; "
+                        self._addr(T, pkey),
+                        "theirs' move would put it inside itself after ours' moves; "
                         "ours' structure kept",
                     )
                 )
