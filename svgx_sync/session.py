@@ -102,7 +102,6 @@ class LiveDocument:
         self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.book = ConflictBook()
         self.dirty: set[str] = set()
-        self.op_count = 0
 
     @property
     def key(self) -> str:
@@ -163,12 +162,14 @@ class LiveDocument:
             # Deterministic, so replay gives the same id; "auto-" ids are never resent.
             op = op.model_copy(update={"op_id": f"auto-{self.seq}"})
         self.book.record(self.seq, op, inverse)
-        wire = op_wire(self.seq, op)
+        self.dirty.add(op.file or self.default_file)
+        self._keep(op_wire(self.seq, op), outcome)
+
+    def _keep(self, wire: dict[str, Any], outcome: Outcome) -> None:
+        """A numbered entry: into the ring, to everyone, into the journal."""
         self.ring.append(wire)
         if len(self.ring) == self.ring.maxlen:
             self.floor = self.ring[0]["seq"] - 1
-        self.dirty.add(op.file or self.default_file)
-        self.op_count += 1
         outcome.entries.append(wire)
         outcome.journal.append({"kind": "op", "op": wire})
 
@@ -257,13 +258,10 @@ class LiveDocument:
         }
         if data is not None:
             wire["data"] = data
-        self.ring.append(wire)
-        if len(self.ring) == self.ring.maxlen:
-            self.floor = self.ring[0]["seq"] - 1
-        self.op_count += 1
-        ack = {"op_id": wire["op_id"], "seq": self.seq, "status": "applied"}
-        self._remember(wire["op_id"], ack)
-        return Outcome("applied", ack, entries=[wire], journal=[{"kind": "op", "op": wire}])
+        outcome = Outcome("applied", {"op_id": wire["op_id"], "seq": self.seq, "status": "applied"})
+        self._keep(wire, outcome)
+        self._remember(wire["op_id"], outcome.ack)
+        return outcome
 
     def _replay_file(self, wire: Mapping[str, Any]) -> None:
         file = wire["file"]
@@ -283,18 +281,20 @@ class LiveDocument:
     def reset(self, files: Mapping[str, bytes], *, reason: str) -> dict[str, Any]:
         """Replace every file (a revert): one ``seq``; clients must reload."""
         self.seq += 1
-        self.files = {path: SvgDocument(data, name=path) for path, data in sorted(files.items())}
-        self.book.history.clear()
+        self._replace_files(files)
         self.ring.clear()
         self.floor = self.seq
-        self.dirty.update(self.files)
-        record = {
+        return {
             "kind": "reset",
             "seq": self.seq,
             "reason": reason,
             "files": {p: d.decode("utf-8", "surrogateescape") for p, d in files.items()},
         }
-        return record
+
+    def _replace_files(self, files: Mapping[str, bytes]) -> None:
+        self.files = {path: SvgDocument(data, name=path) for path, data in sorted(files.items())}
+        self.book.history.clear()
+        self.dirty.update(self.files)
 
     # -- reading ---------------------------------------------------------------------
 
@@ -373,9 +373,7 @@ class LiveDocument:
                 seq = int(record["seq"])
                 if seq > after_seq:
                     files = {p: t.encode("utf-8", "surrogateescape") for p, t in record["files"].items()}
-                    self.files = {p: SvgDocument(d, name=p) for p, d in sorted(files.items())}
-                    self.book.history.clear()
-                    self.dirty.update(self.files)
+                    self._replace_files(files)
                 self.seq = max(self.seq, seq)
                 self.ring.clear()
                 self.floor = self.seq
