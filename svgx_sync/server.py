@@ -66,7 +66,7 @@ from .config import Settings
 from .errors import ClientError, NotFound, ProtocolError, ServerError, StoreError, SvgxError
 from .journal import Journal, PendingSync, journal_path, read_journal
 from .names import validate_branch_name, validate_document_name
-from .ops import Operation, coerce_operation
+from .ops import Operation
 from .presence import PresenceBook
 from .session import LiveDocument, Outcome, document_key
 from .store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
@@ -972,9 +972,6 @@ class Daemon:
         ``resolve_conflict``. The two-parent commit is made at once when nothing blocks,
         otherwise by ``complete_merge``; ``abort_merge`` puts the live state back.
         """
-        from .diff import diff_documents
-        from .merge import Versions, merge_documents
-
         if not msg.branch:
             raise ProtocolError("merge_branch needs branch: the branch to merge in")
         if room.merge is not None:
@@ -990,39 +987,13 @@ class Daemon:
         theirs_files = document.svg_files(theirs_head)
         ours_files = live.contents()
         user_id, _ = self._author(conn, msg)
+        changes, records, notes = live.merge_in(
+            base_files, ours_files, theirs_files, branch=msg.branch, user_id=user_id
+        )
         now = time.time()
-        records: list[dict[str, Any]] = []
-        notes: list[str] = []
-        for path in sorted(set(base_files) | set(ours_files) | set(theirs_files)):
-            result = merge_documents(
-                Versions(base_files.get(path), ours_files.get(path), theirs_files.get(path)),
-                file=path,
-            )
-            notes.extend(result.notes)
-            if path in ours_files and result.merged not in (None, ours_files[path]):
-                ops = [
-                    coerce_operation({**change, "user_id": user_id, "session_id": room.key})
-                    for change in diff_documents(ours_files[path], result.merged, path)
-                    if change["operation_type"] not in ("file_add", "file_delete")
-                ]
-                for out in live.apply_external(path, ops, now=now):
-                    self._queue(room, out, None)
-            elif path not in ours_files and result.merged is not None:
-                notes.append(f"{path} exists only on {msg.branch}; it is kept in the commit")
-            for conflict in result.conflicts:
-                if not conflict.blocking:
-                    notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
-                    continue
-                record = live.book.add(
-                    **conflict.to_dict(),
-                    key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
-                    users=[user_id],
-                    strategy="merge_branch",
-                    status="open",
-                    winner="earlier",
-                    merge=msg.branch,
-                )
-                records.append(record)
+        for path, ops in changes:
+            for out in live.apply_external(path, ops, now=now):
+                self._queue(room, out, None)
         room.merge = {
             "branch": msg.branch,
             "ours": ours_head,
@@ -1034,14 +1005,14 @@ class Daemon:
         if records:
             room.journal.append(live.conflict_record(records))
             room.notices.append(P.conflict_detected(records))
-            self._flush(room)
+        self._flush(room)
+        if records:
             return {
                 "type": "merge_in_progress",
                 "branch": msg.branch,
                 "conflicts": records,
                 "notes": notes,
             }
-        self._flush(room)
         return {**self._complete_merge(conn, room, msg), "notes": notes}
 
     def _complete_merge(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
@@ -1078,10 +1049,7 @@ class Daemon:
         if merge is None:
             raise ClientError("no merge is in progress")
         self._flush(room)
-        live = room.live
-        for cid in merge["conflict_ids"]:
-            live.book.conflicts[cid]["status"] = "aborted"
-        room.journal.append(live.conflict_record([live.book.conflicts[c] for c in merge["conflict_ids"]]))
+        room.journal.append(room.live.abort_conflicts(merge["conflict_ids"]))
         self._reset(room, merge["before"], reason=f"abort merge of {merge['branch']}")
         room.merge = None
         self._write_soon(room)

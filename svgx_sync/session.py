@@ -30,7 +30,7 @@ from typing import Any
 
 from .conflicts import ConflictBook, Strategy, arbitrate, resolve
 from .errors import NotFound, OperationError
-from .ops import PRESENCE_ONLY, Operation, apply_operation
+from .ops import PRESENCE_ONLY, Operation, apply_operation, coerce_operation
 from .protocol import op_wire
 from .svgdoc import SvgDocument
 
@@ -221,6 +221,67 @@ class LiveDocument:
             op = op.model_copy(update={"file": file, "user_id": op.user_id or EXTERNAL_USER})
             outcomes.append(self.submit(op, base_seq=self.seq, now=now))
         return outcomes
+
+    def merge_in(
+        self,
+        base: Mapping[str, bytes],
+        ours: Mapping[str, bytes],
+        theirs: Mapping[str, bytes],
+        *,
+        branch: str,
+        user_id: str,
+    ) -> tuple[list[tuple[str, list[Operation]]], list[dict[str, Any]], list[str]]:
+        """Merge branch ``branch`` into the live files with the element merge engine.
+
+        ``ours`` is the live state (:meth:`contents`), ``base`` the merge base's files,
+        ``theirs`` the other branch's. Blocking conflicts become open conflict records
+        in the book. Returns, per file of ours, the ``user_id`` operations that carry
+        what merged cleanly (for :meth:`apply_external`, one file at a time), the new
+        records (not yet journaled) and notes about what the merge left as it was.
+        """
+        from .diff import diff_documents
+        from .merge import Versions, merge_documents
+
+        changes: list[tuple[str, list[Operation]]] = []
+        records: list[dict[str, Any]] = []
+        notes: list[str] = []
+        for path in sorted(set(base) | set(ours) | set(theirs)):
+            result = merge_documents(
+                Versions(base.get(path), ours.get(path), theirs.get(path)), file=path
+            )
+            notes.extend(result.notes)
+            if path in ours and result.merged not in (None, ours[path]):
+                ops = [
+                    coerce_operation({**change, "user_id": user_id, "session_id": self.key})
+                    for change in diff_documents(ours[path], result.merged, path)
+                    if change["operation_type"] not in FILE_OPERATIONS
+                ]
+                changes.append((path, ops))
+            elif path not in ours and result.merged is not None:
+                notes.append(f"{path} exists only on {branch}; it is kept in the commit")
+            for conflict in result.conflicts:
+                if not conflict.blocking:
+                    notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
+                    continue
+                records.append(
+                    self.book.add(
+                        **conflict.to_dict(),
+                        key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
+                        users=[user_id],
+                        strategy="merge_branch",
+                        status="open",
+                        winner="earlier",
+                        merge=branch,
+                    )
+                )
+        return changes, records, notes
+
+    def abort_conflicts(self, conflict_ids: Iterable[str]) -> dict[str, Any]:
+        """Mark these conflicts ``aborted`` (a merge given up); returns the journal record."""
+        aborted = [self.book.conflicts[cid] for cid in conflict_ids]
+        for conflict in aborted:
+            conflict["status"] = "aborted"
+        return self.conflict_record(aborted)
 
     def add_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
         """A file joins the document (say, a new file in the working tree): one ``seq``.
