@@ -727,11 +727,29 @@ def constraints_of(doc: SvgDocument, element_id: str) -> list[Any]:
     ]
 
 
+_NAME_RE = re.compile(r"^[A-Za-z_][\w\-]*$")
+"""A constraint type, or the name of a constraint's or an assembly's property."""
+
+
+def _id_list(doc: SvgDocument, value: Any, what: str) -> str:
+    """A list of ids of elements that exist, as the space-separated attribute value."""
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise OperationError(f"{what} must be a list of element ids")
+    for ident in value:
+        _element(doc, ident)
+    return " ".join(value)
+
+
+def _check_property(name: str, reserved: tuple[str, ...], kind: str) -> None:
+    if name in reserved or not _NAME_RE.match(name):
+        raise OperationError(f"invalid {kind} property {name!r}")
+
+
 def _constraint_add(edit: _Edit, op: Operation) -> None:
     doc, data = edit.doc, op.data
     target = _element(doc, op.element_id)
     ctype = data.get("constraint_type")
-    if not isinstance(ctype, str) or not re.match(r"^[A-Za-z_][\w\-]*$", ctype):
+    if not isinstance(ctype, str) or not _NAME_RE.match(ctype):
         raise OperationError("constraint_add needs data.constraint_type, a name like 'distance'")
     element_id = target.get("id") or op.element_id
     attrs = {"element": element_id, "type": ctype}
@@ -740,15 +758,9 @@ def _constraint_add(edit: _Edit, op: Operation) -> None:
     if "unit" in data:
         attrs["unit"] = _scalar(data["unit"], "unit")
     if "targets" in data:
-        targets = data["targets"]
-        if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
-            raise OperationError("targets must be a list of element ids")
-        for t in targets:
-            _element(doc, t)
-        attrs["targets"] = " ".join(targets)
+        attrs["targets"] = _id_list(doc, data["targets"], "targets")
     for name, value in dict(data.get("properties") or {}).items():
-        if name in attrs or name == "id" or not re.match(r"^[A-Za-z_][\w\-]*$", name):
-            raise OperationError(f"invalid constraint property {name!r}")
+        _check_property(name, ("id", *attrs), "constraint")
         attrs[name] = _scalar(value, name)
     cid = data.get("constraint_id")
     if cid is None:
@@ -799,15 +811,9 @@ def _assembly_update(edit: _Edit, op: Operation) -> None:
     if "name" in data:
         attrs["name"] = None if data["name"] is None else _scalar(data["name"], "name")
     if "members" in data:
-        members = data["members"]
-        if not isinstance(members, list) or not all(isinstance(m, str) for m in members):
-            raise OperationError("members must be a list of element ids")
-        for m in members:
-            _element(doc, m)
-        attrs["members"] = " ".join(members)
+        attrs["members"] = _id_list(doc, data["members"], "members")
     for name, value in dict(data.get("properties") or {}).items():
-        if name in ("id", "name", "members") or not re.match(r"^[A-Za-z_][\w\-]*$", name):
-            raise OperationError(f"invalid assembly property {name!r}")
+        _check_property(name, ("id", "name", "members"), "assembly")
         attrs[name] = None if value is None else _scalar(value, name)
     if existing is None:
         el = doc.new_element(tag, {"id": op.element_id})

@@ -274,7 +274,12 @@ INVALID = [
     ("constraint_add", "r1", {"constraint_type": "bad type!"}),
     ("constraint_add", "r1", {"constraint_type": "distance", "targets": ["ghost"]}),
     ("constraint_remove", "r1", {"constraint_id": "ghost"}),
+    ("constraint_add", "r1", {"constraint_type": "distance", "targets": "c1"}),
+    ("constraint_add", "r1", {"constraint_type": "distance", "properties": {"type": "x"}}),
+    ("constraint_add", "r1", {"constraint_type": "distance", "properties": {"bad name": 1}}),
     ("assembly_update", "r1", {"name": "x"}),
+    ("assembly_update", "asm", {"members": ["r1", "ghost"]}),
+    ("assembly_update", "asm", {"properties": {"members": "r1"}}),
     ("update", "r1", {"index": -1}),
 ]
 
