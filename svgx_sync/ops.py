@@ -419,9 +419,6 @@ def apply_operation(doc: SvgDocument, op: Operation) -> list[Operation]:
     edit = _Edit(doc, op)
     try:
         _APPLY[op.operation_type](edit, op)
-    except OperationError:
-        edit.rollback()
-        raise
     except Exception:
         edit.rollback()
         raise
