@@ -145,7 +145,6 @@ class Journal:
         self._written = 0
         self._synced = 0
         self.syncs = 0
-        self.records = 0
 
     def open(self) -> None:
         try:
@@ -194,7 +193,6 @@ class Journal:
             self._end = end
         except OSError as exc:
             raise JournalError(f"cannot write the journal {self.path}: {exc}") from exc
-        self.records += len(self._buffer)
         self._buffer.clear()
         self._written += len(data)
 

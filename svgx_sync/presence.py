@@ -21,8 +21,6 @@ from typing import Any
 
 __all__ = ["PresenceBook", "UserPresence"]
 
-STATUSES = ("online", "away", "editing", "offline")
-
 
 @dataclass(slots=True)
 class UserPresence:
@@ -173,11 +171,6 @@ class PresenceBook:
                 out.append(user.to_wire())
         self._changed.clear()
         return out
-
-    @property
-    def pending(self) -> bool:
-        """Whether a tick would report something."""
-        return bool(self._changed)
 
     def active(self) -> list[dict[str, Any]]:
         """Users that are not offline, in join order."""
