@@ -190,7 +190,6 @@ class LiveDocument:
             "resolved": self.book.resolved,
         }
 
-    _conflict_record = conflict_record  # the earlier name, still called by the watcher
 
     def resolve_conflict(
         self, conflict_id: str, resolution: Any, resolved_by: str, *, now: float

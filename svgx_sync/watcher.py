@@ -699,7 +699,7 @@ def _delete_file(
         if status != "open":
             live.book.resolved += 1
         noted = Submitted("applied", {"op_id": None, "seq": None, "status": status}, conflicts=[record])
-        noted.journal.append(live._conflict_record([record]))
+        noted.journal.append(live.conflict_record([record]))
         outcomes.append(noted)
     live.last_written.pop(file, None)
     if decision.delete:
