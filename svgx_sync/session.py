@@ -190,7 +190,6 @@ class LiveDocument:
             "resolved": self.book.resolved,
         }
 
-
     def resolve_conflict(
         self, conflict_id: str, resolution: Any, resolved_by: str, *, now: float
     ) -> Outcome:
