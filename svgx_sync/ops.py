@@ -670,14 +670,13 @@ def _move(edit: _Edit, op: Operation) -> None:
         raise OperationError("move needs position, dx/dy, parent or index")
     if "position" in data and ("dx" in data or "dy" in data):
         raise OperationError("move takes either position or dx/dy, not both")
-    if "position" in data:
-        _pair(data["position"], "x", "y", "position")
+    position = _pair(data["position"], "x", "y", "position") if "position" in data else None
     dx = _number(data.get("dx", 0), "dx")
     dy = _number(data.get("dy", 0), "dy")
     if "parent" in data or "index" in data:
         _reparent(edit, el, data)
-    if "position" in data:
-        _set_position(edit, el, *_pair(data["position"], "x", "y", "position"))
+    if position is not None:
+        _set_position(edit, el, *position)
     elif "dx" in data or "dy" in data:
         _translate_to(edit, el, dx, dy, relative=True)
 

@@ -178,6 +178,8 @@ def test_move_by_delta_and_resize_radius() -> None:
     d = doc()
     apply(d, "move", "r1", {"dx": 5, "dy": -5})
     assert (d.get("r1").get("x"), d.get("r1").get("y")) == ("15", "5")
+    apply(d, "move", "c1", {"position": {"x": 7, "y": 8}})
+    assert (d.get("c1").get("cx"), d.get("c1").get("cy")) == ("7", "8")
     apply(d, "resize", "c1", {"radius": 9})
     assert d.get("c1").get("r") == "9"
     apply(d, "resize", "r1", {"width": 1, "height": 2})
@@ -269,6 +271,7 @@ INVALID = [
     ("move", "layer", {"parent": "layer"}),
     ("move", "r1", {}),
     ("move", "r1", {"position": {"x": 1, "y": 1}, "dx": 1}),
+    ("move", "r1", {"position": {"x": 1}, "parent": "/"}),
     ("resize", "layer", {"size": {"width": 1, "height": 1}}),
     ("delete", "/", {}),
     ("constraint_add", "r1", {"constraint_type": "bad type!"}),
