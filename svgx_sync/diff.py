@@ -45,6 +45,7 @@ from .svgdoc import (
     _decode,
     escape_attr,
     escape_text,
+    is_blank,
     is_element,
 )
 
@@ -122,10 +123,6 @@ def _keyed(root: Any, elements: list[tuple[Any, str | None]]) -> dict[str, Any]:
         if ident is not None and ident not in first and el is not root:
             first[ident] = el
     return first
-
-
-def _is_blank(text: str | None) -> bool:
-    return not text or text.isspace()
 
 
 def _local(el: Any) -> str:
@@ -350,12 +347,12 @@ class _Differ:
                 if attributes:
                     data["attributes"] = attributes
             old_text, new_text = work_el.text, new_el.text
-            if old_text != new_text and not (_is_blank(old_text) and _is_blank(new_text)):
+            if old_text != new_text and not (is_blank(old_text) and is_blank(new_text)):
                 if (old_text or "") != (new_text or ""):
                     data["text"] = new_text or ""
             if new_el is not new_root:
                 old_tail, new_tail = work_el.tail, new_el.tail
-                if old_tail != new_tail and not (_is_blank(old_tail) and _is_blank(new_tail)):
+                if old_tail != new_tail and not (is_blank(old_tail) and is_blank(new_tail)):
                     if (old_tail or "") != (new_tail or ""):
                         data["tail"] = new_tail or ""
             if data:

@@ -29,7 +29,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import DocumentError, OperationError, UnknownElement, validation_problems
-from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XML_NS, SvgDocument, is_element
+from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XML_NS, SvgDocument, is_blank, is_element
 
 MODEL_ID = "svgx-model"
 """Id of the ``<metadata>`` element that holds constraints and assemblies."""
@@ -358,7 +358,7 @@ class _Edit:
         # backwards, so these restores run after the element is back.
         for node, field, before, address in reversed(around):
             now = getattr(node, field)
-            if (now or "") == (before or "") or (_is_blank(now) and _is_blank(before)):
+            if (now or "") == (before or "") or (is_blank(now) and is_blank(before)):
                 continue
             setter = self.doc.set_tail if field == "tail" else self.doc.set_text
             self.undo.append(lambda s=setter, n=node, b=before: s(n, b))  # type: ignore[misc]
@@ -367,10 +367,6 @@ class _Edit:
     def rollback(self) -> None:
         for step in reversed(self.undo):
             step()
-
-
-def _is_blank(text: str | None) -> bool:
-    return not text or text.isspace()
 
 
 def _clark_to_prefixed(key: str) -> str:

@@ -140,6 +140,11 @@ def is_element(node: Any) -> bool:
     return isinstance(node.tag, str)
 
 
+def is_blank(text: str | None) -> bool:
+    """No text, or only whitespace (indentation)."""
+    return not text or text.isspace()
+
+
 _ELEMENT = etree._Element
 
 
@@ -414,7 +419,7 @@ class SvgDocument:
             # Appending: the new last child takes the closing indentation and the old
             # last child gets the indentation of a sibling line.
             closing = children[-1].tail or ""
-            if _is_blank(closing):
+            if is_blank(closing):
                 self.set_tail(children[-1], self._indent_of(children[-1]) or closing)
                 el.tail = closing
             else:
@@ -422,7 +427,7 @@ class SvgDocument:
         elif index == len(children):
             closing = parent.text or ""
             indent = self._child_indent(parent)
-            if _is_blank(closing) and "\n" in indent:
+            if is_blank(closing) and "\n" in indent:
                 self.set_text(parent, indent)
                 if "\n" in closing:
                     el.tail = closing
@@ -431,7 +436,7 @@ class SvgDocument:
             else:
                 el.tail = ""
         else:
-            el.tail = before if _is_blank(before) else ""
+            el.tail = before if is_blank(before) else ""
         parent.insert(index, el)
         self._struct_dirty.add(parent)
         self._tail_dirty.add(el)
@@ -452,15 +457,15 @@ class SvgDocument:
         children = list(parent)
         index = children.index(el)
         tail = el.tail
-        if index == len(children) - 1 and _is_blank(tail):
+        if index == len(children) - 1 and is_blank(tail):
             # Keep the closing indentation of the parent, but never over mixed content:
             # text before the removed element stays.
             if index > 0:
-                if _is_blank(children[index - 1].tail):
+                if is_blank(children[index - 1].tail):
                     self.set_tail(children[index - 1], tail)
-            elif _is_blank(parent.text):
+            elif is_blank(parent.text):
                 self.set_text(parent, tail)
-        elif tail and not _is_blank(tail):
+        elif tail and not is_blank(tail):
             # Mixed content: the text after the element stays in the document.
             if index > 0:
                 prev = children[index - 1]
@@ -504,7 +509,7 @@ class SvgDocument:
         children = list(parent)
         i = children.index(node)
         text = (children[i - 1].tail if i > 0 else parent.text) or ""
-        return text if _is_blank(text) else ""
+        return text if is_blank(text) else ""
 
     def _child_indent(self, parent: Any) -> str:
         if parent.getparent() is None:
@@ -821,10 +826,6 @@ class _Writer:
     def add(self, text: str) -> None:
         self.parts.append(text)
         self.pos += len(text)
-
-
-def _is_blank(text: str | None) -> bool:
-    return not text or text.isspace()
 
 
 def load(data: bytes, name: str = "document.svg") -> SvgDocument:
