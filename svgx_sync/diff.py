@@ -348,13 +348,11 @@ class _Differ:
                     data["attributes"] = attributes
             old_text, new_text = work_el.text, new_el.text
             if old_text != new_text and not (is_blank(old_text) and is_blank(new_text)):
-                if (old_text or "") != (new_text or ""):
-                    data["text"] = new_text or ""
+                data["text"] = new_text or ""
             if new_el is not new_root:
                 old_tail, new_tail = work_el.tail, new_el.tail
                 if old_tail != new_tail and not (is_blank(old_tail) and is_blank(new_tail)):
-                    if (old_tail or "") != (new_tail or ""):
-                        data["tail"] = new_tail or ""
+                    data["tail"] = new_tail or ""
             if data:
                 self._emit(OperationType.UPDATE, self._new_address(new_el), data)
 
