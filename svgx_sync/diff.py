@@ -36,8 +36,7 @@ from typing import Any
 from lxml import etree
 
 from .errors import OperationError
-from .ops import Operation, OperationType, apply_operation, coerce_operation
-from .ops import node_index
+from .ops import ID_RE, Operation, OperationType, apply_operation, coerce_operation, node_index
 from .svgdoc import (
     KNOWN_PREFIXES,
     XML_NS,
@@ -56,8 +55,6 @@ FILE_DELETE = "file_delete"
 
 DIFF_USER = "svgx-diff"
 """``user_id`` of the operations :func:`diff_trees` makes (an Operation needs one)."""
-
-_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
 
 
 def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict[str, Any]]:
@@ -242,7 +239,7 @@ class _Differ:
         new_count = Counter(ident for _el, ident in self._new_elements if ident)
         self.safe: set[str] = set()
         for ident in old_count.keys() | new_count.keys():
-            if old_count[ident] > 1 or new_count[ident] > 1 or not _ID_RE.match(ident):
+            if old_count[ident] > 1 or new_count[ident] > 1 or not ID_RE.match(ident):
                 continue
             self.safe.add(ident)
         for new_el, ident in self._new_elements:

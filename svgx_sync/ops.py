@@ -130,7 +130,8 @@ GEOMETRY: dict[str, tuple[str, str]] = {
 
 _XY_TAGS = {t for t, (pos, _) in GEOMETRY.items() if pos == "x, y"}
 _WH_TAGS = {t for t, (_, size) in GEOMETRY.items() if size == "width, height"}
-_ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+"""An id that ``create``, ``constraint_add`` and ``assembly_update`` accept."""
 _TRANSLATE = re.compile(
     r"^\s*translate\(\s*([-+0-9.eE]+)(?:[\s,]+([-+0-9.eE]+))?\s*\)\s*", re.ASCII
 )
@@ -448,7 +449,7 @@ def _element(doc: SvgDocument, address: str) -> Any:
 
 def _create(edit: _Edit, op: Operation) -> None:
     doc, data = edit.doc, op.data
-    if not _ID_RE.match(op.element_id) and not op.element_id.startswith("/"):
+    if not ID_RE.match(op.element_id) and not op.element_id.startswith("/"):
         raise OperationError(f"{op.element_id!r} is not a valid element id")
     if op.element_id in doc.ids:
         raise OperationError(f"an element with id {op.element_id!r} already exists")
@@ -760,7 +761,7 @@ def _constraint_add(edit: _Edit, op: Operation) -> None:
         while f"{element_id}-{ctype}-{n}" in doc.ids:
             n += 1
         cid = f"{element_id}-{ctype}-{n}"
-    if not isinstance(cid, str) or not _ID_RE.match(cid):
+    if not isinstance(cid, str) or not ID_RE.match(cid):
         raise OperationError("constraint_id must be a valid id")
     if cid in doc.ids:
         raise OperationError(f"an element with id {cid!r} already exists")
@@ -797,7 +798,7 @@ def _assembly_update(edit: _Edit, op: Operation) -> None:
             raise UnknownElement(f"no assembly {op.element_id!r}")
         edit.remove(existing)
         return
-    if not _ID_RE.match(op.element_id):
+    if not ID_RE.match(op.element_id):
         raise OperationError(f"{op.element_id!r} is not a valid assembly id")
     attrs: dict[str, str | None] = {}
     if "name" in data:
