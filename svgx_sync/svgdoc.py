@@ -182,18 +182,18 @@ class SvgDocument:
         self._removed: list[Any] = []
         self.ids: dict[str, Any] = {}
         self.duplicate_ids: dict[str, list[Any]] = {}
-        self._map_spans(text, index=True)
+        self._map_spans(text)
 
-    def _map_spans(self, text: str, *, index: bool = False) -> None:
+    def _map_spans(self, text: str) -> None:
         """Pair every node of the tree with its place in ``text``, in document order.
 
-        With ``index`` the id index is built in the same pass (elements come in document
-        order, so the first holder of an id is the one indexed). This runs on every
-        parse, so the loop is kept to a few operations per token.
+        The id index is built in the same pass (elements come in document order, so the
+        first holder of an id is the one indexed). This runs on every parse, so the loop
+        is kept to a few operations per token.
         """
         name = self.name
         spans = self.spans
-        ids = self.ids if index else None
+        ids = self.ids
         dups = self.duplicate_ids
         next_node = self.root.iter().__next__
         tokens = _TOKEN.finditer(text)
@@ -220,10 +220,9 @@ class SvgDocument:
                 raise mismatch() from None
             if not is_element(node):
                 raise mismatch()
-            if ids is not None:
-                ident = node.get("id")
-                if ident is not None:
-                    ids[ident] = node
+            ident = node.get("id")
+            if ident is not None:
+                ids[ident] = node
             if text[end - 2] == "/":
                 span = spans[node] = Span(start, end, end, end, end, end, None)
             else:
@@ -275,13 +274,12 @@ class SvgDocument:
                     raise mismatch() from None
                 if type(child) is not _ELEMENT and not is_element(child):
                     raise mismatch()
-                if ids is not None:
-                    ident = child.get("id")
-                    if ident is not None:
-                        if ident in ids:
-                            dups.setdefault(ident, [ids[ident]]).append(child)
-                        else:
-                            ids[ident] = child
+                ident = child.get("id")
+                if ident is not None:
+                    if ident in ids:
+                        dups.setdefault(ident, [ids[ident]]).append(child)
+                    else:
+                        ids[ident] = child
                 if span.text_end < 0:
                     span.text_end = start
                 if last is not None:
@@ -581,13 +579,6 @@ class SvgDocument:
         self.source = w.text
         self._clear_marks()
         return w.text.encode(self.encoding)
-
-    def _rebase(self, text: str) -> None:
-        """Re-read every span from ``text`` (the slow, obviously right way)."""
-        self.source = text
-        self.spans = {}
-        self._clear_marks()
-        self._map_spans(text)
 
     def _clear_marks(self) -> None:
         self._attr_dirty.clear()
