@@ -52,22 +52,19 @@ def _parser() -> etree.XMLParser:
     """One hardened parser per thread (lxml parsers must not be shared across threads)."""
     parser = getattr(_LOCAL, "parser", None)
     if parser is None:
-        parser = _LOCAL.parser = _new_parser()
+        parser = _LOCAL.parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_blank_text=False,
+            remove_comments=False,
+            remove_pis=False,
+            strip_cdata=False,
+        )
     return parser
 
-
-def _new_parser() -> etree.XMLParser:
-    return etree.XMLParser(
-    resolve_entities=False,
-    no_network=True,
-    load_dtd=False,
-    dtd_validation=False,
-    huge_tree=False,
-    remove_blank_text=False,
-    remove_comments=False,
-    remove_pis=False,
-    strip_cdata=False,
-)
 
 # One token of markup, dispatched on its second character. Attribute values may contain
 # '>' so start tags are matched with their quoted strings (an unrolled loop with possessive
@@ -818,6 +815,3 @@ class _Writer:
         self.parts.append(text)
         self.pos += len(text)
 
-
-def load(data: bytes, name: str = "document.svg") -> SvgDocument:
-    return SvgDocument(data, name=name)
