@@ -409,7 +409,6 @@ class SvgDocument:
         """Insert ``el`` (with its subtree) as the ``index``-th child (all nodes count)."""
         children = list(parent)
         index = max(0, min(index, len(children)))
-        before = self._whitespace_before(parent, index)
         if index == len(children) and children:
             # Appending: the new last child takes the closing indentation and the old
             # last child gets the indentation of a sibling line.
@@ -431,7 +430,7 @@ class SvgDocument:
             else:
                 el.tail = ""
         else:
-            el.tail = before if is_blank(before) else ""
+            el.tail = self._indent_before(parent, index)
         parent.insert(index, el)
         self._struct_dirty.add(parent)
         self._tail_dirty.add(el)
@@ -493,18 +492,14 @@ class SvgDocument:
 
     # -- whitespace helpers ----------------------------------------------------------
 
-    def _whitespace_before(self, parent: Any, index: int) -> str:
-        children = list(parent)
-        if index == 0:
-            return parent.text or ""
-        return children[index - 1].tail or ""
+    def _indent_before(self, parent: Any, index: int) -> str:
+        """The whitespace before the ``index``-th child node ("" when that is content)."""
+        text = (parent[index - 1].tail if index > 0 else parent.text) or ""
+        return text if is_blank(text) else ""
 
     def _indent_of(self, node: Any) -> str:
         parent = node.getparent()
-        children = list(parent)
-        i = children.index(node)
-        text = (children[i - 1].tail if i > 0 else parent.text) or ""
-        return text if is_blank(text) else ""
+        return self._indent_before(parent, parent.index(node))
 
     def _child_indent(self, parent: Any) -> str:
         if parent.getparent() is None:
