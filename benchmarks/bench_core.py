@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from svgx_sync.atomic import write_atomic  # noqa: E402 - after the path set-up above
 from svgx_sync.diff import diff_documents  # noqa: E402
 from svgx_sync.ops import apply_operation, coerce_operation  # noqa: E402
+from svgx_sync.store import Store  # noqa: E402
 from svgx_sync.svgdoc import SvgDocument  # noqa: E402
 
 
@@ -77,35 +78,23 @@ def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
     return statistics.median(samples) / 1e6, p99 / 1e6
 
 
-def store_commit() -> Callable[[Path, bytes], Callable[[], object]] | None:
-    """A commit of the rendered file through the git store, when the store is there."""
-    try:
-        from svgx_sync.store import Store
-    except ImportError:
-        return None
-    if not hasattr(Store, "open"):
-        return None
+def store_commit(folder: Path, data: bytes) -> Callable[[], object]:
+    """A commit of the rendered file through the git store."""
+    document = Store(folder / "store").open("bench", create=True)
+    counter = iter(range(10**9))
 
-    def prepare(folder: Path, data: bytes) -> Callable[[], object]:
-        store = Store(folder / "store")
-        document = store.open("bench", create=True)
-        counter = iter(range(10**9))
+    def commit() -> object:
+        # A different byte at the end each time, so every commit writes a new blob.
+        body = data + b"<!-- %d -->\n" % next(counter)
+        return document.commit(
+            {"document.svg": body}, user_id="bench", username="Bench", description="bench"
+        )
 
-        def commit() -> object:
-            # A different byte at the end each time, so every commit writes a new blob.
-            body = data + b"<!-- %d -->\n" % next(counter)
-            return document.commit(
-                {"document.svg": body}, user_id="bench", username="Bench", description="bench"
-            )
-
-        return commit
-
-    return prepare
+    return commit
 
 
 def run(sizes: list[int], quick: bool) -> None:
     rows: list[tuple[str, int, float, float, int]] = []
-    committer = store_commit()
     for n in sizes:
         data = floor_plan(n)
         repeat = {1000: 200, 10000: 40}.get(n, 8) // (4 if quick else 1)
@@ -142,9 +131,8 @@ def run(sizes: list[int], quick: bool) -> None:
                 ("apply one operation", one_op, repeat * 10),
                 ("op + commit_render + atomic write", write_after_op, repeat),
                 ("diff two versions (100 edits)", lambda: diff_documents(data, second, "d.svg"), max(3, repeat // 2)),
+                ("git commit of the file (store)", store_commit(Path(tmp), data), repeat),
             ]
-            if committer is not None:
-                steps.append(("git commit of the file (store)", committer(Path(tmp), data), repeat))
             for name, fn, times in steps:
                 median, p99 = measure(fn, times)
                 rows.append((name, n, median, p99, times))
@@ -152,8 +140,6 @@ def run(sizes: list[int], quick: bool) -> None:
     print(f"{'step':<{width}}  {'elements':>8}  {'median ms':>10}  {'p99 ms':>9}  {'runs':>5}")
     for name, n, median, p99, times in rows:
         print(f"{name:<{width}}  {n:>8}  {median:>10.3f}  {p99:>9.3f}  {times:>5}")
-    if committer is None:
-        print("(svgx_sync.store not available: git commit not timed)")
 
 
 def main() -> None:
