@@ -22,6 +22,11 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 * A new SVG file becomes part of the document (``file_add``); a deleted one is a
   deletion (``file_delete``). A deletion against live edits made since ``base`` is a
   conflict decided by :func:`file_delete_decision`.
+* A file in which git has a **merge conflict** still to settle (unmerged in git's
+  index, or carrying the merge driver's conflict block or git's text markers) is not
+  content: :func:`git_conflict` says so, and the watcher holds the file (nothing of it is
+  taken in, nothing is written over it) until the user settles it; the settled file is
+  then judged like any save.
 * A HEAD or ref change made with the git command is classified by
   :func:`classify_head_move` (new commits on the branch, a branch switch, a rewind);
   the files it changed in the working tree come in as ordinary file changes.
@@ -31,14 +36,16 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
 from .errors import DocumentError
+from .merge import CONFLICTS_ID, read_conflicts
 from .ops import Operation, coerce_operation
 from .svgdoc import SvgDocument
 
@@ -47,6 +54,7 @@ __all__ = [
     "EXTERNAL_USER",
     "DeleteDecision",
     "ExternalChange",
+    "GitConflict",
     "HeadMove",
     "HeadState",
     "Outcome",
@@ -57,6 +65,7 @@ __all__ = [
     "delete_conflict",
     "external_change",
     "file_delete_decision",
+    "git_conflict",
     "is_svg_path",
     "to_operations",
 ]
@@ -254,6 +263,45 @@ def delete_conflict(
         "winner": "later" if decision.delete else "earlier",
         "reason": decision.reason,
     }
+
+
+# -- a merge conflict git left in a file ----------------------------------------------------
+
+# git's text markers at the default conflict-marker-size: "<<<<<<< ours", "=======",
+# ">>>>>>> theirs", each at the start of a line (``git merge-file``).
+_TEXT_MARKERS = re.compile(rb"^<{7}(?: |\r?$).*?^={7}\r?$.*?^>{7}(?: |\r?$)", re.M | re.S)
+
+
+@dataclass(frozen=True, slots=True)
+class GitConflict:
+    """Why a file holds a git merge conflict still to settle, and the conflicts the
+    merge driver marked in it (dicts of :class:`svgx_sync.merge.Conflict`)."""
+
+    reason: str
+    conflicts: tuple[dict[str, Any], ...] = field(default=())
+
+
+def git_conflict(disk: bytes | None, *, unmerged: bool) -> GitConflict | None:
+    """The merge conflict git left in a file, or None when there is none.
+
+    ``unmerged`` says git's index still has the file's conflict stages (``git merge``,
+    ``git pull`` stopped on it; ``git add`` clears them). Independently of the index, a
+    file carrying the merge driver's conflict block or git's text markers is a conflict
+    someone has yet to settle: it is never live content.
+    """
+    marks: tuple[dict[str, Any], ...] = ()
+    if disk is not None and CONFLICTS_ID.encode() in disk:
+        try:
+            marks = tuple(c.to_dict() for c in read_conflicts(disk))
+        except DocumentError:
+            marks = ()
+        if marks:
+            return GitConflict("the merge driver marked conflicts in the file", marks)
+    if disk is not None and _TEXT_MARKERS.search(disk):
+        return GitConflict("git's conflict markers are in the file")
+    if unmerged:
+        return GitConflict("git's index has the file unmerged")
+    return None
 
 
 # -- git moving HEAD -------------------------------------------------------------------------

@@ -546,7 +546,9 @@ class Daemon:
                 versions = (document.svg_files(room.bases.head), document.svg_files(head))
             except SvgxError:
                 versions = None  # the recorded commit is gone (gc after a rewind)
-        outcomes, changed = recover_working_tree(live, on_disk, recorded, versions, now=time.time())
+        outcomes, changed = recover_working_tree(
+            live, on_disk, recorded, versions, now=time.time(), unmerged=document.unmerged_paths()
+        )
         for out in outcomes:
             self._queue(room, out, None)
         self._flush(room)
@@ -706,6 +708,8 @@ class Daemon:
             ),
         )
         conn.delivered = live.seq
+        for notice in live.held.values():  # git conflicts the working tree still has
+            self._send(conn, notice)
 
     def _leave(self, conn: Conn, *_: Any) -> None:
         room = conn.room

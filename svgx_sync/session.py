@@ -102,6 +102,9 @@ class LiveDocument:
         self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
         self.book = ConflictBook()
         self.dirty: set[str] = set()
+        # Files in which git has a merge conflict to settle (file -> what the clients were
+        # told): they stay dirty and are not written until it is settled.
+        self.held: dict[str, dict[str, Any]] = {}
 
     @property
     def key(self) -> str:
@@ -376,10 +379,11 @@ class LiveDocument:
     def take_dirty(self) -> dict[str, bytes]:
         """The files changed since the last call, as minimal-diff renders to write now.
 
-        The caller must write exactly these bytes; they become ``last_written``.
+        The caller must write exactly these bytes; they become ``last_written``. Files in
+        :attr:`held` stay dirty: git's conflict in them is the user's to settle.
         """
         out: dict[str, bytes] = {}
-        for path in sorted(self.dirty):
+        for path in sorted(self.dirty - self.held.keys()):
             doc = self.files.get(path)
             if doc is None:
                 continue
@@ -388,7 +392,7 @@ class LiveDocument:
                 out[path] = data
                 self.last_written[path] = data
             self.written_seq[path] = self.seq
-        self.dirty.clear()
+        self.dirty &= self.held.keys()
         return out
 
     # -- recovery --------------------------------------------------------------------

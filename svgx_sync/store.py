@@ -376,6 +376,24 @@ class Document:
         except OSError as exc:
             raise StoreError(f"cannot read the working tree of {self.name!r}: {exc}") from exc
 
+    def unmerged_paths(self) -> set[str]:
+        """The paths git's index holds with conflict stages (a ``git merge`` or ``git
+        pull`` stopped on them and nobody ran ``git add`` yet), read afresh."""
+        try:
+            index = self.repo.index
+            index.read(False)
+            conflicts = index.conflicts
+            if conflicts is None:
+                return set()
+            return {
+                entry.path
+                for stages in conflicts
+                for entry in stages
+                if entry is not None
+            }
+        except (pygit2.GitError, OSError) as exc:
+            raise StoreError(f"cannot read the index of {self.name!r}: {exc}") from exc
+
     def history(self, *, branch: str | None = None, limit: int | None = None) -> list[Version]:
         """Commits reachable from ``branch`` (default HEAD), newest first."""
         if branch is None:

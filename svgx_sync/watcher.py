@@ -52,6 +52,7 @@ from .errors import (
 from .external import (
     EXTERNAL_USER,
     ExternalChange,
+    GitConflict,
     HeadMove,
     HeadState,
     Outcome,
@@ -62,6 +63,7 @@ from .external import (
     delete_conflict,
     external_change,
     file_delete_decision,
+    git_conflict,
     is_svg_path,
     to_operations,
 )
@@ -351,6 +353,9 @@ class Watcher:
         if everything:
             files |= set(doc.svg_paths()) | (set(live.files) if live is not None else set())
             files |= set(old_files or ()) | set(self._head_files(doc, state))
+        if live is not None:
+            # `git add` or `git commit` may have settled them without touching the file.
+            files |= set(live.held)
         if files:
             state.last_change = time.monotonic()
         bases: set[str] = set()
@@ -468,9 +473,12 @@ class Watcher:
     ) -> tuple[list[Submitted], list[dict[str, Any]], bool]:
         """Judge one file; returns the outcomes, the messages, and whether its base changed."""
         disk = _read(doc.path, file)
+        held, notices = self._hold_git_conflict(doc, live, file, disk)
+        if held:
+            return [], notices, False
         base = live.last_written.get(file)
         if disk is not None and disk == base:
-            return [], [], False
+            return [], notices, False
         versions = (
             (old_files.get(file), self._head_files(doc, state).get(file))
             if old_files is not None
@@ -501,7 +509,31 @@ class Watcher:
         outcomes, messages = apply_change(
             live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
         )
-        return outcomes, messages, live.last_written.get(file) is not before
+        return outcomes, notices + messages, live.last_written.get(file) is not before
+
+    def _hold_git_conflict(
+        self, doc: Document, live: LiveDocument, file: str, disk: bytes | None
+    ) -> tuple[bool, list[dict[str, Any]]]:
+        """Hold ``file`` while git has a merge conflict in it (nothing of it is taken in,
+        the daemon does not write it) and release it once settled; returns whether it is
+        held and what to tell the clients."""
+        try:
+            unmerged = file in doc.unmerged_paths()
+        except StoreError as exc:
+            log.warning("watcher: %s", exc)
+            unmerged = False
+        found = git_conflict(disk, unmerged=unmerged)
+        if found is not None:
+            if file in live.held:
+                return True, []
+            notice = git_conflict_notice(doc.name, file, found, live.seq)
+            live.held[file] = notice
+            log.info("watcher: %s/%s held: %s", doc.name, file, found.reason)
+            return True, [notice]
+        if live.held.pop(file, None) is None:
+            return False, []
+        log.info("watcher: %s/%s: git's conflict is settled", doc.name, file)
+        return False, [git_conflict_settled(doc.name, file, live.seq)]
 
     def _git_wrote(
         self, doc: Document, state: _DocState, file: str, disk: bytes | None
@@ -716,6 +748,7 @@ def recover_working_tree(
     versions: tuple[Mapping[str, bytes], Mapping[str, bytes]] | None,
     *,
     now: float,
+    unmerged: Collection[str] = (),
 ) -> tuple[list[Submitted], set[str]]:
     """Bring what happened to the working tree while the daemon was away into a session
     just recovered from its checkpoint and journal.
@@ -725,8 +758,9 @@ def recover_working_tree(
     was loaded with); ``versions`` the branch's files at the commit of the last record
     and now, when git moved the branch meanwhile. A file that differs from its base is
     an external edit, merged like one; a file that holds its base (our own write) gets
-    the live state written over it. Returns the outcomes to journal and broadcast and
-    the files whose base changed.
+    the live state written over it. A file in which git has a merge conflict to settle
+    (``unmerged``: the paths git's index has unmerged) is held. Returns the outcomes to
+    journal and broadcast and the files whose base changed.
     """
     outcomes: list[Submitted] = []
     changed: set[str] = set()
@@ -735,6 +769,11 @@ def recover_working_tree(
         if file in recorded:
             live.last_written[file], seq = recorded[file]
             live.written_seq[file] = min(seq, live.seq)
+        found = git_conflict(on_disk, unmerged=file in unmerged)
+        if found is not None:
+            # git stopped on a merge conflict in it meanwhile: held until it is settled.
+            live.held[file] = git_conflict_notice(live.name, file, found, live.seq)
+            continue
         base = live.last_written.get(file)
         if versions is not None:
             # What git wrote meanwhile is judged from the version the live work sat on.
@@ -766,6 +805,32 @@ def recover_working_tree(
 def _made_by_daemon(commit: pygit2.Commit) -> bool:
     email = commit.author.email or ""
     return email == SYSTEM_EMAIL or email.endswith("@" + USER_EMAIL_DOMAIN)
+
+
+def git_conflict_notice(
+    document: str, file: str, found: GitConflict, seq: int | None
+) -> dict[str, Any]:
+    """``git_conflict_pending``: git stopped on a merge conflict in ``file``."""
+    return {
+        "type": "git_conflict_pending",
+        "document": document,
+        "file": file,
+        "reason": found.reason,
+        "conflicts": list(found.conflicts),
+        "seq": seq,
+        "source": "git",
+    }
+
+
+def git_conflict_settled(document: str, file: str, seq: int | None) -> dict[str, Any]:
+    """``git_conflict_resolved``: the file holds no conflict any more; it is merged next."""
+    return {
+        "type": "git_conflict_resolved",
+        "document": document,
+        "file": file,
+        "seq": seq,
+        "source": "git",
+    }
 
 
 def _version_notice(commit: pygit2.Commit, seq: int | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from svgx_sync.external import (
     delete_conflict,
     external_change,
     file_delete_decision,
+    git_conflict,
     is_svg_path,
     to_operations,
 )
@@ -257,3 +258,58 @@ def test_work_git_replaced_by_force_stays_on_top() -> None:
     assert base_after_head_move(written, old, new, written + b" ") == written
     # Nothing happened to the file.
     assert base_after_head_move(written, old, new, written) == written
+
+
+# -- merge conflicts git leaves in files ---------------------------------------------------
+
+
+def _marked() -> bytes:
+    from svgx_sync.merge import Versions, mark_conflicts, merge_documents
+
+    ours, theirs = (BASE.replace(b'fill="red"', f'fill="{c}"'.encode()) for c in ("blue", "green"))
+    return mark_conflicts(merge_documents(Versions(BASE, ours, theirs), file=F))
+
+
+def test_the_merge_drivers_conflict_block_is_a_git_conflict_with_its_marks() -> None:
+    found = git_conflict(_marked(), unmerged=False)
+    assert found is not None and "merge driver" in found.reason
+    (mark,) = found.conflicts
+    assert (mark["element_id"], mark["attribute"], mark["ours"], mark["theirs"]) == (
+        "r", "fill", "blue", "green"
+    )
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_gits_text_markers_are_a_git_conflict(eol: str) -> None:
+    lines = ["<svg>", "<<<<<<< HEAD", '<rect id="r" fill="blue"/>', "=======",
+             '<rect id="r" fill="green"/>', ">>>>>>> origin/main", "</svg>", ""]
+    found = git_conflict(eol.join(lines).encode(), unmerged=False)
+    assert found is not None and "markers" in found.reason and found.conflicts == ()
+
+
+def test_an_unmerged_file_is_a_git_conflict_even_without_marks_or_content() -> None:
+    assert git_conflict(BASE, unmerged=True) is not None
+    assert git_conflict(None, unmerged=True) is not None  # modify/delete: no file at all
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        BASE,
+        None,
+        BASE.replace(b"</svg>", b"<text>svgx-conflicts =======</text></svg>"),
+        BASE.replace(b"</svg>", b"<desc>\n=======\n</desc></svg>"),
+        b"<svg><<<<<<< HEAD",  # a half-written file, not a conflict
+    ],
+)
+def test_a_file_without_conflict_marks_is_no_git_conflict(data: bytes | None) -> None:
+    assert git_conflict(data, unmerged=False) is None
+
+
+def test_a_file_with_its_conflicts_settled_is_no_git_conflict() -> None:
+    from svgx_sync.merge import read_conflicts, resolve_marked
+
+    marked = _marked()
+    (mark,) = read_conflicts(marked)
+    assert mark.mark_id is not None
+    assert git_conflict(resolve_marked(marked, mark.mark_id, "theirs"), unmerged=False) is None
