@@ -345,7 +345,11 @@ class Watcher:
         outcomes: list[Submitted] = []
         old_files: dict[str, bytes] | None = None
         new_head = self._read_head(doc)
-        if new_head is not None and new_head != state.head:
+        if state.head is None:
+            # First sight of a document made since the watch began (a join created it, a
+            # folder was adopted): where its HEAD is now is where it starts, not a move.
+            state.head = new_head
+        elif new_head is not None and new_head != state.head:
             old_files, head_messages = self._head_moved(doc, state, new_head)
             messages += head_messages
             everything = True

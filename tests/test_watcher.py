@@ -285,6 +285,21 @@ def test_terminal_checkouts_reach_the_clients(tmp_path: Path) -> None:
     run(tmp_path, body)
 
 
+def test_the_first_join_of_a_new_document_switches_no_branch(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        c = await Client.connect(daemon)
+        looked = daemon.watcher.handled
+        await c.join("alice", "plan")  # creates the document
+        await until(lambda: daemon.watcher.handled > looked, "the watcher to see the new document")
+        plan = folder.parent / "plan"
+        await git(plan, "commit", "-q", "--allow-empty", "-m", "From the terminal")
+        await c.expect("version_created", lambda m: m.get("source") == "git")
+        moves = [m for m in c.seen if m["type"] in ("branch_switched", "head_moved")]
+        assert moves == []
+
+    run(tmp_path, body)
+
+
 def test_a_terminal_revert_brings_the_previous_drawing_back(tmp_path: Path) -> None:
     async def body(daemon: Daemon, folder: Path) -> None:
         a, b = await clients(daemon, "alice", "bob")
