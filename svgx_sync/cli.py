@@ -13,7 +13,10 @@ Exit codes::
     3   not found: no such document, version, branch or tag
     4   refused input: invalid name, name taken, uncommitted changes, ...
     5   store failure: git or the file system failed
-    6   no daemon answers (status)
+    6   no daemon answers (status, version)
+    7   the daemon cannot listen: the port is in use, the address is not this machine's
+    130 interrupted (Ctrl-C)
+    141 the output's reader left early (``| head``): nothing more is printed
 
 Two commands speak git's language instead: ``merge-driver`` exits 0 (clean), 1 (conflicts
 marked in the file) or 130 (merge failed, file left as ours), as git's merge driver
@@ -24,7 +27,9 @@ contract says; ``conflicts`` exits 1 when it found marked conflicts, like
 from __future__ import annotations
 
 import argparse
+import getpass
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,7 +37,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from svgx_sync.errors import ClientError, NotFound, OperationError, ServerError, SvgxError
+from svgx_sync.errors import (
+    ClientError,
+    ListenError,
+    NotFound,
+    OperationError,
+    ServerError,
+    SvgxError,
+    Unreachable,
+)
 from svgx_sync.store import Document, Store
 
 __all__ = ["COMMANDS", "EXIT_CODES", "main"]
@@ -46,12 +59,23 @@ EXIT_NOT_FOUND = 3
 EXIT_REFUSED = 4
 EXIT_STORE = 5
 EXIT_UNREACHABLE = 6
+EXIT_CANNOT_LISTEN = 7
+EXIT_INTERRUPTED = 128 + 2  # SIGINT (Ctrl-C), as a shell reports a command killed by it
+EXIT_READER_LEFT = 128 + 13  # SIGPIPE, likewise
 
-#: Most specific class first; the first match gives the exit code.
-EXIT_CODES: tuple[tuple[type[SvgxError], int], ...] = (
+#: Most specific class first; the first match gives the exit code. A file the user
+#: named that cannot be read is their mistake, told in one line like any other.
+EXIT_CODES: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, EXIT_NOT_FOUND),
     (ClientError, EXIT_REFUSED),
+    (Unreachable, EXIT_UNREACHABLE),
+    (ListenError, EXIT_CANNOT_LISTEN),
     (ServerError, EXIT_STORE),
+    (FileNotFoundError, EXIT_NOT_FOUND),
+    (IsADirectoryError, EXIT_REFUSED),
+    (NotADirectoryError, EXIT_REFUSED),
+    (PermissionError, EXIT_REFUSED),
+    (OSError, EXIT_STORE),
 )
 
 
@@ -65,9 +89,45 @@ class Command:
 
 
 def _open_document(path: Path) -> Document:
-    """A document given as the path of its folder: the parent folder is the store."""
+    """A document given as its folder, or as a file in it; nothing is created."""
     path = path.expanduser().absolute()
-    return Store(path.parent).open(path.name)
+    if not path.exists():
+        raise NotFound(f"{path}: no such folder")
+    folder = path
+    if not path.is_dir():
+        folder = next((p for p in path.parents if (p / ".git").exists()), path)
+    if not (folder / ".git").exists():
+        raise NotFound(
+            f"{path} is not a document (no git repository); `svgx-sync init` makes one"
+        )
+    return Store(folder.parent).open(folder.name)
+
+
+def _positive(text: str) -> int:
+    """argparse type: a whole number above zero."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def _port(text: str) -> int:
+    """argparse type: a TCP port number (0 asks for a free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text} is not a port (0 to 65535)")
+    return value
+
+
+def _daemon_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="daemon address (default 127.0.0.1)")
+    parser.add_argument("--port", type=_port, default=8765, help="daemon port (default 8765)")
 
 
 # ---------------------------------------------------------------------- init
@@ -98,9 +158,11 @@ def _is_plain_folder_with_files(path: Path) -> bool:
 
 
 def _history_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("path", type=Path, metavar="PATH", help="folder of the document")
+    parser.add_argument(
+        "path", type=Path, metavar="PATH", help="folder of the document, or a file in it"
+    )
     parser.add_argument("--branch", help="branch to show (default: the checked-out one)")
-    parser.add_argument("--limit", type=int, help="show at most this many versions")
+    parser.add_argument("--limit", type=_positive, help="show at most this many versions")
 
 
 def _history_run(args: argparse.Namespace) -> int:
@@ -155,13 +217,16 @@ def _git_diff_run(args: argparse.Namespace) -> int:
 
 
 def _conflicts_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="*", type=Path, metavar="FILE")
+    parser.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE",
+        help="SVG files, or folders to look through (default: the current folder)",
+    )
 
 
 def _conflicts_run(args: argparse.Namespace) -> int:
-    from svgx_sync.gitdriver import describe, file_conflicts, svg_files
+    from svgx_sync.gitdriver import describe, file_conflicts, named_svg_files
 
-    found = file_conflicts(args.files or svg_files(Path(".")))
+    found = file_conflicts(named_svg_files(args.files or [Path(".")]))
     for file, conflict in found:
         print(f"{file}: {describe(conflict)}")
     return 1 if any(c.blocking for _, c in found) else EXIT_OK
@@ -200,7 +265,7 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
         "root", nargs="?", type=Path, help="folder of the documents (default ./svgx-documents)"
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port (default 8765; 0 picks a free one)")
+    parser.add_argument("--port", type=_port, help="port (default 8765; 0 picks a free one)")
     parser.add_argument("--config", type=Path, help="TOML settings file")
     parser.add_argument("--batch-size", type=int, help="operations per frame (default 10)")
     parser.add_argument("--batch-timeout-ms", type=float, help="presence tick (default 16)")
@@ -239,8 +304,7 @@ def _serve_run(args: argparse.Namespace) -> int:
 
 
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1", help="daemon address")
-    parser.add_argument("--port", type=int, default=8765, help="daemon port")
+    _daemon_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print the /healthz JSON as is")
 
 
@@ -267,17 +331,49 @@ def format_status(health: dict[str, Any]) -> str:
 
 def _status_run(args: argparse.Namespace) -> int:
     import json
-    import urllib.request
 
-    url = f"http://{args.host}:{args.port}/healthz"
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            health = json.load(response)
-    except OSError as exc:
-        print(f"svgx-sync status: no daemon at {url}: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+    from svgx_sync.client import fetch_health
+
+    health = fetch_health(args.host, args.port)
     print(json.dumps(health, indent=2) if args.json else format_status(health))
     return EXIT_OK
+
+
+# ---------------------------------------------------------------------- version
+
+
+def _version_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "document", metavar="DOC", help="document name, or the path of its folder or a file in it"
+    )
+    parser.add_argument("-m", "--message", required=True, help="what the version holds")
+    parser.add_argument("--branch", help="branch (default: the checked-out one)")
+    parser.add_argument("--user", help="author of the version (default: your login name)")
+    parser.add_argument(
+        "--token", default=os.environ.get("SVGX_SYNC_TOKEN"),
+        help="token, when the daemon asks for one (default: $SVGX_SYNC_TOKEN)",
+    )
+    _daemon_arguments(parser)
+
+
+def _version_run(args: argparse.Namespace) -> int:
+    from svgx_sync.client import create_version, fetch_health, served_document
+
+    name = served_document(args.document, fetch_health(args.host, args.port), cwd=Path.cwd())
+    print(
+        create_version(
+            args.host, args.port, name, args.message,
+            user=args.user or _login_name(), branch=args.branch, token=args.token,
+        )
+    )
+    return EXIT_OK
+
+
+def _login_name() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no $USER (some containers)
+        return "terminal"
 
 
 # ---------------------------------------------------------------------- registry
@@ -293,6 +389,12 @@ COMMANDS: dict[str, Command] = {
     ),
     "serve": Command("run the collaboration daemon", _serve_arguments, _serve_run),
     "status": Command("show a running daemon's health", _status_arguments, _status_run),
+    "version": Command(
+        "make a version (a commit) of a document's live state through the running daemon,"
+        " so that the working tree is clean for git",
+        _version_arguments,
+        _version_run,
+    ),
     "git-setup": Command(
         "make git merge and diff SVG files element by element in a repository",
         _git_setup_arguments,
@@ -325,8 +427,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
-        command.arguments(sub.add_parser(name, help=command.help, description=command.help))
+        # argparse %-formats a help line (not a description): a plain % is written %%.
+        help_line = command.help.replace("%", "%%")
+        command.arguments(sub.add_parser(name, help=help_line, description=command.help))
     return parser
+
+
+def _one_line(exc: Exception) -> str:
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return " ".join(str(exc).split())
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -338,8 +448,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return COMMANDS[args.command].run(args)
-    except SvgxError as exc:
-        print(f"svgx-sync {args.command}: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader left (``| head``, a pager quit): nothing to tell, as with git.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_READER_LEFT
+    except (SvgxError, OSError) as exc:
+        print(f"svgx-sync {args.command}: {_one_line(exc)}", file=sys.stderr)
         for kind, code in EXIT_CODES:
             if isinstance(exc, kind):
                 return code

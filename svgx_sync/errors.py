@@ -14,7 +14,9 @@ a fault of ours is logged and the operation is not acknowledged::
     │   └── ProtocolError           malformed or unknown wire message
     └── ServerError                 a fault of ours or of the machine
         ├── StoreError              git or file system failure
-        └── JournalError            the operation journal cannot be written or read
+        ├── JournalError            the operation journal cannot be written or read
+        ├── ListenError             the daemon cannot listen (port in use, no such address)
+        └── Unreachable             no svgx-sync daemon answers at the address asked
 
 Each client error carries a short machine-readable ``code`` used in the wire ``error``
 message.
@@ -89,6 +91,20 @@ class JournalError(ServerError):
     """The operation journal could not be written or read back."""
 
     code = "journal_error"
+
+
+class ListenError(ServerError):
+    """The daemon cannot listen on its address: the port is taken, the address is not
+    this machine's, or the port needs privileges."""
+
+    code = "listen_error"
+
+
+class Unreachable(ServerError):
+    """No svgx-sync daemon answers at the address a command asked (none runs there, or
+    another program does)."""
+
+    code = "unreachable"
 
 
 def validation_problems(exc: Any, *, whole: str, skip: int = 0, limit: int | None = None) -> str:

@@ -42,6 +42,7 @@ __all__ = [
     "diff_text",
     "file_conflicts",
     "merge_driver",
+    "named_svg_files",
     "resolve_file",
     "setup_repository",
 ]
@@ -139,6 +140,20 @@ def svg_files(folder: Path) -> Iterator[Path]:
             yield candidate
 
 
+def named_svg_files(paths: Iterable[Path]) -> list[Path]:
+    """The files the user named, each folder among them replaced by its SVG files; a
+    path that does not exist is :class:`NotFound` (not "no conflicts")."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(svg_files(path))
+        elif path.exists():
+            out.append(path)
+        else:
+            raise NotFound(f"{path}: No such file or folder")
+    return out
+
+
 def file_conflicts(files: Iterable[Path]) -> list[tuple[Path, Conflict]]:
     """The conflicts marked in these files (unreadable files are skipped with a warning)."""
     out: list[tuple[Path, Conflict]] = []
@@ -162,7 +177,9 @@ def resolve_file(
     file with ``git add`` (when ``stage``). Returns the conflicts still marked.
     """
     data = file.read_bytes()
-    marks = read_conflicts(data)
+    marks = read_conflicts(data, file=str(file))
+    if not marks:
+        raise NotFound(f"{file}: no conflicts are marked in it; nothing to resolve")
     chosen = [c for c in marks if conflict_id is None or c.mark_id == conflict_id]
     if conflict_id is not None and not chosen:
         raise NotFound(f"{file}: no conflict {conflict_id!r}")

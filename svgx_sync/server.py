@@ -35,8 +35,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -63,7 +65,15 @@ from websockets.exceptions import ConnectionClosed
 from . import protocol as P
 from .bases import WrittenBases, bases_folder
 from .config import Settings
-from .errors import ClientError, NotFound, ProtocolError, ServerError, StoreError, SvgxError
+from .errors import (
+    ClientError,
+    ListenError,
+    NotFound,
+    ProtocolError,
+    ServerError,
+    StoreError,
+    SvgxError,
+)
 from .journal import Journal, PendingSync, journal_path, read_journal
 from .names import validate_branch_name, validate_document_name
 from .ops import Operation
@@ -171,7 +181,7 @@ class Daemon:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.root)
+        self.store: Store  # made by start(), once the port is ours: a failed start creates nothing
         self.rooms: dict[str, Room] = {}
         self.conns: set[Conn] = set()
         self.server: Server | None = None
@@ -226,15 +236,23 @@ class Daemon:
         pygit2.settings.enable_fsync_gitdir(True)
         self._loop = asyncio.get_running_loop()
         s = self.settings
-        self.server = await serve(
-            self._handler,
-            s.host,
-            s.port,
-            process_request=self._process_request,
-            compression="deflate" if s.compression else None,
-            max_size=s.max_message_bytes,
-            max_queue=64,
-        )
+        try:
+            self.server = await serve(
+                self._handler,
+                s.host,
+                s.port,
+                process_request=self._process_request,
+                compression="deflate" if s.compression else None,
+                max_size=s.max_message_bytes,
+                max_queue=64,
+            )
+        except OSError as exc:
+            raise ListenError(listen_problem(s.host, s.port, exc)) from exc
+        try:
+            self.store = Store(s.root)
+        except StoreError:
+            self.server.close()
+            raise
         sockets = list(self.server.sockets)
         self.port = sockets[0].getsockname()[1] if sockets else s.port
         self._tasks.append(asyncio.create_task(self._ticker()))
@@ -376,7 +394,7 @@ class Daemon:
             "status": "stopping" if self.stopping else "ok",
             "version": __version__,
             "port": self.port,
-            "root": str(self.settings.root),
+            "root": str(self.settings.root.absolute()),
             "connections": len(self.conns),
             "documents": documents,
             "sessions": [self._session_health(self.rooms[key]) for key in sorted(self.rooms)],
@@ -1371,6 +1389,19 @@ VERSION_ACTIONS: dict[str, Callable[..., dict[str, Any] | None]] = {
     "complete_merge": Daemon._complete_merge,
     "abort_merge": Daemon._abort_merge,
 }
+
+
+def listen_problem(host: str, port: int, exc: OSError) -> str:
+    """Why the daemon cannot listen, in the words a user acts on."""
+    if isinstance(exc, socket.gaierror):
+        return f"cannot listen on {host!r}: no such host ({exc.strerror})"
+    if exc.errno == errno.EADDRINUSE:
+        return f"port {port} is in use; stop what listens there or choose another --port"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}: not an address of this machine"
+    if exc.errno == errno.EACCES:
+        return f"port {port} on {host} needs privileges; choose one above 1023"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 async def serve_forever(settings: Settings, *, announce: Callable[[str], None] = print) -> None:

@@ -1,0 +1,154 @@
+"""A running daemon, seen from the terminal: its health, and versions of its live state.
+
+What the commands ``status`` and ``version`` need, and nothing else:
+
+* :func:`fetch_health` reads ``GET /healthz``; no answer, or an answer that is not the
+  daemon's JSON, is :class:`~svgx_sync.errors.Unreachable`.
+* :func:`served_document` turns what the user typed (a document name, or the path of a
+  document's folder or of a file in it) into the name the daemon serves it under, from
+  the health it reported. It never names a document the daemon does not list, so a
+  version is never made of a document that a join would have created.
+* :func:`create_version` speaks the protocol as any client does (``docs/protocol.md``):
+  ``join``, then ``version`` ``create_version``, then ``leave``. The daemon writes the
+  live state to the files and commits it, index included, so the working tree is clean
+  for git afterwards.
+
+Errors the daemon sends back become the exception of their ``code``, so the command
+line gives them its usual exit codes.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from .errors import ClientError, NotFound, ServerError, SvgxError, Unreachable
+
+__all__ = ["create_version", "fetch_health", "served_document"]
+
+REPLY_TIMEOUT = 30.0
+#: The welcome carries every file of the document; the daemon is ours to trust.
+MAX_MESSAGE_BYTES = 512 * 1024 * 1024
+
+
+def _address(host: str, port: int) -> str:
+    return f"{host}:{port}"
+
+
+def fetch_health(host: str, port: int, *, timeout: float = 5.0) -> dict[str, Any]:
+    """The daemon's ``/healthz`` JSON."""
+    url = f"http://{_address(host, port)}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            health = json.load(response)
+    except (OSError, http.client.HTTPException) as exc:
+        reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
+        reason = getattr(reason, "strerror", None) or reason
+        raise Unreachable(
+            f"no daemon answers at {_address(host, port)} ({reason});"
+            " start one with `svgx-sync serve`"
+        ) from exc
+    except ValueError as exc:
+        raise Unreachable(f"{_address(host, port)} is not an svgx-sync daemon") from exc
+    if not isinstance(health, dict) or "documents" not in health:
+        raise Unreachable(f"{_address(host, port)} is not an svgx-sync daemon")
+    return health
+
+
+def served_document(typed: str, health: dict[str, Any], *, cwd: Path) -> str:
+    """The name under which the daemon serves the document the user typed.
+
+    A name the daemon lists is taken as is; anything else is a path: a document's folder,
+    or a file in it, whose folder must be in the daemon's root.
+    """
+    documents = list(health.get("documents") or [])
+    if "/" not in typed and typed in documents:
+        return typed
+    path = (cwd / Path(typed).expanduser()).absolute()
+    if not path.exists():
+        raise NotFound(
+            f"no document {typed!r} on the daemon at port {health.get('port')}"
+            f" (it serves: {', '.join(documents) or 'none'})"
+        )
+    folder = path if path.is_dir() else path.parent
+    root = Path(str(health.get("root", ""))).absolute()
+    for candidate in (folder, *folder.parents):
+        if candidate.parent.resolve() == root.resolve() and candidate.name in documents:
+            return candidate.name
+    raise NotFound(f"{path} is not served by the daemon (its documents are in {root})")
+
+
+def _error_of(message: dict[str, Any]) -> SvgxError:
+    """The exception of an ``error`` the daemon sent, by its code."""
+    code, text = message.get("code"), str(message.get("message", "refused"))
+    kinds: list[type[SvgxError]] = [ClientError, ServerError]
+    while kinds:
+        kind = kinds.pop()
+        if kind.code == code:
+            return kind(text)
+        kinds.extend(kind.__subclasses__())
+    return ClientError(text)
+
+
+def create_version(
+    host: str,
+    port: int,
+    document: str,
+    description: str,
+    *,
+    user: str,
+    branch: str | None = None,
+    token: str | None = None,
+    timeout: float = REPLY_TIMEOUT,
+) -> str:
+    """Join ``document`` (its checked-out branch, or ``branch``) as ``user``, make a
+    version of its live state and return the version id."""
+    from websockets.exceptions import WebSocketException
+    from websockets.sync.client import connect
+
+    session = f"{document}@{branch}" if branch else document
+    deadline = time.monotonic() + timeout
+    try:
+        with connect(
+            f"ws://{_address(host, port)}",
+            compression=None,
+            proxy=None,
+            max_size=MAX_MESSAGE_BYTES,
+            open_timeout=timeout,
+        ) as ws:
+
+            def send(**message: Any) -> None:
+                ws.send(json.dumps({k: v for k, v in message.items() if v is not None}))
+
+            def receive(kind: str, match: dict[str, Any] | None = None) -> dict[str, Any]:
+                while True:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        raise ServerError(f"the daemon at {_address(host, port)} did not answer")
+                    message = json.loads(ws.recv(timeout=left))
+                    if message.get("type") == "error":
+                        raise _error_of(message)
+                    if message.get("type") == kind and all(
+                        message.get(k) == v for k, v in (match or {}).items()
+                    ):
+                        return message
+
+            send(type="join", user_id=user, username=user, session_id=session, token=token)
+            receive("welcome")
+            send(type="version", action="create_version", created_by=user, description=description)
+            # Another client's version may be announced meanwhile; ours carries our words.
+            created = receive("version_created", {"created_by": user, "description": description})
+            send(type="leave")
+            receive("left")
+    except TimeoutError as exc:
+        raise ServerError(f"the daemon at {_address(host, port)} did not answer") from exc
+    except (OSError, WebSocketException) as exc:
+        raise Unreachable(
+            f"no daemon answers at {_address(host, port)} ({exc});"
+            " start one with `svgx-sync serve`"
+        ) from exc
+    return str(created["version_id"])

@@ -1,0 +1,310 @@
+"""The ``svgx-sync`` command as a new user meets it, run as a child process.
+
+Every command's help works; every mistake a user can make at first contact gets one
+line naming what is wrong and a non-zero exit, never a traceback, and creates nothing;
+``version`` makes a version of the live state through a running daemon so that the
+working tree is clean for git.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import connect
+
+from svgx_sync.cli import build_parser, main
+from svgx_sync.store import Store
+
+Git = Callable[..., str]
+TIMEOUT = 20.0
+
+
+def svgx(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """``svgx-sync ARGS`` in a child process, as typed in a terminal in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "svgx_sync", *args],
+        cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout,
+        env={k: v for k, v in os.environ.items() if not k.startswith("SVGX_SYNC_")},
+    )
+
+
+def subcommands() -> list[str]:
+    """The parser's own list of commands, so that a new command is covered too."""
+    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return list(sub.choices)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    """The error a user sees: one line on stderr (after the usage, for a usage error),
+    no traceback."""
+    assert "Traceback" not in done.stderr, done.stderr
+    lines = done.stderr.strip().splitlines()
+    if done.returncode == 2:
+        assert lines[0].startswith("usage: svgx-sync "), done.stderr
+        lines = [line for line in lines if not line.startswith(" ")][1:]
+    assert len(lines) == 1, done.stderr
+    return lines[0]
+
+
+# -- help ----------------------------------------------------------------------------
+
+
+def test_the_program_help_lists_every_command(tmp_path: Path) -> None:
+    done = svgx(tmp_path, "--help")
+    assert done.returncode == 0, done.stderr
+    for name in subcommands():
+        assert name in done.stdout
+    assert "%O %A %B" in done.stdout  # the merge driver's arguments, as git is told them
+
+
+@pytest.mark.parametrize("command", subcommands())
+def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main([command, "--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: svgx-sync {command}") and len(out.splitlines()) > 2
+
+
+# -- first-contact mistakes ------------------------------------------------------------
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """A terminal's folder: a document ``doc``, a plain folder and a text file."""
+    Store(tmp_path).create("doc")
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "notes.txt").write_text("not a drawing\n")
+    return tmp_path
+
+
+MISTAKES = [
+    # (arguments, exit code, words the one-line error contains)
+    (["resolve", "nofile.svg", "--all", "--ours"], 3, "nofile.svg: No such file"),
+    (["resolve", "doc", "--all", "--ours"], 4, "doc: Is a directory"),
+    (["resolve", "notes.txt", "--all", "--ours"], 4, "notes.txt: not well-formed"),
+    (["resolve", "doc/document.svg", "--all", "--ours"], 3, "no conflicts are marked"),
+    (["conflicts", "nofile.svg"], 3, "nofile.svg: No such file"),
+    (["history", "nodir"], 3, "nodir: no such folder"),
+    (["history", "nodir/sub"], 3, "sub: no such folder"),
+    (["history", "plain"], 3, "plain is not a document"),
+    (["history", "notes.txt"], 3, "is not a document"),
+    (["history", "doc", "--limit", "-1"], 2, "--limit: -1 is not a positive whole number"),
+    (["history", "doc", "--limit", "0"], 2, "--limit: 0 is not a positive whole number"),
+    (["history", "doc", "--branch", "nob"], 3, "no branch named 'nob'"),
+    (["serve", "--port", "70000"], 2, "--port: 70000 is not a port"),
+    (["git-diff", "document.svg", "nofile.svg"], 3, "nofile.svg: No such file"),
+    (["init", "notes.txt/drawing"], 5, "notes.txt"),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "words"), MISTAKES, ids=[" ".join(m[0]) for m in MISTAKES])
+def test_a_mistake_gets_one_line_and_a_non_zero_exit(
+    workspace: Path, git: Git, args: list[str], code: int, words: str
+) -> None:
+    before = sorted(p.relative_to(workspace) for p in workspace.rglob("*") if ".git" not in p.parts)
+    status = git(workspace / "doc", "status", "--porcelain")
+    done = svgx(workspace, *args)
+    assert done.returncode == code, done.stderr
+    assert words in one_line_error(done)
+    after = sorted(p.relative_to(workspace) for p in workspace.rglob("*") if ".git" not in p.parts)
+    assert after == before  # nothing created
+    assert git(workspace / "doc", "status", "--porcelain") == status  # nothing staged
+
+
+def test_conflicts_in_a_folder_lists_its_files(workspace: Path) -> None:
+    done = svgx(workspace, "conflicts", "doc")
+    assert done.returncode == 0 and done.stdout == "" and done.stderr == ""
+
+
+def test_history_of_a_file_is_its_documents(workspace: Path) -> None:
+    done = svgx(workspace, "history", "doc/document.svg", "--limit", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("Create document")
+
+
+def test_status_without_a_daemon_says_so(tmp_path: Path) -> None:
+    port = free_port()
+    done = svgx(tmp_path, "status", "--port", str(port))
+    assert done.returncode == 6
+    line = one_line_error(done)
+    assert f"no daemon answers at 127.0.0.1:{port}" in line and "svgx-sync serve" in line
+
+
+def test_status_of_something_else_on_the_port_says_so(tmp_path: Path) -> None:
+    import http.server
+
+    class NotUs(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"<html>a web page</html>")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NotUs)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        done = svgx(tmp_path, "status", "--port", str(server.server_address[1]))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode == 6
+    assert "is not an svgx-sync daemon" in one_line_error(done)
+
+
+def test_serve_on_a_busy_port_says_so_and_creates_nothing(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = svgx(tmp_path, "serve", "--port", str(port), timeout=TIMEOUT)
+    assert done.returncode == 7
+    assert f"port {port} is in use" in one_line_error(done)
+    assert list(tmp_path.iterdir()) == []
+
+
+# -- version: the live state as a version, through the running daemon ------------------
+
+
+@contextmanager
+def daemon_process(root: Path, log: Path) -> Iterator[int]:
+    """``svgx-sync serve ROOT --port 0`` in a child process; yields its port."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    try:
+        try:
+            line = lines.get(timeout=TIMEOUT)
+        except queue.Empty:
+            raise AssertionError(f"the daemon did not start: {log.read_text()}") from None
+        assert "listening on ws://" in line, line + log.read_text()
+        yield int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(TIMEOUT)
+
+
+def receive(ws, kind: str) -> dict:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        message = json.loads(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
+        if message["type"] == kind:
+            return message
+        assert message["type"] != "error", message
+
+
+def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def test_version_makes_the_tree_clean_for_git(tmp_path: Path, git: Git) -> None:
+    root = tmp_path / "docs"
+    folder, file = root / "plan", root / "plan" / "document.svg"
+    assert svgx(tmp_path, "init", str(folder)).returncode == 0
+    git(folder, "switch", "-q", "-c", "other")
+    file.write_text(file.read_text().replace("</svg>", "<!-- other -->\n</svg>"))
+    git(folder, "commit", "-q", "-am", "Other")
+    git(folder, "switch", "-q", "main")
+    with daemon_process(root, tmp_path / "daemon.log") as port:
+        with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+            ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))
+            receive(ws, "welcome")
+            ws.send(json.dumps({"type": "operation", "operation_type": "create", "user_id": "ada",
+                                "element_id": "door", "data": {"type": "rectangle"}, "op_id": "o1"}))
+            assert receive(ws, "ack")["status"] == "applied"
+            wait_for(lambda: b'id="door"' in file.read_bytes(), "the live edit in the file")
+            assert git(folder, "status", "--porcelain") == " M document.svg\n"
+            refused = subprocess.run(["git", "switch", "other"], cwd=folder, capture_output=True,
+                                     text=True, check=False)
+            assert refused.returncode != 0 and "would be overwritten" in refused.stderr
+
+            done = svgx(tmp_path, "version", "plan", "-m", "Door from the terminal",
+                        "--port", str(port))
+            assert done.returncode == 0, done.stderr
+            version_id = done.stdout.strip()
+            assert len(version_id) == 40 and done.stderr == ""
+            notice = receive(ws, "version_created")
+            assert notice["version_id"] == version_id
+            assert notice["description"] == "Door from the terminal"
+
+            assert git(folder, "log", "-1", "--format=%H %s").strip() == (
+                f"{version_id} Door from the terminal"
+            )
+            assert 'id="door"' in git(folder, "show", "HEAD:document.svg")
+            assert git(folder, "status", "--porcelain") == ""
+            git(folder, "switch", "-q", "-c", "x")
+
+            # The document as a path, and a branch of it that is not checked out.
+            again = svgx(tmp_path, "version", str(folder), "--branch", "main", "-m", "Again",
+                         "--port", str(port))
+            assert again.returncode == 0, again.stderr
+            assert git(folder, "log", "-1", "--format=%s", "main").strip() == "Again"
+
+        for args, code, words in [
+            (["nodoc"], 3, "no document 'nodoc'"),
+            (["plan", "--branch", "nob"], 3, "has no branch 'nob'"),
+            ([str(tmp_path)], 3, "is not served by the daemon"),
+        ]:
+            wrong = svgx(tmp_path, "version", *args, "-m", "x", "--port", str(port))
+            assert wrong.returncode == code, wrong.stderr
+            assert words in one_line_error(wrong)
+        assert not (root / "nodoc").exists()
+    stopped = svgx(tmp_path, "version", "plan", "-m", "x", "--port", str(port))
+    assert stopped.returncode == 6
+    assert f"no daemon answers at 127.0.0.1:{port}" in one_line_error(stopped)
+
+
+def test_a_reader_that_leaves_early_gets_no_error(tmp_path: Path) -> None:
+    """``svgx-sync history DOC | head -1``: git's quiet exit, not a broken-pipe report."""
+    import pygit2
+
+    doc = Store(tmp_path).create("doc")
+    repo, signature = doc.repo, pygit2.Signature("A", "a@example.com")
+    tip, tree = repo.head.target, repo.head.peel(pygit2.Commit).tree_id
+    for n in range(3000):  # twice what a pipe and a stdout buffer hold
+        tip = repo.create_commit(None, signature, signature, f"v{n}", tree, [tip])
+    repo.references["refs/heads/main"].set_target(tip)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "svgx_sync", "history", str(doc.path)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    assert "v2999" in reader.stdout.readline()
+    reader.stdout.close()
+    assert reader.wait(TIMEOUT) == 141
+    assert reader.stderr.read() == ""
