@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -163,6 +164,42 @@ def test_the_seed_javascript_client_runs_as_written(tmp_path, git):
     assert "Version created:" in out
     repo = tmp_path / "docs" / "session_456"
     assert git(repo, "log", "-1", "--format=%s|%an").strip() == "From the seed client|John Doe"
+
+
+def test_the_readme_javascript_runs_with_the_command_the_readme_gives(tmp_path):
+    """The README's snippet, run by this machine's Node with the command it tells."""
+    readme = (ROOT / "README.md").read_text()
+    snippet = re.search(r"```js\n(.*?)```", readme, re.S)
+    command = re.search(r"`(node [^`]*?)client\.js`", " ".join(readme.split()))
+    assert snippet is not None and command is not None, "the README says how to run its snippet"
+    if shutil.which("node") is None:
+        pytest.skip("node is not installed")
+    if not port_free(SEED_PORT):
+        pytest.skip(f"port {SEED_PORT}, which the snippet uses, is taken")
+    script = tmp_path / "client.js"
+    script.write_text(snippet.group(1) + r"""
+ws.onmessage = (event) => {
+    const data = JSON.parse(event.data);
+    if (data.type === 'welcome') { console.log('welcome', data.document); process.exit(0); }
+};
+setTimeout(() => { console.log('TIMEOUT'); process.exit(2); }, 15000);
+""")
+
+    async def main() -> tuple[int, str]:
+        daemon = Daemon(Settings(root=tmp_path / "docs", host="localhost", port=SEED_PORT))
+        await daemon.start()
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command.group(1).split(), str(script),
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )
+            out, _ = await asyncio.wait_for(proc.communicate(), 30)
+            return proc.returncode or 0, out.decode()
+        finally:
+            await daemon.stop()
+
+    code, out = asyncio.run(main())
+    assert code == 0 and "welcome plan" in out, out
 
 
 def test_the_seed_python_example_runs_as_written(tmp_path):
