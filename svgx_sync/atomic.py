@@ -5,6 +5,12 @@ renames it over the target (``os.replace`` is atomic within one file system) and
 flushes the folder so the rename itself survives a crash. A file that already exists
 keeps its permission bits, because git records the executable bit and an editor's
 save must not show up as a mode change.
+
+With ``may_replace`` the bytes the target holds are read and judged after the new file
+is on disk and just before the rename, so a program that saved the target meanwhile
+(while the new bytes were rendered and flushed) is not overwritten: the write is
+skipped and reported. Only a save landing between that read and the rename itself, a
+few microseconds, is not seen.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import contextlib
 import os
 import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["write_atomic"]
@@ -40,11 +47,22 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably.
+def _current(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
 
-    The parent folder must exist. On failure the target is left as it was and the
-    temporary file is removed.
+
+def write_atomic(
+    path: Path, data: bytes, *, may_replace: Callable[[bytes | None], bool] | None = None
+) -> bool:
+    """Replace ``path`` with ``data`` atomically and durably; returns whether it did.
+
+    ``may_replace`` is asked, right before the rename, about the bytes ``path`` holds
+    then (None: no file); when it says no, ``path`` is left as it is and False is
+    returned. The parent folder must exist. On failure the target is left as it was and
+    the temporary file is removed.
     """
     path = Path(path)
     folder = path.parent
@@ -64,9 +82,13 @@ def write_atomic(path: Path, data: bytes) -> None:
         else:
             # mkstemp creates 0600; a new file should get the usual umask-derived mode.
             os.chmod(tmp, _NEW_FILE_MODE)
+        if may_replace is not None and not may_replace(_current(path)):
+            tmp.unlink()
+            return False
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
     _fsync_dir(folder)
+    return True

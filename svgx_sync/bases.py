@@ -1,24 +1,29 @@
-"""What the daemon last wrote to each working-tree file, kept across restarts.
+"""What the daemon wrote to each working-tree file lately, kept across restarts.
 
-An edit made beside the daemon is merged from a *base*: the bytes the daemon last wrote
-to (or took from) that file (:mod:`svgx_sync.external`). The base must outlive the
-process, or a file edited while the daemon was down could not be told from the daemon's
-own write and would be overwritten at the next start. One :class:`WrittenBases` per live
-document branch keeps them under ``.git/svgx/written-<branch>/`` (git ignores that
-folder and never packs or prunes it):
+An edit made beside the daemon is merged from a *base*: a version of that file the
+daemon wrote (or took from it), the one the saving program most likely loaded
+(:func:`svgx_sync.external.closest_version`). The versions must outlive the process, or
+a file edited while the daemon was down could not be told from the daemon's own write
+and would be overwritten at the next start. One :class:`WrittenBases` per live document
+branch keeps them under ``.git/svgx/written-<branch>/`` (git ignores that folder and
+never packs or prunes it):
 
-- ``manifest.json``: per file, the SHA-1 of its base and the ``seq`` it was taken at,
-  and the same two for the base before it; and the branch's commit at the last record
-  (``head``), so that a branch git moved meanwhile is told from an edit;
-- ``<sha1>``: the bytes of each base the manifest names (content addressed).
+- ``manifest.json``: per file, its recent versions newest first, each the SHA-1 of its
+  bytes, the ``seq`` it was taken at and its size; and the branch's commit at the last
+  record (``head``), so that a branch git moved meanwhile is told from an edit;
+- ``<sha1>``: the bytes of each version the manifest names (content addressed).
 
 Rules:
 
-* A base is recorded (:meth:`WrittenBases.persist`) *before* the file is written, by
+* A version is recorded (:meth:`WrittenBases.persist`) *before* the file is written, by
   the write itself, so a crash in between leaves the record one write ahead of the
-  disk. The previous base is kept for that case: when the disk holds it, it is the
-  base (:meth:`WrittenBases.base`). Writes may run out of order; a file is recorded
-  and written only by the latest write that has it (:meth:`WrittenBases.claim`).
+  disk; the disk then holds the version before, which is still recorded. Writes may
+  run out of order; a file is recorded and written only by the latest write that has
+  it (:meth:`WrittenBases.claim`).
+* At most :data:`MAX_VERSIONS` versions per file, and older ones only while the file's
+  versions stay under :data:`MAX_VERSION_BYTES` (the newest two are always kept).
+* :meth:`WrittenBases.seen` names every recent version the daemon staged, recorded or
+  was given (:meth:`WrittenBases.note_seen`): the bytes a write may replace.
 * Every file is replaced atomically (:func:`svgx_sync.atomic.write_atomic`); bytes no
   longer named by the manifest are removed after the manifest is replaced.
 * A missing, unreadable or damaged record is no error: the caller falls back to what the
@@ -28,23 +33,32 @@ Rules:
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import orjson
 
 from .atomic import write_atomic
+from .external import content_id
 
-__all__ = ["WrittenBases", "bases_folder"]
+__all__ = ["MAX_VERSIONS", "MAX_VERSION_BYTES", "WrittenBases", "bases_folder"]
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+MAX_VERSIONS = 8
+"""Recent versions kept per file: an editor that loaded the file longer ago than this
+many writes has its save judged against the oldest one kept."""
+MAX_VERSION_BYTES = 32 * 1024 * 1024
+"""Older versions of a file are dropped once its versions together pass this size."""
+SEEN_PER_FILE = 64
+"""Content ids remembered per file for :meth:`WrittenBases.seen` (in memory only)."""
 
 
 def bases_folder(git_dir: Path, branch: str) -> Path:
@@ -52,20 +66,44 @@ def bases_folder(git_dir: Path, branch: str) -> Path:
     return Path(git_dir) / "svgx" / f"written-{quote(branch, safe='')}"
 
 
-def _sha(data: bytes) -> str:
-    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+_sha = content_id
 
 
 @dataclass(frozen=True, slots=True)
-class _Entry:
+class _Version:
     sha: str
     seq: int
-    previous: str | None = None
-    previous_seq: int | None = None
+    size: int
+
+
+def _kept(versions: list[_Version]) -> tuple[_Version, ...]:
+    """The newest versions within :data:`MAX_VERSIONS` and :data:`MAX_VERSION_BYTES`."""
+    kept: list[_Version] = []
+    total = 0
+    for version in versions[:MAX_VERSIONS]:
+        total += version.size
+        if len(kept) >= 2 and total > MAX_VERSION_BYTES:
+            break
+        kept.append(version)
+    return tuple(kept)
+
+
+def _parse_entry(raw: Mapping[str, Any]) -> tuple[_Version, ...]:
+    """One file's versions from the manifest (also the older sha/previous form)."""
+    if "versions" in raw:
+        items = raw["versions"]
+        if not isinstance(items, list):
+            raise TypeError("versions is not a list")
+        return tuple(_Version(v["sha"], int(v["seq"]), int(v.get("size", 0))) for v in items)
+    out = [_Version(str(raw["sha"]), int(raw["seq"]), 0)]
+    if raw.get("previous") is not None:
+        seq = raw.get("previous_seq")
+        out.append(_Version(str(raw["previous"]), int(seq if seq is not None else raw["seq"]), 0))
+    return tuple(out)
 
 
 class WrittenBases:
-    """The recorded bases of one document branch's files.
+    """The recorded versions of one document branch's files.
 
     :meth:`stage` is called where the bytes of a write are decided (the event loop),
     :meth:`claim` and :meth:`persist` where they are written (a worker thread, one write
@@ -75,10 +113,11 @@ class WrittenBases:
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
-        self._entries: dict[str, _Entry] = {}
+        self._entries: dict[str, tuple[_Version, ...]] = {}
         self._stored: set[str] = set()  # shas whose bytes are in the folder
         self._staged: dict[int, tuple[dict[str, bytes | None], dict[str, int], str | None]] = {}
         self._written: dict[str, int] = {}  # path -> the latest write that claimed it
+        self._seen: dict[str, OrderedDict[str, None]] = {}  # path -> recent content ids
         self._lock = threading.Lock()  # guards the above
         self._persist_lock = threading.Lock()  # one record at a time
         self.head: str | None = None
@@ -90,10 +129,7 @@ class WrittenBases:
         """Read the record from disk (nothing when there is none or it is damaged)."""
         try:
             raw = orjson.loads((self.folder / MANIFEST).read_bytes())
-            entries = {
-                path: _Entry(e["sha"], int(e["seq"]), e.get("previous"), e.get("previous_seq"))
-                for path, e in raw["files"].items()
-            }
+            entries = {path: _parse_entry(e) for path, e in raw["files"].items()}
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError) as exc:
@@ -103,6 +139,8 @@ class WrittenBases:
             self._entries = entries
             self.head = raw.get("head")
             self._stored = {p.name for p in self.folder.iterdir() if p.name != MANIFEST}
+            for path, versions in entries.items():
+                self._see(path, [v.sha for v in reversed(versions)])
 
     def _read(self, sha: str | None) -> bytes | None:
         if sha is None:
@@ -118,18 +156,33 @@ class WrittenBases:
         with self._lock:
             return set(self._entries)
 
-    def base(self, file: str, disk: bytes | None) -> tuple[bytes, int] | None:
-        """The base of ``file`` and its ``seq``, given what the disk holds now; None when
-        nothing usable is recorded. When the disk holds the previous base, the last
-        recorded write never landed and the previous base is the one."""
+    def versions(self, file: str) -> list[tuple[bytes, int]]:
+        """The recorded versions of ``file``, newest first: bytes and ``seq`` (those whose
+        bytes are missing or damaged are left out)."""
         with self._lock:
-            entry = self._entries.get(file)
-        if entry is None:
-            return None
-        if disk is not None and entry.previous is not None and _sha(disk) == entry.previous:
-            return disk, entry.previous_seq if entry.previous_seq is not None else entry.seq
-        data = self._read(entry.sha)
-        return None if data is None else (data, entry.seq)
+            entry = self._entries.get(file, ())
+        return [(data, v.seq) for v in entry if (data := self._read(v.sha)) is not None]
+
+    def seen(self, file: str) -> frozenset[str]:
+        """The content ids of the recent bytes of ``file`` the daemon knows: staged for a
+        write, recorded, loaded or noted. A write may replace only these."""
+        with self._lock:
+            return frozenset(self._seen.get(file, ()))
+
+    def _see(self, file: str, shas: list[str]) -> None:
+        # Under self._lock.
+        known = self._seen.setdefault(file, OrderedDict())
+        for sha in shas:
+            known[sha] = None
+            known.move_to_end(sha)
+        while len(known) > SEEN_PER_FILE:
+            known.popitem(last=False)
+
+    def note_seen(self, files: Mapping[str, bytes]) -> None:
+        """Remember bytes the daemon holds as what is on disk (a loaded session)."""
+        with self._lock:
+            for path, data in files.items():
+                self._see(path, [_sha(data)])
 
     # -- recording -------------------------------------------------------------------
 
@@ -145,6 +198,9 @@ class WrittenBases:
         is gone) and the branch's commit ``head``; :meth:`persist` records them."""
         with self._lock:
             self._staged[write] = (dict(changes), {p: seqs.get(p, 0) for p in changes}, head)
+            for path, data in changes.items():
+                if data is not None:
+                    self._see(path, [_sha(data)])
 
     def take_over(self, write: int) -> dict[str, bytes]:
         """Hand the files of earlier writes that have not run yet to write number
@@ -191,7 +247,7 @@ class WrittenBases:
         self, changes: Mapping[str, bytes | None], seqs: Mapping[str, int], head: str | None
     ) -> None:
         """Record new bases now: the bytes, then the manifest, then drop unused bytes.
-        The previous base of each file is what the record said before.
+        Each becomes its file's newest version; the older ones are kept within bounds.
 
         Raises OSError (nothing is recorded then); the caller decides, the journal
         still has every operation.
@@ -202,33 +258,22 @@ class WrittenBases:
                 stored = set(self._stored)
             blobs: dict[str, bytes] = {}
             for path, data in changes.items():
-                old = entries.get(path)
                 if data is None:
                     entries.pop(path, None)
                     continue
                 sha = _sha(data)
-                if old is not None and old.sha == sha:
+                old = entries.get(path, ())
+                if old and old[0].sha == sha:
                     continue
-                entries[path] = _Entry(
-                    sha,
-                    seqs.get(path, 0),
-                    old.sha if old is not None else None,
-                    old.seq if old is not None else None,
-                )
+                newest = _Version(sha, seqs.get(path, 0), len(data))
+                entries[path] = _kept([newest, *(v for v in old if v.sha != sha)])
                 blobs[sha] = data
-            named = {e.sha for e in entries.values()} | {
-                e.previous for e in entries.values() if e.previous is not None
-            }
+            named = {v.sha for versions in entries.values() for v in versions}
             manifest = {
                 "head": head,
                 "files": {
-                    path: {
-                        "sha": e.sha,
-                        "seq": e.seq,
-                        "previous": e.previous,
-                        "previous_seq": e.previous_seq,
-                    }
-                    for path, e in sorted(entries.items())
+                    path: {"versions": [{"sha": v.sha, "seq": v.seq, "size": v.size} for v in versions]}
+                    for path, versions in sorted(entries.items())
                 },
             }
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -242,6 +287,9 @@ class WrittenBases:
                 self._entries = entries
                 self.head = head
                 self._stored = stored - unused
+                for path, data in changes.items():
+                    if data is not None:
+                        self._see(path, [_sha(data)])
             for sha in unused:
                 with contextlib.suppress(OSError):
                     (self.folder / sha).unlink()

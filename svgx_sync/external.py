@@ -17,6 +17,16 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
   bytes equal ``base`` (the daemon's last write) or ``ours`` (the live state) is nothing
   new. A file rewritten with other formatting but the same elements (quotes, attribute
   order, indentation, line endings) gives no operation and is no change either.
+* ``base`` is the version the saving program most likely loaded: of the recent versions
+  the daemon wrote or took (newest first, each with its ``seq``), the one closest to the
+  saved file, counted in attributes that differ (:func:`closest_version`; ties go to the
+  newer). An editor that read the file several writes ago and saves its copy with one
+  change of its own then brings that one change, and the live edits made since stay.
+  A saved file equal to an older version of ours has no change of its own: the live
+  state is written over it.
+* The daemon replaces a file only when it holds bytes the daemon has seen (written,
+  loaded or merged; :func:`may_replace`), checked just before the rename. Other bytes
+  are an edit not merged yet: the write is skipped and the file is judged as a save.
 * A file that is not well-formed (an editor caught mid-save, a truncated copy) is never
   applied: the outcome is ``wait``, and the next change to the file is judged afresh.
 * A new SVG file becomes part of the document (``file_add``); a deleted one is a
@@ -36,18 +46,21 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from lxml import etree
 
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
 from .errors import DocumentError
 from .merge import CONFLICTS_ID, read_conflicts
 from .ops import Operation, coerce_operation
-from .svgdoc import SvgDocument
+from .svgdoc import SvgDocument, _parser, is_element
 
 __all__ = [
     "AUTO_VERSION_PREFIX",
@@ -62,11 +75,15 @@ __all__ = [
     "auto_version_message",
     "base_after_head_move",
     "classify_head_move",
+    "closest_version",
+    "content_id",
     "delete_conflict",
+    "element_fingerprint",
     "external_change",
     "file_delete_decision",
     "git_conflict",
     "is_svg_path",
+    "may_replace",
     "to_operations",
 ]
 
@@ -196,6 +213,88 @@ def to_operations(
             fields["op_id"] = f"{op_id_prefix}-{n}"
         out.append(coerce_operation(fields))
     return out
+
+
+# -- which version the saving program loaded, and whether a write may land ---------------
+
+Fingerprint = frozenset[tuple[str, str, int]]
+"""One entry per element's tag, attribute, text and tail: where the element is (its id,
+or its place under the nearest element with one), which of these, and a hash of it."""
+
+
+def content_id(data: bytes) -> str:
+    """The SHA-1 of a file's bytes, as the written-bases record names them."""
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
+
+
+def may_replace(disk: bytes | None, seen: Collection[str]) -> bool:
+    """Whether a write may replace the file that holds ``disk`` (None: there is none).
+
+    ``seen`` are the :func:`content_id` of the bytes the daemon wrote, loaded or merged
+    for that file. Anything else is another program's edit that the daemon has not
+    merged: replacing it would lose it. A missing file loses nothing.
+    """
+    return disk is None or content_id(disk) in seen
+
+
+def element_fingerprint(data: bytes) -> Fingerprint | None:
+    """What each element of ``data`` holds, attribute by attribute, by place (None: not
+    a whole XML file).
+
+    Formatting (quotes, attribute order, indentation, namespace declarations) does not
+    count. Cheap: one parse, no diff.
+    """
+    try:
+        root = etree.fromstring(data, _parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+    out: set[tuple[str, str, int]] = set()
+
+    def walk(el: Any, place: str) -> None:
+        out.add((place, "#tag", hash(el.tag)))
+        out.add((place, "#text", hash((el.text or "").strip())))
+        out.add((place, "#tail", hash((el.tail or "").strip())))
+        out.update((place, key, hash(value)) for key, value in el.attrib.items())
+        counts: dict[str, int] = {}
+        for child in el:
+            if not is_element(child):
+                continue
+            ident = child.get("id")
+            key = f"#{ident}" if ident else f"{place}/{child.tag}"
+            counts[key] = counts.get(key, 0) + 1
+            walk(child, key if counts[key] == 1 and ident else f"{key}[{counts[key]}]")
+
+    walk(root, "/")
+    return frozenset(out)
+
+
+def closest_version(
+    disk: bytes,
+    versions: Sequence[bytes],
+    fingerprint: Callable[[bytes], Fingerprint | None] = element_fingerprint,
+) -> int:
+    """The index in ``versions`` (newest first) of the one ``disk`` was most likely made
+    from: the same bytes, else the fewest attributes (and tags, texts, elements) that
+    differ; ties go to the newer.
+
+    A ``disk`` that does not parse is judged against the newest (it waits anyway).
+    ``fingerprint`` may be a cached :func:`element_fingerprint`.
+    """
+    for index, version in enumerate(versions):
+        if version == disk:
+            return index
+    saved = fingerprint(disk) if len(versions) > 1 else None
+    if saved is None:
+        return 0
+    best, best_distance = 0, None
+    for index, version in enumerate(versions):
+        known = fingerprint(version)
+        if known is None:
+            continue
+        distance = len(saved ^ known)
+        if best_distance is None or distance < best_distance:
+            best, best_distance = index, distance
+    return best
 
 
 # -- deleting a file against live edits ----------------------------------------------------

@@ -26,6 +26,9 @@ this module reads frames, hands them to those, and carries out what they return:
 * **Files follow, debounced**: the checked-out branch's SVG files are rewritten
   atomically with minimal diffs ``write_debounce_ms`` after a change; checkpoints (commits
   on ``refs/svgx/live/<branch>`` carrying ``Svgx-Seq``) let the journal be rotated.
+  A file is replaced only while it holds bytes the daemon has seen
+  (:func:`svgx_sync.external.may_replace`, checked just before the rename); another
+  program's save found there is handed to the watcher to merge, and written after.
 * Start-up recovers each document branch from its checkpoint (or branch head) plus the
   journal entries after the checkpoint's seq.
 * ``/healthz`` and ``/metrics`` are answered on the same port (``process_request``).
@@ -74,6 +77,7 @@ from .errors import (
     StoreError,
     SvgxError,
 )
+from .external import closest_version, may_replace
 from .journal import Journal, PendingSync, journal_path, read_journal
 from .names import validate_branch_name, validate_document_name
 from .ops import Operation
@@ -537,6 +541,7 @@ class Daemon:
         journal.open()
         room = Room(document, live, journal, self.settings)
         room.bases.load()
+        room.bases.note_seen(live.last_written)
         if self._checked_out(room):
             self._recover_working_tree(room)
         log.info(
@@ -555,7 +560,7 @@ class Daemon:
         recorded = {
             path: found
             for path in room.bases.files() | set(on_disk)
-            if (found := room.bases.base(path, on_disk.get(path))) is not None
+            if (found := self._closest_recorded(room, path, on_disk.get(path))) is not None
         }
         versions = None
         head = str(document.repo.references[f"refs/heads/{live.branch}"].target)
@@ -570,8 +575,19 @@ class Daemon:
         for out in outcomes:
             self._queue(room, out, None)
         self._flush(room)
-        self._record_bases(room, changed)
+        # Every file's base is a recorded version: the first of those a save is judged on.
+        self._record_bases(room, changed | set(live.last_written))
         self._write_files(room)
+
+    @staticmethod
+    def _closest_recorded(room: Room, file: str, disk: bytes | None) -> tuple[bytes, int] | None:
+        """The recorded version of ``file`` that ``disk`` was most likely made from."""
+        versions = room.bases.versions(file)
+        if not versions:
+            return None
+        if disk is None or room.document.index_holds(file, disk):
+            return versions[0]  # git's own versions are judged from our last write
+        return versions[closest_version(disk, [data for data, _ in versions])]
 
     def _record_bases(self, room: Room, files: Collection[str], *, write: int | None = None) -> None:
         """Record the ``last_written`` of ``files`` as their bases: now, or (``write``)
@@ -631,6 +647,12 @@ class Daemon:
         self._flush_soon(room)
         if room.live.dirty:
             self._write_soon(room)
+
+    def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
+        """The recent recorded versions of ``file`` in document ``name``'s working tree,
+        newest first, with the ``seq`` each was taken at."""
+        room = self._working_tree_room(name)
+        return [] if room is None else room.bases.versions(file)
 
     def writing_files(self, name: str) -> bool:
         """Whether a write of document ``name``'s working tree is under way: its bytes
@@ -1278,12 +1300,32 @@ class Daemon:
                 room.bases.persist(generation, files)  # before the files: see bases.py
             except OSError:
                 log.exception("could not record the bases of %s", room.key)
+            refused: list[str] = []
             for path, data in files.items():
                 try:
-                    room.document.write_file(path, data)
+                    if room.document.write_file(path, data, may_replace=self._guard(room, path)) is None:
+                        refused.append(path)
                 except StoreError:
                     # The journal has it; the next write or the next start-up catches up.
                     log.exception("could not write %s of %s", path, room.key)
+        if refused and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._outside_edits_found, room, refused)
+
+    def _guard(self, room: Room, path: str) -> Callable[[bytes | None], bool] | None:
+        """What a write of ``path`` may replace: bytes the daemon has seen. Without a
+        watcher nobody would merge the others, so then anything goes."""
+        if self.watcher is None:
+            return None
+        return lambda disk: may_replace(disk, room.bases.seen(path))
+
+    def _outside_edits_found(self, room: Room, files: list[str]) -> None:
+        """A write found ``files`` holding an edit the daemon has not merged and left
+        them alone: they are judged as saves now (the watcher), and the live state is
+        written after the merge."""
+        log.info("%s: %s changed on disk before the write; merging first", room.key, ", ".join(files))
+        room.live.dirty.update(f for f in files if f in room.live.files)
+        if self.watcher is not None and not self.stopping:
+            asyncio.ensure_future(self.watcher.recheck(room.live.name, files))
 
     def _checkpoint_safely(self, room: Room) -> None:
         try:

@@ -435,15 +435,18 @@ class Document:
 
     # ----------------------------------------------------------------- writing
 
-    def write_file(self, name: str, data: bytes) -> Path:
-        """Write one SVG file into the working tree atomically; returns its path."""
+    def write_file(
+        self, name: str, data: bytes, *, may_replace: Callable[[bytes | None], bool] | None = None
+    ) -> Path | None:
+        """Write one SVG file into the working tree atomically; returns its path, or None
+        when ``may_replace`` refused the bytes the file held (see :func:`write_atomic`)."""
         target = self._workdir_path(name)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data)
+            written = write_atomic(target, data, may_replace=may_replace)
         except OSError as exc:
             raise StoreError(f"cannot write {name!r} in {self.name!r}: {exc}") from exc
-        return target
+        return target if written else None
 
     def commit(
         self,
@@ -827,6 +830,16 @@ class Document:
             _with_lock_retry(action, "checkout")
         except (pygit2.GitError, OSError) as exc:
             raise StoreError(f"checkout failed in {self.name!r}: {exc}") from exc
+
+    def index_holds(self, name: str, data: bytes) -> bool:
+        """Whether git's index holds exactly ``data`` for ``name``: the bytes git itself
+        wrote there (checkout, reset, revert, merge) or staged."""
+        try:
+            index = self.repo.index
+            index.read(False)
+            return index[name].id == pygit2.hash(data)
+        except (KeyError, ValueError, pygit2.GitError, OSError):
+            return False
 
     def _update_index(self, blobs: Mapping[str, pygit2.Oid | None], *, from_disk: bool) -> None:
         """Make the index hold the committed blobs for ``blobs``' paths."""

@@ -57,10 +57,14 @@ from .external import (
     HeadState,
     Outcome,
     auto_version_due,
+    Fingerprint,
     auto_version_message,
     base_after_head_move,
     classify_head_move,
+    closest_version,
+    content_id,
     delete_conflict,
+    element_fingerprint,
     external_change,
     file_delete_decision,
     git_conflict,
@@ -122,6 +126,11 @@ class WatchTarget(Protocol):
         merge changed."""
         ...
 
+    def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
+        """The recent versions of ``file`` the daemon recorded (bytes and ``seq``,
+        newest first): the candidates for the base of a save."""
+        ...
+
     def writing_files(self, name: str) -> bool:
         """A write of document ``name``'s files is under way (its bytes are already
         ``last_written`` but not yet all on disk): look again shortly."""
@@ -169,6 +178,7 @@ class Watcher:
         self._auto_task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._batches = 0
+        self._fingerprints: dict[str, Fingerprint | None] = {}  # content id -> fingerprint
         self.handled = 0
         """Groups of changes handled so far (for tests and status)."""
         self.notified = 0
@@ -208,6 +218,10 @@ class Watcher:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         self._task = self._auto_task = None
+
+    async def recheck(self, name: str, files: Collection[str]) -> None:
+        """Judge ``files`` of document ``name`` now (a write found them changed)."""
+        await self._handle(name, set(files))
 
     async def poke(self, name: str) -> None:
         """React to document ``name`` now (a git hook asked): refs and every SVG file."""
@@ -503,6 +517,20 @@ class Watcher:
         current = live.files.get(file)
         ours = current.to_bytes() if current is not None else None
         seq_before = live.seq
+        if versions is None and disk is not None and base is not None and not doc.index_holds(file, disk):
+            # The version the saving program most likely loaded, of the recent ones (not
+            # for what git wrote: git's own versions are judged from our last write).
+            candidates = [(base, _written_seq(live, file))] + [
+                v for v in self.target.written_versions(doc.name, file) if v[0] != base
+            ]
+            if len(candidates) > 1:
+                chosen = await asyncio.to_thread(
+                    closest_version, disk, [data for data, _ in candidates], self._fingerprint
+                )
+                if chosen:
+                    base, base_seq = candidates[chosen]
+                    log.debug("watcher: %s/%s saved from an older version (seq %d)",
+                              doc.name, file, base_seq)
         change = await asyncio.to_thread(external_change, base, ours, disk, file)
         if live.seq != seq_before:
             # Live operations arrived while the file was compared: judge it again.
@@ -539,6 +567,15 @@ class Watcher:
         log.info("watcher: %s/%s: git's conflict is settled", doc.name, file)
         return False, [git_conflict_settled(doc.name, file, live.seq)]
 
+    def _fingerprint(self, data: bytes) -> Fingerprint | None:
+        """:func:`element_fingerprint`, remembered for the last few versions."""
+        key = content_id(data)
+        if key not in self._fingerprints:
+            if len(self._fingerprints) >= 32:
+                self._fingerprints.pop(next(iter(self._fingerprints)))
+            self._fingerprints[key] = element_fingerprint(data)
+        return self._fingerprints[key]
+
     def _git_wrote(
         self, doc: Document, state: _DocState, file: str, disk: bytes | None
     ) -> tuple[bytes | None, bytes | None] | None:
@@ -548,15 +585,7 @@ class Watcher:
         This does not wait for HEAD: git rewrites the files before it moves the ref, and
         the two may reach the watcher in separate groups, in either order.
         """
-        if disk is None:
-            return None
-        try:
-            index = doc.repo.index
-            index.read(False)
-            entry = index[file]
-        except (KeyError, ValueError, pygit2.GitError, OSError):
-            return None
-        if entry.id != pygit2.hash(disk):
+        if disk is None or not doc.index_holds(file, disk):
             return None
         known = self._head_files(doc, state).get(file)
         if disk != known:
@@ -685,10 +714,18 @@ def apply_change(
         return _delete_file(live, file, change.live_edited, base_seq=base_seq, now=now), []
     current = live.files.get(file)
     if change.outcome is Outcome.IGNORE and disk is not None and current is not None:
-        if current.to_bytes() == base and change.reason == "formatting only":
-            # Formatting only, with no live edits: the file's bytes are now the base,
-            # so the daemon keeps them and does not write the file back.
+        ours = current.to_bytes()
+        if ours == disk or (ours == base and change.reason == "formatting only"):
+            # The live state, or formatting only with no live edits: the file's bytes
+            # are now the base, so the daemon keeps them and does not write it back.
             _take_bytes(live, file, disk)
+        elif disk != live.last_written.get(file):
+            # An older version of ours, or formatting only beside live edits: nothing to
+            # merge, but the bytes are seen now (a write may replace them), and the live
+            # state goes over them.
+            live.last_written[file] = disk
+            live.written_seq[file] = base_seq
+            live.dirty.add(file)
     return [], []
 
 

@@ -1,0 +1,221 @@
+"""Outside programs racing the daemon's own writes, seen from a client on a real daemon.
+
+Two promises: a debounced write of the live state never lands over an outside edit it
+has not merged (the edit reaches the clients as an operation and the file ends up with
+both), and a stale editor's save (a copy read several writes ago) keeps the live work
+made since, applying only the editor's own change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from svgx_sync.config import Settings
+from svgx_sync.server import Daemon
+from svgx_sync.watcher import Watcher, WatchSettings
+from samples import BASE
+from test_watcher import Client, attribute, save, setup_root, until
+
+TIMEOUT = 20.0
+
+
+def big_drawing(count: int) -> bytes:
+    """A drawing of ``count`` rectangles ``r0``... one per line, as a CAD sheet has."""
+    rows = "".join(
+        f'  <rect id="r{n}" x="{n % 100}" y="{n // 100}" width="1" height="1" fill="gray"/>\n'
+        for n in range(count)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n'
+        f"{rows}</svg>\n"
+    ).encode()
+
+
+async def sed(folder: Path, expression: str) -> None:
+    """``sed -i`` on the document, as a terminal user runs it (temporary file, rename)."""
+    done = await asyncio.to_thread(
+        subprocess.run, ["sed", "-i", expression, "document.svg"], cwd=folder,
+        capture_output=True, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@contextlib.asynccontextmanager
+async def running(root: Path) -> AsyncIterator[Daemon]:
+    """A daemon serving ``root`` on 127.0.0.1 for the ``async with`` block."""
+    daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+    await daemon.start()
+    try:
+        yield daemon
+    finally:
+        await daemon.stop()
+
+
+def serve(
+    tmp_path: Path,
+    drawing: bytes,
+    body: Callable[[Daemon, Path], Awaitable[None]],
+    *,
+    watch: WatchSettings | None = None,
+    **settings: Any,
+) -> None:
+    """A daemon on 127.0.0.1 over one document holding ``drawing``; ``watch`` gives its
+    watcher other grouping settings (a slow watcher widens a race into a sure thing)."""
+    root, folder = setup_root(tmp_path)
+    if drawing != BASE:
+        (folder / "document.svg").write_bytes(drawing)
+        subprocess.run(["git", "commit", "-qam", "Drawing"], cwd=folder, check=True)
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=root, port=0, watch_files=watch is None, **settings))
+        await daemon.start()
+        if watch is not None:
+            daemon.watcher = Watcher(daemon, root, watch)
+            await daemon.watcher.start()
+        try:
+            await body(daemon, folder)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 120))
+
+
+# -- item: the debounced write and an outside edit ------------------------------------------
+
+
+@pytest.mark.parametrize(("count", "delay_s"), [(2, 0.15), (5000, 0.5)], ids=["small", "large"])
+def test_an_outside_edit_made_before_the_debounced_write_reaches_clients_and_the_file(
+    tmp_path: Path, count: int, delay_s: float
+) -> None:
+    """A live update of r0, then ``sed -i`` on r1 ``delay_s`` later, before the write."""
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        await alice.op("alice", "r0", {"fill": "green"}, "a1")
+        acked = time.monotonic()
+        await asyncio.sleep(max(0.0, acked + delay_s - time.monotonic()))  # the user's pace
+        await sed(folder, 's/id="r1" x="1" y="0" width="1"/id="r1" x="1" y="0" width="7"/')
+        on_disk = file.read_bytes()
+        # The outside edit is in the window: the file has it, the live edit is not written.
+        assert b'width="7"' in on_disk and b'fill="green"' not in on_disk
+        (op,) = await alice.external_ops()
+        assert (op["element_id"], op["data"]["attributes"]) == ("r1", {"width": "7"})
+        live = daemon.rooms["doc@main"].live.files["document.svg"]
+        assert live.get("r0").get("fill") == "green" and live.get("r1").get("width") == "7"
+        await until(lambda: b'fill="green"' in file.read_bytes(), "the write of the merged state")
+        svg = file.read_text()
+        assert attribute(svg, "r0", "fill") == "green" and attribute(svg, "r1", "width") == "7"
+        assert not [m for m in alice.seen if m["type"] == "conflict_detected"]
+
+    # The write comes 1.5 s after the live edit; the watcher groups changes for 3 s of
+    # quiet, so the outside edit is still unmerged when the write is due.
+    serve(
+        tmp_path, big_drawing(count), body, write_debounce_ms=1500,
+        watch=WatchSettings(debounce_ms=8000, step_ms=3000),
+    )
+
+
+# -- item: a stale editor's save --------------------------------------------------------------
+
+
+async def live_work(alice: Client, file: Path) -> None:
+    """Live edits the daemon writes: a new element and a changed fill."""
+    await alice.send(
+        type="operation", operation_type="create", user_id="alice", element_id="door",
+        data={"type": "rectangle", "position": {"x": 40, "y": 40},
+              "attributes": {"width": "5", "height": "9"}},
+        op_id="a1", timestamp=time.time(),
+    )
+    assert (await alice.expect("ack", lambda m: m["op_id"] == "a1"))["status"] == "applied"
+    await alice.op("alice", "r", {"fill": "blue"}, "a2")
+    await until(
+        lambda: b'id="door"' in file.read_bytes() and b'fill="blue"' in file.read_bytes(),
+        "the live work on disk",
+    )
+
+
+def test_a_stale_editors_save_applies_only_its_own_change(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        loaded = file.read_bytes()  # an editor opens the file...
+        alice, bob = await Client.connect(daemon), await Client.connect(daemon)
+        await alice.join("alice")
+        await bob.join("bob")
+        await live_work(alice, file)
+        # ...and saves its copy, with one change of its own, after the live work.
+        save(file, loaded.replace(b'r="5"', b'r="9"'))
+        for c in (alice, bob):
+            (op,) = await c.external_ops()
+            assert (op["element_id"], op["data"]["attributes"]) == ("c", {"r": "9"})
+        live = daemon.rooms["doc@main"].live.files["document.svg"]
+        assert live.find("door") is not None and live.get("r").get("fill") == "blue"
+        assert live.get("c").get("r") == "9"
+        await until(lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+                    "the merged state on disk")
+        svg = file.read_text()
+        assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
+        assert not [m for m in alice.seen if m["type"] == "conflict_detected"]
+
+    serve(tmp_path, BASE, body, write_debounce_ms=0)
+
+
+def test_a_stale_editors_change_to_what_was_edited_live_is_a_reported_conflict(
+    tmp_path: Path,
+) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        loaded = file.read_bytes()
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        await live_work(alice, file)
+        save(file, loaded.replace(b'fill="red"', b'fill="yellow"'))
+        found = await alice.expect("conflict_detected")
+        (conflict,) = found["conflicts"]
+        assert (conflict["element_id"], conflict["attribute"]) == ("r", "fill")
+        assert conflict["users"] == ["alice", "external"] and conflict["status"] == "open"
+        live = daemon.rooms["doc@main"].live.files["document.svg"]
+        # manual holds the editor's fill; the element created live is still there.
+        assert live.get("r").get("fill") == "blue" and live.find("door") is not None
+        await until(lambda: b'id="door"' in file.read_bytes(), "the live state written back")
+
+    serve(tmp_path, BASE, body, write_debounce_ms=0, default_strategy="manual")
+
+
+def test_the_written_versions_outlive_a_restart(tmp_path: Path) -> None:
+    root, folder = setup_root(tmp_path)
+    file = folder / "document.svg"
+    loaded = file.read_bytes()
+
+    async def main() -> None:
+        async with running(root) as daemon:
+            alice = await Client.connect(daemon)
+            await alice.join("alice")
+            await live_work(alice, file)
+        async with running(root) as daemon:
+            bob = await Client.connect(daemon)
+            await bob.join("bob")
+            save(file, loaded.replace(b'r="5"', b'r="9"'))
+            (op,) = await bob.external_ops()
+            assert (op["element_id"], op["data"]["attributes"]) == ("c", {"r": "9"})
+            live = daemon.rooms["doc@main"].live.files["document.svg"]
+            assert live.find("door") is not None and live.get("r").get("fill") == "blue"
+        # Saved while no daemon runs: the next start merges it from the same versions.
+        save(file, loaded.replace(b'cy="50"', b'cy="70"'))
+        async with running(root) as daemon:
+            carol = await Client.connect(daemon)
+            svg = (await carol.join("carol"))["files"]["document.svg"]
+            assert attribute(svg, "door", "width") == "5" and attribute(svg, "r", "fill") == "blue"
+            assert attribute(svg, "c", "r") == "9" and attribute(svg, "c", "cy") == "70"
+
+    asyncio.run(asyncio.wait_for(main(), 90))

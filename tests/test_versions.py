@@ -1,0 +1,102 @@
+"""The recent written versions of a file: which one a save was made from, what a write
+may replace, and how the record of them is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from svgx_sync.atomic import write_atomic
+from svgx_sync.bases import MAX_VERSIONS, WrittenBases
+from svgx_sync.external import closest_version, content_id, element_fingerprint, may_replace
+from samples import BASE
+
+V0 = BASE
+V1 = BASE.replace(b"</svg>", b'  <rect id="door" width="5"/>\n</svg>')  # created live
+V2 = V1.replace(b'fill="red"', b'fill="blue"')  # and a fill changed live
+
+
+# -- the rules ---------------------------------------------------------------------------------
+
+
+def test_a_stale_copy_with_one_change_is_closest_to_the_version_it_was_loaded_from() -> None:
+    saved = V0.replace(b'r="5"', b'r="9"')
+    assert closest_version(saved, [V2, V1, V0]) == 2
+    assert closest_version(V1.replace(b'r="5"', b'r="9"'), [V2, V1, V0]) == 1
+
+
+def test_the_same_bytes_win_and_ties_go_to_the_newer_version() -> None:
+    assert closest_version(V1, [V2, V1, V0]) == 1
+    # Changing the attribute the newest version changed: as close to either; the newer.
+    assert closest_version(V2.replace(b'fill="blue"', b'fill="green"'), [V2, V1.replace(
+        b'fill="red"', b'fill="pink"')]) == 0
+
+
+def test_formatting_does_not_count_and_a_broken_save_is_judged_on_the_newest() -> None:
+    reformatted = V0.replace(b'x="1" y="2"', b"y='2' x='1'").replace(b"\n  ", b"\n    ")
+    assert element_fingerprint(reformatted) == element_fingerprint(V0)
+    assert closest_version(reformatted, [V2, V1, V0]) == 2
+    assert element_fingerprint(V0[:40]) is None
+    assert closest_version(V0[:40], [V2, V0]) == 0
+
+
+def test_elements_without_ids_are_told_apart_by_place() -> None:
+    plain = b'<svg xmlns="http://www.w3.org/2000/svg"><g><rect/><rect x="1"/></g><g/></svg>'
+    moved = b'<svg xmlns="http://www.w3.org/2000/svg"><g><rect x="1"/><rect/></g><g/></svg>'
+    assert element_fingerprint(plain) != element_fingerprint(moved)
+    # Two rectangles changed places: two attributes away, against one.
+    assert closest_version(moved, [plain, moved.replace(b"<rect/>", b'<rect y="3"/>')]) == 1
+
+
+def test_a_write_may_replace_only_bytes_the_daemon_has_seen() -> None:
+    seen = {content_id(V0), content_id(V1)}
+    assert may_replace(V0, seen) and may_replace(V1, seen)
+    assert not may_replace(V1.replace(b"red", b"teal"), seen)
+    assert not may_replace(b"", seen)  # an editor caught half-way through its save
+    assert may_replace(None, seen)  # nothing there to lose
+
+
+# -- the shells --------------------------------------------------------------------------------
+
+
+def test_a_guarded_write_leaves_an_unseen_file_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "document.svg"
+    target.write_bytes(V0)
+    seen = {content_id(V0)}
+    assert write_atomic(target, V1, may_replace=lambda disk: may_replace(disk, seen))
+    assert target.read_bytes() == V1
+    outside = V1.replace(b"red", b"teal")
+    target.write_bytes(outside)
+    assert not write_atomic(target, V2, may_replace=lambda disk: may_replace(disk, seen))
+    assert target.read_bytes() == outside
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["document.svg"]  # no temporary left
+
+
+def test_recent_versions_are_recorded_newest_first_bounded_and_reloaded(tmp_path: Path) -> None:
+    bases = WrittenBases(tmp_path / "bases")
+    versions = [BASE.replace(b'x="1"', f'x="{n}"'.encode()) for n in range(MAX_VERSIONS + 3)]
+    for seq, data in enumerate(versions):
+        bases.record({"document.svg": data}, {"document.svg": seq}, "abc")
+    kept = bases.versions("document.svg")
+    assert kept == [(versions[n], n) for n in reversed(range(3, MAX_VERSIONS + 3))]
+    # Only the named bytes stay in the folder, and a new process reads the same record.
+    assert len(list((tmp_path / "bases").iterdir())) == MAX_VERSIONS + 1
+    again = WrittenBases(tmp_path / "bases")
+    again.load()
+    assert again.versions("document.svg") == kept and again.head == "abc"
+    assert content_id(versions[-1]) in again.seen("document.svg")
+    assert content_id(versions[0]) not in again.seen("document.svg")
+
+
+def test_a_record_in_the_older_two_version_form_is_read(tmp_path: Path) -> None:
+    folder = tmp_path / "bases"
+    folder.mkdir()
+    for data in (V0, V1):
+        (folder / content_id(data)).write_bytes(data)
+    manifest = {"head": None, "files": {"document.svg": {
+        "sha": content_id(V1), "seq": 4, "previous": content_id(V0), "previous_seq": 2}}}
+    (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
+    bases = WrittenBases(folder)
+    bases.load()
+    assert bases.versions("document.svg") == [(V1, 4), (V0, 2)]
