@@ -376,6 +376,11 @@ def _refuse(
     )
 
 
+def _bindings(op: Operation) -> dict[str, Any]:
+    """The operation's ``data.namespaces``, for an operation made from its attributes."""
+    return {"namespaces": op.data["namespaces"]} if "namespaces" in op.data else {}
+
+
 def _combine(op: Operation, extra: Operation) -> Operation:
     """``op`` followed by ``extra`` as one broadcast operation when both are updates."""
     if op.operation_type is OperationType.UPDATE and op.element_id == extra.element_id:
@@ -383,6 +388,8 @@ def _combine(op: Operation, extra: Operation) -> Operation:
         attributes = dict(data.get("attributes") or {})
         attributes.update(extra.data["attributes"])
         data["attributes"] = attributes
+        if "namespaces" in extra.data:
+            data["namespaces"] = {**data.get("namespaces", {}), **extra.data["namespaces"]}
         data.pop("style", None)
         return op.model_copy(update={"data": data})
     return op
@@ -446,7 +453,7 @@ def _keep_except(
             update={
                 "operation_type": OperationType.UPDATE,
                 "element_id": element_id,
-                "data": {"attributes": attributes},
+                "data": {"attributes": attributes, **_bindings(op)},
             }
         )
         reduced.append((update, apply_operation(doc, update)))

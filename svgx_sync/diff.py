@@ -36,7 +36,15 @@ from typing import Any
 from lxml import etree
 
 from .errors import OperationError
-from .ops import ID_RE, Operation, OperationType, apply_operation, coerce_operation, node_index
+from .ops import (
+    ID_RE,
+    Operation,
+    OperationType,
+    apply_operation,
+    attribute_key,
+    coerce_operation,
+    node_index,
+)
 from .svgdoc import (
     KNOWN_PREFIXES,
     XML_NS,
@@ -145,10 +153,7 @@ class _Differ:
         self.last_placed: dict[Any, Any] = {}  # working parent -> last child put in place
         self.new_index: dict[Any, int] = {}
         self.new_paths: dict[Any, str] = {}
-        self._fragment_ns = {
-            **{p: u for p, u in work.root.nsmap.items()},
-            **{p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS},
-        }
+        self._fragment_ns = work.fragment_scope()
         # Unchanged elements are recognised by their start tags as text (the common case
         # by far), which needs no attribute to be read from lxml.
         self._by_text = (
@@ -219,19 +224,9 @@ class _Differ:
         self.matched_old.add(old_el)
 
     def _compatible(self, old_el: Any, new_el: Any) -> bool:
-        """Can ``old_el`` become ``new_el`` by updates alone?"""
-        if old_el.tag != new_el.tag:
-            return False
-        if self._same_start_tag(old_el, new_el):
-            return True  # the same names in the same namespace declarations
-        nsmap = None
-        for key in new_el.keys():
-            if key[0] == "{":
-                if nsmap is None:
-                    nsmap = old_el.nsmap
-                if self._attr_prefix(key, nsmap) is None:
-                    return False
-        return True
+        """Can ``old_el`` become ``new_el`` by updates alone? (Any attribute can be set:
+        one in a namespace the old version lacks travels with ``data.namespaces``.)"""
+        return bool(old_el.tag == new_el.tag)
 
     def _safe_ids(self) -> None:
         """Ids that name one and the same element in both versions (or one side only)."""
@@ -340,9 +335,11 @@ class _Differ:
             work_el = placed[new_el]
             data: dict[str, Any] = {}
             if not self._same_start_tag(work_el, new_el):
-                attributes = self._attribute_changes(work_el, new_el)
+                attributes, bindings = self._attribute_changes(work_el, new_el)
                 if attributes:
                     data["attributes"] = attributes
+                if bindings:
+                    data["namespaces"] = bindings
             old_text, new_text = work_el.text, new_el.text
             if old_text != new_text and not (is_blank(old_text) and is_blank(new_text)):
                 data["text"] = new_text or ""
@@ -353,17 +350,20 @@ class _Differ:
             if data:
                 self._emit(OperationType.UPDATE, self._new_address(new_el), data)
 
-    def _attribute_changes(self, work_el: Any, new_el: Any) -> dict[str, str | None]:
+    def _attribute_changes(
+        self, work_el: Any, new_el: Any
+    ) -> tuple[dict[str, str | None], dict[str, str]]:
+        """The changed attributes by wire name, and the ``namespaces`` those names need."""
         attributes: dict[str, str | None] = {}
+        bindings: dict[str, str] = {}
         old_attrib, new_attrib = work_el.attrib, new_el.attrib
-        nsmap = work_el.nsmap if any(k.startswith("{") for k in new_attrib) else {}
         for key, value in new_attrib.items():
             if old_attrib.get(key) != value:
-                attributes[self._attr_name(key, nsmap)] = value
+                attributes[_wire_name(key, work_el, new_el, bindings)] = value
         for key in old_attrib:
             if key not in new_attrib:
-                attributes[self._attr_name(key, work_el.nsmap)] = None
-        return attributes
+                attributes[_wire_name(key, work_el, None, bindings)] = None
+        return attributes, bindings
 
     # -- names and addresses -----------------------------------------------------------
 
@@ -425,25 +425,6 @@ class _Differ:
             node = parent
         return tuple(reversed(parts))
 
-    def _attr_prefix(self, key: str, nsmap: Mapping[str | None, str]) -> str | None:
-        ns, local = key[1:].split("}", 1)
-        if ns == XML_NS:
-            return "xml"
-        known = KNOWN_PREFIXES.get(ns)
-        if known is not None and nsmap.get(known, ns) == ns:
-            return known
-        for prefix, uri in nsmap.items():
-            if uri == ns and prefix:
-                return prefix
-        return None
-
-    def _attr_name(self, key: str, nsmap: Mapping[str | None, str]) -> str:
-        """``xlink:href`` for ``{http://www.w3.org/1999/xlink}href``: what ops expect."""
-        if not key.startswith("{"):
-            return key
-        prefix = self._attr_prefix(key, nsmap)
-        assert prefix is not None  # _compatible made sure
-        return f"{prefix}:{key.split('}', 1)[1]}"
 
     # -- markup for created elements --------------------------------------------------
 
@@ -456,6 +437,42 @@ class _Differ:
         out: list[str] = []
         _serialise(el, dict(self._fragment_ns), out, whole=whole)
         return "".join(out)
+
+
+def _wire_name(key: str, work_el: Any, new_el: Any | None, bindings: dict[str, str]) -> str:
+    """``xlink:href`` for ``{http://www.w3.org/1999/xlink}href``: what ops expect.
+
+    The prefix is the old version's for that namespace, else the new one's (a namespace
+    the other program brought in). Unless it is the namespace's usual prefix, meaning the
+    same in every document, its binding goes into ``bindings``, one namespace per prefix.
+    """
+    if not key.startswith("{"):
+        return key
+    ns, local = key[1:].split("}", 1)
+    if ns == XML_NS:
+        return f"xml:{local}"
+    prefix = _prefix_in(work_el.nsmap, ns)
+    if prefix is None and new_el is not None:
+        prefix = _prefix_in(new_el.nsmap, ns)
+    usual = KNOWN_PREFIXES.get(ns)
+    if prefix is None:
+        prefix = usual or "ns1"
+    if prefix == usual and work_el.nsmap.get(prefix, ns) == ns and prefix not in bindings:
+        return f"{prefix}:{local}"
+    name, n = prefix, 0
+    while bindings.get(name, ns) != ns:
+        n += 1
+        name = f"{prefix}{n}"
+    bindings[name] = ns
+    return f"{name}:{local}"
+
+
+def _prefix_in(nsmap: Mapping[str | None, str], ns: str) -> str | None:
+    """The prefix bound to ``ns`` in ``nsmap``, its usual one first."""
+    usual = KNOWN_PREFIXES.get(ns)
+    if usual is not None and nsmap.get(usual) == ns:
+        return usual
+    return next((p for p, u in nsmap.items() if p and u == ns), None)
 
 
 def _previous_element(el: Any) -> Any:
@@ -600,13 +617,10 @@ def _update_lines(label: str, el: Any, data: Mapping[str, Any]) -> list[str]:
         if el is None:
             lines.append(f"~ {label} {name} = {_short(value)}")
             continue
-        key = name
-        if ":" in name:
-            prefix, local = name.split(":", 1)
-            ns = XML_NS if prefix == "xml" else el.nsmap.get(prefix) or {
-                p: u for u, p in KNOWN_PREFIXES.items()
-            }.get(prefix)
-            key = f"{{{ns}}}{local}" if ns else name
+        try:
+            key = attribute_key(None, el, name, data.get("namespaces"))
+        except OperationError:
+            key = name
         lines.append(f"~ {label} {name}: {_plain(el.get(key))} -> {_plain(value)}")
     for field in ("text", "tail"):
         if field in data:

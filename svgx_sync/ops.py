@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -138,10 +138,12 @@ _TRANSLATE = re.compile(
 
 DATA_KEYS: dict[OperationType, frozenset[str]] = {
     OperationType.CREATE: frozenset(
-        {"type", "markup", "position", "size", "attributes", "style", "text", "parent", "index"}
+        {"type", "markup", "position", "size", "attributes", "namespaces", "style", "text",
+         "parent", "index"}
     ),
     OperationType.UPDATE: frozenset(
-        {"position", "size", "attributes", "style", "text", "tail", "parent", "index"}
+        {"position", "size", "attributes", "namespaces", "style", "text", "tail", "parent",
+         "index"}
     ),
     OperationType.DELETE: frozenset(),
     OperationType.MOVE: frozenset({"position", "dx", "dy", "parent", "index"}),
@@ -273,16 +275,19 @@ class _Edit:
             )
         )
 
-    def set_attribute(self, el: Any, key: str, value: str | None) -> None:
+    def set_attribute(
+        self, el: Any, key: str, value: str | None, *, prefix: str | None = None
+    ) -> None:
         old = el.get(key)
         if old == value:
             return
         address_before = self.doc.address_of(el)
-        self.doc.set_attribute(el, key, value)
+        self.doc.set_attribute(el, key, value, prefix=prefix)
         self.undo.append(lambda: self.doc.set_attribute(el, key, old))
         address = self.doc.address_of(el) if key == "id" else address_before
-        name = key if not key.startswith("{") else _clark_to_prefixed(key)
-        self._inverse(OperationType.UPDATE, address, {"attributes": {name: old}})
+        data: dict[str, Any] = {"attributes": {attribute_name(el, key): old}}
+        data.update(namespaces_of(el, [key]))
+        self._inverse(OperationType.UPDATE, address, data)
 
     def set_text(self, el: Any, text: str | None) -> None:
         old = el.text
@@ -370,10 +375,38 @@ class _Edit:
             step()
 
 
-def _clark_to_prefixed(key: str) -> str:
+def attribute_name(el: Any, key: str) -> str:
+    """The wire name (``xlink:href``) of lxml's ``key`` at ``el``, where its namespace is
+    in scope: the usual prefix if it is bound there, else the one the document uses."""
+    if not key.startswith("{"):
+        return key
     ns, local = key[1:].split("}", 1)
-    prefix = KNOWN_PREFIXES.get(ns)
-    return f"{prefix}:{local}" if prefix else local
+    if ns == XML_NS:
+        return f"xml:{local}"
+    nsmap = el.nsmap
+    usual = KNOWN_PREFIXES.get(ns)
+    if usual is not None and nsmap.get(usual, ns) == ns:
+        return f"{usual}:{local}"
+    prefix = next((p for p, u in nsmap.items() if p and u == ns), None)
+    if prefix is None:
+        raise OperationError(f"namespace {ns} is not declared where {key} is")
+    return f"{prefix}:{local}"
+
+
+def namespaces_of(el: Any, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+    """``{"namespaces": {prefix: uri}}`` for the names :func:`attribute_name` gives these
+    keys whose prefix is not the usual one of their namespace; ``{}`` when there is none.
+
+    Sent along with ``attributes`` so that a document that does not declare the prefix
+    (yet) still knows the namespace meant."""
+    bindings: dict[str, str] = {}
+    for key in keys:
+        if key.startswith("{"):
+            ns = key[1:].split("}", 1)[0]
+            prefix = attribute_name(el, key).split(":", 1)[0]
+            if ns != XML_NS and KNOWN_PREFIXES.get(ns) != prefix:
+                bindings[prefix] = ns
+    return {"namespaces": bindings} if bindings else {}
 
 
 def _element_index(el: Any) -> int:
@@ -431,10 +464,15 @@ def _coalesce(inverse: list[Operation]) -> list[Operation]:
             prev is not None
             and op.operation_type is prev.operation_type is OperationType.UPDATE
             and op.element_id == prev.element_id
-            and set(op.data) == set(prev.data) == {"attributes"}
+            and set(op.data) | set(prev.data) <= {"attributes", "namespaces"}
+            and "attributes" in op.data
+            and "attributes" in prev.data
         ):
-            merged = {**op.data["attributes"], **prev.data["attributes"]}
-            out[-1] = prev.model_copy(update={"data": {"attributes": merged}})
+            data: dict[str, Any] = {"attributes": {**op.data["attributes"], **prev.data["attributes"]}}
+            bindings = {**op.data.get("namespaces", {}), **prev.data.get("namespaces", {})}
+            if bindings:
+                data["namespaces"] = bindings
+            out[-1] = prev.model_copy(update={"data": data})
         else:
             out.append(op)
     return out
@@ -493,6 +531,7 @@ def _check_content(el: Any, data: Mapping[str, Any]) -> None:
             raise OperationError("attributes must be an object of name: value")
         for name, value in attrs.items():
             _check_attribute(name, None if value is None else _scalar(value, name))
+    _namespaces(data)
     if "style" in data and not isinstance(data["style"], Mapping | str):
         raise OperationError("style must be an object of property: value, or a string")
     for key in ("text", "tail"):
@@ -510,9 +549,11 @@ def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
         _set_position(edit, el, *_pair(data["position"], "x", "y", "position"))
     if "size" in data:
         _set_size(edit, el, *_size(data["size"]))
+    bindings = _namespaces(data)
     for name, value in dict(data.get("attributes") or {}).items():
-        key = attribute_key(doc, el, name)
-        edit.set_attribute(el, key, None if value is None else _scalar(value, name))
+        key = attribute_key(doc, el, name, bindings)
+        prefix = name.split(":", 1)[0] if ":" in name else None
+        edit.set_attribute(el, key, None if value is None else _scalar(value, name), prefix=prefix)
     if "style" in data:
         style = data["style"]
         if isinstance(style, str):
@@ -531,17 +572,44 @@ def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
         edit.set_tail(el, data["tail"])
 
 
-def attribute_key(doc: SvgDocument, el: Any, name: str) -> str:
-    """The lxml key (``{ns}local``) for an attribute named as in the wire (``xlink:href``)."""
+def attribute_key(
+    doc: SvgDocument | None, el: Any, name: str, namespaces: Mapping[str, str] | None = None
+) -> str:
+    """The lxml key (``{ns}local``) for an attribute named as in the wire (``xlink:href``).
+
+    The prefix means what ``namespaces`` (the operation's ``data.namespaces``) binds it
+    to, else what it is bound to at ``el``, else its usual namespace
+    (:data:`~svgx_sync.svgdoc.KNOWN_PREFIXES`)."""
     if ":" not in name:
         return name
     prefix, local = name.split(":", 1)
     if prefix == "xml":
         return f"{{{XML_NS}}}{local}"
-    ns = el.nsmap.get(prefix) or {v: k for k, v in KNOWN_PREFIXES.items()}.get(prefix)
+    ns = (namespaces or {}).get(prefix) or el.nsmap.get(prefix) or _USUAL.get(prefix)
     if ns is None:
-        raise OperationError(f"unknown namespace prefix in attribute {name!r}")
+        raise OperationError(
+            f"unknown namespace prefix in attribute {name!r}: declare it in data.namespaces"
+        )
     return f"{{{ns}}}{local}"
+
+
+_USUAL = {prefix: ns for ns, prefix in KNOWN_PREFIXES.items()}
+_RESERVED_NS = (XML_NS, "http://www.w3.org/2000/xmlns/")
+
+
+def _namespaces(data: Mapping[str, Any]) -> dict[str, str]:
+    """``data.namespaces`` checked: ``{prefix: namespace URI}`` for attribute names."""
+    raw = data.get("namespaces")
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise OperationError("namespaces must be an object of prefix: namespace URI")
+    for prefix, uri in raw.items():
+        if not re.match(r"^[A-Za-z_][\w.\-]*$", prefix) or prefix.lower().startswith("xml"):
+            raise OperationError(f"invalid namespace prefix {prefix!r}")
+        if not isinstance(uri, str) or not uri or uri in _RESERVED_NS:
+            raise OperationError(f"invalid namespace URI for prefix {prefix!r}")
+    return dict(raw)
 
 
 def _index(value: Any) -> int | None:

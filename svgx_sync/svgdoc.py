@@ -17,6 +17,17 @@ Guarantees:
   new elements are written in the indentation of their siblings. lxml's own serialiser
   rewrites every byte of a real file, which is why we do not use it for files.
 
+* Namespaces: the lxml tree is the truth and the text mirrors it. Every qualified name
+  the writer puts out uses a prefix in scope in the tree, and every start tag it writes
+  declares exactly the bindings the tree has there that its text does not declare yet, so
+  no sequence of edits can write a prefix undeclared or declared twice. A namespace an
+  edit brings in is declared once, on the root, under the prefix its source used (or its
+  usual one, :data:`KNOWN_PREFIXES`, or a fresh ``nsN``) -- never a prefix bound to
+  another namespace anywhere in the file.
+* A file whose start tag declares one prefix twice with the same namespace (older
+  releases wrote ``xmlns:svgx`` again on each constraint) is read with the repeats
+  dropped; :attr:`SvgDocument.repairs` says what was repaired and a warning is logged.
+
 All edits go through the mutation methods here (``set_attribute``, ``set_text``,
 ``insert``, ``remove``, ``move``) so the writer knows what changed.
 """
@@ -24,8 +35,10 @@ All edits go through the mutation methods here (``set_attribute``, ``set_text``,
 from __future__ import annotations
 
 import codecs
+import logging
 import re
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,8 +52,26 @@ XLINK_NS = "http://www.w3.org/1999/xlink"
 XML_NS = "http://www.w3.org/XML/1998/namespace"
 SVGX_NS = "https://svgx-sync.dev/ns/1"
 """Our namespace, for constraints, assemblies and merge-conflict marks inside SVG files."""
+SODIPODI_NS = "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
+RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+CC_NS = "http://creativecommons.org/ns#"
+DC_NS = "http://purl.org/dc/elements/1.1/"
 
-KNOWN_PREFIXES = {SVGX_NS: "svgx", XLINK_NS: "xlink", XML_NS: "xml"}
+KNOWN_PREFIXES = {
+    SVGX_NS: "svgx",
+    XLINK_NS: "xlink",
+    XML_NS: "xml",
+    SODIPODI_NS: "sodipodi",
+    INKSCAPE_NS: "inkscape",
+    RDF_NS: "rdf",
+    CC_NS: "cc",
+    DC_NS: "dc",
+}
+"""Namespaces with a usual prefix: an operation may name their attributes by it
+(``inkscape:label``) whether or not the file declares it yet; Inkscape writes all of them."""
+
+log = logging.getLogger(__name__)
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 256
@@ -145,6 +176,50 @@ def is_blank(text: str | None) -> bool:
 _ELEMENT = etree._Element
 
 
+def repair_declarations(text: str) -> tuple[str, list[str]]:
+    """``text`` without the namespace declarations that repeat, in the same start tag and
+    with the same namespace, one made before (files that older releases wrote).
+
+    Returns the text and one note per repaired start tag. A prefix declared twice with
+    different namespaces is left alone: nobody can tell which one was meant.
+    """
+    notes: list[str] = []
+    parts: list[str] = []
+    pos = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token[1] in "!?/":
+            continue
+        seen: dict[str, str] = {}
+        repeats: Counter[str] = Counter()
+        drop: list[tuple[int, int]] = []
+        for attr in _ATTR.finditer(token):
+            qname = attr.group(2)
+            if qname != "xmlns" and not qname.startswith("xmlns:"):
+                continue
+            value = attr.group(4) if attr.group(4) is not None else attr.group(5)
+            if qname not in seen:
+                seen[qname] = value
+            elif seen[qname] == value:
+                drop.append(attr.span())
+                repeats[qname] += 1
+        if not drop:
+            continue
+        for a, b in drop:
+            parts.append(text[pos : match.start() + a])
+            pos = match.start() + b
+        tag = re.match(r"<([^\s/>]+)", token)
+        where = tag.group(1) if tag else "?"
+        notes.extend(
+            f"{qname} was declared {n + 1} times on <{where}>; kept one"
+            for qname, n in repeats.items()
+        )
+    if not notes:
+        return text, []
+    parts.append(text[pos:])
+    return "".join(parts), notes
+
+
 def _check_doctype(text: str, end: int, name: str) -> None:
     if text[end - 1] == "[":
         raise DocumentError(
@@ -160,10 +235,19 @@ class SvgDocument:
             raise DocumentError(f"{name}: larger than {MAX_BYTES} bytes")
         self.name = name
         text, self.encoding = _decode(data)
+        self.repairs: list[str] = []
+        """What was repaired while reading (see :func:`repair_declarations`)."""
         try:
             self.root = etree.fromstring(data, _parser())
         except etree.XMLSyntaxError as exc:
-            raise DocumentError(f"{name}: not well-formed XML: {exc}") from exc
+            text, self.repairs = repair_declarations(text)
+            if not self.repairs:
+                raise DocumentError(f"{name}: not well-formed XML: {exc}") from exc
+            try:
+                self.root = etree.fromstring(text.encode(self.encoding), _parser())
+            except etree.XMLSyntaxError:
+                raise DocumentError(f"{name}: not well-formed XML: {exc}") from exc
+            log.warning("%s: repaired on reading: %s", name, "; ".join(self.repairs))
         self._load(text)
 
     # -- loading ---------------------------------------------------------------------
@@ -175,7 +259,6 @@ class SvgDocument:
         self._text_dirty: set[Any] = set()
         self._tail_dirty: set[Any] = set()
         self._struct_dirty: set[Any] = set()
-        self._extra_ns: dict[str, str] = {}
         self._removed: list[Any] = []
         self.ids: dict[str, Any] = {}
         self.duplicate_ids: dict[str, list[Any]] = {}
@@ -374,8 +457,16 @@ class SvgDocument:
 
     # -- mutations -------------------------------------------------------------------
 
-    def set_attribute(self, el: Any, key: str, value: str | None) -> None:
-        """Set (or with None remove) one attribute, keeping the id index true."""
+    def set_attribute(
+        self, el: Any, key: str, value: str | None, *, prefix: str | None = None
+    ) -> None:
+        """Set (or with None remove) one attribute, keeping the id index true.
+
+        ``key`` is lxml's ``{namespace}local``; a namespace not in scope at ``el`` is
+        declared on the root, under ``prefix`` when that is free.
+        """
+        if value is not None and key.startswith("{"):
+            self._in_scope(el, etree.QName(key).namespace, prefix)
         if el not in self._attr_dirty:
             self._attr_dirty[el] = dict(el.attrib)
         if key == "id":
@@ -386,9 +477,6 @@ class SvgDocument:
             el.set(key, value)
         if key == "id":
             self._index_add(el)
-        ns = etree.QName(key).namespace if key.startswith("{") else None
-        if ns in KNOWN_PREFIXES and ns != XML_NS:
-            self._declare(ns)
 
     def set_text(self, el: Any, text: str | None) -> None:
         el.text = text
@@ -399,8 +487,19 @@ class SvgDocument:
         self._tail_dirty.add(node)
 
     def new_element(self, tag: str, attrib: dict[str, str] | None = None) -> Any:
-        """A detached element; attach it with :meth:`insert`."""
-        el = etree.Element(tag)
+        """A detached element; attach it with :meth:`insert`.
+
+        Known namespaces get their usual prefix (lxml would make up ``ns0``), which is
+        the one :meth:`insert` declares when the document has none for them yet.
+        """
+        names = (tag, *(attrib or {}))
+        usual = {
+            KNOWN_PREFIXES[ns]: ns
+            for name in names
+            if name.startswith("{") and (ns := etree.QName(name).namespace) in KNOWN_PREFIXES
+            and ns != XML_NS
+        }
+        el = etree.Element(tag, nsmap=usual)  # type: ignore[arg-type]
         for key, value in (attrib or {}).items():
             el.set(key, value)
         return el
@@ -431,17 +530,18 @@ class SvgDocument:
                 el.tail = ""
         else:
             el.tail = self._indent_before(parent, index)
+        moved = el in self.spans
+        if not moved:
+            self._adopt(parent, el)
         parent.insert(index, el)
+        if moved and self._undeclared_in_text(el):
+            # Moved out of the scope of a declaration it relies on: its start tag is
+            # rewritten to carry it (lxml copied the binding onto the element).
+            self._attr_dirty.setdefault(el, dict(el.attrib))
         self._struct_dirty.add(parent)
         self._tail_dirty.add(el)
         for node in el.iter(etree.Element):
             self._index_add(node)
-            for key in node.attrib:
-                ns = etree.QName(key).namespace
-                if ns in KNOWN_PREFIXES and ns != XML_NS:
-                    self._declare(ns)
-            if etree.QName(node).namespace == SVGX_NS:
-                self._declare(SVGX_NS)
 
     def remove(self, el: Any) -> int:
         """Detach ``el`` with its subtree; returns its index among all child nodes."""
@@ -484,11 +584,66 @@ class SvgDocument:
         self.remove(el)
         self.insert(parent, index, el)
 
-    def _declare(self, ns: str) -> None:
-        if ns not in self.root.nsmap.values() and ns not in self._extra_ns.values():
-            self._extra_ns[KNOWN_PREFIXES[ns]] = ns
-            self._struct_dirty.add(self.root)
-            self._attr_dirty.setdefault(self.root, dict(self.root.attrib))
+    # -- namespaces ------------------------------------------------------------------
+
+    def _in_scope(
+        self, el: Any, ns: str | None, hint: str | None, *, tag: bool = False
+    ) -> None:
+        """Make ``ns`` usable at ``el`` by a prefix (or, for a ``tag``, as the default
+        namespace too), declaring it on the root if need be."""
+        if ns is None or ns == XML_NS:
+            return
+        if any(u == ns and (p is not None or tag) for p, u in el.nsmap.items()):
+            return
+        self._declare_on_root(ns, hint)
+
+    def _declare_on_root(self, ns: str, hint: str | None) -> None:
+        """Declare ``ns`` on the root in the tree; the root's start tag is rewritten.
+
+        lxml has no call that adds a declaration to an element; ``cleanup_namespaces``
+        with ``top_nsmap`` does, and ``keep_ns_prefixes`` stops it from dropping the
+        declarations it finds unused, which the text still has.
+        """
+        bound: dict[str, set[str]] = {}
+        for node in self.root.iter(etree.Element):
+            for p, u in node.nsmap.items():
+                if p is not None:
+                    bound.setdefault(p, set()).add(u)
+        prefix = _free_prefix(ns, hint, bound)
+        top = {**self.root.nsmap, prefix: ns}
+        etree.cleanup_namespaces(self.root, top_nsmap=top, keep_ns_prefixes=sorted({*bound, prefix}))
+        self._attr_dirty.setdefault(self.root, dict(self.root.attrib))
+
+    def _adopt(self, parent: Any, el: Any) -> None:
+        """Resolve a new subtree's names in the document it is about to join.
+
+        A namespace the subtree names by a prefix and ``parent``'s scope lacks is declared
+        on the root under that prefix; then the subtree's own declarations of bindings
+        already in scope are dropped, so that it is written with none of them.
+        """
+        for node in el.iter(etree.Element):
+            ns = etree.QName(node).namespace
+            if ns is not None and node.prefix is not None:
+                self._in_scope(parent, ns, node.prefix, tag=True)
+            for key in node.attrib:
+                if key.startswith("{"):
+                    ans = etree.QName(key).namespace
+                    hint = next((p for p, u in node.nsmap.items() if p and u == ans), None)
+                    self._in_scope(parent, ans, hint)
+        scope = dict(parent.nsmap)
+        holder = etree.Element("svgx-holder", nsmap=scope)  # type: ignore[arg-type]
+        holder.append(el)
+        etree.cleanup_namespaces(holder, top_nsmap=scope)
+
+    def _undeclared_in_text(self, el: Any) -> bool:
+        """Whether the tree binds a prefix at ``el`` that its source start tag and its
+        new ancestors do not declare."""
+        own = _own_declarations(el)
+        if not own:
+            return False
+        span = self.spans[el]
+        declared = _declared_prefixes(self.source[span.start : span.stag_end])
+        return any(p not in declared for p in own)
 
     # -- whitespace helpers ----------------------------------------------------------
 
@@ -577,7 +732,6 @@ class SvgDocument:
         self._text_dirty.clear()
         self._tail_dirty.clear()
         self._struct_dirty.clear()
-        self._extra_ns.clear()
         self._removed.clear()
 
     def _touch(self, el: Any, touched: set[Any]) -> None:
@@ -639,6 +793,7 @@ class SvgDocument:
         parts = [match.group()]
         pos = match.end()
         seen: set[str] = set()
+        declared: set[str | None] = set()
         last_ws = " "
         nsmap = el.nsmap
         for attr in _ATTR.finditer(token, pos):
@@ -646,6 +801,7 @@ class SvgDocument:
             last_ws = ws
             pos = attr.end()
             if qname == "xmlns" or qname.startswith("xmlns:"):
+                declared.add(qname[6:] or None)
                 parts.append(attr.group())
                 continue
             key = self._clark(qname, nsmap)
@@ -657,9 +813,9 @@ class SvgDocument:
             else:
                 quote = '"' if dq is not None else "'"
                 parts.append(f"{ws}{qname}{eq}{quote}{escape_attr(current[key], quote)}{quote}")
-        if el is self.root:
-            for prefix, ns in self._extra_ns.items():
-                parts.append(f'{last_ws}xmlns:{prefix}="{escape_attr(ns)}"')
+        for prefix, ns in _own_declarations(el).items():
+            if prefix not in declared:
+                parts.append(last_ws + _declaration(prefix, ns))
         for key, value in current.items():
             if key not in seen:
                 parts.append(f'{last_ws}{self._qname(el, key, attr=True)}="{escape_attr(value)}"')
@@ -676,20 +832,29 @@ class SvgDocument:
         return f"{{{ns}}}{local}" if ns else qname
 
     def _qname(self, el: Any, clark: str, *, attr: bool = False) -> str:
-        """The prefixed name for ``clark`` as written in this document."""
+        """The name for ``clark`` at ``el``, by a binding in scope there in the tree (which
+        the text declares too): the default namespace for elements, else the usual
+        prefix, else any other prefix bound to it."""
         if not clark.startswith("{"):
             return clark
         qn = etree.QName(clark)
         ns, local = qn.namespace, qn.localname
-        if ns in KNOWN_PREFIXES:
-            declared = [p for p, u in el.nsmap.items() if u == ns and p and not p.startswith("ns")]
-            return f"{declared[0] if declared else KNOWN_PREFIXES[ns]}:{local}"
-        for prefix, uri in el.nsmap.items():
-            if uri == ns and (prefix is not None or not attr):
-                return f"{prefix}:{local}" if prefix else local
-        return local
+        if ns == XML_NS:
+            return f"xml:{local}"
+        nsmap = el.nsmap
+        if not attr and nsmap.get(None) == ns:
+            return local
+        usual = KNOWN_PREFIXES.get(ns)
+        if usual is not None and nsmap.get(usual) == ns:
+            return f"{usual}:{local}"
+        for prefix, uri in nsmap.items():
+            if uri == ns and prefix is not None:
+                return f"{prefix}:{local}"
+        raise DocumentError(f"{self.name}: no prefix in scope for {clark} (a bug: not written)")
 
-    def _render_fresh(self, node: Any, w: _Writer, parent: Any) -> None:
+    def _render_fresh(
+        self, node: Any, w: _Writer, parent: Any, outer: dict[str | None, str] | None = None
+    ) -> None:
         """Write a new node in the document's own prefixes."""
         start = w.pos
         if not is_element(node):
@@ -700,15 +865,10 @@ class SvgDocument:
             w.spans[node] = Span(start, w.pos, w.pos, w.pos, w.pos, -1, parent)
             return
         name = self._qname(node, node.tag)
-        # Our namespace and the known ones are declared on the root under their usual
-        # prefixes (_declare); any other binding a new element uses is declared on it.
-        parent = node.getparent()
-        outer = parent.nsmap if parent is not None else {}
-        decls = "".join(
-            f' xmlns{":" + p if p else ""}="{escape_attr(u)}"'
-            for p, u in node.nsmap.items()
-            if outer.get(p) != u and (u not in KNOWN_PREFIXES or _user_prefix(p, u))
-        )
+        # Exactly the bindings the tree makes here (new subtrees were adopted on insert,
+        # so usually none); ``outer`` is the scope a fragment's reader will declare.
+        own = _own_declarations(node) if outer is None else _declarations_beyond(node, outer)
+        decls = "".join(" " + _declaration(p, u) for p, u in own.items())
         attrs = decls + "".join(
             f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
         )
@@ -758,20 +918,25 @@ class SvgDocument:
     # -- whole-element text ------------------------------------------------------------
 
     def markup_of(self, el: Any) -> str:
-        """The element's markup as it would be written now (for inverses and diffs)."""
+        """The element's markup as it would be written now (for inverses and diffs), for
+        :meth:`parse_fragment`: it declares what that does not."""
+        scope = self.fragment_scope()
         span = self.spans.get(el)
-        if span is not None and not self.dirty:
+        if span is not None and not self.dirty and not _declarations_beyond(el, scope):
             return self.source[span.start : span.end]
         w = _Writer()
-        self._render_fresh(el, w, el.getparent())
+        self._render_fresh(el, w, el.getparent(), scope)
         return "".join(w.parts)
+
+    def fragment_scope(self) -> dict[str | None, str]:
+        """The bindings :meth:`parse_fragment` declares: the root's, and the usual prefix
+        of each known namespace whose prefix the root leaves free."""
+        known = {p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS}
+        return {**known, **self.root.nsmap}
 
     def parse_fragment(self, markup: str) -> Any:
         """Parse one element of markup in this document's namespaces."""
-        decls = " ".join(
-            f'xmlns{":" + p if p else ""}="{escape_attr(u)}"'
-            for p, u in {**self.root.nsmap, **{v: k for k, v in KNOWN_PREFIXES.items() if k != XML_NS}}.items()
-        )
+        decls = " ".join(_declaration(p, u) for p, u in self.fragment_scope().items())
         wrapper = f"<svgx-wrapper {decls}>{markup}</svgx-wrapper>".encode()
         if b"<!DOCTYPE" in wrapper or b"<!ENTITY" in wrapper:
             raise DocumentError("markup may not contain a DOCTYPE or entity declarations")
@@ -787,9 +952,55 @@ class SvgDocument:
         return el
 
 
-def _user_prefix(prefix: str | None, ns: str) -> bool:
-    """A prefix a user chose for a known namespace (not ours, not one lxml made up)."""
-    return prefix is not None and prefix != KNOWN_PREFIXES[ns] and not re.fullmatch(r"ns\d+", prefix)
+def _declaration(prefix: str | None, ns: str) -> str:
+    return f'xmlns{":" + prefix if prefix else ""}="{escape_attr(ns)}"'
+
+
+def _own_declarations(el: Any) -> dict[str | None, str]:
+    """The bindings ``el`` makes itself: those its parent's scope does not have."""
+    parent = el.getparent()
+    return _declarations_beyond(el, parent.nsmap if parent is not None else {})
+
+
+def _declarations_beyond(el: Any, outer: dict[str | None, str]) -> dict[str | None, str]:
+    """The bindings in scope at ``el`` that ``outer`` lacks (``xmlns=""`` undoes a
+    default namespace the element is not in)."""
+    scope = el.nsmap
+    own = {p: u for p, u in scope.items() if outer.get(p) != u}
+    if None in outer and None not in scope:
+        own[None] = ""
+    return own
+
+
+_DECLARED = re.compile(r"\sxmlns(?::([^\s=/>]+))?\s*=")
+
+
+def _declared_prefixes(start_tag: str) -> set[str | None]:
+    return {m.group(1) for m in _DECLARED.finditer(start_tag)}
+
+
+_NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
+
+
+def _free_prefix(ns: str, hint: str | None, bound: dict[str, set[str]]) -> str:
+    """A prefix for ``ns`` that binds nothing else anywhere in the document: ``hint``, the
+    usual one, or ``ns1``, ``ns2``..."""
+
+    def free(p: str | None) -> bool:
+        return (
+            p is not None
+            and bool(_NCNAME.match(p))
+            and not p.lower().startswith("xml")
+            and bound.get(p, {ns}) == {ns}
+        )
+
+    for candidate in (hint, KNOWN_PREFIXES.get(ns)):
+        if free(candidate):
+            return candidate  # type: ignore[return-value]
+    n = 1
+    while not free(f"ns{n}"):
+        n += 1
+    return f"ns{n}"
 
 
 class _Writer:

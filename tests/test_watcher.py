@@ -83,6 +83,13 @@ def setup_root(tmp_path: Path) -> tuple[Path, Path]:
 
 def run(tmp_path: Path, body: Callable[[Daemon, Path], Awaitable[None]], **settings: Any) -> None:
     root, folder = setup_root(tmp_path)
+    serve(root, folder, body, **settings)
+
+
+def serve(
+    root: Path, folder: Path, body: Callable[[Daemon, Path], Awaitable[None]], **settings: Any
+) -> None:
+    """Run ``body`` against a daemon serving ``root`` (``folder`` is the document's)."""
     settings.setdefault("write_debounce_ms", 0)
 
     async def main() -> None:
