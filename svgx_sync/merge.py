@@ -41,8 +41,8 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from lxml import etree
 
 from .errors import DocumentError, NotFound, OperationError
-from .ops import parse_style
-from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, SvgDocument, escape_attr, is_element
+from .ops import attribute_name, parse_style
+from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, XML_NS, SvgDocument, escape_attr, is_element
 
 __all__ = [
     "CONFLICTS_ID",
@@ -482,22 +482,35 @@ def _references(el: Any) -> Iterator[tuple[str, str]]:
                 yield key, target
 
 
-def _prefixed(key: str) -> str:
-    if key.startswith("{"):
-        ns, local = key[1:].split("}", 1)
-        prefix = KNOWN_PREFIXES.get(ns)
-        return f"{prefix}:{local}" if prefix else local
+def _prefixed(key: str, *elements: Any) -> str:
+    """The name a conflict gives attribute ``key``: prefixed as the first of ``elements``
+    that has its namespace in scope writes it, else in lxml's ``{namespace}local``."""
+    if not key.startswith("{"):
+        return key
+    ns = key[1:].split("}", 1)[0]
+    for el in elements:
+        if el is not None and (ns in KNOWN_PREFIXES or ns in el.nsmap.values()):
+            return attribute_name(el, key)
     return key
 
 
+def _prefix_for(key: str, el: Any) -> str | None:
+    """The prefix ``el``'s document binds to ``key``'s namespace (a hint for declaring
+    it where the merge puts the attribute)."""
+    if not key.startswith("{"):
+        return None
+    ns = key[1:].split("}", 1)[0]
+    return next((p for p, u in el.nsmap.items() if p and u == ns), None)
+
+
 def _clark(name: str, el: Any) -> str:
-    if ":" not in name or name.startswith("style:"):
+    """lxml's key for a conflict's attribute name (see :func:`_prefixed`)."""
+    if ":" not in name or name.startswith(("style:", "{")):
         return name
     prefix, local = name.split(":", 1)
-    for ns, known in KNOWN_PREFIXES.items():
-        if known == prefix:
-            return f"{{{ns}}}{local}"
-    ns = el.nsmap.get(prefix)
+    ns = XML_NS if prefix == "xml" else el.nsmap.get(prefix)
+    if ns is None:
+        ns = next((u for u, known in KNOWN_PREFIXES.items() if known == prefix), None)
     return f"{{{ns}}}{local}" if ns else name
 
 
@@ -943,13 +956,13 @@ class _Merge:
                 self._merge_style(key, el, b, o, t)
                 continue
             if o == b:
-                self.doc.set_attribute(el, name, t)
+                self.doc.set_attribute(el, name, t, prefix=_prefix_for(name, tnode.el))
             elif o != t:
                 self.pending.append(
                     _Pending(
                         ConflictKind.ATTRIBUTE,
                         key,
-                        attribute=_prefixed(name),
+                        attribute=_prefixed(name, el, tnode.el),
                         base=b,
                         ours=o,
                         theirs=t,
@@ -1068,7 +1081,7 @@ class _Merge:
                         _Pending(
                             ConflictKind.DANGLING_REFERENCE,
                             self.key_of.get(el, ("el", el)),
-                            attribute=_prefixed(attr),
+                            attribute=_prefixed(attr, el),
                             theirs=target,
                             detail=f"refers to #{target}, which the merge deleted",
                             blocking=False,
