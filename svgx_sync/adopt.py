@@ -5,12 +5,16 @@ tools) becomes a document in place:
 
 - ``git init`` with ``main`` as the first branch, then one commit of every ``*.svg``
   file of the folder (hidden files and folders, symbolic links and non-SVG files are left
-  alone) **exactly as the bytes are on disk**: nothing is parsed, re-serialised or
-  renamed. The commit is authored by svgx_sync and built in memory like every other one.
+  alone) **exactly as the bytes are on disk**: nothing is re-serialised or renamed. A
+  ``*.svg`` file that is not an SVG file (:func:`svgx_sync.intake.screen_svg`: an HTML
+  page, broken XML, entity declarations, or one still being written) is left out and
+  untracked, with a warning; it joins the document later, once it is one. The commit
+  is authored by svgx_sync and built in memory like every other one.
 - The index is made to match, so ``git status`` is clean right after adoption.
 - A folder that is already a repository is opened, not touched; a folder without SVG
-  files is refused (there is nothing to adopt; ``svgx-sync init`` makes an empty
-  document instead).
+  files is refused before anything is written (there is nothing to adopt; ``svgx-sync
+  init`` makes an empty document instead), and so is one whose ``*.svg`` files are all
+  refused: the watcher tries it again at its next change.
 
 :func:`adopt_store` does this for every adoptable sub-folder of a store's root, which
 is what the daemon does at start-up.
@@ -24,8 +28,16 @@ from pathlib import Path
 import pygit2
 
 from svgx_sync.errors import ClientError, InvalidName, StoreError
+from svgx_sync.intake import Verdict, screen_svg
 from svgx_sync.names import validate_document_name, validate_file_name
-from svgx_sync.store import DEFAULT_BRANCH, SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
+from svgx_sync.store import (
+    DEFAULT_BRANCH,
+    SYSTEM_EMAIL,
+    SYSTEM_NAME,
+    Document,
+    Store,
+    working_tree_svg_files,
+)
 
 __all__ = ["adopt_folder", "adopt_store", "adoptable"]
 
@@ -75,12 +87,12 @@ def adopt_folder(path: Path) -> Document:
         raise ClientError(f"{path} is not a folder")
     if not _holds_svg(path):
         raise ClientError(f"{path} holds no SVG files to adopt")
+    files = _svg_files_to_adopt(name, path)  # the working tree, byte for byte
     try:
         repo = pygit2.init_repository(str(path), bare=False, initial_head=DEFAULT_BRANCH)
     except pygit2.GitError as exc:
         raise StoreError(f"cannot initialise a repository in {path}: {exc}") from exc
     document = Document(name, path, repo)
-    files = document.svg_files()  # the working tree, byte for byte
     blobs: dict[str, pygit2.Oid | None] = {}
     try:
         for file, data in files.items():
@@ -100,6 +112,22 @@ def adopt_folder(path: Path) -> Document:
     document._update_index(blobs, from_disk=True)
     log.info("adopted %s (%d SVG files) at %s", name, count, path)
     return document
+
+
+def _svg_files_to_adopt(name: str, path: Path) -> dict[str, bytes]:
+    """The folder's SVG files that are SVG files indeed; refuses when there are none."""
+    files: dict[str, bytes] = {}
+    refused: list[str] = []
+    for file, data in working_tree_svg_files(path).items():
+        screening = screen_svg(data)
+        if screening.verdict is Verdict.SVG:
+            files[file] = data
+            continue
+        log.warning("adopting %s: leaving %s out (%s)", name, file, screening.reason)
+        refused.append(f"{file}: {screening.reason}")
+    if not files:
+        raise ClientError(f"{path} holds no SVG file to adopt ({'; '.join(refused)})")
+    return files
 
 
 def adopt_store(store: Store) -> list[Document]:

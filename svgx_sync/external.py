@@ -27,8 +27,17 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 * The daemon replaces a file only when it holds bytes the daemon has seen (written,
   loaded or merged; :func:`may_replace`), checked just before the rename. Other bytes
   are an edit not merged yet: the write is skipped and the file is judged as a save.
-* A file that is not well-formed (an editor caught mid-save, a truncated copy) is never
-  applied: the outcome is ``wait``, and the next change to the file is judged afresh.
+* Only an SVG file is taken in (:func:`svgx_sync.intake.screen_svg`: well-formed, an SVG
+  root, no entity declarations, within the size limits). A file whose end is missing (an
+  editor caught mid-save, a truncated copy) is never applied: the outcome is ``wait``,
+  and the next change to the file is judged afresh; one left incomplete for a grace
+  period is rejected (:func:`settle_incomplete`). Anything else that is not an SVG file
+  is ``rejected`` at once: nothing is applied, the base stays, and the next save is
+  judged afresh against it.
+* A save that drops what the live state names (ids stripped from elements that are
+  still there, the constraints and assemblies of ``<metadata id="svgx-model">``) is
+  applied as far as it goes, but it carries a :class:`Loss` (:func:`external_loss`):
+  the daemon makes a version of the state before and tells the clients what was lost.
 * A new SVG file becomes part of the document (``file_add``); a deleted one is a
   deletion (``file_delete``). A deletion against live edits made since ``base`` is a
   conflict decided by :func:`file_delete_decision`.
@@ -58,8 +67,9 @@ from lxml import etree
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
 from .errors import DocumentError
+from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
-from .ops import Operation, coerce_operation
+from .ops import MODEL_ID, Operation, coerce_operation
 from .svgdoc import SvgDocument, _parser, is_element
 
 __all__ = [
@@ -70,6 +80,7 @@ __all__ = [
     "GitConflict",
     "HeadMove",
     "HeadState",
+    "Loss",
     "Outcome",
     "auto_version_due",
     "auto_version_message",
@@ -80,10 +91,13 @@ __all__ = [
     "delete_conflict",
     "element_fingerprint",
     "external_change",
+    "external_loss",
     "file_delete_decision",
     "git_conflict",
     "is_svg_path",
+    "loss_message",
     "may_replace",
+    "settle_incomplete",
     "to_operations",
 ]
 
@@ -98,7 +112,9 @@ class Outcome(StrEnum):
     IGNORE = "ignore"
     """Nothing to do: our own write, no change, or formatting only."""
     WAIT = "wait"
-    """The file is not whole yet (not well-formed); judge the next change afresh."""
+    """The file is not whole yet (its end is missing); judge the next change afresh."""
+    REJECTED = "rejected"
+    """Not an SVG file (``reason`` says why): nothing is applied, the base stays."""
     OPERATIONS = "operations"
     """Element-level operations to submit as :data:`EXTERNAL_USER` on top of ``base``."""
     FILE_ADD = "file_add"
@@ -114,7 +130,8 @@ class ExternalChange:
     ``operations`` are plain dicts as :func:`~svgx_sync.diff.diff_documents` gives them
     (``operation_type``, ``element_id``, ``data``, ``file``), in the order to apply.
     ``live_edited`` says the live state moved away from ``base`` (there are live edits
-    the file does not have), which is what makes a deletion a conflict.
+    the file does not have), which is what makes a deletion a conflict. ``loss`` names
+    what the operations drop that only a version can keep (see :class:`Loss`).
     """
 
     outcome: Outcome
@@ -123,6 +140,7 @@ class ExternalChange:
     operations: tuple[dict[str, Any], ...] = ()
     data: bytes | None = None
     live_edited: bool = False
+    loss: Loss | None = None
 
 
 def external_change(
@@ -130,8 +148,8 @@ def external_change(
 ) -> ExternalChange:
     """Judge one file: ``base`` last written or loaded, ``live`` now, ``disk`` as read.
 
-    None stands for "no such file". Never raises for a bad file on disk: a file that
-    does not parse is ``wait``.
+    None stands for "no such file". Never raises for a bad file on disk: a file whose
+    end is missing is ``wait``, any other that is not an SVG file is ``rejected``.
     """
     live_edited = live != base
     if disk is not None and (disk == base or disk == live):
@@ -147,11 +165,16 @@ def external_change(
         return ExternalChange(
             Outcome.FILE_DELETE, file, "removed from the working tree", live_edited=live_edited
         )
+    screening = screen_svg(disk)
+    if screening.verdict is Verdict.INCOMPLETE:
+        return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {screening.reason}")
+    if screening.verdict is Verdict.REJECTED:
+        return ExternalChange(Outcome.REJECTED, file, f"not an SVG file: {screening.reason}")
     if live is None or base is None:
         try:
             SvgDocument(disk, name=file)
         except DocumentError as exc:
-            return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {exc}")
+            return ExternalChange(Outcome.REJECTED, file, f"not an SVG file we can read: {exc}")
     if live is None:
         if base is not None and _same_elements(base, disk, file):
             # Deleted live; the file on disk is the old one in other clothes.
@@ -163,10 +186,13 @@ def external_change(
     try:
         changes = diff_documents(origin, disk, file)
     except DocumentError as exc:
-        # base came from us and parsed before: it is the file on disk that is not whole.
-        return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {exc}")
+        # base came from us and parsed before, and the file on disk is whole XML: it is
+        # one we cannot read (an encoding that does not round-trip, say).
+        return ExternalChange(Outcome.REJECTED, file, f"not an SVG file we can read: {exc}")
     if not changes:
         return ExternalChange(Outcome.IGNORE, file, "formatting only", live_edited=live_edited)
+    # Only a deletion can drop an id or the model, so the costlier check runs on those.
+    deletes = any(c["operation_type"] == "delete" for c in changes)
     return ExternalChange(
         Outcome.OPERATIONS,
         file,
@@ -174,7 +200,100 @@ def external_change(
         operations=tuple(changes),
         data=disk,
         live_edited=live_edited,
+        loss=external_loss(origin, disk, file) if deletes else None,
     )
+
+
+def settle_incomplete(
+    change: ExternalChange, *, first_seen: float, now: float, grace_s: float
+) -> ExternalChange:
+    """A file that has stayed incomplete, byte for byte, since ``first_seen`` for
+    ``grace_s`` seconds is no save still being written: it is ``rejected`` then. Any
+    other change is returned as it is."""
+    if change.outcome is not Outcome.WAIT or now - first_seen < grace_s:
+        return change
+    waited = f"unchanged for {now - first_seen:.1f} s"
+    reason = change.reason.replace("not a whole SVG yet", f"incomplete and {waited}", 1)
+    return ExternalChange(Outcome.REJECTED, change.file, reason, live_edited=change.live_edited)
+
+
+# -- what an outside save drops ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Loss:
+    """What an outside save dropped that its base named, beyond ordinary deletions.
+
+    ``ids_stripped``: elements that are still there (an element without an id sits
+    where each was) but lost their id, so the live document cannot name them any more;
+    ``ids_removed``: the other ids gone in the same save (whole elements removed, groups
+    collapsed); ``metadata_dropped``: the ids of the constraints and assemblies of
+    ``<metadata id="svgx-model">`` that are gone, with ``svgx-model`` itself when the
+    whole element is. Ids in document order of the base.
+    """
+
+    ids_stripped: tuple[str, ...]
+    ids_removed: tuple[str, ...]
+    metadata_dropped: tuple[str, ...]
+
+    def summary(self) -> str:
+        """``ids stripped: a, b; metadata dropped: svgx-model`` (for messages and logs)."""
+        parts = [
+            f"{label}: {_shown(ids)}"
+            for label, ids in (
+                ("ids stripped", self.ids_stripped),
+                ("ids removed", self.ids_removed),
+                ("metadata dropped", self.metadata_dropped),
+            )
+            if ids
+        ]
+        return "; ".join(parts)
+
+
+def _shown(ids: tuple[str, ...], limit: int = 8) -> str:
+    more = len(ids) - limit
+    return ", ".join(ids[:limit]) + (f" and {more} more" if more > 0 else "")
+
+
+def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
+    """The :class:`Loss` from ``old`` to ``new``, or None when the change drops nothing
+    beyond ordinary edits.
+
+    A save that only deletes elements with their ids (someone deleted a shape in their
+    editor) is an ordinary edit: no loss. A loss is an id stripped from an element that
+    stays (matched by its position, as tools that strip ids keep the structure), or
+    constraints and assemblies dropped from the model.
+    """
+    try:
+        before = SvgDocument(old, name=file)
+        after = SvgDocument(new, name=file)
+    except DocumentError:
+        return None
+    model = before.ids.get(MODEL_ID)
+    in_model = {el.get("id") for el in model.iter()} if model is not None else set()
+    dropped = tuple(
+        el.get("id")
+        for el in (model.iter() if model is not None else ())
+        if el is not model and el.get("id") is not None and el.get("id") not in after.ids
+    )
+    if dropped and MODEL_ID not in after.ids:
+        dropped = (MODEL_ID, *dropped)
+    stripped: list[str] = []
+    removed: list[str] = []
+    for el in before.elements():
+        ident = el.get("id")
+        if ident is None or ident in after.ids or ident in in_model or before.ids.get(ident) is not el:
+            continue
+        there = after.find(before.position_of(el))
+        (stripped if there is not None and there.get("id") is None else removed).append(ident)
+    if not stripped and not dropped:
+        return None
+    return Loss(tuple(stripped), tuple(removed), dropped)
+
+
+def loss_message(file: str, loss: Loss) -> str:
+    """The message of the version made before a lossy outside save is applied."""
+    return f"Before an outside save of {file} that dropped {loss.summary()}"
 
 
 def _same_elements(a: bytes, b: bytes, file: str) -> bool:

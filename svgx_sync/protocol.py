@@ -278,3 +278,31 @@ def error(code: str, message: str, op_id: str | None = None) -> dict[str, Any]:
     if op_id is not None:
         out["op_id"] = op_id
     return out
+
+
+def file_rejected(document: str, file: str, reason: str, seq: int | None) -> dict[str, Any]:
+    """A file in the working tree is not an SVG file; it was not taken in."""
+    return {"type": "file_rejected", "document": document, "file": file, "reason": reason, "seq": seq}
+
+
+def external_loss(
+    document: str,
+    file: str,
+    *,
+    version_id: str | None,
+    ids_stripped: list[str],
+    ids_removed: list[str],
+    metadata_dropped: list[str],
+    seq: int | None,
+) -> dict[str, Any]:
+    """An outside save dropped ids or the model; ``version_id`` keeps the state before."""
+    return {
+        "type": "external_loss",
+        "document": document,
+        "file": file,
+        "version_id": version_id,
+        "ids_stripped": ids_stripped,
+        "ids_removed": ids_removed,
+        "metadata_dropped": metadata_dropped,
+        "seq": seq,
+    }

@@ -174,6 +174,8 @@ class Room:
         self.bases = WrittenBases(bases_folder(Path(document.repo.path), live.branch))
         self.merge: dict[str, Any] | None = None  # a branch merge waiting on conflicts
         self.broken = False
+        # files found not to be SVG when the session was loaded: told to the next welcome
+        self.load_notices: list[dict[str, Any]] = []
 
     @property
     def key(self) -> str:
@@ -569,9 +571,14 @@ class Daemon:
                 versions = (document.svg_files(room.bases.head), document.svg_files(head))
             except SvgxError:
                 versions = None  # the recorded commit is gone (gc after a rewind)
+        rejected: list[tuple[str, str]] = []
         outcomes, changed = recover_working_tree(
-            live, on_disk, recorded, versions, now=time.time(), unmerged=document.unmerged_paths()
+            live, on_disk, recorded, versions, now=time.time(),
+            unmerged=document.unmerged_paths(), rejected=rejected,
         )
+        room.load_notices = [
+            P.file_rejected(live.name, file, reason, live.seq) for file, reason in rejected
+        ]
         for out in outcomes:
             self._queue(room, out, None)
         self._flush(room)
@@ -708,6 +715,27 @@ class Daemon:
             return None
         return ref
 
+    def version_before_loss(self, name: str, description: str) -> str | None:
+        """Commit the live state of document ``name``'s working-tree session on its
+        branch, by svgx_sync, before an outside save that drops ids or the model is
+        merged in; announce it (``version_created`` with ``"auto": true``) and return its
+        id, or None when it could not be made. The files on disk are not written: they
+        hold the outside save, merged next."""
+        room = self._working_tree_room(name)
+        if room is None or room.broken:
+            return None
+        self._flush(room)
+        try:
+            version_id = self._commit_live(
+                room, description, user_id=SYSTEM_NAME, username=SYSTEM_NAME, by_system=True
+            )
+        except SvgxError:
+            log.exception("could not make a version of %s before an outside save", room.key)
+            return None
+        notice = P.version_created(version_id, description, SYSTEM_NAME, room.live.seq)
+        self._broadcast(room, {**notice, "auto": True})
+        return version_id
+
     # -- messages --------------------------------------------------------------------
 
     def _join(self, conn: Conn, msg: P.Join, received: float) -> None:
@@ -750,6 +778,10 @@ class Daemon:
         conn.delivered = live.seq
         for notice in live.held.values():  # git conflicts the working tree still has
             self._send(conn, notice)
+        # Nobody was there to be told when the session was loaded: the first to join is.
+        for notice in room.load_notices:
+            self._send(conn, notice)
+        room.load_notices = []
 
     def _leave(self, conn: Conn, *_: Any) -> None:
         room = conn.room
@@ -894,8 +926,15 @@ class Daemon:
         self._write_files(room)
         user_id, username = self._author(conn, msg)
         description = msg.description or "Version"
+        version_id = self._commit_live(room, description, user_id=user_id, username=username)
+        self._broadcast(room, P.version_created(version_id, description, user_id, room.live.seq))
+
+    def _commit_live(
+        self, room: Room, description: str, *, user_id: str, username: str, by_system: bool = False
+    ) -> str:
+        """Commit the session's live files on its branch (a file deleted live is deleted
+        in the version too) and checkpoint; returns the version id."""
         files: dict[str, bytes | None] = dict(room.live.contents())
-        # A file deleted live is deleted in the version too.
         if f"refs/heads/{room.live.branch}" in room.document.repo.references:
             tip = room.document.resolve(room.live.branch)
             for path in room.document.svg_files(tip):
@@ -908,10 +947,11 @@ class Daemon:
             session_id=room.key,
             op_ids=room.version_ops[-VERSION_OP_IDS:],
             branch=room.live.branch,
+            by_system=by_system,
         )
         room.version_ops.clear()
         self._checkpoint(room, force=True)
-        self._broadcast(room, P.version_created(version_id, description, user_id, room.live.seq))
+        return version_id
 
     def _revert(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:
         if not msg.version_id:

@@ -58,6 +58,7 @@ __all__ = [
     "Store",
     "Version",
     "user_email",
+    "working_tree_svg_files",
 ]
 
 log = logging.getLogger(__name__)
@@ -460,8 +461,13 @@ class Document:
         branch: str | None = None,
         parents: Sequence[str] | None = None,
         update_workdir: bool = False,
+        by_system: bool = False,
     ) -> str:
         """Commit ``files`` (path to new bytes, None to delete) on top of a branch.
+
+        The author is ``username`` with an address made from ``user_id``, or, with
+        ``by_system``, svgx_sync itself (:data:`SYSTEM_NAME`, :data:`SYSTEM_EMAIL`): a
+        version nobody asked for, made for safety.
 
         The tree is the first parent's tree with just these files replaced, so edits
         never pick up whatever else happens to be in the working tree or index.
@@ -485,7 +491,11 @@ class Document:
             tree_id = self._build_tree(base_tree, blobs)
         except pygit2.GitError as exc:
             raise StoreError(f"cannot write objects in {self.name!r}: {exc}") from exc
-        identity = pygit2.Signature(_clean_name(username, user_id), user_email(user_id))
+        identity = (
+            pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+            if by_system
+            else pygit2.Signature(_clean_name(username, user_id), user_email(user_id))
+        )
         message = _compose_message(description, session_id, op_ids)
         oid = self._create_commit(refname, identity, message, tree_id, parent_ids)
         if refname == self._head_refname():
@@ -916,27 +926,37 @@ class Document:
                 yield path, blob.data
 
     def _workdir_svg_files(self) -> dict[str, bytes]:
-        found: dict[str, bytes] = {}
-        try:
-            for rel, full in self._workdir_svg_paths():
-                with open(full, "rb") as handle:
-                    found[rel] = handle.read()
-        except OSError as exc:
-            raise StoreError(f"cannot read the working tree of {self.name!r}: {exc}") from exc
-        return found
+        return working_tree_svg_files(self.path, what=repr(self.name))
 
     def _workdir_svg_paths(self) -> Iterator[tuple[str, str]]:
-        """(POSIX path relative to the document, full path) of each working-tree SVG file."""
-        for folder, dirs, names in os.walk(self.path):
-            # Never descend into git's own folder or hidden/symlinked folders.
-            dirs[:] = sorted(
-                d
-                for d in dirs
-                if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
-            )
-            for name in sorted(names):
-                if not name.endswith(".svg") or name.startswith("."):
-                    continue
-                full = os.path.join(folder, name)
-                if stat.S_ISREG(os.lstat(full).st_mode):
-                    yield Path(full).relative_to(self.path).as_posix(), full
+        return _svg_paths_under(self.path)
+
+
+def working_tree_svg_files(folder: Path, *, what: str | None = None) -> dict[str, bytes]:
+    """Every ``*.svg`` file under ``folder`` as a working tree holds them (hidden files
+    and folders, symbolic links and ``.git`` left out), by POSIX path relative to it."""
+    found: dict[str, bytes] = {}
+    try:
+        for rel, full in _svg_paths_under(folder):
+            with open(full, "rb") as handle:
+                found[rel] = handle.read()
+    except OSError as exc:
+        raise StoreError(f"cannot read the working tree of {what or folder}: {exc}") from exc
+    return found
+
+
+def _svg_paths_under(top: Path) -> Iterator[tuple[str, str]]:
+    """(POSIX path relative to ``top``, full path) of each working-tree SVG file."""
+    for folder, dirs, names in os.walk(top):
+        # Never descend into git's own folder or hidden/symlinked folders.
+        dirs[:] = sorted(
+            d
+            for d in dirs
+            if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
+        )
+        for name in sorted(names):
+            if not name.endswith(".svg") or name.startswith("."):
+                continue
+            full = os.path.join(folder, name)
+            if stat.S_ISREG(os.lstat(full).st_mode):
+                yield Path(full).relative_to(top).as_posix(), full

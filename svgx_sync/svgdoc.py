@@ -444,6 +444,10 @@ class SvgDocument:
         ident = el.get("id")
         if ident is not None and self.ids.get(ident) is el:
             return ident
+        return self.position_of(el)
+
+    def position_of(self, el: Any) -> str:
+        """The element's ``/i/j`` position, whether it has an id or not."""
         parts = []
         node = el
         while node is not self.root:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections.abc import Collection, Mapping, Sequence
@@ -40,6 +41,7 @@ from typing import Any, Protocol, runtime_checkable
 import pygit2
 from watchfiles import Change, awatch
 
+from . import protocol
 from .adopt import adopt_folder
 from .errors import (
     ClientError,
@@ -69,8 +71,11 @@ from .external import (
     file_delete_decision,
     git_conflict,
     is_svg_path,
+    loss_message,
+    settle_incomplete,
     to_operations,
 )
+from .intake import Verdict, screen_svg
 from .names import PRIVATE_REF_NAMESPACE, validate_document_name
 from .session import LiveDocument
 from .session import Outcome as Submitted
@@ -102,6 +107,8 @@ class WatchSettings:
     adopt_new_folders: bool = True
     # polling instead of inotify (network file systems)
     force_polling: bool = False
+    # a file left incomplete (its XML end missing) this long, unchanged, is rejected
+    incomplete_grace_s: float = 2.0
 
 
 @runtime_checkable
@@ -148,6 +155,12 @@ class WatchTarget(Protocol):
         returns the ref, or None when it could not be kept."""
         ...
 
+    def version_before_loss(self, name: str, description: str) -> str | None:
+        """Make a version (a commit on the branch, by svgx_sync) of the live state of
+        document ``name``'s working-tree session before an outside save that drops ids
+        or the model is merged in; returns its id, or None when it could not be made."""
+        ...
+
 
 @dataclass(slots=True)
 class _DocState:
@@ -159,6 +172,11 @@ class _DocState:
     pending: set[str] = field(default_factory=set)
     retry: asyncio.Task[None] | None = None
     delay: float = 0.0
+    # incomplete files: file -> (digest, when first seen with these bytes)
+    waiting: dict[str, tuple[bytes, float]] = field(default_factory=dict)
+    rechecks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    # rejected files already announced: file -> digest of the bytes announced
+    announced: dict[str, bytes] = field(default_factory=dict)
 
 
 class Watcher:
@@ -212,7 +230,8 @@ class Watcher:
     async def stop(self) -> None:
         """Stop watching and cancel pending retries."""
         self._stop.set()
-        for task in [self._task, self._auto_task, *(s.retry for s in self._docs.values())]:
+        rechecks = [t for s in self._docs.values() for t in s.rechecks.values()]
+        for task in [self._task, self._auto_task, *(s.retry for s in self._docs.values()), *rechecks]:
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -496,6 +515,8 @@ class Watcher:
             return [], notices, False
         base = live.last_written.get(file)
         if disk is not None and disk == base:
+            state.waiting.pop(file, None)
+            state.announced.pop(file, None)
             return [], notices, False
         versions = (
             (old_files.get(file), self._head_files(doc, state).get(file))
@@ -537,11 +558,20 @@ class Watcher:
             ours = live.files[file].to_bytes() if file in live.files else None
             change = external_change(base, ours, disk, file)
         log.debug("watcher: %s/%s: %s (%s)", doc.name, file, change.outcome.value, change.reason)
+        change = self._settle(doc.name, state, file, disk, change)
+        if change.outcome is Outcome.REJECTED:
+            return [], notices + self._rejected(doc.name, state, live, file, disk, change), False
+        if change.outcome is not Outcome.WAIT:
+            state.waiting.pop(file, None)
+            state.announced.pop(file, None)
+        lost: list[dict[str, Any]] = []
+        if change.loss is not None:
+            lost.append(await self._version_before_loss(doc, state, live, change))
         before = live.last_written.get(file)
         outcomes, messages = apply_change(
             live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
         )
-        return outcomes, notices + messages, live.last_written.get(file) is not before
+        return outcomes, notices + messages + lost, live.last_written.get(file) is not before
 
     def _hold_git_conflict(
         self, doc: Document, live: LiveDocument, file: str, disk: bytes | None
@@ -575,6 +605,69 @@ class Watcher:
                 self._fingerprints.pop(next(iter(self._fingerprints)))
             self._fingerprints[key] = element_fingerprint(data)
         return self._fingerprints[key]
+
+    def _settle(
+        self, name: str, state: _DocState, file: str, disk: bytes | None, change: ExternalChange
+    ) -> ExternalChange:
+        """An incomplete file waits, and is looked at again once its grace is over."""
+        if change.outcome is not Outcome.WAIT or disk is None:
+            return change
+        digest, now = _digest(disk), time.monotonic()
+        seen = state.waiting.get(file)
+        if seen is None or seen[0] != digest:
+            seen = state.waiting[file] = (digest, now)
+        grace = self.settings.incomplete_grace_s
+        settled = settle_incomplete(change, first_seen=seen[1], now=now, grace_s=grace)
+        if settled.outcome is Outcome.WAIT and file not in state.rechecks:
+
+            async def again() -> None:
+                await asyncio.sleep(max(seen[1] + grace - time.monotonic(), 0.0))  # the grace
+                state.rechecks.pop(file, None)
+                await self._handle(name, {file})
+
+            state.rechecks[file] = asyncio.create_task(again())
+        return settled
+
+    def _rejected(
+        self,
+        name: str,
+        state: _DocState,
+        live: LiveDocument,
+        file: str,
+        disk: bytes | None,
+        change: ExternalChange,
+    ) -> list[dict[str, Any]]:
+        """Log and announce a file that is not taken in, once for the same bytes."""
+        digest = _digest(disk or b"")
+        state.waiting.pop(file, None)
+        if state.announced.get(file) == digest:
+            return []
+        state.announced[file] = digest
+        log.warning("watcher: %s/%s is not taken in: %s", name, file, change.reason)
+        return [protocol.file_rejected(name, file, change.reason, live.seq)]
+
+    async def _version_before_loss(
+        self, doc: Document, state: _DocState, live: LiveDocument, change: ExternalChange
+    ) -> dict[str, Any]:
+        """Version the live state before a save that drops ids or the model is merged
+        in; returns the warning for the clients, naming the loss and the version."""
+        loss = change.loss
+        assert loss is not None
+        version = self.target.version_before_loss(doc.name, loss_message(change.file, loss))
+        state.head, state.head_files = self._read_head(doc), None
+        log.warning(
+            "watcher: an outside save of %s/%s dropped %s; the state before is version %s",
+            doc.name, change.file, loss.summary(), version,
+        )
+        return protocol.external_loss(
+            doc.name,
+            change.file,
+            version_id=version,
+            ids_stripped=list(loss.ids_stripped),
+            ids_removed=list(loss.ids_removed),
+            metadata_dropped=list(loss.metadata_dropped),
+            seq=live.seq,
+        )
 
     def _git_wrote(
         self, doc: Document, state: _DocState, file: str, disk: bytes | None
@@ -623,7 +716,7 @@ class Watcher:
         committed = self._head_files(doc, state) if head == state.head else self._tree(doc, head)
         # A live session's state is the truth; the disk may lag it by a debounced write.
         live = self.target.working_tree_session(name)
-        current = live.contents() if live is not None else doc.svg_files()
+        current = live.contents() if live is not None else _svg_files_or_committed(doc, committed)
         changed: dict[str, bytes | None] = {
             p: d for p, d in current.items() if committed.get(p) != d
         }
@@ -665,6 +758,22 @@ def _read(folder: Path, file: str) -> bytes | None:
         return path.read_bytes()
     except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
         return None
+
+
+def _digest(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=16).digest()
+
+
+def _svg_files_or_committed(doc: Document, committed: Mapping[str, bytes]) -> dict[str, bytes]:
+    """The working tree's SVG files, a file that is not one standing for its committed
+    version (or left out): bytes that are not SVG are never versioned."""
+    out: dict[str, bytes] = {}
+    for path, data in doc.svg_files().items():
+        if screen_svg(data).verdict is Verdict.SVG:
+            out[path] = data
+        elif path in committed:
+            out[path] = committed[path]
+    return out
 
 
 def _take_bytes(live: LiveDocument, file: str, data: bytes) -> None:
@@ -790,6 +899,7 @@ def recover_working_tree(
     *,
     now: float,
     unmerged: Collection[str] = (),
+    rejected: list[tuple[str, str]] | None = None,
 ) -> tuple[list[Submitted], set[str]]:
     """Bring what happened to the working tree while the daemon was away into a session
     just recovered from its checkpoint and journal.
@@ -800,7 +910,9 @@ def recover_working_tree(
     and now, when git moved the branch meanwhile. A file that differs from its base is
     an external edit, merged like one; a file that holds its base (our own write) gets
     the live state written over it. A file in which git has a merge conflict to settle
-    (``unmerged``: the paths git's index has unmerged) is held. Returns the outcomes to
+    (``unmerged``: the paths git's index has unmerged) is held. A file that is not an
+    SVG file is left alone, logged, and added to ``rejected`` as ``(file, reason)``.
+    Returns the outcomes to
     journal and broadcast and the files whose base changed.
     """
     outcomes: list[Submitted] = []
@@ -836,7 +948,13 @@ def recover_working_tree(
                     # Our own write, perhaps an older one: the live state goes over it.
                     live.last_written[file] = on_disk
                     live.dirty.add(file)
-        elif change.outcome is not Outcome.WAIT:  # a file not whole yet is left alone
+        elif change.outcome is Outcome.REJECTED:
+            log.warning("recovery: %s/%s is not taken in: %s", live.key, file, change.reason)
+            if rejected is not None:
+                rejected.append((file, change.reason))
+        elif change.outcome is Outcome.WAIT:  # a file not whole yet is left alone
+            log.info("recovery: %s/%s is left as it is: %s", live.key, file, change.reason)
+        else:
             outcomes += apply_change(live, change, base=base, disk=on_disk, now=now)[0]
         if live.last_written.get(file) is not before or file in recorded:
             changed.add(file)

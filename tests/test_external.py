@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from svgx_sync.conflicts import ConflictBook, Strategy, arbitrate
@@ -11,6 +13,7 @@ from svgx_sync.external import (
     EXTERNAL_USER,
     HeadMove,
     HeadState,
+    Loss,
     Outcome,
     auto_version_due,
     auto_version_message,
@@ -18,9 +21,12 @@ from svgx_sync.external import (
     classify_head_move,
     delete_conflict,
     external_change,
+    external_loss,
     file_delete_decision,
     git_conflict,
     is_svg_path,
+    loss_message,
+    settle_incomplete,
     to_operations,
 )
 from svgx_sync.ops import coerce_operation
@@ -67,8 +73,33 @@ def test_a_half_written_file_waits(cut: int) -> None:
     assert not change.operations
 
 
-def test_a_file_that_is_not_svg_text_waits() -> None:
-    assert external_change(BASE, BASE, b"\xff\xfe\x00garbage", F).outcome is Outcome.WAIT
+@pytest.mark.parametrize(
+    ("disk", "why"),
+    [
+        (b"\x00\xffgarbage" * 10, "not well-formed"),
+        (BASE.replace(b"</svg>", b"</g></svg>"), "mismatched tag"),
+        (b'<!DOCTYPE svg [<!ENTITY e "x">]>' + BASE.split(b"?>", 1)[1], "entity declarations"),
+        (b'<html xmlns="http://www.w3.org/1999/xhtml"><body/></html>', "root element is"),
+    ],
+    ids=["random-bytes", "broken-xml", "entity-declaration", "html-page"],
+)
+def test_a_file_that_is_not_svg_is_rejected_not_waited_for(disk: bytes, why: str) -> None:
+    for base in (BASE, None):  # an edit of a file we wrote, or a new file
+        change = external_change(base, base, disk, F)
+        assert change.outcome is Outcome.REJECTED, change
+        assert why in change.reason and not change.operations and change.data is None
+
+
+def test_a_file_left_incomplete_is_rejected_after_the_grace_period() -> None:
+    waiting = external_change(BASE, BASE, BASE[:50], F)
+    assert waiting.outcome is Outcome.WAIT
+    early = settle_incomplete(waiting, first_seen=10.0, now=11.9, grace_s=2.0)
+    assert early is waiting
+    late = settle_incomplete(waiting, first_seen=10.0, now=12.0, grace_s=2.0)
+    assert late.outcome is Outcome.REJECTED and "incomplete and unchanged for 2.0 s" in late.reason
+    # Anything but a wait is left as it is, however long it has been.
+    whole = external_change(BASE, BASE, BASE.replace(b"red", b"blue"), F)
+    assert settle_incomplete(whole, first_seen=0.0, now=100.0, grace_s=2.0) is whole
 
 
 # -- element changes -------------------------------------------------------------------------
@@ -157,6 +188,47 @@ def test_a_new_file_joins_the_document() -> None:
 
 def test_a_half_written_new_file_waits() -> None:
     assert external_change(None, None, BASE[:20], "new.svg").outcome is Outcome.WAIT
+
+
+def test_an_html_page_named_svg_does_not_join_the_document() -> None:
+    page = b"<!DOCTYPE html>\n<html><head><title>Hi</title></head><body></body></html>\n"
+    change = external_change(None, None, page, "page.svg")
+    assert change.outcome is Outcome.REJECTED and "root element is <html>" in change.reason
+
+
+# -- saves that drop what only a version can keep --------------------------------------------
+
+
+SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"
+
+
+def test_svgo_stripping_ids_and_the_model_is_a_loss() -> None:
+    before, after = (SVGO / "before.svg").read_bytes(), (SVGO / "after.svg").read_bytes()
+    change = external_change(before, before, after, F)
+    assert change.outcome is Outcome.OPERATIONS  # applied as far as it goes
+    assert change.loss == Loss(
+        ids_stripped=("wall", "r1", "r2", "c1"),
+        ids_removed=(),
+        metadata_dropped=("svgx-model", "r1-distance-1"),
+    )
+    assert loss_message(F, change.loss) == (
+        "Before an outside save of document.svg that dropped ids stripped: wall, r1, r2, c1;"
+        " metadata dropped: svgx-model, r1-distance-1"
+    )
+
+
+def test_deleting_elements_with_their_ids_is_no_loss() -> None:
+    deleted = edited(BASE, b'  <circle id="c" cx="50" cy="50" r="5"/>\n', b"")
+    assert external_change(BASE, BASE, deleted, F).loss is None
+    # Only when an id is stripped as well are the deletions of that save listed.
+    stripped = edited(deleted, b' id="r"', b"")
+    assert external_loss(BASE, stripped, F) == Loss(("r",), ("c",), ())
+
+
+def test_dropping_only_constraints_from_the_model_is_a_loss() -> None:
+    before = (SVGO / "before.svg").read_bytes()
+    after = edited(before, b'    <svgx:constraint id="r1-distance-1" element="r1" type="distance" value="50" targets="r2"/>\n', b"")
+    assert external_loss(before, after, F) == Loss((), (), ("r1-distance-1",))
 
 
 def test_a_removed_file_is_a_deletion() -> None:
