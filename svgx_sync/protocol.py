@@ -15,13 +15,16 @@ The full description, with examples, is ``docs/protocol.md``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from .errors import OperationError, ProtocolError, validation_problems
 from .ops import Operation, OperationType
+
+if TYPE_CHECKING:
+    from .external import Loss
 
 __all__ = [
     "Activity",
@@ -286,14 +289,7 @@ def file_rejected(document: str, file: str, reason: str, seq: int | None) -> dic
 
 
 def external_loss(
-    document: str,
-    file: str,
-    *,
-    version_id: str | None,
-    ids_stripped: list[str],
-    ids_removed: list[str],
-    metadata_dropped: list[str],
-    seq: int | None,
+    document: str, file: str, loss: Loss, version_id: str | None, seq: int | None
 ) -> dict[str, Any]:
     """An outside save dropped ids or the model; ``version_id`` keeps the state before."""
     return {
@@ -301,8 +297,8 @@ def external_loss(
         "document": document,
         "file": file,
         "version_id": version_id,
-        "ids_stripped": ids_stripped,
-        "ids_removed": ids_removed,
-        "metadata_dropped": metadata_dropped,
+        "ids_stripped": list(loss.ids_stripped),
+        "ids_removed": list(loss.ids_removed),
+        "metadata_dropped": list(loss.metadata_dropped),
         "seq": seq,
     }

@@ -77,7 +77,7 @@ from .errors import (
     StoreError,
     SvgxError,
 )
-from .external import closest_version, may_replace
+from .external import ExternalChange, closest_version, loss_message, may_replace
 from .journal import Journal, PendingSync, journal_path, read_journal
 from .names import validate_branch_name, validate_document_name
 from .ops import Operation
@@ -572,13 +572,21 @@ class Daemon:
             except SvgxError:
                 versions = None  # the recorded commit is gone (gc after a rewind)
         rejected: list[tuple[str, str]] = []
+        losses: list[dict[str, Any]] = []
+
+        def before_loss(change: ExternalChange) -> None:
+            assert change.loss is not None
+            description = loss_message(change.file, change.loss)
+            version = self._commit_before_loss(room, description, checkpoint=False)
+            losses.append(P.external_loss(live.name, change.file, change.loss, version, live.seq))
+
         outcomes, changed = recover_working_tree(
             live, on_disk, recorded, versions, now=time.time(),
-            unmerged=document.unmerged_paths(), rejected=rejected,
+            unmerged=document.unmerged_paths(), rejected=rejected, before_loss=before_loss,
         )
         room.load_notices = [
             P.file_rejected(live.name, file, reason, live.seq) for file, reason in rejected
-        ]
+        ] + losses
         for out in outcomes:
             self._queue(room, out, None)
         self._flush(room)
@@ -725,13 +733,18 @@ class Daemon:
         if room is None or room.broken:
             return None
         self._flush(room)
+        return self._commit_before_loss(room, description)
+
+    def _commit_before_loss(self, room: Room, description: str, *, checkpoint: bool = True) -> str | None:
         try:
             version_id = self._commit_live(
-                room, description, user_id=SYSTEM_NAME, username=SYSTEM_NAME, by_system=True
+                room, description, user_id=SYSTEM_NAME, username=SYSTEM_NAME, by_system=True,
+                checkpoint=checkpoint,
             )
         except SvgxError:
             log.exception("could not make a version of %s before an outside save", room.key)
             return None
+        log.info("%s: version %s made: %s", room.key, version_id, description)
         notice = P.version_created(version_id, description, SYSTEM_NAME, room.live.seq)
         self._broadcast(room, {**notice, "auto": True})
         return version_id
@@ -930,7 +943,14 @@ class Daemon:
         self._broadcast(room, P.version_created(version_id, description, user_id, room.live.seq))
 
     def _commit_live(
-        self, room: Room, description: str, *, user_id: str, username: str, by_system: bool = False
+        self,
+        room: Room,
+        description: str,
+        *,
+        user_id: str,
+        username: str,
+        by_system: bool = False,
+        checkpoint: bool = True,
     ) -> str:
         """Commit the session's live files on its branch (a file deleted live is deleted
         in the version too) and checkpoint; returns the version id."""
@@ -950,7 +970,8 @@ class Daemon:
             by_system=by_system,
         )
         room.version_ops.clear()
-        self._checkpoint(room, force=True)
+        if checkpoint:
+            self._checkpoint(room, force=True)
         return version_id
 
     def _revert(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:

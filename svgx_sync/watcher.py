@@ -33,7 +33,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
@@ -659,15 +659,7 @@ class Watcher:
             "watcher: an outside save of %s/%s dropped %s; the state before is version %s",
             doc.name, change.file, loss.summary(), version,
         )
-        return protocol.external_loss(
-            doc.name,
-            change.file,
-            version_id=version,
-            ids_stripped=list(loss.ids_stripped),
-            ids_removed=list(loss.ids_removed),
-            metadata_dropped=list(loss.metadata_dropped),
-            seq=live.seq,
-        )
+        return protocol.external_loss(doc.name, change.file, loss, version, live.seq)
 
     def _git_wrote(
         self, doc: Document, state: _DocState, file: str, disk: bytes | None
@@ -900,6 +892,7 @@ def recover_working_tree(
     now: float,
     unmerged: Collection[str] = (),
     rejected: list[tuple[str, str]] | None = None,
+    before_loss: Callable[[ExternalChange], None] | None = None,
 ) -> tuple[list[Submitted], set[str]]:
     """Bring what happened to the working tree while the daemon was away into a session
     just recovered from its checkpoint and journal.
@@ -911,8 +904,9 @@ def recover_working_tree(
     an external edit, merged like one; a file that holds its base (our own write) gets
     the live state written over it. A file in which git has a merge conflict to settle
     (``unmerged``: the paths git's index has unmerged) is held. A file that is not an
-    SVG file is left alone, logged, and added to ``rejected`` as ``(file, reason)``.
-    Returns the outcomes to
+    SVG file is left alone, logged, and added to ``rejected`` as ``(file, reason)``;
+    ``before_loss`` is called with a change that drops ids or the model before it is
+    applied (to make a version of the live state as it still is). Returns the outcomes to
     journal and broadcast and the files whose base changed.
     """
     outcomes: list[Submitted] = []
@@ -955,6 +949,8 @@ def recover_working_tree(
         elif change.outcome is Outcome.WAIT:  # a file not whole yet is left alone
             log.info("recovery: %s/%s is left as it is: %s", live.key, file, change.reason)
         else:
+            if change.loss is not None and before_loss is not None:
+                before_loss(change)
             outcomes += apply_change(live, change, base=base, disk=on_disk, now=now)[0]
         if live.last_written.get(file) is not before or file in recorded:
             changed.add(file)

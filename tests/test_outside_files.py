@@ -201,3 +201,40 @@ def test_svgo_stripping_ids_is_applied_after_a_version_of_the_state_before(tmp_p
             await daemon.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_svgo_run_while_the_daemon_was_stopped_is_versioned_before_it_is_merged(
+    tmp_path: Path,
+) -> None:
+    before, after = (SVGO / "before.svg").read_bytes(), (SVGO / "after.svg").read_bytes()
+    root = tmp_path / "docs"
+    doc = Store(root).create("doc")
+    doc.commit({"document.svg": before}, user_id="u-0", username="Setup", description="Plan",
+               update_workdir=True)
+    folder = doc.path
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            (a,) = await clients(daemon, "alice")
+            await a.op("alice", "c1", {"fill": "olive"}, "a1")  # live work, written not versioned
+            await until(lambda: b"olive" in (folder / "document.svg").read_bytes(), "the write")
+        finally:
+            await daemon.stop()
+        save(folder / "document.svg", after.replace(b"green", b"olive"))
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
+        await daemon.start()
+        try:
+            b = await Client.connect(daemon)
+            welcome = await b.join("bob")
+            assert 'id="r1"' not in welcome["files"]["document.svg"]
+            warning = await b.expect("external_loss")
+            assert warning["ids_stripped"] == ["wall", "r1", "r2", "c1"]
+            kept = (await git(folder, "show", f"{warning['version_id']}:document.svg")).encode()
+            assert kept == before.replace(b"green", b"olive")
+            assert (await git(folder, "log", "-1", "--format=%ae", warning["version_id"])).strip() == SYSTEM_EMAIL
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
