@@ -162,13 +162,18 @@ def test_adopting_a_folder_leaves_files_that_are_not_svg_out(tmp_path: Path, git
 # -- svgo stripping ids ---------------------------------------------------------------------
 
 
-def test_svgo_stripping_ids_is_applied_after_a_version_of_the_state_before(tmp_path: Path) -> None:
-    before, after = (SVGO / "before.svg").read_bytes(), (SVGO / "after.svg").read_bytes()
+def planned(tmp_path: Path, svg: bytes) -> tuple[Path, Path]:
+    """A store with a document ``doc`` whose committed and checked-out file is ``svg``."""
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
-    doc.commit({"document.svg": before}, user_id="u-0", username="Setup", description="Plan",
+    doc.commit({"document.svg": svg}, user_id="u-0", username="Setup", description="Plan",
                update_workdir=True)
-    folder = doc.path
+    return root, doc.path
+
+
+def test_svgo_stripping_ids_is_applied_after_a_version_of_the_state_before(tmp_path: Path) -> None:
+    before, after = (SVGO / "before.svg").read_bytes(), (SVGO / "after.svg").read_bytes()
+    root, folder = planned(tmp_path, before)
 
     async def main() -> None:
         daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
@@ -207,11 +212,7 @@ def test_svgo_run_while_the_daemon_was_stopped_is_versioned_before_it_is_merged(
     tmp_path: Path,
 ) -> None:
     before, after = (SVGO / "before.svg").read_bytes(), (SVGO / "after.svg").read_bytes()
-    root = tmp_path / "docs"
-    doc = Store(root).create("doc")
-    doc.commit({"document.svg": before}, user_id="u-0", username="Setup", description="Plan",
-               update_workdir=True)
-    folder = doc.path
+    root, folder = planned(tmp_path, before)
 
     async def main() -> None:
         daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
