@@ -4,6 +4,7 @@ a daemon on 127.0.0.1 port 0, real websockets clients and the real git command."
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 
@@ -239,3 +240,26 @@ def test_svgo_run_while_the_daemon_was_stopped_is_versioned_before_it_is_merged(
             await daemon.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def test_an_auto_version_of_a_folder_nobody_edits_live_never_holds_bytes_that_are_not_svg(
+    tmp_path: Path,
+) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        # No client: the auto-version reads the working tree itself.
+        start = (await git(folder, "rev-parse", "HEAD")).strip()
+        save(folder / "page.svg", PAGE)
+        save(folder / "document.svg", NOT_SVG["broken-xml"][0])
+        save(folder / "icons.svg", BLUE)
+        await until(lambda: git_head(folder) != start, "the auto-version")
+        tree = (await git(folder, "ls-tree", "-r", "--name-only", "HEAD")).split()
+        assert tree == [".gitattributes", "document.svg", "icons.svg"]
+        assert (await git(folder, "show", "HEAD:document.svg")).encode() == BASE
+
+    run(tmp_path, body, auto_version_quiet_s=0.3)
+
+
+def git_head(folder: Path) -> str:
+    return subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True, check=True
+    ).stdout.strip()
