@@ -43,6 +43,9 @@ DEFAULT_SESSION = "default"
 REPLY_TIMEOUT = 30.0
 
 _daemon: Daemon | None = None
+_stopper: asyncio.Task[None] | None = None
+"""The task that stops the daemon with the loop; held here because the loop keeps only
+a weak reference to its tasks, and a task nobody holds is collected before it runs."""
 
 
 def current_daemon() -> Daemon | None:
@@ -52,7 +55,7 @@ def current_daemon() -> Daemon | None:
 
 async def start_collaboration_server(host: str = "localhost", port: int = 8765) -> bool:
     """Start the daemon in the running loop; False when it cannot listen."""
-    global _daemon
+    global _daemon, _stopper
     if current_daemon() is not None:
         log.warning("the collaboration server is already running")
         return True
@@ -63,7 +66,7 @@ async def start_collaboration_server(host: str = "localhost", port: int = 8765) 
         log.error("cannot start the collaboration server on %s:%s: %s", host, port, exc)
         return False
     _daemon = daemon
-    asyncio.get_running_loop().create_task(_stop_with_the_loop(daemon))
+    _stopper = asyncio.get_running_loop().create_task(_stop_with_the_loop(daemon))
     return True
 
 
