@@ -56,11 +56,15 @@ def test_a_save_that_is_not_svg_is_announced_kept_out_and_a_good_save_still_merg
         version = (await a.expect("version_created"))["version_id"]
         committed = (await git(folder, "show", f"{version}:document.svg")).encode()
         assert b'r="7"' in committed and b'fill="red"' in committed
-        # The next good save is merged as usual, against what the daemon last wrote.
-        await until(lambda: b'r="7"' in (folder / "document.svg").read_bytes(), "the live write")
-        save(folder / "document.svg", (folder / "document.svg").read_bytes().replace(b"red", b"blue"))
+        # The bad bytes are not written over (they are nobody's version either)...
+        assert (folder / "document.svg").read_bytes() == bad
+        # ...and the next good save is merged as usual, against what the daemon last
+        # wrote: its change and the live work made meanwhile both stay.
+        save(folder / "document.svg", BLUE)
         (op,) = await b.external_ops()
         assert op["element_id"] == "r" and op["data"]["attributes"] == {"fill": "blue"}
+        await until(lambda: b'r="7"' in (folder / "document.svg").read_bytes(), "the merged write")
+        assert b'fill="blue"' in (folder / "document.svg").read_bytes()
         assert len(rejections(a)) == 1
 
     run(tmp_path, body, write_debounce_ms=0)
