@@ -30,7 +30,7 @@ from pathlib import Path
 import pygit2
 
 from .atomic import write_atomic
-from .errors import DocumentError, NotFound, StoreError
+from .errors import ClientError, DocumentError, NotFound, StoreError
 from .merge import Conflict, Versions, mark_conflicts, merge_documents, read_conflicts
 from .merge import remove_marks, resolve_marked
 
@@ -64,15 +64,15 @@ def _command(*args: str) -> str:
 def setup_repository(path: Path | str = ".") -> None:
     """Make ``git merge`` and ``git diff`` use svgx_sync for SVG files in this repository.
 
-    Idempotent. Raises :class:`StoreError` when ``path`` is not inside a git repository
-    with a working tree.
+    Idempotent. Raises :class:`NotFound` when ``path`` is not inside a git repository,
+    :class:`ClientError` when it has no working tree.
     """
     found = pygit2.discover_repository(str(path))
     if found is None:
-        raise StoreError(f"{path} is not inside a git repository")
+        raise NotFound(f"{path} is not inside a git repository; `git init` makes one")
     repo = pygit2.Repository(found)
     if repo.workdir is None:
-        raise StoreError(f"{found} is a bare repository; there is no working tree to set up")
+        raise ClientError(f"{found} is a bare repository; there is no working tree to set up")
     attributes = Path(repo.workdir) / ".gitattributes"
     text = attributes.read_text(encoding="utf-8") if attributes.exists() else ""
     lines = text.splitlines()

@@ -227,6 +227,17 @@ def _with_lock_retry(action: Callable[[], _T], what: str) -> _T:
 # The store
 
 
+#: What ``git`` is in the middle of, by pygit2's repository state (``repo.state()``).
+_GIT_OPERATIONS = (  # first match wins: REBASE_MERGE is a rebase
+    ("MAILBOX", "am"),
+    ("REBASE", "rebase"),
+    ("MERGE", "merge"),
+    ("REVERT", "revert"),
+    ("CHERRYPICK", "cherry-pick"),
+    ("BISECT", "bisect"),
+)
+
+
 class Store:
     """A folder whose sub-folders are documents, each a git repository."""
 
@@ -482,6 +493,8 @@ class Document:
         for path in files:
             validate_file_name(path)
         refname = f"refs/heads/{validate_branch_name(branch or self.current_branch())}"
+        if refname == self._head_refname():
+            self._refuse_beside_a_git_operation()
         parent_ids = self._parents_for(refname, parents)
         base_tree = self.repo[parent_ids[0]].peel(pygit2.Tree) if parent_ids else None
         blobs: dict[str, pygit2.Oid | None] = {}
@@ -510,6 +523,20 @@ class Document:
                 log.warning("committed %s in %s but the checkout lags: %s", oid, self.name, exc)
         log.info("committed %s on %s in %s", oid, refname, self.name)
         return str(oid)
+
+    def _refuse_beside_a_git_operation(self) -> None:
+        """git stopped in the middle of a merge, revert, cherry-pick or rebase in the
+        working tree: a commit of ours on the checked-out branch would take the conflicted
+        paths out of git's index and land beside that operation. It is the user's to
+        conclude or abort first."""
+        state = self.repo.state()
+        if state == pygit2.enums.RepositoryState.NONE:
+            return
+        what = next((w for key, w in _GIT_OPERATIONS if key in state.name), state.name.lower())
+        raise ClientError(
+            f"{self.name}: git {what} in progress in the working tree; conclude it"
+            f" (git commit) or abort it (git {what} --abort) first"
+        )
 
     def revert(
         self,

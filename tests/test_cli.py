@@ -114,6 +114,7 @@ MISTAKES = [
     (["serve", "--port", "70000"], 2, "--port: 70000 is not a port"),
     (["git-diff", "document.svg", "nofile.svg"], 3, "nofile.svg: No such file"),
     (["init", "notes.txt/drawing"], 5, "notes.txt"),
+    (["git-setup", "plain"], 3, "plain is not inside a git repository"),
 ]
 
 
@@ -308,3 +309,42 @@ def test_a_reader_that_leaves_early_gets_no_error(tmp_path: Path) -> None:
     reader.stdout.close()
     assert reader.wait(TIMEOUT) == 141
     assert reader.stderr.read() == ""
+
+
+def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path, git: Git) -> None:
+    """A version made in the middle of ``git merge`` would clear git's conflict from
+    the index and commit beside the merge: it is refused until the merge is concluded."""
+    root = tmp_path / "docs"
+    folder, file = root / "plan", root / "plan" / "document.svg"
+    assert svgx(tmp_path, "init", str(folder)).returncode == 0
+    file.write_text('<svg xmlns="http://www.w3.org/2000/svg">\n  <rect id="r" fill="red"/>\n</svg>\n')
+    git(folder, "commit", "-q", "-am", "Red")
+    git(folder, "switch", "-q", "-c", "other")
+    file.write_text(file.read_text().replace("red", "blue"))
+    git(folder, "commit", "-q", "-am", "Blue")
+    git(folder, "switch", "-q", "main")
+    file.write_text(file.read_text().replace("red", "green"))
+    git(folder, "commit", "-q", "-am", "Green")
+    with daemon_process(root, tmp_path / "daemon.log") as port:
+        with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
+            ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))
+            receive(ws, "welcome")
+            stopped = subprocess.run(["git", "merge", "other"], cwd=folder, capture_output=True,
+                                     text=True, check=False)
+            assert stopped.returncode != 0 and "CONFLICT" in stopped.stdout
+            head = git(folder, "rev-parse", "HEAD")
+
+            refused = svgx(tmp_path, "version", "plan", "-m", "Mid-merge", "--port", str(port))
+            assert refused.returncode == 4, refused.stderr
+            assert "git merge in progress" in one_line_error(refused)
+            assert git(folder, "rev-parse", "HEAD") == head
+            assert git(folder, "status", "--porcelain") == "UU document.svg\n"
+
+            settled = svgx(folder, "resolve", "document.svg", "--all", "--theirs")
+            assert settled.returncode == 0, settled.stderr
+            git(folder, "commit", "-q", "-m", "Merged")
+            assert len(git(folder, "log", "-1", "--format=%P").split()) == 2
+            done = svgx(tmp_path, "version", "plan", "-m", "After the merge", "--port", str(port))
+            assert done.returncode == 0, done.stderr
+            assert git(folder, "status", "--porcelain") == ""
+            assert 'fill="blue"' in git(folder, "show", "HEAD:document.svg")  # the merge's
