@@ -70,7 +70,7 @@ from .errors import DocumentError
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
 from .ops import MODEL_ID, Operation, coerce_operation
-from .svgdoc import SvgDocument, _parser, is_element
+from .svgdoc import SvgDocument, _parser
 
 __all__ = [
     "AUTO_VERSION_PREFIX",
@@ -336,9 +336,10 @@ def to_operations(
 
 # -- which version the saving program loaded, and whether a write may land ---------------
 
-Fingerprint = frozenset[tuple[str, str, int]]
-"""One entry per element's tag, attribute, text and tail: where the element is (its id,
-or its place under the nearest element with one), which of these, and a hash of it."""
+Fingerprint = frozenset[int]
+"""One hash per element's tag, attribute, text and tail, of where the element is (its
+id; without one, its tag and rank among the id-less elements of that tag), which of
+these, and its value. Plain ints, so comparing two fingerprints hashes nothing again."""
 
 
 def content_id(data: bytes) -> str:
@@ -357,33 +358,27 @@ def may_replace(disk: bytes | None, seen: Collection[str]) -> bool:
 
 
 def element_fingerprint(data: bytes) -> Fingerprint | None:
-    """What each element of ``data`` holds, attribute by attribute, by place (None: not
-    a whole XML file).
+    """What each element of ``data`` holds, attribute by attribute (None: not a whole
+    XML file).
 
     Formatting (quotes, attribute order, indentation, namespace declarations) does not
-    count. Cheap: one parse, no diff.
+    count. Cheap: one parse and one pass, no diff (about 10 ms per 1,000 elements).
     """
     try:
         root = etree.fromstring(data, _parser())
     except (etree.XMLSyntaxError, ValueError):
         return None
-    out: set[tuple[str, str, int]] = set()
-
-    def walk(el: Any, place: str) -> None:
-        out.add((place, "#tag", hash(el.tag)))
-        out.add((place, "#text", hash((el.text or "").strip())))
-        out.add((place, "#tail", hash((el.tail or "").strip())))
-        out.update((place, key, hash(value)) for key, value in el.attrib.items())
-        counts: dict[str, int] = {}
-        for child in el:
-            if not is_element(child):
-                continue
-            ident = child.get("id")
-            key = f"#{ident}" if ident else f"{place}/{child.tag}"
-            counts[key] = counts.get(key, 0) + 1
-            walk(child, key if counts[key] == 1 and ident else f"{key}[{counts[key]}]")
-
-    walk(root, "/")
+    out: list[int] = []
+    ranks: dict[str, int] = {}
+    for el in root.iter(etree.Element):
+        tag = el.tag
+        place: object = el.get("id")
+        if place is None:
+            ranks[tag] = rank = ranks.get(tag, 0) + 1
+            place = (tag, rank)
+        out.append(hash((place, "#tag", tag)))
+        out.append(hash((place, "#text", (el.text or "").strip(), (el.tail or "").strip())))
+        out.extend(hash((place, key, value)) for key, value in el.attrib.items())
     return frozenset(out)
 
 

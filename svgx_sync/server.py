@@ -685,9 +685,13 @@ class Daemon:
         if previous is None or not previous.clients:
             return
         room = self.room_for(f"{name}@{new}")
-        # Whatever git checked out, the working tree shows this session's live state.
+        # Whatever git checked out, the working tree shows this session's live state. The
+        # files hold git's checkout now (not what the session was loaded with, when it was
+        # loaded elsewhere): those bytes are seen, and the live state goes over them.
         on_disk = room.document.svg_files()
         live = room.live
+        live.last_written.update(on_disk)
+        room.bases.note_seen(on_disk)
         live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
         self._write_files(room)
         self._flush(previous)

@@ -23,6 +23,7 @@ from svgx_sync.server import Daemon
 from svgx_sync.watcher import Watcher, WatchSettings
 from samples import BASE
 from test_watcher import Client, attribute, save, setup_root, until
+from test_watcher import git as git_cli
 
 TIMEOUT = 20.0
 
@@ -217,5 +218,40 @@ def test_the_written_versions_outlive_a_restart(tmp_path: Path) -> None:
             svg = (await carol.join("carol"))["files"]["document.svg"]
             assert attribute(svg, "door", "width") == "5" and attribute(svg, "r", "fill") == "blue"
             assert attribute(svg, "c", "r") == "9" and attribute(svg, "c", "cy") == "70"
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_a_terminal_checkout_shows_the_branchs_unversioned_live_work(tmp_path: Path) -> None:
+    """git checkout writes the branch's committed files; the daemon writes the branch's
+    live state over them on purpose, and nothing of it is taken for an outside edit."""
+    root, folder = setup_root(tmp_path)
+    file = folder / "document.svg"
+
+    async def main() -> None:
+        async with running(root) as daemon:
+            bob = await Client.connect(daemon)
+            await bob.join("bob")
+            await bob.send(type="version", action="create_branch", branch="idea")
+            await bob.expect("branch_created")
+            await bob.send(type="version", action="switch_branch", branch="idea")
+            await bob.expect("welcome", lambda m: m["branch"] == "idea")
+            # Live work on a branch that is not checked out: journaled, in no file.
+            await bob.op("bob", "c", {"r": "30"}, "b1")
+        # After a restart the branch's session starts from its checkpoint.
+        async with running(root) as daemon:
+            alice, bob = await Client.connect(daemon), await Client.connect(daemon)
+            await alice.join("alice")
+            await bob.join("bob", "doc@idea")
+            assert b'r="30"' not in file.read_bytes()
+            await git_cli(folder, "checkout", "-q", "idea")
+            await alice.expect("welcome", lambda m: m["branch"] == "idea")
+            await until(lambda: b'r="30"' in file.read_bytes(), "the branch's live state on disk")
+            await bob.op("bob", "r", {"x": "4"}, "b2")  # and the session goes on
+            await until(lambda: b'x="4"' in file.read_bytes(), "the next write")
+            live = daemon.rooms["doc@idea"].live.files["document.svg"]
+            assert live.get("c").get("r") == "30"
+            assert not [o for c in (alice, bob) for m in c.seen if m["type"] == "operations"
+                        for o in m["operations"] if o["user_id"] == "external"]
 
     asyncio.run(asyncio.wait_for(main(), 90))
