@@ -153,7 +153,8 @@ class _Differ:
         self.last_placed: dict[Any, Any] = {}  # working parent -> last child put in place
         self.new_index: dict[Any, int] = {}
         self.new_paths: dict[Any, str] = {}
-        self._fragment_ns = work.fragment_scope()
+        # Markup declares what the old root does not, so that clients can read it as is.
+        self._fragment_ns: dict[str | None, str] = dict(work.root.nsmap)
         # Unchanged elements are recognised by their start tags as text (the common case
         # by far), which needs no attribute to be read from lxml.
         self._by_text = (
@@ -431,8 +432,8 @@ class _Differ:
     def _markup(self, el: Any, *, whole: bool) -> str:
         """``el`` as markup that ``work.parse_fragment`` reads back to the same element.
 
-        Names are written with the prefixes the fragment parser declares (the old root's
-        and ours); any other namespace is declared where it is first used.
+        Names are written with the old root's prefixes; any other namespace is declared
+        where it is first used, under the new version's prefix.
         """
         out: list[str] = []
         _serialise(el, dict(self._fragment_ns), out, whole=whole)

@@ -550,8 +550,13 @@ def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
     if "size" in data:
         _set_size(edit, el, *_size(data["size"]))
     bindings = _namespaces(data)
-    for name, value in dict(data.get("attributes") or {}).items():
-        key = attribute_key(doc, el, name, bindings)
+    # Every name is resolved before the first attribute is set: an unknown prefix must
+    # not leave behind the declaration an earlier attribute brought in.
+    named = [
+        (attribute_key(doc, el, name, bindings), name, value)
+        for name, value in dict(data.get("attributes") or {}).items()
+    ]
+    for key, name, value in named:
         prefix = name.split(":", 1)[0] if ":" in name else None
         edit.set_attribute(el, key, None if value is None else _scalar(value, name), prefix=prefix)
     if "style" in data:

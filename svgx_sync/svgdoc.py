@@ -922,9 +922,11 @@ class SvgDocument:
     # -- whole-element text ------------------------------------------------------------
 
     def markup_of(self, el: Any) -> str:
-        """The element's markup as it would be written now (for inverses and diffs), for
-        :meth:`parse_fragment`: it declares what that does not."""
-        scope = self.fragment_scope()
+        """The element's markup as it would be written now (for inverses and diffs): it
+        declares every binding it uses that the root does not."""
+        # Self-contained beyond the root's declarations, so that a client can read it
+        # too (parse_fragment would also know the usual prefixes).
+        scope = dict(self.root.nsmap)
         span = self.spans.get(el)
         if span is not None and not self.dirty and not _declarations_beyond(el, scope):
             return self.source[span.start : span.end]

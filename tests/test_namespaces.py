@@ -165,3 +165,68 @@ def test_a_prefix_declared_twice_with_different_namespaces_is_still_refused() ->
 
     with pytest.raises(DocumentError, match="not well-formed"):
         SvgDocument(b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:a="urn:1" xmlns:a="urn:2"/>')
+
+
+# -- operations naming attributes in other namespaces -----------------------------------
+
+from svgx_sync.errors import OperationError  # noqa: E402
+from svgx_sync.ops import apply_operation, coerce_operation  # noqa: E402
+
+
+def update(element: str, data: dict[str, Any]) -> Any:
+    return coerce_operation(
+        {"operation_type": "update", "user_id": "u", "element_id": element, "data": data}
+    )
+
+
+def test_an_update_may_bind_its_prefixes_and_its_inverse_undoes_it() -> None:
+    doc = SvgDocument(f'{OPEN}\n  <rect id="r"/>\n</svg>\n'.encode())
+    op = update("r", {"attributes": {"acme:rev": "7", "inkscape:label": "Door"},
+                      "namespaces": {"acme": "urn:acme"}})
+    (inverse,) = apply_operation(doc, op)
+    assert inverse.data == {"attributes": {"acme:rev": None, "inkscape:label": None},
+                            "namespaces": {"acme": "urn:acme"}}
+    again = written(doc)
+    assert again.get("r").get("{urn:acme}rev") == "7"
+    assert again.root.nsmap["inkscape"] == "http://www.inkscape.org/namespaces/inkscape"
+    apply_operation(doc, inverse)
+    assert written(doc).get("r").attrib == {"id": "r"}
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        ({"attributes": {"acme:rev": "7"}}, "declare it in data.namespaces"),
+        ({"attributes": {"a:x": "1"}, "namespaces": {"xmlns": "urn:a"}}, "invalid namespace prefix"),
+        ({"attributes": {"a:x": "1"}, "namespaces": {"a": ""}}, "invalid namespace URI"),
+        ({"attributes": {"a:x": "1"}, "namespaces": ["a"]}, "prefix: namespace URI"),
+        # The first name is fine, the second is not: nothing is declared for the first.
+        ({"attributes": {"a:x": "1", "b:y": "2"}, "namespaces": {"a": "urn:a"}}, "b:y"),
+    ],
+)
+def test_an_unusable_namespace_is_refused_and_changes_nothing(data: dict[str, Any], reason: str) -> None:
+    source = f'{OPEN}\n  <rect id="r"/>\n</svg>\n'.encode()
+    doc = SvgDocument(source)
+    with pytest.raises(OperationError, match=reason):
+        apply_operation(doc, update("r", data))
+    assert doc.to_bytes() == source
+
+
+def test_markup_sent_to_clients_declares_what_the_root_does_not() -> None:
+    from svgx_sync.diff import diff_documents
+
+    old = f"{OPEN}\n</svg>\n".encode()
+    new = (
+        f'{OPEN[:-1]} xmlns:sodipodi="http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd">\n'
+        '  <sodipodi:namedview id="nv"/>\n</svg>\n'
+    ).encode()
+    (create,) = diff_documents(old, new, "document.svg")
+    markup = create["data"]["markup"]
+    assert_wellformed(markup.encode())  # on its own, as a client's DOMParser reads it
+    doc = SvgDocument(old)
+    inverse = apply_operation(doc, coerce_operation({**create, "user_id": "u"}))
+    assert written(doc).root.nsmap["sodipodi"] == "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+    (restore,) = apply_operation(doc, inverse[0])  # the inverse of a delete is a create
+    assert "sodipodi:namedview" in restore.data["markup"]
+    apply_operation(doc, restore)
+    assert written(doc).get("nv").tag == "{http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd}namedview"
