@@ -154,7 +154,7 @@ class _Differ:
         self.new_index: dict[Any, int] = {}
         self.new_paths: dict[Any, str] = {}
         # Markup declares what the old root does not, so that clients can read it as is.
-        self._fragment_ns: dict[str | None, str] = dict(work.root.nsmap)
+        self._fragment_ns: dict[str | None, str] = work.scope(work.root)
         # Unchanged elements are recognised by their start tags as text (the common case
         # by far), which needs no attribute to be read from lxml.
         self._by_text = (
@@ -358,12 +358,13 @@ class _Differ:
         attributes: dict[str, str | None] = {}
         bindings: dict[str, str] = {}
         old_attrib, new_attrib = work_el.attrib, new_el.attrib
+        work_scope = self.work.scope(work_el)
         for key, value in new_attrib.items():
             if old_attrib.get(key) != value:
-                attributes[_wire_name(key, work_el, new_el, bindings)] = value
+                attributes[_wire_name(key, work_scope, new_el.nsmap, bindings)] = value
         for key in old_attrib:
             if key not in new_attrib:
-                attributes[_wire_name(key, work_el, None, bindings)] = None
+                attributes[_wire_name(key, work_scope, None, bindings)] = None
         return attributes, bindings
 
     # -- names and addresses -----------------------------------------------------------
@@ -440,7 +441,12 @@ class _Differ:
         return "".join(out)
 
 
-def _wire_name(key: str, work_el: Any, new_el: Any | None, bindings: dict[str, str]) -> str:
+def _wire_name(
+    key: str,
+    work_scope: Mapping[str | None, str],
+    new_scope: Mapping[str | None, str] | None,
+    bindings: dict[str, str],
+) -> str:
     """``xlink:href`` for ``{http://www.w3.org/1999/xlink}href``: what ops expect.
 
     The prefix is the old version's for that namespace, else the new one's (a namespace
@@ -452,13 +458,13 @@ def _wire_name(key: str, work_el: Any, new_el: Any | None, bindings: dict[str, s
     ns, local = key[1:].split("}", 1)
     if ns == XML_NS:
         return f"xml:{local}"
-    prefix = _prefix_in(work_el.nsmap, ns)
-    if prefix is None and new_el is not None:
-        prefix = _prefix_in(new_el.nsmap, ns)
+    prefix = _prefix_in(work_scope, ns)
+    if prefix is None and new_scope is not None:
+        prefix = _prefix_in(new_scope, ns)
     usual = KNOWN_PREFIXES.get(ns)
     if prefix is None:
         prefix = usual or "ns1"
-    if prefix == usual and work_el.nsmap.get(prefix, ns) == ns and prefix not in bindings:
+    if prefix == usual and work_scope.get(prefix, ns) == ns and prefix not in bindings:
         return f"{prefix}:{local}"
     name, n = prefix, 0
     while bindings.get(name, ns) != ns:

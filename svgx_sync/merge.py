@@ -482,15 +482,16 @@ def _references(el: Any) -> Iterator[tuple[str, str]]:
                 yield key, target
 
 
-def _prefixed(key: str, *elements: Any) -> str:
-    """The name a conflict gives attribute ``key``: prefixed as the first of ``elements``
-    that has its namespace in scope writes it, else in lxml's ``{namespace}local``."""
+def _prefixed(key: str, *places: tuple[SvgDocument, Any]) -> str:
+    """The name a conflict gives attribute ``key``: prefixed as the first of ``places``
+    (document, element) that has its namespace in scope writes it, else in lxml's
+    ``{namespace}local``."""
     if not key.startswith("{"):
         return key
     ns = key[1:].split("}", 1)[0]
-    for el in elements:
-        if el is not None and (ns in KNOWN_PREFIXES or ns in el.nsmap.values()):
-            return attribute_name(el, key)
+    for doc, el in places:
+        if ns in KNOWN_PREFIXES or ns in doc.scope(el).values():
+            return attribute_name(doc, el, key)
     return key
 
 
@@ -962,7 +963,7 @@ class _Merge:
                     _Pending(
                         ConflictKind.ATTRIBUTE,
                         key,
-                        attribute=_prefixed(name, el, tnode.el),
+                        attribute=_prefixed(name, (self.doc, el), (self.T.doc, tnode.el)),
                         base=b,
                         ours=o,
                         theirs=t,
@@ -1081,7 +1082,7 @@ class _Merge:
                         _Pending(
                             ConflictKind.DANGLING_REFERENCE,
                             self.key_of.get(el, ("el", el)),
-                            attribute=_prefixed(attr, el),
+                            attribute=_prefixed(attr, (doc, el)),
                             theirs=target,
                             detail=f"refers to #{target}, which the merge deleted",
                             blocking=False,

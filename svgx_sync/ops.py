@@ -285,8 +285,8 @@ class _Edit:
         self.doc.set_attribute(el, key, value, prefix=prefix)
         self.undo.append(lambda: self.doc.set_attribute(el, key, old))
         address = self.doc.address_of(el) if key == "id" else address_before
-        data: dict[str, Any] = {"attributes": {attribute_name(el, key): old}}
-        data.update(namespaces_of(el, [key]))
+        data: dict[str, Any] = {"attributes": {attribute_name(self.doc, el, key): old}}
+        data.update(namespaces_of(self.doc, el, [key]))
         self._inverse(OperationType.UPDATE, address, data)
 
     def set_text(self, el: Any, text: str | None) -> None:
@@ -375,7 +375,7 @@ class _Edit:
             step()
 
 
-def attribute_name(el: Any, key: str) -> str:
+def attribute_name(doc: SvgDocument, el: Any, key: str) -> str:
     """The wire name (``xlink:href``) of lxml's ``key`` at ``el``, where its namespace is
     in scope: the usual prefix if it is bound there, else the one the document uses."""
     if not key.startswith("{"):
@@ -383,7 +383,7 @@ def attribute_name(el: Any, key: str) -> str:
     ns, local = key[1:].split("}", 1)
     if ns == XML_NS:
         return f"xml:{local}"
-    nsmap = el.nsmap
+    nsmap = doc.scope(el)
     usual = KNOWN_PREFIXES.get(ns)
     if usual is not None and nsmap.get(usual, ns) == ns:
         return f"{usual}:{local}"
@@ -393,7 +393,7 @@ def attribute_name(el: Any, key: str) -> str:
     return f"{prefix}:{local}"
 
 
-def namespaces_of(el: Any, keys: Iterable[str]) -> dict[str, dict[str, str]]:
+def namespaces_of(doc: SvgDocument, el: Any, keys: Iterable[str]) -> dict[str, dict[str, str]]:
     """``{"namespaces": {prefix: uri}}`` for the names :func:`attribute_name` gives these
     keys whose prefix is not the usual one of their namespace; ``{}`` when there is none.
 
@@ -403,7 +403,7 @@ def namespaces_of(el: Any, keys: Iterable[str]) -> dict[str, dict[str, str]]:
     for key in keys:
         if key.startswith("{"):
             ns = key[1:].split("}", 1)[0]
-            prefix = attribute_name(el, key).split(":", 1)[0]
+            prefix = attribute_name(doc, el, key).split(":", 1)[0]
             if ns != XML_NS and KNOWN_PREFIXES.get(ns) != prefix:
                 bindings[prefix] = ns
     return {"namespaces": bindings} if bindings else {}
@@ -590,7 +590,8 @@ def attribute_key(
     prefix, local = name.split(":", 1)
     if prefix == "xml":
         return f"{{{XML_NS}}}{local}"
-    ns = (namespaces or {}).get(prefix) or el.nsmap.get(prefix) or _USUAL.get(prefix)
+    scope = doc.scope(el) if doc is not None else el.nsmap
+    ns = (namespaces or {}).get(prefix) or scope.get(prefix) or _USUAL.get(prefix)
     if ns is None:
         raise OperationError(
             f"unknown namespace prefix in attribute {name!r}: declare it in data.namespaces"

@@ -17,13 +17,14 @@ Guarantees:
   new elements are written in the indentation of their siblings. lxml's own serialiser
   rewrites every byte of a real file, which is why we do not use it for files.
 
-* Namespaces: the lxml tree is the truth and the text mirrors it. Every qualified name
-  the writer puts out uses a prefix in scope in the tree, and every start tag it writes
-  declares exactly the bindings the tree has there that its text does not declare yet, so
-  no sequence of edits can write a prefix undeclared or declared twice. A namespace an
-  edit brings in is declared once, on the root, under the prefix its source used (or its
-  usual one, :data:`KNOWN_PREFIXES`, or a fresh ``nsN``) -- never a prefix bound to
-  another namespace anywhere in the file.
+* Namespaces follow the text, not lxml (whose calls move bindings around in ways the
+  text does not follow): :meth:`SvgDocument.scope` is what the written file binds at an
+  element. Every name the writer puts out uses a binding in that scope, and a start tag
+  it rewrites keeps its declarations and adds only the ones edits brought, so no sequence
+  of edits can write a prefix undeclared or declared twice. A namespace an edit brings
+  in is declared once, on the root, under the prefix its source used (or its usual one,
+  :data:`KNOWN_PREFIXES`, or a fresh ``nsN``) -- never a prefix bound to another
+  namespace anywhere in the file, so no declaration below can shadow it.
 * A file whose start tag declares one prefix twice with the same namespace (older
   releases wrote ``xmlns:svgx`` again on each constraint) is read with the repeats
   dropped; :attr:`SvgDocument.repairs` says what was repaired and a warning is logged.
@@ -259,6 +260,11 @@ class SvgDocument:
         self._text_dirty: set[Any] = set()
         self._tail_dirty: set[Any] = set()
         self._struct_dirty: set[Any] = set()
+        # Namespaces as the text has them (lxml's own bindings are not used for writing:
+        # its calls rewrite them in ways the text does not follow).
+        self._added: dict[Any, dict[str | None, str]] = {}  # declarations to write
+        self._token_decls: dict[Any, dict[str | None, str]] = {}  # cache of the source's
+        self._scope_before: dict[Any, dict[str | None, str]] = {}  # of removed elements
         self._removed: list[Any] = []
         self.ids: dict[str, Any] = {}
         self.duplicate_ids: dict[str, list[Any]] = {}
@@ -470,7 +476,7 @@ class SvgDocument:
         declared on the root, under ``prefix`` when that is free.
         """
         if value is not None and key.startswith("{"):
-            self._in_scope(el, etree.QName(key).namespace, prefix)
+            self._bind(el, etree.QName(key).namespace, prefix)
         if el not in self._attr_dirty:
             self._attr_dirty[el] = dict(el.attrib)
         if key == "id":
@@ -534,14 +540,11 @@ class SvgDocument:
                 el.tail = ""
         else:
             el.tail = self._indent_before(parent, index)
-        moved = el in self.spans
-        if not moved:
-            self._adopt(parent, el)
         parent.insert(index, el)
-        if moved and self._undeclared_in_text(el):
-            # Moved out of the scope of a declaration it relies on: its start tag is
-            # rewritten to carry it (lxml copied the binding onto the element).
-            self._attr_dirty.setdefault(el, dict(el.attrib))
+        if el in self.spans:
+            self._keep_bindings(el)
+        else:
+            self._bind_new(el)
         self._struct_dirty.add(parent)
         self._tail_dirty.add(el)
         for node in el.iter(etree.Element):
@@ -572,6 +575,7 @@ class SvgDocument:
                 self.set_text(parent, (parent.text or "") + tail)
         for node in el.iter(etree.Element):
             self._index_remove(node)
+        self._scope_before[el] = self.scope(parent)
         parent.remove(el)
         self._removed.append(el)
         el.tail = None
@@ -590,64 +594,97 @@ class SvgDocument:
 
     # -- namespaces ------------------------------------------------------------------
 
-    def _in_scope(
-        self, el: Any, ns: str | None, hint: str | None, *, tag: bool = False
-    ) -> None:
-        """Make ``ns`` usable at ``el`` by a prefix (or, for a ``tag``, as the default
-        namespace too), declaring it on the root if need be."""
+    def scope(self, el: Any) -> dict[str | None, str]:
+        """The namespace bindings in scope at ``el`` as the text (being) written has them:
+        the declarations of its start tag and its ancestors', with those edits added."""
+        chain = [el, *el.iterancestors()]
+        out: dict[str | None, str] = {}
+        for node in reversed(chain):
+            out.update(self._declarations(node))
+        return out
+
+    def _declarations(self, el: Any) -> dict[str | None, str]:
+        """What ``el``'s start tag declares: its source's, and those added by edits."""
+        own = self._token_decls.get(el)
+        if own is None:
+            span = self.spans.get(el)
+            own = {} if span is None else _declared(self.source[span.start : span.stag_end])
+            self._token_decls[el] = own
+        added = self._added.get(el)
+        return {**own, **added} if added else own
+
+    def _bind(self, el: Any, ns: str | None, hint: str | None, *, tag: bool = False) -> None:
+        """Make ``ns`` usable at ``el`` by a prefix (for a ``tag`` the default namespace
+        does too): when it is not in scope, it is declared on the root under a prefix
+        that binds nothing else anywhere in the file, so that no declaration below can
+        shadow it."""
         if ns is None or ns == XML_NS:
             return
-        if any(u == ns and (p is not None or tag) for p, u in el.nsmap.items()):
+        if any(u == ns and (p is not None or tag) for p, u in self.scope(el).items()):
             return
-        self._declare_on_root(ns, hint)
-
-    def _declare_on_root(self, ns: str, hint: str | None) -> None:
-        """Declare ``ns`` on the root in the tree; the root's start tag is rewritten.
-
-        lxml has no call that adds a declaration to an element; ``cleanup_namespaces``
-        with ``top_nsmap`` does, and ``keep_ns_prefixes`` stops it from dropping the
-        declarations it finds unused, which the text still has.
-        """
-        bound: dict[str, set[str]] = {}
-        for node in self.root.iter(etree.Element):
-            for p, u in node.nsmap.items():
-                if p is not None:
-                    bound.setdefault(p, set()).add(u)
+        bound = self._all_bindings()
         prefix = _free_prefix(ns, hint, bound)
-        top = {**self.root.nsmap, prefix: ns}
-        etree.cleanup_namespaces(self.root, top_nsmap=top, keep_ns_prefixes=sorted({*bound, prefix}))
+        self._added.setdefault(self.root, {})[prefix] = ns
         self._attr_dirty.setdefault(self.root, dict(self.root.attrib))
 
-    def _adopt(self, parent: Any, el: Any) -> None:
-        """Resolve a new subtree's names in the document it is about to join.
+    def _all_bindings(self) -> dict[str, set[str]]:
+        """prefix -> the namespaces it is bound to anywhere in the text being written."""
+        bound: dict[str, set[str]] = {}
+        for match in _DECLARATION.finditer(self.source):
+            if match.group(1):
+                bound.setdefault(match.group(1), set()).add(match.group(2) or match.group(3) or "")
+        for decls in self._added.values():
+            for p, u in decls.items():
+                if p is not None:
+                    bound.setdefault(p, set()).add(u)
+        return bound
 
-        A namespace the subtree names by a prefix and ``parent``'s scope lacks is declared
-        on the root under that prefix; then the subtree's own declarations of bindings
-        already in scope are dropped, so that it is written with none of them.
+    def _bind_new(self, el: Any) -> None:
+        """Bind the names of a new subtree where it now sits.
+
+        An element in a default namespace other than the one in scope declares it itself
+        (as its source did); any other namespace missing is declared on the root, under
+        the prefix the subtree's source used for it. Elements inside that the file
+        already has keep their text and their bindings (:meth:`_keep_bindings`).
         """
-        for node in el.iter(etree.Element):
+        pending = [el]
+        while pending:
+            node = pending.pop()
+            if node is not el and node in self.spans:
+                continue
+            self._added.pop(node, None)
             ns = etree.QName(node).namespace
-            if ns is not None and node.prefix is not None:
-                self._in_scope(parent, ns, node.prefix, tag=True)
+            scope = self.scope(node)
+            if ns is not None and ns != XML_NS:
+                if scope.get(None) != ns and not any(p and u == ns for p, u in scope.items()):
+                    if node.prefix is None:
+                        self._added[node] = {None: ns}
+                    else:
+                        self._bind(node, ns, node.prefix, tag=True)
+            elif ns is None and scope.get(None):
+                self._added[node] = {None: ""}  # xmlns="": in no namespace
             for key in node.attrib:
                 if key.startswith("{"):
                     ans = etree.QName(key).namespace
                     hint = next((p for p, u in node.nsmap.items() if p and u == ans), None)
-                    self._in_scope(parent, ans, hint)
-        scope = dict(parent.nsmap)
-        holder = etree.Element("svgx-holder", nsmap=scope)  # type: ignore[arg-type]
-        holder.append(el)
-        etree.cleanup_namespaces(holder, top_nsmap=scope)
+                    self._bind(node, ans, hint)
+            pending.extend(c for c in reversed(node) if is_element(c))
 
-    def _undeclared_in_text(self, el: Any) -> bool:
-        """Whether the tree binds a prefix at ``el`` that its source start tag and its
-        new ancestors do not declare."""
-        own = _own_declarations(el)
-        if not own:
-            return False
-        span = self.spans[el]
-        declared = _declared_prefixes(self.source[span.start : span.stag_end])
-        return any(p not in declared for p in own)
+    def _keep_bindings(self, el: Any) -> None:
+        """A spanned element back in the tree (moved, or a removal undone): its text was
+        written for the bindings it had; those the new place lacks go on its start tag."""
+        before = self._scope_before.get(el)
+        if before is None:
+            return
+        own = self._declarations(el)
+        parent = el.getparent()
+        now = self.scope(parent) if parent is not None else {}
+        missing = {p: u for p, u in before.items() if p not in own and now.get(p) != u}
+        if None in now and None not in before and None not in own:
+            missing[None] = ""
+        if missing:
+            self._added.setdefault(el, {}).update(missing)
+            self._attr_dirty.setdefault(el, dict(el.attrib))
 
     # -- whitespace helpers ----------------------------------------------------------
 
@@ -732,6 +769,9 @@ class SvgDocument:
         return w.text.encode(self.encoding)
 
     def _clear_marks(self) -> None:
+        self._added.clear()
+        self._token_decls.clear()
+        self._scope_before.clear()
         self._attr_dirty.clear()
         self._text_dirty.clear()
         self._tail_dirty.clear()
@@ -799,7 +839,7 @@ class SvgDocument:
         seen: set[str] = set()
         declared: set[str | None] = set()
         last_ws = " "
-        nsmap = el.nsmap
+        nsmap = self.scope(el)
         for attr in _ATTR.finditer(token, pos):
             ws, qname, eq, dq, sq = attr.groups()
             last_ws = ws
@@ -817,7 +857,7 @@ class SvgDocument:
             else:
                 quote = '"' if dq is not None else "'"
                 parts.append(f"{ws}{qname}{eq}{quote}{escape_attr(current[key], quote)}{quote}")
-        for prefix, ns in _own_declarations(el).items():
+        for prefix, ns in self._added.get(el, {}).items():
             if prefix not in declared:
                 parts.append(last_ws + _declaration(prefix, ns))
         for key, value in current.items():
@@ -845,7 +885,7 @@ class SvgDocument:
         ns, local = qn.namespace, qn.localname
         if ns == XML_NS:
             return f"xml:{local}"
-        nsmap = el.nsmap
+        nsmap = self.scope(el)
         if not attr and nsmap.get(None) == ns:
             return local
         usual = KNOWN_PREFIXES.get(ns)
@@ -871,7 +911,9 @@ class SvgDocument:
         name = self._qname(node, node.tag)
         # Exactly the bindings the tree makes here (new subtrees were adopted on insert,
         # so usually none); ``outer`` is the scope a fragment's reader will declare.
-        own = _own_declarations(node) if outer is None else _declarations_beyond(node, outer)
+        own = self._declarations(node)
+        if outer is not None:  # the top of a fragment: what its reader will not declare
+            own = {**{p: u for p, u in self.scope(node).items() if outer.get(p) != u}, **own}
         decls = "".join(" " + _declaration(p, u) for p, u in own.items())
         attrs = decls + "".join(
             f' {self._qname(node, k, attr=True)}="{escape_attr(v)}"' for k, v in node.attrib.items()
@@ -926,9 +968,11 @@ class SvgDocument:
         declares every binding it uses that the root does not."""
         # Self-contained beyond the root's declarations, so that a client can read it
         # too (parse_fragment would also know the usual prefixes).
-        scope = dict(self.root.nsmap)
+        scope = self.scope(self.root)
         span = self.spans.get(el)
-        if span is not None and not self.dirty and not _declarations_beyond(el, scope):
+        parent = el.getparent()
+        inherited = self.scope(parent) if parent is not None else {}
+        if span is not None and not self.dirty and inherited == scope:
             return self.source[span.start : span.end]
         w = _Writer()
         self._render_fresh(el, w, el.getparent(), scope)
@@ -938,7 +982,7 @@ class SvgDocument:
         """The bindings :meth:`parse_fragment` declares: the root's, and the usual prefix
         of each known namespace whose prefix the root leaves free."""
         known = {p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS}
-        return {**known, **self.root.nsmap}
+        return {**known, **self.scope(self.root)}
 
     def parse_fragment(self, markup: str) -> Any:
         """Parse one element of markup in this document's namespaces."""
@@ -962,27 +1006,13 @@ def _declaration(prefix: str | None, ns: str) -> str:
     return f'xmlns{":" + prefix if prefix else ""}="{escape_attr(ns)}"'
 
 
-def _own_declarations(el: Any) -> dict[str | None, str]:
-    """The bindings ``el`` makes itself: those its parent's scope does not have."""
-    parent = el.getparent()
-    return _declarations_beyond(el, parent.nsmap if parent is not None else {})
+_DECLARATION = re.compile(r"""\sxmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
 
 
-def _declarations_beyond(el: Any, outer: dict[str | None, str]) -> dict[str | None, str]:
-    """The bindings in scope at ``el`` that ``outer`` lacks (``xmlns=""`` undoes a
-    default namespace the element is not in)."""
-    scope = el.nsmap
-    own = {p: u for p, u in scope.items() if outer.get(p) != u}
-    if None in outer and None not in scope:
-        own[None] = ""
-    return own
-
-
-_DECLARED = re.compile(r"\sxmlns(?::([^\s=/>]+))?\s*=")
-
-
-def _declared_prefixes(start_tag: str) -> set[str | None]:
-    return {m.group(1) for m in _DECLARED.finditer(start_tag)}
+def _declared(start_tag: str) -> dict[str | None, str]:
+    """The namespace declarations of one start tag (references left as written)."""
+    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _DECLARATION.finditer(start_tag)}
 
 
 _NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
@@ -1000,7 +1030,8 @@ def _free_prefix(ns: str, hint: str | None, bound: dict[str, set[str]]) -> str:
             and bound.get(p, {ns}) == {ns}
         )
 
-    for candidate in (hint, KNOWN_PREFIXES.get(ns)):
+    elsewhere = sorted(p for p, uris in bound.items() if ns in uris)
+    for candidate in (hint, KNOWN_PREFIXES.get(ns), *elsewhere):
         if free(candidate):
             return candidate  # type: ignore[return-value]
     n = 1
