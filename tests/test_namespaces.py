@@ -18,7 +18,7 @@ from svgx_sync.server import Daemon
 from svgx_sync.store import Store
 from svgx_sync.svgdoc import SVGX_NS
 from test_watcher import Client, clients, run, serve, until
-from wellformed import assert_wellformed, namespace_declarations
+from wellformed import assert_wellformed, namespace_declarations, wellformed_problem
 
 
 async def send_op(client: Client, kind: str, element: str, data: dict[str, Any], op_id: str) -> None:
@@ -96,8 +96,11 @@ def test_a_file_broken_by_a_repeated_declaration_still_opens_repaired(
         welcome = await a.join("alice")
         assert 'id="r-distance-1"' in welcome["files"]["document.svg"]
         declared_once(welcome["files"]["document.svg"].encode())
-        await send_op(a, "update", "r", {"attributes": {"fill": "blue"}}, "o1")
         file = folder / "document.svg"
+        # Written out repaired, before anyone edits (Inkscape could not open it as it was).
+        await until(lambda: wellformed_problem(file.read_bytes()) is None, "the repaired write")
+        assert file.read_bytes() == BROKEN.replace(f' xmlns:svgx="{SVGX_NS}"'.encode(), b"", 1)
+        await send_op(a, "update", "r", {"attributes": {"fill": "blue"}}, "o1")
         await until(lambda: b'fill="blue"' in file.read_bytes(), "the write")
         declared_once(file.read_bytes())
         await a.send(type="version", action="revert", version_id=welcome["version_id"],

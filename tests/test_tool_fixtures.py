@@ -182,3 +182,32 @@ def test_a_save_by_another_program_reaches_clients_and_the_file_stays_well_forme
         await a.close()
 
     serve(root, doc.path, body)
+
+
+def test_inkscapes_first_save_reaches_clients_as_the_operations_it_made(tmp_path: Path) -> None:
+    root = tmp_path / "docs"
+    doc = Store(root).create("doc")
+    doc.commit({"document.svg": DAEMON}, user_id="u-0", username="Setup",
+               description="Start", update_workdir=True)
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        a = await Client.connect(daemon)
+        await a.join("alice")
+        b = await Client.connect(daemon)
+        await b.join("bob")
+        save(folder / "document.svg", fixture("inkscape-first-save.svg"))
+        for client in (a, b):
+            ops = await client.external_ops(4)
+            kinds = [(o["operation_type"], o["element_id"]) for o in ops]
+            assert kinds == [("create", "defs11"), ("create", "namedview9"),
+                             ("update", "/"), ("update", "r1")]
+            assert ops[2]["data"]["attributes"] == {
+                "version": "1.1", "id": "svg7", "sodipodi:docname": "inkscape-first-save.svg"}
+            assert ops[3]["data"]["attributes"] == {"fill": "red"}
+            assert "sodipodi:namedview" in ops[1]["data"]["markup"]
+        live = daemon.rooms["doc@main"].live.files["document.svg"]
+        assert live.scope(live.root)["sodipodi"] == SODIPODI_NS
+        await a.close()
+        await b.close()
+
+    serve(root, doc.path, body)
