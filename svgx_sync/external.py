@@ -49,6 +49,11 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 * A HEAD or ref change made with the git command is classified by
   :func:`classify_head_move` (new commits on the branch, a branch switch, a rewind);
   the files it changed in the working tree come in as ordinary file changes.
+  Which live session owns the working tree after a checkout is
+  :func:`checkout_sessions`: a **detached HEAD** parks the session of the branch that
+  was checked out (it goes on taking edits, journaled and checkpointed on its branch,
+  and writes nothing into the detached tree); going back to that branch gives it the
+  working tree again, and checking out another branch moves its clients there.
 * Auto-versions (off by default) are due after a quiet period with no change
   (:func:`auto_version_due`); their message says so (:data:`AUTO_VERSION_PREFIX`).
 """
@@ -75,6 +80,7 @@ from .svgdoc import SvgDocument, _parser
 __all__ = [
     "AUTO_VERSION_PREFIX",
     "EXTERNAL_USER",
+    "Checkout",
     "DeleteDecision",
     "ExternalChange",
     "GitConflict",
@@ -85,6 +91,7 @@ __all__ = [
     "auto_version_due",
     "auto_version_message",
     "base_after_head_move",
+    "checkout_sessions",
     "classify_head_move",
     "closest_version",
     "content_id",
@@ -549,6 +556,39 @@ def classify_head_move(old: HeadState, new: HeadState, *, descends: bool) -> Hea
     if old.commit is None or descends:
         return HeadMove.COMMITS
     return HeadMove.REWIND
+
+
+@dataclass(frozen=True, slots=True)
+class Checkout:
+    """What a checkout means for the live sessions of one working tree.
+
+    ``leaves`` is the branch whose session gives the working tree up (its clients follow
+    the working tree to ``takes``), ``takes`` the branch whose session owns it now (None:
+    HEAD is detached), ``parked`` the branch whose session waits while HEAD is detached,
+    and ``notice`` what the clients are told: ``branch_switched``, ``head_detached`` or
+    ``head_attached``.
+    """
+
+    leaves: str | None
+    takes: str | None
+    parked: str | None
+    notice: str
+
+
+def checkout_sessions(old: str | None, new: str | None, parked: str | None) -> Checkout:
+    """The sessions after git moved HEAD from branch ``old`` to branch ``new`` (None:
+    detached), with the session of ``parked`` waiting since HEAD was detached.
+
+    A detached HEAD shows a commit that is no branch's tip: no session may write into it,
+    and no edit acknowledged there may be lost, so the branch's session is parked. Its
+    edits stay on the branch (journal, checkpoint) and reach the files on its return.
+    """
+    if new is None:
+        return Checkout(old, None, old or parked, "head_detached")
+    came_from = old or parked
+    if old is None and came_from in (None, new):
+        return Checkout(None, new, None, "head_attached")
+    return Checkout(came_from, new, None, "branch_switched")
 
 
 def base_after_head_move(

@@ -77,7 +77,14 @@ from .errors import (
     StoreError,
     SvgxError,
 )
-from .external import ExternalChange, closest_version, loss_message, may_replace
+from .external import (
+    Checkout,
+    ExternalChange,
+    checkout_sessions,
+    closest_version,
+    loss_message,
+    may_replace,
+)
 from .journal import Journal, PendingSync, journal_path, read_journal
 from .names import validate_branch_name, validate_document_name
 from .ops import Operation
@@ -189,6 +196,7 @@ class Daemon:
         self.settings = settings
         self.store: Store  # made by start(), once the port is ours: a failed start creates nothing
         self.rooms: dict[str, Room] = {}
+        self.parked: dict[str, str] = {}  # document -> branch parked while HEAD is detached
         self.conns: set[Conn] = set()
         self.server: Server | None = None
         self.port: int | None = None
@@ -505,7 +513,12 @@ class Daemon:
             if room is not None:
                 return room
         document = self.store.open(name, create=self.settings.create_missing_documents)
-        branch = branch or document.current_branch()
+        # With HEAD detached, the working tree's session is the parked one.
+        branch = branch or document.head_branch() or self.parked.get(name) or ""
+        if not branch:
+            raise ClientError(
+                f"HEAD of {name!r} is detached and no branch is parked; join {name!r}@BRANCH"
+            )
         room = self.rooms.get(document_key(name, branch))
         if room is None:
             room = self._load(document, branch)
@@ -677,23 +690,36 @@ class Daemon:
             return False
         return room.write_generation > room.written_generation or room.write_lock.locked()
 
-    def follow_checkout(self, name: str, old: str | None, new: str) -> None:
-        """git checked out branch ``new`` in document ``name``: the session of ``new``
-        takes the working tree (its live state is written out) and the clients of
-        ``old`` follow the working tree to it, each with a fresh ``welcome``."""
-        previous = self.rooms.get(document_key(name, old)) if old else None
+    def follow_checkout(self, name: str, old: str | None, new: str | None) -> Checkout:
+        """git moved HEAD of document ``name`` from branch ``old`` to branch ``new`` (None:
+        detached); carries out :func:`~svgx_sync.external.checkout_sessions`.
+
+        Detached: the session of the branch is parked (its clients get ``head_detached``;
+        it writes nothing). Back on that branch: its live state is written out. Another
+        branch: its session takes the working tree (its live state is written out) and
+        the clients of the one before follow, each with a fresh ``welcome``.
+        """
+        move = checkout_sessions(old, new, self.parked.get(name))
+        if move.parked is None:
+            self.parked.pop(name, None)
+        else:
+            self.parked[name] = move.parked
+        if move.takes is None:
+            waiting = self.rooms.get(document_key(name, move.parked)) if move.parked else None
+            if waiting is not None:
+                self._flush(waiting)  # the notice comes after everything acknowledged
+                self._broadcast(waiting, self._detached_notice(waiting))
+            return move
+        if move.leaves is None:
+            back = self.rooms.get(document_key(name, move.takes))
+            if back is not None:
+                self._show_live_state(back)
+            return move
+        previous = self.rooms.get(document_key(name, move.leaves))
         if previous is None or not previous.clients:
-            return
-        room = self.room_for(f"{name}@{new}")
-        # Whatever git checked out, the working tree shows this session's live state. The
-        # files hold git's checkout now (not what the session was loaded with, when it was
-        # loaded elsewhere): those bytes are seen, and the live state goes over them.
-        on_disk = room.document.svg_files()
-        live = room.live
-        live.last_written.update(on_disk)
-        room.bases.note_seen(on_disk)
-        live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
-        self._write_files(room)
+            return move
+        room = self.room_for(f"{name}@{move.takes}")
+        self._show_live_state(room)
         self._flush(previous)
         now = time.time()
         for conn in list(previous.clients):
@@ -707,6 +733,30 @@ class Daemon:
             self._welcome(conn, room, None)
         self._presence_soon(previous)
         self._presence_soon(room)
+        return move
+
+    def _show_live_state(self, room: Room) -> None:
+        """Whatever git checked out, the working tree shows this session's live state.
+
+        The files hold git's checkout now (not what the session was loaded with, when it
+        was loaded elsewhere): those bytes are seen, and the live state goes over them.
+        """
+        on_disk = room.document.svg_files()
+        live = room.live
+        live.last_written.update(on_disk)
+        room.bases.note_seen(on_disk)
+        live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
+        self._write_files(room)
+
+    def _detached_notice(self, room: Room) -> dict[str, Any]:
+        return {
+            "type": "head_detached",
+            "document": room.live.name,
+            "branch": room.live.branch,
+            "version_id": room.document.head_version(),
+            "seq": room.live.seq,
+            "source": "git",
+        }
 
     def keep_live_state(self, name: str, reason: str) -> str | None:
         """Commit the live state of document ``name``'s working-tree session to
@@ -799,6 +849,8 @@ class Daemon:
         for notice in room.load_notices:
             self._send(conn, notice)
         room.load_notices = []
+        if self.parked.get(live.name) == live.branch:
+            self._send(conn, self._detached_notice(room))
 
     def _leave(self, conn: Conn, *_: Any) -> None:
         room = conn.room

@@ -53,6 +53,7 @@ from .errors import (
 )
 from .external import (
     EXTERNAL_USER,
+    Checkout,
     ExternalChange,
     GitConflict,
     HeadMove,
@@ -143,10 +144,11 @@ class WatchTarget(Protocol):
         ``last_written`` but not yet all on disk): look again shortly."""
         ...
 
-    def follow_checkout(self, name: str, old: str | None, new: str) -> None:
-        """git checked out branch ``new`` in document ``name``'s working tree: the
-        session of ``new`` takes the working tree (its live state is written out) and
-        the clients that followed ``old`` follow the working tree to ``new``."""
+    def follow_checkout(self, name: str, old: str | None, new: str | None) -> Checkout:
+        """git moved HEAD of document ``name`` from branch ``old`` to ``new`` (None:
+        detached): carry out :func:`~svgx_sync.external.checkout_sessions` (a session
+        parked or taking the working tree, its live state written out, clients moved
+        or told ``head_detached``) and return it."""
         ...
 
     def keep_live_state(self, name: str, reason: str) -> str | None:
@@ -460,13 +462,17 @@ class Watcher:
         # A rewind may move HEAD before git rewrites the files (reset --soft, then
         # checkout -f): those files are judged against the version they were on.
         state.rewound_from = old_files or {}
-        if move is HeadMove.SWITCH and new.branch is not None:
-            # The working tree now shows another branch; its session takes over.
-            self.target.follow_checkout(doc.name, old.branch, new.branch)
+        checkout = None
+        if move is HeadMove.SWITCH or (new.branch is None and move is not HeadMove.NONE):
+            # Another branch's session takes the working tree, or HEAD is detached (or
+            # moved while detached) and the branch's session is parked.
+            checkout = self.target.follow_checkout(doc.name, old.branch, new.branch)
         live = self.target.working_tree_session(doc.name)
         seq = live.seq if live is not None else None
         messages: list[dict[str, Any]] = []
-        if move is HeadMove.COMMITS and new.commit:
+        if checkout is not None and checkout.takes is None:
+            pass  # the parked session's clients were told by the daemon: head_detached
+        elif move is HeadMove.COMMITS and new.commit:
             for commit in self._new_commits(doc, old.commit, new.commit):
                 if _made_by_daemon(commit):
                     continue  # the daemon announced its own versions already
@@ -474,10 +480,10 @@ class Watcher:
         elif move is not HeadMove.NONE:
             messages.append(
                 {
-                    "type": "branch_switched" if move is HeadMove.SWITCH else "head_moved",
+                    "type": checkout.notice if checkout is not None else "head_moved",
                     "document": doc.name,
                     "branch": new.branch,
-                    "previous_branch": old.branch,
+                    "previous_branch": checkout.leaves if checkout is not None else old.branch,
                     "version_id": new.commit,
                     "previous_version_id": old.commit,
                     "source": "git",

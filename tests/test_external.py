@@ -18,6 +18,7 @@ from svgx_sync.external import (
     auto_version_due,
     auto_version_message,
     base_after_head_move,
+    checkout_sessions,
     classify_head_move,
     delete_conflict,
     external_change,
@@ -385,3 +386,30 @@ def test_a_file_with_its_conflicts_settled_is_no_git_conflict() -> None:
     (mark,) = read_conflicts(marked)
     assert mark.mark_id is not None
     assert git_conflict(resolve_marked(marked, mark.mark_id, "theirs"), unmerged=False) is None
+
+
+# -- which session owns the working tree after a checkout ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "parked", "expected"),
+    [
+        # git switch B: B's session takes over, A's clients follow.
+        ("main", "idea", None, ("main", "idea", None, "branch_switched")),
+        # git checkout <sha>: main's session is parked, nobody takes the working tree.
+        ("main", None, None, ("main", None, "main", "head_detached")),
+        # git checkout <other sha> while detached: still parked on main.
+        (None, None, "main", (None, None, "main", "head_detached")),
+        # git switch main: main's session gets the working tree back.
+        (None, "main", "main", (None, "main", None, "head_attached")),
+        # git switch -c idea on a detached HEAD: main's clients follow to idea.
+        (None, "idea", "main", ("main", "idea", None, "branch_switched")),
+        # detached when the daemon started: nothing was parked; main takes it.
+        (None, "main", None, (None, "main", None, "head_attached")),
+    ],
+)
+def test_checkout_sessions(
+    old: str | None, new: str | None, parked: str | None, expected: tuple[object, ...]
+) -> None:
+    move = checkout_sessions(old, new, parked)
+    assert (move.leaves, move.takes, move.parked, move.notice) == expected

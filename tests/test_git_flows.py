@@ -149,3 +149,78 @@ def test_a_conflict_pulled_while_the_daemon_was_stopped_is_held_when_it_starts(
             await daemon.stop()
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+# -- a detached HEAD -------------------------------------------------------------------------
+
+
+async def round_trip(c: Client) -> None:
+    """Everything the daemon was handed before this has been handled."""
+    await c.send(type="status")
+    await c.expect("status")
+
+
+def test_a_detached_head_parks_the_session_on_its_branch_and_returning_restores_it(
+    tmp_path: Path,
+) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        a, b = await clients(daemon, "alice", "bob")
+        await a.op("alice", "r", {"fill": "blue"}, "a1")
+        await a.send(type="version", action="create_version", description="Blue", created_by="alice")
+        await a.expect("version_created")
+        older = (await git(folder, "rev-parse", "HEAD~1")).strip()
+        await git(folder, "checkout", "-q", older)
+        for c in (a, b):
+            detached = await c.expect("head_detached")
+            assert (detached["branch"], detached["version_id"]) == ("main", older)
+        # Edits go on, on main's session: acknowledged, durable, and not written into
+        # the old version the working tree now shows.
+        ack = await a.op("alice", "c", {"r": "8"}, "a2")
+        assert ack["status"] == "applied"
+        await b.expect("operations", lambda m: any(o["op_id"] == "a2" for o in m["operations"]))
+        await round_trip(a)
+        shown = (await git(folder, "show", f"{older}:document.svg")).encode()
+        assert file.read_bytes() == shown and await status(folder) == ""
+        # Someone who joins now lands on the parked branch and is told.
+        (carol,) = await clients(daemon, "carol")
+        assert (await carol.expect("head_detached"))["branch"] == "main"
+        assert daemon.rooms["doc@main"].live.files["document.svg"].get("c").get("r") == "8"
+        # Back on the branch: the working tree gets the live state, everyone is told.
+        await git(folder, "switch", "-q", "main")
+        for c in (a, b, carol):
+            attached = await c.expect("head_attached")
+            assert attached["branch"] == "main"
+        await until(lambda: b'r="8"' in file.read_bytes(), "the live state written back")
+        assert b'fill="blue"' in file.read_bytes()
+        await b.op("bob", "c", {"cx": "40"}, "b1")
+        await until(lambda: b'cx="40"' in file.read_bytes(), "the next write")
+
+    run(tmp_path, body)
+
+
+def test_a_branch_made_on_a_detached_head_takes_the_clients_and_the_parked_work_waits(
+    tmp_path: Path,
+) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        (a,) = await clients(daemon, "alice")
+        await git(folder, "checkout", "-q", "--detach")
+        await a.expect("head_detached")
+        await a.op("alice", "r", {"fill": "blue"}, "a1")  # parked on main
+        await git(folder, "switch", "-q", "-c", "idea")
+        welcome = await a.expect("welcome", lambda m: m["branch"] == "idea")
+        assert 'fill="red"' in welcome["files"]["document.svg"]
+        switched = await a.expect("branch_switched")
+        assert (switched["branch"], switched["previous_branch"]) == ("idea", "main")
+        await a.op("alice", "c", {"r": "9"}, "a2")
+        await until(lambda: b'r="9"' in file.read_bytes(), "idea's write")
+        assert b'fill="blue"' not in file.read_bytes()
+        # Versioned, so that git lets the user leave the branch.
+        await a.send(type="version", action="create_version", description="r9", created_by="alice")
+        await a.expect("version_created")
+        await git(folder, "switch", "-q", "main")
+        await a.expect("welcome", lambda m: m["branch"] == "main")
+        await until(lambda: b'fill="blue"' in file.read_bytes(), "main's parked work written")
+
+    run(tmp_path, body)
