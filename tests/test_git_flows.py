@@ -13,7 +13,7 @@ import pytest
 from svgx_sync.config import Settings
 from svgx_sync.server import Daemon
 from samples import BASE
-from test_watcher import Client, clients, git, run, setup_root, until
+from test_watcher import Client, clients, git, run, save, setup_root, until
 
 
 async def svgx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -109,6 +109,33 @@ def test_a_pulled_conflict_resolved_in_the_terminal_stays_resolved(
     run(tmp_path, body)
 
 
+def test_an_aborted_merge_releases_the_file_with_the_live_work_on_it(tmp_path: Path) -> None:
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        await git(folder, "checkout", "-q", "-b", "other")
+        save(file, BASE.replace(b'fill="red"', b'fill="green"'))
+        await git(folder, "commit", "-q", "-am", "Green on other")
+        await git(folder, "checkout", "-q", "main")
+        (a,) = await clients(daemon, "alice")
+        save(file, BASE.replace(b'fill="red"', b'fill="blue"'))
+        await a.external_ops()
+        await git(folder, "commit", "-q", "-am", "Blue")
+        merged = await asyncio.to_thread(
+            subprocess.run, ["git", "merge", "-q", "other"],
+            cwd=folder, capture_output=True, text=True, check=False,
+        )
+        assert merged.returncode != 0
+        await a.expect("git_conflict_pending")
+        await a.op("alice", "c", {"r": "8"}, "a1")
+        await git(folder, "merge", "--abort")
+        await a.expect("git_conflict_resolved")
+        await until(lambda: b'r="8"' in file.read_bytes(), "the live edit written")
+        text = file.read_bytes()
+        assert b'fill="blue"' in text and b"svgx-conflict" not in text
+
+    run(tmp_path, body)
+
+
 def test_a_conflict_pulled_while_the_daemon_was_stopped_is_held_when_it_starts(
     tmp_path: Path,
 ) -> None:
@@ -186,6 +213,12 @@ def test_a_detached_head_parks_the_session_on_its_branch_and_returning_restores_
         (carol,) = await clients(daemon, "carol")
         assert (await carol.expect("head_detached"))["branch"] == "main"
         assert daemon.rooms["doc@main"].live.files["document.svg"].get("c").get("r") == "8"
+        # A version made meanwhile goes on the branch; the detached tree is left alone.
+        await a.send(type="version", action="create_version", description="r8", created_by="alice")
+        version = (await a.expect("version_created"))["version_id"]
+        assert (await git(folder, "rev-parse", "main")).strip() == version
+        assert 'r="8"' in await git(folder, "show", "main:document.svg")
+        assert file.read_bytes() == shown and await status(folder) == ""
         # Back on the branch: the working tree gets the live state, everyone is told.
         await git(folder, "switch", "-q", "main")
         for c in (a, b, carol):
