@@ -110,13 +110,23 @@ def test_a_merge_with_inkscape_declares_inkscapes_prefixes() -> None:
 # -- through the git command ---------------------------------------------------------------
 
 
-def repo_with_branches(tmp_path: Path, git: Any, saved: bytes) -> Path:
-    """main has a plain edit, ``saved`` has the other program's save, both from DAEMON."""
+HOOKS = Path(__file__).parent.parent / "hooks"
+
+
+def repo_with_branches(tmp_path: Path, git: Any, saved: bytes, *, by_path: bool = False) -> Path:
+    """main has a plain edit, ``saved`` has the other program's save, both from DAEMON.
+
+    The drivers are set up by ``svgx-sync git-setup``, or ``by_path`` as hooks/ says."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     (repo / "document.svg").write_bytes(DAEMON)
-    subprocess.run([sys.executable, "-m", "svgx_sync", "git-setup"], cwd=repo, check=True)
+    if by_path:
+        git(repo, "config", "merge.svgx.driver", f"{HOOKS / 'svgx-merge-driver'} %O %A %B %L %P")
+        git(repo, "config", "diff.svgx.command", str(HOOKS / "svgx-diff"))
+        (repo / ".gitattributes").write_text("*.svg merge=svgx diff=svgx\n")
+    else:
+        subprocess.run([sys.executable, "-m", "svgx_sync", "git-setup"], cwd=repo, check=True)
     git(repo, "add", "document.svg", ".gitattributes")
     git(repo, "commit", "-qm", "Start")
     git(repo, "checkout", "-qb", "saved")
@@ -128,11 +138,13 @@ def repo_with_branches(tmp_path: Path, git: Any, saved: bytes) -> Path:
     return repo
 
 
+@pytest.mark.parametrize("by_path", [False, True], ids=["git-setup", "hooks"])
 @pytest.mark.parametrize("name", INKSCAPE)
 def test_git_merge_of_an_inkscape_branch_commits_a_well_formed_file(
-    tmp_path: Path, git: Any, name: str
+    tmp_path: Path, git: Any, name: str, by_path: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo = repo_with_branches(tmp_path, git, fixture(name))
+    monkeypatch.setenv("SVGX_SYNC_PYTHON", sys.executable)
+    repo = repo_with_branches(tmp_path, git, fixture(name), by_path=by_path)
     git(repo, "merge", "-q", "--no-edit", "saved")
     committed = git(repo, "show", "HEAD:document.svg").encode()
     assert_wellformed(committed, "the merge commit's document.svg")
@@ -143,8 +155,12 @@ def test_git_merge_of_an_inkscape_branch_commits_a_well_formed_file(
     assert git(repo, "status", "--porcelain") == ""
 
 
-def test_git_diff_names_what_inkscape_changed(tmp_path: Path, git: Any) -> None:
-    repo = repo_with_branches(tmp_path, git, fixture("inkscape-first-save.svg"))
+@pytest.mark.parametrize("by_path", [False, True], ids=["git-setup", "hooks"])
+def test_git_diff_names_what_inkscape_changed(
+    tmp_path: Path, git: Any, by_path: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SVGX_SYNC_PYTHON", sys.executable)
+    repo = repo_with_branches(tmp_path, git, fixture("inkscape-first-save.svg"), by_path=by_path)
     shown = git(repo, "diff", "main~1", "saved", "--", "document.svg")
     assert "svg sodipodi:docname: (none) -> inkscape-first-save.svg" in shown
     assert "rect#r1 fill: blue -> red" in shown
