@@ -6,7 +6,13 @@ Rules kept here (pure: no sockets, no files, no clock — ``now`` comes in):
   operation from another user, accepted after that base, that touched the same element's
   same attribute (or its text, or its place in the tree), or a delete against an edit
   (also an edit deep inside a deleted group), or a create with an id that is taken.
-  Edits to different attributes of one element are not conflicts.
+  Edits to different attributes of one element are not conflicts. A user never
+  conflicts with themselves, except the ``external`` user, which stands for many
+  programs: an outside change conflicts with the earlier outside changes it had not
+  seen (``own_after``), as with another person's.
+* An edit of an element deleted after its base, or an insert or move into a group
+  deleted after its base, meets that deletion (``delete_edit``): the strategy decides
+  whether the element comes back, and ``theirs`` can always bring it back later.
 * What an operation touched is read off its inverse (the attributes it restores, the
   element it re-creates or deletes), so every operation type is covered by one rule.
 * The session's strategy decides what happens to the later operation:
@@ -197,8 +203,18 @@ def current_state(doc: SvgDocument, element_id: str) -> dict[str, Any]:
     return {"element_id": element_id, "exists": True, "markup": doc.markup_of(el)}
 
 
-def _later(touches: list[Touch], base_seq: int, user_id: str) -> list[Touch]:
-    return [t for t in touches if t.seq > base_seq and t.user_id != user_id]
+def _later(
+    touches: list[Touch], base_seq: int, user_id: str, own_after: int | None = None
+) -> list[Touch]:
+    """The touches after ``base_seq`` by someone else: another user, or (when
+    ``own_after`` is given) the same user at or before ``own_after``, an earlier change
+    of another program the sender stands for with it."""
+    return [
+        t
+        for t in touches
+        if t.seq > base_seq
+        and (t.user_id != user_id or (own_after is not None and t.seq <= own_after))
+    ]
 
 
 def arbitrate(
@@ -210,9 +226,12 @@ def arbitrate(
     base_seq: int,
     strategy: Strategy,
     now: float,
+    own_after: int | None = None,
 ) -> Verdict:
     """Decide and carry out what happens to ``op`` arriving on top of ``base_seq``.
 
+    ``own_after``: only the sender's operations after this ``seq`` are its own (an
+    outside change, whose user stands for every other program); None: all of them.
     Raises the operation's own :class:`~svgx_sync.errors.OperationError` when it is
     invalid regardless of any conflict; a conflict is never an exception.
     """
@@ -223,7 +242,7 @@ def arbitrate(
     try:
         inverse = apply_operation(doc, op)
     except UnknownElement:
-        deleted = _deleted_since(book, op.element_id, base_seq, op.user_id)
+        deleted = _deleted_since(book, _missing(doc, op), base_seq, op.user_id, own_after)
         if deleted is None:
             raise
         return _edit_after_delete(
@@ -233,12 +252,12 @@ def arbitrate(
     touched = footprint(inverse)
     clashes: list[tuple[str, str, Touch]] = []
     for element_id, keys in touched.items():
-        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id):
+        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id, own_after):
             for key in keys:
                 if key in touch.before and key != EXISTS:
                     clashes.append((element_id, key, touch))
     for element_id in doomed:
-        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id):
+        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id, own_after):
             if EXISTS not in touch.before or touch.before[EXISTS] is None:
                 clashes.append((element_id, EXISTS, touch))
     if not clashes:
@@ -498,10 +517,23 @@ def _subtree_ids(doc: SvgDocument, op: Operation) -> list[str]:
     return [n.get("id") for n in el.iter() if is_element(n) and n.get("id")]
 
 
+def _missing(doc: SvgDocument, op: Operation) -> str:
+    """The element ``op`` needs and ``doc`` lacks: the group it goes into (a create, or
+    a move of an element that is there), else its own."""
+    parent = op.data.get("parent")
+    if (
+        isinstance(parent, str)
+        and doc.find(parent) is None
+        and (op.operation_type is OperationType.CREATE or doc.find(op.element_id) is not None)
+    ):
+        return parent
+    return op.element_id
+
+
 def _deleted_since(
-    book: ConflictBook, element_id: str, base_seq: int, user_id: str
+    book: ConflictBook, element_id: str, base_seq: int, user_id: str, own_after: int | None
 ) -> Touch | None:
-    for touch in reversed(_later(book.history.get(element_id, []), base_seq, user_id)):
+    for touch in reversed(_later(book.history.get(element_id, []), base_seq, user_id, own_after)):
         if isinstance(touch.before.get(EXISTS), dict):
             return touch
     return None
@@ -517,13 +549,16 @@ def _edit_after_delete(
     strategy: Strategy,
     now: float,
 ) -> Verdict:
-    """An edit arrives for an element another user deleted after the edit's base."""
+    """An edit arrives for an element another user deleted after the edit's base (or an
+    insert or move into a group deleted so)."""
     doc = files[file]
     recreate = Operation.model_validate(deleted.before[EXISTS])
     fields = _record(
         "delete_edit", op, deleted, file=file, strategy=strategy, key=EXISTS,
         recreate=recreate.model_dump(mode="json"),
     )
+    if recreate.element_id != op.element_id:
+        fields["parent"] = recreate.element_id  # it goes into a group deleted meanwhile
     edit_wins = strategy in (Strategy.AUTOMATIC, Strategy.MERGE) or (
         strategy is Strategy.LAST_WRITE_WINS and not _earlier_wins(deleted.timestamp, op.timestamp)
     )
@@ -546,8 +581,23 @@ def _edit_after_delete(
         _undo(doc, restore_inverse)
         raise
     status = "auto_resolved" if strategy is Strategy.AUTOMATIC else "merged"
-    done = _file(book, [fields], status, op, restore_inverse + inverse)
+    done = _file(book, [fields], status, op, inverse + restore_inverse)  # undone in order
     return Verdict("applied", op, inverse, done, prelude=[(restore, restore_inverse)])
+
+
+def refused(
+    book: ConflictBook, op: Operation, error: Exception, *, file: str, strategy: Strategy
+) -> dict[str, Any] | None:
+    """Record an operation that had nobody to tell it was refused (an outside change the
+    live state cannot take: its element is gone with no deletion in reach, or its content
+    is not accepted) as a ``refused`` conflict won by the live state; ``theirs`` tries it
+    again. A delete of an element that is gone already is no conflict: None."""
+    if op.operation_type is OperationType.DELETE and isinstance(error, UnknownElement):
+        return None
+    fields = _record("refused", op, None, file=file, strategy=strategy, key="#refused",
+                     reason=str(error))
+    (record,) = _file(book, [fields], "rejected", op, [], winner="earlier")
+    return record
 
 
 def _taken_id(
@@ -657,8 +707,10 @@ def resolve(
 def _run_later(doc: SvgDocument, record: dict[str, Any], later: Operation, run: Any) -> None:
     """Apply the later operation after all (re-creating what it needs)."""
     later = later.model_copy(update={"base_seq": None})
-    if "recreate" in record and doc.find(later.element_id) is None:
-        run(Operation.model_validate(record["recreate"]))
+    if "recreate" in record:
+        recreate = Operation.model_validate(record["recreate"])
+        if doc.find(recreate.element_id) is None:
+            run(recreate)
     if record["kind"] == "duplicate_id" and later.element_id in doc.ids:
         later = later.model_copy(update={"element_id": fresh_id(later.element_id, doc.ids)})
     run(later)

@@ -118,8 +118,14 @@ class LiveDocument:
 
     # -- submissions -----------------------------------------------------------------
 
-    def submit(self, op: Operation, *, base_seq: int | None, now: float) -> Outcome:
+    def submit(
+        self, op: Operation, *, base_seq: int | None, now: float, own_after: int | None = None
+    ) -> Outcome:
         """Judge, apply and number one operation.
+
+        ``own_after`` (for the ``external`` user, who stands for every other program):
+        only the sender's operations numbered after it are its own; earlier ones since
+        ``base_seq`` are concurrent, as another user's are.
 
         Raises :class:`OperationError` (or :class:`NotFound` for an unknown file) when
         the operation is invalid; the document is then unchanged.
@@ -136,7 +142,8 @@ class LiveDocument:
             return Outcome("presence", {"op_id": op.op_id, "seq": None, "status": "applied"})
         base = self.seq if base_seq is None else min(base_seq, self.seq)
         verdict = arbitrate(
-            self.files, self.book, op, file=file, base_seq=base, strategy=self.strategy, now=now
+            self.files, self.book, op, file=file, base_seq=base, strategy=self.strategy,
+            now=now, own_after=own_after,
         )
         outcome = Outcome(verdict.status, {}, conflicts=list(verdict.conflicts))
         if verdict.status == "applied" and verdict.effective is not None:

@@ -76,6 +76,7 @@ from .external import (
     settle_incomplete,
     to_operations,
 )
+from .conflicts import refused
 from .intake import Verdict, screen_svg
 from .names import PRIVATE_REF_NAMESPACE, validate_document_name
 from .session import LiveDocument
@@ -843,12 +844,26 @@ def _apply_operations(
     ops = to_operations(change, timestamp=now, session_id=live.key)
     outcomes: list[Submitted] = []
     failed = 0
+    # Earlier outside changes came from other programs, or from this one before it
+    # loaded ``base``: concurrent with this change, as another person's edits are.
+    own_after = live.seq
     for op in ops:
         try:
-            outcomes.append(live.submit(op.model_copy(update={"file": file}), base_seq=base_seq, now=now))
+            outcomes.append(
+                live.submit(
+                    op.model_copy(update={"file": file}),
+                    base_seq=base_seq, now=now, own_after=own_after,
+                )
+            )
         except (OperationError, NotFound) as exc:
             failed += 1
-            log.warning("watcher: external %s on %s refused: %s", op.operation_type, file, exc)
+            record = refused(live.book, op, exc, file=file, strategy=live.strategy)
+            if record is None:
+                log.debug("watcher: external %s on %s: %s", op.operation_type, file, exc)
+                continue
+            log.warning("watcher: external %s on %s refused (%s): %s",
+                        op.operation_type, file, record["conflict_id"], exc)
+            outcomes.append(_noted(live, record))
     disk = change.data
     clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
     if not failed and clean and not change.live_edited and disk is not None:
@@ -861,6 +876,16 @@ def _apply_operations(
     live.written_seq[file] = live.seq
     live.dirty.add(file)
     return outcomes
+
+
+def _noted(live: LiveDocument, record: dict[str, Any]) -> Submitted:
+    """A conflict recorded without an operation of its own: journaled and broadcast
+    (``conflict_detected``) like one that came with an operation."""
+    noted = Submitted(
+        "applied", {"op_id": None, "seq": None, "status": record["status"]}, conflicts=[record]
+    )
+    noted.journal.append(live.conflict_record([record]))
+    return noted
 
 
 def _delete_file(
@@ -878,9 +903,7 @@ def _delete_file(
         record = live.book.add(**fields, status=status, winner=winner)
         if status != "open":
             live.book.resolved += 1
-        noted = Submitted("applied", {"op_id": None, "seq": None, "status": status}, conflicts=[record])
-        noted.journal.append(live.conflict_record([record]))
-        outcomes.append(noted)
+        outcomes.append(_noted(live, record))
     live.last_written.pop(file, None)
     if decision.delete:
         outcomes.append(live.delete_file(file, user_id=EXTERNAL_USER, now=now))

@@ -31,13 +31,14 @@ class Session:
     def doc(self) -> SvgDocument:
         return self.files["document.svg"]
 
-    def send(self, user: str, kind: str, element: str, data: dict, *, base: int, ts: float | None = None):
+    def send(self, user: str, kind: str, element: str, data: dict, *, base: int,
+             ts: float | None = None, own_after: int | None = None):
         op = coerce_operation(
             {"operation_type": kind, "user_id": user, "element_id": element, "data": data,
              "op_id": f"{user}-{self.seq}-{kind}", "timestamp": ts}
         )
         verdict = arbitrate(self.files, self.book, op, file="document.svg", base_seq=base,
-                            strategy=self.strategy, now=0.0)
+                            strategy=self.strategy, now=0.0, own_after=own_after)
         for applied, inverse in [*verdict.prelude, (verdict.effective, verdict.inverse)]:
             if applied is not None and verdict.status == "applied":
                 self.seq += 1
@@ -168,6 +169,44 @@ def test_edit_after_a_concurrent_delete_brings_the_element_back_under_automatic(
     v = s.send("bob", "update", "r1", {"attributes": {"x": "42"}}, base=0)
     assert v.status == "applied" and v.conflicts[0]["kind"] == "delete_edit"
     assert len(v.prelude) == 1 and attr(s, "r1", "x") == "42"
+
+
+def test_choosing_the_delete_after_the_element_came_back_deletes_it_again():
+    s = Session(Strategy.AUTOMATIC)
+    s.send("alice", "delete", "r1", {}, base=0)
+    (c,) = s.send("bob", "update", "r1", {"attributes": {"x": "42"}}, base=0).conflicts
+    resolve(s.files, s.book, c["conflict_id"], "ours", "alice", now=1.0)
+    assert s.doc.find("r1") is None
+
+
+def test_an_insert_into_a_group_deleted_meanwhile_meets_the_delete():
+    s = Session(Strategy.AUTOMATIC)
+    s.send("alice", "delete", "layer", {}, base=0)
+    v = s.send("bob", "create", "n", {"type": "circle", "parent": "layer"}, base=0)
+    (c,) = v.conflicts
+    assert (c["kind"], c["element_id"], c["parent"]) == ("delete_edit", "n", "layer")
+    assert s.doc.find("n").getparent() is s.doc.find("layer")
+    resolve(s.files, s.book, c["conflict_id"], "ours", "alice", now=1.0)
+    assert s.doc.find("layer") is None and s.doc.find("n") is None
+    s = Session(Strategy.REJECT)
+    s.send("alice", "delete", "layer", {}, base=0)
+    (c,) = s.send("bob", "create", "n", {"type": "circle", "parent": "layer"}, base=0).conflicts
+    resolve(s.files, s.book, c["conflict_id"], "theirs", "alice", now=1.0)
+    assert s.doc.find("n").getparent() is s.doc.find("layer")
+
+
+def test_outside_changes_are_other_parties_to_each_other():
+    """``external`` stands for every other program: its earlier changes since the base
+    are concurrent, its own (after ``own_after``) are not."""
+    s = Session(Strategy.REJECT)
+    s.send("external", "update", "r1", {"attributes": {"x": "5"}}, base=0)
+    v = s.send("external", "update", "r1", {"attributes": {"x": "6"}}, base=0, own_after=1)
+    assert v.status == "rejected" and v.conflicts[0]["users"] == ["external", "external"]
+    v = s.send("external", "update", "r1", {"attributes": {"x": "6"}}, base=0, own_after=0)
+    assert v.status == "applied" and v.conflicts == []
+    s.send("external", "delete", "c1", {}, base=0)
+    v = s.send("external", "update", "c1", {"attributes": {"r": "3"}}, base=0, own_after=s.seq)
+    assert v.status == "rejected" and v.conflicts[0]["kind"] == "delete_edit"
 
 
 def test_edit_after_a_concurrent_delete_is_refused_under_reject():
