@@ -21,11 +21,18 @@ import pytest
 from svgx_sync.config import Settings
 from svgx_sync.server import Daemon
 from svgx_sync.watcher import Watcher, WatchSettings
+from tools import require
 from samples import BASE
 from test_watcher import Client, attribute, save, setup_root, until
 from test_watcher import git as git_cli
 
 TIMEOUT = 20.0
+
+
+class PatientClient(Client):
+    """A client for tests beside a real program that may start slowly on a busy machine."""
+
+    timeout = 60.0
 
 
 def big_drawing(count: int) -> bytes:
@@ -87,17 +94,22 @@ def serve(
         finally:
             await daemon.stop()
 
-    asyncio.run(asyncio.wait_for(main(), 120))
+    asyncio.run(asyncio.wait_for(main(), 300))
 
 
 # -- item: the debounced write and an outside edit ------------------------------------------
 
 
-@pytest.mark.parametrize(("count", "delay_s"), [(2, 0.15), (5000, 0.5)], ids=["small", "large"])
+@pytest.mark.parametrize(
+    ("count", "delay_s", "writer"),
+    [(2, 0.15, "sed"), (5000, 0.5, "sed"), (2, 0.15, "in place")],
+    ids=["small", "large", "small-in-place"],
+)
 def test_an_outside_edit_made_before_the_debounced_write_reaches_clients_and_the_file(
-    tmp_path: Path, count: int, delay_s: float
+    tmp_path: Path, count: int, delay_s: float, writer: str
 ) -> None:
-    """A live update of r0, then ``sed -i`` on r1 ``delay_s`` later, before the write."""
+    """A live update of r0, then ``sed -i`` (or a save that truncates and writes the file
+    in place) on r1 ``delay_s`` later, before the write."""
 
     async def body(daemon: Daemon, folder: Path) -> None:
         file = folder / "document.svg"
@@ -106,7 +118,11 @@ def test_an_outside_edit_made_before_the_debounced_write_reaches_clients_and_the
         await alice.op("alice", "r0", {"fill": "green"}, "a1")
         acked = time.monotonic()
         await asyncio.sleep(max(0.0, acked + delay_s - time.monotonic()))  # the user's pace
-        await sed(folder, 's/id="r1" x="1" y="0" width="1"/id="r1" x="1" y="0" width="7"/')
+        if writer == "sed":
+            await sed(folder, 's/id="r1" x="1" y="0" width="1"/id="r1" x="1" y="0" width="7"/')
+        else:
+            save(file, file.read_bytes().replace(b'id="r1" x="1" y="0" width="1"',
+                                                 b'id="r1" x="1" y="0" width="7"'))
         on_disk = file.read_bytes()
         # The outside edit is in the window: the file has it, the live edit is not written.
         assert b'width="7"' in on_disk and b'fill="green"' not in on_disk
@@ -255,3 +271,40 @@ def test_a_terminal_checkout_shows_the_branchs_unversioned_live_work(tmp_path: P
                         for o in m["operations"] if o["user_id"] == "external"]
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_inkscape_saving_a_copy_opened_before_live_edits_keeps_them(tmp_path: Path) -> None:
+    """The stale editor is Inkscape: its first save re-indents the file and adds its own
+    namespaces and elements, and still brings only what it changed."""
+    inkscape = require("inkscape")
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        opened = tmp_path / "editor" / "document.svg"  # Inkscape's copy, read now
+        opened.parent.mkdir()
+        opened.write_bytes(file.read_bytes())
+        alice = await PatientClient.connect(daemon)
+        await alice.join("alice")
+        await live_work(alice, file)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [inkscape, "--actions=select-by-id:c;object-set-attribute:r,9",
+             "--export-overwrite", "--export-type=svg", str(opened)],
+            capture_output=True, timeout=180, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert b"sodipodi:namedview" in opened.read_bytes()
+        save(file, opened.read_bytes())  # Inkscape's save lands on the working tree
+        live = daemon.rooms["doc@main"].live
+        await until(lambda: live.files["document.svg"].get("c").get("r") == "9", "Inkscape's edit",
+                    timeout=60)
+        drawing = live.files["document.svg"]
+        assert drawing.find("door") is not None and drawing.get("r").get("fill") == "blue"
+        await until(lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+                    "the merged state on disk", timeout=60)
+        svg = file.read_text()
+        assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
+        assert not [o for m in alice.seen if m["type"] == "operations" for o in m["operations"]
+                    if o["user_id"] == "external" and o["operation_type"] == "delete"]
+
+    serve(tmp_path, BASE, body, write_debounce_ms=0)

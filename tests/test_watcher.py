@@ -58,9 +58,9 @@ async def git(cwd: Path, *args: str) -> str:
     return done.stdout
 
 
-async def until(predicate: Callable[[], bool], what: str) -> None:
+async def until(predicate: Callable[[], bool], what: str, timeout: float = TIMEOUT) -> None:
     """Wait for a condition the test cannot be told about, under a timeout."""
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
