@@ -2,7 +2,8 @@
 
 Each subcommand is a pair of functions, one declaring its arguments and one running it,
 listed once in :data:`COMMANDS`. A run function only parses what the user typed, calls
-the library and prints the result; it decides nothing. Errors are turned into exit codes
+the library and prints the result; it decides nothing. It also imports what it calls:
+git starts ``merge-driver`` once per merged file, which must not pay for the daemon. Errors are turned into exit codes
 here, and only here, from the table below.
 
 Exit codes::
@@ -35,7 +36,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from svgx_sync.errors import (
     ClientError,
@@ -46,7 +47,9 @@ from svgx_sync.errors import (
     SvgxError,
     Unreachable,
 )
-from svgx_sync.store import Document, Store
+
+if TYPE_CHECKING:
+    from svgx_sync.store import Document
 
 __all__ = ["COMMANDS", "EXIT_CODES", "main"]
 
@@ -90,6 +93,8 @@ class Command:
 
 def _open_document(path: Path) -> Document:
     """A document given as its folder, or as a file in it; nothing is created."""
+    from svgx_sync.store import Store
+
     path = path.expanduser().absolute()
     if not path.exists():
         raise NotFound(f"{path}: no such folder")
@@ -138,6 +143,8 @@ def _init_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_run(args: argparse.Namespace) -> int:
+    from svgx_sync.store import Store
+
     path: Path = args.path.expanduser().absolute()
     if _is_plain_folder_with_files(path):
         from svgx_sync.adopt import adopt_folder

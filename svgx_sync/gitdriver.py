@@ -27,8 +27,6 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import pygit2
-
 from .atomic import write_atomic
 from .errors import ClientError, DocumentError, NotFound, StoreError
 from .merge import Conflict, Versions, mark_conflicts, merge_documents, read_conflicts
@@ -67,6 +65,8 @@ def setup_repository(path: Path | str = ".") -> None:
     Idempotent. Raises :class:`NotFound` when ``path`` is not inside a git repository,
     :class:`ClientError` when it has no working tree.
     """
+    import pygit2  # here, not at the top: the merge driver starts without it
+
     found = pygit2.discover_repository(str(path))
     if found is None:
         raise NotFound(f"{path} is not inside a git repository; `git init` makes one")
