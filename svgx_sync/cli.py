@@ -2,9 +2,9 @@
 
 Each subcommand is a pair of functions, one declaring its arguments and one running it,
 listed once in :data:`COMMANDS`. A run function only parses what the user typed, calls
-the library and prints the result; it decides nothing. It also imports what it calls:
-git starts ``merge-driver`` once per merged file, which must not pay for the daemon. Errors are turned into exit codes
-here, and only here, from the table below.
+the library and prints the result; it decides nothing. It imports what it calls, when it
+runs: git starts ``merge-driver`` once per merged file, which must not pay for the
+daemon. Errors are turned into exit codes here, and only here, from the table below.
 
 Exit codes::
 
@@ -20,8 +20,9 @@ Exit codes::
     141 the output's reader left early (``| head``): nothing more is printed
 
 Two commands speak git's language instead: ``merge-driver`` exits 0 (clean), 1 (conflicts
-marked in the file) or 130 (merge failed, file left as ours), as git's merge driver
-contract says; ``conflicts`` exits 1 when it found marked conflicts, like
+marked in the file, as elements or, for input it cannot read, as git's line merge marks
+them) or 130 (not even git's line merge could merge it: file left as ours), as git's
+merge driver contract says; ``conflicts`` exits 1 when it found marked conflicts, like
 ``git diff --exit-code``.
 """
 

@@ -8,8 +8,10 @@ What this shell does, mechanically (every rule lives in :mod:`svgx_sync.merge`):
   fresh clone falls back to git's line merge until it is set up again.
 * :func:`merge_driver` follows git's contract for ``merge.<driver>.driver = cmd %O %A
   %B %L %P``: the result is written over ``%A``; exit 0 when clean, 1 when conflicts were
-  marked in the file, above 128 when the merge could not be done (``%A`` is then left
-  as it was, so git reports a failed merge).
+  marked in the file. When an input is not an SVG we read, the file gets ``git
+  merge-file``'s line merge instead (markers of size ``%L``, labelled with ``%P``), with
+  its exit code: no worse than git without the driver. Only a file git will not merge
+  either (binary) is left as ours, exit 130.
 * :func:`file_conflicts` and :func:`resolve_file` serve the ``conflicts`` and
   ``resolve`` commands; once a file has no marks left it is staged with ``git add`` so
   that ``git commit`` concludes the merge.
@@ -94,27 +96,66 @@ def merge_driver(
     marker_size: int | str = 7,
     path: str | None = None,
 ) -> int:
-    """git's merge driver: merge into ``ours_path`` and return git's exit code."""
-    del marker_size  # git's text markers are not used: conflicts are marked as elements
+    """git's merge driver: merge into ``ours_path`` and return git's exit code.
+
+    When the element merge cannot be done (an input that is not an SVG we read, or a
+    fault of ours) the file gets git's own line merge instead, so that the driver never
+    leaves a merge worse off than git without it.
+    """
     name = path or str(ours_path)
+    files = Versions(Path(base_path), Path(ours_path), Path(theirs_path))
     try:
-        base, ours, theirs = (Path(p).read_bytes() for p in (base_path, ours_path, theirs_path))
+        base, ours, theirs = (p.read_bytes() for p in files)
         # git hands an empty file as the base when both sides added the file.
         result = merge_documents(Versions(base or None, ours, theirs), file=name)
         merged = mark_conflicts(result) if result.merged is not None else None
     except (OSError, DocumentError) as exc:
-        print(f"svgx-sync merge-driver: {name}: {exc}; left as ours", file=sys.stderr)
-        return DRIVER_FAILED
-    if merged is None:
-        print(f"svgx-sync merge-driver: {name}: the merge deletes the file", file=sys.stderr)
-        return DRIVER_FAILED
-    write_atomic(Path(ours_path), merged)
+        return _line_merge(files, marker_size, name, str(exc))
+    except Exception as exc:  # a bug of ours must not cost the user the merge
+        log.exception("element merge of %s failed", name)
+        return _line_merge(files, marker_size, name, f"{name}: {type(exc).__name__}: {exc}")
+    if merged is None:  # not reached from git: git decides deletions itself
+        return _line_merge(files, marker_size, name, f"{name}: the merge deletes the file")
+    write_atomic(files.ours, merged)
     for note in result.notes:
         print(f"svgx-sync: {name}: {note}", file=sys.stderr)
     for conflict in result.conflicts:
         what = "conflict" if conflict.blocking else "warning"
         print(f"svgx-sync: {name}: {what}: {_describe(conflict)}", file=sys.stderr)
     return DRIVER_CLEAN if result.clean else DRIVER_CONFLICT
+
+
+def _line_merge(files: Versions[Path], marker_size: int | str, name: str, why: str) -> int:
+    """``git merge-file``, what git does for a file without a driver.
+
+    It reads no attributes, drivers or hooks (only ``merge.conflictStyle``, as git's own
+    line merge does) and needs no repository. Its exit code is the number of conflicts,
+    or above 127 for a file it will not merge (binary to git): ours is then kept, as
+    git's binary merge keeps it.
+    """
+    print(
+        f"svgx-sync merge-driver: {why}; not merged element by element, git's line merge"
+        " is used instead",
+        file=sys.stderr,
+    )
+    size = int(marker_size) if str(marker_size).isdigit() else 7
+    labels = [arg for side in ("ours", "base", "theirs") for arg in ("-L", f"{side}:{name}")]
+    command = ["git", "merge-file", "-p", f"--marker-size={size}", *labels]
+    try:
+        done = subprocess.run(
+            [*command, str(files.ours), str(files.base), str(files.theirs)],
+            capture_output=True,
+            check=False,
+        )
+    except OSError as exc:
+        print(f"svgx-sync merge-driver: cannot run git: {exc}; left as ours", file=sys.stderr)
+        return DRIVER_FAILED
+    if not 0 <= done.returncode <= 127:
+        sys.stderr.write(done.stderr.decode(errors="replace"))
+        print(f"svgx-sync merge-driver: {name}: left as ours", file=sys.stderr)
+        return DRIVER_FAILED
+    write_atomic(files.ours, done.stdout)
+    return DRIVER_CLEAN if done.returncode == 0 else DRIVER_CONFLICT
 
 
 def _describe(conflict: Conflict) -> str:

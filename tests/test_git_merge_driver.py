@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,7 @@ from svgx_sync.merge import read_conflicts
 from svgx_sync.svgdoc import SVGX_NS, SvgDocument
 
 Git = Callable[..., str]
+TIMEOUT = 60
 
 DRAWING = b"""<?xml version="1.0" encoding="UTF-8"?>
 <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">
@@ -32,6 +34,7 @@ def svgx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         check=False,
+        timeout=TIMEOUT,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
     )
 
@@ -142,20 +145,96 @@ def test_git_diff_shows_elements(tmp_path: Path, git: Git) -> None:
     assert "fill" in shown and "orange" in shown
 
 
-def test_driver_fails_on_unreadable_input_and_leaves_ours(tmp_path: Path) -> None:
-    base, ours, theirs = (tmp_path / n for n in ("base.svg", "ours.svg", "theirs.svg"))
-    base.write_bytes(DRAWING)
-    ours.write_bytes(OURS)
-    theirs.write_bytes(b"<svg")
+def three(tmp_path: Path, base: bytes, ours: bytes, theirs: bytes) -> list[Path]:
+    """Driver inputs as git hands them: base, ours, theirs in files."""
+    paths = [tmp_path / n for n in ("base.svg", "ours.svg", "theirs.svg")]
+    for path, data in zip(paths, (base, ours, theirs), strict=True):
+        path.write_bytes(data)
+    return paths
+
+
+def test_driver_line_merges_input_it_cannot_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base, ours, theirs = three(tmp_path, DRAWING, OURS, b"<svg")
+    assert merge_driver(base, ours, theirs, "9", "drawing.svg") == 1
+    lines = ours.read_bytes().splitlines()
+    assert b"<<<<<<<<< ours:drawing.svg" in lines and b">>>>>>>>> theirs:drawing.svg" in lines
+    assert b'  <rect id="a" x="10" y="10" width="20" height="20" fill="orange"/>' in lines
+    assert b"<svg" in lines
+    assert "not well-formed" in capsys.readouterr().err
+
+
+def test_driver_keeps_ours_when_git_cannot_merge_the_text_either(tmp_path: Path) -> None:
+    """A NUL byte makes the file binary to git too: ours is kept, as git's binary merge does."""
+    base, ours, theirs = three(tmp_path, DRAWING, OURS, THEIRS.replace(b"blue", b"\0"))
     assert merge_driver(base, ours, theirs, "7", "drawing.svg") == 130
     assert ours.read_bytes() == OURS
 
 
+def _without_labels(data: bytes) -> bytes:
+    return re.sub(rb"(?m)^(<{7}|\|{7}|>{7}) .*$", rb"\1", data)
+
+
+def _merge_in_both(
+    tmp_path: Path, git: Git, ours: bytes, theirs: bytes
+) -> list[tuple[int, bytes, str]]:
+    """The same merge with plain git and with the driver: exit code, file, stderr."""
+    out = []
+    for name in ("plain", "driver"):
+        (tmp_path / name).mkdir()
+        repo = _repo(tmp_path / name, git)
+        _branches(repo, git, ours, theirs)
+        if name == "driver":
+            setup = svgx(repo, "git-setup")
+            assert setup.returncode == 0, setup.stderr
+        done = subprocess.run(
+            ["git", "merge", "--no-edit", "other"],
+            cwd=repo, capture_output=True, text=True, check=False, timeout=TIMEOUT,
+        )
+        unmerged = git(repo, "diff", "--name-only", "--diff-filter=U")
+        assert unmerged == ("drawing.svg\n" if done.returncode else "")
+        out.append((done.returncode, (repo / "drawing.svg").read_bytes(), done.stderr))
+    return out
+
+
+BROKEN = OURS.replace(b'fill="orange"/>', b'fill="orange">')  # an unclosed rect
+ENTITY = DRAWING.replace(b"?>\n", b'?>\n<!DOCTYPE svg [<!ENTITY c "cyan">]>\n', 1)
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs", "why", "conflicts"),
+    [
+        # line 3 broken, line 4 edited: git's line merge conflicts on adjacent lines
+        (BROKEN, THEIRS, "not well-formed", True),
+        # line 4 broken, line 2 edited: one untouched line apart, the line merge is clean
+        (
+            DRAWING.replace(b'fill="blue"/>', b'fill="blue">'),
+            DRAWING.replace(b"0 0 100 100", b"0 0 200 100"),
+            "not well-formed",
+            False,
+        ),
+        (OURS, ENTITY, "DOCTYPE with an internal subset", False),
+        (ENTITY.replace(b'fill="blue"', b'fill="&c;"'), OURS, "DOCTYPE", True),
+    ],
+    ids=["broken-adjacent", "broken-apart", "entities-apart", "entities-adjacent"],
+)
+def test_git_merge_of_what_the_driver_cannot_read_is_gits_line_merge(
+    tmp_path: Path, git: Git, ours: bytes, theirs: bytes, why: str, conflicts: bool
+) -> None:
+    """Never worse off than without the driver: git's exit code and git's file, up to the
+    markers' labels."""
+    (plain_code, plain, _), (code, merged, stderr) = _merge_in_both(tmp_path, git, ours, theirs)
+    assert code == plain_code and bool(code) == conflicts
+    assert (b"<<<<<<< ours:drawing.svg\n" in merged) == conflicts
+    assert _without_labels(merged) == _without_labels(plain)
+    assert why in stderr and "git's line merge" in stderr, stderr
+    assert "Traceback" not in stderr
+
+
 @pytest.mark.parametrize("base", [DRAWING, b""])
 def test_driver_exit_codes(tmp_path: Path, base: bytes) -> None:
-    paths = [tmp_path / n for n in ("base.svg", "ours.svg", "theirs.svg")]
-    for path, data in zip(paths, (base, OURS, THEIRS), strict=True):
-        path.write_bytes(data)
+    paths = three(tmp_path, base, OURS, THEIRS)
     code = merge_driver(*paths, "7", "drawing.svg")
     if base:
         assert code == 0 and paths[1].read_bytes() == BOTH

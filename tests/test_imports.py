@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_git_merge_driver import BOTH, DRAWING, OURS, THEIRS, _branches, _repo, svgx
+from test_git_merge_driver import BOTH, DRAWING, OURS, THEIRS, _branches, _repo, svgx, three
 
 import svgx_sync
 
@@ -50,13 +50,6 @@ def daemon_parts(modules: set[str]) -> list[str]:
     return sorted(m for m in modules if m.split(".")[0] in DAEMON_MODULES or m in DAEMON_MODULES)
 
 
-def three_files(folder: Path) -> list[str]:
-    paths = [folder / n for n in ("base.svg", "ours.svg", "theirs.svg")]
-    for path, data in zip(paths, (DRAWING, OURS, THEIRS), strict=True):
-        path.write_bytes(data)
-    return [str(p) for p in paths]
-
-
 def test_importing_the_package_loads_no_daemon(tmp_path: Path) -> None:
     done, modules = loads_of("-c", "import svgx_sync, svgx_sync.merge", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -65,7 +58,7 @@ def test_importing_the_package_loads_no_daemon(tmp_path: Path) -> None:
 
 
 def test_merge_driver_loads_no_daemon(tmp_path: Path) -> None:
-    base, ours, theirs = three_files(tmp_path)
+    base, ours, theirs = map(str, three(tmp_path, DRAWING, OURS, THEIRS))
     done, modules = loads_of(
         "-m", "svgx_sync", "merge-driver", base, ours, theirs, "7", "drawing.svg", cwd=tmp_path
     )
@@ -76,7 +69,7 @@ def test_merge_driver_loads_no_daemon(tmp_path: Path) -> None:
 
 
 def test_git_diff_command_loads_no_daemon(tmp_path: Path) -> None:
-    base, ours, _ = three_files(tmp_path)
+    base, ours, _ = map(str, three(tmp_path, DRAWING, OURS, THEIRS))
     done, modules = loads_of(
         "-m", "svgx_sync", "git-diff", "drawing.svg", base, "0" * 40, "100644", ours, cwd=tmp_path
     )
