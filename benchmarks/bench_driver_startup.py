@@ -10,10 +10,10 @@ command ``git-setup`` configures, in a fresh process. Beside it, in the same rou
 the same files (git's line merge, what git does without a driver). Every ``--checkout``
 is put first on ``PYTHONPATH`` in turn, so a copy of an older revision
 (``git archive main | tar -x -C /tmp/before``) is timed beside this one with the same
-interpreter. The variants are interleaved round by round so that noise spreads over all. Children write their
-bytecode under a scratch ``PYTHONPYCACHEPREFIX`` (even when ``PYTHONDONTWRITEBYTECODE``
-is set here), so every timed run starts from compiled modules, as an installed package
-does; the first, uncounted round compiles them.
+interpreter. The variants are interleaved round by round so that noise spreads over all.
+Children write their bytecode under a scratch ``PYTHONPYCACHEPREFIX`` (even when
+``PYTHONDONTWRITEBYTECODE`` is set here), so every timed run starts from compiled
+modules, as an installed package does; the first, uncounted round compiles them.
 """
 
 from __future__ import annotations
@@ -62,9 +62,11 @@ def main() -> None:
         help="source tree whose svgx_sync is timed (repeatable; default: this checkout)",
     )
     args = parser.parse_args()
-    checkouts: list[Path] = [c.resolve() for c in args.checkout or [HERE]]
+    with tempfile.TemporaryDirectory(prefix="svgx-driver-") as scratch:
+        measure(args, [c.resolve() for c in args.checkout or [HERE]], Path(scratch))
 
-    folder = Path(tempfile.mkdtemp(prefix="svgx-driver-"))
+
+def measure(args: argparse.Namespace, checkouts: list[Path], folder: Path) -> None:
     base, ours, theirs = (folder / n for n in ("base.svg", "ours.svg", "theirs.svg"))
     ours_bytes = drawing({3: "orange"})
     base.write_bytes(drawing({}))
@@ -101,7 +103,7 @@ def main() -> None:
         ),
     }
     for checkout in checkouts:
-        where = python(checkout, "-c", "import svgx_sync, sys; print(svgx_sync.__file__)")()
+        where = python(checkout, "-c", "import svgx_sync; print(svgx_sync.__file__)")()
         print(f"{checkout}: svgx_sync from {where.stdout.decode().strip()}")
         variants[f"import svgx_sync.merge  [{checkout}]"] = python(
             checkout, "-c", "import svgx_sync.merge"
@@ -113,13 +115,14 @@ def main() -> None:
         for name, run in variants.items():
             ours.write_bytes(ours_bytes)
             elapsed = timed(run)
-            if round_:  # the first round warms the page cache and is not counted
+            if round_:  # the first round compiles and warms caches: not counted
                 times[name].append(elapsed)
 
     print(f"\n{args.runs} runs each, whole process, ms ({args.python})")
-    print(f"{'variant':<{max(map(len, times))}}  {'median':>8}  {'p99':>8}")
+    width = max(map(len, times))
+    print(f"{'variant':<{width}}  {'median':>8}  {'p99':>8}")
     for name, values in times.items():
-        print(f"{name:<{max(map(len, times))}}  {statistics.median(values):8.1f}  {p99(values):8.1f}")
+        print(f"{name:<{width}}  {statistics.median(values):8.1f}  {p99(values):8.1f}")
 
 
 if __name__ == "__main__":
