@@ -47,7 +47,7 @@ import orjson
 from .atomic import write_atomic
 from .external import content_id
 
-__all__ = ["MAX_VERSIONS", "MAX_VERSION_BYTES", "WrittenBases", "bases_folder"]
+__all__ = ["MAX_VERSIONS", "MAX_VERSION_BYTES", "WrittenBases", "bases_folder", "carried"]
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,21 @@ def _kept(versions: list[_Version]) -> tuple[_Version, ...]:
             break
         kept.append(version)
     return tuple(kept)
+
+
+def carried(
+    own: tuple[_Version, ...], theirs: list[_Version], seq: int
+) -> tuple[_Version, ...]:
+    """A file's versions once another branch's versions ``theirs`` (newest first) followed
+    the working tree into this record at ``seq``: this record's versions taken since
+    (at or after ``seq``) stay newest, then ``theirs``, taken at ``seq`` (the live edits
+    after it are concurrent with a save made from one of them), then this record's
+    older versions; within bounds."""
+    recent = [v for v in own if v.seq >= seq]
+    known = {v.sha for v in recent}
+    moved = [_Version(v.sha, seq, v.size) for v in theirs if v.sha not in known]
+    known |= {v.sha for v in moved}
+    return _kept([*recent, *moved, *(v for v in own if v.sha not in known)])
 
 
 def _parse_entry(raw: Mapping[str, Any]) -> tuple[_Version, ...]:
@@ -255,7 +270,6 @@ class WrittenBases:
         with self._persist_lock:
             with self._lock:
                 entries = dict(self._entries)
-                stored = set(self._stored)
             blobs: dict[str, bytes] = {}
             for path, data in changes.items():
                 if data is None:
@@ -268,28 +282,71 @@ class WrittenBases:
                 newest = _Version(sha, seqs.get(path, 0), len(data))
                 entries[path] = _kept([newest, *(v for v in old if v.sha != sha)])
                 blobs[sha] = data
-            named = {v.sha for versions in entries.values() for v in versions}
-            manifest = {
-                "head": head,
-                "files": {
-                    path: {"versions": [{"sha": v.sha, "seq": v.seq, "size": v.size} for v in versions]}
-                    for path, versions in sorted(entries.items())
-                },
-            }
-            self.folder.mkdir(parents=True, exist_ok=True)
-            for sha, data in blobs.items():
-                if sha not in stored:
-                    write_atomic(self.folder / sha, data)
-                    stored.add(sha)
-            write_atomic(self.folder / MANIFEST, orjson.dumps(manifest))
-            unused = stored - named
+            self._store(entries, blobs, head)
             with self._lock:
-                self._entries = entries
-                self.head = head
-                self._stored = stored - unused
                 for path, data in changes.items():
                     if data is not None:
                         self._see(path, [_sha(data)])
-            for sha in unused:
-                with contextlib.suppress(OSError):
-                    (self.folder / sha).unlink()
+
+    def follow(self, other: WrittenBases, disk: Mapping[str, bytes], seq: int) -> set[str]:
+        """Take ``other``'s recent versions of the files whose bytes on disk are its
+        newest (a checkout kept them), as versions of this record taken at ``seq``; an
+        editor may have loaded any of them. Returns the files that followed.
+
+        Raises OSError like :meth:`record`.
+        """
+        taken: dict[str, list[tuple[bytes, int]]] = {}
+        for path, data in disk.items():
+            if other.newest(path) == _sha(data):
+                taken[path] = other.versions(path)
+        if not taken:
+            return set()
+        with self._persist_lock:
+            with self._lock:
+                entries = dict(self._entries)
+            blobs: dict[str, bytes] = {}
+            for path, versions in taken.items():
+                theirs = [_Version(_sha(data), 0, len(data)) for data, _ in versions]
+                blobs.update((_sha(data), data) for data, _ in versions)
+                entries[path] = carried(entries.get(path, ()), theirs, seq)
+            self._store(entries, blobs, self.head)
+            with self._lock:
+                for path, versions in taken.items():
+                    self._see(path, [_sha(data) for data, _ in reversed(versions)])
+        return set(taken)
+
+    def newest(self, file: str) -> str | None:
+        """The content id of the newest recorded version of ``file`` (None: none)."""
+        with self._lock:
+            entry = self._entries.get(file, ())
+        return entry[0].sha if entry else None
+
+    def _store(
+        self, entries: dict[str, tuple[_Version, ...]], blobs: Mapping[str, bytes], head: str | None
+    ) -> None:
+        """Replace the record with ``entries`` (the bytes of new versions in ``blobs``):
+        the bytes, then the manifest, then drop unused bytes. Under the persist lock."""
+        with self._lock:
+            stored = set(self._stored)
+        named = {v.sha for versions in entries.values() for v in versions}
+        manifest = {
+            "head": head,
+            "files": {
+                path: {"versions": [{"sha": v.sha, "seq": v.seq, "size": v.size} for v in versions]}
+                for path, versions in sorted(entries.items())
+            },
+        }
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for sha, data in blobs.items():
+            if sha not in stored and sha in named:
+                write_atomic(self.folder / sha, data)
+                stored.add(sha)
+        write_atomic(self.folder / MANIFEST, orjson.dumps(manifest))
+        unused = stored - named
+        with self._lock:
+            self._entries = entries
+            self.head = head
+            self._stored = stored - unused
+        for sha in unused:
+            with contextlib.suppress(OSError):
+                (self.folder / sha).unlink()

@@ -44,7 +44,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -187,6 +187,14 @@ class Room:
     @property
     def key(self) -> str:
         return self.live.key
+
+
+def _recorded_at(folder: Path) -> float:
+    """When the written-versions record in ``folder`` last changed (0: unreadable)."""
+    try:
+        return (folder / "manifest.json").stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 class Daemon:
@@ -572,6 +580,7 @@ class Daemon:
 
         document, live = room.document, room.live
         on_disk = document.svg_files()
+        taken_at = live.seq
         recorded = {
             path: found
             for path in room.bases.files() | set(on_disk)
@@ -605,7 +614,31 @@ class Daemon:
         self._flush(room)
         # Every file's base is a recorded version: the first of those a save is judged on.
         self._record_bases(room, changed | set(live.last_written))
+        self._follow_working_tree(room, on_disk, taken_at)
         self._write_files(room)
+
+    def _follow_working_tree(self, room: Room, on_disk: Mapping[str, bytes], taken_at: int) -> None:
+        """The session of ``room`` took the working tree at ``taken_at``: the recent
+        versions another branch's session wrote of the files git kept as they were (a
+        ``git checkout -b``, a switch between branches that share them) follow the files,
+        so that a save from an editor that loaded one of them is judged from it."""
+        svgx = Path(room.document.repo.path) / "svgx"
+        loaded = {r.bases.folder: r.bases for r in self.rooms.values()}
+        left = dict(on_disk)
+        # The branch that wrote last first: the one the working tree most likely came from.
+        for folder in sorted(svgx.glob("written-*/"), key=_recorded_at, reverse=True):
+            if not left or folder == room.bases.folder:
+                continue
+            other = loaded.get(folder)
+            if other is None:
+                other = WrittenBases(folder)
+                other.load()
+            try:
+                for path in room.bases.follow(other, left, taken_at):
+                    del left[path]
+            except OSError:
+                log.exception("could not carry the written versions of %s", room.key)
+                return
 
     @staticmethod
     def _closest_recorded(room: Room, file: str, disk: bytes | None) -> tuple[bytes, int] | None:
@@ -745,6 +778,7 @@ class Daemon:
         live = room.live
         live.last_written.update(on_disk)
         room.bases.note_seen(on_disk)
+        self._follow_working_tree(room, on_disk, live.seq)
         live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
         self._write_files(room)
 

@@ -308,3 +308,33 @@ def test_inkscape_saving_a_copy_opened_before_live_edits_keeps_them(tmp_path: Pa
                     if o["user_id"] == "external" and o["operation_type"] == "delete"]
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
+
+
+def test_a_stale_editors_save_after_git_checkout_b_keeps_the_live_work(tmp_path: Path) -> None:
+    """``git checkout -b`` keeps the files: the versions they held follow them to the new
+    branch's session, so an editor that opened the file before the live work and saves
+    after the checkout still brings only its own change."""
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        loaded = file.read_bytes()  # an editor opens the file...
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        await live_work(alice, file)
+        await git_cli(folder, "checkout", "-q", "-b", "feature")
+        await alice.expect("welcome", lambda m: m["branch"] == "feature")
+        # ...and saves its copy, with one change of its own, on the new branch.
+        save(file, loaded.replace(b'r="5"', b'r="9"'))
+        await until(lambda: "doc@feature" in daemon.rooms
+                    and daemon.rooms["doc@feature"].live.files["document.svg"].get("c").get("r") == "9",
+                    "the editor's change live")
+        live = daemon.rooms["doc@feature"].live.files["document.svg"]
+        assert live.find("door") is not None and live.get("r").get("fill") == "blue"
+        await until(lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+                    "the merged state on disk")
+        svg = file.read_text()
+        assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
+        assert not [o for m in alice.seen if m["type"] == "operations" for o in m["operations"]
+                    if o["user_id"] == "external" and o["operation_type"] == "delete"]
+
+    serve(tmp_path, BASE, body, write_debounce_ms=0)

@@ -100,3 +100,19 @@ def test_a_record_in_the_older_two_version_form_is_read(tmp_path: Path) -> None:
     bases = WrittenBases(folder)
     bases.load()
     assert bases.versions("document.svg") == [(V1, 4), (V0, 2)]
+
+
+def test_the_versions_of_files_a_checkout_kept_follow_them_to_the_new_branch(tmp_path: Path) -> None:
+    main = WrittenBases(tmp_path / "written-main")
+    for seq, data in enumerate((V0, V1, V2)):
+        main.record({"document.svg": data, "other.svg": data}, dict.fromkeys(("document.svg", "other.svg"), seq), "abc")
+    feature = WrittenBases(tmp_path / "written-feature")
+    feature.record({"document.svg": V2}, {"document.svg": 5}, "abc")  # taken at 3, merged to 5
+    # document.svg is as main left it; other.svg was changed by the checkout.
+    assert feature.follow(main, {"document.svg": V2, "other.svg": V0}, 3) == {"document.svg"}
+    assert feature.versions("document.svg") == [(V2, 5), (V1, 3), (V0, 3)]
+    assert feature.versions("other.svg") == []
+    assert content_id(V0) in feature.seen("document.svg")
+    again = WrittenBases(tmp_path / "written-feature")
+    again.load()
+    assert again.versions("document.svg") == [(V2, 5), (V1, 3), (V0, 3)]
