@@ -600,6 +600,62 @@ def refused(
     return record
 
 
+STALE_SAVE = "stale_save"
+"""Kind of the conflicts recorded by :func:`unread`."""
+
+
+def unread(
+    doc: SvgDocument,
+    book: ConflictBook,
+    op: Operation,
+    *,
+    file: str,
+    strategy: Strategy,
+    base_seq: int,
+    own_after: int | None = None,
+) -> list[dict[str, Any]]:
+    """Record one change of an outside save that the live state does not take because
+    the save was read as made from an older version (a stale copy): ``op`` is what the
+    other reading, an up-to-date copy, would apply (see
+    :func:`svgx_sync.external.unread_changes`).
+
+    One ``stale_save`` record per attribute, text or place it sets, or one for the
+    element it creates or deletes, won by the live state (``winner`` ``earlier``;
+    ``open`` under ``manual``, ``rejected`` under ``reject``, else ``auto_resolved``),
+    naming the live edit since ``base_seq`` it would undo; ``theirs`` applies ``op``.
+    """
+    touched: dict[str, Any] = {}
+    if op.operation_type is OperationType.UPDATE:
+        touched = {"@" + name: value for name, value in op.data.get("attributes", {}).items()}
+        if "text" in op.data:
+            touched[TEXT] = op.data["text"]
+        if "tail" in op.data:
+            touched[TAIL] = op.data["tail"]
+    elif op.operation_type is OperationType.MOVE:
+        touched = {PLACE: op.data.get("parent")}
+    else:
+        touched = {EXISTS: None}
+    history = _later(book.history.get(op.element_id, []), base_seq, op.user_id, own_after)
+    status = {Strategy.MANUAL: "open", Strategy.REJECT: "rejected"}.get(strategy, "auto_resolved")
+    records = []
+    for key, value in touched.items():
+        earlier = next((t for t in reversed(history) if key in t.before or EXISTS in t.before), None)
+        attribute = _describe(key)[1]
+        values: dict[str, Any] = {}
+        if key != EXISTS:
+            values = dict(
+                base=_jsonable(earlier.before.get(key)) if earlier is not None else None,
+                ours=_jsonable(_value(doc, op.element_id, key)),
+                theirs=_jsonable(value),
+            )
+        records.append(_record(
+            STALE_SAVE, op, earlier, file=file, strategy=strategy, key=key, attribute=attribute,
+            reason="the save matches an older version best, so it was read as a stale copy "
+            "without this change; theirs applies it", **values,
+        ))
+    return _file(book, records, status, op, [], winner="earlier")
+
+
 def _taken_id(
     doc: SvgDocument,
     book: ConflictBook,

@@ -23,7 +23,9 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
   newer). An editor that read the file several writes ago and saves its copy with one
   change of its own then brings that one change, and the live edits made since stay.
   A saved file equal to an older version of ours has no change of its own: the live
-  state is written over it.
+  state is written over it. The bytes also fit an up-to-date copy in which the user
+  undid the live edits since; what that reading would change and the stale one leaves
+  out (:func:`unread_changes`) is reported, as ``stale_save`` conflicts.
 * The daemon replaces a file only when it holds bytes the daemon has seen (written,
   loaded or merged; :func:`may_replace`), checked just before the rename. Other bytes
   are an edit not merged yet: the write is skipped and the file is judged as a save.
@@ -60,6 +62,7 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
@@ -71,10 +74,10 @@ from lxml import etree
 
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
-from .errors import DocumentError
+from .errors import ClientError, DocumentError
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
-from .ops import MODEL_ID, Operation, coerce_operation
+from .ops import MODEL_ID, Operation, apply_operation, coerce_operation
 from .svgdoc import SvgDocument, _parser
 
 __all__ = [
@@ -106,6 +109,7 @@ __all__ = [
     "may_replace",
     "settle_incomplete",
     "to_operations",
+    "unread_changes",
 ]
 
 EXTERNAL_USER = "external"
@@ -416,6 +420,30 @@ def closest_version(
         if best_distance is None or distance < best_distance:
             best, best_distance = index, distance
     return best
+
+
+def unread_changes(
+    newest: bytes, older: bytes, disk: bytes, file: str, reading: Sequence[Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """What a save read as made from ``older`` (``reading``: its changes from ``older``)
+    would also change had it been made from ``newest``, the latest version written.
+
+    Both readings fit the bytes: a stale copy that lacks the live edits made since, or an
+    up-to-date copy in which the user undid them (deleted an element created live). The
+    stale reading is applied; these are the changes of the other one, as diff dicts, for
+    the caller to report (never to drop silently). Empty when a file does not parse.
+    """
+    try:
+        merged = SvgDocument(newest, name=file)
+        for raw in reading:
+            with contextlib.suppress(ClientError, ValueError):
+                apply_operation(merged, coerce_operation({**raw, "user_id": EXTERNAL_USER}))
+        return [
+            c for c in diff_documents(merged.to_bytes(), disk, file)
+            if c["operation_type"] not in (FILE_ADD, FILE_DELETE)
+        ]
+    except DocumentError:
+        return []
 
 
 # -- deleting a file against live edits ----------------------------------------------------

@@ -75,10 +75,12 @@ from .external import (
     loss_message,
     settle_incomplete,
     to_operations,
+    unread_changes,
 )
-from .conflicts import refused
+from .conflicts import refused, unread
 from .intake import Verdict, screen_svg
 from .names import PRIVATE_REF_NAMESPACE, validate_document_name
+from .ops import coerce_operation
 from .session import LiveDocument
 from .session import Outcome as Submitted
 from .store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
@@ -545,6 +547,7 @@ class Watcher:
         current = live.files.get(file)
         ours = current.to_bytes() if current is not None else None
         seq_before = live.seq
+        newest: bytes | None = None  # the latest write, when the save reads as made from an older one
         if versions is None and disk is not None and base is not None and not doc.index_holds(file, disk):
             # The version the saving program most likely loaded, of the recent ones (not
             # for what git wrote: git's own versions are judged from our last write).
@@ -556,6 +559,7 @@ class Watcher:
                     closest_version, disk, [data for data, _ in candidates], self._fingerprint
                 )
                 if chosen:
+                    newest = base
                     base, base_seq = candidates[chosen]
                     log.debug("watcher: %s/%s saved from an older version (seq %d)",
                               doc.name, file, base_seq)
@@ -574,10 +578,21 @@ class Watcher:
         lost: list[dict[str, Any]] = []
         if change.loss is not None:
             lost.append(await self._version_before_loss(doc, state, live, change))
+        unread: list[dict[str, Any]] = []
+        if newest is not None and disk is not None and change.outcome in (
+            Outcome.OPERATIONS, Outcome.IGNORE
+        ):
+            assert base is not None
+            unread = await asyncio.to_thread(
+                unread_changes, newest, base, disk, file, change.operations
+            )
         before = live.last_written.get(file)
+        own_after = live.seq
         outcomes, messages = apply_change(
             live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
         )
+        if unread:
+            outcomes += _report_unread(live, file, unread, base_seq=base_seq, own_after=own_after)
         return outcomes, notices + messages + lost, live.last_written.get(file) is not before
 
     def _hold_git_conflict(
@@ -878,13 +893,41 @@ def _apply_operations(
     return outcomes
 
 
-def _noted(live: LiveDocument, record: dict[str, Any]) -> Submitted:
+def _report_unread(
+    live: LiveDocument,
+    file: str,
+    changes: Sequence[Mapping[str, Any]],
+    *,
+    base_seq: int | None,
+    own_after: int,
+) -> list[Submitted]:
+    """Record, journal and broadcast the changes a save read as a stale copy would make
+    had it been up to date (``stale_save`` conflicts won by the live state)."""
+    if file not in live.files:
+        return []
+    records: list[dict[str, Any]] = []
+    for raw in changes:
+        op = coerce_operation({**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key})
+        records += unread(
+            live.files[file], live.book, op, file=file, strategy=live.strategy,
+            base_seq=_written_seq(live, file) if base_seq is None else base_seq,
+            own_after=own_after,
+        )
+    if not records:
+        return []
+    log.info("watcher: a save of %s/%s read as a stale copy leaves out %d change(s): %s",
+             live.key, file, len(records), ", ".join(r["conflict_id"] for r in records))
+    return [_noted(live, *records)]
+
+
+def _noted(live: LiveDocument, *records: dict[str, Any]) -> Submitted:
     """A conflict recorded without an operation of its own: journaled and broadcast
     (``conflict_detected``) like one that came with an operation."""
     noted = Submitted(
-        "applied", {"op_id": None, "seq": None, "status": record["status"]}, conflicts=[record]
+        "applied", {"op_id": None, "seq": None, "status": records[0]["status"]},
+        conflicts=list(records),
     )
-    noted.journal.append(live.conflict_record([record]))
+    noted.journal.append(live.conflict_record(records))
     return noted
 
 

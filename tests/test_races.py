@@ -182,7 +182,16 @@ def test_a_stale_editors_save_applies_only_its_own_change(tmp_path: Path) -> Non
                     "the merged state on disk")
         svg = file.read_text()
         assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
-        assert not [m for m in alice.seen if m["type"] == "conflict_detected"]
+        # What the save would undo, read as an up-to-date copy, is reported, live kept.
+        found = await bob.expect("conflict_detected")
+        unread = {(c["element_id"], c["key"]): c for c in found["conflicts"]}
+        assert sorted(unread) == [("door", "#exists"), ("r", "@fill")]
+        assert {(c["kind"], c["status"], c["winner"]) for c in unread.values()} == {
+            ("stale_save", "auto_resolved", "earlier")}
+        fill = unread[("r", "@fill")]
+        assert (fill["base"], fill["ours"], fill["theirs"]) == ("red", "blue", "red")
+        assert not [c for m in alice.seen if m["type"] == "conflict_detected"
+                    for c in m["conflicts"] if c["kind"] != "stale_save"]
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 
@@ -336,5 +345,57 @@ def test_a_stale_editors_save_after_git_checkout_b_keeps_the_live_work(tmp_path:
         assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
         assert not [o for m in alice.seen if m["type"] == "operations" for o in m["operations"]
                     if o["user_id"] == "external" and o["operation_type"] == "delete"]
+
+    serve(tmp_path, BASE, body, write_debounce_ms=0)
+
+
+DOOR = b'  <rect id="door" x="40" y="40" width="5" height="9"/>\n'
+
+
+@pytest.mark.parametrize("writer", ["same bytes", "re-indented"])
+def test_a_save_that_deletes_what_was_created_live_since_is_a_reported_conflict(
+    tmp_path: Path, writer: str
+) -> None:
+    """An editor opens the file with the door made live, deletes the door, saves: its
+    elements are an older version's, so it reads as a stale copy with no change of its
+    own and the door stays; the deletion is a stale_save conflict, and theirs deletes."""
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        file = folder / "document.svg"
+        alice, bob = await Client.connect(daemon), await Client.connect(daemon)
+        await alice.join("alice")
+        await bob.join("bob")
+        await alice.op("alice", "r", {"fill": "blue"}, "a0")
+        await until(lambda: b'fill="blue"' in file.read_bytes(), "the fill on disk")
+        blue = file.read_bytes()  # a version git has not seen
+        await alice.send(
+            type="operation", operation_type="create", user_id="alice", element_id="door",
+            data={"type": "rectangle", "position": {"x": 40, "y": 40},
+                  "attributes": {"width": "5", "height": "9"}},
+            op_id="a1", timestamp=time.time(),
+        )
+        await alice.expect("ack", lambda m: m["op_id"] == "a1")
+        await until(lambda: b'id="door"' in file.read_bytes(), "the door on disk")
+        without = blue if writer == "same bytes" else blue.replace(b"  <", b"    <")
+        save(file, without)  # the editor's copy had the door; the user deleted it
+        for c in (alice, bob):
+            found = await c.expect("conflict_detected", lambda m: any(
+                x["kind"] == "stale_save" for x in m["conflicts"]))
+            (conflict,) = found["conflicts"]
+            assert (conflict["element_id"], conflict["key"]) == ("door", "#exists")
+            assert conflict["status"] == "auto_resolved" and conflict["winner"] == "earlier"
+            assert conflict["users"] == ["alice", "external"]
+            assert conflict["later_operation"]["operation_type"] == "delete"
+        live = daemon.rooms["doc@main"].live
+        assert live.files["document.svg"].find("door") is not None
+        await until(lambda: b'id="door"' in file.read_bytes(), "the live state written back")
+        assert [c["element_id"] for c in live.book.open()] == ["door"]
+        # The user who deleted it takes the save's reading: the door goes.
+        await bob.send(type="resolve_conflict", conflict_id=conflict["conflict_id"],
+                       resolution="theirs", resolved_by="bob")
+        await alice.expect("conflict_resolved", lambda m: m["conflict_id"] == conflict["conflict_id"])
+        assert live.files["document.svg"].find("door") is None
+        await until(lambda: b'id="door"' not in file.read_bytes(), "the deletion on disk")
+        assert not live.book.open()
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)

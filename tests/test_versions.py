@@ -116,3 +116,20 @@ def test_the_versions_of_files_a_checkout_kept_follow_them_to_the_new_branch(tmp
     again = WrittenBases(tmp_path / "written-feature")
     again.load()
     assert again.versions("document.svg") == [(V2, 5), (V1, 3), (V0, 3)]
+
+
+def test_what_the_stale_reading_of_a_save_leaves_out_is_what_undoes_the_newer_versions() -> None:
+    from svgx_sync.diff import diff_documents
+    from svgx_sync.external import unread_changes
+
+    deleted = V0.replace(b"  <", b"    <")  # V1's door deleted, re-indented
+    assert closest_version(deleted, [V1, V0]) == 1
+    (only,) = unread_changes(V1, V0, deleted, "document.svg", diff_documents(V0, deleted, "document.svg"))
+    assert (only["operation_type"], only["element_id"]) == ("delete", "door")
+    # A stale copy with one change of its own: its change is read, the live work is not undone.
+    own = V0.replace(b'r="5"', b'r="9"')
+    reading = diff_documents(V0, own, "document.svg")
+    left_out = {(c["operation_type"], c["element_id"], str(c["data"])) for c in
+                unread_changes(V2, V0, own, "document.svg", reading)}
+    assert left_out == {("delete", "door", "{}"), ("update", "r", "{'attributes': {'fill': 'red'}}")}
+    assert unread_changes(V2, V0, b"<svg", "document.svg", reading) == []
