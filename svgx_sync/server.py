@@ -602,9 +602,16 @@ class Daemon:
             version = self._commit_before_loss(room, description, checkpoint=False)
             losses.append(P.external_loss(live.name, change.file, change.loss, version, live.seq))
 
+        # Files read as saved from an older version than the latest one written.
+        newer = {
+            path: latest[0][0]
+            for path, (data, _) in recorded.items()
+            if (latest := room.bases.versions(path)[:1]) and latest[0][0] != data
+        }
         outcomes, changed = recover_working_tree(
             live, on_disk, recorded, versions, now=time.time(),
             unmerged=document.unmerged_paths(), rejected=rejected, before_loss=before_loss,
+            newer=newer,
         )
         room.load_notices = [
             P.file_rejected(live.name, file, reason, live.seq) for file, reason in rejected

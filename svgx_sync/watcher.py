@@ -587,12 +587,12 @@ class Watcher:
                 unread_changes, newest, base, disk, file, change.operations
             )
         before = live.last_written.get(file)
-        own_after = live.seq
+        own_after, seen_seq = live.seq, _written_seq(live, file) if base_seq is None else base_seq
         outcomes, messages = apply_change(
             live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
         )
         if unread:
-            outcomes += _report_unread(live, file, unread, base_seq=base_seq, own_after=own_after)
+            outcomes += _report_unread(live, file, unread, base_seq=seen_seq, own_after=own_after)
         return outcomes, notices + messages + lost, live.last_written.get(file) is not before
 
     def _hold_git_conflict(
@@ -898,7 +898,7 @@ def _report_unread(
     file: str,
     changes: Sequence[Mapping[str, Any]],
     *,
-    base_seq: int | None,
+    base_seq: int,
     own_after: int,
 ) -> list[Submitted]:
     """Record, journal and broadcast the changes a save read as a stale copy would make
@@ -910,8 +910,7 @@ def _report_unread(
         op = coerce_operation({**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key})
         records += unread(
             live.files[file], live.book, op, file=file, strategy=live.strategy,
-            base_seq=_written_seq(live, file) if base_seq is None else base_seq,
-            own_after=own_after,
+            base_seq=base_seq, own_after=own_after,
         )
     if not records:
         return []
@@ -965,6 +964,7 @@ def recover_working_tree(
     unmerged: Collection[str] = (),
     rejected: list[tuple[str, str]] | None = None,
     before_loss: Callable[[ExternalChange], None] | None = None,
+    newer: Mapping[str, bytes] | None = None,
 ) -> tuple[list[Submitted], set[str]]:
     """Bring what happened to the working tree while the daemon was away into a session
     just recovered from its checkpoint and journal.
@@ -978,8 +978,10 @@ def recover_working_tree(
     (``unmerged``: the paths git's index has unmerged) is held. A file that is not an
     SVG file is left alone, logged, and added to ``rejected`` as ``(file, reason)``;
     ``before_loss`` is called with a change that drops ids or the model before it is
-    applied (to make a version of the live state as it still is). Returns the outcomes to
-    journal and broadcast and the files whose base changed.
+    applied (to make a version of the live state as it still is). ``newer`` holds the
+    latest recorded version of the files whose ``recorded`` base is an older one: what a
+    save read so leaves out is reported (``stale_save`` conflicts). Returns the outcomes
+    to journal and broadcast and the files whose base changed.
     """
     outcomes: list[Submitted] = []
     changed: set[str] = set()
@@ -1004,6 +1006,14 @@ def recover_working_tree(
         change = external_change(base, ours, on_disk, file)
         log.debug("recovery: %s/%s: %s (%s)", live.key, file, change.outcome.value, change.reason)
         before = live.last_written.get(file)
+        latest = (newer or {}).get(file) if versions is None else None
+        unread = (
+            unread_changes(latest, base, on_disk, file, change.operations)
+            if latest is not None and base is not None and on_disk is not None
+            and change.outcome in (Outcome.IGNORE, Outcome.OPERATIONS)
+            else []
+        )
+        own_after, base_seq = live.seq, _written_seq(live, file)
         if change.outcome is Outcome.IGNORE:
             if on_disk is None and ours is not None:
                 live.dirty.add(file)  # not written yet
@@ -1024,6 +1034,8 @@ def recover_working_tree(
             if change.loss is not None and before_loss is not None:
                 before_loss(change)
             outcomes += apply_change(live, change, base=base, disk=on_disk, now=now)[0]
+        if unread:
+            outcomes += _report_unread(live, file, unread, base_seq=base_seq, own_after=own_after)
         if live.last_written.get(file) is not before or file in recorded:
             changed.add(file)
     return outcomes, changed

@@ -349,7 +349,14 @@ def test_a_stale_editors_save_after_git_checkout_b_keeps_the_live_work(tmp_path:
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 
 
-DOOR = b'  <rect id="door" x="40" y="40" width="5" height="9"/>\n'
+async def fill_then_door(alice: Client, file: Path) -> bytes:
+    """A live fill, written, then the live work: returns the file with the fill alone, a
+    version git has not seen."""
+    await alice.op("alice", "r", {"fill": "blue"}, "a0")
+    await until(lambda: b'fill="blue"' in file.read_bytes(), "the fill on disk")
+    blue = file.read_bytes()
+    await live_work(alice, file)
+    return blue
 
 
 @pytest.mark.parametrize("writer", ["same bytes", "re-indented"])
@@ -365,17 +372,7 @@ def test_a_save_that_deletes_what_was_created_live_since_is_a_reported_conflict(
         alice, bob = await Client.connect(daemon), await Client.connect(daemon)
         await alice.join("alice")
         await bob.join("bob")
-        await alice.op("alice", "r", {"fill": "blue"}, "a0")
-        await until(lambda: b'fill="blue"' in file.read_bytes(), "the fill on disk")
-        blue = file.read_bytes()  # a version git has not seen
-        await alice.send(
-            type="operation", operation_type="create", user_id="alice", element_id="door",
-            data={"type": "rectangle", "position": {"x": 40, "y": 40},
-                  "attributes": {"width": "5", "height": "9"}},
-            op_id="a1", timestamp=time.time(),
-        )
-        await alice.expect("ack", lambda m: m["op_id"] == "a1")
-        await until(lambda: b'id="door"' in file.read_bytes(), "the door on disk")
+        blue = await fill_then_door(alice, file)
         without = blue if writer == "same bytes" else blue.replace(b"  <", b"    <")
         save(file, without)  # the editor's copy had the door; the user deleted it
         for c in (alice, bob):
@@ -399,3 +396,30 @@ def test_a_save_that_deletes_what_was_created_live_since_is_a_reported_conflict(
         assert not live.book.open()
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
+
+
+def test_a_save_made_while_the_daemon_was_stopped_that_deletes_a_live_element_is_reported(
+    tmp_path: Path,
+) -> None:
+    root, folder = setup_root(tmp_path)
+    file = folder / "document.svg"
+
+    async def main() -> None:
+        async with running(root) as daemon:
+            alice = await Client.connect(daemon)
+            await alice.join("alice")
+            blue = await fill_then_door(alice, file)
+        save(file, blue.replace(b"  <", b"    <"))  # the door deleted while nobody serves
+        async with running(root) as daemon:
+            bob = await Client.connect(daemon)
+            welcome = await bob.join("bob")
+            (conflict,) = welcome["conflicts"]
+            assert (conflict["kind"], conflict["element_id"], conflict["key"]) == (
+                "stale_save", "door", "#exists")
+            assert 'id="door"' in welcome["files"]["document.svg"]
+            await bob.send(type="resolve_conflict", conflict_id=conflict["conflict_id"],
+                           resolution="theirs", resolved_by="bob")
+            await bob.expect("conflict_resolved")
+            await until(lambda: b'id="door"' not in file.read_bytes(), "the deletion on disk")
+
+    asyncio.run(asyncio.wait_for(main(), 90))
