@@ -907,15 +907,11 @@ def _report_unread(
         return []
     records: list[dict[str, Any]] = []
     for raw in changes:
-        try:
-            op = coerce_operation({**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key})
-            records += unread(
-                live.files[file], live.book, op, file=file, strategy=live.strategy,
-                base_seq=base_seq, own_after=own_after,
-            )
-        except (SvgxError, ValueError) as exc:  # the rest is still reported
-            log.warning("watcher: %s/%s: a change left out by a stale save cannot be recorded: %s",
-                        live.key, file, exc)
+        op = coerce_operation({**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key})
+        records += unread(
+            live.files[file], live.book, op, file=file, strategy=live.strategy,
+            base_seq=base_seq, own_after=own_after,
+        )
     if not records:
         return []
     log.info("watcher: a save of %s/%s read as a stale copy leaves out %d change(s): %s",

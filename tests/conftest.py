@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pygit2
 import pytest
@@ -66,3 +66,12 @@ def store(tmp_path: Path) -> Store:
     from svgx_sync.store import Store
 
     return Store(tmp_path / "documents")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the ``summary`` property a test recorded (how much a property test ran)."""
+    for kind in ("passed", "failed"):
+        for report in terminalreporter.stats.get(kind, []):
+            for name, value in getattr(report, "user_properties", ()):
+                if name == "summary":
+                    terminalreporter.write_line(f"{report.nodeid}: {value}")
