@@ -826,6 +826,7 @@ def workspace(tmp_path: Path) -> Iterator[Path]:
     shutil.rmtree(tmp_path, ignore_errors=True)
 
 
+@pytest.mark.timeout(int(BUDGET_S) + 120)  # the budget, the step under way and the tear-downs
 def test_live_edits_outside_saves_and_git_keep_every_file_and_edit(
     workspace: Path, record_property: Callable[[str, object], None]
 ) -> None:
