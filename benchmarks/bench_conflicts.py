@@ -12,9 +12,9 @@ from __future__ import annotations
 import statistics
 import time
 
-from svgx_sync.conflicts import ConflictBook, Strategy, arbitrate
-from svgx_sync.ops import coerce_operation
-from svgx_sync.svgdoc import SvgDocument
+from svgx_sync.core.conflicts import ConflictBook, Strategy, arbitrate
+from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.svgdoc import SvgDocument
 
 
 def document(n: int) -> bytes:

@@ -19,11 +19,11 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from svgx_sync.atomic import write_atomic  # noqa: E402 - after the path set-up above
-from svgx_sync.diff import diff_documents  # noqa: E402
-from svgx_sync.ops import apply_operation, coerce_operation  # noqa: E402
-from svgx_sync.store import Store  # noqa: E402
-from svgx_sync.svgdoc import SvgDocument  # noqa: E402
+from svgx_sync.durable.atomic import write_atomic  # noqa: E402 - after the path set-up above
+from svgx_sync.core.diff import diff_documents  # noqa: E402
+from svgx_sync.core.ops import apply_operation, coerce_operation  # noqa: E402
+from svgx_sync.git.store import Store  # noqa: E402
+from svgx_sync.core.svgdoc import SvgDocument  # noqa: E402
 
 
 def floor_plan(n: int, seed: int = 1) -> bytes:

@@ -6,9 +6,10 @@ Each run merges the same small three-way case (a 24-element drawing, a different
 element edited on each side) with ``python -m svgx_sync merge-driver O A B 7 P``, the
 command ``git-setup`` configures, in a fresh process. Beside it, in the same rounds:
 ``python -c pass`` (the interpreter's own start-up, the floor for any Python driver),
-``python -c "import svgx_sync.merge"`` (the import alone) and ``git merge-file -p`` on
-the same files (git's line merge, what git does without a driver). Every ``--checkout``
-is put first on ``PYTHONPATH`` in turn, so a copy of an older revision
+``python -c "import svgx_sync.core.merge"`` (the import alone; ``svgx_sync.merge`` in a
+checkout from before the layers) and ``git merge-file -p`` on the same files (git's line
+merge, what git does without a driver). Every ``--checkout`` is put first on
+``PYTHONPATH`` in turn, so a copy of an older revision
 (``git archive main | tar -x -C /tmp/before``) is timed beside this one with the same
 interpreter. The variants are interleaved round by round so that noise spreads over all.
 Children write their bytecode under a scratch ``PYTHONPYCACHEPREFIX`` (even when
@@ -47,6 +48,12 @@ def timed(run: Callable[[], subprocess.CompletedProcess[bytes]]) -> float:
     if done.returncode != 0:
         raise SystemExit(f"{done.args}: exit {done.returncode}\n{done.stderr.decode()}")
     return elapsed * 1000
+
+
+def merge_module(checkout: Path) -> str:
+    """The merge rules' module in ``checkout``: older trees kept every module at the top."""
+    layered = (checkout / "svgx_sync" / "core" / "merge.py").exists()
+    return "svgx_sync.core.merge" if layered else "svgx_sync.merge"
 
 
 def p99(values: list[float]) -> float:
@@ -105,9 +112,8 @@ def measure(args: argparse.Namespace, checkouts: list[Path], folder: Path) -> No
     for checkout in checkouts:
         where = python(checkout, "-c", "import svgx_sync; print(svgx_sync.__file__)")()
         print(f"{checkout}: svgx_sync from {where.stdout.decode().strip()}")
-        variants[f"import svgx_sync.merge  [{checkout}]"] = python(
-            checkout, "-c", "import svgx_sync.merge"
-        )
+        module = merge_module(checkout)
+        variants[f"import {module}  [{checkout}]"] = python(checkout, "-c", f"import {module}")
         variants[f"merge-driver process    [{checkout}]"] = driver(checkout)
 
     times: dict[str, list[float]] = {name: [] for name in variants}

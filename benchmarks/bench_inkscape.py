@@ -36,9 +36,9 @@ from watchfiles import awatch
 
 from bench_watch import document, pct
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
-from svgx_sync.store import Store
-from svgx_sync.watcher import WatchSettings
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
+from svgx_sync.daemon.watcher import WatchSettings
 
 MARKER = b"#c0ffee"
 

@@ -24,8 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from svgx_sync.errors import DocumentError  # noqa: E402  (after the path insert above)
-from svgx_sync.merge import Versions, merge_documents  # noqa: E402
-from svgx_sync.svgdoc import SVG_NS, SvgDocument  # noqa: E402
+from svgx_sync.core.merge import Versions, merge_documents  # noqa: E402
+from svgx_sync.core.svgdoc import SVG_NS, SvgDocument  # noqa: E402
 
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
 

@@ -26,9 +26,9 @@ import websockets
 from watchfiles import awatch
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
-from svgx_sync.store import Store
-from svgx_sync.watcher import Watcher, WatchSettings
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
+from svgx_sync.daemon.watcher import Watcher, WatchSettings
 
 
 def document(n: int, fill: str = "red") -> bytes:

@@ -25,13 +25,13 @@ if TYPE_CHECKING:
         start_collaboration_server,
         stop_collaboration_server,
     )
-    from .conflicts import Strategy as ConflictResolution
-    from .ops import OperationType
+    from .core.conflicts import Strategy as ConflictResolution
+    from .core.ops import OperationType
 
 #: Public name -> (module, attribute) it is loaded from on first use.
 _LAZY: dict[str, tuple[str, str]] = {
-    "ConflictResolution": ("conflicts", "Strategy"),
-    "OperationType": ("ops", "OperationType"),
+    "ConflictResolution": ("core.conflicts", "Strategy"),
+    "OperationType": ("core.ops", "OperationType"),
     "get_active_users": ("api", "get_active_users"),
     "get_collaboration_performance_stats": ("api", "get_collaboration_performance_stats"),
     "resolve_conflict": ("api", "resolve_conflict"),
@@ -57,7 +57,7 @@ def __getattr__(name: str) -> Any:
     try:
         module, attribute = _LAZY[name]
     except KeyError:
-        # An AttributeError also lets ``from svgx_sync import store`` find the submodule.
+        # An AttributeError also lets ``from svgx_sync import cli`` find the submodule.
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     value = getattr(importlib.import_module(f".{module}", __name__), attribute)
     globals()[name] = value  # later lookups skip this function

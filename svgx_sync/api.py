@@ -1,6 +1,6 @@
 """The seed's Python API, over one daemon running in the caller's event loop.
 
-``await start_collaboration_server(host, port)`` starts a :class:`~svgx_sync.server.Daemon`
+``await start_collaboration_server(host, port)`` starts a :class:`~svgx_sync.daemon.server.Daemon`
 in the running loop, serving documents from ``./svgx-documents`` (settings from the
 environment as for ``svgx-sync serve``). The other functions act on that daemon as a
 local client: operations go through exactly the path of a WebSocket client's (same
@@ -24,8 +24,8 @@ from typing import Any
 
 from .config import load_settings
 from .errors import SvgxError
-from .ops import coerce_operation
-from .server import Daemon
+from .core.ops import coerce_operation
+from .daemon.server import Daemon
 
 __all__ = [
     "DEFAULT_SESSION",
@@ -180,8 +180,8 @@ def version_action(session_id: str, action: str, **fields: Any) -> dict[str, Any
     sent to the caller (None when the answer is a broadcast, e.g. version_created).
     Client errors are raised as :class:`~svgx_sync.errors.ClientError`.
     """
-    from . import protocol as P
-    from .server import VERSION_ACTIONS
+    from .core import protocol as P
+    from .daemon.server import VERSION_ACTIONS
 
     daemon = current_daemon()
     if daemon is None:

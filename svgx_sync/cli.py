@@ -50,7 +50,7 @@ from svgx_sync.errors import (
 )
 
 if TYPE_CHECKING:
-    from svgx_sync.store import Document
+    from svgx_sync.git.store import Document
 
 __all__ = ["COMMANDS", "EXIT_CODES", "main"]
 
@@ -94,7 +94,7 @@ class Command:
 
 def _open_document(path: Path) -> Document:
     """A document given as its folder, or as a file in it; nothing is created."""
-    from svgx_sync.store import Store
+    from svgx_sync.git.store import Store
 
     path = path.expanduser().absolute()
     if not path.exists():
@@ -144,11 +144,11 @@ def _init_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _init_run(args: argparse.Namespace) -> int:
-    from svgx_sync.store import Store
+    from svgx_sync.git.store import Store
 
     path: Path = args.path.expanduser().absolute()
     if _is_plain_folder_with_files(path):
-        from svgx_sync.adopt import adopt_folder
+        from svgx_sync.git.adopt import adopt_folder
 
         document = adopt_folder(path)
     else:
@@ -190,7 +190,7 @@ def _git_setup_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _git_setup_run(args: argparse.Namespace) -> int:
-    from svgx_sync.gitdriver import setup_repository
+    from svgx_sync.git.drivers import setup_repository
 
     setup_repository(args.repo)
     return EXIT_OK
@@ -202,7 +202,7 @@ def _merge_driver_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _merge_driver_run(args: argparse.Namespace) -> int:
-    from svgx_sync.gitdriver import merge_driver
+    from svgx_sync.git.drivers import merge_driver
 
     return merge_driver(args.base, args.ours, args.theirs, args.marker_size, args.path)
 
@@ -218,7 +218,7 @@ def _git_diff_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _git_diff_run(args: argparse.Namespace) -> int:
-    from svgx_sync.gitdriver import diff_text
+    from svgx_sync.git.drivers import diff_text
 
     sys.stdout.write(diff_text(args.path, args.old_file, args.new_file))
     return EXIT_OK
@@ -232,7 +232,7 @@ def _conflicts_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _conflicts_run(args: argparse.Namespace) -> int:
-    from svgx_sync.gitdriver import describe, file_conflicts, named_svg_files
+    from svgx_sync.git.drivers import describe, file_conflicts, named_svg_files
 
     found = file_conflicts(named_svg_files(args.files or [Path(".")]))
     for file, conflict in found:
@@ -252,7 +252,7 @@ def _resolve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _resolve_run(args: argparse.Namespace) -> int:
-    from svgx_sync.gitdriver import describe, resolve_file
+    from svgx_sync.git.drivers import describe, resolve_file
 
     if args.all == (args.conflict_id is not None):
         raise OperationError("give either a CONFLICT_ID or --all")
@@ -295,7 +295,7 @@ def _serve_run(args: argparse.Namespace) -> int:
     import os
 
     from svgx_sync.config import load_settings
-    from svgx_sync.server import serve_forever
+    from svgx_sync.daemon.server import serve_forever
 
     names = (
         "root", "host", "port", "batch_size", "batch_timeout_ms", "max_connections",

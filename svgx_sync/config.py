@@ -57,14 +57,14 @@ class Settings(BaseModel):
     fsync_in_thread: bool = False
     # a live session with no clients is unloaded after this long (0: never)
     idle_unload_s: float = Field(default=600.0, ge=0)
-    # other programs and git (svgx_sync.watcher); auto-versions after a quiet period, 0: off
+    # other programs and git (svgx_sync.daemon.watcher); auto-versions after a quiet period, 0: off
     watch_files: bool = True
     auto_version_quiet_s: float = Field(default=0.0, ge=0)
 
     @field_validator("default_strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
-        from .conflicts import Strategy
+        from .core.conflicts import Strategy
 
         try:
             return Strategy(value).value

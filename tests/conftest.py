@@ -11,7 +11,7 @@ import pygit2
 import pytest
 
 if TYPE_CHECKING:
-    from svgx_sync.store import Store
+    from svgx_sync.git.store import Store
 
 
 _PYGIT2_LEVELS = (
@@ -63,7 +63,7 @@ def git() -> Callable[..., str]:
 @pytest.fixture
 def store(tmp_path: Path) -> Store:
     """An empty store under tmp_path."""
-    from svgx_sync.store import Store
+    from svgx_sync.git.store import Store
 
     return Store(tmp_path / "documents")
 

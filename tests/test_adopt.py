@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync.adopt import adopt_folder, adopt_store, adoptable
+from svgx_sync.git.adopt import adopt_folder, adopt_store, adoptable
 from svgx_sync.cli import main
 from svgx_sync.errors import ClientError
-from svgx_sync.store import SYSTEM_NAME, Store
+from svgx_sync.git.store import SYSTEM_NAME, Store
 
 Git = Callable[..., str]
 

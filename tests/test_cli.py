@@ -26,7 +26,7 @@ import pytest
 from websockets.sync.client import connect
 
 from svgx_sync.cli import build_parser, main
-from svgx_sync.store import Store
+from svgx_sync.git.store import Store
 
 Git = Callable[..., str]
 TIMEOUT = 20.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from test_server import Client, run_with_daemon
 
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 
 
 async def _conflict(a: Client, b: Client, base: int) -> dict:

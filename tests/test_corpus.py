@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from svgx_sync.errors import DocumentError
-from svgx_sync.svgdoc import SvgDocument, is_element
+from svgx_sync.core.svgdoc import SvgDocument, is_element
 
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
 FOLDERS = ["resvg", "w3c-svg11"]

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from svgx_sync.diff import diff_documents, diff_trees, summarise
+from svgx_sync.core.diff import diff_documents, diff_trees, summarise
 from svgx_sync.errors import OperationError
-from svgx_sync.ops import apply_operation, coerce_operation
-from svgx_sync.svgdoc import SvgDocument, is_element
+from svgx_sync.core.ops import apply_operation, coerce_operation
+from svgx_sync.core.svgdoc import SvgDocument, is_element
 
 SVG = "{http://www.w3.org/2000/svg}"
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"

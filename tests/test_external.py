@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync.conflicts import ConflictBook, Strategy, arbitrate
-from svgx_sync.diff import diff_documents
-from svgx_sync.external import (
+from svgx_sync.core.conflicts import ConflictBook, Strategy, arbitrate
+from svgx_sync.core.diff import diff_documents
+from svgx_sync.core.external import (
     AUTO_VERSION_PREFIX,
     EXTERNAL_USER,
     HeadMove,
@@ -30,8 +30,8 @@ from svgx_sync.external import (
     settle_incomplete,
     to_operations,
 )
-from svgx_sync.ops import coerce_operation
-from svgx_sync.svgdoc import SvgDocument
+from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.svgdoc import SvgDocument
 from samples import BASE
 
 F = "document.svg"
@@ -337,7 +337,7 @@ def test_work_git_replaced_by_force_stays_on_top() -> None:
 
 
 def _marked() -> bytes:
-    from svgx_sync.merge import Versions, mark_conflicts, merge_documents
+    from svgx_sync.core.merge import Versions, mark_conflicts, merge_documents
 
     ours, theirs = (BASE.replace(b'fill="red"', f'fill="{c}"'.encode()) for c in ("blue", "green"))
     return mark_conflicts(merge_documents(Versions(BASE, ours, theirs), file=F))
@@ -380,7 +380,7 @@ def test_a_file_without_conflict_marks_is_no_git_conflict(data: bytes | None) ->
 
 
 def test_a_file_with_its_conflicts_settled_is_no_git_conflict() -> None:
-    from svgx_sync.merge import read_conflicts, resolve_marked
+    from svgx_sync.core.merge import read_conflicts, resolve_marked
 
     marked = _marked()
     (mark,) = read_conflicts(marked)

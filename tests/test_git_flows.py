@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 from samples import BASE
 from test_watcher import Client, clients, git, run, save, setup_root, until
 

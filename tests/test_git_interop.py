@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from svgx_sync.store import EMPTY_SVG, Document, Store
+from svgx_sync.git.store import EMPTY_SVG, Document, Store
 
 Git = Callable[..., str]
 

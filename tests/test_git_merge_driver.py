@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from svgx_sync.gitdriver import ATTRIBUTES_LINE, merge_driver, setup_repository
-from svgx_sync.merge import read_conflicts
-from svgx_sync.svgdoc import SVGX_NS, SvgDocument
+from svgx_sync.git.drivers import ATTRIBUTES_LINE, merge_driver, setup_repository
+from svgx_sync.core.merge import read_conflicts
+from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument
 
 Git = Callable[..., str]
 TIMEOUT = 60

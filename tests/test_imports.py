@@ -24,8 +24,7 @@ DAEMON_MODULES = (
     "prometheus_client",
     "watchfiles",
     "svgx_sync.api",
-    "svgx_sync.server",
-    "svgx_sync.watcher",
+    "svgx_sync.daemon",
 )
 
 
@@ -47,13 +46,15 @@ def loads_of(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], s
 
 
 def daemon_parts(modules: set[str]) -> list[str]:
-    return sorted(m for m in modules if m.split(".")[0] in DAEMON_MODULES or m in DAEMON_MODULES)
+    return sorted(
+        m for m in modules if any(m == d or m.startswith(d + ".") for d in DAEMON_MODULES)
+    )
 
 
 def test_importing_the_package_loads_no_daemon(tmp_path: Path) -> None:
-    done, modules = loads_of("-c", "import svgx_sync, svgx_sync.merge", cwd=tmp_path)
+    done, modules = loads_of("-c", "import svgx_sync, svgx_sync.core.merge", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert "svgx_sync.merge" in modules
+    assert "svgx_sync.core.merge" in modules
     assert daemon_parts(modules) == []
 
 
@@ -64,7 +65,7 @@ def test_merge_driver_loads_no_daemon(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert Path(ours).read_bytes() == BOTH
-    assert "svgx_sync.merge" in modules
+    assert "svgx_sync.core.merge" in modules
     assert daemon_parts(modules) == []
 
 
@@ -91,7 +92,7 @@ def test_git_merge_runs_a_driver_that_loads_no_daemon(tmp_path: Path, git: Git) 
     )
     assert done.returncode == 0, done.stderr
     modules = imported(done.stderr)
-    assert "svgx_sync.merge" in modules
+    assert "svgx_sync.core.merge" in modules
     assert daemon_parts(modules) == []
 
 
@@ -106,8 +107,8 @@ def test_the_seed_names_are_the_api_objects() -> None:
         start_collaboration_server,
     )
     from svgx_sync import api
-    from svgx_sync.conflicts import Strategy
-    from svgx_sync.ops import OperationType as Ops
+    from svgx_sync.core.conflicts import Strategy
+    from svgx_sync.core.ops import OperationType as Ops
 
     assert start_collaboration_server is api.start_collaboration_server
     assert send_operation is api.send_operation

@@ -22,7 +22,7 @@ from lxml import etree
 
 from elements import keys_of
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 from tools import require
 from wellformed import assert_wellformed
 from wsclient import WsClient

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync.intake import Verdict, screen_svg
+from svgx_sync.core.intake import Verdict, screen_svg
 from samples import BASE
 
 SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"

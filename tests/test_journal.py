@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from svgx_sync.journal import PREALLOCATE, Journal, read_journal
+from svgx_sync.durable.journal import PREALLOCATE, Journal, read_journal
 
 
 def records(n: int, start: int = 0) -> list[dict]:

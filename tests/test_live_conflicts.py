@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from svgx_sync.conflicts import ConflictBook, Strategy, arbitrate, merge_style, resolve
+from svgx_sync.core.conflicts import ConflictBook, Strategy, arbitrate, merge_style, resolve
 from svgx_sync.errors import NotFound, UnknownElement
-from svgx_sync.ops import coerce_operation
-from svgx_sync.svgdoc import SvgDocument
+from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.svgdoc import SvgDocument
 
 SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
   <g id="layer">

@@ -9,7 +9,7 @@ import pytest
 from lxml import etree
 
 from svgx_sync.errors import DocumentError, NotFound, OperationError
-from svgx_sync.merge import (
+from svgx_sync.core.merge import (
     CONFLICTS_ID,
     Conflict,
     ConflictKind,
@@ -22,7 +22,7 @@ from svgx_sync.merge import (
     resolve_marked,
     states,
 )
-from svgx_sync.svgdoc import SVGX_NS, SvgDocument
+from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument
 
 CASES = Path(__file__).parents[1] / "fixtures" / "merge"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if p.is_dir())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from svgx_sync.errors import InvalidName
-from svgx_sync.names import (
+from svgx_sync.git.names import (
     validate_branch_name,
     validate_document_name,
     validate_file_name,

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from svgx_sync.svgdoc import SVGX_NS, SvgDocument, is_element
+from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument, is_element
 from wellformed import assert_wellformed
 
 SOURCE = b"""<?xml version="1.0"?>

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from svgx_sync.server import Daemon
-from svgx_sync.store import Store
-from svgx_sync.svgdoc import SVGX_NS
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
+from svgx_sync.core.svgdoc import SVGX_NS
 from test_watcher import Client, clients, run, serve, until
 from wellformed import assert_wellformed, namespace_declarations, wellformed_problem
 
@@ -115,7 +115,7 @@ def test_a_file_broken_by_a_repeated_declaration_still_opens_repaired(
 
 # -- the writer, without a daemon -------------------------------------------------------
 
-from svgx_sync.svgdoc import SvgDocument  # noqa: E402
+from svgx_sync.core.svgdoc import SvgDocument  # noqa: E402
 
 OPEN = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:q="urn:q">'
 
@@ -173,7 +173,7 @@ def test_a_prefix_declared_twice_with_different_namespaces_is_still_refused() ->
 # -- operations naming attributes in other namespaces -----------------------------------
 
 from svgx_sync.errors import OperationError  # noqa: E402
-from svgx_sync.ops import apply_operation, coerce_operation  # noqa: E402
+from svgx_sync.core.ops import apply_operation, coerce_operation  # noqa: E402
 
 
 def update(element: str, data: dict[str, Any]) -> Any:
@@ -216,7 +216,7 @@ def test_an_unusable_namespace_is_refused_and_changes_nothing(data: dict[str, An
 
 
 def test_markup_sent_to_clients_declares_what_the_root_does_not() -> None:
-    from svgx_sync.diff import diff_documents
+    from svgx_sync.core.diff import diff_documents
 
     old = f"{OPEN}\n</svg>\n".encode()
     new = (

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from svgx_sync.diff import diff_trees
+from svgx_sync.core.diff import diff_trees
 from svgx_sync.errors import OperationError, UnknownElement
-from svgx_sync.ops import (
+from svgx_sync.core.ops import (
     GEOMETRY,
     MODEL_ID,
     SHAPES,
@@ -20,7 +20,7 @@ from svgx_sync.ops import (
     coerce_operation,
     constraints_of,
 )
-from svgx_sync.svgdoc import SVG_NS, SVGX_NS, SvgDocument
+from svgx_sync.core.svgdoc import SVG_NS, SVGX_NS, SvgDocument
 
 BASE = b"""<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="200" height="200">
   <g id="layer">
@@ -380,7 +380,7 @@ def test_inverses_undo_random_sequences(ops: list[tuple[str, str, dict[str, Any]
 
 
 def test_constraint_markup_uses_our_prefix_declared_once_on_the_root():
-    from svgx_sync.store import EMPTY_SVG
+    from svgx_sync.git.store import EMPTY_SVG
 
     doc = SvgDocument(EMPTY_SVG)
     for raw in (

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync.adopt import adopt_folder
+from svgx_sync.git.adopt import adopt_folder
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
-from svgx_sync.store import SYSTEM_EMAIL, SYSTEM_NAME, Store
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import SYSTEM_EMAIL, SYSTEM_NAME, Store
 from samples import BASE
 from test_watcher import Client, clients, git, run, save, setup_root, until
 

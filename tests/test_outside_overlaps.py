@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 from samples import BASE
 from test_watcher import Client, clients, git, run, save, serve, setup_root, until
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from svgx_sync.presence import PresenceBook
+from svgx_sync.core.presence import PresenceBook
 
 
 def statuses(book: PresenceBook) -> dict[str, str]:

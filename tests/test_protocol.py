@@ -7,7 +7,7 @@ import pytest
 
 from svgx_sync.config import Settings, load_settings
 from svgx_sync.errors import ClientError, OperationError, ProtocolError
-from svgx_sync.protocol import (
+from svgx_sync.core.protocol import (
     Activity,
     Join,
     OperationMessage,

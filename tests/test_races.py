@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
-from svgx_sync.watcher import Watcher, WatchSettings
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.daemon.watcher import Watcher, WatchSettings
 from tools import require
 from samples import BASE
 from test_watcher import Client, attribute, save, setup_root, until

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED_PORT = 8765  # both seed clients say ws://localhost:8765

@@ -13,7 +13,7 @@ import pytest
 import websockets
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 from wsclient import WsClient
 
 TIMEOUT = 10.0

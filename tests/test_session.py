@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from svgx_sync.errors import NotFound, OperationError, UnknownElement
-from svgx_sync.ops import coerce_operation
-from svgx_sync.session import LiveDocument
+from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.session import LiveDocument
 
 SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
   <rect id="r1" x="0" y="0" width="10" height="10"/>

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from svgx_sync.errors import SvgxError
-from svgx_sync.ops import apply_operation, coerce_operation
-from svgx_sync.svgdoc import SvgDocument
+from svgx_sync.core.ops import apply_operation, coerce_operation
+from svgx_sync.core.svgdoc import SvgDocument
 
 SOURCE = b"""<?xml version="1.0"?>
 <!-- a comment before -->

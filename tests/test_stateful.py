@@ -59,8 +59,8 @@ from lxml import etree
 from websockets.sync.client import connect
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
-from svgx_sync.store import Store
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
 from elements import EXISTS, Key, key_changes, keys_of
 from wellformed import wellformed_problem
 

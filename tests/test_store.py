@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync import store as store_module
+from svgx_sync.git import store as store_module
 from svgx_sync.errors import ClientError, InvalidName, NotFound, StoreError
-from svgx_sync.store import EMPTY_SVG, Document, Store, Version
+from svgx_sync.git.store import EMPTY_SVG, Document, Store, Version
 
 Git = Callable[..., str]
 
@@ -456,7 +456,7 @@ def test_a_held_index_lock_does_not_undo_a_commit(
 
 
 def test_write_atomic_replaces_and_keeps_the_mode(tmp_path: Path) -> None:
-    from svgx_sync.atomic import write_atomic
+    from svgx_sync.durable.atomic import write_atomic
 
     target = tmp_path / "a.svg"
     write_atomic(target, RED)
@@ -493,7 +493,7 @@ def test_resolve_odd_revisions_are_not_found(store: Store, rev: str) -> None:
 
 
 def test_diff_hands_each_changed_file_to_the_diff_rules(store: Store) -> None:
-    diff = pytest.importorskip("svgx_sync.diff")
+    diff = pytest.importorskip("svgx_sync.core.diff")
     doc = store.create("logo")
     first = doc.head_version()
     assert first is not None

@@ -7,7 +7,7 @@ import difflib
 import pytest
 
 from svgx_sync.errors import DocumentError, NotFound
-from svgx_sync.svgdoc import SvgDocument
+from svgx_sync.core.svgdoc import SvgDocument
 
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from svgx_sync.diff import diff_documents, diff_trees, summarise
-from svgx_sync.merge import Versions, merge_documents
-from svgx_sync.ops import apply_operation, coerce_operation
-from svgx_sync.server import Daemon
-from svgx_sync.store import Store
-from svgx_sync.svgdoc import INKSCAPE_NS, SODIPODI_NS, SvgDocument
+from svgx_sync.core.diff import diff_documents, diff_trees, summarise
+from svgx_sync.core.merge import Versions, merge_documents
+from svgx_sync.core.ops import apply_operation, coerce_operation
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
+from svgx_sync.core.svgdoc import INKSCAPE_NS, SODIPODI_NS, SvgDocument
 from test_watcher import Client, save, serve, until
 from wellformed import assert_wellformed
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import orjson
 
-from svgx_sync.atomic import write_atomic
-from svgx_sync.bases import MAX_VERSIONS, WrittenBases
-from svgx_sync.external import closest_version, content_id, element_fingerprint, may_replace
+from svgx_sync.durable.atomic import write_atomic
+from svgx_sync.durable.bases import MAX_VERSIONS, WrittenBases
+from svgx_sync.core.external import closest_version, content_id, element_fingerprint, may_replace
 from samples import BASE
 
 V0 = BASE
@@ -119,8 +119,8 @@ def test_the_versions_of_files_a_checkout_kept_follow_them_to_the_new_branch(tmp
 
 
 def test_what_the_stale_reading_of_a_save_leaves_out_is_what_undoes_the_newer_versions() -> None:
-    from svgx_sync.diff import diff_documents
-    from svgx_sync.external import unread_changes
+    from svgx_sync.core.diff import diff_documents
+    from svgx_sync.core.external import unread_changes
 
     deleted = V0.replace(b"  <", b"    <")  # V1's door deleted, re-indented
     assert closest_version(deleted, [V1, V0]) == 1

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from svgx_sync.config import Settings
-from svgx_sync.server import Daemon
-from svgx_sync.store import Store
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
 from samples import BASE
 from wsclient import WsClient
 

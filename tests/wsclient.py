@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import websockets
 
-from svgx_sync.server import Daemon
+from svgx_sync.daemon.server import Daemon
 
 
 class WsClient:

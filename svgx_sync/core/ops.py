@@ -7,7 +7,7 @@ Guarantees:
   and ``file``. :func:`coerce_operation` also takes the seed's Python form, which names
   the operation type in ``type``.
 * :func:`apply_operation` is all-or-nothing: it validates, edits the document through
-  :class:`~svgx_sync.svgdoc.SvgDocument`'s mutation methods, and returns the inverse
+  :class:`~svgx_sync.core.svgdoc.SvgDocument`'s mutation methods, and returns the inverse
   (a list of operations that undo it). On any error the document is left as it was and
   an :class:`OperationError` says why.
 * ``select`` and ``deselect`` never change the document (they are presence).
@@ -28,7 +28,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import DocumentError, OperationError, UnknownElement, validation_problems
+from ..errors import DocumentError, OperationError, UnknownElement, validation_problems
 from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XML_NS, SvgDocument, is_blank, is_element
 
 MODEL_ID = "svgx-model"
@@ -584,7 +584,7 @@ def attribute_key(
 
     The prefix means what ``namespaces`` (the operation's ``data.namespaces``) binds it
     to, else what it is bound to at ``el``, else its usual namespace
-    (:data:`~svgx_sync.svgdoc.KNOWN_PREFIXES`)."""
+    (:data:`~svgx_sync.core.svgdoc.KNOWN_PREFIXES`)."""
     if ":" not in name:
         return name
     prefix, local = name.split(":", 1)

@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from .errors import NotFound, OperationError, UnknownElement
+from ..errors import NotFound, OperationError, UnknownElement
 from .merge import fresh_id
 from .ops import Operation, OperationType, apply_operation, attribute_key, format_style, parse_style
 from .svgdoc import SvgDocument, is_element
@@ -617,7 +617,7 @@ def unread(
     """Record one change of an outside save that the live state does not take because
     the save was read as made from an older version (a stale copy): ``op`` is what the
     other reading, an up-to-date copy, would apply (see
-    :func:`svgx_sync.external.unread_changes`).
+    :func:`svgx_sync.core.external.unread_changes`).
 
     One ``stale_save`` record per attribute, text or place it sets, or one for the
     element it creates or deletes, won by the live state (``winner`` ``earlier``;

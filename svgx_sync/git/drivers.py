@@ -1,6 +1,6 @@
 """The merge engine on git's command line: attributes, driver config, the driver itself.
 
-What this shell does, mechanically (every rule lives in :mod:`svgx_sync.merge`):
+What this shell does, mechanically (every rule lives in :mod:`svgx_sync.core.merge`):
 
 * :func:`setup_repository` writes ``*.svg merge=svgx diff=svgx`` into ``.gitattributes``
   (keeping its other lines; nothing is committed) and sets ``merge.svgx.*`` and
@@ -17,7 +17,7 @@ What this shell does, mechanically (every rule lives in :mod:`svgx_sync.merge`):
   that ``git commit`` concludes the merge.
 
 libgit2 (and so pygit2 and the daemon) never runs merge drivers; the daemon calls
-:func:`~svgx_sync.merge.merge_documents` itself. The driver is for people using ``git``.
+:func:`~svgx_sync.core.merge.merge_documents` itself. The driver is for people using ``git``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from .atomic import write_atomic
-from .errors import ClientError, DocumentError, NotFound, StoreError
-from .merge import Conflict, Versions, mark_conflicts, merge_documents, read_conflicts
-from .merge import remove_marks, resolve_marked
+from ..durable.atomic import write_atomic
+from ..errors import ClientError, DocumentError, NotFound, StoreError
+from ..core.merge import Conflict, Versions, mark_conflicts, merge_documents, read_conflicts
+from ..core.merge import remove_marks, resolve_marked
 
 __all__ = [
     "ATTRIBUTES_LINE",
@@ -252,7 +252,7 @@ def _git_add(file: Path) -> None:
 
 def diff_text(path: str, old_file: str, new_file: str) -> str:
     """``git diff`` for one SVG file, element by element (``diff.svgx.command``)."""
-    from .diff import diff_documents, summarise
+    from ..core.diff import diff_documents, summarise
 
     def read(name: str) -> bytes | None:
         return None if name == "/dev/null" else Path(name).read_bytes()

@@ -1,15 +1,15 @@
 """Changes made beside the daemon: other programs saving files, git moving the refs.
 
 Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher in
-:mod:`svgx_sync.watcher` reads the files and carries the decisions out):
+:mod:`svgx_sync.daemon.watcher` reads the files and carries the decisions out):
 
 * An SVG file that changed on disk is one side of a **three-way merge**. ``base`` is what
   the daemon last wrote or loaded for that file, ``ours`` is the live state, ``theirs``
   is the file on disk. :func:`external_change` turns ``base → theirs`` into element-level
-  operations (:func:`svgx_sync.diff.diff_documents`). The daemon submits them to the live
+  operations (:func:`svgx_sync.core.diff.diff_documents`). The daemon submits them to the live
   session as one user of their own (:data:`EXTERNAL_USER`) with ``base_seq`` set to the
   sequence number at which ``base`` was written; the live conflict rules
-  (:func:`svgx_sync.conflicts.arbitrate`) then see exactly the live edits made since
+  (:func:`svgx_sync.core.conflicts.arbitrate`) then see exactly the live edits made since
   ``base`` as concurrent, and the session's strategy decides every overlap. Replaying
   ``base → theirs`` on top of ``ours`` under those rules is the three-way merge: edits
   only one side made are kept, edits both made are conflicts.
@@ -29,7 +29,7 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
 * The daemon replaces a file only when it holds bytes the daemon has seen (written,
   loaded or merged; :func:`may_replace`), checked just before the rename. Other bytes
   are an edit not merged yet: the write is skipped and the file is judged as a save.
-* Only an SVG file is taken in (:func:`svgx_sync.intake.screen_svg`: well-formed, an SVG
+* Only an SVG file is taken in (:func:`svgx_sync.core.intake.screen_svg`: well-formed, an SVG
   root, no entity declarations, within the size limits). A file whose end is missing (an
   editor caught mid-save, a truncated copy) is never applied: the outcome is ``wait``,
   and the next change to the file is judged afresh; one left incomplete for a grace
@@ -74,7 +74,7 @@ from lxml import etree
 
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
-from .errors import ClientError, DocumentError
+from ..errors import ClientError, DocumentError
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
 from .ops import MODEL_ID, Operation, apply_operation, coerce_operation
@@ -138,7 +138,7 @@ class Outcome(StrEnum):
 class ExternalChange:
     """What to do about one file that changed on disk.
 
-    ``operations`` are plain dicts as :func:`~svgx_sync.diff.diff_documents` gives them
+    ``operations`` are plain dicts as :func:`~svgx_sync.core.diff.diff_documents` gives them
     (``operation_type``, ``element_id``, ``data``, ``file``), in the order to apply.
     ``live_edited`` says the live state moved away from ``base`` (there are live edits
     the file does not have), which is what makes a deletion a conflict. ``loss`` names
@@ -454,7 +454,7 @@ class DeleteDecision:
     """Whether a file removed on disk leaves the live document, and the conflict status.
 
     ``conflict`` is None when there was nothing to conflict with; otherwise it is the
-    status of the conflict record (as in :mod:`svgx_sync.conflicts`).
+    status of the conflict record (as in :mod:`svgx_sync.core.conflicts`).
     """
 
     delete: bool
@@ -493,7 +493,7 @@ def file_delete_decision(strategy: Strategy | str, *, live_edited: bool) -> Dele
 def delete_conflict(
     file: str, decision: DeleteDecision, *, live_users: Iterable[str], strategy: Strategy | str
 ) -> dict[str, Any]:
-    """A conflict record (the fields :mod:`svgx_sync.conflicts` records carry) for a
+    """A conflict record (the fields :mod:`svgx_sync.core.conflicts` records carry) for a
     file deleted on disk against live edits."""
     return {
         "kind": "edit_delete",
@@ -523,7 +523,7 @@ _TEXT_MARKERS = re.compile(rb"^<{7}(?: |\r?$).*?^={7}\r?$.*?^>{7}(?: |\r?$)", re
 @dataclass(frozen=True, slots=True)
 class GitConflict:
     """Why a file holds a git merge conflict still to settle, and the conflicts the
-    merge driver marked in it (dicts of :class:`svgx_sync.merge.Conflict`)."""
+    merge driver marked in it (dicts of :class:`svgx_sync.core.merge.Conflict`)."""
 
     reason: str
     conflicts: tuple[dict[str, Any], ...] = field(default=())

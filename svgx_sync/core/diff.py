@@ -17,11 +17,11 @@ Guarantees:
 * Pure: values in, values out. The old document given to :func:`diff_trees` is not
   changed.
 
-Addresses follow :mod:`svgx_sync.svgdoc`: an element is named by its ``id`` when that id
+Addresses follow :mod:`svgx_sync.core.svgdoc`: an element is named by its ``id`` when that id
 is unambiguous in both versions, otherwise by its ``/i/j`` position at the moment the
 operation applies.
 
-Two pseudo-kinds describe whole files and are not :class:`~svgx_sync.ops.Operation`\\ s:
+Two pseudo-kinds describe whole files and are not :class:`~svgx_sync.core.ops.Operation`\\ s:
 ``{"operation_type": "file_add", "file": f, "data": {"markup": text}}`` and
 ``{"operation_type": "file_delete", "file": f}``.
 """
@@ -35,7 +35,7 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import OperationError
+from ..errors import OperationError
 from .ops import (
     ID_RE,
     Operation,
@@ -69,7 +69,7 @@ def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict
     """The changes from ``old`` to ``new`` (None: the file is absent) as plain dicts.
 
     Each dict is ``{"operation_type", "element_id", "data", "file"}``; add a ``user_id``
-    and :func:`~svgx_sync.ops.coerce_operation` accepts it. A whole file added or removed
+    and :func:`~svgx_sync.core.ops.coerce_operation` accepts it. A whole file added or removed
     is one ``file_add`` / ``file_delete`` pseudo-operation. Raises
     :class:`~svgx_sync.errors.DocumentError` when either version cannot be parsed.
     """

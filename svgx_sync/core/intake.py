@@ -7,8 +7,8 @@ bytes in, a :class:`Screening` out.
 
 An **SVG file** here is
 
-* at most :data:`~svgx_sync.svgdoc.MAX_BYTES` long and nested at most
-  :data:`~svgx_sync.svgdoc.MAX_DEPTH` deep;
+* at most :data:`~svgx_sync.core.svgdoc.MAX_BYTES` long and nested at most
+  :data:`~svgx_sync.core.svgdoc.MAX_DEPTH` deep;
 * well-formed XML whose root element is ``svg`` in the SVG namespace
   (``{http://www.w3.org/2000/svg}svg``): an XHTML page named ``page.svg`` is not one;
 * without a DOCTYPE internal subset: entity declarations are refused, never expanded.
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from xml.parsers import expat
 
-from .errors import DocumentError
+from ..errors import DocumentError
 from .svgdoc import MAX_BYTES, MAX_DEPTH, SVG_NS, SvgDocument
 
 __all__ = ["Screening", "Verdict", "incomplete_settled", "screen_svg"]

@@ -6,7 +6,7 @@ tools) becomes a document in place:
 - ``git init`` with ``main`` as the first branch, then one commit of every ``*.svg``
   file of the folder (hidden files and folders, symbolic links and non-SVG files are left
   alone) **exactly as the bytes are on disk**: nothing is re-serialised or renamed. A
-  ``*.svg`` file that is not an SVG file (:func:`svgx_sync.intake.screen_svg`: an HTML
+  ``*.svg`` file that is not an SVG file (:func:`svgx_sync.core.intake.screen_svg`: an HTML
   page, broken XML, entity declarations, or one still being written) is left out and
   untracked, with a warning; it joins the document later, once it is one. The commit
   is authored by svgx_sync and built in memory like every other one.
@@ -28,9 +28,9 @@ from pathlib import Path
 import pygit2
 
 from svgx_sync.errors import ClientError, InvalidName, StoreError
-from svgx_sync.intake import Verdict, screen_svg
-from svgx_sync.names import validate_document_name, validate_file_name
-from svgx_sync.store import (
+from svgx_sync.core.intake import Verdict, screen_svg
+from svgx_sync.git.names import validate_document_name, validate_file_name
+from svgx_sync.git.store import (
     DEFAULT_BRANCH,
     SYSTEM_EMAIL,
     SYSTEM_NAME,

@@ -1,7 +1,7 @@
 """The file watcher: brings other programs' saves and the git command's work to live editors.
 
 A shell over :mod:`watchfiles` (one ``awatch`` over the store's root). The rules are in
-:mod:`svgx_sync.external`; this module reads files and refs, asks those rules, submits
+:mod:`svgx_sync.core.external`; this module reads files and refs, asks those rules, submits
 what they return to the live session and hands the results to the daemon to journal
 and broadcast. What it watches, per document folder:
 
@@ -21,7 +21,7 @@ never touched. Nothing the daemon acknowledged is lost meanwhile: live operation
 being accepted and journaled by the daemon; the watcher only adds the external ones.
 
 The daemon is reached through :class:`WatchTarget`, a small protocol made of public
-methods of :class:`svgx_sync.server.Daemon`, so the watcher needs none of its internals.
+methods of :class:`svgx_sync.daemon.server.Daemon`, so the watcher needs none of its internals.
 :func:`recover_working_tree` is the same judgement for a session just loaded: what
 happened to the working tree while the daemon was away.
 """
@@ -41,9 +41,9 @@ from typing import Any, Protocol, runtime_checkable
 import pygit2
 from watchfiles import Change, awatch
 
-from . import protocol
-from .adopt import adopt_folder
-from .errors import (
+from ..core import protocol
+from ..git.adopt import adopt_folder
+from ..errors import (
     ClientError,
     DocumentError,
     NotFound,
@@ -51,7 +51,7 @@ from .errors import (
     StoreError,
     SvgxError,
 )
-from .external import (
+from ..core.external import (
     EXTERNAL_USER,
     Checkout,
     ExternalChange,
@@ -77,14 +77,14 @@ from .external import (
     to_operations,
     unread_changes,
 )
-from .conflicts import refused, unread
-from .intake import Verdict, screen_svg
-from .names import PRIVATE_REF_NAMESPACE, validate_document_name
-from .ops import coerce_operation
-from .session import LiveDocument
-from .session import Outcome as Submitted
-from .store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
-from .svgdoc import SvgDocument
+from ..core.conflicts import refused, unread
+from ..core.intake import Verdict, screen_svg
+from ..git.names import PRIVATE_REF_NAMESPACE, validate_document_name
+from ..core.ops import coerce_operation
+from ..core.session import LiveDocument
+from ..core.session import Outcome as Submitted
+from ..git.store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
+from ..core.svgdoc import SvgDocument
 
 __all__ = ["WatchSettings", "WatchTarget", "Watcher", "apply_change", "recover_working_tree"]
 
@@ -117,7 +117,7 @@ class WatchSettings:
 
 @runtime_checkable
 class WatchTarget(Protocol):
-    """What the watcher needs from the daemon (:class:`svgx_sync.server.Daemon` has it)."""
+    """What the watcher needs from the daemon (:class:`svgx_sync.daemon.server.Daemon` has it)."""
 
     def working_tree_session(self, name: str) -> LiveDocument | None:
         """The live session bound to the working tree of document ``name`` (the
@@ -149,7 +149,7 @@ class WatchTarget(Protocol):
 
     def follow_checkout(self, name: str, old: str | None, new: str | None) -> Checkout:
         """git moved HEAD of document ``name`` from branch ``old`` to ``new`` (None:
-        detached): carry out :func:`~svgx_sync.external.checkout_sessions` (a session
+        detached): carry out :func:`~svgx_sync.core.external.checkout_sessions` (a session
         parked or taking the working tree, its live state written out, clients moved
         or told ``head_detached``) and return it."""
         ...
@@ -812,7 +812,7 @@ def apply_change(
     now: float,
     base_seq: int | None = None,
 ) -> tuple[list[Submitted], list[dict[str, Any]]]:
-    """Carry out what :func:`~svgx_sync.external.external_change` decided for one file.
+    """Carry out what :func:`~svgx_sync.core.external.external_change` decided for one file.
 
     Its operations, or the file's addition or deletion, go to the live session as
     :data:`EXTERNAL_USER`, based on ``base_seq`` (default: the ``seq`` at which ``base``
@@ -970,7 +970,7 @@ def recover_working_tree(
     just recovered from its checkpoint and journal.
 
     ``disk`` is the working tree's SVG files; ``recorded`` the bases the daemon last
-    wrote (:class:`svgx_sync.bases.WrittenBases`; a file without one keeps the base it
+    wrote (:class:`svgx_sync.durable.bases.WrittenBases`; a file without one keeps the base it
     was loaded with); ``versions`` the branch's files at the commit of the last record
     and now, when git moved the branch meanwhile. A file that differs from its base is
     an external edit, merged like one; a file that holds its base (our own write) gets

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from .errors import OperationError, ProtocolError, validation_problems
+from ..errors import OperationError, ProtocolError, validation_problems
 from .ops import Operation, OperationType
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 An edit made beside the daemon is merged from a *base*: a version of that file the
 daemon wrote (or took from it), the one the saving program most likely loaded
-(:func:`svgx_sync.external.closest_version`). The versions must outlive the process, or
+(:func:`svgx_sync.core.external.closest_version`). The versions must outlive the process, or
 a file edited while the daemon was down could not be told from the daemon's own write
 and would be overwritten at the next start. One :class:`WrittenBases` per live document
 branch keeps them under ``.git/svgx/written-<branch>/`` (git ignores that folder and
@@ -24,7 +24,7 @@ Rules:
   versions stay under :data:`MAX_VERSION_BYTES` (the newest two are always kept).
 * :meth:`WrittenBases.seen` names every recent version the daemon staged, recorded or
   was given (:meth:`WrittenBases.note_seen`): the bytes a write may replace.
-* Every file is replaced atomically (:func:`svgx_sync.atomic.write_atomic`); bytes no
+* Every file is replaced atomically (:func:`svgx_sync.durable.atomic.write_atomic`); bytes no
   longer named by the manifest are removed after the manifest is replaced.
 * A missing, unreadable or damaged record is no error: the caller falls back to what the
   session was loaded from.
@@ -45,7 +45,7 @@ from urllib.parse import quote
 import orjson
 
 from .atomic import write_atomic
-from .external import content_id
+from ..core.external import content_id
 
 __all__ = ["MAX_VERSIONS", "MAX_VERSION_BYTES", "WrittenBases", "bases_folder", "carried"]
 

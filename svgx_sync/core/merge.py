@@ -4,7 +4,7 @@ Guarantees (pure: bytes in, bytes and data out; no files, no git, no clock):
 
 * The three versions travel together as :class:`Versions` ``(base, ours, theirs)``.
   :func:`merge_documents` starts from *ours* and replays *theirs'* changes relative to
-  *base* through :class:`~svgx_sync.svgdoc.SvgDocument`'s mutation methods, so the merged
+  *base* through :class:`~svgx_sync.core.svgdoc.SvgDocument`'s mutation methods, so the merged
   file keeps ours' bytes everywhere theirs changed nothing. When theirs changed nothing
   the result is ours byte for byte; when ours changed nothing it is theirs.
 * Conflicts are data in the :class:`MergeResult`, never exceptions. On every conflict the
@@ -40,7 +40,7 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from lxml import etree
 
-from .errors import DocumentError, NotFound, OperationError
+from ..errors import DocumentError, NotFound, OperationError
 from .ops import attribute_name, parse_style
 from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, XML_NS, SvgDocument, escape_attr, is_element
 
@@ -428,7 +428,7 @@ def _markup(el: Any) -> str:
 
 
 def _style(value: str | None) -> dict[str, str]:
-    """:func:`~svgx_sync.ops.parse_style` of a value that may be absent, without
+    """:func:`~svgx_sync.core.ops.parse_style` of a value that may be absent, without
     declarations that have no property name."""
     return {name: val for name, val in parse_style(value or "").items() if name}
 

@@ -41,7 +41,7 @@ from urllib.parse import quote
 import orjson
 
 from .atomic import write_atomic
-from .errors import JournalError
+from ..errors import JournalError
 
 __all__ = ["Journal", "PendingSync", "journal_path", "read_journal"]
 

@@ -4,7 +4,7 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
 
 * Every accepted operation gets the next ``seq``; everyone applies operations in ``seq``
   order, so all replicas converge. Operations are judged against their base (the last
-  ``seq`` their sender had seen) by :func:`svgx_sync.conflicts.arbitrate`.
+  ``seq`` their sender had seen) by :func:`svgx_sync.core.conflicts.arbitrate`.
 * An ``op_id`` is applied at most once: a resent operation gets its first answer again
   (the same ``seq`` and status) and changes nothing.
 * What must be made durable before anyone hears of it is returned as ``journal``
@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .conflicts import ConflictBook, Strategy, arbitrate, resolve
-from .errors import NotFound, OperationError
+from ..errors import NotFound, OperationError
 from .ops import PRESENCE_ONLY, Operation, apply_operation, coerce_operation
 from .protocol import op_wire
 from .svgdoc import SvgDocument

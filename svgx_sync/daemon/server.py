@@ -1,7 +1,7 @@
 """The daemon: a websockets server that runs live sessions and keeps them durable.
 
-This is a shell. The rules are in :mod:`svgx_sync.session` (ordering, idempotence),
-:mod:`svgx_sync.conflicts`, :mod:`svgx_sync.presence` and :mod:`svgx_sync.protocol`;
+This is a shell. The rules are in :mod:`svgx_sync.core.session` (ordering, idempotence),
+:mod:`svgx_sync.core.conflicts`, :mod:`svgx_sync.core.presence` and :mod:`svgx_sync.core.protocol`;
 this module reads frames, hands them to those, and carries out what they return:
 
 * **Durable before visible.** Accepted operations are appended to the document
@@ -27,7 +27,7 @@ this module reads frames, hands them to those, and carries out what they return:
   atomically with minimal diffs ``write_debounce_ms`` after a change; checkpoints (commits
   on ``refs/svgx/live/<branch>`` carrying ``Svgx-Seq``) let the journal be rotated.
   A file is replaced only while it holds bytes the daemon has seen
-  (:func:`svgx_sync.external.may_replace`, checked just before the rename); another
+  (:func:`svgx_sync.core.external.may_replace`, checked just before the rename); another
   program's save found there is handed to the watcher to merge, and written after.
 * Start-up recovers each document branch from its checkpoint (or branch head) plus the
   journal entries after the checkpoint's seq.
@@ -65,10 +65,10 @@ from pygit2.enums import FileMode
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from . import protocol as P
-from .bases import WrittenBases, bases_folder
-from .config import Settings
-from .errors import (
+from ..core import protocol as P
+from ..durable.bases import WrittenBases, bases_folder
+from ..config import Settings
+from ..errors import (
     ClientError,
     ListenError,
     NotFound,
@@ -77,7 +77,7 @@ from .errors import (
     StoreError,
     SvgxError,
 )
-from .external import (
+from ..core.external import (
     Checkout,
     ExternalChange,
     checkout_sessions,
@@ -85,12 +85,12 @@ from .external import (
     loss_message,
     may_replace,
 )
-from .journal import Journal, PendingSync, journal_path, read_journal
-from .names import validate_branch_name, validate_document_name
-from .ops import Operation
-from .presence import PresenceBook
-from .session import LiveDocument, Outcome, document_key
-from .store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
+from ..durable.journal import Journal, PendingSync, journal_path, read_journal
+from ..git.names import validate_branch_name, validate_document_name
+from ..core.ops import Operation
+from ..core.presence import PresenceBook
+from ..core.session import LiveDocument, Outcome, document_key
+from ..git.store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
 
 __all__ = ["CHECKPOINT_REF_PREFIX", "SEQ_TRAILER", "Daemon", "serve_forever"]
 
@@ -209,7 +209,7 @@ class Daemon:
         self.server: Server | None = None
         self.port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
-        self.watcher: Any = None  # svgx_sync.watcher.Watcher, set by start()
+        self.watcher: Any = None  # svgx_sync.daemon.watcher.Watcher, set by start()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._file_writes: set[asyncio.Future[None]] = set()  # debounced writes running
         # Journal fsyncs (one in flight per session); not the default executor, so
@@ -302,7 +302,7 @@ class Daemon:
 
     async def _start_watcher(self) -> None:
         """Adopt plain SVG folders of the root, then watch files and refs (watcher.py)."""
-        from .adopt import adopt_store
+        from ..git.adopt import adopt_store
         from .watcher import Watcher, WatchSettings
 
         adopt_store(self.store)
@@ -406,7 +406,7 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         """``/healthz`` and ``status``: the documents, the live sessions with their users,
         and the counters."""
-        from . import __version__
+        from .. import __version__
 
         try:
             documents = self.store.names()
@@ -678,7 +678,7 @@ class Daemon:
         except StoreError:
             return False
 
-    # -- for the file watcher (svgx_sync.watcher.WatchTarget) ----------------------
+    # -- for the file watcher (svgx_sync.daemon.watcher.WatchTarget) ----------------------
 
     def _working_tree_room(self, name: str) -> Room | None:
         for room in list(self.rooms.values()):
@@ -732,7 +732,7 @@ class Daemon:
 
     def follow_checkout(self, name: str, old: str | None, new: str | None) -> Checkout:
         """git moved HEAD of document ``name`` from branch ``old`` to branch ``new`` (None:
-        detached); carries out :func:`~svgx_sync.external.checkout_sessions`.
+        detached); carries out :func:`~svgx_sync.core.external.checkout_sessions`.
 
         Detached: the session of the branch is parked (its clients get ``head_detached``;
         it writes nothing). Back on that branch: its live state is written out. Another

@@ -36,9 +36,9 @@ from typing import Any, TypeVar
 import pygit2
 from pygit2.enums import CheckoutStrategy, FileMode, FileStatus, ObjectType, SortMode
 
-from svgx_sync.atomic import write_atomic
+from svgx_sync.durable.atomic import write_atomic
 from svgx_sync.errors import ClientError, NotFound, StoreError
-from svgx_sync.names import (
+from svgx_sync.git.names import (
     validate_branch_name,
     validate_document_name,
     validate_file_name,
@@ -432,9 +432,9 @@ class Document:
         """Element-level changes from version ``a`` to version ``b`` (default: working tree).
 
         Files are compared by bytes first so unchanged files cost nothing; each changed
-        file is handed to the diff rules of :mod:`svgx_sync.diff`.
+        file is handed to the diff rules of :mod:`svgx_sync.core.diff`.
         """
-        from svgx_sync.diff import diff_documents
+        from svgx_sync.core.diff import diff_documents
 
         old = self.svg_files(a)
         new = self.svg_files(b)
@@ -713,7 +713,7 @@ class Document:
         # The first commit carries .gitattributes so that `git merge` and `git diff` use
         # svgx_sync for SVG files in every clone; the driver commands themselves live in
         # this repository's config (set up here, and by `svgx-sync git-setup`).
-        from .gitdriver import ATTRIBUTES_LINE, setup_repository
+        from .drivers import ATTRIBUTES_LINE, setup_repository
 
         attributes = (ATTRIBUTES_LINE + "\n").encode()
         self.write_file(DEFAULT_FILE, EMPTY_SVG)

@@ -46,7 +46,7 @@ from typing import Any
 
 from lxml import etree
 
-from .errors import DocumentError, NotFound
+from ..errors import DocumentError, NotFound
 
 SVG_NS = "http://www.w3.org/2000/svg"
 XLINK_NS = "http://www.w3.org/1999/xlink"
