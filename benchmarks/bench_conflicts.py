@@ -26,8 +26,13 @@ def document(n: int) -> bytes:
 
 def op(user: str, element: str, x: int, op_id: str):
     return coerce_operation(
-        {"operation_type": "update", "user_id": user, "element_id": element,
-         "data": {"attributes": {"x": str(x)}}, "op_id": op_id}
+        {
+            "operation_type": "update",
+            "user_id": user,
+            "element_id": element,
+            "data": {"attributes": {"x": str(x)}},
+            "op_id": op_id,
+        }
     )
 
 
@@ -39,16 +44,18 @@ def measure(n: int, strategy: Strategy, conflicting: bool, rounds: int = 2000) -
     for i in range(rounds):
         element = f"r{i % n}"
         first = op("alice", element, i, f"a{i}")
-        verdict = arbitrate(files, book, first, file="document.svg", base_seq=seq,
-                            strategy=strategy, now=0.0)
+        verdict = arbitrate(
+            files, book, first, file="document.svg", base_seq=seq, strategy=strategy, now=0.0
+        )
         seq += 1
         book.record(seq, verdict.effective, verdict.inverse)
         # bob's edit was made on top of the state before alice's: a conflict.
         base = seq - 1 if conflicting else seq
         second = op("bob", element, i + 1, f"b{i}")
         start = time.perf_counter_ns()
-        verdict = arbitrate(files, book, second, file="document.svg", base_seq=base,
-                            strategy=strategy, now=0.0)
+        verdict = arbitrate(
+            files, book, second, file="document.svg", base_seq=base, strategy=strategy, now=0.0
+        )
         samples.append((time.perf_counter_ns() - start) / 1000)
         if verdict.status == "applied":
             seq += 1
@@ -63,12 +70,19 @@ def p99(values: list[float]) -> float:
 def main() -> None:
     print(f"{'elements':>8} {'strategy':>16} {'case':>12} {'median µs':>10} {'p99 µs':>10}")
     for n in (1_000, 10_000):
-        for strategy in (Strategy.AUTOMATIC, Strategy.MANUAL, Strategy.LAST_WRITE_WINS, Strategy.REJECT):
+        for strategy in (
+            Strategy.AUTOMATIC,
+            Strategy.MANUAL,
+            Strategy.LAST_WRITE_WINS,
+            Strategy.REJECT,
+        ):
             for conflicting in (False, True):
                 samples = measure(n, strategy, conflicting)
                 case = "conflict" if conflicting else "baseline"
-                print(f"{n:>8} {strategy.value:>16} {case:>12} "
-                      f"{statistics.median(samples):>10.1f} {p99(samples):>10.1f}")
+                print(
+                    f"{n:>8} {strategy.value:>16} {case:>12} "
+                    f"{statistics.median(samples):>10.1f} {p99(samples):>10.1f}"
+                )
 
 
 if __name__ == "__main__":

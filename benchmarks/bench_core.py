@@ -19,11 +19,11 @@ from lxml import etree
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from svgx_sync.durable.atomic import write_atomic  # noqa: E402 - after the path set-up above
-from svgx_sync.core.diff import diff_documents  # noqa: E402
-from svgx_sync.core.ops import apply_operation, coerce_operation  # noqa: E402
-from svgx_sync.git.store import Store  # noqa: E402
-from svgx_sync.core.svgdoc import SvgDocument  # noqa: E402
+from svgx_sync.core.diff import diff_documents
+from svgx_sync.core.ops import apply_operation, coerce_operation
+from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.durable.atomic import write_atomic
+from svgx_sync.git.store import Store
 
 
 def floor_plan(n: int, seed: int = 1) -> bytes:
@@ -61,7 +61,9 @@ def edited(data: bytes, edits: int, seed: int = 2) -> bytes:
             doc.remove(el)
         elif i % 5 == 1:
             parent = el.getparent()
-            doc.insert(parent, len(parent), doc.new_element(el.tag, {"id": f"n{i}", "x": "1", "y": "2"}))
+            doc.insert(
+                parent, len(parent), doc.new_element(el.tag, {"id": f"n{i}", "x": "1", "y": "2"})
+            )
         else:
             doc.set_attribute(el, "x", str(rng.randrange(10000)))
     return doc.to_bytes()
@@ -74,7 +76,7 @@ def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
         fn()
         samples.append(time.perf_counter_ns() - start)
     samples.sort()
-    p99 = samples[min(len(samples) - 1, int(round(0.99 * (len(samples) - 1))))]
+    p99 = samples[min(len(samples) - 1, round(0.99 * (len(samples) - 1)))]
     return statistics.median(samples) / 1e6, p99 / 1e6
 
 
@@ -108,8 +110,12 @@ def run(sizes: list[int], quick: bool) -> None:
             return apply_operation(
                 doc,
                 coerce_operation(
-                    {"type": "update", "user_id": "u", "element_id": target.get("id"),
-                     "data": {"position": {"x": next(counter), "y": 5}}}
+                    {
+                        "type": "update",
+                        "user_id": "u",
+                        "element_id": target.get("id"),
+                        "data": {"position": {"x": next(counter), "y": 5}},
+                    }
                 ),
             )
 
@@ -130,7 +136,11 @@ def run(sizes: list[int], quick: bool) -> None:
                 ("parse + index (SvgDocument)", lambda: SvgDocument(data), repeat),
                 ("apply one operation", one_op, repeat * 10),
                 ("op + commit_render + atomic write", write_after_op, repeat),
-                ("diff two versions (100 edits)", lambda: diff_documents(data, second, "d.svg"), max(3, repeat // 2)),
+                (
+                    "diff two versions (100 edits)",
+                    lambda: diff_documents(data, second, "d.svg"),
+                    max(3, repeat // 2),
+                ),
                 ("git commit of the file (store)", store_commit(Path(tmp), data), repeat),
             ]
             for name, fn, times in steps:

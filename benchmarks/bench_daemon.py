@@ -78,7 +78,7 @@ async def relay_main(presence: str) -> None:
             clients.discard(ws)
 
     async with websockets.serve(handler, "127.0.0.1", 0, compression=None, max_queue=64) as server:
-        port = list(server.sockets)[0].getsockname()[1]
+        port = next(iter(server.sockets)).getsockname()[1]
         print(f"listening on ws://127.0.0.1:{port} relay", flush=True)
         await asyncio.Future()
 
@@ -94,7 +94,9 @@ async def start_server(
     else:
         args = [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0"]
     proc = await asyncio.create_subprocess_exec(
-        *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
         env={**os.environ, "SVGX_SYNC_MAX_CONNECTIONS": "5000"},
     )
     assert proc.stdout is not None
@@ -141,15 +143,25 @@ class Bench:
                 self.received[op_id] = self.received.get(op_id, 0) + 1
                 self.last_at[op_id] = now
 
-    async def client(self, port: int, index: int, ready: asyncio.Event, stop: asyncio.Event,
-                     joined: list[int], conns: dict[int, websockets.ClientConnection]) -> None:
+    async def client(
+        self,
+        port: int,
+        index: int,
+        ready: asyncio.Event,
+        stop: asyncio.Event,
+        joined: list[int],
+        conns: dict[int, websockets.ClientConnection],
+    ) -> None:
         me = f"u{index}"
         ws = await websockets.connect(
             f"ws://127.0.0.1:{port}", compression=None, max_queue=None, open_timeout=60
         )
         conns[index] = ws
-        await ws.send(orjson.dumps({"type": "join", "user_id": me, "username": me,
-                                    "session_id": f"bench{self.n}"}).decode())
+        await ws.send(
+            orjson.dumps(
+                {"type": "join", "user_id": me, "username": me, "session_id": f"bench{self.n}"}
+            ).decode()
+        )
         joined[0] += 1
         if joined[0] == self.n:
             ready.set()
@@ -158,10 +170,19 @@ class Bench:
         async def presence() -> None:
             await asyncio.sleep(phase)
             while not stop.is_set():
-                await ws.send(orjson.dumps({
-                    "type": "activity", "user_id": me, "status": "online",
-                    "cursor_position": {"x": random.random() * 800, "y": random.random() * 600},
-                }).decode())
+                await ws.send(
+                    orjson.dumps(
+                        {
+                            "type": "activity",
+                            "user_id": me,
+                            "status": "online",
+                            "cursor_position": {
+                                "x": random.random() * 800,
+                                "y": random.random() * 600,
+                            },
+                        }
+                    ).decode()
+                )
                 await asyncio.sleep(1.0)
 
         task = asyncio.create_task(presence())
@@ -175,11 +196,17 @@ class Bench:
 
     def op(self, sender: int, k: int) -> tuple[str, str]:
         op_id = f"u{sender}-{k}"
-        return op_id, orjson.dumps({
-            "type": "operation", "operation_type": "update", "user_id": f"u{sender}",
-            "element_id": f"r{sender}", "data": {"attributes": {"x": str(k % 800)}},
-            "op_id": op_id, "session_id": f"bench{self.n}",
-        }).decode()
+        return op_id, orjson.dumps(
+            {
+                "type": "operation",
+                "operation_type": "update",
+                "user_id": f"u{sender}",
+                "element_id": f"r{sender}",
+                "data": {"attributes": {"x": str(k % 800)}},
+                "op_id": op_id,
+                "session_id": f"bench{self.n}",
+            }
+        ).decode()
 
 
 async def run_one(kind: str, n: int, args: argparse.Namespace, root: Path) -> dict[str, float]:
@@ -200,10 +227,18 @@ async def run_one(kind: str, n: int, args: argparse.Namespace, root: Path) -> di
         for s in senders:
             op_id = f"create-{s}"
             bench.echo[op_id] = asyncio.Event()
-            await conns[s].send(orjson.dumps({
-                "type": "operation", "operation_type": "create", "user_id": f"u{s}",
-                "element_id": f"r{s}", "data": {"type": "rectangle"}, "op_id": op_id,
-            }).decode())
+            await conns[s].send(
+                orjson.dumps(
+                    {
+                        "type": "operation",
+                        "operation_type": "create",
+                        "user_id": f"u{s}",
+                        "element_id": f"r{s}",
+                        "data": {"type": "rectangle"},
+                        "op_id": op_id,
+                    }
+                ).decode()
+            )
             await asyncio.wait_for(bench.echo[op_id].wait(), 30)
         await asyncio.sleep(1.0)  # let the 1 Hz presence reach its steady state
 
@@ -271,16 +306,24 @@ async def run_one(kind: str, n: int, args: argparse.Namespace, root: Path) -> di
 
 async def main(args: argparse.Namespace) -> None:
     sizes = [int(x) for x in args.clients.split(",")]
-    print(f"# {args.rate} ops/s from {args.senders} senders, presence 1 Hz per client, "
-          f"{args.seconds:g} s per latency phase, {args.rounds} round(s)")
+    print(
+        f"# {args.rate} ops/s from {args.senders} senders, presence 1 Hz per client, "
+        f"{args.seconds:g} s per latency phase, {args.rounds} round(s)"
+    )
     if args.relay_presence == "tick":
-        print("# relay: operations broadcast as received; presence coalesced into one frame per"
-              " 16 ms tick, as the daemon sends it (same frames on the wire)")
+        print(
+            "# relay: operations broadcast as received; presence coalesced into one frame per"
+            " 16 ms tick, as the daemon sends it (same frames on the wire)"
+        )
     else:
-        print("# relay: operations broadcast as received; presence dropped (a lower floor than"
-              " the daemon can reach: it sends ~60 x N fewer frames per second)")
-    print("| N | relay p50 / p99 ms | daemon p50 / p99 ms | daemon p99 all-received ms"
-          " | ratio p99 | relay ops/s | daemon ops/s |")
+        print(
+            "# relay: operations broadcast as received; presence dropped (a lower floor than"
+            " the daemon can reach: it sends ~60 x N fewer frames per second)"
+        )
+    print(
+        "| N | relay p50 / p99 ms | daemon p50 / p99 ms | daemon p99 all-received ms"
+        " | ratio p99 | relay ops/s | daemon ops/s |"
+    )
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
@@ -311,7 +354,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--window", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument(
-        "--relay-presence", choices=("tick", "drop"), default="tick",
+        "--relay-presence",
+        choices=("tick", "drop"),
+        default="tick",
         help="the relay coalesces presence per 16 ms tick (default) or drops it",
     )
     parser.add_argument("--quick", action="store_true", help="2 s phases")

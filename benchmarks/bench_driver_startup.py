@@ -65,7 +65,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40, help="processes per variant (default 40)")
     parser.add_argument("--python", default=sys.executable, help="interpreter (default: this one)")
     parser.add_argument(
-        "--checkout", type=Path, action="append",
+        "--checkout",
+        type=Path,
+        action="append",
         help="source tree whose svgx_sync is timed (repeatable; default: this checkout)",
     )
     args = parser.parse_args()
@@ -90,8 +92,15 @@ def measure(args: argparse.Namespace, checkouts: list[Path], folder: Path) -> No
 
     def driver(checkout: Path) -> Callable[[], subprocess.CompletedProcess[bytes]]:
         run = python(
-            checkout, "-m", "svgx_sync", "merge-driver",
-            str(base), str(ours), str(theirs), "7", "drawing.svg",
+            checkout,
+            "-m",
+            "svgx_sync",
+            "merge-driver",
+            str(base),
+            str(ours),
+            str(theirs),
+            "7",
+            "drawing.svg",
         )
 
         def once() -> subprocess.CompletedProcess[bytes]:
@@ -106,7 +115,9 @@ def measure(args: argparse.Namespace, checkouts: list[Path], folder: Path) -> No
         "floor: python -c pass": python(HERE, "-c", "pass"),
         "floor: git merge-file -p": lambda: subprocess.run(
             ["git", "merge-file", "-p", str(ours), str(base), str(theirs)],
-            cwd=folder, capture_output=True, timeout=60,
+            cwd=folder,
+            capture_output=True,
+            timeout=60,
         ),
     }
     for checkout in checkouts:

@@ -32,13 +32,13 @@ from pathlib import Path
 from typing import Any
 
 import websockets
+from bench_watch import document, pct
 from watchfiles import awatch
 
-from bench_watch import document, pct
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
-from svgx_sync.git.store import Store
 from svgx_sync.daemon.watcher import WatchSettings
+from svgx_sync.git.store import Store
 
 MARKER = b"#c0ffee"
 
@@ -55,9 +55,18 @@ def inkscape_bytes(n: int, scratch: Path) -> bytes:
     env = {**os.environ, "HOME": str(home)}
     env.pop("DISPLAY", None)
     subprocess.run(
-        [program, f"--actions=select-by-id:r0;object-set-attribute:fill,{MARKER.decode()}",
-         "--export-overwrite", "--export-type=svg", path.name],
-        cwd=scratch, env=env, check=True, capture_output=True, timeout=300,
+        [
+            program,
+            f"--actions=select-by-id:r0;object-set-attribute:fill,{MARKER.decode()}",
+            "--export-overwrite",
+            "--export-type=svg",
+            path.name,
+        ],
+        cwd=scratch,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
     )
     data = path.read_bytes()
     assert data.count(MARKER) == 1 and b"sodipodi:docname" in data, "unexpected Inkscape output"
@@ -75,8 +84,13 @@ def save_as_inkscape(path: Path, data: bytes) -> None:
 
 async def measure(n: int, rounds: int, root: Path, saved: bytes) -> tuple[list[float], list[float]]:
     doc = Store(root).create("plan")
-    doc.commit({"document.svg": document(n)}, user_id="u", username="U", description="Start",
-               update_workdir=True)
+    doc.commit(
+        {"document.svg": document(n)},
+        user_id="u",
+        username="U",
+        description="Start",
+        update_workdir=True,
+    )
     path = doc.path / "document.svg"
     daemon = Daemon(Settings(root=root, port=0))
     await daemon.start()
@@ -86,15 +100,21 @@ async def measure(n: int, rounds: int, root: Path, saved: bytes) -> tuple[list[f
     floor_seen: asyncio.Queue[float] = asyncio.Queue()
 
     async def bare_watch() -> None:
-        async for _ in awatch(doc.path, debounce=grouping.debounce_ms, step=grouping.step_ms,
-                              stop_event=stop, watch_filter=lambda _c, p: p == str(path)):
+        async for _ in awatch(
+            doc.path,
+            debounce=grouping.debounce_ms,
+            step=grouping.step_ms,
+            stop_event=stop,
+            watch_filter=lambda _c, p: p == str(path),
+        ):
             floor_seen.put_nowait(time.perf_counter())
 
     floor_task = asyncio.create_task(bare_watch())
     try:
         for i in range(3):
-            ws = await websockets.connect(f"ws://127.0.0.1:{daemon.port}", compression=None,
-                                          max_size=None)
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{daemon.port}", compression=None, max_size=None
+            )
             await ws.send(json.dumps({"type": "join", "user_id": f"u{i}", "session_id": "plan"}))
             while json.loads(await ws.recv())["type"] != "welcome":
                 pass
@@ -105,7 +125,8 @@ async def measure(n: int, rounds: int, root: Path, saved: bytes) -> tuple[list[f
             while True:
                 message = json.loads(await ws.recv())
                 if message["type"] == "operations" and any(
-                    o["user_id"] == "external" and o["element_id"] == "r0"
+                    o["user_id"] == "external"
+                    and o["element_id"] == "r0"
                     and o["data"].get("attributes", {}).get("fill") == value
                     for o in message["operations"]
                 ):
@@ -145,8 +166,10 @@ def main() -> None:
         samples, floor = asyncio.run(measure(n, args.rounds + 1, Path(tmp) / "docs", saved))
     first, rest, floor_rest = samples[0], samples[1:], floor[1:]
     print(f"inkscape itself (one run, start-up included), {n} elements: {inkscape_s:.2f} s")
-    print(f"Inkscape's first save of a daemon-written file -> 3 clients: {first:.1f} ms"
-          f" (bare watchfiles: {floor[0]:.1f} ms)")
+    print(
+        f"Inkscape's first save of a daemon-written file -> 3 clients: {first:.1f} ms"
+        f" (bare watchfiles: {floor[0]:.1f} ms)"
+    )
     print(
         f"Inkscape save -> 3 clients, {n:>6} elements: median {statistics.median(rest):7.1f} ms"
         f"  p99 {pct(rest, 0.99):7.1f} ms  ({len(rest)} saves)"

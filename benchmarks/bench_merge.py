@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
-from svgx_sync.errors import DocumentError  # noqa: E402  (after the path insert above)
-from svgx_sync.core.merge import Versions, merge_documents  # noqa: E402
-from svgx_sync.core.svgdoc import SVG_NS, SvgDocument  # noqa: E402
+from svgx_sync.core.merge import Versions, merge_documents
+from svgx_sync.core.svgdoc import SVG_NS, SvgDocument
+from svgx_sync.errors import DocumentError
 
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
 
@@ -104,7 +104,7 @@ def time_git(v: Versions[bytes], runs: int) -> tuple[list[float], bool]:
 
 def p99(values: list[float]) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -125,7 +125,9 @@ def main() -> None:
                 continue
             if v.ours == v.base or v.theirs == v.base:
                 continue
-            cases.append((f"{path.relative_to(CORPUS)} ({path.stat().st_size // 1024} KiB)", v, args.runs))
+            cases.append(
+                (f"{path.relative_to(CORPUS)} ({path.stat().st_size // 1024} KiB)", v, args.runs)
+            )
             taken += 1
             if taken == 5:
                 break

@@ -27,8 +27,8 @@ from watchfiles import awatch
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
-from svgx_sync.git.store import Store
 from svgx_sync.daemon.watcher import Watcher, WatchSettings
+from svgx_sync.git.store import Store
 
 
 def document(n: int, fill: str = "red") -> bytes:
@@ -47,15 +47,21 @@ def pct(samples: list[float], q: float) -> float:
 
 async def latency(n: int, rounds: int, root: Path) -> list[float]:
     doc = Store(root).create(f"d{n}")
-    doc.commit({"document.svg": document(n)}, user_id="u", username="U", description="Start",
-               update_workdir=True)
+    doc.commit(
+        {"document.svg": document(n)},
+        user_id="u",
+        username="U",
+        description="Start",
+        update_workdir=True,
+    )
     daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
     await daemon.start()
     clients = []
     try:
         for i in range(3):
-            ws = await websockets.connect(f"ws://127.0.0.1:{daemon.port}", compression=None,
-                                          max_size=None)
+            ws = await websockets.connect(
+                f"ws://127.0.0.1:{daemon.port}", compression=None, max_size=None
+            )
             await ws.send(json.dumps({"type": "join", "user_id": f"u{i}", "session_id": f"d{n}"}))
             while json.loads(await ws.recv())["type"] != "welcome":
                 pass
@@ -65,7 +71,8 @@ async def latency(n: int, rounds: int, root: Path) -> list[float]:
             while True:
                 message = json.loads(await ws.recv())
                 if message["type"] == "operations" and any(
-                    o["user_id"] == "external" and o["data"].get("attributes", {}).get("fill") == value
+                    o["user_id"] == "external"
+                    and o["data"].get("attributes", {}).get("fill") == value
                     for o in message["operations"]
                 ):
                     return
@@ -119,8 +126,9 @@ async def bare_watch(n: int, rounds: int, root: Path) -> list[float]:
     seen: asyncio.Queue[float] = asyncio.Queue()
 
     async def watch() -> None:
-        async for _ in awatch(folder, debounce=defaults.debounce_ms, step=defaults.step_ms,
-                              stop_event=stop):
+        async for _ in awatch(
+            folder, debounce=defaults.debounce_ms, step=defaults.step_ms, stop_event=stop
+        ):
             seen.put_nowait(time.perf_counter())
 
     task = asyncio.create_task(watch())

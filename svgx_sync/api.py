@@ -23,9 +23,9 @@ import time
 from typing import Any
 
 from .config import load_settings
-from .errors import SvgxError
 from .core.ops import coerce_operation
 from .daemon.server import Daemon
+from .errors import SvgxError
 
 __all__ = [
     "DEFAULT_SESSION",
@@ -126,14 +126,14 @@ async def resolve_conflict(conflict_id: str, resolution: Any, resolved_by: str) 
     if daemon is None:
         log.error("resolve_conflict: the collaboration server is not running")
         return False
-    rooms = sorted(
-        daemon.rooms.values(), key=lambda r: r.live.name != DEFAULT_SESSION
-    )
+    rooms = sorted(daemon.rooms.values(), key=lambda r: r.live.name != DEFAULT_SESSION)
     for room in rooms:
         if conflict_id in room.live.book.conflicts:
             try:
                 await _reply(
-                    lambda f, room=room: daemon.resolve_in(room, conflict_id, resolution, resolved_by, f)
+                    lambda f, room=room: daemon.resolve_in(
+                        room, conflict_id, resolution, resolved_by, f
+                    )
                 )
             except SvgxError as exc:
                 log.warning("conflict %s not resolved: %s", conflict_id, exc)

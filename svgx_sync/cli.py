@@ -103,9 +103,7 @@ def _open_document(path: Path) -> Document:
     if not path.is_dir():
         folder = next((p for p in path.parents if (p / ".git").exists()), path)
     if not (folder / ".git").exists():
-        raise NotFound(
-            f"{path} is not a document (no git repository); `svgx-sync init` makes one"
-        )
+        raise NotFound(f"{path} is not a document (no git repository); `svgx-sync init` makes one")
     return Store(folder.parent).open(folder.name)
 
 
@@ -226,7 +224,10 @@ def _git_diff_run(args: argparse.Namespace) -> int:
 
 def _conflicts_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "files", nargs="*", type=Path, metavar="FILE",
+        "files",
+        nargs="*",
+        type=Path,
+        metavar="FILE",
         help="SVG files, or folders to look through (default: the current folder)",
     )
 
@@ -282,7 +283,10 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-message-bytes", type=int, help="default 1 MiB")
     parser.add_argument("--default-strategy", help="conflict strategy (default automatic)")
     parser.add_argument(
-        "--no-create", dest="create_missing_documents", action="store_const", const=False,
+        "--no-create",
+        dest="create_missing_documents",
+        action="store_const",
+        const=False,
         help="refuse joins to documents that do not exist",
     )
     parser.add_argument(
@@ -298,9 +302,17 @@ def _serve_run(args: argparse.Namespace) -> int:
     from svgx_sync.daemon.server import serve_forever
 
     names = (
-        "root", "host", "port", "batch_size", "batch_timeout_ms", "max_connections",
-        "activity_timeout_s", "max_message_bytes", "default_strategy",
-        "create_missing_documents", "compression",
+        "root",
+        "host",
+        "port",
+        "batch_size",
+        "batch_timeout_ms",
+        "max_connections",
+        "activity_timeout_s",
+        "max_message_bytes",
+        "default_strategy",
+        "create_missing_documents",
+        "compression",
     )
     settings = load_settings({n: getattr(args, n) for n in names}, os.environ, args.config)
     logging.getLogger("svgx_sync").setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -358,7 +370,8 @@ def _version_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--branch", help="branch (default: the checked-out one)")
     parser.add_argument("--user", help="author of the version (default: your login name)")
     parser.add_argument(
-        "--token", default=os.environ.get("SVGX_SYNC_TOKEN"),
+        "--token",
+        default=os.environ.get("SVGX_SYNC_TOKEN"),
         help="token, when the daemon asks for one (default: $SVGX_SYNC_TOKEN)",
     )
     _daemon_arguments(parser)
@@ -370,8 +383,13 @@ def _version_run(args: argparse.Namespace) -> int:
     name = served_document(args.document, fetch_health(args.host, args.port), cwd=Path.cwd())
     print(
         create_version(
-            args.host, args.port, name, args.message,
-            user=args.user or _login_name(), branch=args.branch, token=args.token,
+            args.host,
+            args.port,
+            name,
+            args.message,
+            user=args.user or _login_name(),
+            branch=args.branch,
+            token=args.token,
         )
     )
     return EXIT_OK

@@ -148,7 +148,6 @@ def create_version(
         raise ServerError(f"the daemon at {_address(host, port)} did not answer") from exc
     except (OSError, WebSocketException) as exc:
         raise Unreachable(
-            f"no daemon answers at {_address(host, port)} ({exc});"
-            " start one with `svgx-sync serve`"
+            f"no daemon answers at {_address(host, port)} ({exc}); start one with `svgx-sync serve`"
         ) from exc
     return str(created["version_id"])

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync.git.adopt import adopt_folder, adopt_store, adoptable
 from svgx_sync.cli import main
 from svgx_sync.errors import ClientError
+from svgx_sync.git.adopt import adopt_folder, adopt_store, adoptable
 from svgx_sync.git.store import SYSTEM_NAME, Store
 
 Git = Callable[..., str]

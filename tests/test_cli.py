@@ -36,7 +36,11 @@ def svgx(cwd: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProc
     """``svgx-sync ARGS`` in a child process, as typed in a terminal in ``cwd``."""
     return subprocess.run(
         [sys.executable, "-m", "svgx_sync", *args],
-        cwd=cwd, capture_output=True, text=True, check=False, timeout=timeout,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
         env={k: v for k, v in os.environ.items() if not k.startswith("SVGX_SYNC_")},
     )
 
@@ -118,7 +122,9 @@ MISTAKES = [
 ]
 
 
-@pytest.mark.parametrize(("args", "code", "words"), MISTAKES, ids=[" ".join(m[0]) for m in MISTAKES])
+@pytest.mark.parametrize(
+    ("args", "code", "words"), MISTAKES, ids=[" ".join(m[0]) for m in MISTAKES]
+)
 def test_a_mistake_gets_one_line_and_a_non_zero_exit(
     workspace: Path, git: Git, args: list[str], code: int, words: str
 ) -> None:
@@ -194,7 +200,9 @@ def daemon_process(root: Path, log: Path) -> Iterator[int]:
     """``svgx-sync serve ROOT --port 0`` in a child process; yields its port."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0"],
-        stdout=subprocess.PIPE, stderr=open(log, "ab"), text=True,
+        stdout=subprocess.PIPE,
+        stderr=open(log, "ab"),
+        text=True,
     )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
@@ -245,17 +253,29 @@ def test_version_makes_the_tree_clean_for_git(tmp_path: Path, git: Git) -> None:
         with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
             ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))
             receive(ws, "welcome")
-            ws.send(json.dumps({"type": "operation", "operation_type": "create", "user_id": "ada",
-                                "element_id": "door", "data": {"type": "rectangle"}, "op_id": "o1"}))
+            ws.send(
+                json.dumps(
+                    {
+                        "type": "operation",
+                        "operation_type": "create",
+                        "user_id": "ada",
+                        "element_id": "door",
+                        "data": {"type": "rectangle"},
+                        "op_id": "o1",
+                    }
+                )
+            )
             assert receive(ws, "ack")["status"] == "applied"
             wait_for(lambda: b'id="door"' in file.read_bytes(), "the live edit in the file")
             assert git(folder, "status", "--porcelain") == " M document.svg\n"
-            refused = subprocess.run(["git", "switch", "other"], cwd=folder, capture_output=True,
-                                     text=True, check=False)
+            refused = subprocess.run(
+                ["git", "switch", "other"], cwd=folder, capture_output=True, text=True, check=False
+            )
             assert refused.returncode != 0 and "would be overwritten" in refused.stderr
 
-            done = svgx(tmp_path, "version", "plan", "-m", "Door from the terminal",
-                        "--port", str(port))
+            done = svgx(
+                tmp_path, "version", "plan", "-m", "Door from the terminal", "--port", str(port)
+            )
             assert done.returncode == 0, done.stderr
             version_id = done.stdout.strip()
             assert len(version_id) == 40 and done.stderr == ""
@@ -271,8 +291,17 @@ def test_version_makes_the_tree_clean_for_git(tmp_path: Path, git: Git) -> None:
             git(folder, "switch", "-q", "-c", "x")
 
             # The document as a path, and a branch of it that is not checked out.
-            again = svgx(tmp_path, "version", str(folder), "--branch", "main", "-m", "Again",
-                         "--port", str(port))
+            again = svgx(
+                tmp_path,
+                "version",
+                str(folder),
+                "--branch",
+                "main",
+                "-m",
+                "Again",
+                "--port",
+                str(port),
+            )
             assert again.returncode == 0, again.stderr
             assert git(folder, "log", "-1", "--format=%s", "main").strip() == "Again"
 
@@ -302,7 +331,9 @@ def test_a_reader_that_leaves_early_gets_no_error(tmp_path: Path) -> None:
     repo.references["refs/heads/main"].set_target(tip)
     reader = subprocess.Popen(
         [sys.executable, "-m", "svgx_sync", "history", str(doc.path)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     assert reader.stdout is not None and reader.stderr is not None
     assert "v2999" in reader.stdout.readline()
@@ -317,7 +348,9 @@ def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path
     root = tmp_path / "docs"
     folder, file = root / "plan", root / "plan" / "document.svg"
     assert svgx(tmp_path, "init", str(folder)).returncode == 0
-    file.write_text('<svg xmlns="http://www.w3.org/2000/svg">\n  <rect id="r" fill="red"/>\n</svg>\n')
+    file.write_text(
+        '<svg xmlns="http://www.w3.org/2000/svg">\n  <rect id="r" fill="red"/>\n</svg>\n'
+    )
     git(folder, "commit", "-q", "-am", "Red")
     git(folder, "switch", "-q", "-c", "other")
     file.write_text(file.read_text().replace("red", "blue"))
@@ -329,8 +362,9 @@ def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path
         with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
             ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))
             receive(ws, "welcome")
-            stopped = subprocess.run(["git", "merge", "other"], cwd=folder, capture_output=True,
-                                     text=True, check=False)
+            stopped = subprocess.run(
+                ["git", "merge", "other"], cwd=folder, capture_output=True, text=True, check=False
+            )
             assert stopped.returncode != 0 and "CONFLICT" in stopped.stdout
             head = git(folder, "rev-parse", "HEAD")
 

@@ -22,7 +22,11 @@ def test_strategy_is_set_per_session_and_survives_a_restart(tmp_path):
         created = await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
         await a.send(type="configure", strategy="manual", user_id="alice")
         changed = await b.expect("session_configured")
-        assert changed == {"type": "session_configured", "strategy": "manual", "changed_by": "alice"}
+        assert changed == {
+            "type": "session_configured",
+            "strategy": "manual",
+            "changed_by": "alice",
+        }
         ack = await _conflict(a, b, created["seq"])
         assert ack["status"] == "pending"
         detected = await a.expect("conflict_detected")
@@ -38,10 +42,16 @@ def test_strategy_is_set_per_session_and_survives_a_restart(tmp_path):
         welcome = await a.join("alice")
         assert welcome["strategy"] == "manual"
         assert [c["conflict_id"] for c in welcome["conflicts"]] == [state["conflict"]]
-        await a.send(type="resolve_conflict", conflict_id=state["conflict"], resolution="theirs",
-                     resolved_by="alice")
+        await a.send(
+            type="resolve_conflict",
+            conflict_id=state["conflict"],
+            resolution="theirs",
+            resolved_by="alice",
+        )
         await a.expect("conflict_resolved")
-        ops = await a.expect("operations", lambda m: any(o["element_id"] == "r1" for o in m["operations"]))
+        ops = await a.expect(
+            "operations", lambda m: any(o["element_id"] == "r1" for o in m["operations"])
+        )
         assert ops["operations"][-1]["data"] == {"attributes": {"x": "2"}}
         health = daemon.health()
         assert health["conflicts_detected"] >= 1 and health["conflicts_resolved"] >= 1

@@ -11,16 +11,21 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from svgx_sync.errors import DocumentError
 from svgx_sync.core.svgdoc import SvgDocument, is_element
+from svgx_sync.errors import DocumentError
 
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
 FOLDERS = ["resvg", "w3c-svg11"]
 
 
 def shape(el: etree._Element) -> tuple[object, ...]:
-    return (el.tag, dict(el.attrib), el.text, el.tail if el.getparent() is not None else None,
-            [shape(c) for c in el if is_element(c)])
+    return (
+        el.tag,
+        dict(el.attrib),
+        el.text,
+        el.tail if el.getparent() is not None else None,
+        [shape(c) for c in el if is_element(c)],
+    )
 
 
 def start_tag_lines(source: str, doc: SvgDocument, el: etree._Element) -> set[int]:
@@ -42,7 +47,7 @@ def check_file(path: Path) -> str | None:
         doc = SvgDocument(data, name=path.name)
     except DocumentError:
         return None  # a clean refusal
-    except Exception as exc:  # noqa: BLE001 - any other exception is the failure we report
+    except Exception as exc:  # any other exception is the failure we report
         return f"load raised {exc!r}"
     if doc.to_bytes() != data:
         return "unchanged round trip differs"
@@ -61,7 +66,9 @@ def check_file(path: Path) -> str | None:
     before, after = doc.source.splitlines(), doc.render().splitlines()
     touched = {
         i
-        for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+        for tag, i1, i2, _j1, _j2 in difflib.SequenceMatcher(
+            None, before, after, autojunk=False
+        ).get_opcodes()
         if tag != "equal"
         for i in range(i1, max(i2, i1 + 1))
     }

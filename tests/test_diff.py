@@ -17,9 +17,9 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from svgx_sync.core.diff import diff_documents, diff_trees, summarise
-from svgx_sync.errors import OperationError
 from svgx_sync.core.ops import apply_operation, coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument, is_element
+from svgx_sync.errors import OperationError
 
 SVG = "{http://www.w3.org/2000/svg}"
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
@@ -74,7 +74,9 @@ def test_whole_files() -> None:
     assert diff_documents(None, OLD, "a.svg") == [
         {"operation_type": "file_add", "file": "a.svg", "data": {"markup": OLD.decode()}}
     ]
-    assert diff_documents(OLD, None, "a.svg") == [{"operation_type": "file_delete", "file": "a.svg"}]
+    assert diff_documents(OLD, None, "a.svg") == [
+        {"operation_type": "file_delete", "file": "a.svg"}
+    ]
 
 
 # -- formatting is not a change ----------------------------------------------------------------
@@ -84,15 +86,18 @@ FORMATTED = [
     OLD.replace(b"\n", b"\r\n"),
     OLD.replace(b"\n  ", b"\n\t").replace(b"\n    ", b"\n\t\t"),
     OLD.replace(b'x="10" y="10"', b'y="10"  x = "10"'),
-    OLD.replace(b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">',
-                b'<?xml version="1.0"?>\n<!-- note -->\n<svg:svg xmlns:svg="http://www.w3.org/2000/svg"\n     xmlns="http://www.w3.org/2000/svg">'
-                ).replace(b"</svg>", b"</svg:svg>"),
-    OLD.replace(b"<rect x=\"1\"/>", b"<rect x=\"1\"></rect>"),
+    OLD.replace(
+        b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">',
+        b'<?xml version="1.0"?>\n<!-- note -->\n<svg:svg xmlns:svg="http://www.w3.org/2000/svg"\n     xmlns="http://www.w3.org/2000/svg">',
+    ).replace(b"</svg>", b"</svg:svg>"),
+    OLD.replace(b'<rect x="1"/>', b'<rect x="1"></rect>'),
     OLD.replace(b"  <circle", b"  <!-- moved nothing -->\n  <circle"),
 ]
 
 
-@pytest.mark.parametrize("new", FORMATTED, ids=["quotes", "crlf", "tabs", "order", "namespaces", "empty-tag", "comment"])
+@pytest.mark.parametrize(
+    "new", FORMATTED, ids=["quotes", "crlf", "tabs", "order", "namespaces", "empty-tag", "comment"]
+)
 def test_formatting_only_gives_no_operations(new: bytes) -> None:
     assert diff_documents(OLD, new, "a.svg") == []
 
@@ -118,7 +123,12 @@ def test_create_delete_move_update_and_summary() -> None:
     assert create["parent"] == "/" and create["index"] == 1
     assert '<use xlink:href="#r1"/>' in create["markup"]
     assert ("delete", "g1") in kinds(changes)  # after r1 left it
-    assert {"operation_type": "update", "element_id": "r1", "data": {"attributes": {"x": "20"}}, "file": "f.svg"} in changes
+    assert {
+        "operation_type": "update",
+        "element_id": "r1",
+        "data": {"attributes": {"x": "20"}},
+        "file": "f.svg",
+    } in changes
     summary = summarise(changes, OLD)
     assert "- circle#c2\n" in summary
     assert "+ g#g2\n" in summary
@@ -128,20 +138,28 @@ def test_create_delete_move_update_and_summary() -> None:
 
 
 def test_attribute_names_use_prefixes() -> None:
-    new = OLD.replace(b'<circle id="c2" r="3"/>', b'<circle id="c2" xlink:title="t" xml:space="preserve"/>')
+    new = OLD.replace(
+        b'<circle id="c2" r="3"/>', b'<circle id="c2" xlink:title="t" xml:space="preserve"/>'
+    )
     changes = assert_round_trip(OLD, new)
-    assert changes == [{
-        "operation_type": "update", "element_id": "c2", "file": "f.svg",
-        "data": {"attributes": {"xlink:title": "t", "xml:space": "preserve", "r": None}},
-    }]
-    svgx = OLD.replace(b'r="3"/>', b'r="3" xmlns:svgx="https://svgx-sync.dev/ns/1" svgx:locked="1"/>')
+    assert changes == [
+        {
+            "operation_type": "update",
+            "element_id": "c2",
+            "file": "f.svg",
+            "data": {"attributes": {"xlink:title": "t", "xml:space": "preserve", "r": None}},
+        }
+    ]
+    svgx = OLD.replace(
+        b'r="3"/>', b'r="3" xmlns:svgx="https://svgx-sync.dev/ns/1" svgx:locked="1"/>'
+    )
     assert assert_round_trip(OLD, svgx)[0]["data"] == {"attributes": {"svgx:locked": "1"}}
 
 
 def test_text_changes_but_not_whitespace() -> None:
     new = OLD.replace(b"hello ", b"bye ")
     assert diff_documents(OLD, new, "f")[0]["data"] == {"text": "bye "}
-    spaced = OLD.replace(b"<rect x=\"1\"/>", b"<rect x=\"1\">\n    </rect>")
+    spaced = OLD.replace(b'<rect x="1"/>', b'<rect x="1">\n    </rect>')
     assert diff_documents(OLD, spaced, "f") == []
 
 
@@ -150,7 +168,12 @@ def test_id_less_elements_match_by_position_and_tag() -> None:
     new = b'<svg xmlns="http://www.w3.org/2000/svg"><g id="g"><circle/><rect x="1"/><rect x="3"/></g></svg>'
     changes = assert_round_trip(old, new)
     assert [c["operation_type"] for c in changes] == ["move", "update"]
-    assert changes[1] == {"operation_type": "update", "element_id": "/0/2", "data": {"attributes": {"x": "3"}}, "file": "f.svg"}
+    assert changes[1] == {
+        "operation_type": "update",
+        "element_id": "/0/2",
+        "data": {"attributes": {"x": "3"}},
+        "file": "f.svg",
+    }
 
 
 def test_duplicate_ids_lose_nothing() -> None:
@@ -161,14 +184,18 @@ def test_duplicate_ids_lose_nothing() -> None:
 
 
 def test_element_moved_out_of_a_deleted_group_survives() -> None:
-    old = b'<svg xmlns="http://www.w3.org/2000/svg"><g id="g"><g><rect id="r"/></g><rect/></g></svg>'
+    old = (
+        b'<svg xmlns="http://www.w3.org/2000/svg"><g id="g"><g><rect id="r"/></g><rect/></g></svg>'
+    )
     new = b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="r"/></svg>'
     changes = assert_round_trip(old, new)
     assert kinds(changes) == [("move", "r"), ("delete", "g")]
 
 
 def test_id_change_and_tag_change() -> None:
-    old = b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="a"/><g id="b"><rect id="x"/></g></svg>'
+    old = (
+        b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="a"/><g id="b"><rect id="x"/></g></svg>'
+    )
     new = b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="z"/><svg id="b"><rect id="x"/></svg></svg>'
     assert_round_trip(old, new)
 
@@ -198,8 +225,16 @@ def random_edit(root: Any, rng: random.Random) -> None:
     if kind == 0:
         parent.remove(el)
     elif kind == 1:
-        targets = [t for t in elements if t is not el and el not in set(t.iterancestors()) and svg_context(t)]
-        if targets and svg_context(el) and all(d.tag.startswith(SVG) for d in el.iter(etree.Element)):
+        targets = [
+            t
+            for t in elements
+            if t is not el and el not in set(t.iterancestors()) and svg_context(t)
+        ]
+        if (
+            targets
+            and svg_context(el)
+            and all(d.tag.startswith(SVG) for d in el.iter(etree.Element))
+        ):
             target = rng.choice(targets)
             parent.remove(el)
             target.insert(rng.randrange(len(target) + 1), el)
@@ -276,7 +311,7 @@ def test_round_trip_over_the_corpus() -> None:
         new = edited_copy(data, rng, rng.randrange(1, 8))
         try:
             checked += round_trip_or_refused_content(data, new)
-        except Exception as exc:  # noqa: BLE001 - collected and reported below
+        except Exception as exc:  # collected and reported below
             failures.append(f"{path.relative_to(CORPUS)} (seed {n}): {exc!r}"[:300])
     assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} failures)"
     assert checked > 2000
@@ -288,12 +323,16 @@ def test_round_trip_over_the_corpus() -> None:
 def test_equal_start_tags_under_a_rebound_prefix_are_still_compared() -> None:
     # The rect's start tag is the same text in both files, but its prefix names another
     # namespace: its attribute changed, and the text comparison must not hide that.
-    old = (b'<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g" xmlns:a="urn:one">\n'
-           b'    <rect id="r" a:k="1"/>\n  </g>\n</svg>\n')
+    old = (
+        b'<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g" xmlns:a="urn:one">\n'
+        b'    <rect id="r" a:k="1"/>\n  </g>\n</svg>\n'
+    )
     new = old.replace(b"urn:one", b"http://www.w3.org/1999/xlink")
     assert_round_trip(old, new)
-    root_old = (b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:a="urn:one">\n'
-                b'  <rect id="r" a:k="1"/>\n</svg>\n')
+    root_old = (
+        b'<svg xmlns="http://www.w3.org/2000/svg" xmlns:a="urn:one">\n'
+        b'  <rect id="r" a:k="1"/>\n</svg>\n'
+    )
     changes = assert_round_trip(
         root_old, root_old.replace(b"urn:one", b"http://www.w3.org/1999/xlink")
     )

@@ -21,8 +21,15 @@ TIMEOUT = 20.0
 
 async def start_daemon(root: Path, log: Path) -> tuple[asyncio.subprocess.Process, int]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"),
+        sys.executable,
+        "-m",
+        "svgx_sync",
+        "serve",
+        str(root),
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=open(log, "ab"),
         env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": "5", "SVGX_SYNC_CHECKPOINT_OPS": "40"},
     )
     assert proc.stdout is not None
@@ -40,8 +47,16 @@ async def join(port: int, user: str) -> websockets.ClientConnection:
 
 
 def create(user: str, op_id: str) -> str:
-    return json.dumps({"type": "operation", "operation_type": "create", "user_id": user,
-                       "element_id": op_id, "data": {"type": "rectangle"}, "op_id": op_id})
+    return json.dumps(
+        {
+            "type": "operation",
+            "operation_type": "create",
+            "user_id": user,
+            "element_id": op_id,
+            "data": {"type": "rectangle"},
+            "op_id": op_id,
+        }
+    )
 
 
 async def wait_ack(ws: websockets.ClientConnection, op_id: str) -> dict:
@@ -51,9 +66,16 @@ async def wait_ack(ws: websockets.ClientConnection, op_id: str) -> dict:
             return message
 
 
-async def writer(port: int, index: int, rnd: random.Random, sent: list[str],
-                 acked: dict[str, int], counter: list[int], kill_after: int,
-                 moment: asyncio.Event) -> None:
+async def writer(
+    port: int,
+    index: int,
+    rnd: random.Random,
+    sent: list[str],
+    acked: dict[str, int],
+    counter: list[int],
+    kill_after: int,
+    moment: asyncio.Event,
+) -> None:
     user = f"u{index}"
     try:
         ws = await join(port, user)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from samples import BASE
 
 from svgx_sync.core.conflicts import ConflictBook, Strategy, arbitrate
 from svgx_sync.core.diff import diff_documents
@@ -32,7 +33,6 @@ from svgx_sync.core.external import (
 )
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument
-from samples import BASE
 
 F = "document.svg"
 
@@ -138,8 +138,13 @@ def test_live_edits_and_a_file_edit_of_other_attributes_both_survive() -> None:
     live_doc = SvgDocument(BASE)
     book = ConflictBook()
     mine = coerce_operation(
-        {"operation_type": "update", "user_id": "ada", "element_id": "r",
-         "data": {"attributes": {"x": "40"}}, "op_id": "a1"}
+        {
+            "operation_type": "update",
+            "user_id": "ada",
+            "element_id": "r",
+            "data": {"attributes": {"x": "40"}},
+            "op_id": "a1",
+        }
     )
     files = {F: live_doc}
     verdict = arbitrate(files, book, mine, file=F, base_seq=0, strategy=Strategy.REJECT, now=1)
@@ -158,8 +163,14 @@ def test_an_external_edit_of_a_live_edited_attribute_is_a_conflict(strategy: Str
     live_doc = SvgDocument(BASE)
     book = ConflictBook()
     mine = coerce_operation(
-        {"operation_type": "update", "user_id": "ada", "element_id": "r",
-         "data": {"attributes": {"fill": "green"}}, "op_id": "a1", "timestamp": 1.0}
+        {
+            "operation_type": "update",
+            "user_id": "ada",
+            "element_id": "r",
+            "data": {"attributes": {"fill": "green"}},
+            "op_id": "a1",
+            "timestamp": 1.0,
+        }
     )
     verdict = arbitrate({F: live_doc}, book, mine, file=F, base_seq=0, strategy=strategy, now=1)
     book.record(1, verdict.effective, verdict.inverse)  # type: ignore[arg-type]
@@ -228,7 +239,11 @@ def test_deleting_elements_with_their_ids_is_no_loss() -> None:
 
 def test_dropping_only_constraints_from_the_model_is_a_loss() -> None:
     before = (SVGO / "before.svg").read_bytes()
-    after = edited(before, b'    <svgx:constraint id="r1-distance-1" element="r1" type="distance" value="50" targets="r2"/>\n', b"")
+    after = edited(
+        before,
+        b'    <svgx:constraint id="r1-distance-1" element="r1" type="distance" value="50" targets="r2"/>\n',
+        b"",
+    )
     assert external_loss(before, after, F) == Loss((), (), ("r1-distance-1",))
 
 
@@ -348,14 +363,25 @@ def test_the_merge_drivers_conflict_block_is_a_git_conflict_with_its_marks() -> 
     assert found is not None and "merge driver" in found.reason
     (mark,) = found.conflicts
     assert (mark["element_id"], mark["attribute"], mark["ours"], mark["theirs"]) == (
-        "r", "fill", "blue", "green"
+        "r",
+        "fill",
+        "blue",
+        "green",
     )
 
 
 @pytest.mark.parametrize("eol", ["\n", "\r\n"])
 def test_gits_text_markers_are_a_git_conflict(eol: str) -> None:
-    lines = ["<svg>", "<<<<<<< HEAD", '<rect id="r" fill="blue"/>', "=======",
-             '<rect id="r" fill="green"/>', ">>>>>>> origin/main", "</svg>", ""]
+    lines = [
+        "<svg>",
+        "<<<<<<< HEAD",
+        '<rect id="r" fill="blue"/>',
+        "=======",
+        '<rect id="r" fill="green"/>',
+        ">>>>>>> origin/main",
+        "</svg>",
+        "",
+    ]
     found = git_conflict(eol.join(lines).encode(), unmerged=False)
     assert found is not None and "markers" in found.reason and found.conflicts == ()
 

@@ -9,11 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from samples import BASE
+from test_watcher import Client, clients, git, run, save, setup_root, until
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
-from samples import BASE
-from test_watcher import Client, clients, git, run, save, setup_root, until
 
 
 async def svgx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,10 @@ async def svgx(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "svgx_sync", *args],
-        cwd=cwd, capture_output=True, text=True, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 
@@ -56,8 +59,12 @@ def test_a_pulled_conflict_resolved_in_the_terminal_stays_resolved(
         await a.expect("version_created", lambda m: m.get("source") == "git")
 
         pulled = await asyncio.to_thread(
-            subprocess.run, ["git", "pull", "--no-rebase", "-q", str(upstream), "main"],
-            cwd=folder, capture_output=True, text=True, check=False,
+            subprocess.run,
+            ["git", "pull", "--no-rebase", "-q", str(upstream), "main"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert pulled.returncode != 0, "the pull should stop on a conflict"
         for c in (a, b):
@@ -88,8 +95,10 @@ def test_a_pulled_conflict_resolved_in_the_terminal_stays_resolved(
         for c in (a, b):
             settled = await c.expect("git_conflict_resolved")
             assert settled["file"] == "document.svg"
-        await until(lambda: live.files["document.svg"].get("c").get("fill") == "green",
-                    "the resolved file in the live state")
+        await until(
+            lambda: live.files["document.svg"].get("c").get("fill") == "green",
+            "the resolved file in the live state",
+        )
         # The live edit made during the merge is kept and written; nothing of the conflict.
         await until(lambda: b'x="7"' in (folder / "document.svg").read_bytes(), "the write-back")
         text = (folder / "document.svg").read_bytes()
@@ -121,8 +130,12 @@ def test_an_aborted_merge_releases_the_file_with_the_live_work_on_it(tmp_path: P
         await a.external_ops()
         await git(folder, "commit", "-q", "-am", "Blue")
         merged = await asyncio.to_thread(
-            subprocess.run, ["git", "merge", "-q", "other"],
-            cwd=folder, capture_output=True, text=True, check=False,
+            subprocess.run,
+            ["git", "merge", "-q", "other"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert merged.returncode != 0
         await a.expect("git_conflict_pending")
@@ -149,10 +162,16 @@ def test_a_conflict_pulled_while_the_daemon_was_stopped_is_held_when_it_starts(
         (folder / "document.svg").write_bytes(BASE.replace(b'fill="red"', b'fill="blue"'))
         await git(folder, "commit", "-q", "-am", "Blue")
         pulled = await asyncio.to_thread(
-            subprocess.run, ["git", "pull", "--no-rebase", "-q", str(upstream), "main"],
-            cwd=folder, capture_output=True, text=True, check=False,
+            subprocess.run,
+            ["git", "pull", "--no-rebase", "-q", str(upstream), "main"],
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-        assert pulled.returncode != 0 and b"svgx-conflicts" in (folder / "document.svg").read_bytes()
+        assert (
+            pulled.returncode != 0 and b"svgx-conflicts" in (folder / "document.svg").read_bytes()
+        )
         daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
         await daemon.start()
         try:
@@ -194,7 +213,9 @@ def test_a_detached_head_parks_the_session_on_its_branch_and_returning_restores_
         file = folder / "document.svg"
         a, b = await clients(daemon, "alice", "bob")
         await a.op("alice", "r", {"fill": "blue"}, "a1")
-        await a.send(type="version", action="create_version", description="Blue", created_by="alice")
+        await a.send(
+            type="version", action="create_version", description="Blue", created_by="alice"
+        )
         await a.expect("version_created")
         older = (await git(folder, "rev-parse", "HEAD~1")).strip()
         await git(folder, "checkout", "-q", older)

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from svgx_sync.git.drivers import ATTRIBUTES_LINE, merge_driver, setup_repository
 from svgx_sync.core.merge import read_conflicts
 from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument
+from svgx_sync.git.drivers import ATTRIBUTES_LINE, merge_driver, setup_repository
 
 Git = Callable[..., str]
 TIMEOUT = 60
@@ -190,7 +190,11 @@ def _merge_in_both(
             assert setup.returncode == 0, setup.stderr
         done = subprocess.run(
             ["git", "merge", "--no-edit", "other"],
-            cwd=repo, capture_output=True, text=True, check=False, timeout=TIMEOUT,
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=TIMEOUT,
         )
         unmerged = git(repo, "diff", "--name-only", "--diff-filter=U")
         assert unmerged == ("drawing.svg\n" if done.returncode else "")

@@ -40,7 +40,11 @@ def imported(stderr: str) -> set[str]:
 def loads_of(*args: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     done = subprocess.run(
         [sys.executable, "-X", "importtime", *args],
-        cwd=cwd, capture_output=True, text=True, check=False, timeout=TIMEOUT,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=TIMEOUT,
     )
     return done, imported(done.stderr)
 
@@ -87,7 +91,11 @@ def test_git_merge_runs_a_driver_that_loads_no_daemon(tmp_path: Path, git: Git) 
     # git passes its environment to the driver: the driver's import profile reaches stderr.
     done = subprocess.run(
         ["git", "merge", "-q", "--no-edit", "other"],
-        cwd=repo, capture_output=True, text=True, check=False, timeout=TIMEOUT,
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=TIMEOUT,
         env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
     )
     assert done.returncode == 0, done.stderr
@@ -100,13 +108,13 @@ def test_the_seed_names_are_the_api_objects() -> None:
     from svgx_sync import (
         ConflictResolution,
         OperationType,
+        api,
         get_active_users,
         get_collaboration_performance_stats,
         resolve_conflict,
         send_operation,
         start_collaboration_server,
     )
-    from svgx_sync import api
     from svgx_sync.core.conflicts import Strategy
     from svgx_sync.core.ops import OperationType as Ops
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from samples import BASE
 
 from svgx_sync.core.intake import Verdict, screen_svg
-from samples import BASE
 
 SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"
 
@@ -22,7 +22,9 @@ SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"
         b'<?xml version="1.0" encoding="windows-1252"?>'
         b'<svg xmlns="http://www.w3.org/2000/svg"><title>\xe9</title></svg>',
         b'<?xml version="1.0" encoding="shift_jis"?><svg xmlns="http://www.w3.org/2000/svg"/>',
-        "<?xml version='1.0' encoding='UTF-16'?><svg xmlns='http://www.w3.org/2000/svg'/>".encode("utf-16"),
+        "<?xml version='1.0' encoding='UTF-16'?><svg xmlns='http://www.w3.org/2000/svg'/>".encode(
+            "utf-16"
+        ),
     ],
     ids=["plain", "public-doctype", "windows-1252", "shift-jis", "utf-16"],
 )
@@ -37,7 +39,8 @@ def test_svg_files_rewritten_by_svgo_are_taken_in() -> None:
 
 def test_a_file_cut_short_anywhere_is_incomplete_not_rejected() -> None:
     richer = BASE.replace(
-        b"</svg>", "  <!-- é -->\n  <style><![CDATA[ rect {} ]]></style><text>&amp;é</text>\n</svg>".encode()
+        b"</svg>",
+        "  <!-- é -->\n  <style><![CDATA[ rect {} ]]></style><text>&amp;é</text>\n</svg>".encode(),
     )
     for cut in range(len(richer.rstrip())):  # up to the last byte of the end tag
         screening = screen_svg(richer[:cut])
@@ -72,8 +75,16 @@ HTML = b"<!DOCTYPE html>\n<html><head><title>Page</title></head><body><p>Hi<br><
         (BASE + b"<svg/>", "not well-formed"),
     ],
     ids=[
-        "random-bytes", "text", "mismatched-tag", "entities", "entities-cut-short",
-        "billion-laughs", "xhtml-page", "html-page", "html-page-cut-short", "no-namespace",
+        "random-bytes",
+        "text",
+        "mismatched-tag",
+        "entities",
+        "entities-cut-short",
+        "billion-laughs",
+        "xhtml-page",
+        "html-page",
+        "html-page-cut-short",
+        "no-namespace",
         "two-roots",
     ],
 )

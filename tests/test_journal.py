@@ -46,7 +46,7 @@ def test_a_torn_tail_is_dropped_and_never_followed_by_old_bytes(tmp_path: Path) 
     journal.close()
     data = path.read_bytes().rstrip(b"\0")
     # a crash mid-write: half a line, then garbage where the zeros were
-    path.write_bytes(data + b"0badc0de {\"kind\": \"op\", \"op\"" + b"\0" * 100 + b"junk\n")
+    path.write_bytes(data + b'0badc0de {"kind": "op", "op"' + b"\0" * 100 + b"junk\n")
     assert read_journal(path) == records(2)
     journal = Journal(path)
     journal.open()

@@ -27,7 +27,11 @@ def lint_imports() -> str:
 def test_import_contracts_hold() -> None:
     done = subprocess.run(
         [lint_imports(), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")],
-        cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout, done.stdout

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from svgx_sync.core.conflicts import ConflictBook, Strategy, arbitrate, merge_style, resolve
-from svgx_sync.errors import NotFound, UnknownElement
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.errors import NotFound, UnknownElement
 
 SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
   <g id="layer">
@@ -31,14 +31,37 @@ class Session:
     def doc(self) -> SvgDocument:
         return self.files["document.svg"]
 
-    def send(self, user: str, kind: str, element: str, data: dict, *, base: int,
-             ts: float | None = None, own_after: int | None = None):
+    def send(
+        self,
+        user: str,
+        kind: str,
+        element: str,
+        data: dict,
+        *,
+        base: int,
+        ts: float | None = None,
+        own_after: int | None = None,
+    ):
         op = coerce_operation(
-            {"operation_type": kind, "user_id": user, "element_id": element, "data": data,
-             "op_id": f"{user}-{self.seq}-{kind}", "timestamp": ts}
+            {
+                "operation_type": kind,
+                "user_id": user,
+                "element_id": element,
+                "data": data,
+                "op_id": f"{user}-{self.seq}-{kind}",
+                "timestamp": ts,
+            }
         )
-        verdict = arbitrate(self.files, self.book, op, file="document.svg", base_seq=base,
-                            strategy=self.strategy, now=0.0, own_after=own_after)
+        verdict = arbitrate(
+            self.files,
+            self.book,
+            op,
+            file="document.svg",
+            base_seq=base,
+            strategy=self.strategy,
+            now=0.0,
+            own_after=own_after,
+        )
         for applied, inverse in [*verdict.prelude, (verdict.effective, verdict.inverse)]:
             if applied is not None and verdict.status == "applied":
                 self.seq += 1
@@ -122,7 +145,10 @@ def test_last_write_wins_by_timestamp_and_keeps_disjoint_parts():
 def test_last_write_wins_ties_go_by_server_order():
     s = Session(Strategy.LAST_WRITE_WINS)
     s.send("alice", "update", "r1", {"attributes": {"x": "100"}}, base=0, ts=5.0)
-    assert s.send("bob", "update", "r1", {"attributes": {"x": "200"}}, base=0, ts=5.0).status == "applied"
+    assert (
+        s.send("bob", "update", "r1", {"attributes": {"x": "200"}}, base=0, ts=5.0).status
+        == "applied"
+    )
     assert attr(s, "r1", "x") == "200"
 
 
@@ -246,5 +272,8 @@ def test_book_state_survives_a_round_trip():
 
 
 def test_merge_style_three_way():
-    assert merge_style("fill:red;stroke:blue", "fill:green;stroke:blue", "fill:red;stroke:black") == "fill:green;stroke:black"
+    assert (
+        merge_style("fill:red;stroke:blue", "fill:green;stroke:blue", "fill:red;stroke:black")
+        == "fill:green;stroke:black"
+    )
     assert merge_style("fill:red", "fill:red", "") is None

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from svgx_sync.errors import DocumentError, NotFound, OperationError
 from svgx_sync.core.merge import (
     CONFLICTS_ID,
     Conflict,
@@ -23,6 +22,7 @@ from svgx_sync.core.merge import (
     states,
 )
 from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument
+from svgx_sync.errors import DocumentError, NotFound, OperationError
 
 CASES = Path(__file__).parents[1] / "fixtures" / "merge"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if p.is_dir())
@@ -284,8 +284,10 @@ def test_marking_twice_appends() -> None:
 
 
 def test_theirs_rebinding_a_prefix_is_merged_though_start_tags_are_equal() -> None:
-    base = (b'<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g" xmlns:a="urn:one">\n'
-            b'    <rect id="r" a:k="1"/>\n    <rect id="s" x="1"/>\n  </g>\n</svg>\n')
+    base = (
+        b'<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g" xmlns:a="urn:one">\n'
+        b'    <rect id="r" a:k="1"/>\n    <rect id="s" x="1"/>\n  </g>\n</svg>\n'
+    )
     ours = base.replace(b'id="s" x="1"', b'id="s" x="2"')
     theirs = base.replace(b"urn:one", b"http://www.w3.org/1999/xlink")
     result = merge_documents(Versions(base, ours, theirs), file="f.svg")
@@ -295,8 +297,10 @@ def test_theirs_rebinding_a_prefix_is_merged_though_start_tags_are_equal() -> No
 
 
 def test_theirs_text_and_tail_edits_are_merged() -> None:
-    base = (b'<svg xmlns="http://www.w3.org/2000/svg">\n  <text id="t">one</text>\n'
-            b'  <rect id="r" x="1"/>\n</svg>\n')
+    base = (
+        b'<svg xmlns="http://www.w3.org/2000/svg">\n  <text id="t">one</text>\n'
+        b'  <rect id="r" x="1"/>\n</svg>\n'
+    )
     ours = base.replace(b'x="1"', b'x="2"')
     theirs = base.replace(b">one<", b">two<").replace(b'x="1"/>', b'x="1"/>after')
     result = merge_documents(Versions(base, ours, theirs), file="f.svg")

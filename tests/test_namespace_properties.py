@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
+from wellformed import assert_wellformed
 
 from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument, is_element
-from wellformed import assert_wellformed
 
 SOURCE = b"""<?xml version="1.0"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:q="urn:q">
@@ -30,27 +30,45 @@ SOURCE = b"""<?xml version="1.0"?>
   <rect id="r3"/>
 </svg>
 """
-NAMESPACES = ["urn:foo", "urn:q", "urn:other-q", "urn:new", SVGX_NS, "http://www.w3.org/2000/svg",
-              "http://www.inkscape.org/namespaces/inkscape"]
+NAMESPACES = [
+    "urn:foo",
+    "urn:q",
+    "urn:other-q",
+    "urn:new",
+    SVGX_NS,
+    "http://www.w3.org/2000/svg",
+    "http://www.inkscape.org/namespaces/inkscape",
+]
 HINTS = [None, "foo", "q", "new", "svgx", "inkscape", "ns1"]
 TAGS = ["{http://www.w3.org/2000/svg}rect", "{urn:new}thing", f"{{{SVGX_NS}}}constraint"]
 
 ACTION = st.one_of(
-    st.tuples(st.just("set"), st.integers(0, 50), st.sampled_from(NAMESPACES),
-              st.sampled_from(HINTS), st.sampled_from(["a", "b", "c"])),
+    st.tuples(
+        st.just("set"),
+        st.integers(0, 50),
+        st.sampled_from(NAMESPACES),
+        st.sampled_from(HINTS),
+        st.sampled_from(["a", "b", "c"]),
+    ),
     st.tuples(st.just("unset"), st.integers(0, 50), st.sampled_from(NAMESPACES)),
-    st.tuples(st.just("new"), st.integers(0, 50), st.sampled_from(TAGS),
-              st.sampled_from(NAMESPACES)),
+    st.tuples(
+        st.just("new"), st.integers(0, 50), st.sampled_from(TAGS), st.sampled_from(NAMESPACES)
+    ),
     st.tuples(st.just("move"), st.integers(0, 50), st.integers(0, 50)),
     st.tuples(st.just("remove"), st.integers(0, 50)),
-    st.tuples(st.just("write"),),
+    st.tuples(
+        st.just("write"),
+    ),
 )
 
 
 def shape(root: Any) -> list[tuple[Any, ...]]:
     """The elements with their attributes (by namespace, not prefix), in document order."""
-    return [(el.tag, sorted(el.attrib.items()), el.getparent() is None)
-            for el in root.iter() if is_element(el)]
+    return [
+        (el.tag, sorted(el.attrib.items()), el.getparent() is None)
+        for el in root.iter()
+        if is_element(el)
+    ]
 
 
 def check(doc: SvgDocument) -> None:

@@ -13,18 +13,25 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from svgx_sync.daemon.server import Daemon
-from svgx_sync.git.store import Store
-from svgx_sync.core.svgdoc import SVGX_NS
 from test_watcher import Client, clients, run, serve, until
 from wellformed import assert_wellformed, namespace_declarations, wellformed_problem
 
+from svgx_sync.core.svgdoc import SVGX_NS
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.store import Store
 
-async def send_op(client: Client, kind: str, element: str, data: dict[str, Any], op_id: str) -> None:
+
+async def send_op(
+    client: Client, kind: str, element: str, data: dict[str, Any], op_id: str
+) -> None:
     await client.send(
-        type="operation", operation_type=kind, user_id="alice", element_id=element,
-        data=data, op_id=op_id, timestamp=time.time(),
+        type="operation",
+        operation_type=kind,
+        user_id="alice",
+        element_id=element,
+        data=data,
+        op_id=op_id,
+        timestamp=time.time(),
     )
     ack = await client.expect("ack", lambda m: m["op_id"] == op_id)
     assert ack["status"] == "applied", ack
@@ -54,7 +61,9 @@ def test_constraints_and_assemblies_declare_our_namespace_once_on_disk_and_in_ve
         await until(lambda: b'id="a1"' in file.read_bytes(), "the third write")
         await until(lambda: b"r1-distance-1" not in file.read_bytes(), "the fourth write")
         declared_once(file.read_bytes())
-        await a.send(type="version", action="create_version", created_by="alice", description="Frame")
+        await a.send(
+            type="version", action="create_version", created_by="alice", description="Frame"
+        )
         await a.expect("version_created")
         await a.send(type="version", action="create_branch", branch="idea")
         await a.expect("branch_created")
@@ -87,8 +96,13 @@ def test_a_file_broken_by_a_repeated_declaration_still_opens_repaired(
 ) -> None:
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
-    doc.commit({"document.svg": BROKEN}, user_id="u-0", username="Old release",
-               description="Broken by an old release", update_workdir=True)
+    doc.commit(
+        {"document.svg": BROKEN},
+        user_id="u-0",
+        username="Old release",
+        description="Broken by an old release",
+        update_workdir=True,
+    )
     caplog.set_level(logging.WARNING)
 
     async def body(daemon: Daemon, folder: Path) -> None:
@@ -103,14 +117,17 @@ def test_a_file_broken_by_a_repeated_declaration_still_opens_repaired(
         await send_op(a, "update", "r", {"attributes": {"fill": "blue"}}, "o1")
         await until(lambda: b'fill="blue"' in file.read_bytes(), "the write")
         declared_once(file.read_bytes())
-        await a.send(type="version", action="revert", version_id=welcome["version_id"],
-                     created_by="alice")
+        await a.send(
+            type="version", action="revert", version_id=welcome["version_id"], created_by="alice"
+        )
         reverted = await a.expect("version_reverted")
         declared_once(reverted["files"]["document.svg"].encode())
         await a.close()
 
     serve(root, doc.path, body)
-    assert any("repaired" in r.getMessage() and "xmlns:svgx" in r.getMessage() for r in caplog.records)
+    assert any(
+        "repaired" in r.getMessage() and "xmlns:svgx" in r.getMessage() for r in caplog.records
+    )
 
 
 # -- the writer, without a daemon -------------------------------------------------------
@@ -138,11 +155,15 @@ def test_an_element_moved_out_of_the_scope_of_its_prefix_takes_the_declaration_a
     assert again.get("r").get("{urn:foo}a") == "1" and again.get("r").getparent() is again.root
 
 
-def test_attributes_in_new_namespaces_are_declared_once_on_the_root_under_their_source_prefix() -> None:
+def test_attributes_in_new_namespaces_are_declared_once_on_the_root_under_their_source_prefix() -> (
+    None
+):
     doc = SvgDocument(f'{OPEN}\n  <rect id="r"/>\n</svg>'.encode())
     r = doc.get("r")
     doc.set_attribute(r, "{urn:foo}a", "1", prefix="foo")
-    doc.set_attribute(doc.root, "{http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd}docname", "d.svg")
+    doc.set_attribute(
+        doc.root, "{http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd}docname", "d.svg"
+    )
     # "q" is bound to another namespace already: a new one never takes it.
     doc.set_attribute(r, "{urn:other}b", "2", prefix="q")
     again = written(doc)
@@ -172,8 +193,8 @@ def test_a_prefix_declared_twice_with_different_namespaces_is_still_refused() ->
 
 # -- operations naming attributes in other namespaces -----------------------------------
 
-from svgx_sync.errors import OperationError  # noqa: E402
 from svgx_sync.core.ops import apply_operation, coerce_operation  # noqa: E402
+from svgx_sync.errors import OperationError  # noqa: E402
 
 
 def update(element: str, data: dict[str, Any]) -> Any:
@@ -184,11 +205,18 @@ def update(element: str, data: dict[str, Any]) -> Any:
 
 def test_an_update_may_bind_its_prefixes_and_its_inverse_undoes_it() -> None:
     doc = SvgDocument(f'{OPEN}\n  <rect id="r"/>\n</svg>\n'.encode())
-    op = update("r", {"attributes": {"acme:rev": "7", "inkscape:label": "Door"},
-                      "namespaces": {"acme": "urn:acme"}})
+    op = update(
+        "r",
+        {
+            "attributes": {"acme:rev": "7", "inkscape:label": "Door"},
+            "namespaces": {"acme": "urn:acme"},
+        },
+    )
     (inverse,) = apply_operation(doc, op)
-    assert inverse.data == {"attributes": {"acme:rev": None, "inkscape:label": None},
-                            "namespaces": {"acme": "urn:acme"}}
+    assert inverse.data == {
+        "attributes": {"acme:rev": None, "inkscape:label": None},
+        "namespaces": {"acme": "urn:acme"},
+    }
     again = written(doc)
     assert again.get("r").get("{urn:acme}rev") == "7"
     assert again.root.nsmap["inkscape"] == "http://www.inkscape.org/namespaces/inkscape"
@@ -200,14 +228,19 @@ def test_an_update_may_bind_its_prefixes_and_its_inverse_undoes_it() -> None:
     ("data", "reason"),
     [
         ({"attributes": {"acme:rev": "7"}}, "declare it in data.namespaces"),
-        ({"attributes": {"a:x": "1"}, "namespaces": {"xmlns": "urn:a"}}, "invalid namespace prefix"),
+        (
+            {"attributes": {"a:x": "1"}, "namespaces": {"xmlns": "urn:a"}},
+            "invalid namespace prefix",
+        ),
         ({"attributes": {"a:x": "1"}, "namespaces": {"a": ""}}, "invalid namespace URI"),
         ({"attributes": {"a:x": "1"}, "namespaces": ["a"]}, "prefix: namespace URI"),
         # The first name is fine, the second is not: nothing is declared for the first.
         ({"attributes": {"a:x": "1", "b:y": "2"}, "namespaces": {"a": "urn:a"}}, "b:y"),
     ],
 )
-def test_an_unusable_namespace_is_refused_and_changes_nothing(data: dict[str, Any], reason: str) -> None:
+def test_an_unusable_namespace_is_refused_and_changes_nothing(
+    data: dict[str, Any], reason: str
+) -> None:
     source = f'{OPEN}\n  <rect id="r"/>\n</svg>\n'.encode()
     doc = SvgDocument(source)
     with pytest.raises(OperationError, match=reason):
@@ -228,8 +261,13 @@ def test_markup_sent_to_clients_declares_what_the_root_does_not() -> None:
     assert_wellformed(markup.encode())  # on its own, as a client's DOMParser reads it
     doc = SvgDocument(old)
     inverse = apply_operation(doc, coerce_operation({**create, "user_id": "u"}))
-    assert written(doc).root.nsmap["sodipodi"] == "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+    assert (
+        written(doc).root.nsmap["sodipodi"] == "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
+    )
     (restore,) = apply_operation(doc, inverse[0])  # the inverse of a delete is a create
     assert "sodipodi:namedview" in restore.data["markup"]
     apply_operation(doc, restore)
-    assert written(doc).get("nv").tag == "{http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd}namedview"
+    assert (
+        written(doc).get("nv").tag
+        == "{http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd}namedview"
+    )

@@ -9,7 +9,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svgx_sync.core.diff import diff_trees
-from svgx_sync.errors import OperationError, UnknownElement
 from svgx_sync.core.ops import (
     GEOMETRY,
     MODEL_ID,
@@ -21,6 +20,7 @@ from svgx_sync.core.ops import (
     constraints_of,
 )
 from svgx_sync.core.svgdoc import SVG_NS, SVGX_NS, SvgDocument
+from svgx_sync.errors import OperationError, UnknownElement
 
 BASE = b"""<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="200" height="200">
   <g id="layer">
@@ -42,7 +42,9 @@ def op(kind: str, element_id: str, data: dict[str, Any] | None = None) -> Operat
     )
 
 
-def apply(d: SvgDocument, kind: str, element_id: str, data: dict[str, Any] | None = None) -> list[Operation]:
+def apply(
+    d: SvgDocument, kind: str, element_id: str, data: dict[str, Any] | None = None
+) -> list[Operation]:
     return apply_operation(d, op(kind, element_id, data))
 
 
@@ -152,8 +154,16 @@ def test_geometry_table_covers_every_shape_we_test() -> None:
 
 @pytest.mark.parametrize("tag", sorted(GEOMETRY))
 def test_position_and_size(tag: str) -> None:
-    kind = {"image": "rect", "use": "rect", "svg": "rect", "pattern": "rect", "mask": "rect",
-            "filter": "rect", "tspan": "text", "polygon": "polyline"}.get(tag, tag)
+    kind = {
+        "image": "rect",
+        "use": "rect",
+        "svg": "rect",
+        "pattern": "rect",
+        "mask": "rect",
+        "filter": "rect",
+        "tspan": "text",
+        "polygon": "polyline",
+    }.get(tag, tag)
     position, size = EXPECTED[kind]
     d = doc()
     apply(d, "create", "s", {"markup": SHAPE_MARKUP[tag]})
@@ -230,8 +240,16 @@ def test_select_and_deselect_change_nothing() -> None:
 def test_constraints_and_assemblies() -> None:
     d = doc()
     inverse = apply(
-        d, "constraint_add", "r1",
-        {"constraint_type": "distance", "value": 50, "targets": ["c1"], "unit": "mm", "constraint_id": "k1"},
+        d,
+        "constraint_add",
+        "r1",
+        {
+            "constraint_type": "distance",
+            "value": 50,
+            "targets": ["c1"],
+            "unit": "mm",
+            "constraint_id": "k1",
+        },
     )
     assert d.get("k1").get("targets") == "c1"
     apply(d, "constraint_remove", "r1", {"constraint_id": "k1"})
@@ -288,7 +306,9 @@ INVALID = [
 
 
 @pytest.mark.parametrize(("kind", "element_id", "data"), INVALID)
-def test_invalid_operations_change_nothing(kind: str, element_id: str, data: dict[str, Any]) -> None:
+def test_invalid_operations_change_nothing(
+    kind: str, element_id: str, data: dict[str, Any]
+) -> None:
     d = doc()
     with pytest.raises(OperationError):
         apply(d, kind, element_id, data)
@@ -344,20 +364,47 @@ SMALL = b"""<svg xmlns="http://www.w3.org/2000/svg">
 IDS = ["a", "b", "r", "c", "t", "s", "/0", "/1/0", "/0/1", "n1", "n2", "/"]
 
 op_strategy = st.one_of(
-    st.builds(lambda i, x, y: ("update", i, {"position": {"x": x, "y": y}}),
-              st.sampled_from(IDS), st.integers(-50, 50), st.integers(-50, 50)),
-    st.builds(lambda i, v: ("update", i, {"attributes": {"fill": v}}),
-              st.sampled_from(IDS), st.sampled_from(["red", "blue", None])),
-    st.builds(lambda i, t: ("update", i, {"text": t}), st.sampled_from(IDS), st.sampled_from(["x", "", " y "])),
+    st.builds(
+        lambda i, x, y: ("update", i, {"position": {"x": x, "y": y}}),
+        st.sampled_from(IDS),
+        st.integers(-50, 50),
+        st.integers(-50, 50),
+    ),
+    st.builds(
+        lambda i, v: ("update", i, {"attributes": {"fill": v}}),
+        st.sampled_from(IDS),
+        st.sampled_from(["red", "blue", None]),
+    ),
+    st.builds(
+        lambda i, t: ("update", i, {"text": t}),
+        st.sampled_from(IDS),
+        st.sampled_from(["x", "", " y "]),
+    ),
     st.builds(lambda i: ("delete", i, {}), st.sampled_from(IDS)),
-    st.builds(lambda i, p, n: ("move", i, {"parent": p, "index": n}),
-              st.sampled_from(IDS), st.sampled_from(IDS), st.integers(0, 3)),
-    st.builds(lambda i, dx: ("move", i, {"dx": dx, "dy": 1}), st.sampled_from(IDS), st.integers(-5, 5)),
-    st.builds(lambda i, w: ("resize", i, {"size": {"width": w, "height": 3}}),
-              st.sampled_from(IDS), st.integers(0, 9)),
-    st.builds(lambda n, p, k: ("create", n, {"type": k, "parent": p}),
-              st.sampled_from(["n1", "n2"]), st.sampled_from(IDS), st.sampled_from(["rectangle", "circle", "group"])),
-    st.builds(lambda i: ("constraint_add", i, {"constraint_type": "distance", "value": 1}), st.sampled_from(IDS)),
+    st.builds(
+        lambda i, p, n: ("move", i, {"parent": p, "index": n}),
+        st.sampled_from(IDS),
+        st.sampled_from(IDS),
+        st.integers(0, 3),
+    ),
+    st.builds(
+        lambda i, dx: ("move", i, {"dx": dx, "dy": 1}), st.sampled_from(IDS), st.integers(-5, 5)
+    ),
+    st.builds(
+        lambda i, w: ("resize", i, {"size": {"width": w, "height": 3}}),
+        st.sampled_from(IDS),
+        st.integers(0, 9),
+    ),
+    st.builds(
+        lambda n, p, k: ("create", n, {"type": k, "parent": p}),
+        st.sampled_from(["n1", "n2"]),
+        st.sampled_from(IDS),
+        st.sampled_from(["rectangle", "circle", "group"]),
+    ),
+    st.builds(
+        lambda i: ("constraint_add", i, {"constraint_type": "distance", "value": 1}),
+        st.sampled_from(IDS),
+    ),
     st.builds(lambda m: ("assembly_update", "asm", {"members": [m]}), st.sampled_from(IDS)),
 )
 
@@ -385,8 +432,11 @@ def test_constraint_markup_uses_our_prefix_declared_once_on_the_root():
     doc = SvgDocument(EMPTY_SVG)
     for raw in (
         {"type": "create", "element_id": "element_1", "data": {"type": "rectangle"}},
-        {"type": "constraint_add", "element_id": "element_1",
-         "data": {"constraint_type": "distance", "value": 50}},
+        {
+            "type": "constraint_add",
+            "element_id": "element_1",
+            "data": {"constraint_type": "distance", "value": 50},
+        },
     ):
         apply_operation(doc, coerce_operation({"user_id": "u", **raw}))
     text = doc.commit_render().decode()

@@ -9,13 +9,13 @@ import time
 from pathlib import Path
 
 import pytest
-
-from svgx_sync.git.adopt import adopt_folder
-from svgx_sync.config import Settings
-from svgx_sync.daemon.server import Daemon
-from svgx_sync.git.store import SYSTEM_EMAIL, SYSTEM_NAME, Store
 from samples import BASE
 from test_watcher import Client, clients, git, run, save, setup_root, until
+
+from svgx_sync.config import Settings
+from svgx_sync.daemon.server import Daemon
+from svgx_sync.git.adopt import adopt_folder
+from svgx_sync.git.store import SYSTEM_EMAIL, SYSTEM_NAME, Store
 
 SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"
 BLUE = BASE.replace(b'fill="red"', b'fill="blue"')
@@ -24,7 +24,8 @@ NOT_SVG = {
     "broken-xml": (BLUE.replace(b"</svg>", b"</g></svg>"), "mismatched tag"),
     "random-bytes": (bytes(range(256))[::-1] * 8, "not well-formed"),
     "entity-declaration": (
-        b'<!DOCTYPE svg [<!ENTITY e "blue">]>\n' + BLUE.split(b"?>\n", 1)[1].replace(b'"blue"', b'"&e;"'),
+        b'<!DOCTYPE svg [<!ENTITY e "blue">]>\n'
+        + BLUE.split(b"?>\n", 1)[1].replace(b'"blue"', b'"&e;"'),
         "entity declarations",
     ),
     "html-page": (PAGE, "root element is <html>"),
@@ -82,7 +83,8 @@ def test_a_new_file_that_is_not_svg_never_joins_the_document(tmp_path: Path) -> 
         await a.send(type="version", action="create_version", created_by="alice", description="V")
         await a.expect("version_created")
         assert (await git(folder, "ls-tree", "-r", "--name-only", "HEAD")).split() == [
-            ".gitattributes", "document.svg"
+            ".gitattributes",
+            "document.svg",
         ]
         # Once the file is an SVG file it joins like any new one.
         save(folder / "page.svg", BASE)
@@ -171,8 +173,13 @@ def planned(tmp_path: Path, svg: bytes) -> tuple[Path, Path]:
     """A store with a document ``doc`` whose committed and checked-out file is ``svg``."""
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
-    doc.commit({"document.svg": svg}, user_id="u-0", username="Setup", description="Plan",
-               update_workdir=True)
+    doc.commit(
+        {"document.svg": svg},
+        user_id="u-0",
+        username="Setup",
+        description="Plan",
+        update_workdir=True,
+    )
     return root, doc.path
 
 
@@ -197,9 +204,13 @@ def test_svgo_stripping_ids_is_applied_after_a_version_of_the_state_before(tmp_p
             kept = warning["version_id"]
             # The version keeps the state before, by svgx_sync, saying why.
             assert (await git(folder, "show", f"{kept}:document.svg")).encode() == before
-            author, subject = (await git(folder, "log", "-1", "--format=%ae%n%s", kept)).splitlines()
+            author, subject = (
+                await git(folder, "log", "-1", "--format=%ae%n%s", kept)
+            ).splitlines()
             assert author == SYSTEM_EMAIL
-            assert subject.startswith("Before an outside save of document.svg that dropped ids stripped")
+            assert subject.startswith(
+                "Before an outside save of document.svg that dropped ids stripped"
+            )
             # What could be applied was: the live document is svgo's, for everyone.
             ops = await b.external_ops(5)
             assert {o["operation_type"] for o in ops} == {"delete", "create"}
@@ -239,7 +250,9 @@ def test_svgo_run_while_the_daemon_was_stopped_is_versioned_before_it_is_merged(
             assert warning["ids_stripped"] == ["wall", "r1", "r2", "c1"]
             kept = (await git(folder, "show", f"{warning['version_id']}:document.svg")).encode()
             assert kept == before.replace(b"green", b"olive")
-            assert (await git(folder, "log", "-1", "--format=%ae", warning["version_id"])).strip() == SYSTEM_EMAIL
+            assert (
+                await git(folder, "log", "-1", "--format=%ae", warning["version_id"])
+            ).strip() == SYSTEM_EMAIL
         finally:
             await daemon.stop()
 

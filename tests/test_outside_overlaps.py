@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from svgx_sync.daemon.server import Daemon
 from samples import BASE
 from test_watcher import Client, clients, git, run, save, serve, setup_root, until
+
+from svgx_sync.daemon.server import Daemon
 
 TALL = BASE.replace(b'width="10" height="10"', b'width="67" height="12"')
 WITHOUT_R = BASE.replace(b'  <rect id="r" x="1" y="2" width="10" height="10" fill="red"/>\n', b"")
@@ -48,7 +48,11 @@ async def delete_r_outside(daemon: Daemon, folder: Path, a: Client) -> None:
 
 @pytest.mark.parametrize(
     ("strategy", "status", "kept"),
-    [("automatic", "auto_resolved", True), ("reject", "rejected", False), ("manual", "open", False)],
+    [
+        ("automatic", "auto_resolved", True),
+        ("reject", "rejected", False),
+        ("manual", "open", False),
+    ],
 )
 def test_a_reset_that_changes_what_an_outside_save_deleted_is_a_conflict(
     tmp_path: Path, strategy: str, status: str, kept: bool
@@ -72,13 +76,19 @@ def test_a_reset_that_changes_what_an_outside_save_deleted_is_a_conflict(
             assert r is not None and (r.get("width"), r.get("height")) == ("10", "10")
         else:
             assert r is None
-        await until(lambda: (b'id="r"' in (folder / "document.svg").read_bytes()) == kept,
-                    "the merged live state on disk")
+        await until(
+            lambda: (b'id="r"' in (folder / "document.svg").read_bytes()) == kept,
+            "the merged live state on disk",
+        )
 
         # The existing resolve flow takes the other side: here, git's 10x10 rect.
         choice = "ours" if kept else "theirs"
-        await b.send(type="resolve_conflict", conflict_id=conflict["conflict_id"],
-                     resolution=choice, resolved_by="bob")
+        await b.send(
+            type="resolve_conflict",
+            conflict_id=conflict["conflict_id"],
+            resolution=choice,
+            resolved_by="bob",
+        )
         for c in (a, b):
             done = await c.expect("conflict_resolved")
             assert done["conflict"]["conflict_id"] == conflict["conflict_id"]
@@ -87,8 +97,10 @@ def test_a_reset_that_changes_what_an_outside_save_deleted_is_a_conflict(
             assert r is None
         else:
             assert r is not None and (r.get("width"), r.get("height")) == ("10", "10")
-        await until(lambda: (b'id="r"' in (folder / "document.svg").read_bytes()) != kept,
-                    "the resolution on disk")
+        await until(
+            lambda: (b'id="r"' in (folder / "document.svg").read_bytes()) != kept,
+            "the resolution on disk",
+        )
 
     run(tmp_path, body, default_strategy=strategy)
 
@@ -127,8 +139,12 @@ def test_a_stale_save_into_a_group_deleted_outside_is_a_conflict(tmp_path: Path)
         await a.external_ops()
         assert live_of(daemon).find("g") is None
         # ...and the editor saves its copy with a new circle inside g.
-        save(folder / "document.svg",
-             stale.replace(b'<circle id="gc" r="1"/>', b'<circle id="gc" r="1"/><circle id="n" r="2"/>'))
+        save(
+            folder / "document.svg",
+            stale.replace(
+                b'<circle id="gc" r="1"/>', b'<circle id="gc" r="1"/><circle id="n" r="2"/>'
+            ),
+        )
         found = await a.expect("conflict_detected", naming("n"))
         (conflict,) = [c for c in found["conflicts"] if c["element_id"] == "n"]
         assert conflict["kind"] == "delete_edit" and conflict["parent"] == "g"
@@ -138,12 +154,18 @@ def test_a_stale_save_into_a_group_deleted_outside_is_a_conflict(tmp_path: Path)
         assert live_of(daemon).find("g") is not None and live_of(daemon).find("n") is not None
         await until(lambda: b'id="n"' in (folder / "document.svg").read_bytes(), "the write")
         # ...and the deletion can still be chosen.
-        await a.send(type="resolve_conflict", conflict_id=conflict["conflict_id"],
-                     resolution="ours", resolved_by="alice")
+        await a.send(
+            type="resolve_conflict",
+            conflict_id=conflict["conflict_id"],
+            resolution="ours",
+            resolved_by="alice",
+        )
         await a.expect("conflict_resolved")
         assert live_of(daemon).find("g") is None and live_of(daemon).find("n") is None
-        await until(lambda: b'id="g"' not in (folder / "document.svg").read_bytes(),
-                    "the resolution on disk")
+        await until(
+            lambda: b'id="g"' not in (folder / "document.svg").read_bytes(),
+            "the resolution on disk",
+        )
 
     run(tmp_path, body)
 
@@ -154,9 +176,18 @@ def test_an_outside_change_the_live_state_refuses_is_a_reported_conflict(tmp_pat
         # sed adds an event handler (never accepted) beside an ordinary change.
         done = await asyncio.to_thread(
             subprocess.run,
-            ["sed", "-i", "-e", 's/fill="red"/fill="red" onclick="alert(1)"/',
-             "-e", 's/r="5"/r="6"/', str(folder / "document.svg")],
-            capture_output=True, text=True, check=False,
+            [
+                "sed",
+                "-i",
+                "-e",
+                's/fill="red"/fill="red" onclick="alert(1)"/',
+                "-e",
+                's/r="5"/r="6"/',
+                str(folder / "document.svg"),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         found = await a.expect("conflict_detected", naming("r"))
@@ -166,8 +197,10 @@ def test_an_outside_change_the_live_state_refuses_is_a_reported_conflict(tmp_pat
         assert conflict["later_operation"]["data"]["attributes"] == {"onclick": "alert(1)"}
         assert live_of(daemon).find("c").get("r") == "6"
         # The refused part is not left on disk as if it were taken in.
-        await until(lambda: b"onclick" not in (folder / "document.svg").read_bytes(),
-                    "the live state written back")
+        await until(
+            lambda: b"onclick" not in (folder / "document.svg").read_bytes(),
+            "the live state written back",
+        )
         assert b'r="6"' in (folder / "document.svg").read_bytes()
 
     run(tmp_path, body)

@@ -6,7 +6,6 @@ import orjson
 import pytest
 
 from svgx_sync.config import Settings, load_settings
-from svgx_sync.errors import ClientError, OperationError, ProtocolError
 from svgx_sync.core.protocol import (
     Activity,
     Join,
@@ -15,6 +14,7 @@ from svgx_sync.core.protocol import (
     encode,
     parse_message,
 )
+from svgx_sync.errors import ClientError, OperationError, ProtocolError
 
 
 def test_the_seed_join_parses():
@@ -65,7 +65,11 @@ def test_the_seed_version_fields_parse():
         ("[1, 2]", ProtocolError, "protocol_error"),
         ('{"type":"dance"}', ProtocolError, "protocol_error"),
         ('{"type":"join","user_id":"u"}', ProtocolError, "protocol_error"),
-        ('{"type":"join","user_id":"u","session_id":"s","extra":1}', ProtocolError, "protocol_error"),
+        (
+            '{"type":"join","user_id":"u","session_id":"s","extra":1}',
+            ProtocolError,
+            "protocol_error",
+        ),
         (
             '{"type":"operation","operation_type":"explode","user_id":"u","element_id":"e",'
             '"op_id":"o1"}',
@@ -82,7 +86,9 @@ def test_bad_frames_are_refused_with_a_code(frame, error, code):
 
 def test_an_invalid_operation_keeps_its_op_id_for_the_error():
     with pytest.raises(OperationError) as info:
-        parse_message('{"type":"operation","operation_type":"nope","user_id":"u","element_id":"e","op_id":"o9"}')
+        parse_message(
+            '{"type":"operation","operation_type":"nope","user_id":"u","element_id":"e","op_id":"o9"}'
+        )
     assert info.value.op_id == "o9"
 
 

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samples import BASE
+from test_watcher import Client, attribute, save, setup_root, until
+from test_watcher import git as git_cli
+from tools import require
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.daemon.watcher import Watcher, WatchSettings
-from tools import require
-from samples import BASE
-from test_watcher import Client, attribute, save, setup_root, until
-from test_watcher import git as git_cli
 
 TIMEOUT = 20.0
 
@@ -51,8 +51,11 @@ def big_drawing(count: int) -> bytes:
 async def sed(folder: Path, expression: str) -> None:
     """``sed -i`` on the document, as a terminal user runs it (temporary file, rename)."""
     done = await asyncio.to_thread(
-        subprocess.run, ["sed", "-i", expression, "document.svg"], cwd=folder,
-        capture_output=True, check=False,
+        subprocess.run,
+        ["sed", "-i", expression, "document.svg"],
+        cwd=folder,
+        capture_output=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
 
@@ -121,8 +124,12 @@ def test_an_outside_edit_made_before_the_debounced_write_reaches_clients_and_the
         if writer == "sed":
             await sed(folder, 's/id="r1" x="1" y="0" width="1"/id="r1" x="1" y="0" width="7"/')
         else:
-            save(file, file.read_bytes().replace(b'id="r1" x="1" y="0" width="1"',
-                                                 b'id="r1" x="1" y="0" width="7"'))
+            save(
+                file,
+                file.read_bytes().replace(
+                    b'id="r1" x="1" y="0" width="1"', b'id="r1" x="1" y="0" width="7"'
+                ),
+            )
         on_disk = file.read_bytes()
         # The outside edit is in the window: the file has it, the live edit is not written.
         assert b'width="7"' in on_disk and b'fill="green"' not in on_disk
@@ -138,7 +145,10 @@ def test_an_outside_edit_made_before_the_debounced_write_reaches_clients_and_the
     # The write comes 1.5 s after the live edit; the watcher groups changes for 3 s of
     # quiet, so the outside edit is still unmerged when the write is due.
     serve(
-        tmp_path, big_drawing(count), body, write_debounce_ms=1500,
+        tmp_path,
+        big_drawing(count),
+        body,
+        write_debounce_ms=1500,
         watch=WatchSettings(debounce_ms=8000, step_ms=3000),
     )
 
@@ -149,10 +159,17 @@ def test_an_outside_edit_made_before_the_debounced_write_reaches_clients_and_the
 async def live_work(alice: Client, file: Path) -> None:
     """Live edits the daemon writes: a new element and a changed fill."""
     await alice.send(
-        type="operation", operation_type="create", user_id="alice", element_id="door",
-        data={"type": "rectangle", "position": {"x": 40, "y": 40},
-              "attributes": {"width": "5", "height": "9"}},
-        op_id="a1", timestamp=time.time(),
+        type="operation",
+        operation_type="create",
+        user_id="alice",
+        element_id="door",
+        data={
+            "type": "rectangle",
+            "position": {"x": 40, "y": 40},
+            "attributes": {"width": "5", "height": "9"},
+        },
+        op_id="a1",
+        timestamp=time.time(),
     )
     assert (await alice.expect("ack", lambda m: m["op_id"] == "a1"))["status"] == "applied"
     await alice.op("alice", "r", {"fill": "blue"}, "a2")
@@ -178,8 +195,10 @@ def test_a_stale_editors_save_applies_only_its_own_change(tmp_path: Path) -> Non
         live = daemon.rooms["doc@main"].live.files["document.svg"]
         assert live.find("door") is not None and live.get("r").get("fill") == "blue"
         assert live.get("c").get("r") == "9"
-        await until(lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
-                    "the merged state on disk")
+        await until(
+            lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+            "the merged state on disk",
+        )
         svg = file.read_text()
         assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
         # What the save would undo, read as an up-to-date copy, is reported, live kept.
@@ -187,11 +206,17 @@ def test_a_stale_editors_save_applies_only_its_own_change(tmp_path: Path) -> Non
         unread = {(c["element_id"], c["key"]): c for c in found["conflicts"]}
         assert sorted(unread) == [("door", "#exists"), ("r", "@fill")]
         assert {(c["kind"], c["status"], c["winner"]) for c in unread.values()} == {
-            ("stale_save", "auto_resolved", "earlier")}
+            ("stale_save", "auto_resolved", "earlier")
+        }
         fill = unread[("r", "@fill")]
         assert (fill["base"], fill["ours"], fill["theirs"]) == ("red", "blue", "red")
-        assert not [c for m in alice.seen if m["type"] == "conflict_detected"
-                    for c in m["conflicts"] if c["kind"] != "stale_save"]
+        assert not [
+            c
+            for m in alice.seen
+            if m["type"] == "conflict_detected"
+            for c in m["conflicts"]
+            if c["kind"] != "stale_save"
+        ]
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 
@@ -276,8 +301,14 @@ def test_a_terminal_checkout_shows_the_branchs_unversioned_live_work(tmp_path: P
             await until(lambda: b'x="4"' in file.read_bytes(), "the next write")
             live = daemon.rooms["doc@idea"].live.files["document.svg"]
             assert live.get("c").get("r") == "30"
-            assert not [o for c in (alice, bob) for m in c.seen if m["type"] == "operations"
-                        for o in m["operations"] if o["user_id"] == "external"]
+            assert not [
+                o
+                for c in (alice, bob)
+                for m in c.seen
+                if m["type"] == "operations"
+                for o in m["operations"]
+                if o["user_id"] == "external"
+            ]
 
     asyncio.run(asyncio.wait_for(main(), 90))
 
@@ -297,24 +328,42 @@ def test_inkscape_saving_a_copy_opened_before_live_edits_keeps_them(tmp_path: Pa
         await live_work(alice, file)
         done = await asyncio.to_thread(
             subprocess.run,
-            [inkscape, "--actions=select-by-id:c;object-set-attribute:r,9",
-             "--export-overwrite", "--export-type=svg", str(opened)],
-            capture_output=True, timeout=180, check=False,
+            [
+                inkscape,
+                "--actions=select-by-id:c;object-set-attribute:r,9",
+                "--export-overwrite",
+                "--export-type=svg",
+                str(opened),
+            ],
+            capture_output=True,
+            timeout=180,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         assert b"sodipodi:namedview" in opened.read_bytes()
         save(file, opened.read_bytes())  # Inkscape's save lands on the working tree
         live = daemon.rooms["doc@main"].live
-        await until(lambda: live.files["document.svg"].get("c").get("r") == "9", "Inkscape's edit",
-                    timeout=60)
+        await until(
+            lambda: live.files["document.svg"].get("c").get("r") == "9",
+            "Inkscape's edit",
+            timeout=60,
+        )
         drawing = live.files["document.svg"]
         assert drawing.find("door") is not None and drawing.get("r").get("fill") == "blue"
-        await until(lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
-                    "the merged state on disk", timeout=60)
+        await until(
+            lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+            "the merged state on disk",
+            timeout=60,
+        )
         svg = file.read_text()
         assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
-        assert not [o for m in alice.seen if m["type"] == "operations" for o in m["operations"]
-                    if o["user_id"] == "external" and o["operation_type"] == "delete"]
+        assert not [
+            o
+            for m in alice.seen
+            if m["type"] == "operations"
+            for o in m["operations"]
+            if o["user_id"] == "external" and o["operation_type"] == "delete"
+        ]
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 
@@ -334,17 +383,28 @@ def test_a_stale_editors_save_after_git_checkout_b_keeps_the_live_work(tmp_path:
         await alice.expect("welcome", lambda m: m["branch"] == "feature")
         # ...and saves its copy, with one change of its own, on the new branch.
         save(file, loaded.replace(b'r="5"', b'r="9"'))
-        await until(lambda: "doc@feature" in daemon.rooms
-                    and daemon.rooms["doc@feature"].live.files["document.svg"].get("c").get("r") == "9",
-                    "the editor's change live")
+        await until(
+            lambda: (
+                "doc@feature" in daemon.rooms
+                and daemon.rooms["doc@feature"].live.files["document.svg"].get("c").get("r") == "9"
+            ),
+            "the editor's change live",
+        )
         live = daemon.rooms["doc@feature"].live.files["document.svg"]
         assert live.find("door") is not None and live.get("r").get("fill") == "blue"
-        await until(lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
-                    "the merged state on disk")
+        await until(
+            lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+            "the merged state on disk",
+        )
         svg = file.read_text()
         assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
-        assert not [o for m in alice.seen if m["type"] == "operations" for o in m["operations"]
-                    if o["user_id"] == "external" and o["operation_type"] == "delete"]
+        assert not [
+            o
+            for m in alice.seen
+            if m["type"] == "operations"
+            for o in m["operations"]
+            if o["user_id"] == "external" and o["operation_type"] == "delete"
+        ]
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 
@@ -376,8 +436,10 @@ def test_a_save_that_deletes_what_was_created_live_since_is_a_reported_conflict(
         without = blue if writer == "same bytes" else blue.replace(b"  <", b"    <")
         save(file, without)  # the editor's copy had the door; the user deleted it
         for c in (alice, bob):
-            found = await c.expect("conflict_detected", lambda m: any(
-                x["kind"] == "stale_save" for x in m["conflicts"]))
+            found = await c.expect(
+                "conflict_detected",
+                lambda m: any(x["kind"] == "stale_save" for x in m["conflicts"]),
+            )
             (conflict,) = found["conflicts"]
             assert (conflict["element_id"], conflict["key"]) == ("door", "#exists")
             assert conflict["status"] == "auto_resolved" and conflict["winner"] == "earlier"
@@ -388,9 +450,15 @@ def test_a_save_that_deletes_what_was_created_live_since_is_a_reported_conflict(
         await until(lambda: b'id="door"' in file.read_bytes(), "the live state written back")
         assert [c["element_id"] for c in live.book.open()] == ["door"]
         # The user who deleted it takes the save's reading: the door goes.
-        await bob.send(type="resolve_conflict", conflict_id=conflict["conflict_id"],
-                       resolution="theirs", resolved_by="bob")
-        await alice.expect("conflict_resolved", lambda m: m["conflict_id"] == conflict["conflict_id"])
+        await bob.send(
+            type="resolve_conflict",
+            conflict_id=conflict["conflict_id"],
+            resolution="theirs",
+            resolved_by="bob",
+        )
+        await alice.expect(
+            "conflict_resolved", lambda m: m["conflict_id"] == conflict["conflict_id"]
+        )
         assert live.files["document.svg"].find("door") is None
         await until(lambda: b'id="door"' not in file.read_bytes(), "the deletion on disk")
         assert not live.book.open()
@@ -415,10 +483,17 @@ def test_a_save_made_while_the_daemon_was_stopped_that_deletes_a_live_element_is
             welcome = await bob.join("bob")
             (conflict,) = welcome["conflicts"]
             assert (conflict["kind"], conflict["element_id"], conflict["key"]) == (
-                "stale_save", "door", "#exists")
+                "stale_save",
+                "door",
+                "#exists",
+            )
             assert 'id="door"' in welcome["files"]["document.svg"]
-            await bob.send(type="resolve_conflict", conflict_id=conflict["conflict_id"],
-                           resolution="theirs", resolved_by="bob")
+            await bob.send(
+                type="resolve_conflict",
+                conflict_id=conflict["conflict_id"],
+                resolution="theirs",
+                resolved_by="bob",
+            )
             await bob.expect("conflict_resolved")
             await until(lambda: b'id="door"' not in file.read_bytes(), "the deletion on disk")
 

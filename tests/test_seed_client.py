@@ -128,7 +128,12 @@ def node_with_websocket() -> list[str]:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed; the seed's JavaScript client cannot be run")
-    major = int(subprocess.run([node, "--version"], capture_output=True, text=True).stdout.strip().lstrip("v").split(".")[0])
+    major = int(
+        subprocess.run([node, "--version"], capture_output=True, text=True)
+        .stdout.strip()
+        .lstrip("v")
+        .split(".")[0]
+    )
     return [node, "--experimental-websocket"] if major < 22 else [node]
 
 
@@ -177,21 +182,26 @@ def test_the_readme_javascript_runs_with_the_command_the_readme_gives(tmp_path):
     if not port_free(SEED_PORT):
         pytest.skip(f"port {SEED_PORT}, which the snippet uses, is taken")
     script = tmp_path / "client.js"
-    script.write_text(snippet.group(1) + r"""
+    script.write_text(
+        snippet.group(1)
+        + r"""
 ws.onmessage = (event) => {
     const data = JSON.parse(event.data);
     if (data.type === 'welcome') { console.log('welcome', data.document); process.exit(0); }
 };
 setTimeout(() => { console.log('TIMEOUT'); process.exit(2); }, 15000);
-""")
+"""
+    )
 
     async def main() -> tuple[int, str]:
         daemon = Daemon(Settings(root=tmp_path / "docs", host="localhost", port=SEED_PORT))
         await daemon.start()
         try:
             proc = await asyncio.create_subprocess_exec(
-                *command.group(1).split(), str(script),
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                *command.group(1).split(),
+                str(script),
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
             )
             out, _ = await asyncio.wait_for(proc.communicate(), 30)
             return proc.returncode or 0, out.decode()
@@ -207,7 +217,11 @@ def test_the_seed_python_example_runs_as_written(tmp_path):
         pytest.skip(f"port {SEED_PORT}, which the seed's example uses, is taken")
     example = ROOT / "examples" / "collaboration_example.py"
     done = subprocess.run(
-        [sys.executable, str(example)], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [sys.executable, str(example)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={k: v for k, v in os.environ.items() if not k.startswith("SVGX_SYNC_")},
     )
     assert done.returncode == 0, done.stderr
@@ -238,19 +252,30 @@ def test_the_python_api_from_the_seed(tmp_path, monkeypatch):
                 {"type": "create", "user_id": "u1", "element_id": "a", "data": {"type": "circle"}}
             )
             assert await svgx_sync.send_operation(
-                {"type": "update", "user_id": "u2", "element_id": "a", "data": {"attributes": {"r": "5"}}}
+                {
+                    "type": "update",
+                    "user_id": "u2",
+                    "element_id": "a",
+                    "data": {"attributes": {"r": "5"}},
+                }
             )
             assert not await svgx_sync.send_operation(
                 {"type": "update", "user_id": "u2", "element_id": "missing", "data": {}}
             )
-            assert not await svgx_sync.send_operation({"type": "warp", "user_id": "u2", "element_id": "a"})
+            assert not await svgx_sync.send_operation(
+                {"type": "warp", "user_id": "u2", "element_id": "a"}
+            )
             assert not await svgx_sync.resolve_conflict("conflict_1", "last_write_wins", "u1")
             users = svgx_sync.get_active_users()
             assert {u["user_id"] for u in users} == {"u1", "u2"}
             stats = svgx_sync.get_collaboration_performance_stats()
             assert set(stats) == {
-                "total_operations", "conflicts_detected", "conflicts_resolved",
-                "average_propagation_time_ms", "active_users", "total_sessions",
+                "total_operations",
+                "conflicts_detected",
+                "conflicts_resolved",
+                "average_propagation_time_ms",
+                "active_users",
+                "total_sessions",
             }
             assert stats["total_operations"] == 2 and stats["total_sessions"] == 1
             assert stats["active_users"] == 2 and stats["average_propagation_time_ms"] > 0

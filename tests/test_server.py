@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 import websockets
+from wsclient import WsClient
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
-from wsclient import WsClient
 
 TIMEOUT = 10.0
 
@@ -25,12 +25,23 @@ class Client(WsClient):
     timeout = TIMEOUT
 
     async def join(self, user: str, session: str = "doc", **extra: Any) -> dict[str, Any]:
-        await self.send(type="join", user_id=user, username=user.title(), session_id=session, **extra)
+        await self.send(
+            type="join", user_id=user, username=user.title(), session_id=session, **extra
+        )
         return await self.expect("welcome")
 
-    async def op(self, user: str, kind: str, element: str, data: dict, op_id: str, **extra: Any) -> dict[str, Any]:
-        await self.send(type="operation", operation_type=kind, user_id=user, element_id=element,
-                        data=data, op_id=op_id, **extra)
+    async def op(
+        self, user: str, kind: str, element: str, data: dict, op_id: str, **extra: Any
+    ) -> dict[str, Any]:
+        await self.send(
+            type="operation",
+            operation_type=kind,
+            user_id=user,
+            element_id=element,
+            data=data,
+            op_id=op_id,
+            **extra,
+        )
         return await self.expect("ack", lambda m: m["op_id"] == op_id)
 
 
@@ -44,7 +55,9 @@ async def joined(daemon: Daemon, *users: str) -> list[Client]:
     return clients
 
 
-def run_with_daemon(tmp_path: Path, body: Callable[[Daemon], Awaitable[None]], **settings: Any) -> None:
+def run_with_daemon(
+    tmp_path: Path, body: Callable[[Daemon], Awaitable[None]], **settings: Any
+) -> None:
     async def main() -> None:
         daemon = Daemon(Settings(root=tmp_path / "docs", port=0, **settings))
         await daemon.start()
@@ -75,11 +88,19 @@ def test_join_creates_the_document_and_welcomes(tmp_path):
 def test_operations_propagate_in_seq_order_to_everyone(tmp_path):
     async def body(daemon: Daemon) -> None:
         clients = await joined(daemon, "u0", "u1", "u2")
-        ack = await clients[0].op("u0", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1")
+        ack = await clients[0].op(
+            "u0", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1"
+        )
         assert ack == {"type": "ack", "op_id": "o1", "seq": 1, "status": "applied"}
         for i, c in enumerate(clients):
-            await c.send(type="operation", operation_type="move", user_id=f"u{i}", element_id="r1",
-                         data={"dx": 1, "dy": 0}, op_id=f"m{i}")
+            await c.send(
+                type="operation",
+                operation_type="move",
+                user_id=f"u{i}",
+                element_id="r1",
+                data={"dx": 1, "dy": 0},
+                op_id=f"m{i}",
+            )
         for c in clients:
             got: list[dict] = []
             while len(got) < 4:
@@ -99,11 +120,20 @@ def test_presence_is_coalesced_and_shows_cursor_and_selection(tmp_path):
     async def body(daemon: Daemon) -> None:
         a, b = await joined(daemon, "alice", "bob")
         for i in range(20):
-            await a.send(type="activity", user_id="alice", status="editing", current_element="r1",
-                         cursor_position={"x": i, "y": 2 * i}, selected_elements=["r1"])
+            await a.send(
+                type="activity",
+                user_id="alice",
+                status="editing",
+                current_element="r1",
+                cursor_position={"x": i, "y": 2 * i},
+                selected_elements=["r1"],
+            )
         update = await b.expect(
             "presence_update",
-            lambda m: any(u["user_id"] == "alice" and u["cursor_position"] == {"x": 19, "y": 38} for u in m["users"]),
+            lambda m: any(
+                u["user_id"] == "alice" and u["cursor_position"] == {"x": 19, "y": 38}
+                for u in m["users"]
+            ),
         )
         alice = next(u for u in update["users"] if u["user_id"] == "alice")
         assert alice["status"] == "editing" and alice["selected_elements"] == ["r1"]
@@ -111,7 +141,10 @@ def test_presence_is_coalesced_and_shows_cursor_and_selection(tmp_path):
         updates = [m for m in b.seen if m["type"] == "presence_update"]
         assert len(updates) < 20  # coalesced, not one per activity message
         await a.close()
-        gone = await b.expect("presence_update", lambda m: any(u["user_id"] == "alice" and u["status"] == "offline" for u in m["users"]))
+        gone = await b.expect(
+            "presence_update",
+            lambda m: any(u["user_id"] == "alice" and u["status"] == "offline" for u in m["users"]),
+        )
         assert gone
         await b.close()
 
@@ -124,7 +157,9 @@ def test_versions_over_the_protocol_are_git_commits(tmp_path, git):
         welcome = await a.join("alice")
         first = welcome["version_id"]
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
-        await a.send(type="version", action="create_version", created_by="alice", description="Add a box")
+        await a.send(
+            type="version", action="create_version", created_by="alice", description="Add a box"
+        )
         created = await a.expect("version_created")
         assert created["description"] == "Add a box" and created["created_by"] == "alice"
         await a.send(type="version", action="history")
@@ -226,10 +261,17 @@ def test_conflicts_are_detected_and_resolved_over_the_protocol(tmp_path):
         assert ack["status"] == "applied" and ack["conflict_ids"]
         detected = await a.expect("conflict_detected")
         conflict_id = detected["conflicts"][0]["conflict_id"]
-        await a.send(type="resolve_conflict", conflict_id=conflict_id, resolution="ours", resolved_by="alice")
+        await a.send(
+            type="resolve_conflict", conflict_id=conflict_id, resolution="ours", resolved_by="alice"
+        )
         resolved = await b.expect("conflict_resolved")
         assert resolved["conflict_id"] == conflict_id
-        await a.send(type="resolve_conflict", conflict_id="conflict_404", resolution="ours", resolved_by="alice")
+        await a.send(
+            type="resolve_conflict",
+            conflict_id="conflict_404",
+            resolution="ours",
+            resolved_by="alice",
+        )
         assert (await a.expect("error"))["code"] == "not_found"
         await a.close()
         await b.close()
@@ -240,7 +282,9 @@ def test_conflicts_are_detected_and_resolved_over_the_protocol(tmp_path):
 def test_bad_input_is_reported_and_the_session_carries_on(tmp_path):
     async def body(daemon: Daemon) -> None:
         a, b = await Client.connect(daemon), await Client.connect(daemon)
-        await a.send(type="operation", operation_type="create", user_id="x", element_id="e", data={})
+        await a.send(
+            type="operation", operation_type="create", user_id="x", element_id="e", data={}
+        )
         assert (await a.expect("error"))["code"] == "protocol_error"  # not joined
         await a.join("alice")
         await b.join("bob")
@@ -249,11 +293,19 @@ def test_bad_input_is_reported_and_the_session_carries_on(tmp_path):
         assert (await a.expect("error"))["code"] == "protocol_error"
         await a.send(type="teleport")
         assert "unknown message type" in (await a.expect("error"))["message"]
-        await a.send(type="operation", operation_type="update", user_id="alice", element_id="ghost",
-                     data={"attributes": {"x": "1"}}, op_id="g1")
+        await a.send(
+            type="operation",
+            operation_type="update",
+            user_id="alice",
+            element_id="ghost",
+            data={"attributes": {"x": "1"}},
+            op_id="g1",
+        )
         err = await a.expect("error")
         assert (err["code"], err["op_id"]) == ("unknown_element", "g1")
-        await a.send(type="operation", operation_type="explode", user_id="alice", element_id="r1", op_id="g2")
+        await a.send(
+            type="operation", operation_type="explode", user_id="alice", element_id="r1", op_id="g2"
+        )
         assert (await a.expect("error"))["code"] == "invalid_operation"
         await a.ws.send(b"\x00binary")
         assert (await a.expect("error"))["code"] == "protocol_error"
@@ -305,7 +357,9 @@ def test_healthz_and_metrics_over_http(tmp_path):
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
 
         def fetch(path: str) -> tuple[str, str]:
-            with urllib.request.urlopen(f"http://127.0.0.1:{daemon.port}{path}", timeout=TIMEOUT) as r:
+            with urllib.request.urlopen(
+                f"http://127.0.0.1:{daemon.port}{path}", timeout=TIMEOUT
+            ) as r:
                 return r.headers["Content-Type"], r.read().decode()
 
         kind, text = await asyncio.to_thread(fetch, "/healthz")
@@ -343,7 +397,9 @@ def test_status_lists_documents_sessions_and_their_users(tmp_path, capsys):
         status = await c.expect("status")
         assert status["documents"] == ["doc", "other"]
         sessions = {s["session_id"]: s for s in status["sessions"]}
-        assert [(u["user_id"], u["username"], u["status"]) for u in sessions["doc@main"]["users"]] == [
+        assert [
+            (u["user_id"], u["username"], u["status"]) for u in sessions["doc@main"]["users"]
+        ] == [
             ("alice", "Alice", "online"),
             ("bob", "Bob", "online"),
         ]
@@ -380,10 +436,13 @@ def test_clean_stop_writes_files_and_checkpoints(tmp_path, git):
 
 def _two_branches_editing_r1(main_attrs: dict, idea_attrs: dict):
     """alice on main and bob on idea, each versioning an edit of r1."""
+
     async def setup(daemon: Daemon) -> tuple[Client, Client]:
         a = await Client.connect(daemon)
         await a.join("alice")
-        await a.op("alice", "create", "r1", {"type": "rectangle", "attributes": {"x": "0", "y": "0"}}, "a0")
+        await a.op(
+            "alice", "create", "r1", {"type": "rectangle", "attributes": {"x": "0", "y": "0"}}, "a0"
+        )
         await a.send(type="version", action="create_version", created_by="alice", description="Box")
         await a.expect("version_created")
         await a.send(type="version", action="create_branch", branch="idea")
@@ -395,6 +454,7 @@ def _two_branches_editing_r1(main_attrs: dict, idea_attrs: dict):
         await b.expect("version_created")
         await a.op("alice", "update", "r1", {"attributes": main_attrs}, "a1")
         return a, b
+
     return setup
 
 
@@ -408,7 +468,9 @@ def test_a_clean_branch_merge_is_broadcast_and_committed_with_two_parents(tmp_pa
         await a.send(type="version", action="merge_branch", branch="idea", created_by="alice")
         merged = await a.expect("branch_merged")
         assert merged["version_id"]
-        ops = await watcher.expect("operations", lambda m: any(o["element_id"] == "r1" for o in m["operations"]))
+        ops = await watcher.expect(
+            "operations", lambda m: any(o["element_id"] == "r1" for o in m["operations"])
+        )
         assert ops["operations"][0]["data"]["attributes"] == {"x": "5"}
         for c in (a, b, watcher):
             await c.close()
@@ -438,11 +500,18 @@ def test_a_conflicting_branch_merge_waits_for_resolution_or_aborts(tmp_path, git
         assert conflict["conflict_id"] in refused["message"]
         # Abort puts the live state back; a second merge is then resolved with theirs.
         await a.send(type="version", action="abort_merge", created_by="alice")
-        assert 'x="7"' in (await a.expect("merge_aborted", lambda m: "files" in m))["files"]["document.svg"]
+        assert (
+            'x="7"'
+            in (await a.expect("merge_aborted", lambda m: "files" in m))["files"]["document.svg"]
+        )
         await a.send(type="version", action="merge_branch", branch="idea", created_by="alice")
         (conflict,) = (await a.expect("merge_in_progress"))["conflicts"]
-        await a.send(type="resolve_conflict", conflict_id=conflict["conflict_id"], resolution="theirs",
-                     resolved_by="alice")
+        await a.send(
+            type="resolve_conflict",
+            conflict_id=conflict["conflict_id"],
+            resolution="theirs",
+            resolved_by="alice",
+        )
         await a.expect("conflict_resolved")
         await a.send(type="version", action="complete_merge", created_by="alice")
         assert (await a.expect("branch_merged"))["version_id"]
@@ -459,22 +528,30 @@ def test_diff_between_versions_and_against_the_live_state(tmp_path):
     async def body(daemon: Daemon) -> None:
         a = await Client.connect(daemon)
         first = (await a.join("alice"))["version_id"]
-        await a.op("alice", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1")
+        await a.op(
+            "alice", "create", "r1", {"type": "rectangle", "position": {"x": 1, "y": 2}}, "o1"
+        )
         await a.send(type="version", action="create_version", created_by="alice", description="Box")
         second = (await a.expect("version_created"))["version_id"]
         await a.op("alice", "update", "r1", {"attributes": {"fill": "red"}}, "o2")  # live only
 
-        await a.send(type="version", action="diff", version_id=first, to_version=second, request_id="d1")
+        await a.send(
+            type="version", action="diff", version_id=first, to_version=second, request_id="d1"
+        )
         diff = await a.expect("diff")
         assert diff["request_id"] == "d1" and diff["from_version"] == first
         assert diff["to_version"] == second
-        assert [(c["operation_type"], c["element_id"]) for c in diff["changes"]] == [("create", "r1")]
+        assert [(c["operation_type"], c["element_id"]) for c in diff["changes"]] == [
+            ("create", "r1")
+        ]
         assert diff["changes"][0]["file"] == "document.svg"
 
         # without to_version: against the working tree, which shows the live edit
         await a.send(type="version", action="diff", from_version=second)
         live = await a.expect("diff", lambda m: m["to_version"] is None)
-        assert [(c["operation_type"], c["element_id"]) for c in live["changes"]] == [("update", "r1")]
+        assert [(c["operation_type"], c["element_id"]) for c in live["changes"]] == [
+            ("update", "r1")
+        ]
         assert live["changes"][0]["data"]["attributes"]["fill"] == "red"
 
         await a.send(type="version", action="diff")
@@ -520,8 +597,14 @@ def test_fsync_in_a_worker_thread_keeps_order_and_acks(tmp_path):
         a, b = await joined(daemon, "alice", "bob")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
         for i in range(30):  # sent without waiting: batches form while an fsync runs
-            await a.send(type="operation", operation_type="update", user_id="alice",
-                         element_id="r1", data={"attributes": {"x": str(i)}}, op_id=f"u{i}")
+            await a.send(
+                type="operation",
+                operation_type="update",
+                user_id="alice",
+                element_id="r1",
+                data={"attributes": {"x": str(i)}},
+                op_id=f"u{i}",
+            )
         acks = [await a.expect("ack", lambda m, i=i: m["op_id"] == f"u{i}") for i in range(30)]
         assert [ack["seq"] for ack in acks] == list(range(2, 32))
         seen: list[int] = []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from svgx_sync.errors import NotFound, OperationError, UnknownElement
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.session import LiveDocument
+from svgx_sync.errors import NotFound, OperationError, UnknownElement
 
 SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
   <rect id="r1" x="0" y="0" width="10" height="10"/>
@@ -20,14 +20,21 @@ def live(**kw) -> LiveDocument:
 
 def op(user: str, kind: str, element: str, data: dict | None = None, op_id: str | None = None):
     return coerce_operation(
-        {"operation_type": kind, "user_id": user, "element_id": element, "data": data or {},
-         "op_id": op_id}
+        {
+            "operation_type": kind,
+            "user_id": user,
+            "element_id": element,
+            "data": data or {},
+            "op_id": op_id,
+        }
     )
 
 
 def test_operations_get_consecutive_seqs_and_entries():
     d = live()
-    a = d.submit(op("a", "update", "r1", {"position": {"x": 5, "y": 5}}, "a1"), base_seq=None, now=0)
+    a = d.submit(
+        op("a", "update", "r1", {"position": {"x": 5, "y": 5}}, "a1"), base_seq=None, now=0
+    )
     b = d.submit(op("b", "create", "c1", {"type": "circle"}, "b1"), base_seq=None, now=0)
     assert (a.ack, b.seq) == ({"op_id": "a1", "seq": 1, "status": "applied"}, 2)
     assert [e["seq"] for e in a.entries + b.entries] == [1, 2]
@@ -57,8 +64,11 @@ def test_invalid_operations_raise_and_change_nothing():
     with pytest.raises(OperationError):
         d.submit(op("a", "update", "r1", {"bogus": 1}, "x2"), base_seq=0, now=0)
     with pytest.raises(NotFound):
-        d.submit(op("a", "update", "r1", {}, "x3").model_copy(update={"file": "other.svg"}),
-                 base_seq=0, now=0)
+        d.submit(
+            op("a", "update", "r1", {}, "x3").model_copy(update={"file": "other.svg"}),
+            base_seq=0,
+            now=0,
+        )
     assert d.seq == 0 and d.texts()["document.svg"] == SOURCE.decode()
 
 
@@ -71,7 +81,9 @@ def test_select_is_presence_not_a_document_change():
 def test_a_conflict_is_recorded_and_journalled():
     d = live()
     d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}, "a1"), base_seq=0, now=0)
-    out = d.submit(op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0)
+    out = d.submit(
+        op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0
+    )
     assert out.status == "applied" and len(out.conflicts) == 1
     assert out.ack["conflict_ids"] == [out.conflicts[0]["conflict_id"]]
     assert [r["kind"] for r in out.journal] == ["op", "conflicts"]
@@ -85,7 +97,9 @@ def test_a_conflict_is_recorded_and_journalled():
 def test_manual_strategy_holds_the_later_operation():
     d = live(strategy="manual")
     d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}, "a1"), base_seq=0, now=0)
-    out = d.submit(op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0)
+    out = d.submit(
+        op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0
+    )
     assert out.status == "pending" and out.seq is None and out.entries == []
 
 
@@ -110,10 +124,12 @@ def test_replay_rebuilds_the_same_state():
     d = live()
     journal = []
     for i, (kind, element, data) in enumerate(
-        [("create", "c1", {"type": "circle", "position": {"x": 1, "y": 2}}),
-         ("update", "r1", {"attributes": {"fill": "red"}}),
-         ("update", "r1", {"attributes": {"fill": "blue"}}),
-         ("delete", "c1", {})]
+        [
+            ("create", "c1", {"type": "circle", "position": {"x": 1, "y": 2}}),
+            ("update", "r1", {"attributes": {"fill": "red"}}),
+            ("update", "r1", {"attributes": {"fill": "blue"}}),
+            ("delete", "c1", {}),
+        ]
     ):
         out = d.submit(op(f"u{i % 2}", kind, element, data, f"o{i}"), base_seq=0, now=0)
         journal.extend(out.journal)
@@ -121,19 +137,25 @@ def test_replay_rebuilds_the_same_state():
     assert again.replay(journal, after_seq=0) == 4
     assert again.texts() == d.texts() and again.seq == d.seq
     assert again.book.conflicts.keys() == d.book.conflicts.keys()
-    assert again.submit(op("u0", "create", "c1", {"type": "circle"}, "o0"), base_seq=0, now=0).duplicate
+    assert again.submit(
+        op("u0", "create", "c1", {"type": "circle"}, "o0"), base_seq=0, now=0
+    ).duplicate
 
 
 def test_replay_after_a_checkpoint_only_rebuilds_answers():
     d = live()
     journal = []
     for i in range(3):
-        journal += d.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, f"m{i}"), base_seq=None, now=0).journal
+        journal += d.submit(
+            op("a", "move", "r1", {"dx": 1, "dy": 0}, f"m{i}"), base_seq=None, now=0
+        ).journal
     checkpoint = d.contents()
     again = LiveDocument("doc", "main", checkpoint, seq=3)
     assert again.replay(journal, after_seq=3) == 0
     assert again.texts() == d.texts() and again.since(1) is not None
-    assert again.submit(op("a", "move", "r1", {"dx": 1, "dy": 0}, "m1"), base_seq=None, now=0).duplicate
+    assert again.submit(
+        op("a", "move", "r1", {"dx": 1, "dy": 0}, "m1"), base_seq=None, now=0
+    ).duplicate
 
 
 def test_take_dirty_gives_minimal_renders_and_records_last_written():
@@ -170,8 +192,13 @@ def test_whole_files_join_and_leave_in_seq_order_and_replay():
     (entry,) = added.entries
     assert (entry["operation_type"], entry["file"], entry["seq"]) == ("file_add", "extra.svg", 1)
     assert entry["data"]["markup"] == SOURCE.decode() and "element_id" not in entry
-    d.submit(op("u1", "update", "r1", {"attributes": {"fill": "green"}}, "o1").model_copy(
-        update={"file": "extra.svg"}), base_seq=1, now=2.0)
+    d.submit(
+        op("u1", "update", "r1", {"attributes": {"fill": "green"}}, "o1").model_copy(
+            update={"file": "extra.svg"}
+        ),
+        base_seq=1,
+        now=2.0,
+    )
     deleted = d.delete_file("extra.svg", user_id="external", now=3.0)
     assert deleted.entries[0]["seq"] == 3 and "extra.svg" not in d.files
     with pytest.raises(NotFound):
@@ -188,18 +215,32 @@ def test_whole_files_join_and_leave_in_seq_order_and_replay():
 
 def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     d = live(strategy="manual")
-    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red", "stroke": "red"}}, "a1"), base_seq=0, now=0)
-    first = d.submit(op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0)
-    second = d.submit(op("b", "update", "r1", {"attributes": {"stroke": "blue"}}, "b2"), base_seq=0, now=0)
+    d.submit(
+        op("a", "update", "r1", {"attributes": {"fill": "red", "stroke": "red"}}, "a1"),
+        base_seq=0,
+        now=0,
+    )
+    first = d.submit(
+        op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0
+    )
+    second = d.submit(
+        op("b", "update", "r1", {"attributes": {"stroke": "blue"}}, "b2"), base_seq=0, now=0
+    )
     settled = first.conflicts[0]["conflict_id"]
     still_open = second.conflicts[0]["conflict_id"]
     d.resolve_conflict(settled, "theirs", "a", now=1)
     kept = d.retained()
     conflicts = [r for r in kept if r["kind"] == "conflicts"]
     assert [c["conflict_id"] for c in conflicts[0]["records"]] == [still_open]
-    assert (conflicts[0]["counter"], conflicts[0]["detected"], conflicts[0]["resolved"]) == (2, 2, 1)
+    assert (conflicts[0]["counter"], conflicts[0]["detected"], conflicts[0]["resolved"]) == (
+        2,
+        2,
+        1,
+    )
 
-    again = LiveDocument("doc", "main", {"document.svg": d.files["document.svg"].to_bytes()}, seq=d.seq)
+    again = LiveDocument(
+        "doc", "main", {"document.svg": d.files["document.svg"].to_bytes()}, seq=d.seq
+    )
     again.replay(kept, after_seq=d.seq)
     assert list(again.book.conflicts) == [still_open]
     assert [c["conflict_id"] for c in again.book.open()] == [still_open]

@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from svgx_sync.errors import SvgxError
 from svgx_sync.core.ops import apply_operation, coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.errors import SvgxError
 
 SOURCE = b"""<?xml version="1.0"?>
 <!-- a comment before -->
@@ -29,8 +29,15 @@ def spans(doc: SvgDocument) -> list[tuple]:
     place = {id(node): n for n, node in enumerate(nodes)}
     assert len(doc.spans) == len(nodes)  # nothing stale is kept
     return [
-        (s.start, s.stag_end, s.text_end, s.etag_start, s.end, s.tail_end,
-         None if s.parent is None else place[id(s.parent)])
+        (
+            s.start,
+            s.stag_end,
+            s.text_end,
+            s.etag_start,
+            s.end,
+            s.tail_end,
+            None if s.parent is None else place[id(s.parent)],
+        )
         for s in (doc.spans[node] for node in nodes)
     ]
 
@@ -61,12 +68,21 @@ def test_incremental_spans_equal_a_full_reread(steps):
             "create": {"type": "circle", "parent": parent, "index": j % 4},
             "move": {"parent": parent, "index": i % 3},
         }[kind]
-        op = {"attr": "update", "text": "update", "delete": "delete", "create": "create",
-              "move": "move"}[kind]
+        op = {
+            "attr": "update",
+            "text": "update",
+            "delete": "delete",
+            "create": "create",
+            "move": "move",
+        }[kind]
         element_id = f"n{n}" if kind == "create" else address
         try:
-            apply_operation(doc, coerce_operation(
-                {"operation_type": op, "user_id": "u", "element_id": element_id, "data": data}))
+            apply_operation(
+                doc,
+                coerce_operation(
+                    {"operation_type": op, "user_id": "u", "element_id": element_id, "data": data}
+                ),
+            )
         except SvgxError:
             continue
     text = doc.commit_render()

@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
+from elements import EXISTS, Key, key_changes, keys_of
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -57,12 +58,11 @@ from hypothesis.stateful import (
 )
 from lxml import etree
 from websockets.sync.client import connect
+from wellformed import wellformed_problem
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.git.store import Store
-from elements import EXISTS, Key, key_changes, keys_of
-from wellformed import wellformed_problem
 
 SVG_NS = "http://www.w3.org/2000/svg"
 SVGX_NS = "https://svgx-sync.dev/ns/1"
@@ -160,7 +160,9 @@ def _qname(name: str, nsmap: dict[str | None, str]) -> str:
     raise AssertionError(f"no prefix for {uri}")
 
 
-def _inkscape_serialise(el: Any, parent_nsmap: dict[str | None, str], depth: int, out: list[str]) -> None:
+def _inkscape_serialise(
+    el: Any, parent_nsmap: dict[str | None, str], depth: int, out: list[str]
+) -> None:
     """Inkscape's layout: two-space indentation, one attribute per line after the first."""
     pad = "  " * depth
     nsmap = dict(el.nsmap)
@@ -203,7 +205,9 @@ def write_inkscape_like(root: Any) -> bytes:
         root.insert(0, view)
     out: list[str] = []
     _inkscape_serialise(root, {}, 0, out)
-    return ('<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + "\n".join(out) + "\n").encode()
+    return (
+        '<?xml version="1.0" encoding="UTF-8" standalone="no"?>\n' + "\n".join(out) + "\n"
+    ).encode()
 
 
 def write_reordered(root: Any) -> bytes:
@@ -333,14 +337,16 @@ class LiveClient:
                 with self.cond:
                     self.messages.append(json.loads(frame))
                     self.cond.notify_all()
-        except Exception:  # noqa: BLE001 - the connection ended; the test notices by timeout
+        except Exception:  # the connection ended; the test notices by timeout
             with self.cond:
                 self.cond.notify_all()
 
     def send(self, **message: Any) -> None:
         self.ws.send(json.dumps(message))
 
-    def wait_for(self, check: Callable[[dict[str, Any]], bool], what: str, start: int = 0) -> dict[str, Any]:
+    def wait_for(
+        self, check: Callable[[dict[str, Any]], bool], what: str, start: int = 0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + DEADLINE_S
         with self.cond:
             while True:
@@ -352,15 +358,21 @@ class LiveClient:
                     raise AssertionError(f"{self.user}: no {what}; last: {self.messages[-5:]}")
                 self.cond.wait(left)
 
-    def request(self, check: Callable[[dict[str, Any]], bool], what: str, **message: Any) -> dict[str, Any]:
+    def request(
+        self, check: Callable[[dict[str, Any]], bool], what: str, **message: Any
+    ) -> dict[str, Any]:
         start = len(self.messages)
         self.send(**message)
         return self.wait_for(check, what, start)
 
     def join(self) -> dict[str, Any]:
         return self.request(
-            lambda m: m["type"] == "welcome", "welcome", type="join", user_id=self.user,
-            username=self.user.title(), session_id="doc",
+            lambda m: m["type"] == "welcome",
+            "welcome",
+            type="join",
+            user_id=self.user,
+            username=self.user.title(),
+            session_id="doc",
         )
 
     def close(self) -> None:
@@ -409,12 +421,18 @@ class TrustMachine(RuleBasedStateMachine):
         Tally.examples += 1
         root = Path(tempfile.mkdtemp(dir=self.workspace))
         doc = Store(root).create("doc")
-        doc.commit({FILE: INITIAL}, user_id="u-0", username="Setup", description="Start",
-                   update_workdir=True)
+        doc.commit(
+            {FILE: INITIAL},
+            user_id="u-0",
+            username="Setup",
+            description="Start",
+            update_workdir=True,
+        )
         self.folder = doc.path
         subprocess.run(
             [sys.executable, "-m", "svgx_sync", "git-setup", str(self.folder)],
-            check=True, capture_output=True,
+            check=True,
+            capture_output=True,
         )
         self.daemon = DaemonThread(root)
         port = self.daemon.daemon.port
@@ -443,23 +461,41 @@ class TrustMachine(RuleBasedStateMachine):
     # -- recording what should change --------------------------------------------------------
 
     def expect(self, changes: dict[Key, Any], free: Collection[str] = (), why: str = "") -> None:
-        gone = {ident for (ident, name), value in changes.items() if name == EXISTS and value is None}
+        gone = {
+            ident for (ident, name), value in changes.items() if name == EXISTS and value is None
+        }
         # An element that goes takes all its attributes with it, changed earlier or not.
         earlier = [k for c, _ in self.step for k in c]
         changes = {**{k: None for k in [*self.model, *earlier] if k[0] in gone}, **changes}
         self.step.append((changes, set(free)))
         self.log.append(why)
 
-    def live_op(self, user: str, op_type: str, element: str, data: dict[str, Any],
-                changes: dict[Key, Any], free: Collection[str] = (),
-                *, must_apply: bool = True) -> dict[str, Any]:
+    def live_op(
+        self,
+        user: str,
+        op_type: str,
+        element: str,
+        data: dict[str, Any],
+        changes: dict[Key, Any],
+        free: Collection[str] = (),
+        *,
+        must_apply: bool = True,
+    ) -> dict[str, Any]:
         client = self.clients[user]
         op_id = self.fresh_id(f"{user}-op")
         ack = client.request(
-            lambda m: (m["type"] == "ack" and m.get("op_id") == op_id)
-            or (m["type"] == "error" and m.get("op_id") == op_id),
-            f"ack of {op_id}", type="operation", operation_type=op_type, user_id=user,
-            element_id=element, data=data, op_id=op_id, timestamp=time.time(),
+            lambda m: (
+                (m["type"] == "ack" and m.get("op_id") == op_id)
+                or (m["type"] == "error" and m.get("op_id") == op_id)
+            ),
+            f"ack of {op_id}",
+            type="operation",
+            operation_type=op_type,
+            user_id=user,
+            element_id=element,
+            data=data,
+            op_id=op_id,
+            timestamp=time.time(),
         )
         why = f"{user} {op_type} {element} {data} -> {ack.get('status') or ack.get('code')}"
         if ack["type"] == "ack" and ack["status"] == "applied":
@@ -470,8 +506,15 @@ class TrustMachine(RuleBasedStateMachine):
                 raise AssertionError(f"a valid operation on a quiet document was refused: {ack}")
         return ack
 
-    def save_from_outside(self, loaded: bytes, change: tuple[str, str, str], writer: str,
-                          rename: bool, *, half_first: bool = False) -> None:
+    def save_from_outside(
+        self,
+        loaded: bytes,
+        change: tuple[str, str, str],
+        writer: str,
+        rename: bool,
+        *,
+        half_first: bool = False,
+    ) -> None:
         saved = edit_bytes(loaded, change, writer)
         path = self.folder / FILE
         if half_first:
@@ -481,20 +524,25 @@ class TrustMachine(RuleBasedStateMachine):
             put(path, saved[: len(saved) // 2], rename=rename)
             self.wait(lambda: daemon.handled() > seen, "the watcher to read the half file")
         put(path, saved, rename=rename)
-        self.expect(key_changes(loaded, saved), set(),
-                    f"outside {writer} save{' (half first)' if half_first else ''}: {change}")
+        self.expect(
+            key_changes(loaded, saved),
+            set(),
+            f"outside {writer} save{' (half first)' if half_first else ''}: {change}",
+        )
 
     def git(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run(["git", *args], cwd=self.folder, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=self.folder, capture_output=True, text=True, check=False
+        )
         self.log.append(f"git {' '.join(args)} -> {done.returncode}")
         if check and done.returncode != 0:
             raise AssertionError(f"git {' '.join(args)}: {done.stderr}{done.stdout}")
         return done
 
     def blob(self, rev: str) -> bytes | None:
-        done = subprocess.run(["git", "show", f"{rev}:{FILE}"], cwd=self.folder,
-                              capture_output=True, check=False)
+        done = subprocess.run(
+            ["git", "show", f"{rev}:{FILE}"], cwd=self.folder, capture_output=True, check=False
+        )
         return done.stdout if done.returncode == 0 else None
 
     @staticmethod
@@ -511,10 +559,12 @@ class TrustMachine(RuleBasedStateMachine):
         git_dir = self.folder / ".git"
         files = tuple(
             (str(p.relative_to(self.folder)), p.read_bytes())
-            for p in sorted(self.folder.rglob("*.svg")) if ".git" not in p.parts
+            for p in sorted(self.folder.rglob("*.svg"))
+            if ".git" not in p.parts
         )
         refs = tuple(
-            (str(p), p.read_bytes()) for p in sorted((git_dir / "refs" / "heads").rglob("*"))
+            (str(p), p.read_bytes())
+            for p in sorted((git_dir / "refs" / "heads").rglob("*"))
             if p.is_file()
         )
         head = (git_dir / "HEAD").read_bytes()
@@ -542,7 +592,7 @@ class TrustMachine(RuleBasedStateMachine):
         """Elements named by a conflict any client was told about during this step."""
         out: set[str] = set()
         for client in self.clients.values():
-            for message in client.messages[client.claimed:]:
+            for message in client.messages[client.claimed :]:
                 if message["type"] == "conflict_detected":
                     for conflict in message["conflicts"]:
                         out.add(conflict.get("element_id"))
@@ -559,7 +609,9 @@ class TrustMachine(RuleBasedStateMachine):
         path = self.folder / FILE
         disk = path.read_bytes()
         problem = wellformed_problem(disk)
-        assert problem is None, f"{FILE} on disk is not well-formed: {problem}\n{disk.decode(errors='replace')}"
+        assert problem is None, (
+            f"{FILE} on disk is not well-formed: {problem}\n{disk.decode(errors='replace')}"
+        )
         committed = self.blob("HEAD")
         if committed is not None:
             problem = wellformed_problem(committed)
@@ -574,8 +626,13 @@ class TrustMachine(RuleBasedStateMachine):
             "after quiet the live state differs from the disk: "
             f"{ {k: (keys_of(live).get(k), keys_of(disk).get(k)) for k in key_changes(disk, live)} }"
         )
-        fsck = subprocess.run(["git", "fsck", "--strict"], cwd=self.folder,
-                              capture_output=True, text=True, check=False)
+        fsck = subprocess.run(
+            ["git", "fsck", "--strict"],
+            cwd=self.folder,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert fsck.returncode == 0, f"git fsck --strict: {fsck.stdout}{fsck.stderr}"
         self.live = live
         self.model = keys_of(live)
@@ -600,10 +657,14 @@ class TrustMachine(RuleBasedStateMachine):
                 continue
             ok = allowed.get(key, {self.model.get(key)})
             if actual.get(key) not in ok:
-                wrong.append(f"{key}: live {actual.get(key)!r}, expected one of {sorted(map(repr, ok))}")
+                wrong.append(
+                    f"{key}: live {actual.get(key)!r}, expected one of {sorted(map(repr, ok))}"
+                )
         assert not wrong, (
-            "the live state lost or invented changes:\n  " + "\n  ".join(sorted(wrong))
-            + "\nthis step: " + "; ".join(self.log)
+            "the live state lost or invented changes:\n  "
+            + "\n  ".join(sorted(wrong))
+            + "\nthis step: "
+            + "; ".join(self.log)
             + f"\nconflicts reported on: {sorted(map(str, conflicted))}"
         )
 
@@ -617,20 +678,34 @@ class TrustMachine(RuleBasedStateMachine):
     @when_active
     def create(self, user: str, x: int, y: int) -> None:
         ident = self.fresh_id(user[0])
-        self.live_op(user, "create", ident,
-                     {"type": "rectangle", "position": {"x": x, "y": y},
-                      "size": {"width": 8, "height": 8}},
-                     {(ident, EXISTS): True, (ident, "x"): str(x), (ident, "y"): str(y),
-                      (ident, "width"): "8", (ident, "height"): "8"})
+        self.live_op(
+            user,
+            "create",
+            ident,
+            {"type": "rectangle", "position": {"x": x, "y": y}, "size": {"width": 8, "height": 8}},
+            {
+                (ident, EXISTS): True,
+                (ident, "x"): str(x),
+                (ident, "y"): str(y),
+                (ident, "width"): "8",
+                (ident, "height"): "8",
+            },
+        )
         self.settle_and_check()
 
-    def edit_a_rect(self, n: int, user: str, op_type: str, op_data: dict[str, Any],
-                    attributes: dict[str, str]) -> None:
+    def edit_a_rect(
+        self, n: int, user: str, op_type: str, op_data: dict[str, Any], attributes: dict[str, str]
+    ) -> None:
         """One live edit of a rect that exists; ``attributes`` are what it must set."""
         ident = self.target(n)
         if ident is not None:
-            self.live_op(user, op_type, ident, op_data,
-                         {(ident, name): value for name, value in attributes.items()})
+            self.live_op(
+                user,
+                op_type,
+                ident,
+                op_data,
+                {(ident, name): value for name, value in attributes.items()},
+            )
         self.settle_and_check()
 
     @rule(n=PICK, user=st.sampled_from(["ada", "bob"]), colour=st.sampled_from(COLOURS))
@@ -641,15 +716,20 @@ class TrustMachine(RuleBasedStateMachine):
     @rule(n=PICK, user=st.sampled_from(["ada", "bob"]), x=COORDS, y=COORDS)
     @when_active
     def move(self, n: int, user: str, x: int, y: int) -> None:
-        self.edit_a_rect(n, user, "move", {"position": {"x": x, "y": y}},
-                         {"x": str(x), "y": str(y)})
+        self.edit_a_rect(
+            n, user, "move", {"position": {"x": x, "y": y}}, {"x": str(x), "y": str(y)}
+        )
 
-    @rule(n=PICK, user=st.sampled_from(["ada", "bob"]),
-          w=st.integers(1, 90), h=st.integers(1, 90))
+    @rule(n=PICK, user=st.sampled_from(["ada", "bob"]), w=st.integers(1, 90), h=st.integers(1, 90))
     @when_active
     def resize(self, n: int, user: str, w: int, h: int) -> None:
-        self.edit_a_rect(n, user, "resize", {"size": {"width": w, "height": h}},
-                         {"width": str(w), "height": str(h)})
+        self.edit_a_rect(
+            n,
+            user,
+            "resize",
+            {"size": {"width": w, "height": h}},
+            {"width": str(w), "height": str(h)},
+        )
 
     def deletion(self, ident: str) -> tuple[dict[Key, Any], set[str]]:
         gone = subtree_ids(self.live, ident)
@@ -671,11 +751,19 @@ class TrustMachine(RuleBasedStateMachine):
         ident = self.target(n)
         if ident is not None:
             cid = self.fresh_id("k")
-            self.live_op(user, "constraint_add", ident,
-                         {"constraint_type": "distance", "value": value, "constraint_id": cid},
-                         {(cid, EXISTS): True, (cid, "element"): ident,
-                          (cid, "type"): "distance", (cid, "value"): str(value)},
-                         {"svgx-model"})
+            self.live_op(
+                user,
+                "constraint_add",
+                ident,
+                {"constraint_type": "distance", "value": value, "constraint_id": cid},
+                {
+                    (cid, EXISTS): True,
+                    (cid, "element"): ident,
+                    (cid, "type"): "distance",
+                    (cid, "value"): str(value),
+                },
+                {"svgx-model"},
+            )
         self.settle_and_check()
 
     @rule(n=PICK, user=st.sampled_from(["ada", "bob"]))
@@ -685,23 +773,40 @@ class TrustMachine(RuleBasedStateMachine):
         found = [(c.get("id"), c.get("element")) for c in root.iter(f"{{{SVGX_NS}}}constraint")]
         if found:
             cid, element = pick(found, n)
-            self.live_op(user, "constraint_remove", element, {"constraint_id": cid},
-                         {k: None for k in self.model if k[0] == cid}, {"svgx-model"})
+            self.live_op(
+                user,
+                "constraint_remove",
+                element,
+                {"constraint_id": cid},
+                {k: None for k in self.model if k[0] == cid},
+                {"svgx-model"},
+            )
         self.settle_and_check()
 
-    @rule(n=PICK, user=st.sampled_from(["ada", "bob"]),
-          picks=st.lists(PICK, min_size=1, max_size=3))
+    @rule(
+        n=PICK, user=st.sampled_from(["ada", "bob"]), picks=st.lists(PICK, min_size=1, max_size=3)
+    )
     @when_active
     def assembly_update(self, n: int, user: str, picks: list[int]) -> None:
         ids = rect_ids(self.live)
         if ids:
             members = list(dict.fromkeys(pick(ids, p) for p in picks))
-            existing = [e.get("id") for e in etree.fromstring(self.live).iter(f"{{{SVGX_NS}}}assembly")]
+            existing = [
+                e.get("id") for e in etree.fromstring(self.live).iter(f"{{{SVGX_NS}}}assembly")
+            ]
             ident = pick([*existing, self.fresh_id("asm")], n)
-            self.live_op(user, "assembly_update", ident, {"name": ident.upper(), "members": members},
-                         {(ident, EXISTS): True, (ident, "name"): ident.upper(),
-                          (ident, "members"): " ".join(members)},
-                         {"svgx-model"})
+            self.live_op(
+                user,
+                "assembly_update",
+                ident,
+                {"name": ident.upper(), "members": members},
+                {
+                    (ident, EXISTS): True,
+                    (ident, "name"): ident.upper(),
+                    (ident, "members"): " ".join(members),
+                },
+                {"svgx-model"},
+            )
         self.settle_and_check()
 
     # -- outside programs ----------------------------------------------------------------
@@ -718,18 +823,28 @@ class TrustMachine(RuleBasedStateMachine):
         if kind == "delete":
             return ("delete", ident, "")
         attr = pick(["fill", "stroke", "opacity", "x"], attr_n)
-        value = {"fill": pick(COLOURS, value_n), "stroke": "black", "opacity": "0.5",
-                 "x": str(value_n % 300)}[attr]
+        value = {
+            "fill": pick(COLOURS, value_n),
+            "stroke": "black",
+            "opacity": "0.5",
+            "x": str(value_n % 300),
+        }[attr]
         return ("set", ident, f"{attr}={value}")
 
-    @rule(how=OUTSIDE, writer=st.sampled_from(sorted(WRITERS)), rename=st.booleans(),
-          half=st.booleans())
+    @rule(
+        how=OUTSIDE,
+        writer=st.sampled_from(sorted(WRITERS)),
+        rename=st.booleans(),
+        half=st.booleans(),
+    )
     @when_active
-    def outside_save(self, how: tuple[int, int, int, int], writer: str, rename: bool,
-                     half: bool) -> None:
+    def outside_save(
+        self, how: tuple[int, int, int, int], writer: str, rename: bool, half: bool
+    ) -> None:
         loaded = (self.folder / FILE).read_bytes()
-        self.save_from_outside(loaded, self.outside_change(how, loaded), writer, rename,
-                               half_first=half)
+        self.save_from_outside(
+            loaded, self.outside_change(how, loaded), writer, rename, half_first=half
+        )
         self.settle_and_check()
 
     @rule(n=PICK, how=OUTSIDE, writer=st.sampled_from(sorted(WRITERS)))
@@ -741,13 +856,26 @@ class TrustMachine(RuleBasedStateMachine):
         self.save_from_outside(loaded, self.outside_change(how, loaded), writer, rename=False)
         self.settle_and_check()
 
-    @rule(n=PICK, how=OUTSIDE, user=st.sampled_from(["ada", "bob"]),
-          colour=st.sampled_from(COLOURS), delay_ms=st.integers(0, 260),
-          writer=st.sampled_from(sorted(WRITERS)), reread=st.booleans())
+    @rule(
+        n=PICK,
+        how=OUTSIDE,
+        user=st.sampled_from(["ada", "bob"]),
+        colour=st.sampled_from(COLOURS),
+        delay_ms=st.integers(0, 260),
+        writer=st.sampled_from(sorted(WRITERS)),
+        reread=st.booleans(),
+    )
     @when_active
-    def live_edit_then_outside_save(self, n: int, how: tuple[int, int, int, int], user: str,
-                                    colour: str, delay_ms: int, writer: str,
-                                    reread: bool) -> None:
+    def live_edit_then_outside_save(
+        self,
+        n: int,
+        how: tuple[int, int, int, int],
+        user: str,
+        colour: str,
+        delay_ms: int,
+        writer: str,
+        reread: bool,
+    ) -> None:
         """A live edit, then (before or while its write lands) a save by another program:
         ``sed -i`` a moment later rereads the file; an open editor saves what it had."""
         ident = self.target(n)
@@ -756,8 +884,14 @@ class TrustMachine(RuleBasedStateMachine):
             return
         loaded = (self.folder / FILE).read_bytes()
         change = self.outside_change(how, loaded)
-        self.live_op(user, "update", ident, {"attributes": {"fill": colour}},
-                     {(ident, "fill"): colour}, must_apply=False)
+        self.live_op(
+            user,
+            "update",
+            ident,
+            {"attributes": {"fill": colour}},
+            {(ident, "fill"): colour},
+            must_apply=False,
+        )
         deadline = time.monotonic() + delay_ms / 1000
         while time.monotonic() < deadline:  # the gap between the two programs is the input
             time.sleep(0.005)
@@ -805,7 +939,9 @@ class TrustMachine(RuleBasedStateMachine):
         else:
             # git refuses over changes it has not committed (the daemon wrote meanwhile):
             # that is git's rule, and the tree must be left as it was.
-            assert "would be overwritten" in done.stderr or "local changes" in done.stderr, done.stderr
+            assert "would be overwritten" in done.stderr or "local changes" in done.stderr, (
+                done.stderr
+            )
         self.settle_and_check()
 
     @rule()
@@ -850,7 +986,9 @@ def test_live_edits_outside_saves_and_git_keep_every_file_and_edit(
         )
     finally:
         elapsed = time.monotonic() - Tally.started
-        summary = f"stateful: {Tally.examples} examples, {Tally.steps} checked steps in {elapsed:.0f} s"
+        summary = (
+            f"stateful: {Tally.examples} examples, {Tally.steps} checked steps in {elapsed:.0f} s"
+        )
         record_property("stateful_examples", Tally.examples)
         record_property("stateful_steps", Tally.steps)
         record_property("summary", summary)

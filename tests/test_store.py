@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from svgx_sync.git import store as store_module
 from svgx_sync.errors import ClientError, InvalidName, NotFound, StoreError
+from svgx_sync.git import store as store_module
 from svgx_sync.git.store import EMPTY_SVG, Document, Store, Version
 
 Git = Callable[..., str]
@@ -520,12 +520,12 @@ def test_diff_hands_each_changed_file_to_the_diff_rules(store: Store) -> None:
         doc.diff("nope")
 
 
-def test_a_new_document_merges_svg_element_by_element_with_plain_git(store: Store, git: Git) -> None:
+def test_a_new_document_merges_svg_element_by_element_with_plain_git(
+    store: Store, git: Git
+) -> None:
     # Edits on neighbouring lines: git's line merge conflicts, the driver does not.
     doc = store.create("plan")
-    two = EMPTY_SVG.replace(
-        b"</svg>", b'  <rect id="a" x="0"/>\n  <rect id="b" x="0"/>\n</svg>'
-    )
+    two = EMPTY_SVG.replace(b"</svg>", b'  <rect id="a" x="0"/>\n  <rect id="b" x="0"/>\n</svg>')
     edit(doc, {"document.svg": two}, "Two boxes")
     assert "merge=svgx" in git(doc.path, "show", "HEAD:.gitattributes")
     git(doc.path, "checkout", "-q", "-b", "other")

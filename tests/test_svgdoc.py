@@ -6,8 +6,8 @@ import difflib
 
 import pytest
 
-from svgx_sync.errors import DocumentError, NotFound
 from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.errors import DocumentError, NotFound
 
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 
@@ -37,7 +37,9 @@ def test_unchanged_render_is_byte_identical() -> None:
 
 
 def test_latin1_file_round_trips() -> None:
-    data = '<?xml version="1.0" encoding="ISO-8859-1"?><svg xmlns="http://www.w3.org/2000/svg"><title>café</title></svg>'.encode("latin-1")
+    data = '<?xml version="1.0" encoding="ISO-8859-1"?><svg xmlns="http://www.w3.org/2000/svg"><title>café</title></svg>'.encode(
+        "latin-1"
+    )
     doc = SvgDocument(data)
     assert doc.to_bytes() == data
 
@@ -77,7 +79,10 @@ def test_plain_doctype_is_kept_and_ignored() -> None:
     doc.set_attribute(doc.get("r"), "x", "2")
     out = doc.to_bytes()
     assert out.startswith(data.split(SVG_OPEN.encode())[0])
-    assert changed_lines(data.decode(), out.decode()) == ['-  <rect id="r" x="1"/>', '+  <rect id="r" x="2"/>']
+    assert changed_lines(data.decode(), out.decode()) == [
+        '-  <rect id="r" x="1"/>',
+        '+  <rect id="r" x="2"/>',
+    ]
 
 
 def test_too_deep_is_refused() -> None:
@@ -172,7 +177,7 @@ def test_multi_line_start_tag_and_namespaced_attribute() -> None:
         "+\t\t      stroke='red'/>",
         "+\t\t<use xlink:href='#c1' id='u1'/>",
         "-\t\t<circle id='c1' r='5'/>",
-        '+\t\t<circle id=\'c1\' r=\'5\' fill="blue"/>',
+        "+\t\t<circle id='c1' r='5' fill=\"blue\"/>",
     ]
 
 
@@ -180,7 +185,10 @@ def test_removing_an_attribute_and_text_edit() -> None:
     doc = SvgDocument(ODD.encode())
     doc.set_attribute(doc.get("layer"), "transform", None)
     out = doc.render()
-    assert changed_lines(ODD, out) == ["-\t<g id='layer'  transform = 'translate(1, 2)'>", "+\t<g id='layer'>"]
+    assert changed_lines(ODD, out) == [
+        "-\t<g id='layer'  transform = 'translate(1, 2)'>",
+        "+\t<g id='layer'>",
+    ]
 
 
 def test_insert_remove_and_move_keep_sibling_indentation() -> None:
@@ -217,7 +225,10 @@ def test_edits_after_commit_render_stay_minimal() -> None:
     doc.insert(layer, 0, doc.new_element("{http://www.w3.org/2000/svg}rect", {"id": "n0"}))
     third = doc.commit_render().decode()
     doc.set_attribute(doc.get("n0"), "x", "1")
-    assert changed_lines(third, doc.render()) == ['-\t\t<rect id="n0"/>', '+\t\t<rect id="n0" x="1"/>']
+    assert changed_lines(third, doc.render()) == [
+        '-\t\t<rect id="n0"/>',
+        '+\t\t<rect id="n0" x="1"/>',
+    ]
 
 
 def test_new_namespaces_are_declared() -> None:

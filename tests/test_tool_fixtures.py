@@ -14,15 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_watcher import Client, save, serve, until
+from wellformed import assert_wellformed
 
 from svgx_sync.core.diff import diff_documents, diff_trees, summarise
 from svgx_sync.core.merge import Versions, merge_documents
 from svgx_sync.core.ops import apply_operation, coerce_operation
+from svgx_sync.core.svgdoc import INKSCAPE_NS, SODIPODI_NS, SvgDocument
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.git.store import Store
-from svgx_sync.core.svgdoc import INKSCAPE_NS, SODIPODI_NS, SvgDocument
-from test_watcher import Client, save, serve, until
-from wellformed import assert_wellformed
 
 TOOLS = Path(__file__).parent.parent / "fixtures" / "tools"
 DAEMON = (TOOLS / "daemon.svg").read_bytes()
@@ -40,8 +40,15 @@ def same_elements(a: bytes, b: bytes) -> bool:
 
 
 def test_the_fixtures_are_there_and_well_formed() -> None:
-    assert {"inkscape-first-save.svg", "inkscape-second-save.svg", "inkscape-layers.svg",
-            "svgo-daemon.svg", "svgo-inkscape.svg", "sed.svg", "elementtree.svg"} <= set(SAVED)
+    assert {
+        "inkscape-first-save.svg",
+        "inkscape-second-save.svg",
+        "inkscape-layers.svg",
+        "svgo-daemon.svg",
+        "svgo-inkscape.svg",
+        "sed.svg",
+        "elementtree.svg",
+    } <= set(SAVED)
     for name in ("daemon.svg", *SAVED):
         assert_wellformed(fixture(name), name)
     assert b"sodipodi:docname" in fixture("inkscape-first-save.svg")
@@ -65,7 +72,9 @@ def test_inkscapes_first_save_is_diffed_with_its_namespaced_root_attribute() -> 
     changes = diff_documents(DAEMON, fixture("inkscape-first-save.svg"), "document.svg")
     root = next(c for c in changes if c["element_id"] == "/" and c["operation_type"] == "update")
     assert root["data"]["attributes"]["sodipodi:docname"] == "inkscape-first-save.svg"
-    assert any(c["data"]["attributes"] == {"fill": "red"} for c in changes if c["element_id"] == "r1")
+    assert any(
+        c["data"]["attributes"] == {"fill": "red"} for c in changes if c["element_id"] == "r1"
+    )
 
 
 def test_unknown_prefixes_travel_with_their_namespace() -> None:
@@ -175,8 +184,13 @@ def test_a_save_by_another_program_reaches_clients_and_the_file_stays_well_forme
 ) -> None:
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
-    doc.commit({"document.svg": DAEMON}, user_id="u-0", username="Setup",
-               description="Start", update_workdir=True)
+    doc.commit(
+        {"document.svg": DAEMON},
+        user_id="u-0",
+        username="Setup",
+        description="Start",
+        update_workdir=True,
+    )
     saved = fixture(name)
 
     async def body(daemon: Daemon, folder: Path) -> None:
@@ -203,8 +217,13 @@ def test_a_save_by_another_program_reaches_clients_and_the_file_stays_well_forme
 def test_inkscapes_first_save_reaches_clients_as_the_operations_it_made(tmp_path: Path) -> None:
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
-    doc.commit({"document.svg": DAEMON}, user_id="u-0", username="Setup",
-               description="Start", update_workdir=True)
+    doc.commit(
+        {"document.svg": DAEMON},
+        user_id="u-0",
+        username="Setup",
+        description="Start",
+        update_workdir=True,
+    )
 
     async def body(daemon: Daemon, folder: Path) -> None:
         a = await Client.connect(daemon)
@@ -215,10 +234,17 @@ def test_inkscapes_first_save_reaches_clients_as_the_operations_it_made(tmp_path
         for client in (a, b):
             ops = await client.external_ops(4)
             kinds = [(o["operation_type"], o["element_id"]) for o in ops]
-            assert kinds == [("create", "defs11"), ("create", "namedview9"),
-                             ("update", "/"), ("update", "r1")]
+            assert kinds == [
+                ("create", "defs11"),
+                ("create", "namedview9"),
+                ("update", "/"),
+                ("update", "r1"),
+            ]
             assert ops[2]["data"]["attributes"] == {
-                "version": "1.1", "id": "svg7", "sodipodi:docname": "inkscape-first-save.svg"}
+                "version": "1.1",
+                "id": "svg7",
+                "sodipodi:docname": "inkscape-first-save.svg",
+            }
             assert ops[3]["data"]["attributes"] == {"fill": "red"}
             assert "sodipodi:namedview" in ops[1]["data"]["markup"]
         live = daemon.rooms["doc@main"].live.files["document.svg"]

@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+from samples import BASE
 
+from svgx_sync.core.external import closest_version, content_id, element_fingerprint, may_replace
 from svgx_sync.durable.atomic import write_atomic
 from svgx_sync.durable.bases import MAX_VERSIONS, WrittenBases
-from svgx_sync.core.external import closest_version, content_id, element_fingerprint, may_replace
-from samples import BASE
 
 V0 = BASE
 V1 = BASE.replace(b"</svg>", b'  <rect id="door" width="5"/>\n</svg>')  # created live
@@ -29,8 +29,13 @@ def test_a_stale_copy_with_one_change_is_closest_to_the_version_it_was_loaded_fr
 def test_the_same_bytes_win_and_ties_go_to_the_newer_version() -> None:
     assert closest_version(V1, [V2, V1, V0]) == 1
     # Changing the attribute the newest version changed: as close to either; the newer.
-    assert closest_version(V2.replace(b'fill="blue"', b'fill="green"'), [V2, V1.replace(
-        b'fill="red"', b'fill="pink"')]) == 0
+    assert (
+        closest_version(
+            V2.replace(b'fill="blue"', b'fill="green"'),
+            [V2, V1.replace(b'fill="red"', b'fill="pink"')],
+        )
+        == 0
+    )
 
 
 def test_formatting_does_not_count_and_a_broken_save_is_judged_on_the_newest() -> None:
@@ -94,18 +99,33 @@ def test_a_record_in_the_older_two_version_form_is_read(tmp_path: Path) -> None:
     folder.mkdir()
     for data in (V0, V1):
         (folder / content_id(data)).write_bytes(data)
-    manifest = {"head": None, "files": {"document.svg": {
-        "sha": content_id(V1), "seq": 4, "previous": content_id(V0), "previous_seq": 2}}}
+    manifest = {
+        "head": None,
+        "files": {
+            "document.svg": {
+                "sha": content_id(V1),
+                "seq": 4,
+                "previous": content_id(V0),
+                "previous_seq": 2,
+            }
+        },
+    }
     (folder / "manifest.json").write_bytes(orjson.dumps(manifest))
     bases = WrittenBases(folder)
     bases.load()
     assert bases.versions("document.svg") == [(V1, 4), (V0, 2)]
 
 
-def test_the_versions_of_files_a_checkout_kept_follow_them_to_the_new_branch(tmp_path: Path) -> None:
+def test_the_versions_of_files_a_checkout_kept_follow_them_to_the_new_branch(
+    tmp_path: Path,
+) -> None:
     main = WrittenBases(tmp_path / "written-main")
     for seq, data in enumerate((V0, V1, V2)):
-        main.record({"document.svg": data, "other.svg": data}, dict.fromkeys(("document.svg", "other.svg"), seq), "abc")
+        main.record(
+            {"document.svg": data, "other.svg": data},
+            dict.fromkeys(("document.svg", "other.svg"), seq),
+            "abc",
+        )
     feature = WrittenBases(tmp_path / "written-feature")
     feature.record({"document.svg": V2}, {"document.svg": 5}, "abc")  # taken at 3, merged to 5
     # document.svg is as main left it; other.svg was changed by the checkout.
@@ -124,12 +144,19 @@ def test_what_the_stale_reading_of_a_save_leaves_out_is_what_undoes_the_newer_ve
 
     deleted = V0.replace(b"  <", b"    <")  # V1's door deleted, re-indented
     assert closest_version(deleted, [V1, V0]) == 1
-    (only,) = unread_changes(V1, V0, deleted, "document.svg", diff_documents(V0, deleted, "document.svg"))
+    (only,) = unread_changes(
+        V1, V0, deleted, "document.svg", diff_documents(V0, deleted, "document.svg")
+    )
     assert (only["operation_type"], only["element_id"]) == ("delete", "door")
     # A stale copy with one change of its own: its change is read, the live work is not undone.
     own = V0.replace(b'r="5"', b'r="9"')
     reading = diff_documents(V0, own, "document.svg")
-    left_out = {(c["operation_type"], c["element_id"], str(c["data"])) for c in
-                unread_changes(V2, V0, own, "document.svg", reading)}
-    assert left_out == {("delete", "door", "{}"), ("update", "r", "{'attributes': {'fill': 'red'}}")}
+    left_out = {
+        (c["operation_type"], c["element_id"], str(c["data"]))
+        for c in unread_changes(V2, V0, own, "document.svg", reading)
+    }
+    assert left_out == {
+        ("delete", "door", "{}"),
+        ("update", "r", "{'attributes': {'fill': 'red'}}"),
+    }
     assert unread_changes(V2, V0, b"<svg", "document.svg", reading) == []

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from samples import BASE
+from wsclient import WsClient
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.git.store import Store
-from samples import BASE
-from wsclient import WsClient
 
 TIMEOUT = 15.0
 
@@ -41,10 +41,17 @@ class Client(WsClient):
         await self.send(type="join", user_id=user, username=user.title(), session_id=session)
         return await self.expect("welcome")
 
-    async def op(self, user: str, element: str, attributes: dict[str, str], op_id: str) -> dict[str, Any]:
+    async def op(
+        self, user: str, element: str, attributes: dict[str, str], op_id: str
+    ) -> dict[str, Any]:
         await self.send(
-            type="operation", operation_type="update", user_id=user, element_id=element,
-            data={"attributes": attributes}, op_id=op_id, timestamp=time.time(),
+            type="operation",
+            operation_type="update",
+            user_id=user,
+            element_id=element,
+            data={"attributes": attributes},
+            op_id=op_id,
+            timestamp=time.time(),
         )
         return await self.expect("ack", lambda m: m["op_id"] == op_id)
 
@@ -76,8 +83,13 @@ def save(path: Path, data: bytes) -> None:
 def setup_root(tmp_path: Path) -> tuple[Path, Path]:
     root = tmp_path / "docs"
     doc = Store(root).create("doc")
-    doc.commit({"document.svg": BASE}, user_id="u-0", username="Setup", description="Start",
-               update_workdir=True)
+    doc.commit(
+        {"document.svg": BASE},
+        user_id="u-0",
+        username="Setup",
+        description="Start",
+        update_workdir=True,
+    )
     return root, doc.path
 
 
@@ -168,12 +180,19 @@ def test_our_own_writes_cause_no_echo(tmp_path: Path) -> None:
         watcher = daemon.watcher
         seen = watcher.handled
         await until(lambda: watcher.handled > seen, "the watcher to see our write")
-        save(folder / "document.svg", (folder / "document.svg").read_bytes().replace(b"red", b"blue"))
+        save(
+            folder / "document.svg", (folder / "document.svg").read_bytes().replace(b"red", b"blue")
+        )
         (op,) = await b.external_ops()
         # The first and only external operation is the real save: seq 6 follows alice's 5.
         assert op["seq"] == 6 and op["data"]["attributes"] == {"fill": "blue"}
-        assert not [o for m in b.seen if m["type"] == "operations" for o in m["operations"]
-                    if o["user_id"] == "external" and o["seq"] != 6]
+        assert not [
+            o
+            for m in b.seen
+            if m["type"] == "operations"
+            for o in m["operations"]
+            if o["user_id"] == "external" and o["seq"] != 6
+        ]
 
     run(tmp_path, body)
 
@@ -197,7 +216,7 @@ def test_a_half_written_file_is_ignored_until_complete(tmp_path: Path) -> None:
 
 def test_a_burst_of_saves_is_coalesced(tmp_path: Path) -> None:
     async def body(daemon: Daemon, folder: Path) -> None:
-        (a,) = await clients(daemon, "alice")
+        (_a,) = await clients(daemon, "alice")
         for n in range(20):
             save(folder / "document.svg", BASE.replace(b'x="1"', f'x="{n}"'.encode()))
         await until(
@@ -215,16 +234,26 @@ def test_new_and_deleted_files(tmp_path: Path) -> None:
         (folder / "icons").mkdir()
         save(folder / "icons" / "dot.svg", BASE)
         (added,) = await a.external_ops()
-        assert (added["operation_type"], added["file"], added["seq"]) == ("file_add", "icons/dot.svg", 1)
+        assert (added["operation_type"], added["file"], added["seq"]) == (
+            "file_add",
+            "icons/dot.svg",
+            1,
+        )
         assert 'id="r"' in added["data"]["markup"]
         await a.send(type="version", action="create_version", created_by="alice", description="Dot")
         await a.expect("version_created")
         assert "icons/dot.svg" in await git(folder, "ls-tree", "-r", "--name-only", "HEAD")
         (folder / "icons" / "dot.svg").unlink()
         (deleted,) = await a.external_ops()
-        assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == ("file_delete", "icons/dot.svg", 2)
+        assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == (
+            "file_delete",
+            "icons/dot.svg",
+            2,
+        )
         assert "icons/dot.svg" not in daemon.rooms["doc@main"].live.files
-        await a.send(type="version", action="create_version", created_by="alice", description="No dot")
+        await a.send(
+            type="version", action="create_version", created_by="alice", description="No dot"
+        )
         await a.expect("version_created")
         assert "icons/dot.svg" not in await git(folder, "ls-tree", "-r", "--name-only", "HEAD")
 
@@ -241,7 +270,10 @@ def test_a_held_git_lock_is_waited_for_and_left_alone(tmp_path: Path) -> None:
         await until(lambda: state.retry is not None, "the watcher to back off")
         # Meanwhile live work goes on and is acknowledged.
         assert (await a.op("alice", "c", {"r": "7"}, "a1"))["seq"] == 1
-        assert lock.exists() and daemon.rooms["doc@main"].live.files["document.svg"].get("r").get("fill") == "red"
+        assert (
+            lock.exists()
+            and daemon.rooms["doc@main"].live.files["document.svg"].get("r").get("fill") == "red"
+        )
         lock.unlink()
         (op,) = await a.external_ops()
         assert op["data"]["attributes"] == {"fill": "blue"}
@@ -311,7 +343,9 @@ def test_a_terminal_revert_brings_the_previous_drawing_back(tmp_path: Path) -> N
     async def body(daemon: Daemon, folder: Path) -> None:
         a, b = await clients(daemon, "alice", "bob")
         await a.op("alice", "r", {"fill": "blue"}, "a1")
-        await a.send(type="version", action="create_version", description="Blue", created_by="alice")
+        await a.send(
+            type="version", action="create_version", description="Blue", created_by="alice"
+        )
         await a.expect("version_created")
         await git(folder, "revert", "--no-edit", "HEAD")
         for c in (a, b):
@@ -425,7 +459,9 @@ def attribute(svg: str, element: str, name: str) -> str | None:
     return None
 
 
-def test_an_edit_made_while_the_daemon_was_stopped_is_merged_not_overwritten(tmp_path: Path) -> None:
+def test_an_edit_made_while_the_daemon_was_stopped_is_merged_not_overwritten(
+    tmp_path: Path,
+) -> None:
     root, folder = setup_root(tmp_path)
     file = folder / "document.svg"
 
@@ -447,20 +483,31 @@ def test_an_edit_made_while_the_daemon_was_stopped_is_merged_not_overwritten(tmp
                 c = await Client.connect(daemon)
                 svg = (await c.join(user))["files"]["document.svg"]
                 assert attribute(svg, "r", "fill") == "green" and attribute(svg, "c", "r") == "9"
-            await until(lambda: b'fill="green"' in file.read_bytes() and b'r="9"' in file.read_bytes(),
-                        "the file to hold both")
+            await until(
+                lambda: b'fill="green"' in file.read_bytes() and b'r="9"' in file.read_bytes(),
+                "the file to hold both",
+            )
         finally:
             await daemon.stop()
 
     asyncio.run(asyncio.wait_for(main(), 60))
 
 
-async def start_process(root: Path, log: Path, debounce_ms: int) -> tuple[asyncio.subprocess.Process, int]:
+async def start_process(
+    root: Path, log: Path, debounce_ms: int
+) -> tuple[asyncio.subprocess.Process, int]:
     import sys
 
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=open(log, "ab"),
+        sys.executable,
+        "-m",
+        "svgx_sync",
+        "serve",
+        str(root),
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=open(log, "ab"),
         env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": str(debounce_ms)},
     )
     assert proc.stdout is not None
@@ -481,7 +528,9 @@ class Port:
         self.port = port
 
 
-def test_edits_made_after_a_kill_9_are_merged_with_written_and_unwritten_live_work(tmp_path: Path) -> None:
+def test_edits_made_after_a_kill_9_are_merged_with_written_and_unwritten_live_work(
+    tmp_path: Path,
+) -> None:
     root, folder = setup_root(tmp_path)
     file, log = folder / "document.svg", tmp_path / "daemon.log"
 
@@ -519,7 +568,9 @@ def test_edits_made_after_a_kill_9_are_merged_with_written_and_unwritten_live_wo
                 assert attribute(svg, "c", "r") == "9" and attribute(svg, "c", "cy") == "70"
             await until(lambda: b'x="30"' in file.read_bytes(), "the write of the merged state")
             on_disk = file.read_text()
-            assert attribute(on_disk, "c", "cy") == "70" and attribute(on_disk, "r", "fill") == "green"
+            assert (
+                attribute(on_disk, "c", "cy") == "70" and attribute(on_disk, "r", "fill") == "green"
+            )
         finally:
             await kill_9(proc)
 
@@ -541,14 +592,21 @@ def test_added_and_deleted_files_are_numbered_journaled_and_caught_up(tmp_path: 
             await a.external_ops()
             (folder / "gone.svg").unlink()
             (deleted,) = await a.external_ops()
-            assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == ("file_delete", "gone.svg", 3)
+            assert (deleted["operation_type"], deleted["file"], deleted["seq"]) == (
+                "file_delete",
+                "gone.svg",
+                3,
+            )
             # A client coming back after seq 0 is sent exactly what it missed.
             b = await Client.connect(daemon)
             await b.send(type="join", user_id="bob", session_id="doc", last_seq=0)
             welcome = await b.expect("welcome")
             assert welcome["catch_up"] is True
             assert [(o["operation_type"], o["file"]) for o in welcome["operations"]] == [
-                ("file_add", "extra.svg"), ("file_add", "gone.svg"), ("file_delete", "gone.svg")]
+                ("file_add", "extra.svg"),
+                ("file_add", "gone.svg"),
+                ("file_delete", "gone.svg"),
+            ]
         finally:
             await daemon.stop()
         daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=0))
@@ -645,18 +703,34 @@ def test_deleting_a_live_edited_file_on_disk_is_a_reported_conflict(tmp_path: Pa
         (a,) = await clients(daemon, "alice")
         save(folder / "extra.svg", BASE)
         await a.external_ops()
-        await a.send(type="operation", operation_type="update", user_id="alice", element_id="r",
-                     data={"attributes": {"fill": "green"}}, op_id="a1", file="extra.svg")
+        await a.send(
+            type="operation",
+            operation_type="update",
+            user_id="alice",
+            element_id="r",
+            data={"attributes": {"fill": "green"}},
+            op_id="a1",
+            file="extra.svg",
+        )
         await a.expect("ack", lambda m: m["op_id"] == "a1")
         (folder / "extra.svg").unlink()
         found = await a.expect("conflict_detected")
         (conflict,) = found["conflicts"]
-        assert (conflict["kind"], conflict["file"], conflict["status"]) == ("edit_delete", "extra.svg", "open")
+        assert (conflict["kind"], conflict["file"], conflict["status"]) == (
+            "edit_delete",
+            "extra.svg",
+            "open",
+        )
         # manual keeps the file until someone decides (the daemon writes it back).
         live = daemon.rooms["doc@main"].live
         assert live.files["extra.svg"].get("r").get("fill") == "green" and "extra.svg" in live.dirty
-        assert not [o for m in a.seen if m["type"] == "operations" for o in m["operations"]
-                    if o["operation_type"] == "file_delete"]
+        assert not [
+            o
+            for m in a.seen
+            if m["type"] == "operations"
+            for o in m["operations"]
+            if o["operation_type"] == "file_delete"
+        ]
 
     # The live edit is not written yet when the file is deleted.
     run(tmp_path, body, default_strategy="manual", write_debounce_ms=60_000)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from wellformed import assert_wellformed, namespace_declarations, wellformed_problem
 
 SVG = 'xmlns="http://www.w3.org/2000/svg"'

@@ -245,9 +245,7 @@ def arbitrate(
         deleted = _deleted_since(book, _missing(doc, op), base_seq, op.user_id, own_after)
         if deleted is None:
             raise
-        return _edit_after_delete(
-            files, book, op, deleted, file=file, strategy=strategy, now=now
-        )
+        return _edit_after_delete(files, book, op, deleted, file=file, strategy=strategy, now=now)
 
     touched = footprint(inverse)
     clashes: list[tuple[str, str, Touch]] = []
@@ -277,8 +275,15 @@ def arbitrate(
             )
         records.append(
             _record(
-                kind, op, touch, file=file, strategy=strategy,
-                element_id=element_id, attribute=attribute, key=key, **values,
+                kind,
+                op,
+                touch,
+                file=file,
+                strategy=strategy,
+                element_id=element_id,
+                attribute=attribute,
+                key=key,
+                **values,
             )
         )
     return _decide(files, book, op, inverse, records, clashes, file=file, strategy=strategy)
@@ -297,8 +302,15 @@ def _record(
     """A conflict between ``op`` and the ``earlier`` touch (None for a taken id), ready
     for :func:`_file`; ``fields`` set the element, attribute and values, or add more."""
     record: dict[str, Any] = dict(
-        kind=kind, file=file, element_id=op.element_id, attribute=None,
-        base=None, ours=None, theirs=None, key=key, users=[op.user_id],
+        kind=kind,
+        file=file,
+        element_id=op.element_id,
+        attribute=None,
+        base=None,
+        ours=None,
+        theirs=None,
+        key=key,
+        users=[op.user_id],
     )
     if earlier is not None:
         record["users"] = [earlier.user_id, op.user_id]
@@ -339,7 +351,12 @@ def _decide(
         return Verdict("pending", conflicts=held, reason="held until the conflict is resolved")
     if strategy is Strategy.REJECT:
         return _refuse(
-            doc, book, op, inverse, records, status="rejected",
+            doc,
+            book,
+            op,
+            inverse,
+            records,
+            status="rejected",
             reason="conflicts with a concurrent operation (reject strategy)",
         )
     if strategy is Strategy.LAST_WRITE_WINS:
@@ -353,7 +370,12 @@ def _decide(
     # declaration by declaration; the rest goes to the later operation.
     if any(r["kind"] == "edit_delete" for r in records):
         return _refuse(
-            doc, book, op, inverse, records, status="merged",
+            doc,
+            book,
+            op,
+            inverse,
+            records,
+            status="merged",
             reason="merge strategy: the element was edited concurrently and is kept",
         )
     for record in records:
@@ -450,14 +472,21 @@ def _keep_except(
 ) -> Verdict:
     doc = files[file]
     if not losing:
-        return Verdict("applied", op, inverse, _file(book, records, "resolved", op, inverse, winner="later"))
+        return Verdict(
+            "applied", op, inverse, _file(book, records, "resolved", op, inverse, winner="later")
+        )
     touched = footprint(inverse)
     all_keys = {(e, k) for e, keys in touched.items() for k in keys}
     winning = all_keys - losing
     attribute_only = all(k.startswith("@") for _, k in all_keys)
     if not winning or not attribute_only:
         return _refuse(
-            doc, book, op, inverse, records, status="resolved",
+            doc,
+            book,
+            op,
+            inverse,
+            records,
+            status="resolved",
             reason="a concurrent operation with a later timestamp won",
         )
     # Keep only the attributes this operation won, as one update per element.
@@ -554,7 +583,12 @@ def _edit_after_delete(
     doc = files[file]
     recreate = Operation.model_validate(deleted.before[EXISTS])
     fields = _record(
-        "delete_edit", op, deleted, file=file, strategy=strategy, key=EXISTS,
+        "delete_edit",
+        op,
+        deleted,
+        file=file,
+        strategy=strategy,
+        key=EXISTS,
         recreate=recreate.model_dump(mode="json"),
     )
     if recreate.element_id != op.element_id:
@@ -594,8 +628,9 @@ def refused(
     again. A delete of an element that is gone already is no conflict: None."""
     if op.operation_type is OperationType.DELETE and isinstance(error, UnknownElement):
         return None
-    fields = _record("refused", op, None, file=file, strategy=strategy, key="#refused",
-                     reason=str(error))
+    fields = _record(
+        "refused", op, None, file=file, strategy=strategy, key="#refused", reason=str(error)
+    )
     (record,) = _file(book, [fields], "rejected", op, [], winner="earlier")
     return record
 
@@ -639,7 +674,9 @@ def unread(
     status = {Strategy.MANUAL: "open", Strategy.REJECT: "rejected"}.get(strategy, "auto_resolved")
     records = []
     for key, value in touched.items():
-        earlier = next((t for t in reversed(history) if key in t.before or EXISTS in t.before), None)
+        earlier = next(
+            (t for t in reversed(history) if key in t.before or EXISTS in t.before), None
+        )
         attribute = _describe(key)[1]
         values: dict[str, Any] = {}
         if key != EXISTS:
@@ -648,11 +685,20 @@ def unread(
                 ours=_jsonable(_value(doc, op.element_id, key)),
                 theirs=_jsonable(value),
             )
-        records.append(_record(
-            STALE_SAVE, op, earlier, file=file, strategy=strategy, key=key, attribute=attribute,
-            reason="the save matches an older version best, so it was read as a stale copy "
-            "without this change; theirs applies it", **values,
-        ))
+        records.append(
+            _record(
+                STALE_SAVE,
+                op,
+                earlier,
+                file=file,
+                strategy=strategy,
+                key=key,
+                attribute=attribute,
+                reason="the save matches an older version best, so it was read as a stale copy "
+                "without this change; theirs applies it",
+                **values,
+            )
+        )
     return _file(book, records, status, op, [], winner="earlier")
 
 
@@ -668,8 +714,15 @@ def _taken_id(
     """A create whose id is taken: renumber it (automatic, merge), hold it, or refuse."""
     fresh = fresh_id(op.element_id, doc.ids)
     fields = _record(
-        "duplicate_id", op, None, file=file, strategy=strategy, key="@id",
-        attribute="id", ours=op.element_id, theirs=fresh,
+        "duplicate_id",
+        op,
+        None,
+        file=file,
+        strategy=strategy,
+        key="@id",
+        attribute="id",
+        ours=op.element_id,
+        theirs=fresh,
     )
     if strategy in (Strategy.AUTOMATIC, Strategy.MERGE, Strategy.LAST_WRITE_WINS):
         renamed = op.model_copy(update={"element_id": fresh})
@@ -715,7 +768,7 @@ def resolve(
     if isinstance(resolution, str) and resolution not in RESOLUTIONS:
         raise OperationError(
             f"unknown resolution {resolution!r}; use one of {', '.join(RESOLUTIONS)} "
-            "or {\"value\": ...}"
+            'or {"value": ...}'
         )
     doc = files[record["file"]]
     choice = _normalise(record, resolution)
@@ -733,7 +786,9 @@ def resolve(
     else:
         later_applied = record.get("winner") == "later" and record["status"] != "rejected"
         structural = not str(record.get("key", "")).startswith("@") and record.get("key") != TEXT
-        if choice == "keep" or (choice in ("ours", "theirs") and (choice == "theirs") == later_applied):
+        if choice == "keep" or (
+            choice in ("ours", "theirs") and (choice == "theirs") == later_applied
+        ):
             pass
         elif structural:
             if choice == "ours":
@@ -747,7 +802,9 @@ def resolve(
         else:
             value = choice["value"] if isinstance(choice, dict) else record[choice]
             base = Operation(
-                operation_type=OperationType.UPDATE, user_id=resolved_by, element_id=record["element_id"]
+                operation_type=OperationType.UPDATE,
+                user_id=resolved_by,
+                element_id=record["element_id"],
             )
             run(_set_value(base, record, value, resolved_by))
     book.resolved += 1

@@ -427,7 +427,6 @@ class _Differ:
             node = parent
         return tuple(reversed(parts))
 
-
     # -- markup for created elements --------------------------------------------------
 
     def _markup(self, el: Any, *, whole: bool) -> str:
@@ -543,7 +542,9 @@ def _serialise(el: Any, scope: dict[str | None, str], out: list[str], *, whole: 
         elif isinstance(child, etree._Comment):
             out.append(f"<!--{child.text or ''}-->")
         elif isinstance(child, etree._ProcessingInstruction):
-            out.append(f"<?{child.target} {child.text or ''}?>" if child.text else f"<?{child.target}?>")
+            out.append(
+                f"<?{child.target} {child.text or ''}?>" if child.text else f"<?{child.target}?>"
+            )
         out.append(escape_text(child.tail))
     out.append(f"</{name}>")
 

@@ -72,9 +72,9 @@ from typing import Any
 
 from lxml import etree
 
+from ..errors import ClientError, DocumentError
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
-from ..errors import ClientError, DocumentError
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
 from .ops import MODEL_ID, Operation, apply_operation, coerce_operation
@@ -293,7 +293,12 @@ def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
     removed: list[str] = []
     for el in before.elements():
         ident = el.get("id")
-        if ident is None or ident in after.ids or ident in in_model or before.ids.get(ident) is not el:
+        if (
+            ident is None
+            or ident in after.ids
+            or ident in in_model
+            or before.ids.get(ident) is not el
+        ):
             continue
         there = after.find(before.position_of(el))
         (stripped if there is not None and there.get("id") is None else removed).append(ident)
@@ -439,7 +444,8 @@ def unread_changes(
             with contextlib.suppress(ClientError, ValueError):
                 apply_operation(merged, coerce_operation({**raw, "user_id": EXTERNAL_USER}))
         return [
-            c for c in diff_documents(merged.to_bytes(), disk, file)
+            c
+            for c in diff_documents(merged.to_bytes(), disk, file)
             if c["operation_type"] not in (FILE_ADD, FILE_DELETE)
         ]
     except DocumentError:

@@ -120,7 +120,9 @@ def _screen_with_lxml(data: bytes) -> Screening:
     except DocumentError as exc:
         return Screening(Verdict.REJECTED, str(exc).removeprefix("document.svg: "))
     if doc.root.tag != f"{{{SVG_NS}}}svg":
-        return Screening(Verdict.REJECTED, f"the root element is <{doc.root.tag}>, not an SVG <svg>")
+        return Screening(
+            Verdict.REJECTED, f"the root element is <{doc.root.tag}>, not an SVG <svg>"
+        )
     return Screening(Verdict.SVG)
 
 

@@ -386,9 +386,7 @@ class _Tree:
 
     def states(self) -> set[tuple[Any, ...]]:
         """What an element-level comparison sees: per key, its content and parent."""
-        return {
-            (k, n.tag, _attr_state(n.attrs), n.text, n.parent) for k, n in self.nodes.items()
-        }
+        return {(k, n.tag, _attr_state(n.attrs), n.text, n.parent) for k, n in self.nodes.items()}
 
 
 def _attr_state(attrs: dict[str, str]) -> tuple[Any, ...]:
@@ -624,9 +622,7 @@ class _Merge:
             return True
         b, s = self.B.nodes[key], side.nodes[key]
         return (
-            _attr_state(b.attrs) != _attr_state(s.attrs)
-            or b.text != s.text
-            or b.parent != s.parent
+            _attr_state(b.attrs) != _attr_state(s.attrs) or b.text != s.text or b.parent != s.parent
         )
 
     def _check_theirs_deletes(self) -> None:
@@ -711,9 +707,7 @@ class _Merge:
                     )
                 )
 
-    def _placement(
-        self, kind: ConflictKind, key: Key, theirs: str | None, detail: str
-    ) -> _Pending:
+    def _placement(self, kind: ConflictKind, key: Key, theirs: str | None, detail: str) -> _Pending:
         """A conflict over where ``key`` goes: its parent in base and ours, and ``theirs``."""
         B, O = self.B, self.O
         return _Pending(
@@ -1007,9 +1001,7 @@ class _Merge:
                     )
                 )
 
-    def _merge_style(
-        self, key: Key, el: Any, b: str | None, o: str | None, t: str | None
-    ) -> None:
+    def _merge_style(self, key: Key, el: Any, b: str | None, o: str | None, t: str | None) -> None:
         bs, os_, ts = _style(b), _style(o), _style(t)
         if bs == ts:
             return
@@ -1178,8 +1170,7 @@ def mark_conflicts(result: MergeResult, *, flags: bool = False) -> bytes:
     indent = (closing or "\n") + "  "
     lines = "".join(f"{indent}  {m}" for m in marks)
     block = (
-        f'{indent}<metadata id="{CONFLICTS_ID}" xmlns:svgx="{SVGX_NS}">'
-        f"{lines}{indent}</metadata>"
+        f'{indent}<metadata id="{CONFLICTS_ID}" xmlns:svgx="{SVGX_NS}">{lines}{indent}</metadata>'
     )
     if not closing:
         block += "\n"
@@ -1373,4 +1364,3 @@ def states(data: bytes) -> set[tuple[Any, ...]]:
 def conflict_key(conflicts: Iterable[Conflict]) -> list[tuple[str, str, str | None]]:
     """(kind, element_id, attribute) of each conflict, sorted: what fixtures list."""
     return sorted((str(c.kind), c.element_id, c.attribute) for c in conflicts)
-

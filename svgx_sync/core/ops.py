@@ -102,10 +102,47 @@ SHAPES = {
 """The seed's shape names and the SVG elements they make."""
 
 SVG_TAGS = frozenset(
-    """a circle clipPath defs desc ellipse feBlend feColorMatrix feComposite feFlood
-    feGaussianBlur feMerge feMergeNode feOffset filter g image line linearGradient marker
-    mask metadata path pattern polygon polyline radialGradient rect stop style svg switch
-    symbol text textPath title tspan use view""".split()
+    [
+        "a",
+        "circle",
+        "clipPath",
+        "defs",
+        "desc",
+        "ellipse",
+        "feBlend",
+        "feColorMatrix",
+        "feComposite",
+        "feFlood",
+        "feGaussianBlur",
+        "feMerge",
+        "feMergeNode",
+        "feOffset",
+        "filter",
+        "g",
+        "image",
+        "line",
+        "linearGradient",
+        "marker",
+        "mask",
+        "metadata",
+        "path",
+        "pattern",
+        "polygon",
+        "polyline",
+        "radialGradient",
+        "rect",
+        "stop",
+        "style",
+        "svg",
+        "switch",
+        "symbol",
+        "text",
+        "textPath",
+        "title",
+        "tspan",
+        "use",
+        "view",
+    ]
 )
 """SVG element names an operation may create (no ``script``, no ``foreignObject``)."""
 
@@ -138,12 +175,21 @@ _TRANSLATE = re.compile(
 
 DATA_KEYS: dict[OperationType, frozenset[str]] = {
     OperationType.CREATE: frozenset(
-        {"type", "markup", "position", "size", "attributes", "namespaces", "style", "text",
-         "parent", "index"}
+        {
+            "type",
+            "markup",
+            "position",
+            "size",
+            "attributes",
+            "namespaces",
+            "style",
+            "text",
+            "parent",
+            "index",
+        }
     ),
     OperationType.UPDATE: frozenset(
-        {"position", "size", "attributes", "namespaces", "style", "text", "tail", "parent",
-         "index"}
+        {"position", "size", "attributes", "namespaces", "style", "text", "tail", "parent", "index"}
     ),
     OperationType.DELETE: frozenset(),
     OperationType.MOVE: frozenset({"position", "dx", "dy", "parent", "index"}),
@@ -468,7 +514,9 @@ def _coalesce(inverse: list[Operation]) -> list[Operation]:
             and "attributes" in op.data
             and "attributes" in prev.data
         ):
-            data: dict[str, Any] = {"attributes": {**op.data["attributes"], **prev.data["attributes"]}}
+            data: dict[str, Any] = {
+                "attributes": {**op.data["attributes"], **prev.data["attributes"]}
+            }
             bindings = {**op.data.get("namespaces", {}), **prev.data.get("namespaces", {})}
             if bindings:
                 data["namespaces"] = bindings

@@ -159,7 +159,14 @@ ClientMessage = Annotated[
 ]
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
 MESSAGE_TYPES = (
-    "join", "operation", "activity", "version", "resolve_conflict", "leave", "status", "configure"
+    "join",
+    "operation",
+    "activity",
+    "version",
+    "resolve_conflict",
+    "leave",
+    "status",
+    "configure",
 )
 
 
@@ -285,7 +292,13 @@ def error(code: str, message: str, op_id: str | None = None) -> dict[str, Any]:
 
 def file_rejected(document: str, file: str, reason: str, seq: int | None) -> dict[str, Any]:
     """A file in the working tree is not an SVG file; it was not taken in."""
-    return {"type": "file_rejected", "document": document, "file": file, "reason": reason, "seq": seq}
+    return {
+        "type": "file_rejected",
+        "document": document,
+        "file": file,
+        "reason": reason,
+        "seq": seq,
+    }
 
 
 def external_loss(

@@ -28,8 +28,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .conflicts import ConflictBook, Strategy, arbitrate, resolve
 from ..errors import NotFound, OperationError
+from .conflicts import ConflictBook, Strategy, arbitrate, resolve
 from .ops import PRESENCE_ONLY, Operation, apply_operation, coerce_operation
 from .protocol import op_wire
 from .svgdoc import SvgDocument
@@ -142,8 +142,14 @@ class LiveDocument:
             return Outcome("presence", {"op_id": op.op_id, "seq": None, "status": "applied"})
         base = self.seq if base_seq is None else min(base_seq, self.seq)
         verdict = arbitrate(
-            self.files, self.book, op, file=file, base_seq=base, strategy=self.strategy,
-            now=now, own_after=own_after,
+            self.files,
+            self.book,
+            op,
+            file=file,
+            base_seq=base,
+            strategy=self.strategy,
+            now=now,
+            own_after=own_after,
         )
         outcome = Outcome(verdict.status, {}, conflicts=list(verdict.conflicts))
         if verdict.status == "applied" and verdict.effective is not None:
@@ -274,7 +280,9 @@ class LiveDocument:
                 records.append(
                     self.book.add(
                         **conflict.to_dict(),
-                        key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
+                        key=("@" + conflict.attribute)
+                        if conflict.attribute
+                        else "#" + conflict.kind,
                         users=[user_id],
                         strategy="merge_branch",
                         status="open",
@@ -442,7 +450,9 @@ class LiveDocument:
             elif kind == "reset":
                 seq = int(record["seq"])
                 if seq > after_seq:
-                    files = {p: t.encode("utf-8", "surrogateescape") for p, t in record["files"].items()}
+                    files = {
+                        p: t.encode("utf-8", "surrogateescape") for p, t in record["files"].items()
+                    }
                     self._replace_files(files)
                 self.seq = max(self.seq, seq)
                 self.ring.clear()

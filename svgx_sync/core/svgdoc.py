@@ -506,7 +506,8 @@ class SvgDocument:
         usual = {
             KNOWN_PREFIXES[ns]: ns
             for name in names
-            if name.startswith("{") and (ns := etree.QName(name).namespace) in KNOWN_PREFIXES
+            if name.startswith("{")
+            and (ns := etree.QName(name).namespace) in KNOWN_PREFIXES
             and ns != XML_NS
         }
         el = etree.Element(tag, nsmap=usual)  # type: ignore[arg-type]
@@ -797,7 +798,11 @@ class SvgDocument:
         start = w.pos
         self_closing = span.etag_start == span.end and span.stag_end == span.end
         has_content = len(node) > 0 or bool(node.text)
-        stag = self._start_tag(node, span) if node in self._attr_dirty else src[span.start : span.stag_end]
+        stag = (
+            self._start_tag(node, span)
+            if node in self._attr_dirty
+            else src[span.start : span.stag_end]
+        )
         if self_closing:
             if not has_content:
                 w.add(stag)
@@ -841,7 +846,7 @@ class SvgDocument:
         last_ws = " "
         nsmap = self.scope(el)
         for attr in _ATTR.finditer(token, pos):
-            ws, qname, eq, dq, sq = attr.groups()
+            ws, qname, eq, dq, _sq = attr.groups()
             last_ws = ws
             pos = attr.end()
             if qname == "xmlns" or qname.startswith("xmlns:"):
@@ -1011,8 +1016,10 @@ _DECLARATION = re.compile(r"""\sxmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']
 
 def _declared(start_tag: str) -> dict[str | None, str]:
     """The namespace declarations of one start tag (references left as written)."""
-    return {m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
-            for m in _DECLARATION.finditer(start_tag)}
+    return {
+        m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in _DECLARATION.finditer(start_tag)
+    }
 
 
 _NCNAME = re.compile(r"^[A-Za-z_][\w.\-]*$")
@@ -1043,7 +1050,7 @@ def _free_prefix(ns: str, hint: str | None, bound: dict[str, set[str]]) -> str:
 class _Writer:
     """Output text being written, with the new span of every node written so far."""
 
-    __slots__ = ("parts", "pos", "text", "spans", "shifts", "parents", "tail_ends")
+    __slots__ = ("parents", "parts", "pos", "shifts", "spans", "tail_ends", "text")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
@@ -1057,4 +1064,3 @@ class _Writer:
     def add(self, text: str) -> None:
         self.parts.append(text)
         self.pos += len(text)
-

@@ -65,9 +65,21 @@ from pygit2.enums import FileMode
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from ..core import protocol as P
-from ..durable.bases import WrittenBases, bases_folder
 from ..config import Settings
+from ..core import protocol as P
+from ..core.external import (
+    Checkout,
+    ExternalChange,
+    checkout_sessions,
+    closest_version,
+    loss_message,
+    may_replace,
+)
+from ..core.ops import Operation
+from ..core.presence import PresenceBook
+from ..core.session import LiveDocument, Outcome, document_key
+from ..durable.bases import WrittenBases, bases_folder
+from ..durable.journal import Journal, PendingSync, journal_path, read_journal
 from ..errors import (
     ClientError,
     ListenError,
@@ -77,19 +89,7 @@ from ..errors import (
     StoreError,
     SvgxError,
 )
-from ..core.external import (
-    Checkout,
-    ExternalChange,
-    checkout_sessions,
-    closest_version,
-    loss_message,
-    may_replace,
-)
-from ..durable.journal import Journal, PendingSync, journal_path, read_journal
 from ..git.names import validate_branch_name, validate_document_name
-from ..core.ops import Operation
-from ..core.presence import PresenceBook
-from ..core.session import LiveDocument, Outcome, document_key
 from ..git.store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
 
 __all__ = ["CHECKPOINT_REF_PREFIX", "SEQ_TRAILER", "Daemon", "serve_forever"]
@@ -109,7 +109,7 @@ Reply = Any  # a Conn, an asyncio.Future (the Python API), or None
 class Conn:
     """One client connection."""
 
-    __slots__ = ("ws", "user_id", "username", "session_id", "room", "delivered", "errors")
+    __slots__ = ("delivered", "errors", "room", "session_id", "user_id", "username", "ws")
 
     def __init__(self, ws: ServerConnection) -> None:
         self.ws = ws
@@ -223,9 +223,7 @@ class Daemon:
         self.m_ops = Counter(
             "svgx_operations", "Operations accepted and broadcast", registry=self.registry
         )
-        self.m_conflicts = Counter(
-            "svgx_conflicts", "Conflicts detected", registry=self.registry
-        )
+        self.m_conflicts = Counter("svgx_conflicts", "Conflicts detected", registry=self.registry)
         self.m_errors = Counter(
             "svgx_client_errors", "Error messages sent to clients", registry=self.registry
         )
@@ -245,7 +243,9 @@ class Daemon:
             registry=self.registry,
         )
         self.m_connections = Gauge("svgx_connections", "Open connections", registry=self.registry)
-        self.m_rooms = Gauge("svgx_live_documents", "Live document branches", registry=self.registry)
+        self.m_rooms = Gauge(
+            "svgx_live_documents", "Live document branches", registry=self.registry
+        )
         self.m_connections.set_function(lambda: len(self.conns))
         self.m_rooms.set_function(lambda: len(self.rooms))
 
@@ -309,9 +309,7 @@ class Daemon:
         s = self.settings
         if s.watch_files:
             quiet = s.auto_version_quiet_s or None
-            self.watcher = Watcher(
-                self, s.root, WatchSettings(auto_version_quiet_s=quiet)
-            )
+            self.watcher = Watcher(self, s.root, WatchSettings(auto_version_quiet_s=quiet))
             await self.watcher.start()
 
     def shutdown_rooms(self) -> None:
@@ -547,7 +545,9 @@ class Daemon:
             if commit.parents and commit.parent_ids[0] != head.target:
                 log.warning(
                     "%s@%s: the branch moved since the live checkpoint; continuing from the"
-                    " checkpoint", document.name, branch,
+                    " checkpoint",
+                    document.name,
+                    branch,
                 )
         else:
             files = document.svg_files(str(head.target))
@@ -609,8 +609,14 @@ class Daemon:
             if (latest := room.bases.versions(path)[:1]) and latest[0][0] != data
         }
         outcomes, changed = recover_working_tree(
-            live, on_disk, recorded, versions, now=time.time(),
-            unmerged=document.unmerged_paths(), rejected=rejected, before_loss=before_loss,
+            live,
+            on_disk,
+            recorded,
+            versions,
+            now=time.time(),
+            unmerged=document.unmerged_paths(),
+            rejected=rejected,
+            before_loss=before_loss,
             newer=newer,
         )
         room.load_notices = [
@@ -657,7 +663,9 @@ class Daemon:
             return versions[0]  # git's own versions are judged from our last write
         return versions[closest_version(disk, [data for data, _ in versions])]
 
-    def _record_bases(self, room: Room, files: Collection[str], *, write: int | None = None) -> None:
+    def _record_bases(
+        self, room: Room, files: Collection[str], *, write: int | None = None
+    ) -> None:
         """Record the ``last_written`` of ``files`` as their bases: now, or (``write``)
         staged for that write to record just before it puts them on disk."""
         live = room.live
@@ -810,7 +818,11 @@ class Daemon:
         ref = KEPT_REF_PREFIX + live.branch
         try:
             write_checkpoint(
-                room.document, live.branch, live.contents(), live.seq, ref=ref,
+                room.document,
+                live.branch,
+                live.contents(),
+                live.seq,
+                ref=ref,
                 title=f"Live state kept {reason}",
             )
         except SvgxError:
@@ -830,10 +842,16 @@ class Daemon:
         self._flush(room)
         return self._commit_before_loss(room, description)
 
-    def _commit_before_loss(self, room: Room, description: str, *, checkpoint: bool = True) -> str | None:
+    def _commit_before_loss(
+        self, room: Room, description: str, *, checkpoint: bool = True
+    ) -> str | None:
         try:
             version_id = self._commit_live(
-                room, description, user_id=SYSTEM_NAME, username=SYSTEM_NAME, by_system=True,
+                room,
+                description,
+                user_id=SYSTEM_NAME,
+                username=SYSTEM_NAME,
+                by_system=True,
                 checkpoint=checkpoint,
             )
         except SvgxError:
@@ -1112,7 +1130,11 @@ class Daemon:
 
     def _history(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         versions = room.document.history(branch=room.live.branch, limit=msg.limit or 100)
-        return {"type": "history", "branch": room.live.branch, "versions": [asdict(v) for v in versions]}
+        return {
+            "type": "history",
+            "branch": room.live.branch,
+            "versions": [asdict(v) for v in versions],
+        }
 
     def _create_branch(self, conn: Conn, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         if not msg.branch:
@@ -1148,7 +1170,12 @@ class Daemon:
             changes = room.document.diff(start, msg.to_version)
         except ImportError as exc:
             raise StoreError(f"diff is not available: {exc}") from exc
-        return {"type": "diff", "from_version": start, "to_version": msg.to_version, "changes": changes}
+        return {
+            "type": "diff",
+            "from_version": start,
+            "to_version": msg.to_version,
+            "changes": changes,
+        }
 
     def _reset(self, room: Room, files: dict[str, bytes], *, reason: str) -> None:
         """Replace every live file (one ``seq``), journaled and fsynced."""
@@ -1222,7 +1249,9 @@ class Daemon:
         if merge is None:
             raise ClientError("no merge is in progress")
         waiting = [
-            cid for cid in merge["conflict_ids"] if room.live.book.conflicts[cid]["status"] == "open"
+            cid
+            for cid in merge["conflict_ids"]
+            if room.live.book.conflicts[cid]["status"] == "open"
         ]
         if waiting:
             raise ClientError(f"resolve these conflicts first: {', '.join(waiting)}")
@@ -1461,7 +1490,10 @@ class Daemon:
             refused: list[str] = []
             for path, data in files.items():
                 try:
-                    if room.document.write_file(path, data, may_replace=self._guard(room, path)) is None:
+                    if (
+                        room.document.write_file(path, data, may_replace=self._guard(room, path))
+                        is None
+                    ):
                         refused.append(path)
                 except StoreError:
                     # The journal has it; the next write or the next start-up catches up.
@@ -1480,7 +1512,9 @@ class Daemon:
         """A write found ``files`` holding an edit the daemon has not merged and left
         them alone: they are judged as saves now (the watcher), and the live state is
         written after the merge."""
-        log.info("%s: %s changed on disk before the write; merging first", room.key, ", ".join(files))
+        log.info(
+            "%s: %s changed on disk before the write; merging first", room.key, ", ".join(files)
+        )
         room.live.dirty.update(f for f in files if f in room.live.files)
         if self.watcher is not None and not self.stopping:
             asyncio.ensure_future(self.watcher.recheck(room.live.name, files))
@@ -1613,7 +1647,9 @@ async def serve_forever(settings: Settings, *, announce: Callable[[str], None] =
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    announce(f"svgx-sync listening on ws://{settings.host}:{daemon.port} (documents in {settings.root})")
+    announce(
+        f"svgx-sync listening on ws://{settings.host}:{daemon.port} (documents in {settings.root})"
+    )
     try:
         await stop.wait()
     finally:

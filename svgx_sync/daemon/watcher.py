@@ -42,25 +42,17 @@ import pygit2
 from watchfiles import Change, awatch
 
 from ..core import protocol
-from ..git.adopt import adopt_folder
-from ..errors import (
-    ClientError,
-    DocumentError,
-    NotFound,
-    OperationError,
-    StoreError,
-    SvgxError,
-)
+from ..core.conflicts import refused, unread
 from ..core.external import (
     EXTERNAL_USER,
     Checkout,
     ExternalChange,
+    Fingerprint,
     GitConflict,
     HeadMove,
     HeadState,
     Outcome,
     auto_version_due,
-    Fingerprint,
     auto_version_message,
     base_after_head_move,
     classify_head_move,
@@ -77,14 +69,22 @@ from ..core.external import (
     to_operations,
     unread_changes,
 )
-from ..core.conflicts import refused, unread
 from ..core.intake import Verdict, screen_svg
-from ..git.names import PRIVATE_REF_NAMESPACE, validate_document_name
 from ..core.ops import coerce_operation
 from ..core.session import LiveDocument
 from ..core.session import Outcome as Submitted
-from ..git.store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
 from ..core.svgdoc import SvgDocument
+from ..errors import (
+    ClientError,
+    DocumentError,
+    NotFound,
+    OperationError,
+    StoreError,
+    SvgxError,
+)
+from ..git.adopt import adopt_folder
+from ..git.names import PRIVATE_REF_NAMESPACE, validate_document_name
+from ..git.store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
 
 __all__ = ["WatchSettings", "WatchTarget", "Watcher", "apply_change", "recover_working_tree"]
 
@@ -236,7 +236,12 @@ class Watcher:
         """Stop watching and cancel pending retries."""
         self._stop.set()
         rechecks = [t for s in self._docs.values() for t in s.rechecks.values()]
-        for task in [self._task, self._auto_task, *(s.retry for s in self._docs.values()), *rechecks]:
+        for task in [
+            self._task,
+            self._auto_task,
+            *(s.retry for s in self._docs.values()),
+            *rechecks,
+        ]:
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -501,7 +506,9 @@ class Watcher:
         return old_files, messages
 
     def _new_commits(self, doc: Document, old: str | None, new: str) -> list[pygit2.Commit]:
-        walker = doc.repo.walk(new, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE)
+        walker = doc.repo.walk(
+            new, pygit2.enums.SortMode.TOPOLOGICAL | pygit2.enums.SortMode.REVERSE
+        )
         if old:
             with contextlib.suppress(pygit2.GitError, KeyError, ValueError):
                 walker.hide(old)
@@ -541,14 +548,23 @@ class Watcher:
                 # two versions, and count every live edit since the load as concurrent,
                 # so that overlaps are reported as conflicts.
                 kept = self.target.keep_live_state(doc.name, f"before git replaced {file}")
-                log.info("watcher: git replaced live work in %s/%s; kept on %s", doc.name, file, kept)
+                log.info(
+                    "watcher: git replaced live work in %s/%s; kept on %s", doc.name, file, kept
+                )
                 base, base_seq = moved, 0
                 state.rewound_from.pop(file, None)
         current = live.files.get(file)
         ours = current.to_bytes() if current is not None else None
         seq_before = live.seq
-        newest: bytes | None = None  # the latest write, when the save reads as made from an older one
-        if versions is None and disk is not None and base is not None and not doc.index_holds(file, disk):
+        newest: bytes | None = (
+            None  # the latest write, when the save reads as made from an older one
+        )
+        if (
+            versions is None
+            and disk is not None
+            and base is not None
+            and not doc.index_holds(file, disk)
+        ):
             # The version the saving program most likely loaded, of the recent ones (not
             # for what git wrote: git's own versions are judged from our last write).
             candidates = [(base, _written_seq(live, file))] + [
@@ -561,8 +577,12 @@ class Watcher:
                 if chosen:
                     newest = base
                     base, base_seq = candidates[chosen]
-                    log.debug("watcher: %s/%s saved from an older version (seq %d)",
-                              doc.name, file, base_seq)
+                    log.debug(
+                        "watcher: %s/%s saved from an older version (seq %d)",
+                        doc.name,
+                        file,
+                        base_seq,
+                    )
         change = await asyncio.to_thread(external_change, base, ours, disk, file)
         if live.seq != seq_before:
             # Live operations arrived while the file was compared: judge it again.
@@ -579,8 +599,10 @@ class Watcher:
         if change.loss is not None:
             lost.append(await self._version_before_loss(doc, state, live, change))
         unread: list[dict[str, Any]] = []
-        if newest is not None and disk is not None and change.outcome in (
-            Outcome.OPERATIONS, Outcome.IGNORE
+        if (
+            newest is not None
+            and disk is not None
+            and change.outcome in (Outcome.OPERATIONS, Outcome.IGNORE)
         ):
             assert base is not None
             unread = await asyncio.to_thread(
@@ -679,7 +701,10 @@ class Watcher:
         state.head, state.head_files = self._read_head(doc), None
         log.warning(
             "watcher: an outside save of %s/%s dropped %s; the state before is version %s",
-            doc.name, change.file, loss.summary(), version,
+            doc.name,
+            change.file,
+            loss.summary(),
+            version,
         )
         return protocol.external_loss(doc.name, change.file, loss, version, live.seq)
 
@@ -713,7 +738,10 @@ class Watcher:
             now = time.monotonic()
             for name, state in list(self._docs.items()):
                 if auto_version_due(
-                    quiet_s=quiet, last_change=state.last_change, last_version=state.last_version, now=now
+                    quiet_s=quiet,
+                    last_change=state.last_change,
+                    last_version=state.last_version,
+                    now=now,
                 ):
                     state.last_version = now
                     try:
@@ -867,7 +895,9 @@ def _apply_operations(
             outcomes.append(
                 live.submit(
                     op.model_copy(update={"file": file}),
-                    base_seq=base_seq, now=now, own_after=own_after,
+                    base_seq=base_seq,
+                    now=now,
+                    own_after=own_after,
                 )
             )
         except (OperationError, NotFound) as exc:
@@ -876,8 +906,13 @@ def _apply_operations(
             if record is None:
                 log.debug("watcher: external %s on %s: %s", op.operation_type, file, exc)
                 continue
-            log.warning("watcher: external %s on %s refused (%s): %s",
-                        op.operation_type, file, record["conflict_id"], exc)
+            log.warning(
+                "watcher: external %s on %s refused (%s): %s",
+                op.operation_type,
+                file,
+                record["conflict_id"],
+                exc,
+            )
             outcomes.append(_noted(live, record))
     disk = change.data
     clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
@@ -907,15 +942,27 @@ def _report_unread(
         return []
     records: list[dict[str, Any]] = []
     for raw in changes:
-        op = coerce_operation({**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key})
+        op = coerce_operation(
+            {**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key}
+        )
         records += unread(
-            live.files[file], live.book, op, file=file, strategy=live.strategy,
-            base_seq=base_seq, own_after=own_after,
+            live.files[file],
+            live.book,
+            op,
+            file=file,
+            strategy=live.strategy,
+            base_seq=base_seq,
+            own_after=own_after,
         )
     if not records:
         return []
-    log.info("watcher: a save of %s/%s read as a stale copy leaves out %d change(s): %s",
-             live.key, file, len(records), ", ".join(r["conflict_id"] for r in records))
+    log.info(
+        "watcher: a save of %s/%s read as a stale copy leaves out %d change(s): %s",
+        live.key,
+        file,
+        len(records),
+        ", ".join(r["conflict_id"] for r in records),
+    )
     return [_noted(live, *records)]
 
 
@@ -923,7 +970,8 @@ def _noted(live: LiveDocument, *records: dict[str, Any]) -> Submitted:
     """A conflict recorded without an operation of its own: journaled and broadcast
     (``conflict_detected``) like one that came with an operation."""
     noted = Submitted(
-        "applied", {"op_id": None, "seq": None, "status": records[0]["status"]},
+        "applied",
+        {"op_id": None, "seq": None, "status": records[0]["status"]},
         conflicts=list(records),
     )
     noted.journal.append(live.conflict_record(records))
@@ -1009,7 +1057,9 @@ def recover_working_tree(
         latest = (newer or {}).get(file) if versions is None else None
         unread = (
             unread_changes(latest, base, on_disk, file, change.operations)
-            if latest is not None and base is not None and on_disk is not None
+            if latest is not None
+            and base is not None
+            and on_disk is not None
             and change.outcome in (Outcome.IGNORE, Outcome.OPERATIONS)
             else []
         )

@@ -44,8 +44,8 @@ from urllib.parse import quote
 
 import orjson
 
-from .atomic import write_atomic
 from ..core.external import content_id
+from .atomic import write_atomic
 
 __all__ = ["MAX_VERSIONS", "MAX_VERSION_BYTES", "WrittenBases", "bases_folder", "carried"]
 
@@ -88,9 +88,7 @@ def _kept(versions: list[_Version]) -> tuple[_Version, ...]:
     return tuple(kept)
 
 
-def carried(
-    own: tuple[_Version, ...], theirs: list[_Version], seq: int
-) -> tuple[_Version, ...]:
+def carried(own: tuple[_Version, ...], theirs: list[_Version], seq: int) -> tuple[_Version, ...]:
     """A file's versions once another branch's versions ``theirs`` (newest first) followed
     the working tree into this record at ``seq``: this record's versions taken since
     (at or after ``seq``) stay newest, then ``theirs``, taken at ``seq`` (the live edits
@@ -148,7 +146,11 @@ class WrittenBases:
         except FileNotFoundError:
             return
         except (OSError, ValueError, KeyError, TypeError) as exc:
-            log.warning("bases in %s are unreadable (%s); falling back to the loaded files", self.folder, exc)
+            log.warning(
+                "bases in %s are unreadable (%s); falling back to the loaded files",
+                self.folder,
+                exc,
+            )
             return
         with self._lock:
             self._entries = entries

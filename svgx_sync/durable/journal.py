@@ -40,8 +40,8 @@ from urllib.parse import quote
 
 import orjson
 
-from .atomic import write_atomic
 from ..errors import JournalError
+from .atomic import write_atomic
 
 __all__ = ["Journal", "PendingSync", "journal_path", "read_journal"]
 

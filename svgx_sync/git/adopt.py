@@ -27,8 +27,8 @@ from pathlib import Path
 
 import pygit2
 
-from svgx_sync.errors import ClientError, InvalidName, StoreError
 from svgx_sync.core.intake import Verdict, screen_svg
+from svgx_sync.errors import ClientError, InvalidName, StoreError
 from svgx_sync.git.names import validate_document_name, validate_file_name
 from svgx_sync.git.store import (
     DEFAULT_BRANCH,

@@ -29,10 +29,17 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..core.merge import (
+    Conflict,
+    Versions,
+    mark_conflicts,
+    merge_documents,
+    read_conflicts,
+    remove_marks,
+    resolve_marked,
+)
 from ..durable.atomic import write_atomic
 from ..errors import ClientError, DocumentError, NotFound, StoreError
-from ..core.merge import Conflict, Versions, mark_conflicts, merge_documents, read_conflicts
-from ..core.merge import remove_marks, resolve_marked
 
 __all__ = [
     "ATTRIBUTES_LINE",

@@ -49,8 +49,8 @@ __all__ = [
     "DEFAULT_BRANCH",
     "DEFAULT_FILE",
     "EMPTY_SVG",
-    "SESSION_TRAILER",
     "OPERATION_TRAILER",
+    "SESSION_TRAILER",
     "SYSTEM_EMAIL",
     "SYSTEM_NAME",
     "USER_EMAIL_DOMAIN",
@@ -397,12 +397,7 @@ class Document:
             conflicts = index.conflicts
             if conflicts is None:
                 return set()
-            return {
-                entry.path
-                for stages in conflicts
-                for entry in stages
-                if entry is not None
-            }
+            return {entry.path for stages in conflicts for entry in stages if entry is not None}
         except (pygit2.GitError, OSError) as exc:
             raise StoreError(f"cannot read the index of {self.name!r}: {exc}") from exc
 
@@ -977,9 +972,7 @@ def _svg_paths_under(top: Path) -> Iterator[tuple[str, str]]:
     for folder, dirs, names in os.walk(top):
         # Never descend into git's own folder or hidden/symlinked folders.
         dirs[:] = sorted(
-            d
-            for d in dirs
-            if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
+            d for d in dirs if not d.startswith(".") and not os.path.islink(os.path.join(folder, d))
         )
         for name in sorted(names):
             if not name.endswith(".svg") or name.startswith("."):
