@@ -44,7 +44,7 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
@@ -212,6 +212,9 @@ class Daemon:
         self.watcher: Any = None  # svgx_sync.daemon.watcher.Watcher, set by start()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._file_writes: set[asyncio.Future[None]] = set()  # debounced writes running
+        # Tasks nobody awaits (a hook's poke, a recheck, a close): the loop keeps only
+        # weak references, so a task held by nobody could be collected before it ran.
+        self._background: set[asyncio.Future[None]] = set()
         # Journal fsyncs (one in flight per session); not the default executor, so
         # they never queue behind file writes.
         self._journal_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="svgx-journal")
@@ -388,7 +391,7 @@ class Daemon:
         if path == "/notify" and self.watcher is not None:
             # A git hook (hooks/post-commit...) asks for a document to be looked at now.
             name = request.path.partition("doc=")[2].split("&", 1)[0]
-            asyncio.ensure_future(self.watcher.poke(name))
+            self._in_background(self.watcher.poke(name))
             return connection.respond(202, "ok\n")
         if path == "/metrics":
             response = connection.respond(200, generate_latest(self.registry).decode())
@@ -498,7 +501,13 @@ class Daemon:
             self._close(conn, 1008, "too many invalid messages")
 
     def _close(self, conn: Conn, code: int, reason: str) -> None:
-        asyncio.ensure_future(conn.ws.close(code, reason))
+        self._in_background(conn.ws.close(code, reason))
+
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` on the loop, held until it ends."""
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _send(self, target: Reply, message: dict[str, Any]) -> None:
         if isinstance(target, Conn):
@@ -1517,7 +1526,7 @@ class Daemon:
         )
         room.live.dirty.update(f for f in files if f in room.live.files)
         if self.watcher is not None and not self.stopping:
-            asyncio.ensure_future(self.watcher.recheck(room.live.name, files))
+            self._in_background(self.watcher.recheck(room.live.name, files))
 
     def _checkpoint_safely(self, room: Room) -> None:
         try:
