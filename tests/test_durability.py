@@ -7,11 +7,11 @@ import json
 import os
 import random
 import signal
-import sys
 from pathlib import Path
 
 import websockets
 from lxml import etree
+from test_watcher import start_process
 
 SESSION = "crash"
 CLIENTS = 4
@@ -20,22 +20,7 @@ TIMEOUT = 20.0
 
 
 async def start_daemon(root: Path, log: Path) -> tuple[asyncio.subprocess.Process, int]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "svgx_sync",
-        "serve",
-        str(root),
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=open(log, "ab"),
-        env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": "5", "SVGX_SYNC_CHECKPOINT_OPS": "40"},
-    )
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
-    assert "listening on ws://" in line, line + log.read_text()
-    return proc, int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+    return await start_process(root, log, 5, {"SVGX_SYNC_CHECKPOINT_OPS": "40"}, timeout=TIMEOUT)
 
 
 async def join(port: int, user: str) -> websockets.ClientConnection:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from samples import BASE
+from test_watcher import TIMEOUT as WATCH_TIMEOUT
 from test_watcher import Client, attribute, save, setup_root, until
 from test_watcher import git as git_cli
 from tools import require
@@ -179,6 +180,28 @@ async def live_work(alice: Client, file: Path) -> None:
     )
 
 
+async def both_on_disk(file: Path, *, timeout: float = WATCH_TIMEOUT) -> None:
+    """The editor's change (``c r=9``) and the live work (door, blue fill) are in the file."""
+    await until(
+        lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
+        "the merged state on disk",
+        timeout=timeout,
+    )
+    svg = file.read_text()
+    assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
+
+
+def no_outside_delete(client: Client) -> None:
+    """No deletion from the outside save reached ``client``."""
+    assert not [
+        o
+        for m in client.seen
+        if m["type"] == "operations"
+        for o in m["operations"]
+        if o["user_id"] == "external" and o["operation_type"] == "delete"
+    ]
+
+
 def test_a_stale_editors_save_applies_only_its_own_change(tmp_path: Path) -> None:
     async def body(daemon: Daemon, folder: Path) -> None:
         file = folder / "document.svg"
@@ -195,12 +218,7 @@ def test_a_stale_editors_save_applies_only_its_own_change(tmp_path: Path) -> Non
         live = daemon.rooms["doc@main"].live.files["document.svg"]
         assert live.find("door") is not None and live.get("r").get("fill") == "blue"
         assert live.get("c").get("r") == "9"
-        await until(
-            lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
-            "the merged state on disk",
-        )
-        svg = file.read_text()
-        assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
+        await both_on_disk(file)
         # What the save would undo, read as an up-to-date copy, is reported, live kept.
         found = await bob.expect("conflict_detected")
         unread = {(c["element_id"], c["key"]): c for c in found["conflicts"]}
@@ -350,20 +368,8 @@ def test_inkscape_saving_a_copy_opened_before_live_edits_keeps_them(tmp_path: Pa
         )
         drawing = live.files["document.svg"]
         assert drawing.find("door") is not None and drawing.get("r").get("fill") == "blue"
-        await until(
-            lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
-            "the merged state on disk",
-            timeout=60,
-        )
-        svg = file.read_text()
-        assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
-        assert not [
-            o
-            for m in alice.seen
-            if m["type"] == "operations"
-            for o in m["operations"]
-            if o["user_id"] == "external" and o["operation_type"] == "delete"
-        ]
+        await both_on_disk(file, timeout=60)
+        no_outside_delete(alice)
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 
@@ -392,19 +398,8 @@ def test_a_stale_editors_save_after_git_checkout_b_keeps_the_live_work(tmp_path:
         )
         live = daemon.rooms["doc@feature"].live.files["document.svg"]
         assert live.find("door") is not None and live.get("r").get("fill") == "blue"
-        await until(
-            lambda: b'r="9"' in file.read_bytes() and b'id="door"' in file.read_bytes(),
-            "the merged state on disk",
-        )
-        svg = file.read_text()
-        assert attribute(svg, "r", "fill") == "blue" and attribute(svg, "door", "width") == "5"
-        assert not [
-            o
-            for m in alice.seen
-            if m["type"] == "operations"
-            for o in m["operations"]
-            if o["user_id"] == "external" and o["operation_type"] == "delete"
-        ]
+        await both_on_disk(file)
+        no_outside_delete(alice)
 
     serve(tmp_path, BASE, body, write_debounce_ms=0)
 

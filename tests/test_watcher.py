@@ -494,8 +494,14 @@ def test_an_edit_made_while_the_daemon_was_stopped_is_merged_not_overwritten(
 
 
 async def start_process(
-    root: Path, log: Path, debounce_ms: int
+    root: Path,
+    log: Path,
+    debounce_ms: int,
+    env: dict[str, str] | None = None,
+    *,
+    timeout: float = TIMEOUT,
 ) -> tuple[asyncio.subprocess.Process, int]:
+    """``svgx-sync serve`` as a process of its own (to be killed), and the port it took."""
     import sys
 
     proc = await asyncio.create_subprocess_exec(
@@ -508,10 +514,10 @@ async def start_process(
         "0",
         stdout=asyncio.subprocess.PIPE,
         stderr=open(log, "ab"),
-        env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": str(debounce_ms)},
+        env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": str(debounce_ms), **(env or {})},
     )
     assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
+    line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
     assert "listening on ws://" in line, line + log.read_text()
     return proc, int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
 
