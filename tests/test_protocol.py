@@ -13,6 +13,7 @@ from svgx_sync.core.protocol import (
     VersionRequest,
     encode,
     parse_message,
+    version_created,
 )
 from svgx_sync.errors import ClientError, OperationError, ProtocolError
 
@@ -123,3 +124,16 @@ def test_settings_refuse_unknown_names_and_bad_values(tmp_path):
         load_settings({}, {}, toml)
     with pytest.raises(ClientError, match="default_strategy"):
         load_settings({"default_strategy": "coin_toss"}, {})
+
+
+def test_version_created_says_who_made_it_and_how():
+    made = version_created("v1", "Version", "alice", 3)
+    assert made == {
+        "type": "version_created",
+        "version_id": "v1",
+        "description": "Version",
+        "created_by": "alice",
+        "seq": 3,
+    }
+    assert version_created("v1", "Version", "alice", 3, auto=True) == {**made, "auto": True}
+    assert version_created("v3", "d", "bob", None, source="git")["source"] == "git"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from svgx_sync.core.ops import coerce_operation
-from svgx_sync.core.session import LiveDocument
+from svgx_sync.core.session import LiveDocument, version_files
 from svgx_sync.errors import NotFound, OperationError, UnknownElement
 
 SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
@@ -246,3 +246,8 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     assert [c["conflict_id"] for c in again.book.open()] == [still_open]
     assert (again.book.detected, again.book.resolved) == (2, 1)
     assert again.book.counter == 2  # ids are never reused after a restart
+
+
+def test_a_version_holds_every_live_file_and_deletes_what_was_deleted_live():
+    files = version_files({"a.svg": b"A", "b.svg": b"B"}, ["b.svg", "gone.svg"])
+    assert files == {"a.svg": b"A", "b.svg": b"B", "gone.svg": None}

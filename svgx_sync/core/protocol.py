@@ -273,14 +273,29 @@ def presence_update(users: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "presence_update", "users": users}
 
 
-def version_created(version_id: str, description: str, created_by: str, seq: int) -> dict[str, Any]:
-    return {
+def version_created(
+    version_id: str,
+    description: str,
+    created_by: str,
+    seq: int | None,
+    *,
+    auto: bool = False,
+    source: str | None = None,
+) -> dict[str, Any]:
+    """A version was made: by a user, by svgx_sync itself (``auto``: after a quiet
+    period, or before an outside save that drops ids), or with git (``source``)."""
+    out: dict[str, Any] = {
         "type": "version_created",
         "version_id": version_id,
         "description": description,
         "created_by": created_by,
         "seq": seq,
     }
+    if auto:
+        out["auto"] = True
+    if source is not None:
+        out["source"] = source
+    return out
 
 
 def error(code: str, message: str, op_id: str | None = None) -> dict[str, Any]:

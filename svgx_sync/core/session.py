@@ -19,6 +19,8 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
   ``file_delete``), numbered, journaled and caught up like operations.
 * ``last_written`` holds, per file, the exact bytes last written to or loaded from the
   working tree, so a file watcher can tell our own writes from someone else's.
+* A version of the live state holds every live file; a file the branch has and the live
+  state has not was deleted live, and is deleted in the version (:func:`version_files`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,15 @@ from .ops import PRESENCE_ONLY, Operation, apply_operation, coerce_operation
 from .protocol import op_wire
 from .svgdoc import SvgDocument
 
-__all__ = ["EXTERNAL_USER", "FILE_ADD", "FILE_DELETE", "FILE_OPERATIONS", "LiveDocument", "Outcome"]
+__all__ = [
+    "EXTERNAL_USER",
+    "FILE_ADD",
+    "FILE_DELETE",
+    "FILE_OPERATIONS",
+    "LiveDocument",
+    "Outcome",
+    "version_files",
+]
 
 EXTERNAL_USER = "external"
 """The user id under which edits made outside the daemon (a file watcher) are submitted."""
@@ -71,6 +81,18 @@ class Outcome:
 
 def document_key(name: str, branch: str) -> str:
     return f"{name}@{branch}"
+
+
+def version_files(
+    current: Mapping[str, bytes], committed: Iterable[str]
+) -> dict[str, bytes | None]:
+    """The files of a version of ``current`` (the live files) made over ``committed``
+    (the paths of the files the branch has): each current file, and None (deleted) for
+    a committed one that is no longer current."""
+    files: dict[str, bytes | None] = dict(current)
+    for path in committed:
+        files.setdefault(path, None)
+    return files
 
 
 class LiveDocument:

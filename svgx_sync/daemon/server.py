@@ -77,7 +77,7 @@ from ..core.external import (
 )
 from ..core.ops import Operation
 from ..core.presence import PresenceBook
-from ..core.session import LiveDocument, Outcome, document_key
+from ..core.session import LiveDocument, Outcome, document_key, version_files
 from ..durable.bases import WrittenBases, bases_folder
 from ..durable.journal import Journal, PendingSync, journal_path, read_journal
 from ..errors import (
@@ -867,8 +867,8 @@ class Daemon:
             log.exception("could not make a version of %s before an outside save", room.key)
             return None
         log.info("%s: version %s made: %s", room.key, version_id, description)
-        notice = P.version_created(version_id, description, SYSTEM_NAME, room.live.seq)
-        self._broadcast(room, {**notice, "auto": True})
+        notice = P.version_created(version_id, description, SYSTEM_NAME, room.live.seq, auto=True)
+        self._broadcast(room, notice)
         return version_id
 
     # -- messages --------------------------------------------------------------------
@@ -1078,11 +1078,10 @@ class Daemon:
     ) -> str:
         """Commit the session's live files on its branch (a file deleted live is deleted
         in the version too) and checkpoint; returns the version id."""
-        files: dict[str, bytes | None] = dict(room.live.contents())
+        committed: dict[str, bytes] = {}
         if f"refs/heads/{room.live.branch}" in room.document.repo.references:
-            tip = room.document.resolve(room.live.branch)
-            for path in room.document.svg_files(tip):
-                files.setdefault(path, None)
+            committed = room.document.svg_files(room.document.resolve(room.live.branch))
+        files = version_files(room.live.contents(), committed)
         version_id = room.document.commit(
             files,
             user_id=user_id,

@@ -71,7 +71,7 @@ from ..core.external import (
 )
 from ..core.intake import Verdict, screen_svg
 from ..core.ops import coerce_operation
-from ..core.session import LiveDocument
+from ..core.session import LiveDocument, version_files
 from ..core.session import Outcome as Submitted
 from ..core.svgdoc import SvgDocument
 from ..errors import (
@@ -759,10 +759,9 @@ class Watcher:
         # A live session's state is the truth; the disk may lag it by a debounced write.
         live = self.target.working_tree_session(name)
         current = live.contents() if live is not None else _svg_files_or_committed(doc, committed)
-        changed: dict[str, bytes | None] = {
-            p: d for p, d in current.items() if committed.get(p) != d
+        changed = {
+            p: d for p, d in version_files(current, committed).items() if committed.get(p) != d
         }
-        changed.update({p: None for p in committed if p not in current})
         if not changed:
             return
         version = doc.commit(
@@ -773,20 +772,10 @@ class Watcher:
         )
         state.head, state.head_files = self._read_head(doc), None
         if live is not None:
-            await self.target.publish_external(
-                name,
-                [],
-                [
-                    {
-                        "type": "version_created",
-                        "version_id": version,
-                        "description": auto_version_message(changed),
-                        "created_by": "svgx_sync",
-                        "seq": live.seq,
-                        "auto": True,
-                    }
-                ],
+            notice = protocol.version_created(
+                version, auto_version_message(changed), "svgx_sync", live.seq, auto=True
             )
+            await self.target.publish_external(name, [], [notice])
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -1123,11 +1112,6 @@ def git_conflict_settled(document: str, file: str, seq: int | None) -> dict[str,
 
 
 def _version_notice(commit: pygit2.Commit, seq: int | None) -> dict[str, Any]:
-    return {
-        "type": "version_created",
-        "version_id": str(commit.id),
-        "description": commit.message.strip(),
-        "created_by": commit.author.name,
-        "seq": seq,
-        "source": "git",
-    }
+    return protocol.version_created(
+        str(commit.id), commit.message.strip(), commit.author.name, seq, source="git"
+    )
