@@ -10,7 +10,8 @@ import pytest
 from svgx_sync.cli import main
 from svgx_sync.errors import ClientError
 from svgx_sync.git.adopt import adopt_folder, adopt_store, adoptable
-from svgx_sync.git.store import SYSTEM_NAME, Store
+from svgx_sync.git.layout import SYSTEM_NAME
+from svgx_sync.git.store import Store
 
 Git = Callable[..., str]
 

@@ -15,7 +15,8 @@ from test_watcher import Client, clients, git, run, save, setup_root, until
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.git.adopt import adopt_folder
-from svgx_sync.git.store import SYSTEM_EMAIL, SYSTEM_NAME, Store
+from svgx_sync.git.layout import SYSTEM_EMAIL, SYSTEM_NAME
+from svgx_sync.git.store import Store
 
 SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"
 BLUE = BASE.replace(b'fill="red"', b'fill="blue"')

@@ -61,7 +61,6 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from pygit2.enums import FileMode
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -89,17 +88,20 @@ from ..errors import (
     StoreError,
     SvgxError,
 )
+from ..git.layout import (
+    CHECKPOINT_REF_PREFIX,
+    KEPT_REF_PREFIX,
+    SYSTEM_NAME,
+    checkpoint_seq,
+    write_checkpoint,
+)
 from ..git.names import validate_branch_name, validate_document_name
-from ..git.store import SYSTEM_EMAIL, SYSTEM_NAME, Document, Store
+from ..git.store import Document, Store
 
-__all__ = ["CHECKPOINT_REF_PREFIX", "SEQ_TRAILER", "Daemon", "serve_forever"]
+__all__ = ["Daemon", "serve_forever"]
 
 log = logging.getLogger(__name__)
 
-CHECKPOINT_REF_PREFIX = "refs/svgx/live/"
-KEPT_REF_PREFIX = "refs/svgx/kept/"
-"""Live state kept before git's forced change (reset --hard, checkout -f) was merged in."""
-SEQ_TRAILER = "Svgx-Seq"
 MAX_CLIENT_ERRORS = 100  # errors on one connection before it is closed as abusive
 VERSION_OP_IDS = 200  # at most this many Svgx-Operation trailers per version commit
 
@@ -549,7 +551,7 @@ class Daemon:
         seq = 0
         if checkpoint is not None:
             commit = repo[checkpoint.target].peel(pygit2.Commit)
-            seq = _seq_of(commit.message)
+            seq = checkpoint_seq(commit.message)
             files = document.svg_files(str(commit.id))
             if commit.parents and commit.parent_ids[0] != head.target:
                 log.warning(
@@ -1547,63 +1549,6 @@ class Daemon:
         room.journal.rotate(live.retained())
         room.checkpoint_seq = live.seq
         log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)
-
-
-def write_checkpoint(
-    document: Document,
-    branch: str,
-    files: dict[str, bytes],
-    seq: int,
-    *,
-    ref: str | None = None,
-    title: str = "Live checkpoint",
-    blobs: dict[str, tuple[bytes, pygit2.Oid]] | None = None,
-) -> str:
-    """A commit of ``files`` on top of the branch head, on ``refs/svgx/live/<branch>``
-    (or ``ref``). SVG files of the head that ``files`` lacks were deleted live.
-
-    Built in memory (an index that is not the repository's), so neither the user's
-    index nor any user branch is touched. The parent is the branch head, so a
-    checkpoint never grows a history of its own; the message carries ``Svgx-Seq``.
-    ``blobs`` (path -> bytes and blob id, updated here) spares the blobs of files that did
-    not change since the last call.
-    """
-    repo = document.repo
-    try:
-        head = repo.references[f"refs/heads/{branch}"].target
-        index = pygit2.Index()
-        index.read_tree(repo[head].peel(pygit2.Commit).tree)
-        for entry in list(index):
-            if entry.path.endswith(".svg") and entry.path not in files:
-                index.remove(entry.path)
-        known = dict(blobs or {})
-        written: dict[str, tuple[bytes, pygit2.Oid]] = {}
-        for path, data in files.items():
-            previous = known.get(path)
-            if previous is not None and previous[0] == data:
-                written[path] = previous
-            else:
-                written[path] = (data, repo.create_blob(data))
-            index.add(pygit2.IndexEntry(path, written[path][1], FileMode.BLOB))
-        tree = index.write_tree(repo)
-        identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
-        message = f"{title} of {branch}\n\n{SEQ_TRAILER}: {seq}\n"
-        commit = repo.create_commit(None, identity, identity, message, tree, [head])
-        repo.references.create(ref or CHECKPOINT_REF_PREFIX + branch, commit, force=True)
-    except (pygit2.GitError, KeyError, OSError) as exc:
-        raise StoreError(f"cannot write the checkpoint of {document.name}@{branch}: {exc}") from exc
-    if blobs is not None:
-        blobs.clear()
-        blobs.update(written)
-    return str(commit)
-
-
-def _seq_of(message: str) -> int:
-    for line in reversed(message.strip().splitlines()):
-        key, _, value = line.partition(":")
-        if key.strip() == SEQ_TRAILER:
-            return int(value.strip())
-    raise StoreError(f"a live checkpoint without {SEQ_TRAILER}")
 
 
 parse = P.parse_message

@@ -83,8 +83,9 @@ from ..errors import (
     SvgxError,
 )
 from ..git.adopt import adopt_folder
-from ..git.names import PRIVATE_REF_NAMESPACE, validate_document_name
-from ..git.store import SYSTEM_EMAIL, USER_EMAIL_DOMAIN, Document, Store
+from ..git.layout import PRIVATE_REF_NAMESPACE, made_by_daemon
+from ..git.names import validate_document_name
+from ..git.store import Document, Store
 
 __all__ = ["WatchSettings", "WatchTarget", "Watcher", "apply_change", "recover_working_tree"]
 
@@ -482,7 +483,7 @@ class Watcher:
             pass  # the parked session's clients were told by the daemon: head_detached
         elif move is HeadMove.COMMITS and new.commit:
             for commit in self._new_commits(doc, old.commit, new.commit):
-                if _made_by_daemon(commit):
+                if made_by_daemon(commit):
                     continue  # the daemon announced its own versions already
                 messages.append(_version_notice(commit, seq))
         elif move is not HeadMove.NONE:
@@ -500,7 +501,7 @@ class Watcher:
             )
             if new.commit and move is HeadMove.REWIND:
                 commit = doc.repo.get(new.commit)
-                if isinstance(commit, pygit2.Commit) and not _made_by_daemon(commit):
+                if isinstance(commit, pygit2.Commit) and not made_by_daemon(commit):
                     messages.append(_version_notice(commit, seq))
         log.info("watcher: %s HEAD %s (%s -> %s)", doc.name, move.value, old, new)
         return old_files, messages
@@ -1078,11 +1079,6 @@ def recover_working_tree(
         if live.last_written.get(file) is not before or file in recorded:
             changed.add(file)
     return outcomes, changed
-
-
-def _made_by_daemon(commit: pygit2.Commit) -> bool:
-    email = commit.author.email or ""
-    return email == SYSTEM_EMAIL or email.endswith("@" + USER_EMAIL_DOMAIN)
 
 
 def git_conflict_notice(

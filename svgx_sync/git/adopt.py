@@ -29,15 +29,10 @@ import pygit2
 
 from svgx_sync.core.intake import Verdict, screen_svg
 from svgx_sync.errors import ClientError, InvalidName, StoreError
+from svgx_sync.git.layout import system_signature
 from svgx_sync.git.names import validate_document_name, validate_file_name
-from svgx_sync.git.store import (
-    DEFAULT_BRANCH,
-    SYSTEM_EMAIL,
-    SYSTEM_NAME,
-    Document,
-    Store,
-    working_tree_svg_files,
-)
+from svgx_sync.git.objects import build_tree
+from svgx_sync.git.store import DEFAULT_BRANCH, Document, Store, working_tree_svg_files
 
 __all__ = ["adopt_folder", "adopt_store", "adoptable"]
 
@@ -102,10 +97,10 @@ def adopt_folder(path: Path) -> Document:
                 log.warning("adopting %s: leaving %s out (%s)", name, file, exc)
                 continue
             blobs[file] = repo.create_blob(data)
-        tree_id = document._build_tree(None, blobs)
+        tree_id = build_tree(repo, None, blobs)
     except pygit2.GitError as exc:
         raise StoreError(f"cannot write objects in {path}: {exc}") from exc
-    identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+    identity = system_signature()
     count = len(blobs)
     message = f"Adopt folder: {count} SVG file{'s' if count != 1 else ''} as they were\n"
     document._create_commit(f"refs/heads/{DEFAULT_BRANCH}", identity, message, tree_id, [])

@@ -23,11 +23,11 @@ import re
 import pygit2
 
 from svgx_sync.errors import InvalidName
+from svgx_sync.git.layout import PRIVATE_REF_NAMESPACE
 
 __all__ = [
     "MAX_DOCUMENT_NAME",
     "MAX_FILE_NAME",
-    "PRIVATE_REF_NAMESPACE",
     "validate_branch_name",
     "validate_document_name",
     "validate_file_name",
@@ -36,10 +36,6 @@ __all__ = [
 
 MAX_DOCUMENT_NAME = 100
 MAX_FILE_NAME = 1024
-
-#: Refs under this prefix belong to the daemon (``refs/svgx/...``); branch and tag names
-#: starting with ``svgx/`` are refused so that a user's ref can never be confused with one.
-PRIVATE_REF_NAMESPACE = "svgx"
 
 # Letters (any script), digits, and ._- ; \w also admits "_" and digits of every script.
 _DOCUMENT_CHARS = re.compile(r"[\w.\-]+")

@@ -3,7 +3,7 @@
 This is a shell over pygit2. It decides nothing about SVG; it turns "these files now
 have these bytes" into git objects and refs, and reads them back. What it guarantees:
 
-- Commits are built in memory (blobs, trees from :class:`pygit2.TreeBuilder`,
+- Commits are built in memory (blobs, trees from :func:`svgx_sync.git.objects.build_tree`,
   ``create_commit``) on top of the branch tip, never by staging through the index, so a
   commit contains exactly the files it was given on top of its parent's tree.
 - A commit moves only ``refs/heads/<branch>`` (and ``refs/tags/<name>`` when a tag is
@@ -14,7 +14,8 @@ have these bytes" into git objects and refs, and reads them back. What it guaran
   and branch switches leave working tree, index and HEAD all matching.
 - History is never rewritten: revert is a new commit whose tree is the old one.
 - Author identities and trailers are ones ``git fsck --strict`` and
-  ``git interpret-trailers`` accept; the layout is described in ``docs/git-layout.md``.
+  ``git interpret-trailers`` accept; they, and every ref we write, are named in
+  :mod:`svgx_sync.git.layout` (told for users in ``docs/git-layout.md``).
 - pygit2 errors are wrapped at this boundary as :class:`StoreError` (our or the
   machine's fault) or :class:`NotFound` / :class:`ClientError` (the caller's).
   A lock held by the git command (``index.lock``, ``<ref>.lock``) is waited for with a
@@ -25,7 +26,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -38,26 +38,27 @@ from pygit2.enums import CheckoutStrategy, FileMode, FileStatus, ObjectType, Sor
 
 from svgx_sync.durable.atomic import write_atomic
 from svgx_sync.errors import ClientError, NotFound, StoreError
+from svgx_sync.git.layout import (
+    compose_message,
+    parse_message,
+    system_signature,
+    user_signature,
+)
 from svgx_sync.git.names import (
     validate_branch_name,
     validate_document_name,
     validate_file_name,
     validate_tag_name,
 )
+from svgx_sync.git.objects import build_tree
 
 __all__ = [
     "DEFAULT_BRANCH",
     "DEFAULT_FILE",
     "EMPTY_SVG",
-    "OPERATION_TRAILER",
-    "SESSION_TRAILER",
-    "SYSTEM_EMAIL",
-    "SYSTEM_NAME",
-    "USER_EMAIL_DOMAIN",
     "Document",
     "Store",
     "Version",
-    "user_email",
     "working_tree_svg_files",
 ]
 
@@ -72,12 +73,6 @@ EMPTY_SVG: bytes = (
 
 DEFAULT_BRANCH = "main"
 DEFAULT_FILE = "document.svg"
-SYSTEM_NAME = "svgx_sync"
-SYSTEM_EMAIL = "svgx-sync@localhost"
-# ".invalid" is reserved by RFC 2606, so a derived address can never reach anyone.
-USER_EMAIL_DOMAIN = "users.svgx-sync.invalid"
-SESSION_TRAILER = "Svgx-Session"
-OPERATION_TRAILER = "Svgx-Operation"
 
 # How long to wait for a lock held by someone else (the git command, another process).
 _LOCK_WAIT_SECONDS = 2.0
@@ -86,10 +81,6 @@ _LOCK_MAX_DELAY = 0.2
 
 _T = TypeVar("_T")
 
-# A trailer line as git interpret-trailers reads it: "Token: value".
-_TRAILER_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s?(.*)$")
-_OUR_TRAILERS = (SESSION_TRAILER.lower(), OPERATION_TRAILER.lower())
-_EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
 
 # Status flags of a tracked file whose content differs from HEAD (staged or not).
 # WT_NEW (untracked) and IGNORED are left out: checkout never overwrites those silently.
@@ -123,75 +114,6 @@ class Version:
 
 # --------------------------------------------------------------------------------------
 # Small pure helpers
-
-
-def user_email(user_id: str) -> str:
-    """The author e-mail recorded for ``user_id``.
-
-    git fsck --strict refuses ``<``, ``>`` and newlines in identities; keeping only
-    ``[A-Za-z0-9._+-]`` in the local part also keeps the address readable everywhere.
-    """
-    local = _EMAIL_UNSAFE.sub("-", user_id).strip(".-")
-    local = re.sub(r"\.{2,}", ".", local) or "user"
-    return f"{local[:64]}@{USER_EMAIL_DOMAIN}"
-
-
-def _clean_name(username: str, user_id: str) -> str:
-    # git fsck --strict: no "<", ">" or newline in a name; libgit2 trims the rest.
-    for candidate in (username, user_id):
-        cleaned = " ".join(re.sub(r"[<>\x00-\x1f\x7f]+", " ", candidate).split())
-        if cleaned:
-            return cleaned
-    return "user"
-
-
-def _check_trailer_value(kind: str, value: str) -> str:
-    if not value or value != value.strip() or any(c in value for c in "\r\n\x00"):
-        raise ClientError(f"invalid {kind} {value!r}: must be non-empty, one line, no padding")
-    return value
-
-
-def _compose_message(description: str, session_id: str | None, op_ids: Sequence[str]) -> str:
-    body = description.strip() or "Edit"
-    trailers: list[str] = []
-    if session_id is not None:
-        trailers.append(f"{SESSION_TRAILER}: {_check_trailer_value('session id', session_id)}")
-    for op_id in op_ids:
-        trailers.append(f"{OPERATION_TRAILER}: {_check_trailer_value('operation id', op_id)}")
-    if not trailers:
-        return body + "\n"
-    # git interpret-trailers reads trailers from the last paragraph only.
-    return body + "\n\n" + "\n".join(trailers) + "\n"
-
-
-def _parse_message(message: str) -> tuple[str, str | None, tuple[str, ...]]:
-    """Split a commit message into (description, session id, operation ids).
-
-    Only our own trailers are taken out of the last paragraph; other trailers
-    (Signed-off-by, ...) stay part of the description.
-    """
-    text = message.rstrip("\n")
-    head, sep, last = text.rpartition("\n\n")
-    if not sep:
-        return text, None, ()
-    lines = last.split("\n")
-    matches = [_TRAILER_LINE.match(line) for line in lines]
-    if not all(matches):
-        return text, None, ()
-    session_id: str | None = None
-    op_ids: list[str] = []
-    kept: list[str] = []
-    for line, match in zip(lines, matches, strict=True):
-        assert match is not None
-        token = match.group(1).lower()
-        if token == SESSION_TRAILER.lower():
-            session_id = match.group(2).strip()
-        elif token == OPERATION_TRAILER.lower():
-            op_ids.append(match.group(2).strip())
-        else:
-            kept.append(line)
-    description = head if not kept else head + "\n\n" + "\n".join(kept)
-    return description, session_id, tuple(op_ids)
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -472,7 +394,7 @@ class Document:
         """Commit ``files`` (path to new bytes, None to delete) on top of a branch.
 
         The author is ``username`` with an address made from ``user_id``, or, with
-        ``by_system``, svgx_sync itself (:data:`SYSTEM_NAME`, :data:`SYSTEM_EMAIL`): a
+        ``by_system``, svgx_sync itself (:data:`~svgx_sync.git.layout.SYSTEM_NAME`): a
         version nobody asked for, made for safety.
 
         The tree is the first parent's tree with just these files replaced, so edits
@@ -496,15 +418,11 @@ class Document:
         try:
             for path, data in files.items():
                 blobs[path] = None if data is None else self.repo.create_blob(data)
-            tree_id = self._build_tree(base_tree, blobs)
+            tree_id = build_tree(self.repo, base_tree, blobs)
         except pygit2.GitError as exc:
             raise StoreError(f"cannot write objects in {self.name!r}: {exc}") from exc
-        identity = (
-            pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
-            if by_system
-            else pygit2.Signature(_clean_name(username, user_id), user_email(user_id))
-        )
-        message = _compose_message(description, session_id, op_ids)
+        identity = system_signature() if by_system else user_signature(username, user_id)
+        message = compose_message(description, session_id, op_ids)
         oid = self._create_commit(refname, identity, message, tree_id, parent_ids)
         if refname == self._head_refname():
             try:
@@ -554,9 +472,9 @@ class Document:
         if not force:
             self._refuse_if_dirty("revert")
         parent_ids = self._parents_for(refname, None)
-        identity = pygit2.Signature(_clean_name(username, user_id), user_email(user_id))
+        identity = user_signature(username, user_id)
         text = description or f"Revert to {str(target.id)[:12]}"
-        message = _compose_message(text, None, ())
+        message = compose_message(text, None, ())
         oid = self._create_commit(refname, identity, message, target.tree_id, parent_ids)
         # HEAD already names the new commit, so checkout's baseline would be the new
         # tree; FORCE makes the working tree and index match it, removing files that
@@ -662,9 +580,9 @@ class Document:
             self._write_ref(lambda: self.repo.references.create(refname, commit.id), f"tag {name}")
         else:
             if user_id is None:
-                tagger = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+                tagger = system_signature()
             else:
-                tagger = pygit2.Signature(_clean_name(username or "", user_id), user_email(user_id))
+                tagger = user_signature(username or "", user_id)
             text = message.strip() + "\n"
             self._write_ref(
                 lambda: self.repo.create_tag(name, commit.id, ObjectType.COMMIT, tagger, text),
@@ -713,13 +631,13 @@ class Document:
         attributes = (ATTRIBUTES_LINE + "\n").encode()
         self.write_file(DEFAULT_FILE, EMPTY_SVG)
         write_atomic(self.path / ".gitattributes", attributes)
-        identity = pygit2.Signature(SYSTEM_NAME, SYSTEM_EMAIL)
+        identity = system_signature()
         try:
             blobs = {
                 ".gitattributes": self.repo.create_blob(attributes),
                 DEFAULT_FILE: self.repo.create_blob(EMPTY_SVG),
             }
-            tree_id = self._build_tree(None, blobs)
+            tree_id = build_tree(self.repo, None, blobs)
         except pygit2.GitError as exc:
             raise StoreError(f"cannot write objects in {self.name!r}: {exc}") from exc
         self._create_commit(
@@ -763,7 +681,7 @@ class Document:
         return str(commit.id)
 
     def _version(self, commit: pygit2.Commit) -> Version:
-        description, session_id, op_ids = _parse_message(commit.message)
+        description, session_id, op_ids = parse_message(commit.message)
         return Version(
             version_id=str(commit.id),
             author_name=commit.author.name,
@@ -786,50 +704,6 @@ class Document:
         if tip is not None and first != tip:
             raise StoreError(f"{refname} in {self.name!r} moved: its tip is {tip}, not {first}")
         return resolved
-
-    def _build_tree(
-        self, base: pygit2.Tree | None, blobs: Mapping[str, pygit2.Oid | None]
-    ) -> pygit2.Oid:
-        """Write ``base`` with ``blobs`` replaced (None removes) and return the tree id."""
-        nested: dict[str, dict[str, pygit2.Oid | None]] = {}
-        leaves: dict[str, pygit2.Oid | None] = {}
-        for path, oid in blobs.items():
-            head, sep, rest = path.partition("/")
-            if sep:
-                nested.setdefault(head, {})[rest] = oid
-            else:
-                leaves[head] = oid
-        builder = self.repo.TreeBuilder(base) if base is not None else self.repo.TreeBuilder()
-        for name, oid in leaves.items():
-            existing = builder.get(name)
-            if oid is None:
-                if existing is not None:
-                    builder.remove(name)
-                continue
-            if existing is not None and existing.filemode == FileMode.TREE:
-                raise ClientError(f"{name!r} is a folder in this document, not a file")
-            # Keep the executable bit git may have recorded for an existing file.
-            mode = (
-                FileMode.BLOB_EXECUTABLE
-                if existing is not None and existing.filemode == FileMode.BLOB_EXECUTABLE
-                else FileMode.BLOB
-            )
-            builder.insert(name, oid, mode)
-        for name, sub in nested.items():
-            existing = builder.get(name)
-            sub_base: pygit2.Tree | None = None
-            if existing is not None:
-                if existing.filemode != FileMode.TREE:
-                    raise ClientError(f"{name!r} is a file in this document, not a folder")
-                sub_base = self.repo[existing.id].peel(pygit2.Tree)
-            sub_id = self._build_tree(sub_base, sub)
-            if len(self.repo[sub_id].peel(pygit2.Tree)) == 0:
-                # git stores no empty folders; a folder whose last file went goes too.
-                if existing is not None:
-                    builder.remove(name)
-            else:
-                builder.insert(name, sub_id, FileMode.TREE)
-        return builder.write()
 
     def _create_commit(
         self,

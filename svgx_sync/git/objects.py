@@ -1,0 +1,74 @@
+"""Git objects built in memory: trees from blobs, never through an index.
+
+Every tree svgx_sync writes (a version, a live checkpoint, the first commit of a
+document, an adopted folder) is built here from its parent's tree and the blobs that
+change, with :class:`pygit2.TreeBuilder`, one builder per folder that changes. Nothing
+here reads or writes the repository's index or working tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import pygit2
+from pygit2.enums import FileMode
+
+from svgx_sync.errors import ClientError
+
+__all__ = ["build_tree", "svg_entry_paths"]
+
+
+def build_tree(
+    repo: pygit2.Repository, base: pygit2.Tree | None, blobs: Mapping[str, pygit2.Oid | None]
+) -> pygit2.Oid:
+    """Write ``base`` with ``blobs`` (POSIX path -> blob id) replaced, None removing the
+    path, and return the new tree's id. Folders that end up empty are left out, since git
+    stores no empty folders; an existing file keeps the executable bit git recorded."""
+    nested: dict[str, dict[str, pygit2.Oid | None]] = {}
+    leaves: dict[str, pygit2.Oid | None] = {}
+    for path, oid in blobs.items():
+        head, sep, rest = path.partition("/")
+        if sep:
+            nested.setdefault(head, {})[rest] = oid
+        else:
+            leaves[head] = oid
+    builder = repo.TreeBuilder(base) if base is not None else repo.TreeBuilder()
+    for name, oid in leaves.items():
+        existing = builder.get(name)
+        if oid is None:
+            if existing is not None:
+                builder.remove(name)
+            continue
+        if existing is not None and existing.filemode == FileMode.TREE:
+            raise ClientError(f"{name!r} is a folder in this document, not a file")
+        mode = (
+            FileMode.BLOB_EXECUTABLE
+            if existing is not None and existing.filemode == FileMode.BLOB_EXECUTABLE
+            else FileMode.BLOB
+        )
+        builder.insert(name, oid, mode)
+    for name, sub in nested.items():
+        existing = builder.get(name)
+        sub_base: pygit2.Tree | None = None
+        if existing is not None:
+            if existing.filemode != FileMode.TREE:
+                raise ClientError(f"{name!r} is a file in this document, not a folder")
+            sub_base = repo[existing.id].peel(pygit2.Tree)
+        sub_id = build_tree(repo, sub_base, sub)
+        if len(repo[sub_id].peel(pygit2.Tree)) == 0:
+            if existing is not None:
+                builder.remove(name)
+        else:
+            builder.insert(name, sub_id, FileMode.TREE)
+    return builder.write()
+
+
+def svg_entry_paths(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = "") -> Iterator[str]:
+    """The POSIX path of every entry of ``tree`` (at any depth) named ``*.svg`` that is
+    not a folder; no blob is read."""
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.filemode == FileMode.TREE:
+            yield from svg_entry_paths(repo, repo[entry.id].peel(pygit2.Tree), path + "/")
+        elif path.endswith(".svg"):
+            yield path
