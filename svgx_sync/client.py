@@ -129,7 +129,7 @@ def create_version(
                     left = deadline - time.monotonic()
                     if left <= 0:
                         raise ServerError(f"the daemon at {_address(host, port)} did not answer")
-                    message = json.loads(ws.recv(timeout=left))
+                    message: dict[str, Any] = json.loads(ws.recv(timeout=left))
                     if message.get("type") == "error":
                         raise _error_of(message)
                     if message.get("type") == kind and all(

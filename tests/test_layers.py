@@ -7,13 +7,11 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from tools import ROOT, run_checker
 
 
 def lint_imports() -> str:
@@ -25,13 +23,8 @@ def lint_imports() -> str:
 
 
 def test_import_contracts_hold() -> None:
-    done = subprocess.run(
-        [lint_imports(), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
+    code, output = run_checker(
+        [lint_imports(), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")], timeout=120
     )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "0 broken" in done.stdout, done.stdout
+    assert code == 0, output
+    assert "0 broken" in output, output

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from tools import run_checker
 
 
 @pytest.mark.parametrize(
@@ -17,11 +14,5 @@ ROOT = Path(__file__).resolve().parent.parent
     ids=["check", "format"],
 )
 def test_ruff_is_clean(command: list[str]) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ruff", *command],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, f"ruff {' '.join(command)}:\n{result.stdout}{result.stderr}"
+    code, output = run_checker([sys.executable, "-m", "ruff", *command])
+    assert code == 0, f"ruff {' '.join(command)}:\n{output}"

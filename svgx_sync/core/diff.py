@@ -238,13 +238,14 @@ class _Differ:
             if old_count[ident] > 1 or new_count[ident] > 1 or not ID_RE.match(ident):
                 continue
             self.safe.add(ident)
-        for new_el, ident in self._new_elements:
-            if ident in self.safe and old_count[ident]:
+        for new_el, new_id in self._new_elements:
+            if new_id in self.safe and old_count[new_id]:
                 old_el = self.match.get(new_el)
-                if old_el is None or old_el.get("id") != ident:
-                    self.safe.discard(ident)
-        for ident in (self.work.root.get("id"), self.new.root.get("id")):
-            self.safe.discard(ident)  # type: ignore[arg-type]
+                if old_el is None or old_el.get("id") != new_id:
+                    self.safe.discard(new_id)
+        for root_id in (self.work.root.get("id"), self.new.root.get("id")):
+            if root_id is not None:
+                self.safe.discard(root_id)
 
     def _delete_removed(self) -> list[Any]:
         """Delete removed subtrees that hold nothing kept; return the ones that must wait."""

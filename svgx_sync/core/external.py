@@ -387,7 +387,7 @@ def element_fingerprint(data: bytes) -> Fingerprint | None:
     out: list[int] = []
     ranks: dict[str, int] = {}
     for el in root.iter(etree.Element):
-        tag = el.tag
+        tag = str(el.tag)
         place: object = el.get("id")
         if place is None:
             ranks[tag] = rank = ranks.get(tag, 0) + 1

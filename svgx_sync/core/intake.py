@@ -119,10 +119,9 @@ def _screen_with_lxml(data: bytes) -> Screening:
         doc = SvgDocument(data)
     except DocumentError as exc:
         return Screening(Verdict.REJECTED, str(exc).removeprefix("document.svg: "))
-    if doc.root.tag != f"{{{SVG_NS}}}svg":
-        return Screening(
-            Verdict.REJECTED, f"the root element is <{doc.root.tag}>, not an SVG <svg>"
-        )
+    tag = str(doc.root.tag)  # an element's tag, as lxml gives it, is a str
+    if tag != f"{{{SVG_NS}}}svg":
+        return Screening(Verdict.REJECTED, f"the root element is <{tag}>, not an SVG <svg>")
     return Screening(Verdict.SVG)
 
 

@@ -205,7 +205,7 @@ DATA_KEYS: dict[OperationType, frozenset[str]] = {
 
 
 def _svg(tag: str, doc: SvgDocument) -> str:
-    ns = doc.root.nsmap.get(None) if doc.root.tag.startswith("{") else None
+    ns = doc.root.nsmap.get(None) if str(doc.root.tag).startswith("{") else None
     return f"{{{ns}}}{tag}" if ns else tag
 
 
@@ -306,7 +306,7 @@ class _Edit:
     def __init__(self, doc: SvgDocument, op: Operation) -> None:
         self.doc = doc
         self.op = op
-        self.undo: list[Callable[[], None]] = []
+        self.undo: list[Callable[[], object]] = []
         self.inverse: list[Operation] = []
 
     def _inverse(self, kind: OperationType, el_address: str, data: dict[str, Any]) -> None:

@@ -166,9 +166,9 @@ class PresenceBook:
                 self._changed.add(user_id)
         out = []
         for user_id in sorted(self._changed):
-            user = self.users.get(user_id) or self._dropped.pop(user_id, None)
-            if user is not None:
-                out.append(user.to_wire())
+            changed = self.users.get(user_id) or self._dropped.pop(user_id, None)
+            if changed is not None:
+                out.append(changed.to_wire())
         self._changed.clear()
         return out
 

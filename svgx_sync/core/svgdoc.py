@@ -447,7 +447,7 @@ class SvgDocument:
 
     def address_of(self, el: Any) -> str:
         """The element's id, or its position when it has none."""
-        ident = el.get("id")
+        ident: str | None = el.get("id")
         if ident is not None and self.ids.get(ident) is el:
             return ident
         return self.position_of(el)
@@ -510,7 +510,7 @@ class SvgDocument:
             and (ns := etree.QName(name).namespace) in KNOWN_PREFIXES
             and ns != XML_NS
         }
-        el = etree.Element(tag, nsmap=usual)  # type: ignore[arg-type]
+        el = etree.Element(tag, nsmap=usual)
         for key, value in (attrib or {}).items():
             el.set(key, value)
         return el
@@ -893,7 +893,7 @@ class SvgDocument:
         nsmap = self.scope(el)
         if not attr and nsmap.get(None) == ns:
             return local
-        usual = KNOWN_PREFIXES.get(ns)
+        usual = KNOWN_PREFIXES.get(ns) if ns is not None else None
         if usual is not None and nsmap.get(usual) == ns:
             return f"{usual}:{local}"
         for prefix, uri in nsmap.items():
@@ -986,7 +986,7 @@ class SvgDocument:
     def fragment_scope(self) -> dict[str | None, str]:
         """The bindings :meth:`parse_fragment` declares: the root's, and the usual prefix
         of each known namespace whose prefix the root leaves free."""
-        known = {p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS}
+        known: dict[str | None, str] = {p: u for u, p in KNOWN_PREFIXES.items() if u != XML_NS}
         return {**known, **self.scope(self.root)}
 
     def parse_fragment(self, markup: str) -> Any:

@@ -500,9 +500,9 @@ class Watcher:
                 }
             )
             if new.commit and move is HeadMove.REWIND:
-                commit = doc.repo.get(new.commit)
-                if isinstance(commit, pygit2.Commit) and not made_by_daemon(commit):
-                    messages.append(_version_notice(commit, seq))
+                rewound = doc.repo.get(new.commit)
+                if isinstance(rewound, pygit2.Commit) and not made_by_daemon(rewound):
+                    messages.append(_version_notice(rewound, seq))
         log.info("watcher: %s HEAD %s (%s -> %s)", doc.name, move.value, old, new)
         return old_files, messages
 

@@ -48,7 +48,7 @@ __all__ = ["Journal", "PendingSync", "journal_path", "read_journal"]
 log = logging.getLogger(__name__)
 
 
-def journal_path(git_dir: Path, branch: str) -> Path:
+def journal_path(git_dir: str | Path, branch: str) -> Path:
     """Where the journal of ``branch`` lives (branch names may contain ``/``)."""
     return Path(git_dir) / "svgx" / f"journal-{quote(branch, safe='')}.log"
 

@@ -743,7 +743,7 @@ class Document:
         try:
             index = self.repo.index
             index.read(False)
-            return index[name].id == pygit2.hash(data)
+            return bool(index[name].id == pygit2.hash(data))
         except (KeyError, ValueError, pygit2.GitError, OSError):
             return False
 
