@@ -24,7 +24,7 @@ from ..errors import OperationError, ProtocolError, validation_problems
 from .ops import Operation, OperationType
 
 if TYPE_CHECKING:
-    from .external import Loss
+    from .external import GitConflict, Loss
 
 __all__ = [
     "Activity",
@@ -329,4 +329,33 @@ def external_loss(
         "ids_removed": list(loss.ids_removed),
         "metadata_dropped": list(loss.metadata_dropped),
         "seq": seq,
+    }
+
+
+# -- what the watcher tells the clients ------------------------------------------------------
+
+
+def git_conflict_pending(
+    document: str, file: str, found: GitConflict, seq: int | None
+) -> dict[str, Any]:
+    """git stopped on a merge conflict in ``file``: it is held until settled."""
+    return {
+        "type": "git_conflict_pending",
+        "document": document,
+        "file": file,
+        "reason": found.reason,
+        "conflicts": list(found.conflicts),
+        "seq": seq,
+        "source": "git",
+    }
+
+
+def git_conflict_resolved(document: str, file: str, seq: int | None) -> dict[str, Any]:
+    """The file holds no conflict any more; it is merged next."""
+    return {
+        "type": "git_conflict_resolved",
+        "document": document,
+        "file": file,
+        "seq": seq,
+        "source": "git",
     }

@@ -74,6 +74,7 @@ from ..core.external import (
     loss_message,
     may_replace,
 )
+from ..core.external_merge import recover_working_tree
 from ..core.ops import Operation
 from ..core.presence import PresenceBook
 from ..core.session import LiveDocument, Outcome, document_key, version_files
@@ -585,10 +586,8 @@ class Daemon:
 
     def _recover_working_tree(self, room: Room) -> None:
         """Merge what other programs and git did to the working tree while the daemon was
-        away (watcher.recover_working_tree), then write the live state where the files
-        hold our own earlier writes."""
-        from .watcher import recover_working_tree
-
+        away (core.external_merge.recover_working_tree), then write the live state where
+        the files hold our own earlier writes."""
         document, live = room.document, room.live
         on_disk = document.svg_files()
         taken_at = live.seq

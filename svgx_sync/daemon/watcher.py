@@ -22,8 +22,9 @@ being accepted and journaled by the daemon; the watcher only adds the external o
 
 The daemon is reached through :class:`WatchTarget`, a small protocol made of public
 methods of :class:`svgx_sync.daemon.server.Daemon`, so the watcher needs none of its internals.
-:func:`recover_working_tree` is the same judgement for a session just loaded: what
-happened to the working tree while the daemon was away.
+What a judged change does to the live session is :mod:`svgx_sync.core.external_merge`,
+which also judges, for a session just loaded, what happened to the working tree while
+the daemon was away.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import contextlib
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol, runtime_checkable
@@ -42,13 +43,10 @@ import pygit2
 from watchfiles import Change, awatch
 
 from ..core import protocol
-from ..core.conflicts import refused, unread
 from ..core.external import (
-    EXTERNAL_USER,
     Checkout,
     ExternalChange,
     Fingerprint,
-    GitConflict,
     HeadMove,
     HeadState,
     Outcome,
@@ -58,27 +56,20 @@ from ..core.external import (
     classify_head_move,
     closest_version,
     content_id,
-    delete_conflict,
     element_fingerprint,
     external_change,
-    file_delete_decision,
     git_conflict,
     is_svg_path,
     loss_message,
     settle_incomplete,
-    to_operations,
     unread_changes,
 )
+from ..core.external_merge import apply_change, report_unread, written_seq
 from ..core.intake import Verdict, screen_svg
-from ..core.ops import coerce_operation
 from ..core.session import LiveDocument, version_files
 from ..core.session import Outcome as Submitted
-from ..core.svgdoc import SvgDocument
 from ..errors import (
     ClientError,
-    DocumentError,
-    NotFound,
-    OperationError,
     StoreError,
     SvgxError,
 )
@@ -87,7 +78,7 @@ from ..git.layout import PRIVATE_REF_NAMESPACE, made_by_daemon
 from ..git.names import validate_document_name
 from ..git.store import Document, Store
 
-__all__ = ["WatchSettings", "WatchTarget", "Watcher", "apply_change", "recover_working_tree"]
+__all__ = ["WatchSettings", "WatchTarget", "Watcher"]
 
 log = logging.getLogger(__name__)
 
@@ -568,7 +559,7 @@ class Watcher:
         ):
             # The version the saving program most likely loaded, of the recent ones (not
             # for what git wrote: git's own versions are judged from our last write).
-            candidates = [(base, _written_seq(live, file))] + [
+            candidates = [(base, written_seq(live, file))] + [
                 v for v in self.target.written_versions(doc.name, file) if v[0] != base
             ]
             if len(candidates) > 1:
@@ -610,13 +601,13 @@ class Watcher:
                 unread_changes, newest, base, disk, file, change.operations
             )
         before = live.last_written.get(file)
-        own_after, seen_seq = live.seq, _written_seq(live, file) if base_seq is None else base_seq
-        outcomes, messages = apply_change(
+        own_after, seen_seq = live.seq, written_seq(live, file) if base_seq is None else base_seq
+        outcomes = apply_change(
             live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
         )
         if unread:
-            outcomes += _report_unread(live, file, unread, base_seq=seen_seq, own_after=own_after)
-        return outcomes, notices + messages + lost, live.last_written.get(file) is not before
+            outcomes += report_unread(live, file, unread, base_seq=seen_seq, own_after=own_after)
+        return outcomes, notices + lost, live.last_written.get(file) is not before
 
     def _hold_git_conflict(
         self, doc: Document, live: LiveDocument, file: str, disk: bytes | None
@@ -633,14 +624,14 @@ class Watcher:
         if found is not None:
             if file in live.held:
                 return True, []
-            notice = git_conflict_notice(doc.name, file, found, live.seq)
+            notice = protocol.git_conflict_pending(doc.name, file, found, live.seq)
             live.held[file] = notice
             log.info("watcher: %s/%s held: %s", doc.name, file, found.reason)
             return True, [notice]
         if live.held.pop(file, None) is None:
             return False, []
         log.info("watcher: %s/%s: git's conflict is settled", doc.name, file)
-        return False, [git_conflict_settled(doc.name, file, live.seq)]
+        return False, [protocol.git_conflict_resolved(doc.name, file, live.seq)]
 
     def _fingerprint(self, data: bytes) -> Fingerprint | None:
         """:func:`element_fingerprint`, remembered for the last few versions."""
@@ -806,305 +797,6 @@ def _svg_files_or_committed(doc: Document, committed: Mapping[str, bytes]) -> di
         elif path in committed:
             out[path] = committed[path]
     return out
-
-
-def _take_bytes(live: LiveDocument, file: str, data: bytes) -> None:
-    """Make ``data`` (same elements as the live file) the live file's bytes and base."""
-    live.files[file] = SvgDocument(data, name=file)
-    live.last_written[file] = data
-    live.written_seq[file] = live.seq
-    live.dirty.discard(file)
-
-
-def _written_seq(live: LiveDocument, file: str) -> int:
-    """The ``seq`` at which the daemon last wrote ``file`` (the base of an external edit)."""
-    return live.written_seq.get(file, live.seq)
-
-
-def apply_change(
-    live: LiveDocument,
-    change: ExternalChange,
-    *,
-    base: bytes | None,
-    disk: bytes | None,
-    now: float,
-    base_seq: int | None = None,
-) -> tuple[list[Submitted], list[dict[str, Any]]]:
-    """Carry out what :func:`~svgx_sync.core.external.external_change` decided for one file.
-
-    Its operations, or the file's addition or deletion, go to the live session as
-    :data:`EXTERNAL_USER`, based on ``base_seq`` (default: the ``seq`` at which ``base``
-    was written); the file's ``last_written`` becomes what is on disk, and a file the
-    merge changed is marked to be written back.
-    """
-    file = change.file
-    if base_seq is None:
-        base_seq = _written_seq(live, file)
-    if change.outcome is Outcome.OPERATIONS:
-        return _apply_operations(live, change, base_seq=base_seq, now=now), []
-    if change.outcome is Outcome.FILE_ADD and change.data is not None:
-        try:
-            out = live.add_file(file, change.data, user_id=EXTERNAL_USER, now=now)
-        except (OperationError, DocumentError) as exc:
-            log.warning("watcher: the new file %s is refused: %s", file, exc)
-            return [], []
-        live.last_written[file] = change.data
-        live.written_seq[file] = live.seq
-        return [out], []
-    if change.outcome is Outcome.FILE_DELETE:
-        return _delete_file(live, file, change.live_edited, base_seq=base_seq, now=now), []
-    current = live.files.get(file)
-    if change.outcome is Outcome.IGNORE and disk is not None and current is not None:
-        ours = current.to_bytes()
-        if ours == disk or (ours == base and change.reason == "formatting only"):
-            # The live state, or formatting only with no live edits: the file's bytes
-            # are now the base, so the daemon keeps them and does not write it back.
-            _take_bytes(live, file, disk)
-        elif disk != live.last_written.get(file):
-            # An older version of ours, or formatting only beside live edits: nothing to
-            # merge, but the bytes are seen now (a write may replace them), and the live
-            # state goes over them.
-            live.last_written[file] = disk
-            live.written_seq[file] = base_seq
-            live.dirty.add(file)
-    return [], []
-
-
-def _apply_operations(
-    live: LiveDocument, change: ExternalChange, *, base_seq: int, now: float
-) -> list[Submitted]:
-    file = change.file
-    ops = to_operations(change, timestamp=now, session_id=live.key)
-    outcomes: list[Submitted] = []
-    failed = 0
-    # Earlier outside changes came from other programs, or from this one before it
-    # loaded ``base``: concurrent with this change, as another person's edits are.
-    own_after = live.seq
-    for op in ops:
-        try:
-            outcomes.append(
-                live.submit(
-                    op.model_copy(update={"file": file}),
-                    base_seq=base_seq,
-                    now=now,
-                    own_after=own_after,
-                )
-            )
-        except (OperationError, NotFound) as exc:
-            failed += 1
-            record = refused(live.book, op, exc, file=file, strategy=live.strategy)
-            if record is None:
-                log.debug("watcher: external %s on %s: %s", op.operation_type, file, exc)
-                continue
-            log.warning(
-                "watcher: external %s on %s refused (%s): %s",
-                op.operation_type,
-                file,
-                record["conflict_id"],
-                exc,
-            )
-            outcomes.append(_noted(live, record))
-    disk = change.data
-    clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
-    if not failed and clean and not change.live_edited and disk is not None:
-        # base + (base -> disk) with nothing else live is the file's elements: keep
-        # the file's own bytes, so the daemon does not write it back.
-        _take_bytes(live, file, disk)
-        return outcomes
-    # The file now holds theirs; the merged live state is written back by the daemon.
-    live.last_written[file] = disk if disk is not None else b""
-    live.written_seq[file] = live.seq
-    live.dirty.add(file)
-    return outcomes
-
-
-def _report_unread(
-    live: LiveDocument,
-    file: str,
-    changes: Sequence[Mapping[str, Any]],
-    *,
-    base_seq: int,
-    own_after: int,
-) -> list[Submitted]:
-    """Record, journal and broadcast the changes a save read as a stale copy would make
-    had it been up to date (``stale_save`` conflicts won by the live state)."""
-    if file not in live.files:
-        return []
-    records: list[dict[str, Any]] = []
-    for raw in changes:
-        op = coerce_operation(
-            {**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key}
-        )
-        records += unread(
-            live.files[file],
-            live.book,
-            op,
-            file=file,
-            strategy=live.strategy,
-            base_seq=base_seq,
-            own_after=own_after,
-        )
-    if not records:
-        return []
-    log.info(
-        "watcher: a save of %s/%s read as a stale copy leaves out %d change(s): %s",
-        live.key,
-        file,
-        len(records),
-        ", ".join(r["conflict_id"] for r in records),
-    )
-    return [_noted(live, *records)]
-
-
-def _noted(live: LiveDocument, *records: dict[str, Any]) -> Submitted:
-    """A conflict recorded without an operation of its own: journaled and broadcast
-    (``conflict_detected``) like one that came with an operation."""
-    noted = Submitted(
-        "applied",
-        {"op_id": None, "seq": None, "status": records[0]["status"]},
-        conflicts=list(records),
-    )
-    noted.journal.append(live.conflict_record(records))
-    return noted
-
-
-def _delete_file(
-    live: LiveDocument, file: str, live_edited: bool, *, base_seq: int, now: float
-) -> list[Submitted]:
-    decision = file_delete_decision(live.strategy, live_edited=live_edited)
-    outcomes: list[Submitted] = []
-    if decision.conflict is not None:
-        users = {
-            t.user_id for touches in live.book.history.values() for t in touches if t.seq > base_seq
-        } - {EXTERNAL_USER}
-        fields = delete_conflict(file, decision, live_users=users, strategy=live.strategy)
-        status = fields.pop("status")
-        winner = fields.pop("winner")
-        record = live.book.add(**fields, status=status, winner=winner)
-        if status != "open":
-            live.book.resolved += 1
-        outcomes.append(_noted(live, record))
-    live.last_written.pop(file, None)
-    if decision.delete:
-        outcomes.append(live.delete_file(file, user_id=EXTERNAL_USER, now=now))
-    else:
-        live.dirty.add(file)  # kept: the daemon writes the live file back
-    return outcomes
-
-
-def recover_working_tree(
-    live: LiveDocument,
-    disk: Mapping[str, bytes],
-    recorded: Mapping[str, tuple[bytes, int]],
-    versions: tuple[Mapping[str, bytes], Mapping[str, bytes]] | None,
-    *,
-    now: float,
-    unmerged: Collection[str] = (),
-    rejected: list[tuple[str, str]] | None = None,
-    before_loss: Callable[[ExternalChange], None] | None = None,
-    newer: Mapping[str, bytes] | None = None,
-) -> tuple[list[Submitted], set[str]]:
-    """Bring what happened to the working tree while the daemon was away into a session
-    just recovered from its checkpoint and journal.
-
-    ``disk`` is the working tree's SVG files; ``recorded`` the bases the daemon last
-    wrote (:class:`svgx_sync.durable.bases.WrittenBases`; a file without one keeps the base it
-    was loaded with); ``versions`` the branch's files at the commit of the last record
-    and now, when git moved the branch meanwhile. A file that differs from its base is
-    an external edit, merged like one; a file that holds its base (our own write) gets
-    the live state written over it. A file in which git has a merge conflict to settle
-    (``unmerged``: the paths git's index has unmerged) is held. A file that is not an
-    SVG file is left alone, logged, and added to ``rejected`` as ``(file, reason)``;
-    ``before_loss`` is called with a change that drops ids or the model before it is
-    applied (to make a version of the live state as it still is). ``newer`` holds the
-    latest recorded version of the files whose ``recorded`` base is an older one: what a
-    save read so leaves out is reported (``stale_save`` conflicts). Returns the outcomes
-    to journal and broadcast and the files whose base changed.
-    """
-    outcomes: list[Submitted] = []
-    changed: set[str] = set()
-    for file in sorted(set(disk) | set(live.files) | set(recorded)):
-        on_disk = disk.get(file)
-        if file in recorded:
-            live.last_written[file], seq = recorded[file]
-            live.written_seq[file] = min(seq, live.seq)
-        found = git_conflict(on_disk, unmerged=file in unmerged)
-        if found is not None:
-            # git stopped on a merge conflict in it meanwhile: held until it is settled.
-            live.held[file] = git_conflict_notice(live.name, file, found, live.seq)
-            continue
-        base = live.last_written.get(file)
-        if versions is not None:
-            # What git wrote meanwhile is judged from the version the live work sat on.
-            base = base_after_head_move(base, versions[0].get(file), versions[1].get(file), on_disk)
-            if base is not None:
-                live.last_written[file] = base
-        current = live.files.get(file)
-        ours = current.to_bytes() if current is not None else None
-        change = external_change(base, ours, on_disk, file)
-        log.debug("recovery: %s/%s: %s (%s)", live.key, file, change.outcome.value, change.reason)
-        before = live.last_written.get(file)
-        latest = (newer or {}).get(file) if versions is None else None
-        unread = (
-            unread_changes(latest, base, on_disk, file, change.operations)
-            if latest is not None
-            and base is not None
-            and on_disk is not None
-            and change.outcome in (Outcome.IGNORE, Outcome.OPERATIONS)
-            else []
-        )
-        own_after, base_seq = live.seq, _written_seq(live, file)
-        if change.outcome is Outcome.IGNORE:
-            if on_disk is None and ours is not None:
-                live.dirty.add(file)  # not written yet
-            elif on_disk is not None and ours is not None and ours != on_disk:
-                if ours == base and change.reason == "formatting only":
-                    _take_bytes(live, file, on_disk)
-                else:
-                    # Our own write, perhaps an older one: the live state goes over it.
-                    live.last_written[file] = on_disk
-                    live.dirty.add(file)
-        elif change.outcome is Outcome.REJECTED:
-            log.warning("recovery: %s/%s is not taken in: %s", live.key, file, change.reason)
-            if rejected is not None:
-                rejected.append((file, change.reason))
-        elif change.outcome is Outcome.WAIT:  # a file not whole yet is left alone
-            log.info("recovery: %s/%s is left as it is: %s", live.key, file, change.reason)
-        else:
-            if change.loss is not None and before_loss is not None:
-                before_loss(change)
-            outcomes += apply_change(live, change, base=base, disk=on_disk, now=now)[0]
-        if unread:
-            outcomes += _report_unread(live, file, unread, base_seq=base_seq, own_after=own_after)
-        if live.last_written.get(file) is not before or file in recorded:
-            changed.add(file)
-    return outcomes, changed
-
-
-def git_conflict_notice(
-    document: str, file: str, found: GitConflict, seq: int | None
-) -> dict[str, Any]:
-    """``git_conflict_pending``: git stopped on a merge conflict in ``file``."""
-    return {
-        "type": "git_conflict_pending",
-        "document": document,
-        "file": file,
-        "reason": found.reason,
-        "conflicts": list(found.conflicts),
-        "seq": seq,
-        "source": "git",
-    }
-
-
-def git_conflict_settled(document: str, file: str, seq: int | None) -> dict[str, Any]:
-    """``git_conflict_resolved``: the file holds no conflict any more; it is merged next."""
-    return {
-        "type": "git_conflict_resolved",
-        "document": document,
-        "file": file,
-        "seq": seq,
-        "source": "git",
-    }
 
 
 def _version_notice(commit: pygit2.Commit, seq: int | None) -> dict[str, Any]:
