@@ -88,19 +88,6 @@ def test_our_commits_merge_with_the_cli(store: Store, git: Git) -> None:
     git(doc.path, "fsck", "--strict")
 
 
-def test_revert_over_a_cli_history(store: Store, git: Git) -> None:
-    doc = store.create("logo")
-    first = doc.head_version()
-    assert first is not None
-    (doc.path / "document.svg").write_bytes(RED)
-    git(doc.path, "commit", "-q", "-am", "Red")
-    doc.revert(first, user_id="u", username="U")
-    assert git(doc.path, "status", "--porcelain") == ""
-    old_tree = git(doc.path, "rev-parse", f"{first}^{{tree}}")
-    assert git(doc.path, "rev-parse", "HEAD^{tree}") == old_tree
-    git(doc.path, "fsck", "--strict")
-
-
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``python -m svgx_sync ARGS`` in a child process."""
     return subprocess.run(

@@ -10,9 +10,8 @@ have these bytes" into git objects and refs, and reads them back. What it guaran
   asked for), with a compare-and-swap on the old tip: a branch that moved under us is
   an error, not a lost update. ``refs/svgx/*`` is left to the daemon.
 - When the branch committed to is the checked-out one, the index follows the commit for
-  the paths it touched, so ``git status`` shows no staged difference afterwards. Revert
-  and branch switches leave working tree, index and HEAD all matching.
-- History is never rewritten: revert is a new commit whose tree is the old one.
+  the paths it touched, so ``git status`` shows no staged difference afterwards.
+- History is never rewritten.
 - Author identities and trailers are ones ``git fsck --strict`` and
   ``git interpret-trailers`` accept; they, and every ref we write, are named in
   :mod:`svgx_sync.git.layout` (told for users in ``docs/git-layout.md``).
@@ -34,7 +33,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, TypeVar
 
 import pygit2
-from pygit2.enums import CheckoutStrategy, FileMode, FileStatus, ObjectType, SortMode
+from pygit2.enums import FileMode, ObjectType, SortMode
 
 from svgx_sync.durable.atomic import write_atomic
 from svgx_sync.errors import ClientError, NotFound, StoreError
@@ -80,22 +79,6 @@ _LOCK_FIRST_DELAY = 0.005
 _LOCK_MAX_DELAY = 0.2
 
 _T = TypeVar("_T")
-
-
-# Status flags of a tracked file whose content differs from HEAD (staged or not).
-# WT_NEW (untracked) and IGNORED are left out: checkout never overwrites those silently.
-_DIRTY = (
-    FileStatus.INDEX_NEW
-    | FileStatus.INDEX_MODIFIED
-    | FileStatus.INDEX_DELETED
-    | FileStatus.INDEX_RENAMED
-    | FileStatus.INDEX_TYPECHANGE
-    | FileStatus.WT_MODIFIED
-    | FileStatus.WT_DELETED
-    | FileStatus.WT_TYPECHANGE
-    | FileStatus.WT_RENAMED
-    | FileStatus.CONFLICTED
-)
 
 
 @dataclass(frozen=True)
@@ -451,44 +434,6 @@ class Document:
             f" (git commit) or abort it (git {what} --abort) first"
         )
 
-    def revert(
-        self,
-        version_id: str,
-        *,
-        user_id: str,
-        username: str,
-        description: str | None = None,
-        force: bool = False,
-    ) -> str:
-        """Bring the current branch back to ``version_id`` with a new commit.
-
-        The new commit's tree is exactly that version's tree; nothing is rewritten, so
-        the reverted work stays in history. Working tree and index end up matching the
-        new commit. Uncommitted changes to tracked SVG files are refused unless
-        ``force``, because they would be overwritten.
-        """
-        target = self._commit(version_id)
-        refname = self._require_head_refname()
-        if not force:
-            self._refuse_if_dirty("revert")
-        parent_ids = self._parents_for(refname, None)
-        identity = user_signature(username, user_id)
-        text = description or f"Revert to {str(target.id)[:12]}"
-        message = compose_message(text, None, ())
-        oid = self._create_commit(refname, identity, message, target.tree_id, parent_ids)
-        # HEAD already names the new commit, so checkout's baseline would be the new
-        # tree; FORCE makes the working tree and index match it, removing files that
-        # were only in the old tip (they are still in the index).
-        new_commit = self.repo[oid]
-
-        def checkout() -> None:
-            # pygit2 leaves checkout_tree unannotated.
-            self.repo.checkout_tree(new_commit, strategy=CheckoutStrategy.FORCE)  # type: ignore[no-untyped-call]
-
-        self._checkout(checkout)
-        log.info("reverted %s to %s with %s", self.name, target.id, oid)
-        return str(oid)
-
     # ----------------------------------------------------------------- branches
 
     def create_branch(self, name: str, from_version: str | None = None) -> str:
@@ -526,32 +471,6 @@ class Document:
         if refname == self._head_refname():
             raise ClientError(f"branch {name!r} is checked out and cannot be deleted")
         self._write_ref(lambda: self.repo.references.delete(refname), f"branch {name}")
-
-    def switch_branch(self, name: str, *, force: bool = False) -> None:
-        """Check out branch ``name``: working tree, index and HEAD all follow.
-
-        Uncommitted changes to tracked SVG files are refused unless ``force`` (then they
-        are overwritten), like ``git switch`` refuses to lose work.
-        """
-        refname = f"refs/heads/{validate_branch_name(name)}"
-        if refname not in self.repo.references:
-            raise NotFound(f"no branch named {name!r}")
-        if refname == self._head_refname():
-            return
-        if not force:
-            self._refuse_if_dirty("switch branch")
-        # SAFE still refuses to overwrite other local changes (untracked files in the
-        # way, edited non-SVG files) instead of losing them.
-        strategy = CheckoutStrategy.FORCE if force else CheckoutStrategy.SAFE
-        try:
-            self._checkout(lambda: self.repo.checkout(refname, strategy=strategy))
-        except StoreError as exc:
-            if isinstance(exc.__cause__, pygit2.GitError) and "conflict" in str(exc).lower():
-                raise ClientError(
-                    f"cannot switch {self.name!r} to {name!r}: local changes would be"
-                    f" overwritten ({exc.__cause__})"
-                ) from exc.__cause__
-            raise
 
     # ----------------------------------------------------------------- tags
 
@@ -658,12 +577,6 @@ class Document:
         assert isinstance(target, str)
         return target
 
-    def _require_head_refname(self) -> str:
-        refname = self._head_refname()
-        if refname is None:
-            raise ClientError(f"HEAD of {self.name!r} is detached; check out a branch first")
-        return refname
-
     def _commit(self, rev: str) -> pygit2.Commit:
         commit = self.repo[self.resolve(rev)]
         assert isinstance(commit, pygit2.Commit)
@@ -731,12 +644,6 @@ class Document:
         except (pygit2.GitError, OSError) as exc:
             raise StoreError(f"cannot update {what} in {self.name!r}: {exc}") from exc
 
-    def _checkout(self, action: Callable[[], None]) -> None:
-        try:
-            _with_lock_retry(action, "checkout")
-        except (pygit2.GitError, OSError) as exc:
-            raise StoreError(f"checkout failed in {self.name!r}: {exc}") from exc
-
     def index_holds(self, name: str, data: bytes) -> bool:
         """Whether git's index holds exactly ``data`` for ``name``: the bytes git itself
         wrote there (checkout, reset, revert, merge) or staged."""
@@ -791,20 +698,6 @@ class Document:
         if target.is_symlink():
             raise ClientError(f"{name!r} is a symbolic link in document {self.name!r}")
         return target
-
-    def _refuse_if_dirty(self, action: str) -> None:
-        try:
-            status = self.repo.status(untracked_files="no")
-        except pygit2.GitError as exc:
-            raise StoreError(f"cannot read the status of {self.name!r}: {exc}") from exc
-        dirty = sorted(
-            path for path, flags in status.items() if path.endswith(".svg") and flags & _DIRTY
-        )
-        if dirty:
-            raise ClientError(
-                f"cannot {action} in {self.name!r}: uncommitted changes to"
-                f" {', '.join(dirty)} (commit them or force)"
-            )
 
     def _tree_svg_files(self, tree: pygit2.Tree, prefix: str = "") -> Iterator[tuple[str, bytes]]:
         """Each ``*.svg`` file of ``tree`` and its bytes; no other blob is read."""
