@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from svgx_sync.errors import ClientError, InvalidName, NotFound, StoreError
-from svgx_sync.git import store as store_module
+from svgx_sync.git import locks
 from svgx_sync.git.store import EMPTY_SVG, Document, Store, Version
 
 Git = Callable[..., str]
@@ -350,7 +350,7 @@ def test_a_lock_released_while_waiting_is_waited_for(
         waits.append(seconds)
         lock.unlink()
 
-    monkeypatch.setattr(store_module, "_sleep", other_writer_finishes)
+    monkeypatch.setattr(locks, "_sleep", other_writer_finishes)
     sha = edit(doc, {"document.svg": RED})
     assert len(waits) == 1
     assert git(doc.path, "rev-parse", "main").strip() == sha
@@ -363,7 +363,7 @@ def test_a_held_ref_lock_is_reported_and_left_alone(
     before = doc.head_version()
     lock = doc.path / ".git" / "refs" / "heads" / "main.lock"
     lock.write_bytes(b"")
-    monkeypatch.setattr(store_module, "_LOCK_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(locks, "_LOCK_WAIT_SECONDS", 0.05)
     with pytest.raises(StoreError, match="lock"):
         edit(doc, {"document.svg": RED})
     assert lock.exists()  # never removed by us
@@ -385,7 +385,7 @@ def test_a_held_index_lock_does_not_undo_a_commit(
     doc = store.create("logo")
     lock = doc.path / ".git" / "index.lock"
     lock.write_bytes(b"")
-    monkeypatch.setattr(store_module, "_LOCK_WAIT_SECONDS", 0.05)
+    monkeypatch.setattr(locks, "_LOCK_WAIT_SECONDS", 0.05)
     sha = edit(doc, {"document.svg": RED})
     assert git(doc.path, "rev-parse", "HEAD").strip() == sha
     assert lock.exists()

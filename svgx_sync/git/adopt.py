@@ -103,8 +103,8 @@ def adopt_folder(path: Path) -> Document:
     identity = system_signature()
     count = len(blobs)
     message = f"Adopt folder: {count} SVG file{'s' if count != 1 else ''} as they were\n"
-    document._create_commit(f"refs/heads/{DEFAULT_BRANCH}", identity, message, tree_id, [])
-    document._update_index(blobs, from_disk=True)
+    document.refs.create_commit(f"refs/heads/{DEFAULT_BRANCH}", identity, message, tree_id, [])
+    document.worktree.update_index(blobs, from_disk=True)
     log.info("adopted %s (%d SVG files) at %s", name, count, path)
     return document
 

@@ -15,7 +15,7 @@ from pygit2.enums import FileMode
 
 from svgx_sync.errors import ClientError
 
-__all__ = ["build_tree", "svg_entry_paths"]
+__all__ = ["build_tree", "svg_entry_paths", "tree_svg_files"]
 
 
 def build_tree(
@@ -72,3 +72,21 @@ def svg_entry_paths(repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = ""
             yield from svg_entry_paths(repo, repo[entry.id].peel(pygit2.Tree), path + "/")
         elif path.endswith(".svg"):
             yield path
+
+
+def tree_svg_files(
+    repo: pygit2.Repository, tree: pygit2.Tree, prefix: str = ""
+) -> Iterator[tuple[str, bytes]]:
+    """Each ``*.svg`` file of ``tree`` (at any depth) and its bytes; no other blob is
+    read. Symbolic links and submodules are not drawings and are left out."""
+    for entry in tree:
+        path = f"{prefix}{entry.name}"
+        if entry.filemode == FileMode.TREE:
+            yield from tree_svg_files(repo, repo[entry.id].peel(pygit2.Tree), path + "/")
+        elif path.endswith(".svg") and entry.filemode in (
+            FileMode.BLOB,
+            FileMode.BLOB_EXECUTABLE,
+        ):
+            blob = repo[entry.id]
+            assert isinstance(blob, pygit2.Blob)
+            yield path, blob.data
