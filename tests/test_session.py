@@ -251,3 +251,103 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
 def test_a_version_holds_every_live_file_and_deletes_what_was_deleted_live():
     files = version_files({"a.svg": b"A", "b.svg": b"B"}, ["b.svg", "gone.svg"])
     assert files == {"a.svg": b"A", "b.svg": b"B", "gone.svg": None}
+
+
+# -- what the working tree holds ---------------------------------------------------------
+
+OTHER_FORMAT = SOURCE.replace(b'"', b"'")
+
+
+def test_an_outside_save_with_the_same_elements_becomes_the_files_bytes_and_base():
+    d = live()
+    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}), base_seq=None, now=0)
+    same = d.contents()["document.svg"].replace(b'"', b"'")
+    d.outside_save_taken("document.svg", same)
+    assert d.files["document.svg"].to_bytes() == same
+    assert (d.last_written["document.svg"], d.base_seq("document.svg")) == (same, 1)
+    assert d.take_dirty() == {}
+
+
+def test_an_outside_save_merged_beside_live_edits_is_the_base_and_is_written_over():
+    d = live()
+    d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}), base_seq=None, now=0)
+    d.take_dirty()
+    d.outside_save_merged("document.svg", OTHER_FORMAT)
+    assert (d.last_written["document.svg"], d.base_seq("document.svg")) == (OTHER_FORMAT, 1)
+    assert list(d.take_dirty()) == ["document.svg"]
+
+
+def test_an_older_copy_of_ours_is_seen_and_the_live_state_goes_over_it():
+    d = live()
+    for n in range(3):
+        d.submit(op("a", "update", "r1", {"attributes": {"n": str(n)}}), base_seq=None, now=0)
+    d.take_dirty()
+    d.older_copy_seen("document.svg", SOURCE, seq=1)
+    assert (d.last_written["document.svg"], d.base_seq("document.svg")) == (SOURCE, 1)
+    assert "document.svg" in d.take_dirty()
+    d.older_copy_seen("document.svg", OTHER_FORMAT)  # the seq it stands at is kept
+    assert (d.last_written["document.svg"], d.base_seq("document.svg")) == (OTHER_FORMAT, 3)
+
+
+def test_a_file_added_or_removed_on_disk():
+    d = live()
+    d.add_file("b.svg", SOURCE, user_id="external", now=0)
+    d.outside_file_added("b.svg", SOURCE)
+    assert (d.last_written["b.svg"], d.base_seq("b.svg")) == (SOURCE, 1)
+    d.removed_on_disk("b.svg", keep=True)
+    assert "b.svg" not in d.last_written and d.take_dirty() == {"b.svg": SOURCE}
+    d.removed_on_disk("document.svg", keep=False)
+    assert "document.svg" not in d.last_written and d.take_dirty() == {}
+
+
+def test_write_back_leaves_out_files_no_longer_live():
+    d = live()
+    d.write_back(["document.svg", "gone.svg"])
+    assert d.dirty == {"document.svg"}
+
+
+def test_a_recorded_base_stands_at_most_at_the_current_seq():
+    d = LiveDocument("doc", "main", {"document.svg": SOURCE}, seq=5)
+    d.recorded_base("document.svg", OTHER_FORMAT, 9)
+    assert (d.last_written["document.svg"], d.base_seq("document.svg")) == (OTHER_FORMAT, 5)
+    d.recorded_base("document.svg", SOURCE, 2)
+    assert d.base_seq("document.svg") == 2
+    d.base_before_git("document.svg", OTHER_FORMAT)
+    assert (d.last_written["document.svg"], d.base_seq("document.svg")) == (OTHER_FORMAT, 2)
+
+
+def test_a_checkout_is_seen_and_the_live_state_goes_over_what_differs():
+    d = LiveDocument("doc", "main", {"a.svg": SOURCE, "b.svg": SOURCE})
+    d.checkout_seen({"a.svg": SOURCE, "b.svg": OTHER_FORMAT})
+    assert d.last_written == {"a.svg": SOURCE, "b.svg": OTHER_FORMAT}
+    assert d.dirty == {"b.svg"}
+
+
+def test_a_revert_on_disk_is_the_whole_working_tree_now():
+    d = LiveDocument("doc", "main", {"a.svg": SOURCE, "b.svg": SOURCE})
+    d.submit(op("a", "update", "r1", {"attributes": {"n": "1"}}, None), base_seq=None, now=0)
+    d.reverted_on_disk({"a.svg": OTHER_FORMAT})
+    assert d.last_written == {"a.svg": OTHER_FORMAT}
+    assert (d.base_seq("a.svg"), d.written_seq["b.svg"]) == (1, 0)
+
+
+def test_a_file_git_has_a_conflict_in_is_held_once_and_released_once():
+    d = live()
+    assert d.hold("document.svg", {"type": "git_conflict_pending"})
+    assert not d.hold("document.svg", {"type": "another"})
+    assert d.held == {"document.svg": {"type": "git_conflict_pending"}}
+    d.write_back(["document.svg"])
+    assert d.take_dirty() == {} and d.dirty == {"document.svg"}
+    assert d.release("document.svg") and not d.release("document.svg")
+
+
+@pytest.mark.parametrize(("status", "resolved"), [("open", 0), ("auto_resolved", 1)])
+def test_a_conflict_without_an_operation_is_recorded_journaled_and_counted(status, resolved):
+    d = live()
+    out = d.add_conflict({"kind": "edit_delete", "file": "document.svg", "status": status})
+    (record,) = out.conflicts
+    assert record["conflict_id"] == "conflict_1" and d.book.conflicts["conflict_1"] is record
+    assert (out.ack, out.entries) == ({"op_id": None, "seq": None, "status": status}, [])
+    (journaled,) = out.journal
+    assert journaled["kind"] == "conflicts" and journaled["records"] == [record]
+    assert (d.book.detected, d.book.resolved, journaled["resolved"]) == (1, resolved, resolved)

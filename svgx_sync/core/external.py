@@ -513,9 +513,9 @@ def delete_conflict(
         "users": sorted(set(live_users)) + [EXTERNAL_USER],
         "later": {"op_id": None, "user_id": EXTERNAL_USER},
         "strategy": Strategy(strategy).value,
+        "reason": decision.reason,
         "status": decision.conflict,
         "winner": "later" if decision.delete else "earlier",
-        "reason": decision.reason,
     }
 
 

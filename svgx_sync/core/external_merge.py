@@ -29,10 +29,12 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from ..errors import DocumentError, NotFound, OperationError
+from . import protocol
 from .conflicts import refused, unread
 from .external import (
     EXTERNAL_USER,
     ExternalChange,
+    GitConflict,
     Outcome,
     base_after_head_move,
     delete_conflict,
@@ -43,27 +45,12 @@ from .external import (
     unread_changes,
 )
 from .ops import coerce_operation
-from .protocol import git_conflict_pending
 from .session import LiveDocument
 from .session import Outcome as Submitted
-from .svgdoc import SvgDocument
 
-__all__ = ["apply_change", "recover_working_tree", "report_unread", "written_seq"]
+__all__ = ["apply_change", "hold_git_conflict", "recover_working_tree", "report_unread"]
 
 log = logging.getLogger(__name__)
-
-
-def _take_bytes(live: LiveDocument, file: str, data: bytes) -> None:
-    """Make ``data`` (same elements as the live file) the live file's bytes and base."""
-    live.files[file] = SvgDocument(data, name=file)
-    live.last_written[file] = data
-    live.written_seq[file] = live.seq
-    live.dirty.discard(file)
-
-
-def written_seq(live: LiveDocument, file: str) -> int:
-    """The ``seq`` at which the daemon last wrote ``file`` (the base of an external edit)."""
-    return live.written_seq.get(file, live.seq)
 
 
 def apply_change(
@@ -85,7 +72,7 @@ def apply_change(
     """
     file = change.file
     if base_seq is None:
-        base_seq = written_seq(live, file)
+        base_seq = live.base_seq(file)
     if change.outcome is Outcome.OPERATIONS:
         return _apply_operations(live, change, base_seq=base_seq, now=now)
     if change.outcome is Outcome.FILE_ADD and change.data is not None:
@@ -94,8 +81,7 @@ def apply_change(
         except (OperationError, DocumentError) as exc:
             log.warning("watcher: the new file %s is refused: %s", file, exc)
             return []
-        live.last_written[file] = change.data
-        live.written_seq[file] = live.seq
+        live.outside_file_added(file, change.data)
         return [out]
     if change.outcome is Outcome.FILE_DELETE:
         return _delete_file(live, file, change.live_edited, base_seq=base_seq, now=now)
@@ -105,14 +91,9 @@ def apply_change(
         if ours == disk or (ours == base and change.reason == "formatting only"):
             # The live state, or formatting only with no live edits: the file's bytes
             # are now the base, so the daemon keeps them and does not write it back.
-            _take_bytes(live, file, disk)
+            live.outside_save_taken(file, disk)
         elif disk != live.last_written.get(file):
-            # An older version of ours, or formatting only beside live edits: nothing to
-            # merge, but the bytes are seen now (a write may replace them), and the live
-            # state goes over them.
-            live.last_written[file] = disk
-            live.written_seq[file] = base_seq
-            live.dirty.add(file)
+            live.older_copy_seen(file, disk, seq=base_seq)
     return []
 
 
@@ -149,18 +130,15 @@ def _apply_operations(
                 record["conflict_id"],
                 exc,
             )
-            outcomes.append(_noted(live, record))
+            outcomes.append(live.noted([record]))
     disk = change.data
     clean = all(o.status in ("applied", "duplicate") and not o.conflicts for o in outcomes)
     if not failed and clean and not change.live_edited and disk is not None:
         # base + (base -> disk) with nothing else live is the file's elements: keep
         # the file's own bytes, so the daemon does not write it back.
-        _take_bytes(live, file, disk)
-        return outcomes
-    # The file now holds theirs; the merged live state is written back by the daemon.
-    live.last_written[file] = disk if disk is not None else b""
-    live.written_seq[file] = live.seq
-    live.dirty.add(file)
+        live.outside_save_taken(file, disk)
+    else:
+        live.outside_save_merged(file, disk if disk is not None else b"")
     return outcomes
 
 
@@ -199,19 +177,7 @@ def report_unread(
         len(records),
         ", ".join(r["conflict_id"] for r in records),
     )
-    return [_noted(live, *records)]
-
-
-def _noted(live: LiveDocument, *records: dict[str, Any]) -> Submitted:
-    """A conflict recorded without an operation of its own: journaled and broadcast
-    (``conflict_detected``) like one that came with an operation."""
-    noted = Submitted(
-        "applied",
-        {"op_id": None, "seq": None, "status": records[0]["status"]},
-        conflicts=list(records),
-    )
-    noted.journal.append(live.conflict_record(records))
-    return noted
+    return [live.noted(records)]
 
 
 def _delete_file(
@@ -224,18 +190,29 @@ def _delete_file(
             t.user_id for touches in live.book.history.values() for t in touches if t.seq > base_seq
         } - {EXTERNAL_USER}
         fields = delete_conflict(file, decision, live_users=users, strategy=live.strategy)
-        status = fields.pop("status")
-        winner = fields.pop("winner")
-        record = live.book.add(**fields, status=status, winner=winner)
-        if status != "open":
-            live.book.resolved += 1
-        outcomes.append(_noted(live, record))
-    live.last_written.pop(file, None)
+        outcomes.append(live.add_conflict(fields))
+    live.removed_on_disk(file, keep=not decision.delete)
     if decision.delete:
         outcomes.append(live.delete_file(file, user_id=EXTERNAL_USER, now=now))
-    else:
-        live.dirty.add(file)  # kept: the daemon writes the live file back
     return outcomes
+
+
+def hold_git_conflict(
+    live: LiveDocument, file: str, found: GitConflict | None
+) -> tuple[bool, list[dict[str, Any]]]:
+    """Hold ``file`` while git has a merge conflict in it (``found``: see
+    :func:`~svgx_sync.core.external.git_conflict`) and release it once settled; returns
+    whether it is held and what to tell the clients (once per conflict)."""
+    if found is not None:
+        notice = protocol.git_conflict_pending(live.name, file, found, live.seq)
+        if not live.hold(file, notice):
+            return True, []
+        log.info("watcher: %s/%s held: %s", live.name, file, found.reason)
+        return True, [notice]
+    if not live.release(file):
+        return False, []
+    log.info("watcher: %s/%s: git's conflict is settled", live.name, file)
+    return False, [protocol.git_conflict_resolved(live.name, file, live.seq)]
 
 
 # -- a session loaded after the daemon was away -------------------------------------------
@@ -273,58 +250,101 @@ def recover_working_tree(
     outcomes: list[Submitted] = []
     changed: set[str] = set()
     for file in sorted(set(disk) | set(live.files) | set(recorded)):
-        on_disk = disk.get(file)
         if file in recorded:
-            live.last_written[file], seq = recorded[file]
-            live.written_seq[file] = min(seq, live.seq)
-        found = git_conflict(on_disk, unmerged=file in unmerged)
+            live.recorded_base(file, *recorded[file])
+        found = git_conflict(disk.get(file), unmerged=file in unmerged)
         if found is not None:
             # git stopped on a merge conflict in it meanwhile: held until it is settled.
-            live.held[file] = git_conflict_pending(live.name, file, found, live.seq)
+            hold_git_conflict(live, file, found)
             continue
-        base = live.last_written.get(file)
-        if versions is not None:
-            # What git wrote meanwhile is judged from the version the live work sat on.
-            base = base_after_head_move(base, versions[0].get(file), versions[1].get(file), on_disk)
-            if base is not None:
-                live.last_written[file] = base
-        current = live.files.get(file)
-        ours = current.to_bytes() if current is not None else None
-        change = external_change(base, ours, on_disk, file)
-        log.debug("recovery: %s/%s: %s (%s)", live.key, file, change.outcome.value, change.reason)
-        before = live.last_written.get(file)
-        latest = (newer or {}).get(file) if versions is None else None
-        unread = (
-            unread_changes(latest, base, on_disk, file, change.operations)
-            if latest is not None
-            and base is not None
-            and on_disk is not None
-            and change.outcome in (Outcome.IGNORE, Outcome.OPERATIONS)
-            else []
+        moved = (versions[0].get(file), versions[1].get(file)) if versions is not None else None
+        taken, rebased = _recover_file(
+            live,
+            file,
+            disk.get(file),
+            moved,
+            (newer or {}).get(file) if versions is None else None,
+            now=now,
+            rejected=rejected,
+            before_loss=before_loss,
         )
-        own_after, base_seq = live.seq, written_seq(live, file)
-        if change.outcome is Outcome.IGNORE:
-            if on_disk is None and ours is not None:
-                live.dirty.add(file)  # not written yet
-            elif on_disk is not None and ours is not None and ours != on_disk:
-                if ours == base and change.reason == "formatting only":
-                    _take_bytes(live, file, on_disk)
-                else:
-                    # Our own write, perhaps an older one: the live state goes over it.
-                    live.last_written[file] = on_disk
-                    live.dirty.add(file)
-        elif change.outcome is Outcome.REJECTED:
-            log.warning("recovery: %s/%s is not taken in: %s", live.key, file, change.reason)
-            if rejected is not None:
-                rejected.append((file, change.reason))
-        elif change.outcome is Outcome.WAIT:  # a file not whole yet is left alone
-            log.info("recovery: %s/%s is left as it is: %s", live.key, file, change.reason)
-        else:
-            if change.loss is not None and before_loss is not None:
-                before_loss(change)
-            outcomes += apply_change(live, change, base=base, disk=on_disk, now=now)
-        if unread:
-            outcomes += report_unread(live, file, unread, base_seq=base_seq, own_after=own_after)
-        if live.last_written.get(file) is not before or file in recorded:
+        outcomes += taken
+        if rebased or file in recorded:
             changed.add(file)
     return outcomes, changed
+
+
+def _recover_file(
+    live: LiveDocument,
+    file: str,
+    on_disk: bytes | None,
+    moved: tuple[bytes | None, bytes | None] | None,
+    latest: bytes | None,
+    *,
+    now: float,
+    rejected: list[tuple[str, str]] | None,
+    before_loss: Callable[[ExternalChange], None] | None,
+) -> tuple[list[Submitted], bool]:
+    """One file at recovery: ``moved`` are its old and new versions when git moved the
+    branch meanwhile, ``latest`` its latest recorded version when that is newer than its
+    base. Returns the outcomes and whether the file's base changed."""
+    base = live.last_written.get(file)
+    if moved is not None:
+        # What git wrote meanwhile is judged from the version the live work sat on.
+        base = base_after_head_move(base, moved[0], moved[1], on_disk)
+        if base is not None:
+            live.base_before_git(file, base)
+    current = live.files.get(file)
+    ours = current.to_bytes() if current is not None else None
+    change = external_change(base, ours, on_disk, file)
+    log.debug("recovery: %s/%s: %s (%s)", live.key, file, change.outcome.value, change.reason)
+    before = live.last_written.get(file)
+    unread = (
+        unread_changes(latest, base, on_disk, file, change.operations)
+        if latest is not None
+        and base is not None
+        and on_disk is not None
+        and change.outcome in (Outcome.IGNORE, Outcome.OPERATIONS)
+        else []
+    )
+    own_after, base_seq = live.seq, live.base_seq(file)
+    outcomes = _take_recovered(
+        live, change, base, ours, on_disk, now=now, rejected=rejected, before_loss=before_loss
+    )
+    if unread:
+        outcomes += report_unread(live, file, unread, base_seq=base_seq, own_after=own_after)
+    return outcomes, live.last_written.get(file) is not before
+
+
+def _take_recovered(
+    live: LiveDocument,
+    change: ExternalChange,
+    base: bytes | None,
+    ours: bytes | None,
+    on_disk: bytes | None,
+    *,
+    now: float,
+    rejected: list[tuple[str, str]] | None,
+    before_loss: Callable[[ExternalChange], None] | None,
+) -> list[Submitted]:
+    file = change.file
+    if change.outcome is Outcome.IGNORE:
+        if on_disk is None and ours is not None:
+            live.write_back([file])  # not written yet
+        elif on_disk is not None and ours is not None and ours != on_disk:
+            if ours == base and change.reason == "formatting only":
+                live.outside_save_taken(file, on_disk)
+            else:
+                # Our own write, perhaps an older one: the live state goes over it.
+                live.older_copy_seen(file, on_disk)
+    elif change.outcome is Outcome.REJECTED:
+        log.warning("recovery: %s/%s is not taken in: %s", live.key, file, change.reason)
+        if rejected is not None:
+            rejected.append((file, change.reason))
+    elif change.outcome is Outcome.WAIT:  # a file not whole yet is left alone
+        log.info("recovery: %s/%s is left as it is: %s", live.key, file, change.reason)
+    else:
+        if change.loss is not None and before_loss is not None:
+            before_loss(change)
+        return apply_change(live, change, base=base, disk=on_disk, now=now)
+    return []

@@ -18,7 +18,10 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
 * Whole files join and leave the document as entries of their own (``file_add``,
   ``file_delete``), numbered, journaled and caught up like operations.
 * ``last_written`` holds, per file, the exact bytes last written to or loaded from the
-  working tree, so a file watcher can tell our own writes from someone else's.
+  working tree, so a file watcher can tell our own writes from someone else's. What an
+  outside save, a checkout or a revert means for it (and for ``written_seq``, ``dirty``
+  and ``held``) is said by the methods under "what the working tree holds"; the shells
+  call them and assign none of these fields.
 * A version of the live state holds every live file; a file the branch has and the live
   state has not was deleted live, and is deleted in the version (:func:`version_files`).
 """
@@ -26,7 +29,7 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
 from __future__ import annotations
 
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -227,6 +230,25 @@ class LiveDocument:
             "detected": self.book.detected,
             "resolved": self.book.resolved,
         }
+
+    def noted(self, records: Sequence[dict[str, Any]]) -> Outcome:
+        """Conflicts recorded without an operation of their own (an outside change's):
+        journaled and broadcast (``conflict_detected``) like ones that came with one."""
+        noted = Outcome(
+            "applied",
+            {"op_id": None, "seq": None, "status": records[0]["status"]},
+            conflicts=list(records),
+        )
+        noted.journal.append(self.conflict_record(records))
+        return noted
+
+    def add_conflict(self, fields: Mapping[str, Any]) -> Outcome:
+        """Record a new conflict with no operation of its own (a file deleted on disk
+        against live edits); one not left open counts as resolved. See :meth:`noted`."""
+        record = self.book.add(**fields)
+        if record["status"] != "open":
+            self.book.resolved += 1
+        return self.noted([record])
 
     def resolve_conflict(
         self, conflict_id: str, resolution: Any, resolved_by: str, *, now: float
@@ -431,6 +453,97 @@ class LiveDocument:
             self.written_seq[path] = self.seq
         self.dirty &= self.held.keys()
         return out
+
+    # -- what the working tree holds ---------------------------------------------------
+    #
+    # ``last_written`` is each file's base: the bytes the working tree is taken to hold,
+    # which an outside save is judged from and a write may replace; ``written_seq`` the
+    # ``seq`` that base stands at (an outside edit is concurrent with every operation
+    # numbered after it); ``dirty`` the files whose live state goes to disk at the next
+    # write; ``held`` the files git has a merge conflict in.
+
+    def base_seq(self, file: str) -> int:
+        """The ``seq`` the base of ``file`` stands at (the ``base_seq`` of an outside edit)."""
+        return self.written_seq.get(file, self.seq)
+
+    def outside_save_taken(self, file: str, data: bytes) -> None:
+        """The working tree's ``data`` holds exactly the live file's elements (formatting
+        only, or a save the live state took whole): they become the file's bytes and
+        base, and nothing is written back."""
+        self.files[file] = SvgDocument(data, name=file)
+        self.last_written[file] = data
+        self.written_seq[file] = self.seq
+        self.dirty.discard(file)
+
+    def outside_save_merged(self, file: str, data: bytes) -> None:
+        """An outside save (``data``) was merged beside live edits, or in part: its bytes
+        are the base now, and the merged live state is written over them."""
+        self.last_written[file] = data
+        self.written_seq[file] = self.seq
+        self.dirty.add(file)
+
+    def outside_file_added(self, file: str, data: bytes) -> None:
+        """A new file of the working tree joined the document (:meth:`add_file`): its
+        bytes are its base, and nothing is written back."""
+        self.last_written[file] = data
+        self.written_seq[file] = self.seq
+
+    def older_copy_seen(self, file: str, data: bytes, *, seq: int | None = None) -> None:
+        """The working tree holds an older version of ours (or the file with other
+        formatting beside live edits): nothing to merge, but the bytes are seen (a write
+        may replace them), standing at ``seq`` (None: as before), and the live state
+        goes over them."""
+        self.last_written[file] = data
+        if seq is not None:
+            self.written_seq[file] = seq
+        self.dirty.add(file)
+
+    def removed_on_disk(self, file: str, *, keep: bool) -> None:
+        """``file`` is gone from the working tree: it has no base any more; a file kept
+        live (:func:`~svgx_sync.core.external.file_delete_decision`) is written back."""
+        self.last_written.pop(file, None)
+        if keep:
+            self.dirty.add(file)
+
+    def write_back(self, files: Iterable[str]) -> None:
+        """The live state of ``files`` goes to disk at the next write (files that are no
+        longer live are left out)."""
+        self.dirty.update(f for f in files if f in self.files)
+
+    def recorded_base(self, file: str, data: bytes, seq: int) -> None:
+        """The daemon recorded writing ``data`` at ``seq`` before it stopped: that is the
+        base a save made meanwhile is judged from (at most the current ``seq``)."""
+        self.last_written[file] = data
+        self.written_seq[file] = min(seq, self.seq)
+
+    def base_before_git(self, file: str, data: bytes) -> None:
+        """git replaced the file's version meanwhile: it is judged from ``data``, the
+        version the live work sat on (:func:`~svgx_sync.core.external.base_after_head_move`)."""
+        self.last_written[file] = data
+
+    def checkout_seen(self, files: Mapping[str, bytes]) -> None:
+        """The working tree holds ``files`` (git checked them out): those bytes are seen,
+        and the live state goes over every file that differs."""
+        self.last_written.update(files)
+        self.dirty.update(p for p, data in self.contents().items() if files.get(p) != data)
+
+    def reverted_on_disk(self, files: Mapping[str, bytes]) -> None:
+        """A revert wrote exactly ``files`` to the working tree, now."""
+        self.last_written = dict(files)
+        self.written_seq.update(dict.fromkeys(files, self.seq))
+
+    def hold(self, file: str, notice: dict[str, Any]) -> bool:
+        """git has a merge conflict in ``file``: nothing of it is taken in and nothing is
+        written over it until it is settled; ``notice`` is what the clients were told.
+        Returns False when it was held already."""
+        if file in self.held:
+            return False
+        self.held[file] = notice
+        return True
+
+    def release(self, file: str) -> bool:
+        """git's conflict in ``file`` is settled; returns False when it was not held."""
+        return self.held.pop(file, None) is not None
 
     # -- recovery --------------------------------------------------------------------
 

@@ -801,10 +801,9 @@ class Daemon:
         """
         on_disk = room.document.svg_files()
         live = room.live
-        live.last_written.update(on_disk)
+        live.checkout_seen(on_disk)
         room.bases.note_seen(on_disk)
         self._follow_working_tree(room, on_disk, live.seq)
-        live.dirty.update(p for p, data in live.contents().items() if on_disk.get(p) != data)
         self._write_files(room)
 
     def _detached_notice(self, room: Room) -> dict[str, Any]:
@@ -1121,8 +1120,7 @@ class Daemon:
         )
         self._reset(room, files, reason=f"revert to {target}")
         if checked_out:
-            live.last_written = dict(files)
-            live.written_seq.update(dict.fromkeys(files, live.seq))
+            live.reverted_on_disk(files)
             self._record_bases(room, {*files, *gone})
         live.take_dirty()
         room.version_ops.clear()
@@ -1524,7 +1522,7 @@ class Daemon:
         log.info(
             "%s: %s changed on disk before the write; merging first", room.key, ", ".join(files)
         )
-        room.live.dirty.update(f for f in files if f in room.live.files)
+        room.live.write_back(files)
         if self.watcher is not None and not self.stopping:
             self._in_background(self.watcher.recheck(room.live.name, files))
 

@@ -64,7 +64,7 @@ from ..core.external import (
     settle_incomplete,
     unread_changes,
 )
-from ..core.external_merge import apply_change, report_unread, written_seq
+from ..core.external_merge import apply_change, hold_git_conflict, report_unread
 from ..core.intake import Verdict, screen_svg
 from ..core.session import LiveDocument, version_files
 from ..core.session import Outcome as Submitted
@@ -559,7 +559,7 @@ class Watcher:
         ):
             # The version the saving program most likely loaded, of the recent ones (not
             # for what git wrote: git's own versions are judged from our last write).
-            candidates = [(base, written_seq(live, file))] + [
+            candidates = [(base, live.base_seq(file))] + [
                 v for v in self.target.written_versions(doc.name, file) if v[0] != base
             ]
             if len(candidates) > 1:
@@ -601,7 +601,7 @@ class Watcher:
                 unread_changes, newest, base, disk, file, change.operations
             )
         before = live.last_written.get(file)
-        own_after, seen_seq = live.seq, written_seq(live, file) if base_seq is None else base_seq
+        own_after, seen_seq = live.seq, live.base_seq(file) if base_seq is None else base_seq
         outcomes = apply_change(
             live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
         )
@@ -620,18 +620,7 @@ class Watcher:
         except StoreError as exc:
             log.warning("watcher: %s", exc)
             unmerged = False
-        found = git_conflict(disk, unmerged=unmerged)
-        if found is not None:
-            if file in live.held:
-                return True, []
-            notice = protocol.git_conflict_pending(doc.name, file, found, live.seq)
-            live.held[file] = notice
-            log.info("watcher: %s/%s held: %s", doc.name, file, found.reason)
-            return True, [notice]
-        if live.held.pop(file, None) is None:
-            return False, []
-        log.info("watcher: %s/%s: git's conflict is settled", doc.name, file)
-        return False, [protocol.git_conflict_resolved(doc.name, file, live.seq)]
+        return hold_git_conflict(live, file, git_conflict(disk, unmerged=unmerged))
 
     def _fingerprint(self, data: bytes) -> Fingerprint | None:
         """:func:`element_fingerprint`, remembered for the last few versions."""

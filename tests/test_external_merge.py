@@ -1,0 +1,118 @@
+"""What a judged outside change does to the live session: pure, no files, no loop."""
+
+from __future__ import annotations
+
+import pytest
+from samples import BASE
+
+from svgx_sync.core.conflicts import Strategy
+from svgx_sync.core.external import ExternalChange, GitConflict, external_change
+from svgx_sync.core.external_merge import apply_change, hold_git_conflict, recover_working_tree
+from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.session import LiveDocument
+
+F = "document.svg"
+BLUE = BASE.replace(b'fill="red"', b'fill="blue"')
+OTHER_FORMAT = BASE.replace(b'"', b"'")
+
+
+def session(strategy: Strategy = Strategy.AUTOMATIC) -> LiveDocument:
+    return LiveDocument("doc", "main", {F: BASE}, strategy=strategy)
+
+
+def live_edit(live: LiveDocument, element: str, attributes: dict[str, str], file: str = F) -> None:
+    op = coerce_operation(
+        {
+            "operation_type": "update",
+            "user_id": "ada",
+            "element_id": element,
+            "data": {"attributes": attributes},
+            "file": file,
+        }
+    )
+    live.submit(op, base_seq=None, now=0)
+
+
+def judged(live: LiveDocument, disk: bytes | None) -> ExternalChange:
+    return external_change(live.last_written.get(F), live.contents().get(F), disk, F)
+
+
+def test_a_save_with_no_live_edits_beside_it_keeps_its_own_bytes() -> None:
+    live = session()
+    outcomes = apply_change(live, judged(live, BLUE), base=BASE, disk=BLUE, now=1)
+    assert [o.status for o in outcomes] == ["applied"] and live.seq == 1
+    assert live.files[F].to_bytes() == BLUE and live.last_written[F] == BLUE
+    assert live.take_dirty() == {}
+
+
+def test_a_save_merged_beside_live_edits_is_written_back() -> None:
+    live = session()
+    live_edit(live, "c", {"r": "7"})
+    outcomes = apply_change(live, judged(live, BLUE), base=BASE, disk=BLUE, now=1)
+    assert [o.status for o in outcomes] == ["applied"] and live.seq == 2
+    assert live.last_written[F] == BLUE and live.base_seq(F) == 2
+    merged = live.take_dirty()[F]
+    assert b'fill="blue"' in merged and b'r="7"' in merged
+
+
+def test_formatting_only_with_no_live_edits_becomes_the_base() -> None:
+    live = session()
+    assert apply_change(live, judged(live, OTHER_FORMAT), base=BASE, disk=OTHER_FORMAT, now=1) == []
+    assert live.files[F].to_bytes() == OTHER_FORMAT and live.take_dirty() == {}
+
+
+def test_a_refused_outside_operation_is_a_conflict_record() -> None:
+    live = session()
+    live.delete_file(F, user_id="ada", now=0)
+    live.add_file(F, BASE.replace(b'<rect id="r"', b'<rect id="q"'), user_id="ada", now=0)
+    change = external_change(BASE, live.contents()[F], BLUE, F)
+    (noted,) = apply_change(live, change, base=BASE, disk=BLUE, now=1, base_seq=0)
+    (record,) = noted.conflicts
+    assert record["kind"] == "refused" and noted.journal[0]["records"] == [record]
+    assert live.take_dirty()  # the live state goes over the save
+
+
+@pytest.mark.parametrize(
+    ("strategy", "deleted", "status"),
+    [(Strategy.AUTOMATIC, True, "auto_resolved"), (Strategy.MANUAL, False, "open")],
+)
+def test_a_file_deleted_against_live_edits(strategy: Strategy, deleted: bool, status: str) -> None:
+    live = session(strategy)
+    live_edit(live, "c", {"r": "7"})
+    outcomes = apply_change(live, judged(live, None), base=BASE, disk=None, now=1)
+    (record,) = outcomes[0].conflicts
+    assert (record["kind"], record["status"], record["users"]) == (
+        "edit_delete",
+        status,
+        ["ada", "external"],
+    )
+    assert (F not in live.files) is deleted and F not in live.last_written
+    assert (F in live.take_dirty()) is not deleted
+
+
+def test_a_git_conflict_is_announced_when_held_and_when_settled() -> None:
+    live = session()
+    found = GitConflict("git's conflict markers are in the file")
+    held, told = hold_git_conflict(live, F, found)
+    assert held and [m["type"] for m in told] == ["git_conflict_pending"]
+    assert hold_git_conflict(live, F, found) == (True, [])
+    held, told = hold_git_conflict(live, F, None)
+    assert not held and [m["type"] for m in told] == ["git_conflict_resolved"]
+    assert hold_git_conflict(live, F, None) == (False, [])
+
+
+def test_recovery_merges_saves_writes_over_our_own_and_holds_git_conflicts() -> None:
+    files = {"a.svg": BASE, "b.svg": BASE, "c.svg": BASE, "d.svg": BASE}
+    live = LiveDocument("doc", "main", files)
+    live_edit(live, "c", {"r": "7"}, "a.svg")
+    marked = b"<<<<<<< ours\n" + BASE + b"=======\n" + BLUE + b">>>>>>> theirs\n"
+    disk = {"a.svg": BASE, "b.svg": BLUE, "c.svg": marked, "d.svg": b"not svg"}
+    rejected: list[tuple[str, str]] = []
+    losses: list[ExternalChange] = []
+    outcomes, changed = recover_working_tree(
+        live, disk, {}, None, now=1, rejected=rejected, before_loss=losses.append
+    )
+    assert [o.status for o in outcomes] == ["applied"] and live.files["b.svg"].to_bytes() == BLUE
+    assert set(live.held) == {"c.svg"} and [f for f, _ in rejected] == ["d.svg"]
+    assert changed == {"b.svg"} and losses == []
+    assert set(live.take_dirty()) == {"a.svg"}  # the live edit goes over our own write
