@@ -198,12 +198,13 @@ def test_serve_on_a_busy_port_says_so_and_creates_nothing(tmp_path: Path) -> Non
 @contextmanager
 def daemon_process(root: Path, log: Path) -> Iterator[int]:
     """``svgx-sync serve ROOT --port 0`` in a child process; yields its port."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=open(log, "ab"),
-        text=True,
-    )
+    with open(log, "ab") as stderr:  # the child has its own copy of the descriptor
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: [lines.put(x) for x in proc.stdout], daemon=True)  # type: ignore[union-attr]
@@ -222,6 +223,8 @@ def daemon_process(root: Path, log: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(TIMEOUT)
+        reader.join(TIMEOUT)  # it reads to the end of the output the daemon left
+        proc.stdout.close()
 
 
 def receive(ws, kind: str) -> dict:  # type: ignore[no-untyped-def]
@@ -329,17 +332,17 @@ def test_a_reader_that_leaves_early_gets_no_error(tmp_path: Path) -> None:
     for n in range(3000):  # twice what a pipe and a stdout buffer hold
         tip = repo.create_commit(None, signature, signature, f"v{n}", tree, [tip])
     repo.references["refs/heads/main"].set_target(tip)
-    reader = subprocess.Popen(
+    with subprocess.Popen(
         [sys.executable, "-m", "svgx_sync", "history", str(doc.path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-    )
-    assert reader.stdout is not None and reader.stderr is not None
-    assert "v2999" in reader.stdout.readline()
-    reader.stdout.close()
-    assert reader.wait(TIMEOUT) == 141
-    assert reader.stderr.read() == ""
+    ) as reader:
+        assert reader.stdout is not None and reader.stderr is not None
+        assert "v2999" in reader.stdout.readline()
+        reader.stdout.close()
+        assert reader.wait(TIMEOUT) == 141
+        assert reader.stderr.read() == ""
 
 
 def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path, git: Git) -> None:

@@ -504,18 +504,19 @@ async def start_process(
     """``svgx-sync serve`` as a process of its own (to be killed), and the port it took."""
     import sys
 
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "svgx_sync",
-        "serve",
-        str(root),
-        "--port",
-        "0",
-        stdout=asyncio.subprocess.PIPE,
-        stderr=open(log, "ab"),
-        env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": str(debounce_ms), **(env or {})},
-    )
+    with open(log, "ab") as stderr:  # the child has its own copy of the descriptor
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "svgx_sync",
+            "serve",
+            str(root),
+            "--port",
+            "0",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=stderr,
+            env={**os.environ, "SVGX_SYNC_WRITE_DEBOUNCE_MS": str(debounce_ms), **(env or {})},
+        )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), timeout)).decode()
     assert "listening on ws://" in line, line + log.read_text()
