@@ -24,7 +24,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parents[1]))
 
 from svgx_sync.core.merge import Versions, merge_documents
-from svgx_sync.core.svgdoc import SVG_NS, SvgDocument
+from svgx_sync.core.namespaces import SVG_NS
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import DocumentError
 
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"

@@ -13,7 +13,8 @@ import pytest
 from lxml import etree
 
 from svgx_sync.core.merge import read_conflicts
-from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument
+from svgx_sync.core.namespaces import SVGX_NS
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.git.drivers import ATTRIBUTES_LINE, merge_driver, setup_repository
 
 Git = Callable[..., str]

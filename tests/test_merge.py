@@ -21,7 +21,8 @@ from svgx_sync.core.merge import (
     resolve_marked,
     states,
 )
-from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument
+from svgx_sync.core.namespaces import SVGX_NS
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import DocumentError, NotFound, OperationError
 
 CASES = Path(__file__).parents[1] / "fixtures" / "merge"

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from svgx_sync.core.merge import ConflictKind, Versions, merge_documents, states
-from svgx_sync.core.svgdoc import SVG_NS, SvgDocument, is_element
+from svgx_sync.core.namespaces import SVG_NS
+from svgx_sync.core.svgdoc import SvgDocument, is_element
 
 CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
 FILES = [

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from lxml import etree
 from wellformed import assert_wellformed
 
-from svgx_sync.core.svgdoc import SVGX_NS, SvgDocument, is_element
+from svgx_sync.core.namespaces import SVGX_NS
+from svgx_sync.core.svgdoc import SvgDocument, is_element
 
 SOURCE = b"""<?xml version="1.0"?>
 <svg xmlns="http://www.w3.org/2000/svg" xmlns:q="urn:q">

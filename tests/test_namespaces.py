@@ -16,7 +16,7 @@ import pytest
 from test_watcher import Client, clients, run, serve, until
 from wellformed import assert_wellformed, namespace_declarations, wellformed_problem
 
-from svgx_sync.core.svgdoc import SVGX_NS
+from svgx_sync.core.namespaces import SVGX_NS
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.git.store import Store
 

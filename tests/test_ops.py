@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from svgx_sync.core.diff import diff_trees
+from svgx_sync.core.namespaces import SVG_NS, SVGX_NS
 from svgx_sync.core.ops import (
     GEOMETRY,
     MODEL_ID,
@@ -19,7 +20,7 @@ from svgx_sync.core.ops import (
     coerce_operation,
     constraints_of,
 )
-from svgx_sync.core.svgdoc import SVG_NS, SVGX_NS, SvgDocument
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import OperationError, UnknownElement
 
 BASE = b"""<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="200" height="200">

@@ -19,8 +19,9 @@ from wellformed import assert_wellformed
 
 from svgx_sync.core.diff import diff_documents, diff_trees, summarise
 from svgx_sync.core.merge import Versions, merge_documents
+from svgx_sync.core.namespaces import INKSCAPE_NS, SODIPODI_NS
 from svgx_sync.core.ops import apply_operation, coerce_operation
-from svgx_sync.core.svgdoc import INKSCAPE_NS, SODIPODI_NS, SvgDocument
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.git.store import Store
 

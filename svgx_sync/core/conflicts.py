@@ -41,8 +41,9 @@ from typing import Any
 
 from ..errors import NotFound, OperationError, UnknownElement
 from .merge import fresh_id
-from .ops import Operation, OperationType, apply_operation, attribute_key, format_style, parse_style
-from .svgdoc import SvgDocument, is_element
+from .namespaces import attribute_key
+from .ops import Operation, OperationType, apply_operation
+from .svgdoc import SvgDocument, format_style, is_element, parse_style
 
 HISTORY_PER_ELEMENT = 64
 """Touches kept per element; a base older than these sees no conflict on that element."""

@@ -36,18 +36,16 @@ from typing import Any
 from lxml import etree
 
 from ..errors import OperationError
+from .namespaces import KNOWN_PREFIXES, XML_NS, attribute_key
 from .ops import (
     ID_RE,
     Operation,
     OperationType,
     apply_operation,
-    attribute_key,
     coerce_operation,
     node_index,
 )
 from .svgdoc import (
-    KNOWN_PREFIXES,
-    XML_NS,
     SvgDocument,
     _decode,
     escape_attr,

@@ -35,7 +35,8 @@ from enum import StrEnum
 from xml.parsers import expat
 
 from ..errors import DocumentError
-from .svgdoc import MAX_BYTES, MAX_DEPTH, SVG_NS, SvgDocument
+from .namespaces import SVG_NS
+from .svgdoc import MAX_BYTES, MAX_DEPTH, SvgDocument
 
 __all__ = ["Screening", "Verdict", "incomplete_settled", "screen_svg"]
 

@@ -41,8 +41,8 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from lxml import etree
 
 from ..errors import DocumentError, NotFound, OperationError
-from .ops import attribute_name, parse_style
-from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, XML_NS, SvgDocument, escape_attr, is_element
+from .namespaces import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, XML_NS, attribute_name
+from .svgdoc import SvgDocument, escape_attr, is_element, parse_style
 
 __all__ = [
     "CONFLICTS_ID",
@@ -426,7 +426,7 @@ def _markup(el: Any) -> str:
 
 
 def _style(value: str | None) -> dict[str, str]:
-    """:func:`~svgx_sync.core.ops.parse_style` of a value that may be absent, without
+    """:func:`~svgx_sync.core.svgdoc.parse_style` of a value that may be absent, without
     declarations that have no property name."""
     return {name: val for name, val in parse_style(value or "").items() if name}
 

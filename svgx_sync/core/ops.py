@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import DocumentError, OperationError, UnknownElement, validation_problems
-from .svgdoc import KNOWN_PREFIXES, SVGX_NS, XML_NS, SvgDocument, is_blank, is_element
+from .namespaces import SVGX_NS, XML_NS, attribute_key, attribute_name, namespaces_of
+from .svgdoc import SvgDocument, format_style, is_blank, is_element, parse_style
 
 MODEL_ID = "svgx-model"
 """Id of the ``<metadata>`` element that holds constraints and assemblies."""
@@ -284,19 +285,6 @@ def _check_attribute(name: str, value: str | None) -> None:
         raise OperationError(f"attribute {name} may not hold a javascript: URL")
 
 
-def parse_style(style: str) -> dict[str, str]:
-    props: dict[str, str] = {}
-    for decl in style.split(";"):
-        if ":" in decl:
-            key, value = decl.split(":", 1)
-            props[key.strip()] = value.strip()
-    return props
-
-
-def format_style(props: dict[str, str]) -> str:
-    return ";".join(f"{k}:{v}" for k, v in props.items())
-
-
 # -- the undo log ------------------------------------------------------------------------
 
 
@@ -419,40 +407,6 @@ class _Edit:
     def rollback(self) -> None:
         for step in reversed(self.undo):
             step()
-
-
-def attribute_name(doc: SvgDocument, el: Any, key: str) -> str:
-    """The wire name (``xlink:href``) of lxml's ``key`` at ``el``, where its namespace is
-    in scope: the usual prefix if it is bound there, else the one the document uses."""
-    if not key.startswith("{"):
-        return key
-    ns, local = key[1:].split("}", 1)
-    if ns == XML_NS:
-        return f"xml:{local}"
-    nsmap = doc.scope(el)
-    usual = KNOWN_PREFIXES.get(ns)
-    if usual is not None and nsmap.get(usual, ns) == ns:
-        return f"{usual}:{local}"
-    prefix = next((p for p, u in nsmap.items() if p and u == ns), None)
-    if prefix is None:
-        raise OperationError(f"namespace {ns} is not declared where {key} is")
-    return f"{prefix}:{local}"
-
-
-def namespaces_of(doc: SvgDocument, el: Any, keys: Iterable[str]) -> dict[str, dict[str, str]]:
-    """``{"namespaces": {prefix: uri}}`` for the names :func:`attribute_name` gives these
-    keys whose prefix is not the usual one of their namespace; ``{}`` when there is none.
-
-    Sent along with ``attributes`` so that a document that does not declare the prefix
-    (yet) still knows the namespace meant."""
-    bindings: dict[str, str] = {}
-    for key in keys:
-        if key.startswith("{"):
-            ns = key[1:].split("}", 1)[0]
-            prefix = attribute_name(doc, el, key).split(":", 1)[0]
-            if ns != XML_NS and KNOWN_PREFIXES.get(ns) != prefix:
-                bindings[prefix] = ns
-    return {"namespaces": bindings} if bindings else {}
 
 
 def _element_index(el: Any) -> int:
@@ -625,29 +579,6 @@ def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
         edit.set_tail(el, data["tail"])
 
 
-def attribute_key(
-    doc: SvgDocument | None, el: Any, name: str, namespaces: Mapping[str, str] | None = None
-) -> str:
-    """The lxml key (``{ns}local``) for an attribute named as in the wire (``xlink:href``).
-
-    The prefix means what ``namespaces`` (the operation's ``data.namespaces``) binds it
-    to, else what it is bound to at ``el``, else its usual namespace
-    (:data:`~svgx_sync.core.svgdoc.KNOWN_PREFIXES`)."""
-    if ":" not in name:
-        return name
-    prefix, local = name.split(":", 1)
-    if prefix == "xml":
-        return f"{{{XML_NS}}}{local}"
-    scope = doc.scope(el) if doc is not None else el.nsmap
-    ns = (namespaces or {}).get(prefix) or scope.get(prefix) or _USUAL.get(prefix)
-    if ns is None:
-        raise OperationError(
-            f"unknown namespace prefix in attribute {name!r}: declare it in data.namespaces"
-        )
-    return f"{{{ns}}}{local}"
-
-
-_USUAL = {prefix: ns for ns, prefix in KNOWN_PREFIXES.items()}
 _RESERVED_NS = (XML_NS, "http://www.w3.org/2000/xmlns/")
 
 

@@ -47,30 +47,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import DocumentError, NotFound
-
-SVG_NS = "http://www.w3.org/2000/svg"
-XLINK_NS = "http://www.w3.org/1999/xlink"
-XML_NS = "http://www.w3.org/XML/1998/namespace"
-SVGX_NS = "https://svgx-sync.dev/ns/1"
-"""Our namespace, for constraints, assemblies and merge-conflict marks inside SVG files."""
-SODIPODI_NS = "http://sodipodi.sourceforge.net/DTD/sodipodi-0.dtd"
-INKSCAPE_NS = "http://www.inkscape.org/namespaces/inkscape"
-RDF_NS = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
-CC_NS = "http://creativecommons.org/ns#"
-DC_NS = "http://purl.org/dc/elements/1.1/"
-
-KNOWN_PREFIXES = {
-    SVGX_NS: "svgx",
-    XLINK_NS: "xlink",
-    XML_NS: "xml",
-    SODIPODI_NS: "sodipodi",
-    INKSCAPE_NS: "inkscape",
-    RDF_NS: "rdf",
-    CC_NS: "cc",
-    DC_NS: "dc",
-}
-"""Namespaces with a usual prefix: an operation may name their attributes by it
-(``inkscape:label``) whether or not the file declares it yet; Inkscape writes all of them."""
+from .namespaces import KNOWN_PREFIXES, XML_NS
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +140,21 @@ def escape_attr(value: str, quote: str = '"') -> str:
     value = value.replace("&", "&amp;").replace("<", "&lt;")
     value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
     return value.replace('"', "&quot;") if quote == '"' else value.replace("'", "&apos;")
+
+
+def parse_style(style: str) -> dict[str, str]:
+    """The declarations of a ``style`` attribute, property to value, in order."""
+    props: dict[str, str] = {}
+    for decl in style.split(";"):
+        if ":" in decl:
+            key, value = decl.split(":", 1)
+            props[key.strip()] = value.strip()
+    return props
+
+
+def format_style(props: dict[str, str]) -> str:
+    """A ``style`` attribute's text for these declarations."""
+    return ";".join(f"{k}:{v}" for k, v in props.items())
 
 
 def is_element(node: Any) -> bool:
