@@ -105,7 +105,9 @@ def test_a_half_written_save_is_waited_for_not_announced(tmp_path: Path) -> None
         (op,) = await a.external_ops()
         assert op["data"]["attributes"] == {"fill": "blue"} and op["seq"] == 1
         # Well past the grace period: the half file was never announced.
-        await until(lambda: not daemon.watcher._docs["doc"].rechecks, "the recheck to run")
+        await until(
+            lambda: not daemon.watcher.documents.states["doc"].rechecks, "the recheck to run"
+        )
         assert rejections(a) == []
 
     run(tmp_path, body)

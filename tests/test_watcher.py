@@ -266,7 +266,7 @@ def test_a_held_git_lock_is_waited_for_and_left_alone(tmp_path: Path) -> None:
         lock = folder / ".git" / "index.lock"
         lock.write_bytes(b"")
         save(folder / "document.svg", BASE.replace(b"red", b"blue"))
-        state = daemon.watcher._docs["doc"]
+        state = daemon.watcher.documents.states["doc"]
         await until(lambda: state.retry is not None, "the watcher to back off")
         # Meanwhile live work goes on and is acknowledged.
         assert (await a.op("alice", "c", {"r": "7"}, "a1"))["seq"] == 1
