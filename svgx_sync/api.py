@@ -181,7 +181,6 @@ def version_action(session_id: str, action: str, **fields: Any) -> dict[str, Any
     Client errors are raised as :class:`~svgx_sync.errors.ClientError`.
     """
     from .core import protocol as P
-    from .daemon.server import VERSION_ACTIONS
 
     daemon = current_daemon()
     if daemon is None:
@@ -190,7 +189,7 @@ def version_action(session_id: str, action: str, **fields: Any) -> dict[str, Any
         raise ValueError("switch_branch moves a connection; join name@branch instead")
     msg = P.VersionRequest(type="version", action=action, **fields)  # type: ignore[arg-type]
     room = daemon.room_for(session_id)
-    return VERSION_ACTIONS[action](daemon, _Caller(), room, msg)
+    return daemon.versions.act(_Caller(), room, msg)
 
 
 async def merge_branch(

@@ -297,10 +297,10 @@ class DaemonThread:
                     or room.written_generation != room.write_generation
                     or room.write_lock.locked()
                     or room.inflight is not None
-                    or d._queued(room)
+                    or room.queued()
                 ):
                     return True
-            return bool(d._file_writes)
+            return bool(d.files.writes)
 
         return bool(self.call(look()))
 

@@ -1,0 +1,223 @@
+"""A client's connection: frames in, each parsed once and handed to its handler; a bad
+frame is answered with an ``error`` to that client alone, and the session goes on.
+
+Handlers check that the sender is who it joined as, then hand operations, presence,
+conflict resolutions and version actions to the session and the other parts of the
+daemon. After ``MAX_CLIENT_ERRORS`` errors a connection is closed as abusive.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from ..core import protocol as P
+from ..core.ops import Operation
+from ..errors import ClientError, ProtocolError, ServerError, SvgxError
+from .commit import GroupCommit
+from .membership import Membership
+from .metrics import Metrics
+from .room import Conn, Reply, Room, RoomLoader, send
+from .runtime import Runtime
+from .versions import Versions
+
+__all__ = ["HANDLERS", "MAX_CLIENT_ERRORS", "Connections"]
+
+log = logging.getLogger(__name__)
+
+MAX_CLIENT_ERRORS = 100  # errors on one connection before it is closed as abusive
+
+
+class Connections:
+    """Serves the client connections of a daemon."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        metrics: Metrics,
+        commit: GroupCommit,
+        members: Membership,
+        versions: Versions,
+        loader: RoomLoader,
+        health: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.rt = rt
+        self.metrics = metrics
+        self.commit = commit
+        self.members = members
+        self.versions = versions
+        self.loader = loader
+        self.health = health
+
+    async def serve(self, ws: ServerConnection) -> None:
+        """Serve one connection until it closes."""
+        conn = Conn(ws)
+        self.rt.conns.add(conn)
+        try:
+            async for frame in ws:
+                self.on_frame(conn, frame)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.rt.conns.discard(conn)
+            self.members.leave(conn)
+
+    def on_frame(self, conn: Conn, frame: str | bytes) -> None:
+        received = time.perf_counter()
+        try:
+            if isinstance(frame, bytes):
+                raise ProtocolError("binary frames are not part of the protocol; send JSON text")
+            message = P.parse_message(frame)
+            HANDLERS[type(message)](self, conn, message, received)
+        except ClientError as exc:
+            self._client_error(conn, exc)
+        except ServerError as exc:
+            log.error("server error for %s: %s", conn.user_id, exc)
+            send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
+        except Exception:
+            log.exception("unexpected failure handling a frame from %s", conn.user_id)
+            send(conn, P.error("internal_error", "internal error; nothing was changed"))
+
+    def _client_error(self, conn: Conn, exc: ClientError) -> None:
+        self.metrics.errors.inc()
+        conn.errors += 1
+        send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
+        if conn.errors > MAX_CLIENT_ERRORS:
+            self.rt.close(conn, 1008, "too many invalid messages")
+
+    # -- messages --------------------------------------------------------------------
+
+    def _join(self, conn: Conn, msg: P.Join, received: float) -> None:
+        tokens = self.rt.settings.tokens
+        if tokens and msg.token not in tokens:
+            send(conn, P.error("unauthorized", "a valid token is needed to join"))
+            self.rt.close(conn, 1008, "unauthorized")
+            return
+        room = self.loader.room_for(msg.session_id)
+        self.members.leave(conn)
+        self.commit.flush(room)  # the welcome shows only what everyone has been sent
+        conn.user_id, conn.username = msg.user_id, msg.username or msg.user_id
+        room.last_used = time.monotonic()
+        self.members.enter(conn, room, msg.session_id, time.time())
+        self.commit.presence_soon(room)
+        self.members.welcome(conn, room, msg.last_seq)
+
+    def _joined(self, conn: Conn) -> Room:
+        if conn.room is None:
+            raise ProtocolError("join a session first")
+        return conn.room
+
+    def _operation(self, conn: Conn, msg: P.OperationMessage, received: float) -> None:
+        room = self._joined(conn)
+        op = msg.to_operation()
+        try:
+            if op.user_id != conn.user_id:
+                raise ProtocolError(
+                    f"user_id {op.user_id!r} is not the joined user {conn.user_id!r}"
+                )
+            if msg.session_id and msg.session_id != conn.session_id:
+                raise ProtocolError(
+                    f"session_id {msg.session_id!r} is not the joined session {conn.session_id!r}"
+                )
+            base = msg.base_seq if msg.base_seq is not None else conn.delivered
+            self.submit(room, op, base, conn, received)
+        except SvgxError as exc:
+            exc.op_id = op.op_id  # type: ignore[attr-defined]
+            raise
+
+    def submit(
+        self, room: Room, op: Operation, base: int | None, reply: Reply, received: float
+    ) -> None:
+        """Judge one operation and queue what it needs for the next flush."""
+        if room.broken:
+            raise ServerError(f"{room.key} is unavailable after a storage failure")
+        now = time.time()
+        out = room.live.submit(op, base_seq=base, now=now)
+        if out.status == "presence":
+            room.presence.select(op.user_id, now, op.element_id, op.operation_type == "select")
+            self.commit.presence_soon(room)
+            send(reply, P.ack(**out.ack))
+            return
+        if out.duplicate:
+            if (out.seq or 0) > room.durable_seq or room.journal.pending:
+                room.replies.append((reply, P.ack(**out.ack)))
+                self.commit.flush_soon(room)
+            else:
+                send(reply, P.ack(**out.ack))
+            return
+        self.commit.queue(room, out, reply)
+        if out.entries:
+            room.received.append(received)
+            room.version_ops.extend(e["op_id"] for e in out.entries)
+            room.presence.operation(op.user_id, now, op.element_id)
+            self.commit.presence_soon(room)
+
+    def _activity(self, conn: Conn, msg: P.Activity, received: float) -> None:
+        room = self._joined(conn)
+        if msg.user_id != conn.user_id:
+            raise ProtocolError(f"user_id {msg.user_id!r} is not the joined user")
+        room.presence.activity(
+            msg.user_id,
+            time.time(),
+            status=msg.status,
+            current_element=msg.current_element,
+            cursor_position=msg.cursor_position,
+            selected_elements=msg.selected_elements,
+        )
+        self.commit.presence_soon(room)
+
+    def _resolve(self, conn: Conn, msg: P.ResolveConflict, received: float) -> None:
+        room = self._joined(conn)
+        self.resolve_in(room, msg.conflict_id, msg.resolution, msg.resolved_by, conn)
+
+    def resolve_in(
+        self, room: Room, conflict_id: str, resolution: Any, resolved_by: str, reply: Reply
+    ) -> None:
+        """Carry out a user's choice for a conflict of ``room``; ``reply`` is told."""
+        out = room.live.resolve_conflict(conflict_id, resolution, resolved_by, now=time.time())
+        self.commit.queue(room, out, reply)
+
+    def _leave(self, conn: Conn, msg: P.Leave, received: float) -> None:
+        self.members.leave(conn)
+        send(conn, {"type": "left"})
+
+    def _status(self, conn: Conn, msg: P.Status, received: float) -> None:
+        send(conn, {"type": "status", **self.health()})
+
+    def _configure(self, conn: Conn, msg: P.Configure, received: float) -> None:
+        room = self._joined(conn)
+        room.journal.append(room.live.set_strategy(msg.strategy))
+        if not self.commit.sync(room):
+            raise ServerError("the session could not record its new strategy")
+        room.broadcast(
+            {
+                "type": "session_configured",
+                "strategy": msg.strategy,
+                "changed_by": msg.user_id or conn.user_id,
+            },
+        )
+
+    def _version(self, conn: Conn, msg: P.VersionRequest, received: float) -> None:
+        room = self._joined(conn)
+        reply = self.versions.act(conn, room, msg)
+        if reply is not None:
+            if msg.request_id is not None:
+                reply["request_id"] = msg.request_id
+            send(conn, reply)
+
+
+HANDLERS: dict[type, Callable[..., None]] = {
+    P.Join: Connections._join,
+    P.OperationMessage: Connections._operation,
+    P.Activity: Connections._activity,
+    P.VersionRequest: Connections._version,
+    P.ResolveConflict: Connections._resolve,
+    P.Leave: Connections._leave,
+    P.Status: Connections._status,
+    P.Configure: Connections._configure,
+}

@@ -1,0 +1,175 @@
+"""The working tree follows the live state: debounced file writes, the write guard, and
+checkpoints.
+
+* ``write_debounce_ms`` after a change, the checked-out branch's changed SVG files are
+  rewritten atomically with minimal diffs, in a worker thread (fsync releases the GIL);
+  a lock and a generation keep an older write from landing after a newer one.
+* A file is replaced only while it holds bytes the daemon has seen
+  (:func:`svgx_sync.core.external.may_replace`, checked just before the rename); another
+  program's save found there is handed to the watcher to merge, and written after.
+* Before the files, the versions written are recorded (:mod:`svgx_sync.durable.bases`):
+  the base an outside save is merged from.
+* Every ``checkpoint_ops`` operations (and at versions and shutdown) the live state is
+  committed on ``refs/svgx/live/<branch>`` and the journal rotated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection
+
+from ..core.external import may_replace
+from ..errors import StoreError, SvgxError
+from ..git.layout import write_checkpoint
+from .commit import GroupCommit
+from .room import Room
+from .runtime import Runtime
+
+__all__ = ["FileWriter"]
+
+log = logging.getLogger(__name__)
+
+
+class FileWriter:
+    """Writes the rooms' files and checkpoints them, for every room of a daemon."""
+
+    def __init__(self, rt: Runtime, commit: GroupCommit) -> None:
+        self.rt = rt
+        self.commit = commit
+        self.writes: set[asyncio.Future[None]] = set()  # debounced writes running
+
+    def delivered(self, room: Room) -> None:
+        """Operations of ``room`` were delivered: write its files soon, checkpoint when due."""
+        self.write_soon(room)
+        if room.live.seq - room.checkpoint_seq >= self.rt.settings.checkpoint_ops:
+            self.rt.running.call_soon(self.checkpoint_safely, room)
+
+    async def wait(self) -> None:
+        """Until the writes running now have ended."""
+        await asyncio.gather(*self.writes, return_exceptions=True)
+
+    def write_soon(self, room: Room) -> None:
+        loop = self.rt.loop
+        if room.write_handle is None and loop is not None:
+            room.write_handle = loop.call_later(
+                self.rt.settings.write_debounce_ms / 1000, self._write_in_background, room
+            )
+
+    def _write_in_background(self, room: Room) -> None:
+        room.write_handle = None
+        files = self._files_to_write(room)
+        if files:
+            room.write_generation += 1
+            write = self.rt.running.run_in_executor(
+                None, self._write_out, room, files, room.write_generation
+            )
+            self.writes.add(write)
+            write.add_done_callback(self.writes.discard)
+
+    def write_files(self, room: Room) -> None:
+        """Write the changed files of the checked-out branch now (atomic, minimal diffs)."""
+        if room.write_handle is not None:
+            room.write_handle.cancel()
+            room.write_handle = None
+        files = self._files_to_write(room)
+        # Writes still waiting for a worker thread are done here and now: every file
+        # taken is on disk when this returns (a version, git, a stop may follow).
+        files = {**room.bases.take_over(room.write_generation + 1), **files}
+        if files:
+            room.write_generation += 1
+            self._write_out(room, files, room.write_generation)
+        else:
+            with room.write_lock:  # and a write already running has ended
+                pass
+
+    def writing(self, room: Room) -> bool:
+        """A write of ``room``'s files is under way: its bytes are ``last_written``
+        already but may not all be on disk yet."""
+        return room.write_generation > room.written_generation or room.write_lock.locked()
+
+    def _files_to_write(self, room: Room) -> dict[str, bytes]:
+        if room.broken or not room.live.dirty or not room.checked_out():
+            return {}
+        files = room.live.take_dirty()
+        self.record_bases(room, files, write=room.write_generation + 1)  # the next write
+        return files
+
+    def _write_out(self, room: Room, files: dict[str, bytes], generation: int) -> None:
+        # Runs in a worker thread or on the loop; touches only the file system.
+        with room.write_lock:
+            # Writes may run out of order: a file goes only to the latest write that has it.
+            files = room.bases.claim(generation, files)
+            room.written_generation = max(room.written_generation, generation)
+            try:
+                room.bases.persist(generation, files)  # before the files: see bases.py
+            except OSError:
+                log.exception("could not record the bases of %s", room.key)
+            refused: list[str] = []
+            for path, data in files.items():
+                try:
+                    if (
+                        room.document.write_file(path, data, may_replace=self._guard(room, path))
+                        is None
+                    ):
+                        refused.append(path)
+                except StoreError:
+                    # The journal has it; the next write or the next start-up catches up.
+                    log.exception("could not write %s of %s", path, room.key)
+        if refused and self.rt.loop is not None:
+            self.rt.loop.call_soon_threadsafe(self._outside_edits_found, room, refused)
+
+    def _guard(self, room: Room, path: str) -> Callable[[bytes | None], bool] | None:
+        """What a write of ``path`` may replace: bytes the daemon has seen. Without a
+        watcher nobody would merge the others, so then anything goes."""
+        if self.rt.watcher is None:
+            return None
+        return lambda disk: may_replace(disk, room.bases.seen(path))
+
+    def _outside_edits_found(self, room: Room, files: list[str]) -> None:
+        """A write found ``files`` holding an edit the daemon has not merged and left
+        them alone: they are judged as saves now (the watcher), and the live state is
+        written after the merge."""
+        log.info(
+            "%s: %s changed on disk before the write; merging first", room.key, ", ".join(files)
+        )
+        room.live.write_back(files)
+        watcher = self.rt.watcher
+        if watcher is not None and not self.rt.stopping:
+            self.rt.in_background(watcher.recheck(room.live.name, files))
+
+    def record_bases(self, room: Room, files: Collection[str], *, write: int | None = None) -> None:
+        """Record the ``last_written`` of ``files`` as their bases: now, or (``write``)
+        staged for that write to record just before it puts them on disk."""
+        live = room.live
+        head = room.document.repo.references.get(f"refs/heads/{live.branch}")
+        changes = {path: live.last_written.get(path) for path in files}
+        commit = str(head.target) if head is not None else None
+        if write is not None:
+            room.bases.stage(changes, live.written_seq, commit, write=write)
+            return
+        try:
+            room.bases.record(changes, live.written_seq, commit)
+        except OSError:
+            log.exception("could not record the bases of %s", room.key)
+
+    def checkpoint_safely(self, room: Room) -> None:
+        try:
+            self.checkpoint(room)
+        except SvgxError:
+            log.exception("checkpoint of %s failed; the journal keeps everything", room.key)
+
+    def checkpoint(self, room: Room, *, force: bool = False) -> None:
+        """Commit the live state to ``refs/svgx/live/<branch>`` and rotate the journal."""
+        self.commit.flush(room)
+        live = room.live
+        if room.broken or (live.seq == room.checkpoint_seq and not force):
+            return
+        if not self.commit.sync(room):
+            return
+        commit_id = write_checkpoint(
+            room.document, live.branch, live.contents(), live.seq, blobs=room.checkpoint_blobs
+        )
+        room.journal.rotate(live.retained())
+        room.checkpoint_seq = live.seq
+        log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)

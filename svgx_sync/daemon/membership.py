@@ -1,0 +1,90 @@
+"""Who is in which room: a client entering a room, its ``welcome``, leaving."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..core import protocol as P
+from .commit import GroupCommit
+from .room import Conn, Room, send
+from .runtime import Runtime
+
+__all__ = ["Membership"]
+
+
+class Membership:
+    """Puts clients in rooms and takes them out, for every room of a daemon."""
+
+    def __init__(self, rt: Runtime, commit: GroupCommit) -> None:
+        self.rt = rt
+        self.commit = commit
+
+    def enter(self, conn: Conn, room: Room, session_id: str, now: float) -> None:
+        """``conn`` (its user known) is a client of ``room`` from now on; no welcome yet."""
+        conn.session_id = session_id
+        conn.room = room
+        room.clients.add(conn)
+        room.presence.join(conn.user_id or "user", conn.username, now)
+
+    def move(self, conn: Conn, session_id: str, room: Room) -> None:
+        """``conn`` leaves its room for ``room`` and is welcomed there with every file."""
+        self.leave(conn)
+        self.commit.flush(room)
+        self.enter(conn, room, session_id, time.time())
+        self.commit.presence_soon(room)
+        self.welcome(conn, room, None)
+
+    def welcome(self, conn: Conn, room: Room, last_seq: int | None) -> None:
+        """Send ``conn`` the room's state: every file, or what it missed after ``last_seq``."""
+        live = room.live
+        missed = live.since(last_seq) if last_seq is not None else None
+        version = str(room.document.repo.references[f"refs/heads/{live.branch}"].target)
+        send(
+            conn,
+            P.welcome(
+                session_id=conn.session_id or room.key,
+                document=live.name,
+                branch=live.branch,
+                version_id=version,
+                seq=live.seq,
+                files=None if missed is not None else live.texts(),
+                users=room.presence.active(),
+                conflicts=live.book.open(),
+                missed=missed,
+                strategy=live.strategy.value,
+            ),
+        )
+        conn.delivered = live.seq
+        for notice in live.held.values():  # git conflicts the working tree still has
+            send(conn, notice)
+        # Nobody was there to be told when the session was loaded: the first to join is.
+        for notice in room.load_notices:
+            send(conn, notice)
+        room.load_notices = []
+        if self.rt.parked.get(live.name) == live.branch:
+            send(conn, detached_notice(room))
+
+    def leave(self, conn: Conn) -> None:
+        """``conn`` is no longer in a room (it may join another)."""
+        room = conn.room
+        if room is None:
+            return
+        conn.room = None
+        room.clients.discard(conn)
+        room.last_used = time.monotonic()
+        if conn.user_id is not None:
+            room.presence.leave(conn.user_id, time.time())
+            if not self.rt.stopping:
+                self.commit.presence_soon(room)
+
+
+def detached_notice(room: Room) -> dict[str, Any]:
+    return {
+        "type": "head_detached",
+        "document": room.live.name,
+        "branch": room.live.branch,
+        "version_id": room.document.head_version(),
+        "seq": room.live.seq,
+        "source": "git",
+    }

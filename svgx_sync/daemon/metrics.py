@@ -1,0 +1,67 @@
+"""The daemon's Prometheus instruments (``/metrics``) and the seed's running totals."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    """Counters of one daemon, in a registry of its own."""
+
+    def __init__(self, connections: Callable[[], int], rooms: Callable[[], int]) -> None:
+        self.total_operations = 0
+        self.propagation_sum = 0.0
+        self.propagation_count = 0
+        self.registry = CollectorRegistry()
+        self.ops = Counter(
+            "svgx_operations", "Operations accepted and broadcast", registry=self.registry
+        )
+        self.conflicts = Counter("svgx_conflicts", "Conflicts detected", registry=self.registry)
+        self.errors = Counter(
+            "svgx_client_errors", "Error messages sent to clients", registry=self.registry
+        )
+        self.fsyncs = Counter(
+            "svgx_journal_fsyncs", "Journal group commits (one fsync each)", registry=self.registry
+        )
+        self.batch = Histogram(
+            "svgx_batch_operations",
+            "Operations per flushed batch",
+            buckets=(1, 2, 5, 10, 20, 50, 100, 500),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "svgx_server_propagation_seconds",
+            "From receiving an operation to broadcasting it",
+            buckets=(0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.1, 1.0),
+            registry=self.registry,
+        )
+        self.connections = Gauge("svgx_connections", "Open connections", registry=self.registry)
+        self.rooms = Gauge("svgx_live_documents", "Live document branches", registry=self.registry)
+        self.connections.set_function(connections)
+        self.rooms.set_function(rooms)
+
+    def delivered(self, operations: int, received: Sequence[float]) -> None:
+        """A batch of ``operations`` was broadcast; ``received`` are the
+        ``time.perf_counter()`` readings of when each client operation in it arrived."""
+        done = time.perf_counter()
+        for at in received:
+            self.propagation_sum += done - at
+            self.latency.observe(done - at)
+        self.propagation_count += len(received)
+        self.total_operations += operations
+        self.ops.inc(operations)
+        self.batch.observe(operations)
+
+    def average_propagation_ms(self) -> float:
+        if not self.propagation_count:
+            return 0.0
+        return 1000 * self.propagation_sum / self.propagation_count
+
+    def exposition(self) -> str:
+        """The text ``/metrics`` answers."""
+        return generate_latest(self.registry).decode()

@@ -1,0 +1,189 @@
+"""Loading a live session, and recovering what happened while the daemon was away.
+
+A document branch is loaded from its checkpoint (or its branch head) plus the journal
+entries after the checkpoint's seq. When its branch is checked out, what other programs
+and git did to the working tree meanwhile is merged in (``recover_working_tree``), each
+file judged from the recorded version it was most likely made from (its base), and the
+live state is written where the files hold our own earlier writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pygit2
+
+from ..core import protocol as P
+from ..core.external import ExternalChange, closest_version, loss_message
+from ..core.external_merge import recover_working_tree
+from ..core.session import LiveDocument
+from ..durable.bases import WrittenBases
+from ..durable.journal import Journal, journal_path, read_journal
+from ..errors import NotFound, SvgxError
+from ..git.layout import CHECKPOINT_REF_PREFIX, checkpoint_seq
+from ..git.store import Document
+from .commit import GroupCommit
+from .files import FileWriter
+from .room import Room
+from .runtime import Runtime
+from .versions import Versions
+
+__all__ = ["Recovery"]
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    """Loads the rooms of a daemon and recovers their working trees."""
+
+    def __init__(
+        self, rt: Runtime, commit: GroupCommit, files: FileWriter, versions: Versions
+    ) -> None:
+        self.rt = rt
+        self.commit = commit
+        self.files = files
+        self.versions = versions
+
+    def load(self, document: Document, branch: str) -> Room:
+        """The room of ``document``'s ``branch``: its checkpoint, the journal replayed."""
+        repo = document.repo
+        head = repo.references.get(f"refs/heads/{branch}")
+        if head is None:
+            raise NotFound(f"document {document.name!r} has no branch {branch!r}")
+        checkpoint = repo.references.get(CHECKPOINT_REF_PREFIX + branch)
+        seq = 0
+        if checkpoint is not None:
+            commit = repo[checkpoint.target].peel(pygit2.Commit)
+            seq = checkpoint_seq(commit.message)
+            files = document.svg_files(str(commit.id))
+            if commit.parents and commit.parent_ids[0] != head.target:
+                log.warning(
+                    "%s@%s: the branch moved since the live checkpoint; continuing from the"
+                    " checkpoint",
+                    document.name,
+                    branch,
+                )
+        else:
+            files = document.svg_files(str(head.target))
+        settings = self.rt.settings
+        live = LiveDocument(
+            document.name,
+            branch,
+            files,
+            seq=seq,
+            strategy=settings.default_strategy,
+            history_size=settings.history_size,
+        )
+        journal = Journal(journal_path(Path(repo.path), branch))
+        replayed = live.replay(read_journal(journal.path), after_seq=seq)
+        journal.open()
+        room = Room(document, live, journal, settings)
+        room.bases.load()
+        room.bases.note_seen(live.last_written)
+        if room.checked_out():
+            self._recover_working_tree(room)
+        log.info(
+            "live %s at seq %d (checkpoint %d, %d replayed)", room.key, live.seq, seq, replayed
+        )
+        return room
+
+    def _recover_working_tree(self, room: Room) -> None:
+        """Merge what other programs and git did to the working tree while the daemon was
+        away (core.external_merge.recover_working_tree), then write the live state where
+        the files hold our own earlier writes."""
+        document, live = room.document, room.live
+        on_disk = document.svg_files()
+        taken_at = live.seq
+        recorded = {
+            path: found
+            for path in room.bases.files() | set(on_disk)
+            if (found := closest_recorded(room, path, on_disk.get(path))) is not None
+        }
+        versions = None
+        head = str(document.repo.references[f"refs/heads/{live.branch}"].target)
+        if room.bases.head is not None and room.bases.head != head:
+            try:
+                versions = (document.svg_files(room.bases.head), document.svg_files(head))
+            except SvgxError:
+                versions = None  # the recorded commit is gone (gc after a rewind)
+        rejected: list[tuple[str, str]] = []
+        losses: list[dict[str, Any]] = []
+
+        def before_loss(change: ExternalChange) -> None:
+            assert change.loss is not None
+            description = loss_message(change.file, change.loss)
+            version = self.versions.commit_before_loss(room, description, checkpoint=False)
+            losses.append(P.external_loss(live.name, change.file, change.loss, version, live.seq))
+
+        # Files read as saved from an older version than the latest one written.
+        newer = {
+            path: latest[0][0]
+            for path, (data, _) in recorded.items()
+            if (latest := room.bases.versions(path)[:1]) and latest[0][0] != data
+        }
+        outcomes, changed = recover_working_tree(
+            live,
+            on_disk,
+            recorded,
+            versions,
+            now=time.time(),
+            unmerged=document.unmerged_paths(),
+            rejected=rejected,
+            before_loss=before_loss,
+            newer=newer,
+        )
+        room.load_notices = [
+            P.file_rejected(live.name, file, reason, live.seq) for file, reason in rejected
+        ] + losses
+        for out in outcomes:
+            self.commit.queue(room, out, None)
+        self.commit.flush(room)
+        # Every file's base is a recorded version: the first of those a save is judged on.
+        self.files.record_bases(room, changed | set(live.last_written))
+        self.follow_working_tree(room, on_disk, taken_at)
+        self.files.write_files(room)
+
+    def follow_working_tree(self, room: Room, on_disk: Mapping[str, bytes], taken_at: int) -> None:
+        """The session of ``room`` took the working tree at ``taken_at``: the recent
+        versions another branch's session wrote of the files git kept as they were (a
+        ``git checkout -b``, a switch between branches that share them) follow the files,
+        so that a save from an editor that loaded one of them is judged from it."""
+        svgx = Path(room.document.repo.path) / "svgx"
+        loaded = {r.bases.folder: r.bases for r in self.rt.rooms.values()}
+        left = dict(on_disk)
+        # The branch that wrote last first: the one the working tree most likely came from.
+        for folder in sorted(svgx.glob("written-*/"), key=_recorded_at, reverse=True):
+            if not left or folder == room.bases.folder:
+                continue
+            other = loaded.get(folder)
+            if other is None:
+                other = WrittenBases(folder)
+                other.load()
+            try:
+                for path in room.bases.follow(other, left, taken_at):
+                    del left[path]
+            except OSError:
+                log.exception("could not carry the written versions of %s", room.key)
+                return
+
+
+def closest_recorded(room: Room, file: str, disk: bytes | None) -> tuple[bytes, int] | None:
+    """The recorded version of ``file`` that ``disk`` was most likely made from."""
+    versions = room.bases.versions(file)
+    if not versions:
+        return None
+    if disk is None or room.document.index_holds(file, disk):
+        return versions[0]  # git's own versions are judged from our last write
+    return versions[closest_version(disk, [data for data, _ in versions])]
+
+
+def _recorded_at(folder: Path) -> float:
+    """When the written-versions record in ``folder`` last changed (0: unreadable)."""
+    try:
+        return (folder / "manifest.json").stat().st_mtime
+    except OSError:
+        return 0.0

@@ -1,0 +1,247 @@
+"""A live document branch inside the daemon (:class:`Room`), its clients (:class:`Conn`),
+what one journal fsync makes deliverable (:class:`Batch`), and the loading, closing and
+unloading of rooms (:class:`RoomLoader`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pygit2
+import websockets
+from websockets.asyncio.server import ServerConnection
+
+from ..config import Settings
+from ..core import protocol as P
+from ..core.presence import PresenceBook
+from ..core.session import LiveDocument, document_key
+from ..durable.bases import WrittenBases, bases_folder
+from ..durable.journal import Journal, PendingSync
+from ..errors import ClientError, StoreError, SvgxError
+from ..git.names import validate_branch_name, validate_document_name
+from ..git.store import Document
+
+if TYPE_CHECKING:
+    from .commit import GroupCommit
+    from .files import FileWriter
+    from .runtime import Runtime
+
+__all__ = ["Batch", "Conn", "Reply", "Room", "RoomLoader", "send"]
+
+log = logging.getLogger(__name__)
+
+Reply = Any  # a Conn, an asyncio.Future (the Python API), or None
+
+
+class Conn:
+    """One client connection."""
+
+    __slots__ = ("delivered", "errors", "room", "session_id", "user_id", "username", "ws")
+
+    def __init__(self, ws: ServerConnection) -> None:
+        self.ws = ws
+        self.user_id: str | None = None
+        self.username: str | None = None
+        self.session_id: str | None = None
+        self.room: Room | None = None
+        self.delivered = 0
+        self.errors = 0
+
+
+def send(target: Reply, message: dict[str, Any]) -> None:
+    """Send ``message`` to one client, or answer the Python API's future with it."""
+    if isinstance(target, Conn):
+        websockets.broadcast([target.ws], P.encode(message))
+    elif isinstance(target, asyncio.Future):
+        if not target.done():
+            target.set_result(message)
+
+
+class Batch:
+    """What one journal fsync makes deliverable: operations, notices and replies."""
+
+    __slots__ = ("entries", "notices", "received", "replies", "seq", "sync")
+
+    def __init__(
+        self,
+        entries: list[dict[str, Any]],
+        notices: list[dict[str, Any]],
+        replies: list[tuple[Reply, dict[str, Any]]],
+        received: list[float],
+        seq: int,
+    ) -> None:
+        self.entries = entries
+        self.notices = notices
+        self.replies = replies
+        self.received = received
+        self.seq = seq  # the live seq when the batch was taken: all of it is in the batch
+        self.sync: PendingSync | None = None
+
+
+class Room:
+    """One live document branch inside the daemon, with the I/O around its session."""
+
+    def __init__(
+        self, document: Document, live: LiveDocument, journal: Journal, settings: Settings
+    ) -> None:
+        self.document = document
+        self.live = live
+        self.journal = journal
+        self.clients: set[Conn] = set()
+        self.presence = PresenceBook(
+            activity_timeout=settings.activity_timeout_s,
+            offline_grace=settings.offline_grace_s,
+            editing_window=settings.editing_window_s,
+        )
+        self.outgoing: list[dict[str, Any]] = []
+        self.notices: list[dict[str, Any]] = []
+        self.replies: list[tuple[Reply, dict[str, Any]]] = []
+        self.received: list[float] = []
+        self.flush_scheduled = False
+        self.inflight: Batch | None = None  # written, its fsync running in a worker thread
+        self.last_used = time.monotonic()  # the last join, leave or submission
+        # path -> (bytes, blob id) of the last checkpoint: unchanged files are not re-hashed
+        # and re-compressed (the blob's zlib holds the GIL: ~3 ms per 10k elements)
+        self.checkpoint_blobs: dict[str, tuple[bytes, pygit2.Oid]] = {}
+        self.write_handle: asyncio.TimerHandle | None = None
+        # Debounced writes run in a thread (fsync releases the GIL); the lock and the
+        # generation keep an older write from landing after a newer one.
+        self.write_lock = threading.Lock()
+        self.write_generation = 0
+        self.written_generation = 0
+        self.presence_handle: asyncio.TimerHandle | None = None
+        self.durable_seq = live.seq
+        self.checkpoint_seq = live.seq
+        self.version_ops: list[str] = []
+        # What was last written to each working-tree file: the base of external edits.
+        self.bases = WrittenBases(bases_folder(Path(document.repo.path), live.branch))
+        self.merge: dict[str, Any] | None = None  # a branch merge waiting on conflicts
+        self.broken = False
+        # files found not to be SVG when the session was loaded: told to the next welcome
+        self.load_notices: list[dict[str, Any]] = []
+
+    @property
+    def key(self) -> str:
+        return self.live.key
+
+    def checked_out(self) -> bool:
+        """Whether the room's branch is the one checked out in the working tree."""
+        try:
+            return self.document.current_branch() == self.live.branch
+        except StoreError:
+            return False
+
+    def queued(self) -> bool:
+        """Something waits for the next flush: operations, replies or notices."""
+        return bool(self.outgoing or self.replies or self.notices)
+
+    def take(self) -> Batch:
+        """What waits for the next flush, as one batch; the room's queues start empty."""
+        batch = Batch(self.outgoing, self.notices, self.replies, self.received, self.live.seq)
+        self.outgoing, self.notices, self.replies, self.received = [], [], [], []
+        return batch
+
+    def broadcast(self, message: dict[str, Any]) -> None:
+        """Send ``message`` to every client of the room (encoded once)."""
+        websockets.broadcast([c.ws for c in self.clients], P.encode(message))
+
+
+class RoomLoader:
+    """Finds the room of a session, loading it on first use; closes and unloads rooms."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        commit: GroupCommit,
+        files: FileWriter,
+        load: Callable[[Document, str], Room],
+    ) -> None:
+        self.rt = rt
+        self.commit = commit
+        self.files = files
+        self.load = load
+
+    def room_for(self, session_id: str) -> Room:
+        """The live document branch ``name[@branch]``, loaded (and recovered) on first use."""
+        rt = self.rt
+        name, _, branch = session_id.partition("@")
+        validate_document_name(name)
+        if branch:
+            validate_branch_name(branch)
+            room = rt.rooms.get(document_key(name, branch))
+            if room is not None:
+                return room
+        document = rt.store.open(name, create=rt.settings.create_missing_documents)
+        # With HEAD detached, the working tree's session is the parked one.
+        branch = branch or document.head_branch() or rt.parked.get(name) or ""
+        if not branch:
+            raise ClientError(
+                f"HEAD of {name!r} is detached and no branch is parked; join {name!r}@BRANCH"
+            )
+        room = rt.rooms.get(document_key(name, branch))
+        if room is None:
+            room = self.load(document, branch)
+            rt.rooms[room.key] = room
+        return room
+
+    def working_tree_room(self, name: str) -> Room | None:
+        """The loaded room of the branch checked out in document ``name``'s working tree."""
+        for room in list(self.rt.rooms.values()):
+            if room.live.name == name and room.checked_out():
+                return room
+        return None
+
+    def close(self, room: Room) -> None:
+        """Flush, write, checkpoint and close one live document branch (synchronous)."""
+        for handle in (room.presence_handle, room.write_handle):
+            if handle is not None:
+                handle.cancel()
+        room.presence_handle = None
+        try:
+            self.commit.flush(room)
+            self.files.write_files(room)
+            self.files.checkpoint(room)
+            room.journal.close()
+        except SvgxError:
+            log.exception("could not shut %s down cleanly; the journal has it", room.key)
+
+    def shutdown(self) -> None:
+        """Flush, write, checkpoint and close every live document (synchronous)."""
+        for room in list(self.rt.rooms.values()):
+            self.close(room)
+        self.rt.rooms.clear()
+        # Every batch was taken over and fsynced above; let the fsyncs still running end.
+        self.commit.pool.shutdown(wait=True)
+
+    def _idle(self, room: Room, now: float) -> bool:
+        """No client for ``idle_unload_s``, and nothing left to fsync, send or write."""
+        limit = self.rt.settings.idle_unload_s
+        return bool(
+            limit
+            and not room.clients
+            and now - room.last_used >= limit
+            and room.merge is None  # a branch merge waiting on conflicts lives in memory
+            and room.inflight is None
+            and not room.queued()
+            and not room.journal.unsynced
+            and room.write_handle is None
+            and room.written_generation == room.write_generation
+            and not room.write_lock.locked()
+        )
+
+    def unload_idle(self, now: float) -> list[str]:
+        """Checkpoint and close the idle live sessions; the next join reloads them."""
+        rooms = self.rt.rooms
+        unloaded = []
+        for room in list(rooms.values()):
+            if self._idle(room, now) and rooms.get(room.key) is room:
+                self.close(room)
+                del rooms[room.key]
+                unloaded.append(room.key)
+                log.info("unloaded idle session %s at seq %d", room.key, room.live.seq)
+        return unloaded

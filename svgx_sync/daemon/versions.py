@@ -1,0 +1,332 @@
+"""Version actions over a live session: versions, reverts, history, branches, diffs, and
+the branch merge (start, complete, abort).
+
+A version is a commit on the session's branch of its live files, built in memory with
+the session's trailers (``docs/git-layout.md``), followed by a checkpoint. A revert or an
+aborted merge replaces every live file at one ``seq``, and every client reloads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any, Protocol
+
+from ..core import protocol as P
+from ..core.session import version_files
+from ..errors import ClientError, ProtocolError, StoreError, SvgxError
+from ..git.layout import SYSTEM_NAME
+from .commit import GroupCommit
+from .files import FileWriter
+from .membership import Membership
+from .room import Room
+from .runtime import Runtime
+
+__all__ = ["VERSION_ACTIONS", "Requester", "Versions"]
+
+log = logging.getLogger(__name__)
+
+VERSION_OP_IDS = 200  # at most this many Svgx-Operation trailers per version commit
+
+
+class Requester(Protocol):
+    """Who asks for a version action: a connection, or the Python API's stand-in."""
+
+    user_id: str | None
+    username: str | None
+
+
+Action = Callable[["Versions", Any, Room, P.VersionRequest], "dict[str, Any] | None"]
+
+
+class Versions:
+    """Carries out version actions, for every room of a daemon."""
+
+    def __init__(
+        self,
+        rt: Runtime,
+        commit: GroupCommit,
+        files: FileWriter,
+        members: Membership,
+        room_for: Callable[[str], Room],
+    ) -> None:
+        self.rt = rt
+        self.commit = commit
+        self.files = files
+        self.members = members
+        self.room_for = room_for
+
+    def act(self, conn: Any, room: Room, msg: P.VersionRequest) -> dict[str, Any] | None:
+        """Carry out ``msg.action``; the reply to the requester, or None (a broadcast)."""
+        return VERSION_ACTIONS[msg.action](self, conn, room, msg)
+
+    def _author(self, conn: Requester, msg: P.VersionRequest) -> tuple[str, str]:
+        user_id = msg.created_by or msg.user_id or conn.user_id or "user"
+        username = conn.username if user_id == conn.user_id and conn.username else user_id
+        return user_id, username
+
+    def create_version(self, conn: Requester, room: Room, msg: P.VersionRequest) -> None:
+        self.commit.flush(room)
+        self.files.write_files(room)
+        user_id, username = self._author(conn, msg)
+        description = msg.description or "Version"
+        version_id = self.commit_live(room, description, user_id=user_id, username=username)
+        room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
+
+    def commit_live(
+        self,
+        room: Room,
+        description: str,
+        *,
+        user_id: str,
+        username: str,
+        by_system: bool = False,
+        checkpoint: bool = True,
+    ) -> str:
+        """Commit the session's live files on its branch (a file deleted live is deleted
+        in the version too) and checkpoint; returns the version id."""
+        committed: dict[str, bytes] = {}
+        if f"refs/heads/{room.live.branch}" in room.document.repo.references:
+            committed = room.document.svg_files(room.document.resolve(room.live.branch))
+        files = version_files(room.live.contents(), committed)
+        version_id = room.document.commit(
+            files,
+            user_id=user_id,
+            username=username,
+            description=description,
+            session_id=room.key,
+            op_ids=room.version_ops[-VERSION_OP_IDS:],
+            branch=room.live.branch,
+            by_system=by_system,
+        )
+        room.version_ops.clear()
+        if checkpoint:
+            self.files.checkpoint(room, force=True)
+        return version_id
+
+    def commit_before_loss(
+        self, room: Room, description: str, *, checkpoint: bool = True
+    ) -> str | None:
+        """A version of the live state by svgx_sync before an outside save that drops
+        ids or the model is merged in, announced; its id, or None when it failed."""
+        try:
+            version_id = self.commit_live(
+                room,
+                description,
+                user_id=SYSTEM_NAME,
+                username=SYSTEM_NAME,
+                by_system=True,
+                checkpoint=checkpoint,
+            )
+        except SvgxError:
+            log.exception("could not make a version of %s before an outside save", room.key)
+            return None
+        log.info("%s: version %s made: %s", room.key, version_id, description)
+        notice = P.version_created(version_id, description, SYSTEM_NAME, room.live.seq, auto=True)
+        room.broadcast(notice)
+        return version_id
+
+    def revert(self, conn: Requester, room: Room, msg: P.VersionRequest) -> None:
+        if not msg.version_id:
+            raise ProtocolError("revert needs version_id")
+        self.commit.flush(room)
+        document, live = room.document, room.live
+        target = document.resolve(msg.version_id)
+        files = document.svg_files(target)
+        if not files:
+            raise ClientError(f"version {msg.version_id!r} has no SVG files")
+        user_id, username = self._author(conn, msg)
+        gone: dict[str, bytes | None] = {p: None for p in live.files if p not in files}
+        checked_out = room.checked_out()
+        version_id = document.commit(
+            {**files, **gone},
+            user_id=user_id,
+            username=username,
+            description=msg.description or f"Revert to {target[:12]}",
+            session_id=room.key,
+            branch=live.branch,
+            update_workdir=checked_out,
+        )
+        self._reset(room, files, reason=f"revert to {target}")
+        if checked_out:
+            live.reverted_on_disk(files)
+            self.files.record_bases(room, {*files, *gone})
+        live.take_dirty()
+        room.version_ops.clear()
+        self.files.checkpoint(room, force=True)
+        self._reload_clients(
+            room,
+            {
+                "type": "version_reverted",
+                "version_id": version_id,
+                "reverted_to": target,
+                "created_by": user_id,
+            },
+        )
+
+    def history(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        versions = room.document.history(branch=room.live.branch, limit=msg.limit or 100)
+        return {
+            "type": "history",
+            "branch": room.live.branch,
+            "versions": [asdict(v) for v in versions],
+        }
+
+    def create_branch(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        if not msg.branch:
+            raise ProtocolError("create_branch needs branch")
+        start = msg.from_version or msg.version_id or room.live.branch
+        version_id = room.document.create_branch(msg.branch, start)
+        return {"type": "branch_created", "branch": msg.branch, "version_id": version_id}
+
+    def switch_branch(self, conn: Any, room: Room, msg: P.VersionRequest) -> None:
+        if not msg.branch:
+            raise ProtocolError("switch_branch needs branch")
+        session_id = f"{room.live.name}@{msg.branch}"
+        self.members.move(conn, session_id, self.room_for(session_id))
+
+    def list_branches(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        return {"type": "branches", "branches": room.document.list_branches()}
+
+    def diff(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        start = msg.from_version or msg.version_id
+        if not start:
+            raise ProtocolError("diff needs version_id (or from_version)")
+        self.commit.flush(room)
+        self.files.write_files(room)
+        try:
+            changes = room.document.diff(start, msg.to_version)
+        except ImportError as exc:
+            raise StoreError(f"diff is not available: {exc}") from exc
+        return {
+            "type": "diff",
+            "from_version": start,
+            "to_version": msg.to_version,
+            "changes": changes,
+        }
+
+    def _reset(self, room: Room, files: dict[str, bytes], *, reason: str) -> None:
+        """Replace every live file (one ``seq``), journaled and fsynced."""
+        room.journal.append(room.live.reset(files, reason=reason))
+        self.commit.sync(room)
+
+    def _reload_clients(self, room: Room, message: dict[str, Any]) -> None:
+        """After a reset: every client reloads from ``message``, sent with the ``seq``
+        and every file's text."""
+        live = room.live
+        for client in room.clients:
+            client.delivered = live.seq
+        room.broadcast({**message, "seq": live.seq, "files": live.texts()})
+
+    # -- branch merges ---------------------------------------------------------------
+
+    def merge_branch(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        """Merge ``msg.branch`` into the session's branch with the element merge engine.
+
+        The merge base comes from git; ours is the live state (unversioned live edits
+        included), theirs the other branch's tip. What merges cleanly is applied as
+        ordinary operations; conflicts become open conflict records resolved with
+        ``resolve_conflict``. The two-parent commit is made at once when nothing blocks,
+        otherwise by ``complete_merge``; ``abort_merge`` puts the live state back.
+        """
+        if not msg.branch:
+            raise ProtocolError("merge_branch needs branch: the branch to merge in")
+        if room.merge is not None:
+            raise ClientError("a merge is in progress: complete_merge or abort_merge first")
+        self.commit.flush(room)
+        document, live = room.document, room.live
+        ours_head = document.resolve(live.branch)
+        theirs_head = document.resolve(msg.branch)
+        base = document.repo.merge_base(ours_head, theirs_head)
+        if base is not None and str(base) == theirs_head:
+            return {"type": "branch_merged", "branch": msg.branch, "up_to_date": True}
+        base_files = document.svg_files(str(base)) if base is not None else {}
+        theirs_files = document.svg_files(theirs_head)
+        ours_files = live.contents()
+        user_id, _ = self._author(conn, msg)
+        changes, records, notes = live.merge_in(
+            base_files, ours_files, theirs_files, branch=msg.branch, user_id=user_id
+        )
+        now = time.time()
+        for path, ops in changes:
+            for out in live.apply_external(path, ops, now=now):
+                self.commit.queue(room, out, None)
+        room.merge = {
+            "branch": msg.branch,
+            "ours": ours_head,
+            "theirs": theirs_head,
+            "before": ours_files,
+            "theirs_only": {p: d for p, d in theirs_files.items() if p not in ours_files},
+            "conflict_ids": [r["conflict_id"] for r in records],
+        }
+        if records:
+            room.journal.append(live.conflict_record(records))
+            room.notices.append(P.conflict_detected(records))
+        self.commit.flush(room)
+        if records:
+            return {
+                "type": "merge_in_progress",
+                "branch": msg.branch,
+                "conflicts": records,
+                "notes": notes,
+            }
+        return {**self.complete_merge(conn, room, msg), "notes": notes}
+
+    def complete_merge(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        merge = room.merge
+        if merge is None:
+            raise ClientError("no merge is in progress")
+        waiting = [
+            cid
+            for cid in merge["conflict_ids"]
+            if room.live.book.conflicts[cid]["status"] == "open"
+        ]
+        if waiting:
+            raise ClientError(f"resolve these conflicts first: {', '.join(waiting)}")
+        self.commit.flush(room)
+        self.files.write_files(room)
+        user_id, username = self._author(conn, msg)
+        description = msg.description or f"Merge branch '{merge['branch']}' into {room.live.branch}"
+        version_id = room.document.commit(
+            {**merge["theirs_only"], **room.live.contents()},
+            user_id=user_id,
+            username=username,
+            description=description,
+            session_id=room.key,
+            branch=room.live.branch,
+            parents=[merge["ours"], merge["theirs"]],
+            update_workdir=room.checked_out(),
+        )
+        room.merge = None
+        room.version_ops.clear()
+        self.files.checkpoint(room, force=True)
+        room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
+        return {"type": "branch_merged", "branch": merge["branch"], "version_id": version_id}
+
+    def abort_merge(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        merge = room.merge
+        if merge is None:
+            raise ClientError("no merge is in progress")
+        self.commit.flush(room)
+        room.journal.append(room.live.abort_conflicts(merge["conflict_ids"]))
+        self._reset(room, merge["before"], reason=f"abort merge of {merge['branch']}")
+        room.merge = None
+        self.files.write_soon(room)
+        self._reload_clients(room, {"type": "merge_aborted", "branch": merge["branch"]})
+        return {"type": "merge_aborted", "branch": merge["branch"]}
+
+
+VERSION_ACTIONS: dict[str, Action] = {
+    "create_version": Versions.create_version,
+    "revert": Versions.revert,
+    "history": Versions.history,
+    "create_branch": Versions.create_branch,
+    "switch_branch": Versions.switch_branch,
+    "list_branches": Versions.list_branches,
+    "diff": Versions.diff,
+    "merge_branch": Versions.merge_branch,
+    "complete_merge": Versions.complete_merge,
+    "abort_merge": Versions.abort_merge,
+}
