@@ -11,7 +11,6 @@ from svgx_sync.core.conflicts import ConflictBook, Strategy, arbitrate
 from svgx_sync.core.diff import diff_documents
 from svgx_sync.core.external import (
     AUTO_VERSION_PREFIX,
-    EXTERNAL_USER,
     HeadMove,
     HeadState,
     Loss,
@@ -31,7 +30,7 @@ from svgx_sync.core.external import (
     settle_incomplete,
     to_operations,
 )
-from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.ops import EXTERNAL_USER, coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument
 
 F = "document.svg"

@@ -77,12 +77,11 @@ from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
-from .ops import MODEL_ID, Operation, apply_operation, coerce_operation
+from .ops import EXTERNAL_USER, MODEL_ID, Operation, apply_operation, coerce_operation
 from .svgdoc import SvgDocument, _parser
 
 __all__ = [
     "AUTO_VERSION_PREFIX",
-    "EXTERNAL_USER",
     "Checkout",
     "DeleteDecision",
     "ExternalChange",
@@ -111,9 +110,6 @@ __all__ = [
     "to_operations",
     "unread_changes",
 ]
-
-EXTERNAL_USER = "external"
-"""``user_id`` of the operations that bring other programs' edits into a session."""
 
 AUTO_VERSION_PREFIX = "Auto-version:"
 """First words of the message of every version made after a quiet period."""

@@ -32,7 +32,6 @@ from ..errors import DocumentError, NotFound, OperationError
 from . import protocol
 from .conflicts import refused, unread
 from .external import (
-    EXTERNAL_USER,
     ExternalChange,
     GitConflict,
     Outcome,
@@ -44,7 +43,7 @@ from .external import (
     to_operations,
     unread_changes,
 )
-from .ops import coerce_operation
+from .ops import EXTERNAL_USER, coerce_operation
 from .session import LiveDocument
 from .session import Outcome as Submitted
 

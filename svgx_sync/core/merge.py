@@ -41,7 +41,14 @@ from typing import Any, Generic, NamedTuple, TypeVar
 from lxml import etree
 
 from ..errors import DocumentError, NotFound, OperationError
-from .namespaces import KNOWN_PREFIXES, SVGX_NS, XLINK_NS, XML_NS, attribute_name
+from .namespaces import (
+    KNOWN_PREFIXES,
+    SVGX_NS,
+    USUAL_NAMESPACES,
+    XLINK_NS,
+    attribute_name,
+    clark,
+)
 from .svgdoc import SvgDocument, escape_attr, is_element, parse_style
 
 __all__ = [
@@ -502,15 +509,13 @@ def _prefix_for(key: str, el: Any) -> str | None:
     return next((p for p, u in el.nsmap.items() if p and u == ns), None)
 
 
-def _clark(name: str, el: Any) -> str:
-    """lxml's key for a conflict's attribute name (see :func:`_prefixed`)."""
-    if ":" not in name or name.startswith(("style:", "{")):
+def _conflict_key(name: str, el: Any) -> str:
+    """lxml's key for a conflict's attribute name (see :func:`_prefixed`): by the
+    element's bindings, else the usual prefixes; the merge's own names (``style:fill``,
+    one already ``{namespace}local``) and unknown prefixes stay as they are."""
+    if name.startswith(("style:", "{")):
         return name
-    prefix, local = name.split(":", 1)
-    ns = XML_NS if prefix == "xml" else el.nsmap.get(prefix)
-    if ns is None:
-        ns = next((u for u, known in KNOWN_PREFIXES.items() if known == prefix), None)
-    return f"{{{ns}}}{local}" if ns else name
+    return clark(name, el.nsmap, USUAL_NAMESPACES) or name
 
 
 # -- the merge ----------------------------------------------------------------------------
@@ -1299,7 +1304,7 @@ def _apply_choice(doc: SvgDocument, conflict: Conflict, choice: str) -> None:
                 new = _edit_style(raw, {prop: value}) if value is not None else raw
             doc.set_attribute(el, "style", new if new.strip() else None)
         elif name is not None:
-            doc.set_attribute(el, _clark(name, el), value)
+            doc.set_attribute(el, _conflict_key(name, el), value)
         return
     if choice.startswith("value:") and kind != ConflictKind.DUPLICATE_ID:
         raise OperationError(f"a {kind} conflict takes ours, theirs or base, not a value")

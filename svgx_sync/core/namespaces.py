@@ -6,10 +6,13 @@ prefixes, and the conversions both ways:
 
 - :func:`attribute_name` (lxml key to wire name) uses a prefix bound where the
   attribute is, so the name it gives can be written there as it is.
-- :func:`attribute_key` (wire name to lxml key) reads a prefix as the operation's own
-  ``namespaces`` bind it, else as the document binds it there, else as its usual
-  namespace (:data:`KNOWN_PREFIXES`).
-- ``xml:`` always means the XML namespace and needs no declaration.
+- :func:`clark` (prefixed name to lxml key) looks the prefix up in the bindings it is
+  given, in order; each reader passes its own: the writer only the scope of the tag it
+  reads, the merge the element's bindings and then the usual prefixes, and
+  :func:`attribute_key` (an operation's names) the operation's own ``namespaces``, the
+  scope at the element and the usual prefixes, refusing a prefix none of them binds.
+- ``xml:`` always means the XML namespace and needs no declaration; only the first
+  colon separates prefix and local name.
 
 Pure: no I/O, and no pydantic, since git's merge driver imports this per merged file.
 """
@@ -33,10 +36,12 @@ __all__ = [
     "SODIPODI_NS",
     "SVGX_NS",
     "SVG_NS",
+    "USUAL_NAMESPACES",
     "XLINK_NS",
     "XML_NS",
     "attribute_key",
     "attribute_name",
+    "clark",
     "namespaces_of",
 ]
 
@@ -64,7 +69,20 @@ KNOWN_PREFIXES = {
 """Namespaces with a usual prefix: an operation may name their attributes by it
 (``inkscape:label``) whether or not the file declares it yet; Inkscape writes all of them."""
 
-_USUAL = {prefix: ns for ns, prefix in KNOWN_PREFIXES.items()}
+USUAL_NAMESPACES: Mapping[str, str] = {prefix: ns for ns, prefix in KNOWN_PREFIXES.items()}
+""":data:`KNOWN_PREFIXES` the other way: the namespace each usual prefix stands for."""
+
+
+def clark(name: str, *bindings: Mapping[str, str] | Mapping[str | None, str]) -> str | None:
+    """lxml's key for ``prefix:local``, the prefix looked up in each of ``bindings`` in
+    turn; None when none binds it. A name without a colon is its own key."""
+    if ":" not in name:
+        return name
+    prefix, local = name.split(":", 1)
+    if prefix == "xml":
+        return f"{{{XML_NS}}}{local}"
+    ns = next((found for scope in bindings if (found := scope.get(prefix))), None)
+    return None if ns is None else f"{{{ns}}}{local}"
 
 
 def attribute_name(doc: SvgDocument, el: Any, key: str) -> str:
@@ -108,16 +126,11 @@ def attribute_key(
 
     The prefix means what ``namespaces`` (the operation's ``data.namespaces``) binds it
     to, else what it is bound to at ``el``, else its usual namespace
-    (:data:`KNOWN_PREFIXES`)."""
-    if ":" not in name:
-        return name
-    prefix, local = name.split(":", 1)
-    if prefix == "xml":
-        return f"{{{XML_NS}}}{local}"
+    (:data:`KNOWN_PREFIXES`); one that none binds is refused."""
     scope = doc.scope(el) if doc is not None else el.nsmap
-    ns = (namespaces or {}).get(prefix) or scope.get(prefix) or _USUAL.get(prefix)
-    if ns is None:
+    key = clark(name, namespaces or {}, scope, USUAL_NAMESPACES)
+    if key is None:
         raise OperationError(
             f"unknown namespace prefix in attribute {name!r}: declare it in data.namespaces"
         )
-    return f"{{{ns}}}{local}"
+    return key

@@ -32,6 +32,9 @@ from ..errors import DocumentError, OperationError, UnknownElement, validation_p
 from .namespaces import SVGX_NS, XML_NS, attribute_key, attribute_name, namespaces_of
 from .svgdoc import SvgDocument, format_style, is_blank, is_element, parse_style
 
+EXTERNAL_USER = "external"
+"""``user_id`` of the operations that bring other programs' edits into a session."""
+
 MODEL_ID = "svgx-model"
 """Id of the ``<metadata>`` element that holds constraints and assemblies."""
 

@@ -35,27 +35,18 @@ from typing import Any
 
 from ..errors import NotFound, OperationError
 from .conflicts import ConflictBook, Strategy, arbitrate, resolve
-from .ops import PRESENCE_ONLY, Operation, apply_operation, coerce_operation
+from .diff import FILE_ADD, FILE_DELETE
+from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation, coerce_operation
 from .protocol import op_wire
-from .svgdoc import SvgDocument
+from .svgdoc import DEFAULT_FILE, SvgDocument
 
 __all__ = [
-    "EXTERNAL_USER",
-    "FILE_ADD",
-    "FILE_DELETE",
     "FILE_OPERATIONS",
     "LiveDocument",
     "Outcome",
     "version_files",
 ]
 
-EXTERNAL_USER = "external"
-"""The user id under which edits made outside the daemon (a file watcher) are submitted."""
-
-DEFAULT_FILE = "document.svg"
-
-FILE_ADD = "file_add"
-FILE_DELETE = "file_delete"
 FILE_OPERATIONS = frozenset({FILE_ADD, FILE_DELETE})
 """Entries that add or remove a whole file; they carry ``file`` and no ``element_id``."""
 

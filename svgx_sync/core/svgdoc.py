@@ -47,9 +47,12 @@ from typing import Any
 from lxml import etree
 
 from ..errors import DocumentError, NotFound
-from .namespaces import KNOWN_PREFIXES, XML_NS
+from .namespaces import KNOWN_PREFIXES, XML_NS, clark
 
 log = logging.getLogger(__name__)
+
+DEFAULT_FILE = "document.svg"
+"""The file a new document is created with, and the one an operation without ``file`` edits."""
 
 MAX_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 256
@@ -845,7 +848,7 @@ class SvgDocument:
                 declared.add(qname[6:] or None)
                 parts.append(attr.group())
                 continue
-            key = self._clark(qname, nsmap)
+            key = clark(qname, nsmap) or qname
             seen.add(key)
             if key not in current:
                 continue
@@ -864,21 +867,13 @@ class SvgDocument:
         parts.append(rest)
         return "".join(parts)
 
-    @staticmethod
-    def _clark(qname: str, nsmap: dict[str | None, str]) -> str:
-        if ":" not in qname:
-            return qname
-        prefix, local = qname.split(":", 1)
-        ns = XML_NS if prefix == "xml" else nsmap.get(prefix)
-        return f"{{{ns}}}{local}" if ns else qname
-
-    def _qname(self, el: Any, clark: str, *, attr: bool = False) -> str:
-        """The name for ``clark`` at ``el``, by a binding in scope there in the tree (which
+    def _qname(self, el: Any, key: str, *, attr: bool = False) -> str:
+        """The prefixed name for lxml's ``key`` at ``el``, by a binding in scope there (which
         the text declares too): the default namespace for elements, else the usual
         prefix, else any other prefix bound to it."""
-        if not clark.startswith("{"):
-            return clark
-        qn = etree.QName(clark)
+        if not key.startswith("{"):
+            return key
+        qn = etree.QName(key)
         ns, local = qn.namespace, qn.localname
         if ns == XML_NS:
             return f"xml:{local}"
@@ -891,7 +886,7 @@ class SvgDocument:
         for prefix, uri in nsmap.items():
             if uri == ns and prefix is not None:
                 return f"{prefix}:{local}"
-        raise DocumentError(f"{self.name}: no prefix in scope for {clark} (a bug: not written)")
+        raise DocumentError(f"{self.name}: no prefix in scope for {key} (a bug: not written)")
 
     def _render_fresh(
         self, node: Any, w: _Writer, parent: Any, outer: dict[str | None, str] | None = None

@@ -36,6 +36,7 @@ from typing import Any
 
 import pygit2
 
+from svgx_sync.core.svgdoc import DEFAULT_FILE
 from svgx_sync.durable.atomic import write_atomic
 from svgx_sync.errors import ClientError, NotFound, StoreError
 from svgx_sync.git.history import Version, walk
@@ -47,7 +48,6 @@ from svgx_sync.git.worktree import WorkingTree, working_tree_svg_files
 
 __all__ = [
     "DEFAULT_BRANCH",
-    "DEFAULT_FILE",
     "EMPTY_SVG",
     "Document",
     "Store",
@@ -65,7 +65,6 @@ EMPTY_SVG: bytes = (
 )
 
 DEFAULT_BRANCH = "main"
-DEFAULT_FILE = "document.svg"
 
 
 # --------------------------------------------------------------------------------------
