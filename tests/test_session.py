@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.protocol import Ack
 from svgx_sync.core.session import LiveDocument, version_files
 from svgx_sync.errors import NotFound, OperationError, UnknownElement
 
@@ -36,7 +37,7 @@ def test_operations_get_consecutive_seqs_and_entries():
         op("a", "update", "r1", {"position": {"x": 5, "y": 5}}, "a1"), base_seq=None, now=0
     )
     b = d.submit(op("b", "create", "c1", {"type": "circle"}, "b1"), base_seq=None, now=0)
-    assert (a.ack, b.seq) == ({"op_id": "a1", "seq": 1, "status": "applied"}, 2)
+    assert (a.ack, b.seq) == (Ack("a1", 1, "applied"), 2)
     assert [e["seq"] for e in a.entries + b.entries] == [1, 2]
     assert a.entries[0]["file"] == "document.svg" and a.entries[0]["user_id"] == "a"
     assert [r["kind"] for r in a.journal] == ["op"]
@@ -54,7 +55,7 @@ def test_a_resent_op_id_is_applied_once_and_answered_again():
 def test_operations_without_op_id_get_a_deterministic_one():
     d = live()
     out = d.submit(op("a", "update", "r1", {"attributes": {"fill": "red"}}), base_seq=0, now=0)
-    assert out.ack["op_id"] == "auto-1" and out.entries[0]["op_id"] == "auto-1"
+    assert out.ack.op_id == "auto-1" and out.entries[0]["op_id"] == "auto-1"
 
 
 def test_invalid_operations_raise_and_change_nothing():
@@ -85,7 +86,7 @@ def test_a_conflict_is_recorded_and_journalled():
         op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0
     )
     assert out.status == "applied" and len(out.conflicts) == 1
-    assert out.ack["conflict_ids"] == [out.conflicts[0]["conflict_id"]]
+    assert out.ack.conflict_ids == (out.conflicts[0]["conflict_id"],)
     assert [r["kind"] for r in out.journal] == ["op", "conflicts"]
     resolved = d.resolve_conflict(out.conflicts[0]["conflict_id"], "ours", "a", now=1)
     assert resolved.resolved["status"] == "resolved"
@@ -347,7 +348,7 @@ def test_a_conflict_without_an_operation_is_recorded_journaled_and_counted(statu
     out = d.add_conflict({"kind": "edit_delete", "file": "document.svg", "status": status})
     (record,) = out.conflicts
     assert record["conflict_id"] == "conflict_1" and d.book.conflicts["conflict_1"] is record
-    assert (out.ack, out.entries) == ({"op_id": None, "seq": None, "status": status}, [])
+    assert (out.ack, out.entries) == (Ack(None, None, status), [])
     (journaled,) = out.journal
     assert journaled["kind"] == "conflicts" and journaled["records"] == [record]
     assert (d.book.detected, d.book.resolved, journaled["resolved"]) == (1, resolved, resolved)

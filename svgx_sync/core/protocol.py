@@ -15,6 +15,7 @@ The full description, with examples, is ``docs/protocol.md``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import orjson
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from .external import GitConflict, Loss
 
 __all__ = [
+    "Ack",
     "Activity",
     "ClientMessage",
     "Join",
@@ -248,9 +250,32 @@ def operations(ops: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "operations", "operations": ops}
 
 
-def ack(op_id: str | None, seq: int | None, status: str, **extra: Any) -> dict[str, Any]:
-    out = {"type": "ack", "op_id": op_id, "seq": seq, "status": status}
-    out.update({k: v for k, v in extra.items() if v is not None})
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The answer to one submitted operation; a resent ``op_id`` gets it again."""
+
+    op_id: str | None
+    seq: int | None  # the seq it was given; None: not numbered (pending, rejected, presence)
+    status: str  # applied, pending or rejected
+    reason: str | None = None
+    current_state: Any = None  # a rejected operation's element as it is now
+    conflict_ids: tuple[str, ...] = ()
+
+
+def ack(answer: Ack) -> dict[str, Any]:
+    """The ``ack`` message that carries ``answer`` (the one place acks are built)."""
+    out: dict[str, Any] = {
+        "type": "ack",
+        "op_id": answer.op_id,
+        "seq": answer.seq,
+        "status": answer.status,
+    }
+    if answer.reason is not None:
+        out["reason"] = answer.reason
+    if answer.current_state is not None:
+        out["current_state"] = answer.current_state
+    if answer.conflict_ids:
+        out["conflict_ids"] = list(answer.conflict_ids)
     return out
 
 

@@ -37,7 +37,7 @@ from ..errors import NotFound, OperationError
 from .conflicts import ConflictBook, Strategy, arbitrate, resolve
 from .diff import FILE_ADD, FILE_DELETE
 from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation, coerce_operation
-from .protocol import op_wire
+from .protocol import Ack, op_wire
 from .svgdoc import DEFAULT_FILE, SvgDocument
 
 __all__ = [
@@ -61,7 +61,7 @@ class Outcome:
     """
 
     status: str
-    ack: dict[str, Any]
+    ack: Ack
     entries: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)
     conflicts: list[dict[str, Any]] = field(default_factory=list)
@@ -70,7 +70,7 @@ class Outcome:
 
     @property
     def seq(self) -> int | None:
-        return self.ack.get("seq")
+        return self.ack.seq
 
 
 def document_key(name: str, branch: str) -> str:
@@ -115,7 +115,7 @@ class LiveDocument:
         self.seq = seq
         self.floor = seq  # the oldest last_seq the ring can still catch up from
         self.ring: deque[dict[str, Any]] = deque(maxlen=history_size)
-        self.answers: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.answers: OrderedDict[str, Ack] = OrderedDict()
         self.book = ConflictBook()
         self.dirty: set[str] = set()
         # Files in which git has a merge conflict to settle (file -> what the clients were
@@ -147,7 +147,7 @@ class LiveDocument:
         the operation is invalid; the document is then unchanged.
         """
         if op.op_id is not None and op.op_id in self.answers:
-            return Outcome("duplicate", dict(self.answers[op.op_id]), duplicate=True)
+            return Outcome("duplicate", self.answers[op.op_id], duplicate=True)
         file = op.file or self.default_file
         if file not in self.files:
             raise NotFound(f"no file {file!r} in document {self.name!r}")
@@ -155,7 +155,7 @@ class LiveDocument:
             op = op.model_copy(update={"file": file})
         if op.operation_type in PRESENCE_ONLY:
             apply_operation(self.files[file], op)  # validates the element exists
-            return Outcome("presence", {"op_id": op.op_id, "seq": None, "status": "applied"})
+            return Outcome("presence", Ack(op.op_id, None, "applied"))
         base = self.seq if base_seq is None else min(base_seq, self.seq)
         verdict = arbitrate(
             self.files,
@@ -167,22 +167,22 @@ class LiveDocument:
             now=now,
             own_after=own_after,
         )
-        outcome = Outcome(verdict.status, {}, conflicts=list(verdict.conflicts))
+        outcome = Outcome(
+            verdict.status, Ack(None, None, verdict.status), conflicts=list(verdict.conflicts)
+        )
         if verdict.status == "applied" and verdict.effective is not None:
             for applied, inverse in [*verdict.prelude, (verdict.effective, verdict.inverse)]:
                 self._number(applied, inverse, outcome)
         op_id = op.op_id or (outcome.entries[-1]["op_id"] if outcome.entries else None)
-        outcome.ack = {
-            "op_id": op_id,
-            "seq": outcome.entries[-1]["seq"] if outcome.entries else None,
-            "status": verdict.status,
-        }
-        if verdict.reason:
-            outcome.ack["reason"] = verdict.reason
-        if verdict.current_state is not None:
-            outcome.ack["current_state"] = verdict.current_state
+        outcome.ack = Ack(
+            op_id,
+            outcome.entries[-1]["seq"] if outcome.entries else None,
+            verdict.status,
+            reason=verdict.reason or None,
+            current_state=verdict.current_state,
+            conflict_ids=tuple(c["conflict_id"] for c in verdict.conflicts),
+        )
         if verdict.conflicts:
-            outcome.ack["conflict_ids"] = [c["conflict_id"] for c in verdict.conflicts]
             outcome.journal.append(self.conflict_record(verdict.conflicts))
         if op_id is not None:
             self._remember(op_id, outcome.ack)
@@ -205,7 +205,7 @@ class LiveDocument:
         outcome.entries.append(wire)
         outcome.journal.append({"kind": "op", "op": wire})
 
-    def _remember(self, op_id: str, answer: dict[str, Any]) -> None:
+    def _remember(self, op_id: str, answer: Ack) -> None:
         self.answers[op_id] = answer
         self.answers.move_to_end(op_id)
         while len(self.answers) > self.history_size:
@@ -227,7 +227,7 @@ class LiveDocument:
         journaled and broadcast (``conflict_detected``) like ones that came with one."""
         noted = Outcome(
             "applied",
-            {"op_id": None, "seq": None, "status": records[0]["status"]},
+            Ack(None, None, records[0]["status"]),
             conflicts=list(records),
         )
         noted.journal.append(self.conflict_record(records))
@@ -246,17 +246,13 @@ class LiveDocument:
     ) -> Outcome:
         """Carry out a user's choice for a recorded conflict (raises NotFound if unknown)."""
         result = resolve(self.files, self.book, conflict_id, resolution, resolved_by, now=now)
-        outcome = Outcome("applied", {}, resolved=result.conflict)
+        outcome = Outcome("applied", Ack(None, None, "applied"), resolved=result.conflict)
         for applied, inverse in result.applied:
             if applied.file is None:
                 applied = applied.model_copy(update={"file": result.conflict.get("file")})
             self._number(applied, inverse, outcome)
         outcome.journal.append(self.conflict_record([result.conflict]))
-        outcome.ack = {
-            "op_id": None,
-            "seq": outcome.entries[-1]["seq"] if outcome.entries else None,
-            "status": "applied",
-        }
+        outcome.ack = Ack(None, outcome.entries[-1]["seq"] if outcome.entries else None, "applied")
         return outcome
 
     def apply_external(self, file: str, ops: Iterable[Operation], *, now: float) -> list[Outcome]:
@@ -370,7 +366,7 @@ class LiveDocument:
         }
         if data is not None:
             wire["data"] = data
-        outcome = Outcome("applied", {"op_id": wire["op_id"], "seq": self.seq, "status": "applied"})
+        outcome = Outcome("applied", Ack(wire["op_id"], self.seq, "applied"))
         self._keep(wire, outcome)
         self._remember(wire["op_id"], outcome.ack)
         return outcome
@@ -555,7 +551,7 @@ class LiveDocument:
                 self.seq = max(self.seq, seq)
                 self.ring.append(record["op"])
                 op_id = record["op"]["op_id"]
-                self._remember(op_id, {"op_id": op_id, "seq": seq, "status": "applied"})
+                self._remember(op_id, Ack(op_id, seq, "applied"))
             elif kind == "op":
                 wire = dict(record["op"])
                 seq = int(wire.pop("seq"))
@@ -572,7 +568,7 @@ class LiveDocument:
                     self.seq = seq
                 self.ring.append(record["op"])
                 if op.op_id is not None:
-                    self._remember(op.op_id, {"op_id": op.op_id, "seq": seq, "status": "applied"})
+                    self._remember(op.op_id, Ack(op.op_id, seq, "applied"))
             elif kind == "reset":
                 seq = int(record["seq"])
                 if seq > after_seq:

@@ -66,7 +66,7 @@ class GroupCommit:
             if not isinstance(reply, Conn):
                 room.replies.append((reply, P.conflict_resolved(out.resolved, out.seq)))
         else:
-            room.replies.append((reply, P.ack(**out.ack)))
+            room.replies.append((reply, P.ack(out.ack)))
         self.flush_soon(room)
 
     def flush_soon(self, room: Room) -> None:

@@ -141,14 +141,14 @@ class Connections:
         if out.status == "presence":
             room.presence.select(op.user_id, now, op.element_id, op.operation_type == "select")
             self.commit.presence_soon(room)
-            send(reply, P.ack(**out.ack))
+            send(reply, P.ack(out.ack))
             return
         if out.duplicate:
             if (out.seq or 0) > room.durable_seq or room.journal.pending:
-                room.replies.append((reply, P.ack(**out.ack)))
+                room.replies.append((reply, P.ack(out.ack)))
                 self.commit.flush_soon(room)
             else:
-                send(reply, P.ack(**out.ack))
+                send(reply, P.ack(out.ack))
             return
         self.commit.queue(room, out, reply)
         if out.entries:

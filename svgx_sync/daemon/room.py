@@ -20,6 +20,7 @@ from ..config import Settings
 from ..core import protocol as P
 from ..core.presence import PresenceBook
 from ..core.session import LiveDocument, document_key
+from ..core.versions import BranchMerge
 from ..durable.bases import WrittenBases, bases_folder
 from ..durable.journal import Journal, PendingSync
 from ..errors import ClientError, StoreError, SvgxError
@@ -120,7 +121,7 @@ class Room:
         self.version_ops: list[str] = []
         # What was last written to each working-tree file: the base of external edits.
         self.bases = WrittenBases(bases_folder(Path(document.repo.path), live.branch))
-        self.merge: dict[str, Any] | None = None  # a branch merge waiting on conflicts
+        self.merge: BranchMerge | None = None  # a branch merge waiting on conflicts
         self.broken = False
         # files found not to be SVG when the session was loaded: told to the next welcome
         self.load_notices: list[dict[str, Any]] = []

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any, Protocol
 
 from ..core import protocol as P
 from ..core.session import version_files
+from ..core.versions import (
+    BranchMerge,
+    author,
+    revert_deletes,
+    revert_description,
+    version_description,
+)
 from ..errors import ClientError, ProtocolError, StoreError, SvgxError
 from ..git.layout import SYSTEM_NAME
 from .commit import GroupCommit
@@ -62,16 +69,11 @@ class Versions:
         """Carry out ``msg.action``; the reply to the requester, or None (a broadcast)."""
         return VERSION_ACTIONS[msg.action](self, conn, room, msg)
 
-    def _author(self, conn: Requester, msg: P.VersionRequest) -> tuple[str, str]:
-        user_id = msg.created_by or msg.user_id or conn.user_id or "user"
-        username = conn.username if user_id == conn.user_id and conn.username else user_id
-        return user_id, username
-
     def create_version(self, conn: Requester, room: Room, msg: P.VersionRequest) -> None:
         self.commit.flush(room)
         self.files.write_files(room)
-        user_id, username = self._author(conn, msg)
-        description = msg.description or "Version"
+        user_id, username = _author(conn, msg)
+        description = version_description(msg.description)
         version_id = self.commit_live(room, description, user_id=user_id, username=username)
         room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
 
@@ -137,14 +139,14 @@ class Versions:
         files = document.svg_files(target)
         if not files:
             raise ClientError(f"version {msg.version_id!r} has no SVG files")
-        user_id, username = self._author(conn, msg)
-        gone: dict[str, bytes | None] = {p: None for p in live.files if p not in files}
+        user_id, username = _author(conn, msg)
+        gone = revert_deletes(live.files, files)
         checked_out = room.checked_out()
         version_id = document.commit(
             {**files, **gone},
             user_id=user_id,
             username=username,
-            description=msg.description or f"Revert to {target[:12]}",
+            description=revert_description(msg.description, target),
             session_id=room.key,
             branch=live.branch,
             update_workdir=checked_out,
@@ -207,7 +209,7 @@ class Versions:
             "changes": changes,
         }
 
-    def _reset(self, room: Room, files: dict[str, bytes], *, reason: str) -> None:
+    def _reset(self, room: Room, files: Mapping[str, bytes], *, reason: str) -> None:
         """Replace every live file (one ``seq``), journaled and fsynced."""
         room.journal.append(room.live.reset(files, reason=reason))
         self.commit.sync(room)
@@ -245,7 +247,7 @@ class Versions:
         base_files = document.svg_files(str(base)) if base is not None else {}
         theirs_files = document.svg_files(theirs_head)
         ours_files = live.contents()
-        user_id, _ = self._author(conn, msg)
+        user_id, _ = _author(conn, msg)
         changes, records, notes = live.merge_in(
             base_files, ours_files, theirs_files, branch=msg.branch, user_id=user_id
         )
@@ -253,14 +255,9 @@ class Versions:
         for path, ops in changes:
             for out in live.apply_external(path, ops, now=now):
                 self.commit.queue(room, out, None)
-        room.merge = {
-            "branch": msg.branch,
-            "ours": ours_head,
-            "theirs": theirs_head,
-            "before": ours_files,
-            "theirs_only": {p: d for p, d in theirs_files.items() if p not in ours_files},
-            "conflict_ids": [r["conflict_id"] for r in records],
-        }
+        room.merge = BranchMerge.start(
+            msg.branch, ours_head, theirs_head, ours_files, theirs_files, records
+        )
         if records:
             room.journal.append(live.conflict_record(records))
             room.notices.append(P.conflict_detected(records))
@@ -278,44 +275,44 @@ class Versions:
         merge = room.merge
         if merge is None:
             raise ClientError("no merge is in progress")
-        waiting = [
-            cid
-            for cid in merge["conflict_ids"]
-            if room.live.book.conflicts[cid]["status"] == "open"
-        ]
+        waiting = merge.waiting(room.live.book.conflicts)
         if waiting:
             raise ClientError(f"resolve these conflicts first: {', '.join(waiting)}")
         self.commit.flush(room)
         self.files.write_files(room)
-        user_id, username = self._author(conn, msg)
-        description = msg.description or f"Merge branch '{merge['branch']}' into {room.live.branch}"
+        user_id, username = _author(conn, msg)
+        description = merge.description(msg.description, room.live.branch)
         version_id = room.document.commit(
-            {**merge["theirs_only"], **room.live.contents()},
+            merge.files(room.live.contents()),
             user_id=user_id,
             username=username,
             description=description,
             session_id=room.key,
             branch=room.live.branch,
-            parents=[merge["ours"], merge["theirs"]],
+            parents=merge.parents,
             update_workdir=room.checked_out(),
         )
         room.merge = None
         room.version_ops.clear()
         self.files.checkpoint(room, force=True)
         room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
-        return {"type": "branch_merged", "branch": merge["branch"], "version_id": version_id}
+        return {"type": "branch_merged", "branch": merge.branch, "version_id": version_id}
 
     def abort_merge(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         merge = room.merge
         if merge is None:
             raise ClientError("no merge is in progress")
         self.commit.flush(room)
-        room.journal.append(room.live.abort_conflicts(merge["conflict_ids"]))
-        self._reset(room, merge["before"], reason=f"abort merge of {merge['branch']}")
+        room.journal.append(room.live.abort_conflicts(merge.conflict_ids))
+        self._reset(room, merge.before, reason=merge.abort_reason())
         room.merge = None
         self.files.write_soon(room)
-        self._reload_clients(room, {"type": "merge_aborted", "branch": merge["branch"]})
-        return {"type": "merge_aborted", "branch": merge["branch"]}
+        self._reload_clients(room, {"type": "merge_aborted", "branch": merge.branch})
+        return {"type": "merge_aborted", "branch": merge.branch}
+
+
+def _author(conn: Requester, msg: P.VersionRequest) -> tuple[str, str]:
+    return author(msg.created_by, msg.user_id, conn.user_id, conn.username)
 
 
 VERSION_ACTIONS: dict[str, Action] = {
