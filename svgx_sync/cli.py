@@ -35,7 +35,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -402,6 +402,83 @@ def _login_name() -> str:
         return "terminal"
 
 
+# ---------------------------------------------------------------------- token
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def _duration(text: str) -> timedelta:
+    """argparse type: a duration such as ``90m``, ``12h``, ``7d`` or ``2w``."""
+    number, unit = text[:-1], text[-1:].lower()
+    if unit not in _DURATION_UNITS or not number.isdigit() or int(number) < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a duration such as 30m, 12h, 7d, 2w")
+    return timedelta(seconds=int(number) * _DURATION_UNITS[unit])
+
+
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(dest="token_action", metavar="ACTION", required=True)
+    create = actions.add_parser(
+        "create",
+        help="make a token; print it once and keep only its hash in the settings file",
+        description="Make a token, print it once (and a signed variant when a signing key"
+        " is configured), and add only the hash of its secret to the settings file.",
+    )
+    create.add_argument("--role", required=True, choices=["viewer", "editor", "admin"])
+    create.add_argument(
+        "--doc",
+        dest="documents",
+        action="append",
+        metavar="GLOB",
+        help="documents it may open, as a glob over their names (repeatable; default: all)",
+    )
+    create.add_argument("--ttl", type=_duration, help="valid for this long (default: no end)")
+    create.add_argument("--user", help="user id it speaks for (default: ROLE-ID)")
+    create.add_argument("--name", help="display name (default: the user id)")
+    create.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("SVGX_SYNC_CONFIG"),
+        help="the settings file the daemon reads (default: $SVGX_SYNC_CONFIG)",
+    )
+
+
+def _token_run(args: argparse.Namespace) -> int:
+    from svgx_sync.auth import issue_token, sign_token, store_token
+    from svgx_sync.config import load_settings
+    from svgx_sync.core.access import Role
+
+    if args.config is None:
+        raise ClientError(
+            "name the settings file the daemon reads: --config FILE or SVGX_SYNC_CONFIG"
+        )
+    config = Path(args.config).expanduser()
+    settings = load_settings({}, os.environ, config if config.exists() else None)
+    documents = tuple(args.documents or ["*"])
+    for glob in documents:
+        if "/" in glob:
+            print(f"warning: document names have no '/'; {glob!r} matches none", file=sys.stderr)
+    issued = issue_token(
+        role=Role(args.role),
+        documents=documents,
+        user_id=args.user,
+        name=args.name,
+        expires=datetime.now(UTC) + args.ttl if args.ttl else None,
+    )
+    signed = sign_token(settings, issued.principal)
+    store_token(config, issued.record)
+    print(issued.token)
+    if signed is not None:
+        print(signed)
+    record = issued.record
+    until = record.expires.strftime("%Y-%m-%d %H:%M UTC") if record.expires else "no end"
+    print(
+        f"token {record.id} for {record.user_id} ({record.role.value},"
+        f" documents {', '.join(record.documents)}, until {until}): its hash is in {config}",
+        file=sys.stderr,
+    )
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- registry
 
 COMMANDS: dict[str, Command] = {
@@ -420,6 +497,11 @@ COMMANDS: dict[str, Command] = {
         " so that the working tree is clean for git",
         _version_arguments,
         _version_run,
+    ),
+    "token": Command(
+        "make access tokens for the daemon (token create --role ROLE --doc GLOB --ttl 7d)",
+        _token_arguments,
+        _token_run,
     ),
     "git-setup": Command(
         "make git merge and diff SVG files element by element in a repository",

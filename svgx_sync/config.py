@@ -5,22 +5,61 @@ user typed (only those given), the environment (``SVGX_SYNC_<NAME>``, e.g.
 ``SVGX_SYNC_BATCH_SIZE=20``) and a TOML file (``--config FILE`` or
 ``SVGX_SYNC_CONFIG``; a flat table of the same names, or the same under ``[serve]``),
 and returns one validated :class:`Settings`. Nothing here opens a socket.
+
+The access settings (``docs/security.md``) live in the same file: ``tokens`` is a list
+of tables, one per token, each holding only the salted hash of its secret
+(:class:`TokenRecord`); ``svgx-sync token create`` appends them with
+:func:`append_token`.
 """
 
 from __future__ import annotations
 
+import json
 import tomllib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from .core.access import Role
 from .errors import ClientError, validation_problems
 
-__all__ = ["ENV_PREFIX", "Settings", "load_settings"]
+__all__ = ["ENV_PREFIX", "Settings", "TokenRecord", "load_settings"]
 
 ENV_PREFIX = "SVGX_SYNC_"
+
+
+class TokenRecord(BaseModel):
+    """One opaque token as the settings keep it: who it is for, what it may do, and the
+    salted hash of its secret (never the secret itself)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: Annotated[str, Field(pattern=r"^[0-9a-f]{8,32}$")]
+    hash: Annotated[str, Field(pattern=r"^scrypt\$", max_length=512)]
+    user_id: Annotated[str, Field(min_length=1, max_length=256)]
+    name: Annotated[str, Field(max_length=256)] | None = None
+    role: Role
+    documents: tuple[Annotated[str, Field(min_length=1, max_length=400)], ...] = ("*",)
+    expires: datetime | None = None
+
+    @field_validator("expires")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        # A TOML local date-time has no zone; it is read as UTC.
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
 
 
 class Settings(BaseModel):
@@ -39,7 +78,16 @@ class Settings(BaseModel):
     max_connections: int = Field(default=1000, ge=1)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
     compression: bool = False
-    tokens: tuple[str, ...] = ()
+    # access (docs/security.md): tokens, signed-token keys, browsers, TLS. A plain string
+    # in `tokens` is a shared secret written out in full, compared as it is.
+    tokens: tuple[TokenRecord | str, ...] = ()
+    jwt_secret: SecretStr | None = None
+    jwt_public_key_file: Path | None = None
+    jwt_private_key_file: Path | None = None
+    allowed_origins: tuple[str, ...] = ()
+    server_names: tuple[str, ...] = ()
+    certfile: Path | None = None
+    keyfile: Path | None = None
     # presence
     activity_timeout_s: float = Field(default=300.0, gt=0)
     offline_grace_s: float = Field(default=30.0, ge=0)
@@ -72,13 +120,39 @@ class Settings(BaseModel):
             names = ", ".join(s.value for s in Strategy)
             raise ValueError(f"unknown strategy {value!r}; use one of {names}") from None
 
-    @field_validator("tokens", mode="before")
+    @field_validator("tokens", "allowed_origins", "server_names", mode="before")
     @classmethod
-    def _split_tokens(cls, value: Any) -> Any:
-        # From the environment a list arrives as "a,b,c".
+    def _split_list(cls, value: Any) -> Any:
+        # From the environment a list arrives as "a,b,c", or as JSON ("[{...}]").
         if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                try:
+                    return json.loads(value)
+                except ValueError as exc:
+                    raise ValueError(f"not a JSON list: {exc}") from None
             return tuple(t for t in (p.strip() for p in value.split(",")) if t)
         return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _long_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # HS256 with a short key can be guessed offline from one token (RFC 7518 3.2).
+        if value is not None and len(value.get_secret_value().encode()) < 32:
+            raise ValueError("must be at least 32 bytes long")
+        return value
+
+    @model_validator(mode="after")
+    def _cert_and_key(self) -> Settings:
+        if self.keyfile is not None and self.certfile is None:
+            raise ValueError("keyfile needs certfile")
+        return self
+
+    @property
+    def tokens_configured(self) -> bool:
+        """Whether connections must bring a token (any token or signing key is set)."""
+        return bool(
+            self.tokens or self.jwt_secret or self.jwt_public_key_file or self.jwt_private_key_file
+        )
 
 
 def _from_toml(path: Path) -> dict[str, Any]:

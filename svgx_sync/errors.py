@@ -11,7 +11,9 @@ a fault of ours is logged and the operation is not acknowledged::
     │   ├── OperationError          operation refused (bad value, id clash, malformed data)
     │   │   └── UnknownElement      the operation names an element that is not there
     │   ├── NotFound                unknown document, version, branch, tag or conflict
-    │   └── ProtocolError           malformed or unknown wire message
+    │   ├── ProtocolError           malformed or unknown wire message
+    │   ├── Unauthorized            no valid token: missing, unknown, expired or badly signed
+    │   └── Forbidden               the sender's role, documents or identity do not allow it
     └── ServerError                 a fault of ours or of the machine
         ├── StoreError              git or file system failure
         ├── JournalError            the operation journal cannot be written or read
@@ -73,6 +75,19 @@ class ProtocolError(ClientError):
     """A wire message that is malformed, unknown or out of place."""
 
     code = "protocol_error"
+
+
+class Unauthorized(ClientError):
+    """No valid token: none was given, it is unknown or badly signed, or it has expired."""
+
+    code = "unauthorized"
+
+
+class Forbidden(ClientError):
+    """The sender is known, but its role or documents do not allow this message, or the
+    message names another user than the connection's."""
+
+    code = "forbidden"
 
 
 class ServerError(SvgxError):

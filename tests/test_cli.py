@@ -119,6 +119,10 @@ MISTAKES = [
     (["git-diff", "document.svg", "nofile.svg"], 3, "nofile.svg: No such file"),
     (["init", "notes.txt/drawing"], 5, "notes.txt"),
     (["git-setup", "plain"], 3, "plain is not inside a git repository"),
+    (["token", "create", "--role", "viewer"], 4, "--config FILE or SVGX_SYNC_CONFIG"),
+    (["token", "create", "--role", "owner", "--config", "t.toml"], 2, "invalid choice: 'owner'"),
+    (["token", "create", "--role", "viewer", "--ttl", "7x", "--config", "t.toml"], 2, "7x is not"),
+    (["token", "create", "--role", "viewer", "--config", "notes.txt"], 4, "is not valid TOML"),
 ]
 
 
@@ -190,6 +194,51 @@ def test_serve_on_a_busy_port_says_so_and_creates_nothing(tmp_path: Path) -> Non
     assert done.returncode == 7
     assert f"port {port} is in use" in one_line_error(done)
     assert list(tmp_path.iterdir()) == []
+
+
+# -- token: made once, kept as a hash ---------------------------------------------------
+
+
+def test_token_create_prints_the_secret_once_and_keeps_its_hash(tmp_path: Path) -> None:
+    from svgx_sync.auth import Authenticator
+    from svgx_sync.config import load_settings
+
+    config = tmp_path / "svgx-sync.toml"
+    done = svgx(tmp_path, "token", "create", "--role", "viewer", "--doc", "plans-*",
+                "--ttl", "7d", "--user", "ada", "--config", str(config))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (token,) = done.stdout.splitlines()  # no signing key: no signed variant
+    assert token.startswith("svgx_") and token not in config.read_text()
+    assert "viewer, documents plans-*" in done.stderr and str(config) in done.stderr
+    settings = load_settings({}, {}, config)
+    principal = Authenticator(settings).principal(token, time.time())
+    assert (principal.user_id, principal.role.value, principal.documents) == (
+        "ada", "viewer", ("plans-*",)
+    )  # fmt: skip
+    assert principal.expires is not None
+    assert 7 * 86400 - 60 < principal.expires - time.time() <= 7 * 86400
+
+
+def test_token_create_adds_a_signed_variant_when_a_key_is_configured(tmp_path: Path) -> None:
+    import jwt
+
+    config = tmp_path / "svgx.toml"
+    secret = "x" * 40
+    config.write_text(f'[serve]\njwt_secret = "{secret}"\n')
+    done = svgx(tmp_path, "token", "create", "--role", "editor", "--ttl", "12h",
+                "--doc", "plans/*", "--config", str(config))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    token, signed = done.stdout.splitlines()
+    assert token.startswith("svgx_")
+    claims = jwt.decode(signed, secret, algorithms=["HS256"])
+    assert claims["role"] == "editor" and claims["documents"] == ["plans/*"]
+    assert (
+        claims["sub"] == "editor-" + token.split("_")[1]
+        and abs(claims["exp"] - time.time() - 43200) < 60
+    )
+    assert "matches none" in done.stderr  # document names have no '/'
+    assert config.read_text().startswith(f'[serve]\njwt_secret = "{secret}"\n')
+    assert "[[serve.tokens]]" in config.read_text()
 
 
 # -- version: the live state as a version, through the running daemon ------------------
