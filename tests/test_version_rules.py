@@ -1,7 +1,9 @@
-"""The rules of version actions (core/versions.py) and the typed ack (core/protocol.py)."""
+"""The rules of version actions (core/versions.py), the typed ack and the version replies
+(core/protocol.py)."""
 
 from __future__ import annotations
 
+from svgx_sync.core import protocol as P
 from svgx_sync.core.protocol import Ack, ack
 from svgx_sync.core.versions import BranchMerge, author, revert_deletes
 
@@ -62,3 +64,32 @@ def test_an_ack_carries_only_what_it_has() -> None:
     refused = ack(Ack("a2", None, "rejected", reason="deleted", conflict_ids=("conflict_1",)))
     assert refused["reason"] == "deleted" and refused["conflict_ids"] == ["conflict_1"]
     assert "current_state" not in refused
+
+
+def test_branch_merged_says_either_the_commit_or_that_nothing_was_to_merge() -> None:
+    assert P.branch_merged("feature", up_to_date=True) == {
+        "type": "branch_merged",
+        "branch": "feature",
+        "up_to_date": True,
+    }
+    merged = P.branch_merged("feature", version_id="v9", notes=["kept b.svg"])
+    assert merged == {
+        "type": "branch_merged",
+        "branch": "feature",
+        "version_id": "v9",
+        "notes": ["kept b.svg"],
+    }
+    assert "notes" not in P.branch_merged("feature", version_id="v9")
+
+
+def test_a_reload_message_carries_the_seq_and_every_file() -> None:
+    reverted = P.reload(P.version_reverted("v2", "v1", "alice"), 7, {"a.svg": "<svg/>"})
+    assert reverted == {
+        "type": "version_reverted",
+        "version_id": "v2",
+        "reverted_to": "v1",
+        "created_by": "alice",
+        "seq": 7,
+        "files": {"a.svg": "<svg/>"},
+    }
+    assert P.reload(P.merge_aborted("feature"), 3, {})["type"] == "merge_aborted"

@@ -384,3 +384,104 @@ def git_conflict_resolved(document: str, file: str, seq: int | None) -> dict[str
         "seq": seq,
         "source": "git",
     }
+
+
+# -- what the daemon answers and announces: sessions, versions, branches ---------------------
+
+
+def left() -> dict[str, Any]:
+    """The answer to ``leave``."""
+    return {"type": "left"}
+
+
+def status(health: dict[str, Any]) -> dict[str, Any]:
+    """The answer to ``status``: the daemon's health and counters (as ``/healthz``)."""
+    return {"type": "status", **health}
+
+
+def session_configured(strategy: str, changed_by: str | None) -> dict[str, Any]:
+    """The session's conflict strategy changed (to everyone in it)."""
+    return {"type": "session_configured", "strategy": strategy, "changed_by": changed_by}
+
+
+def head_detached(document: str, branch: str, version_id: str | None, seq: int) -> dict[str, Any]:
+    """git detached HEAD: the session of ``branch`` is parked and writes nothing."""
+    return {
+        "type": "head_detached",
+        "document": document,
+        "branch": branch,
+        "version_id": version_id,
+        "seq": seq,
+        "source": "git",
+    }
+
+
+def reload(message: dict[str, Any], seq: int, files: dict[str, str]) -> dict[str, Any]:
+    """``message`` for clients that reload every file: after a revert or an aborted merge
+    the live files were replaced at ``seq``."""
+    return {**message, "seq": seq, "files": files}
+
+
+def version_reverted(version_id: str, reverted_to: str, created_by: str) -> dict[str, Any]:
+    """A revert made ``version_id``, with the files of ``reverted_to`` (see :func:`reload`)."""
+    return {
+        "type": "version_reverted",
+        "version_id": version_id,
+        "reverted_to": reverted_to,
+        "created_by": created_by,
+    }
+
+
+def history(branch: str, versions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "history", "branch": branch, "versions": versions}
+
+
+def branch_created(branch: str, version_id: str) -> dict[str, Any]:
+    return {"type": "branch_created", "branch": branch, "version_id": version_id}
+
+
+def branches(listed: list[dict[str, Any]]) -> dict[str, Any]:
+    """The branches: each ``{"name", "version_id", "current"}``."""
+    return {"type": "branches", "branches": listed}
+
+
+def diff(
+    from_version: str, to_version: str | None, changes: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "type": "diff",
+        "from_version": from_version,
+        "to_version": to_version,
+        "changes": changes,
+    }
+
+
+def branch_merged(
+    branch: str,
+    *,
+    version_id: str | None = None,
+    up_to_date: bool = False,
+    notes: list[str] | None = None,
+) -> dict[str, Any]:
+    """``branch`` is merged: by the two-parent commit ``version_id``, or nothing was to
+    merge (``up_to_date``); ``notes`` say what the merge left as it was."""
+    out: dict[str, Any] = {"type": "branch_merged", "branch": branch}
+    if up_to_date:
+        out["up_to_date"] = True
+    else:
+        out["version_id"] = version_id
+    if notes is not None:
+        out["notes"] = notes
+    return out
+
+
+def merge_in_progress(
+    branch: str, conflicts: list[dict[str, Any]], notes: list[str]
+) -> dict[str, Any]:
+    """The merge of ``branch`` waits on ``conflicts``: resolve them, then complete it."""
+    return {"type": "merge_in_progress", "branch": branch, "conflicts": conflicts, "notes": notes}
+
+
+def merge_aborted(branch: str) -> dict[str, Any]:
+    """The merge of ``branch`` was given up; the live state is what it was before."""
+    return {"type": "merge_aborted", "branch": branch}

@@ -184,23 +184,17 @@ class Connections:
 
     def _leave(self, conn: Conn, msg: P.Leave, received: float) -> None:
         self.members.leave(conn)
-        send(conn, {"type": "left"})
+        send(conn, P.left())
 
     def _status(self, conn: Conn, msg: P.Status, received: float) -> None:
-        send(conn, {"type": "status", **self.health()})
+        send(conn, P.status(self.health()))
 
     def _configure(self, conn: Conn, msg: P.Configure, received: float) -> None:
         room = self._joined(conn)
         room.journal.append(room.live.set_strategy(msg.strategy))
         if not self.commit.sync(room):
             raise ServerError("the session could not record its new strategy")
-        room.broadcast(
-            {
-                "type": "session_configured",
-                "strategy": msg.strategy,
-                "changed_by": msg.user_id or conn.user_id,
-            },
-        )
+        room.broadcast(P.session_configured(msg.strategy, msg.user_id or conn.user_id))
 
     def _version(self, conn: Conn, msg: P.VersionRequest, received: float) -> None:
         room = self._joined(conn)

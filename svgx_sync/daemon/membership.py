@@ -80,11 +80,5 @@ class Membership:
 
 
 def detached_notice(room: Room) -> dict[str, Any]:
-    return {
-        "type": "head_detached",
-        "document": room.live.name,
-        "branch": room.live.branch,
-        "version_id": room.document.head_version(),
-        "seq": room.live.seq,
-        "source": "git",
-    }
+    live = room.live
+    return P.head_detached(live.name, live.branch, room.document.head_version(), live.seq)

@@ -158,30 +158,18 @@ class Versions:
         live.take_dirty()
         room.version_ops.clear()
         self.files.checkpoint(room, force=True)
-        self._reload_clients(
-            room,
-            {
-                "type": "version_reverted",
-                "version_id": version_id,
-                "reverted_to": target,
-                "created_by": user_id,
-            },
-        )
+        self._reload_clients(room, P.version_reverted(version_id, target, user_id))
 
     def history(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         versions = room.document.history(branch=room.live.branch, limit=msg.limit or 100)
-        return {
-            "type": "history",
-            "branch": room.live.branch,
-            "versions": [asdict(v) for v in versions],
-        }
+        return P.history(room.live.branch, [asdict(v) for v in versions])
 
     def create_branch(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         if not msg.branch:
             raise ProtocolError("create_branch needs branch")
         start = msg.from_version or msg.version_id or room.live.branch
         version_id = room.document.create_branch(msg.branch, start)
-        return {"type": "branch_created", "branch": msg.branch, "version_id": version_id}
+        return P.branch_created(msg.branch, version_id)
 
     def switch_branch(self, conn: Any, room: Room, msg: P.VersionRequest) -> None:
         if not msg.branch:
@@ -190,7 +178,7 @@ class Versions:
         self.members.move(conn, session_id, self.room_for(session_id))
 
     def list_branches(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
-        return {"type": "branches", "branches": room.document.list_branches()}
+        return P.branches(room.document.list_branches())
 
     def diff(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         start = msg.from_version or msg.version_id
@@ -202,12 +190,7 @@ class Versions:
             changes = room.document.diff(start, msg.to_version)
         except ImportError as exc:
             raise StoreError(f"diff is not available: {exc}") from exc
-        return {
-            "type": "diff",
-            "from_version": start,
-            "to_version": msg.to_version,
-            "changes": changes,
-        }
+        return P.diff(start, msg.to_version, changes)
 
     def _reset(self, room: Room, files: Mapping[str, bytes], *, reason: str) -> None:
         """Replace every live file (one ``seq``), journaled and fsynced."""
@@ -220,7 +203,7 @@ class Versions:
         live = room.live
         for client in room.clients:
             client.delivered = live.seq
-        room.broadcast({**message, "seq": live.seq, "files": live.texts()})
+        room.broadcast(P.reload(message, live.seq, live.texts()))
 
     # -- branch merges ---------------------------------------------------------------
 
@@ -243,7 +226,7 @@ class Versions:
         theirs_head = document.resolve(msg.branch)
         base = document.repo.merge_base(ours_head, theirs_head)
         if base is not None and str(base) == theirs_head:
-            return {"type": "branch_merged", "branch": msg.branch, "up_to_date": True}
+            return P.branch_merged(msg.branch, up_to_date=True)
         base_files = document.svg_files(str(base)) if base is not None else {}
         theirs_files = document.svg_files(theirs_head)
         ours_files = live.contents()
@@ -263,15 +246,16 @@ class Versions:
             room.notices.append(P.conflict_detected(records))
         self.commit.flush(room)
         if records:
-            return {
-                "type": "merge_in_progress",
-                "branch": msg.branch,
-                "conflicts": records,
-                "notes": notes,
-            }
-        return {**self.complete_merge(conn, room, msg), "notes": notes}
+            return P.merge_in_progress(msg.branch, records, notes)
+        return self._commit_merge(conn, room, msg, notes)
 
     def complete_merge(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
+        return self._commit_merge(conn, room, msg, None)
+
+    def _commit_merge(
+        self, conn: Requester, room: Room, msg: P.VersionRequest, notes: list[str] | None
+    ) -> dict[str, Any]:
+        """The two-parent commit of the merge in progress, once nothing blocks it."""
         merge = room.merge
         if merge is None:
             raise ClientError("no merge is in progress")
@@ -296,7 +280,7 @@ class Versions:
         room.version_ops.clear()
         self.files.checkpoint(room, force=True)
         room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
-        return {"type": "branch_merged", "branch": merge.branch, "version_id": version_id}
+        return P.branch_merged(merge.branch, version_id=version_id, notes=notes)
 
     def abort_merge(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         merge = room.merge
@@ -307,8 +291,8 @@ class Versions:
         self._reset(room, merge.before, reason=merge.abort_reason())
         room.merge = None
         self.files.write_soon(room)
-        self._reload_clients(room, {"type": "merge_aborted", "branch": merge.branch})
-        return {"type": "merge_aborted", "branch": merge.branch}
+        self._reload_clients(room, P.merge_aborted(merge.branch))
+        return P.merge_aborted(merge.branch)
 
 
 def _author(conn: Requester, msg: P.VersionRequest) -> tuple[str, str]:
