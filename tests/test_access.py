@@ -15,6 +15,7 @@ from svgx_sync.core.access import (
     Principal,
     Role,
     bind_identity,
+    handshake_refusal,
     host_allowed,
     is_loopback,
     may_listen,
@@ -22,6 +23,7 @@ from svgx_sync.core.access import (
     origin_allowed,
     own_origins,
     served_names,
+    visible_health,
 )
 from svgx_sync.core.ops import OperationType
 from svgx_sync.errors import Forbidden, Unauthorized
@@ -284,3 +286,25 @@ def test_origin_must_be_the_daemons_own_or_allowed():
     assert origin_allowed("https://anything.example", own, ["*"])
     tls = own_origins({"draw.example.com"}, 443, tls=True)
     assert origin_allowed("https://draw.example.com", tls, ())
+
+
+def test_a_request_is_refused_for_its_host_first_then_its_origin():
+    names = served_names("127.0.0.1")
+    own = own_origins(names, 8765, tls=False)
+    assert handshake_refusal("localhost:8765", None, names, own, ()) is None
+    assert handshake_refusal("evil.example", None, names, own, ()) == (403, "unknown host name")
+    refusal = handshake_refusal("localhost", "https://evil.example", names, own, ())
+    assert refusal == (403, "origin not allowed")
+
+
+def test_health_shows_a_principal_only_its_documents():
+    health = {
+        "status": "ok",
+        "documents": ["budget", "plans-a"],
+        "sessions": [{"document": "budget", "users": []}, {"document": "plans-a", "users": []}],
+    }
+    seen = visible_health(health, Principal("p", "P", Role.VIEWER, ("plans-*",)))
+    assert seen["documents"] == ["plans-a"] and [s["document"] for s in seen["sessions"]] == [
+        "plans-a"
+    ]
+    assert visible_health(health, None) == health

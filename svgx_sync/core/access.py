@@ -27,11 +27,11 @@ Rules kept here (pure: the clock comes in as ``now``, tokens are checked elsewhe
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from fnmatch import fnmatchcase
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -50,6 +50,7 @@ __all__ = [
     "Role",
     "authorize",
     "bind_identity",
+    "handshake_refusal",
     "host_allowed",
     "is_loopback",
     "may_listen",
@@ -57,6 +58,7 @@ __all__ = [
     "origin_allowed",
     "own_origins",
     "served_names",
+    "visible_health",
 ]
 
 
@@ -159,6 +161,18 @@ class Principal:
     def visible(self, documents: Iterable[str]) -> list[str]:
         """The documents of ``documents`` this principal may open, in order."""
         return [name for name in documents if self.may_open(name)]
+
+
+def visible_health(health: Mapping[str, Any], principal: Principal | None) -> dict[str, Any]:
+    """The daemon's health as ``principal`` may see it: only its documents and their
+    sessions. None (no tokens configured, everyone is trusted) sees everything."""
+    out = dict(health)
+    if principal is not None:
+        out["documents"] = principal.visible(health.get("documents") or [])
+        out["sessions"] = [
+            s for s in health.get("sessions") or [] if principal.may_open(s["document"])
+        ]
+    return out
 
 
 def authorize(principal: Principal, kind: str, document: str | None, now: float) -> None:
@@ -401,3 +415,19 @@ def origin_allowed(origin: str | None, own: frozenset[str], allowed: Iterable[st
     key = _origin_key(origin)
     extra = {_origin_key(a) for a in allowed}
     return key in own or key in extra or "*" in extra
+
+
+def handshake_refusal(
+    host: str | None,
+    origin: str | None,
+    names: frozenset[str],
+    own: frozenset[str],
+    allowed: Iterable[str],
+) -> tuple[int, str] | None:
+    """Why a request must be refused before anything else (HTTP status and reason), or
+    None: its ``Host`` is not served, or its ``Origin`` is not allowed."""
+    if not host_allowed(host, names):
+        return 403, "unknown host name"
+    if not origin_allowed(origin, own, allowed):
+        return 403, "origin not allowed"
+    return None
