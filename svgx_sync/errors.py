@@ -9,7 +9,8 @@ a fault of ours is logged and the operation is not acknowledged::
     │   ├── InvalidName             document, file or branch name refused
     │   ├── DocumentError           SVG text refused (not well-formed, DOCTYPE, too big/deep)
     │   ├── OperationError          operation refused (bad value, id clash, malformed data)
-    │   │   └── UnknownElement      the operation names an element that is not there
+    │   │   ├── UnknownElement      the operation names an element that is not there
+    │   │   └── ActiveContent       the operation would put script or outside loads in the file
     │   ├── NotFound                unknown document, version, branch, tag or conflict
     │   ├── ProtocolError           malformed or unknown wire message
     │   ├── Unauthorized            no valid token: missing, unknown, expired or badly signed
@@ -63,6 +64,18 @@ class UnknownElement(OperationError):
     """The operation addresses an element the document does not have."""
 
     code = "unknown_element"
+
+
+class ActiveContent(OperationError):
+    """The operation would put active content in the document (script, an event handler,
+    a reference outside it: ``svgx_sync.core.active``); ``findings`` says what, as the
+    wire gives it."""
+
+    code = "active_content"
+
+    def __init__(self, message: str, findings: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.findings = findings or []
 
 
 class NotFound(ClientError):

@@ -170,10 +170,10 @@ def test_a_stale_save_into_a_group_deleted_outside_is_a_conflict(tmp_path: Path)
     run(tmp_path, body)
 
 
-def test_an_outside_change_the_live_state_refuses_is_a_reported_conflict(tmp_path: Path) -> None:
+def test_an_outside_event_handler_is_kept_on_disk_and_served_inert(tmp_path: Path) -> None:
     async def body(daemon: Daemon, folder: Path) -> None:
         (a,) = await clients(daemon, "alice")
-        # sed adds an event handler (never accepted) beside an ordinary change.
+        # sed adds an event handler (never sent to clients) beside an ordinary change.
         done = await asyncio.to_thread(
             subprocess.run,
             [
@@ -190,17 +190,18 @@ def test_an_outside_change_the_live_state_refuses_is_a_reported_conflict(tmp_pat
             check=False,
         )
         assert done.returncode == 0, done.stderr
-        found = await a.expect("conflict_detected", naming("r"))
-        (conflict,) = found["conflicts"]
-        assert (conflict["kind"], conflict["status"]) == ("refused", "rejected")
-        assert "onclick" in conflict["reason"] and conflict["users"] == ["external"]
-        assert conflict["later_operation"]["data"]["attributes"] == {"onclick": "alert(1)"}
+        ops = await a.external_ops(2)
+        handler = next(o for o in ops if o["element_id"] == "r")
+        assert handler["data"]["attributes"] == {"onclick": None}
+        assert [f["attribute"] for f in handler["active_content"]] == ["onclick"]
         assert live_of(daemon).find("c").get("r") == "6"
-        # The refused part is not left on disk as if it were taken in.
+        assert live_of(daemon).find("r").get("onclick") == "alert(1)"
+        # The file keeps what the other program saved; no conflict is made of it.
+        await a.op("alice", "c", {"fill": "blue"}, "a1")
         await until(
-            lambda: b"onclick" not in (folder / "document.svg").read_bytes(),
-            "the live state written back",
+            lambda: b'fill="blue"' in (folder / "document.svg").read_bytes(), "the live edit"
         )
-        assert b'r="6"' in (folder / "document.svg").read_bytes()
+        assert b'onclick="alert(1)"' in (folder / "document.svg").read_bytes()
+        assert not any(m["type"] == "conflict_detected" for m in a.seen)
 
     run(tmp_path, body)

@@ -56,11 +56,16 @@ class Client(WsClient):
         return await self.expect("ack", lambda m: m["op_id"] == op_id)
 
 
-async def git(cwd: Path, *args: str) -> str:
+async def git_run(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """The real git command, off the event loop so the daemon keeps running."""
-    done = await asyncio.to_thread(
+    return await asyncio.to_thread(
         subprocess.run, ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
     )
+
+
+async def git(cwd: Path, *args: str) -> str:
+    """:func:`git_run` that must succeed; its output."""
+    done = await git_run(cwd, *args)
     assert done.returncode == 0, f"git {' '.join(args)}: {done.stderr}{done.stdout}"
     return done.stdout
 

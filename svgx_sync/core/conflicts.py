@@ -228,11 +228,13 @@ def arbitrate(
     strategy: Strategy,
     now: float,
     own_after: int | None = None,
+    screen: bool = False,
 ) -> Verdict:
     """Decide and carry out what happens to ``op`` arriving on top of ``base_seq``.
 
     ``own_after``: only the sender's operations after this ``seq`` are its own (an
     outside change, whose user stands for every other program); None: all of them.
+    ``screen``: ``op`` may not add active content (a live client's operation).
     Raises the operation's own :class:`~svgx_sync.errors.OperationError` when it is
     invalid regardless of any conflict; a conflict is never an exception.
     """
@@ -241,12 +243,14 @@ def arbitrate(
         return _taken_id(doc, book, op, file=file, base_seq=base_seq, strategy=strategy)
     doomed = _subtree_ids(doc, op) if op.operation_type is OperationType.DELETE else []
     try:
-        inverse = apply_operation(doc, op)
+        inverse = apply_operation(doc, op, screen=screen)
     except UnknownElement:
         deleted = _deleted_since(book, _missing(doc, op), base_seq, op.user_id, own_after)
         if deleted is None:
             raise
-        return _edit_after_delete(files, book, op, deleted, file=file, strategy=strategy, now=now)
+        return _edit_after_delete(
+            files, book, op, deleted, file=file, strategy=strategy, now=now, screen=screen
+        )
 
     touched = footprint(inverse)
     clashes: list[tuple[str, str, Touch]] = []
@@ -578,6 +582,7 @@ def _edit_after_delete(
     file: str,
     strategy: Strategy,
     now: float,
+    screen: bool = False,
 ) -> Verdict:
     """An edit arrives for an element another user deleted after the edit's base (or an
     insert or move into a group deleted so)."""
@@ -611,7 +616,7 @@ def _edit_after_delete(
     restore = recreate.model_copy(update={"user_id": op.user_id, "session_id": op.session_id})
     restore_inverse = apply_operation(doc, restore)
     try:
-        inverse = apply_operation(doc, op)
+        inverse = apply_operation(doc, op, screen=screen)
     except OperationError:
         _undo(doc, restore_inverse)
         raise
@@ -759,7 +764,9 @@ def resolve(
     ``resolution`` is ``ours`` (the earlier operation's result), ``theirs`` (the later
     operation's), ``base`` (neither), a strategy name (applied to this conflict alone),
     or ``{"value": ...}`` for an attribute. For a held operation ``theirs``/``accept``
-    applies it and ``ours``/``discard``/``reject`` drops it.
+    applies it and ``ours``/``discard``/``reject`` drops it. A value, and a held
+    operation, are screened like a live client's operation: they may not add active
+    content.
     """
     record = book.conflicts.get(conflict_id)
     if record is None:
@@ -775,15 +782,21 @@ def resolve(
     choice = _normalise(record, resolution)
     applied: list[tuple[Operation, list[Operation]]] = []
 
-    def run(op: Operation) -> None:
-        applied.append((op, apply_operation(doc, op)))
+    def run(op: Operation, screen: bool = False) -> None:
+        try:
+            applied.append((op, apply_operation(doc, op, screen=screen)))
+        except OperationError:
+            # All or nothing: what this resolution re-created before is taken out again.
+            for _, inverse in reversed(applied):
+                _undo(doc, inverse)
+            raise
 
     if "held_operation" in record and record["status"] == "open":
         held = Operation.model_validate(record["held_operation"])
         if choice == "theirs":
-            _run_later(doc, record, held, run)
+            _run_later(doc, record, held, run, screen=True)
         elif isinstance(choice, dict):
-            run(_set_value(held, record, choice["value"], resolved_by))
+            run(_set_value(held, record, choice["value"], resolved_by), screen=True)
     else:
         later_applied = record.get("winner") == "later" and record["status"] != "rejected"
         structural = not str(record.get("key", "")).startswith("@") and record.get("key") != TEXT
@@ -807,7 +820,7 @@ def resolve(
                 user_id=resolved_by,
                 element_id=record["element_id"],
             )
-            run(_set_value(base, record, value, resolved_by))
+            run(_set_value(base, record, value, resolved_by), screen=isinstance(choice, dict))
     book.resolved += 1
     record.update(
         status="resolved",
@@ -818,8 +831,11 @@ def resolve(
     return Resolution(applied, record)
 
 
-def _run_later(doc: SvgDocument, record: dict[str, Any], later: Operation, run: Any) -> None:
-    """Apply the later operation after all (re-creating what it needs)."""
+def _run_later(
+    doc: SvgDocument, record: dict[str, Any], later: Operation, run: Any, *, screen: bool = False
+) -> None:
+    """Apply the later operation after all (re-creating what it needs); ``screen`` it
+    (not what is re-created) when it was never screened."""
     later = later.model_copy(update={"base_seq": None})
     if "recreate" in record:
         recreate = Operation.model_validate(record["recreate"])
@@ -827,7 +843,7 @@ def _run_later(doc: SvgDocument, record: dict[str, Any], later: Operation, run: 
             run(recreate)
     if record["kind"] == "duplicate_id" and later.element_id in doc.ids:
         later = later.model_copy(update={"element_id": fresh_id(later.element_id, doc.ids)})
-    run(later)
+    run(later, screen)
 
 
 def _normalise(record: dict[str, Any], resolution: Any) -> Any:

@@ -114,6 +114,7 @@ def _apply_operations(
                     base_seq=base_seq,
                     now=now,
                     own_after=own_after,
+                    outside=True,
                 )
             )
         except (OperationError, NotFound) as exc:

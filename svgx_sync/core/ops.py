@@ -10,6 +10,11 @@ Guarantees:
   :class:`~svgx_sync.core.svgdoc.SvgDocument`'s mutation methods, and returns the inverse
   (a list of operations that undo it). On any error the document is left as it was and
   an :class:`OperationError` says why.
+* Screened (``screen=True``, what a live client sends), an operation may not put active
+  content (:mod:`svgx_sync.core.active`) in the document: no element may gain a finding
+  it did not have, and nothing may be added or changed inside an active element. It may
+  remove active content, and change what else an element that holds some has. A
+  refusal is an :class:`~svgx_sync.errors.ActiveContent` error.
 * ``select`` and ``deselect`` never change the document (they are presence).
 * Constraints and assemblies live in the file, in our namespace, inside a ``<metadata
   id="svgx-model">`` element: browsers ignore them and other editors keep them.
@@ -22,13 +27,20 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..errors import DocumentError, OperationError, UnknownElement, validation_problems
+from ..errors import (
+    ActiveContent,
+    DocumentError,
+    OperationError,
+    UnknownElement,
+    validation_problems,
+)
+from . import active
 from .namespaces import SVGX_NS, XML_NS, attribute_key, attribute_name, namespaces_of
 from .svgdoc import SvgDocument, format_style, is_blank, is_element, parse_style
 
@@ -282,23 +294,64 @@ def _scalar(value: Any, what: str) -> str:
 def _check_attribute(name: str, value: str | None) -> None:
     if not re.match(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$", name):
         raise OperationError(f"invalid attribute name {name!r}")
-    if name.lower().startswith("on"):
-        raise OperationError(f"event handler attributes ({name}) are not accepted")
-    if value is not None and "javascript:" in value.lower().replace(" ", ""):
-        raise OperationError(f"attribute {name} may not hold a javascript: URL")
 
 
 # -- the undo log ------------------------------------------------------------------------
 
 
 class _Edit:
-    """Carries out primitive edits, remembering how to undo them and their inverse."""
+    """Carries out primitive edits, remembering how to undo them and their inverse.
 
-    def __init__(self, doc: SvgDocument, op: Operation) -> None:
+    Screening, it refuses each edit that would add active content before making it."""
+
+    def __init__(self, doc: SvgDocument, op: Operation, *, screen: bool = False) -> None:
         self.doc = doc
         self.op = op
         self.undo: list[Callable[[], object]] = []
         self.inverse: list[Operation] = []
+        self.screen = screen
+
+    def _refuse_inside(self, node: Any) -> None:
+        holder = None if node is None else active.enclosing_active(node)
+        if holder is not None:
+            finding = active.findings_of(holder)[0]
+            raise ActiveContent(
+                f"active content is refused: {finding.describe()}; "
+                "nothing may be added or changed inside it",
+                [finding.to_wire()],
+            )
+
+    @staticmethod
+    def _refuse(found: Iterable[active.Finding], before: Iterable[active.Finding] = ()) -> None:
+        seen = {(f.kind, f.attribute, f.value) for f in before}
+        new = [f for f in found if (f.kind, f.attribute, f.value) not in seen]
+        if new:
+            raise ActiveContent(
+                "active content is refused: " + "; ".join(f.describe() for f in new[:5]),
+                [f.to_wire() for f in new],
+            )
+
+    def check_new(self, el: Any) -> None:
+        """Refuse an element about to be added (with what it holds) if it is active."""
+        if self.screen:
+            self._refuse(active.tree_findings(el))
+
+    def _check_attribute(self, el: Any, key: str, value: str | None) -> None:
+        if not self.screen or value is None:
+            return  # removing an attribute adds nothing
+        self._refuse_inside(el.getparent())
+        attributes = {**el.attrib, key: value}
+        text = "".join(el.itertext()) if _local(el).lower() == "style" else None
+        self._refuse(active.element_findings(el.tag, attributes, text=text), active.findings_of(el))
+
+    def _check_text(self, el: Any, text: str | None) -> None:
+        if not self.screen or not text:
+            return
+        self._refuse_inside(el)
+        if _local(el).lower() == "style":
+            rest = "".join(el.itertext())[len(el.text or "") :]
+            found = active.element_findings(el.tag, el.attrib, text=text + rest)
+            self._refuse(found, active.findings_of(el))
 
     def _inverse(self, kind: OperationType, el_address: str, data: dict[str, Any]) -> None:
         self.inverse.append(
@@ -318,6 +371,7 @@ class _Edit:
         old = el.get(key)
         if old == value:
             return
+        self._check_attribute(el, key, value)
         address_before = self.doc.address_of(el)
         self.doc.set_attribute(el, key, value, prefix=prefix)
         self.undo.append(lambda: self.doc.set_attribute(el, key, old))
@@ -330,17 +384,23 @@ class _Edit:
         old = el.text
         if (old or "") == (text or ""):
             return
+        self._check_text(el, text)
         self.doc.set_text(el, text)
         self.undo.append(lambda: self.doc.set_text(el, old))
         self._inverse(OperationType.UPDATE, self.doc.address_of(el), {"text": old or ""})
 
     def set_tail(self, el: Any, tail: str | None) -> None:
         old = el.tail
+        if self.screen and tail:
+            self._refuse_inside(el.getparent())
         self.doc.set_tail(el, tail)
         self.undo.append(lambda: self.doc.set_tail(el, old))
         self._inverse(OperationType.UPDATE, self.doc.address_of(el), {"tail": old or ""})
 
     def insert(self, parent: Any, element_index: int | None, el: Any) -> None:
+        if self.screen:
+            self._refuse_inside(parent)
+            self.check_new(el)
         self.doc.insert(parent, node_index(parent, element_index), el)
         self.undo.append(lambda: self.doc.remove(el))
         self._inverse(OperationType.DELETE, self.doc.address_of(el), {})
@@ -366,6 +426,8 @@ class _Edit:
         old_parent_address = self.doc.address_of(old_parent)
         old_index = _element_index(el)
         old_node_index = list(old_parent).index(el)
+        if self.screen:
+            self._refuse_inside(parent)
         restore = self._text_around(el)
         try:
             self.doc.move(el, parent, node_index(parent, element_index, moving=el))
@@ -434,10 +496,12 @@ def node_index(parent: Any, element_index: int | None, moving: Any = None) -> in
 # -- applying ----------------------------------------------------------------------------
 
 
-def apply_operation(doc: SvgDocument, op: Operation) -> list[Operation]:
+def apply_operation(doc: SvgDocument, op: Operation, *, screen: bool = False) -> list[Operation]:
     """Apply ``op`` to ``doc``; returns the operations that undo it.
 
     All or nothing: on error the document is unchanged and OperationError is raised.
+    ``screen``: refuse it (:class:`~svgx_sync.errors.ActiveContent`) if it would put
+    active content in the document, as for an operation from a live client.
     """
     allowed = DATA_KEYS[op.operation_type]
     unknown = set(op.data) - allowed
@@ -449,7 +513,7 @@ def apply_operation(doc: SvgDocument, op: Operation) -> list[Operation]:
     if op.operation_type in PRESENCE_ONLY:
         _element(doc, op.element_id)
         return []
-    edit = _Edit(doc, op)
+    edit = _Edit(doc, op, screen=screen)
     try:
         _APPLY[op.operation_type](edit, op)
     except Exception:
@@ -505,9 +569,6 @@ def _create(edit: _Edit, op: Operation) -> None:
             el = doc.parse_fragment(data["markup"])
         except DocumentError as exc:
             raise OperationError(str(exc)) from None
-        for node in el.iter():
-            if is_element(node) and _local(node) in ("script", "foreignObject"):
-                raise OperationError(f"<{_local(node)}> elements are not accepted")
         if not op.element_id.startswith("/"):
             el.set("id", op.element_id)
         for node in el.iter():
@@ -822,6 +883,7 @@ def _constraint_add(edit: _Edit, op: Operation) -> None:
     if cid in doc.ids:
         raise OperationError(f"an element with id {cid!r} already exists")
     el = doc.new_element(f"{{{SVGX_NS}}}constraint", {"id": cid, **attrs})
+    edit.check_new(el)  # before the model is made for it
     edit.insert(_model(edit), None, el)
 
 
@@ -869,6 +931,7 @@ def _assembly_update(edit: _Edit, op: Operation) -> None:
         for key, value in attrs.items():
             if value is not None:
                 el.set(key, value)
+        edit.check_new(el)  # before the model is made for it
         edit.insert(_model(edit), None, el)
     else:
         for key, value in attrs.items():

@@ -15,6 +15,9 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
   ``op_id`` answers): records carry the *effective* operation, which is re-applied as is.
 * The recent entries are kept (a bounded ring) so a reconnecting client can be sent
   just what it missed.
+* What clients are sent never carries active content (:mod:`svgx_sync.core.active`):
+  entries and files go out as their inert copies, saying what was made inert in
+  ``active_content``; the journal and the files keep what was taken in as it is.
 * Whole files join and leave the document as entries of their own (``file_add``,
   ``file_delete``), numbered, journaled and caught up like operations.
 * ``last_written`` holds, per file, the exact bytes last written to or loaded from the
@@ -34,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import NotFound, OperationError
+from . import active
 from .conflicts import ConflictBook, Strategy, arbitrate, resolve
 from .diff import FILE_ADD, FILE_DELETE
 from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation, coerce_operation
@@ -135,13 +139,23 @@ class LiveDocument:
     # -- submissions -----------------------------------------------------------------
 
     def submit(
-        self, op: Operation, *, base_seq: int | None, now: float, own_after: int | None = None
+        self,
+        op: Operation,
+        *,
+        base_seq: int | None,
+        now: float,
+        own_after: int | None = None,
+        outside: bool = False,
     ) -> Outcome:
         """Judge, apply and number one operation.
 
         ``own_after`` (for the ``external`` user, who stands for every other program):
         only the sender's operations numbered after it are its own; earlier ones since
         ``base_seq`` are concurrent, as another user's are.
+
+        A client's operation that would add active content is refused
+        (:class:`~svgx_sync.errors.ActiveContent`); one that is ``outside`` (what another
+        program saved, or a merged branch brings) is taken as it is.
 
         Raises :class:`OperationError` (or :class:`NotFound` for an unknown file) when
         the operation is invalid; the document is then unchanged.
@@ -166,6 +180,7 @@ class LiveDocument:
             strategy=self.strategy,
             now=now,
             own_after=own_after,
+            screen=not outside,
         )
         outcome = Outcome(
             verdict.status, Ack(None, None, verdict.status), conflicts=list(verdict.conflicts)
@@ -179,7 +194,9 @@ class LiveDocument:
             outcome.entries[-1]["seq"] if outcome.entries else None,
             verdict.status,
             reason=verdict.reason or None,
-            current_state=verdict.current_state,
+            current_state=None
+            if verdict.current_state is None
+            else active.served_state(self.files[file], verdict.current_state),
             conflict_ids=tuple(c["conflict_id"] for c in verdict.conflicts),
         )
         if verdict.conflicts:
@@ -197,12 +214,18 @@ class LiveDocument:
         self.dirty.add(op.file or self.default_file)
         self._keep(op_wire(self.seq, op), outcome)
 
+    def _served(self, wire: dict[str, Any]) -> dict[str, Any]:
+        doc = self.files.get(wire.get("file") or self.default_file)
+        return wire if doc is None else active.served_entry(doc, wire)
+
     def _keep(self, wire: dict[str, Any], outcome: Outcome) -> None:
-        """A numbered entry: into the ring, to everyone, into the journal."""
-        self.ring.append(wire)
+        """A numbered entry: into the ring and to everyone as served, into the journal
+        as it is."""
+        served = self._served(wire)
+        self.ring.append(served)
         if len(self.ring) == self.ring.maxlen:
             self.floor = self.ring[0]["seq"] - 1
-        outcome.entries.append(wire)
+        outcome.entries.append(served)
         outcome.journal.append({"kind": "op", "op": wire})
 
     def _remember(self, op_id: str, answer: Ack) -> None:
@@ -264,7 +287,7 @@ class LiveDocument:
         outcomes = []
         for op in ops:
             op = op.model_copy(update={"file": file, "user_id": op.user_id or EXTERNAL_USER})
-            outcomes.append(self.submit(op, base_seq=self.seq, now=now))
+            outcomes.append(self.submit(op, base_seq=self.seq, now=now, outside=True))
         return outcomes
 
     def merge_in(
@@ -418,6 +441,17 @@ class LiveDocument:
         """Every file's current text."""
         return {path: doc.render() for path, doc in self.files.items()}
 
+    def served_texts(self) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
+        """Every file's text as clients are sent it (inert), and per file that holds
+        active content what was made inert (:func:`~svgx_sync.core.active.served_text`)."""
+        texts: dict[str, str] = {}
+        flagged: dict[str, list[dict[str, Any]]] = {}
+        for path, doc in self.files.items():
+            texts[path], found = active.served_text(doc)
+            if found:
+                flagged[path] = [f.to_wire() for f in found]
+        return texts, flagged
+
     def contents(self) -> dict[str, bytes]:
         """Every file's current bytes (without marking them written)."""
         return {path: doc.to_bytes() for path, doc in self.files.items()}
@@ -549,7 +583,7 @@ class LiveDocument:
                     self._replay_file(record["op"])
                     applied += 1
                 self.seq = max(self.seq, seq)
-                self.ring.append(record["op"])
+                self.ring.append(self._served(record["op"]))
                 op_id = record["op"]["op_id"]
                 self._remember(op_id, Ack(op_id, seq, "applied"))
             elif kind == "op":
@@ -566,7 +600,7 @@ class LiveDocument:
                     applied += 1
                 elif seq > self.seq:
                     self.seq = seq
-                self.ring.append(record["op"])
+                self.ring.append(self._served(record["op"]))
                 if op.op_id is not None:
                     self._remember(op.op_id, Ack(op.op_id, seq, "applied"))
             elif kind == "reset":

@@ -12,6 +12,8 @@ What this shell does, mechanically (every rule lives in :mod:`svgx_sync.core.mer
   merge-file``'s line merge instead (markers of size ``%L``, labelled with ``%P``), with
   its exit code: no worse than git without the driver. Only a file git will not merge
   either (binary) is left as ours, exit 130.
+* Active content (:mod:`svgx_sync.core.active`) the merge brings into ours is kept, as
+  git would keep it, and reported on stderr, one line each: the daemon serves it inert.
 * :func:`file_conflicts` and :func:`resolve_file` serve the ``conflicts`` and
   ``resolve`` commands; once a file has no marks left it is staged with ``git add`` so
   that ``git commit`` concludes the merge.
@@ -29,6 +31,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from ..core.active import new_findings
 from ..core.merge import (
     Conflict,
     Versions,
@@ -38,6 +41,7 @@ from ..core.merge import (
     remove_marks,
     resolve_marked,
 )
+from ..core.svgdoc import SvgDocument
 from ..durable.atomic import write_atomic
 from ..errors import ClientError, DocumentError, NotFound, StoreError
 
@@ -129,7 +133,24 @@ def merge_driver(
     for conflict in result.conflicts:
         what = "conflict" if conflict.blocking else "warning"
         print(f"svgx-sync: {name}: {what}: {_describe(conflict)}", file=sys.stderr)
+    _report_active_content(name, ours, result.merged or merged)
     return DRIVER_CLEAN if result.clean else DRIVER_CONFLICT
+
+
+def _report_active_content(name: str, ours: bytes, merged: bytes) -> None:
+    """One stderr line for each piece of active content the merge brought into ours."""
+    try:
+        found = new_findings(
+            SvgDocument(ours, name=name).root if ours else None, SvgDocument(merged, name=name).root
+        )
+    except DocumentError:
+        return  # the merge read both; a file we cannot read again is not made worse here
+    for finding in found:
+        where = f"line {finding.line}: " if finding.line is not None else ""
+        print(
+            f"svgx-sync: {name}: active content (kept, served inert): {where}{finding.describe()}",
+            file=sys.stderr,
+        )
 
 
 def _line_merge(files: Versions[Path], marker_size: int | str, name: str, why: str) -> int:
