@@ -225,7 +225,10 @@ def welcome(
     conflicts: list[dict[str, Any]],
     missed: list[dict[str, Any]] | None = None,
     strategy: str,
+    active_content: dict[str, list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
+    """``files`` are sent as clients get them, inert; ``active_content`` says, per file,
+    what was made inert (``docs/security.md``), and is left out when nothing was."""
     out: dict[str, Any] = {
         "type": "welcome",
         "session_id": session_id,
@@ -243,6 +246,8 @@ def welcome(
     else:
         out["files"] = files or {}
         out["svg"] = (files or {}).get("document.svg") if files else None
+    if active_content and missed is None:
+        out["active_content"] = active_content
     return out
 
 
@@ -416,10 +421,19 @@ def head_detached(document: str, branch: str, version_id: str | None, seq: int) 
     }
 
 
-def reload(message: dict[str, Any], seq: int, files: dict[str, str]) -> dict[str, Any]:
+def reload(
+    message: dict[str, Any],
+    seq: int,
+    files: dict[str, str],
+    active_content: dict[str, list[dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
     """``message`` for clients that reload every file: after a revert or an aborted merge
-    the live files were replaced at ``seq``."""
-    return {**message, "seq": seq, "files": files}
+    the live files were replaced at ``seq``. Like :func:`welcome`'s, ``files`` are inert
+    and ``active_content`` says what was made inert."""
+    out = {**message, "seq": seq, "files": files}
+    if active_content:
+        out["active_content"] = active_content
+    return out
 
 
 def version_reverted(version_id: str, reverted_to: str, created_by: str) -> dict[str, Any]:
