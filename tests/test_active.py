@@ -4,6 +4,7 @@ how a served copy is made inert. Pure: no event loop, no files."""
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from svgx_sync.core.active import Kind, UrlKind
 from svgx_sync.core.ops import Operation, apply_operation, coerce_operation
 from svgx_sync.core.session import LiveDocument
 from svgx_sync.core.svgdoc import SvgDocument
-from svgx_sync.errors import ActiveContent
+from svgx_sync.errors import ActiveContent, DocumentError
 
 SVG = "{http://www.w3.org/2000/svg}"
 XLINK = "{http://www.w3.org/1999/xlink}"
@@ -595,3 +596,29 @@ def test_a_value_resolution_is_screened() -> None:
     assert live.files["document.svg"].get("r1").get("fill") == "blue"
     live.resolve_conflict(conflict["conflict_id"], {"value": "url(#g)"}, "u1", now=3)
     assert live.files["document.svg"].get("r1").get("fill") == "url(#g)"
+
+
+# -- a whole drawing is read quickly, with the same result ---------------------------------------
+
+CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
+
+
+def every_element_judged(root: Any) -> list[active.Finding]:
+    """tree_findings of the elements without its quick first question: each in full."""
+    return [f for el in root.iter(etree.Element) for f in active.findings_of(el)]
+
+
+def test_the_quick_reading_of_a_drawing_misses_nothing() -> None:
+    roots = [tree(), SvgDocument(LIVE).root, SvgDocument(SESSION).root]
+    if CORPUS.is_dir():  # the W3C and resvg suites: scripts, animations, links of all kinds
+        for path in sorted(CORPUS.rglob("*.svg")):
+            try:
+                roots.append(SvgDocument(path.read_bytes()).root)
+            except DocumentError:
+                continue
+    flagged = 0
+    for root in roots:
+        found = active.tree_findings(root)
+        assert [f for f in found if f.tag != "?xml-stylesheet"] == every_element_judged(root)
+        flagged += bool(found)
+    assert flagged >= 3

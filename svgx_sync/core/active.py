@@ -45,6 +45,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from lxml import etree
@@ -126,9 +127,20 @@ _DOCUMENT_TYPES = frozenset({"text/html", "application/xhtml+xml", "text/xml", "
 # Browsers drop ASCII tab and newline anywhere in a URL and C0 controls and spaces around
 # it (WHATWG URL); every one of them, DEL and the invisible Unicode spaces go anywhere,
 # so that no spelling a browser would still run is missed.
-_IGNORED = re.compile(
-    "[\x00-\x20\x7f-\xa0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u206f\u3000\ufeff]+"
+_IGNORED_CHARS = "".join(
+    chr(c)
+    for c in [
+        *range(0x21),
+        *range(0x7F, 0xA1),
+        0x1680,
+        *range(0x2000, 0x2010),
+        *range(0x2028, 0x2030),
+        *range(0x205F, 0x2070),
+        0x3000,
+        0xFEFF,
+    ]
 )
+_IGNORED = re.compile("[" + re.escape(_IGNORED_CHARS) + "]+")
 _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 
 
@@ -262,6 +274,9 @@ def _attribute_findings(
 
     if name.startswith("on"):
         return [found(Kind.EVENT_HANDLER)]
+    may_hold_css = _may_hold_css(value)
+    if name not in _LINKS and not may_hold_css and not _may_run(value):
+        return []  # the common case, decided without reading the value as a URL
     url = url_kind(value)
     out: list[Finding] = []
     if name in _LINKS and local_tag != "a":
@@ -273,14 +288,24 @@ def _attribute_findings(
             out.append(found(Kind.EXTERNAL_REFERENCE))
     elif url is UrlKind.SCRIPT or url is UrlKind.SVG_IMAGE:
         out.append(found(Kind.SCRIPT_URL))
-    if name == "style" or _may_hold_css(value):
+    if may_hold_css:
         out.extend(found(hit.kind, hit.value) for hit in css_findings(value))
     return out
 
 
+# CSS can only load or import through one of these (an escape can spell any of them).
+_CSS_MARKERS = re.compile(r"\\|url\(|image-set\(|image\(|cross-fade\(|src\(|@import", re.I)
+
+
 def _may_hold_css(value: str) -> bool:
-    lowered = value.lower()
-    return "\\" in value or "url(" in lowered or "image-set(" in lowered or "@import" in lowered
+    return _CSS_MARKERS.search(value) is not None
+
+
+def _may_run(value: str) -> bool:
+    """Whether ``value`` could be a ``javascript:``, ``vbscript:``, ``livescript:`` or
+    ``data:`` URL: its first character that browsers do not skip starts one of them."""
+    head = value.lstrip(_IGNORED_CHARS)
+    return bool(head) and head[0] in "jJvVlLdD" and ":" in head
 
 
 def element_findings(
@@ -350,8 +375,43 @@ def tree_findings(root: Any) -> list[Finding]:
     elements included."""
     out = [_instruction_finding(node) for node in _stylesheet_instructions(root)]
     for el in root.iter(etree.Element):
-        out.extend(findings_of(el))
+        if _tag_may_hold(el.tag) or _keys_may_hold(tuple(el.keys())) or _values_may_hold(el):
+            out.extend(findings_of(el))
     return out
+
+
+# A whole drawing is read quickly by asking first whether an element can hold a finding
+# at all; only those that can are judged by the rules above. Every element with a finding
+# passes one of these three questions, so asking them changes no result.
+
+
+@lru_cache(maxsize=4096)
+def _tag_may_hold(tag: str) -> bool:
+    """An active element, an animation, or a <style>."""
+    return _local(tag).lower() in _ELEMENT_RULES
+
+
+@lru_cache(maxsize=4096)
+def _keys_may_hold(keys: tuple[str, ...]) -> bool:
+    """An attribute named on*, href or src."""
+    return any((name := _local(k).lower()).startswith("on") or name in _LINKS for k in keys)
+
+
+_ELEMENT_RULES = ACTIVE_ELEMENTS | _ANIMATIONS | {"style"}
+# A CSS marker (_CSS_MARKERS but url(#fragment), "image(" and "image-set(" as "image"),
+# or a value whose first character that browsers read starts a scheme _may_run looks
+# for, with a colon after it; the values of one element are joined by NUL, which no XML
+# value holds.
+_VALUES_MAY_HOLD = re.compile(
+    r"\\|url\((?!\s*['\"]?\s*#)|image|cross-fade\(|src\(|@import|(?:^|\x00)["
+    + re.escape(_IGNORED_CHARS.replace("\x00", ""))
+    + r"]*[jvld][^:\x00]*:",
+    re.I,
+)
+
+
+def _values_may_hold(el: Any) -> bool:
+    return _VALUES_MAY_HOLD.search("\x00".join(el.values())) is not None
 
 
 def new_findings(before: Any | None, after: Any) -> list[Finding]:
@@ -607,7 +667,17 @@ def css_findings(css: str) -> list[CssHit]:
     """Every ``@import`` and every URL outside the document in ``css`` (a style sheet, a
     declaration list or one value), read as a CSS tokenizer reads it (comments, strings,
     escapes)."""
+    if not _CSS_TRICKS.search(css) and not any(
+        _css_url_active(m.group(1)) for m in _PLAIN_URL.finditer(css)
+    ):
+        # Without escapes, comments, strings or at-rules, every url() is the text
+        # "url(" (not ending a longer name) up to ")": nothing here is active.
+        return []
     return _CssScanner(css).scan()
+
+
+_CSS_TRICKS = re.compile(r"[\\'\"@]|/\*|image-set\(|image\(|cross-fade\(|src\(", re.I)
+_PLAIN_URL = re.compile(r"(?<![\w\-\u0080-\U0010ffff])url\(([^)]*)", re.I)
 
 
 def inert_css(css: str) -> str:

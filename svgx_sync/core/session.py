@@ -125,6 +125,9 @@ class LiveDocument:
         # Files in which git has a merge conflict to settle (file -> what the clients were
         # told): they stay dirty and are not written until it is settled.
         self.held: dict[str, dict[str, Any]] = {}
+        # Per file: the text last served, its inert copy and what was made inert, so that
+        # a welcome reads the drawing again only when it changed.
+        self._inert_texts: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
 
     @property
     def key(self) -> str:
@@ -447,9 +450,16 @@ class LiveDocument:
         texts: dict[str, str] = {}
         flagged: dict[str, list[dict[str, Any]]] = {}
         for path, doc in self.files.items():
-            texts[path], found = active.served_text(doc)
-            if found:
-                flagged[path] = [f.to_wire() for f in found]
+            text = doc.render()
+            kept = self._inert_texts.get(path)
+            if kept is None or kept[0] != text:
+                served, found = active.served_text(doc)
+                kept = self._inert_texts[path] = (text, served, [f.to_wire() for f in found])
+            texts[path] = kept[1]
+            if kept[2]:
+                flagged[path] = kept[2]
+        for gone in self._inert_texts.keys() - self.files.keys():
+            del self._inert_texts[gone]
         return texts, flagged
 
     def contents(self) -> dict[str, bytes]:
