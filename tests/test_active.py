@@ -14,6 +14,7 @@ from lxml import etree
 
 from svgx_sync.core import active
 from svgx_sync.core.active import Kind, UrlKind
+from svgx_sync.core.diff import diff_documents
 from svgx_sync.core.ops import Operation, apply_operation, coerce_operation
 from svgx_sync.core.session import LiveDocument
 from svgx_sync.core.svgdoc import SvgDocument
@@ -622,3 +623,20 @@ def test_the_quick_reading_of_a_drawing_misses_nothing() -> None:
         assert [f for f in found if f.tag != "?xml-stylesheet"] == every_element_judged(root)
         flagged += bool(found)
     assert flagged >= 3
+
+
+def test_changes_between_versions_are_served_inert() -> None:
+    before = SESSION
+    after = SESSION.replace(b'fill="red"', b'fill="blue" onclick="alert(1)"').replace(
+        b"</svg>", b'  <image id="i" href="https://t.example/p.png"/>\n</svg>'
+    )
+    changes = diff_documents(before, after, "document.svg")
+    served = active.served_changes(changes, {"document.svg": after})
+    assert "alert" not in str(served) and "t.example" not in str(served)
+    update = next(c for c in served if c["element_id"] == "r1")
+    assert update["data"]["attributes"] == {"fill": "blue", "onclick": None}
+    assert {f["kind"] for c in served for f in c.get("active_content", [])} == {
+        "event_handler",
+        "external_reference",
+    }
+    assert "alert" in str(changes)  # what the versions hold is not changed

@@ -69,6 +69,7 @@ __all__ = [
     "is_active_element",
     "make_inert",
     "new_findings",
+    "served_changes",
     "served_entry",
     "served_state",
     "served_text",
@@ -556,6 +557,26 @@ def served_entry(doc: SvgDocument, entry: dict[str, Any]) -> dict[str, Any]:
     if not found:
         return entry
     return {**entry, "data": served, "active_content": [f.to_wire() for f in found]}
+
+
+def served_changes(
+    changes: list[dict[str, Any]], after: Mapping[str, bytes]
+) -> list[dict[str, Any]]:
+    """Changes between two versions (``core.diff``'s, each naming its ``file``) as
+    clients are sent them: each as :func:`served_entry` serves it, in ``after``, the
+    files of the later version."""
+    docs: dict[str, SvgDocument | None] = {}
+    out: list[dict[str, Any]] = []
+    for change in changes:
+        path = str(change.get("file", ""))
+        if change.get("data") and path not in docs:
+            try:
+                docs[path] = SvgDocument(after[path], name=path) if path in after else None
+            except DocumentError:
+                docs[path] = None
+        doc = docs.get(path)
+        out.append(change if doc is None else served_entry(doc, change))
+    return out
 
 
 def _target(doc: SvgDocument, entry: Mapping[str, Any], data: Mapping[str, Any]) -> Any | None:
