@@ -22,8 +22,8 @@ Exit codes::
 Two commands speak git's language instead: ``merge-driver`` exits 0 (clean), 1 (conflicts
 marked in the file, as elements or, for input it cannot read, as git's line merge marks
 them) or 130 (not even git's line merge could merge it: file left as ours), as git's
-merge driver contract says; ``conflicts`` exits 1 when it found marked conflicts, like
-``git diff --exit-code``.
+merge driver contract says; ``conflicts`` exits 1 when it found a blocking conflict mark
+(flags alone exit 0), like ``git diff --exit-code``.
 """
 
 from __future__ import annotations

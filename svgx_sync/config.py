@@ -101,7 +101,7 @@ class Settings(BaseModel):
     checkpoint_ops: int = Field(default=5000, ge=1)
     history_size: int = Field(default=10_000, ge=100)
     # fsync each batch in a worker thread while the loop goes on (more operations/s under
-    # load, ~0.2 ms more per batch when idle; benchmarks/README.md)
+    # load, ~0.2 ms more per batch when lightly loaded; benchmarks/README.md)
     fsync_in_thread: bool = False
     # a live session with no clients is unloaded after this long (0: never)
     idle_unload_s: float = Field(default=600.0, ge=0)
