@@ -592,10 +592,10 @@ def test_a_value_resolution_is_screened() -> None:
     (conflict,) = held.conflicts
     with pytest.raises(ActiveContent):
         live.resolve_conflict(
-            conflict["conflict_id"], {"value": "url(https://e.example/#g)"}, "u1", now=3
+            conflict.conflict_id, {"value": "url(https://e.example/#g)"}, "u1", now=3
         )
     assert live.files["document.svg"].get("r1").get("fill") == "blue"
-    live.resolve_conflict(conflict["conflict_id"], {"value": "url(#g)"}, "u1", now=3)
+    live.resolve_conflict(conflict.conflict_id, {"value": "url(#g)"}, "u1", now=3)
     assert live.files["document.svg"].get("r1").get("fill") == "url(#g)"
 
 

@@ -178,7 +178,7 @@ def test_an_external_edit_of_a_live_edited_attribute_is_a_conflict(strategy: Str
     (op,) = to_operations(change, base_seq=0, timestamp=2.0)
     verdict = arbitrate({F: live_doc}, book, op, file=F, base_seq=0, strategy=strategy, now=2)
     assert verdict.conflicts, strategy
-    assert verdict.conflicts[0]["users"] == ["ada", EXTERNAL_USER]
+    assert verdict.conflicts[0].users == ["ada", EXTERNAL_USER]
     expected = {
         Strategy.AUTOMATIC: ("applied", "blue"),
         Strategy.MANUAL: ("pending", "green"),
@@ -276,7 +276,7 @@ def test_deleting_a_live_edited_file_follows_the_strategy(
     decision = file_delete_decision(strategy, live_edited=change.live_edited)
     assert (decision.delete, decision.conflict) == (deleted, status)
     record = delete_conflict(F, decision, live_users=["ada"], strategy=strategy)
-    assert record["kind"] == "edit_delete" and record["users"] == ["ada", EXTERNAL_USER]
+    assert record.kind == "edit_delete" and record.users == ["ada", EXTERNAL_USER]
 
 
 def test_a_file_edited_on_disk_after_a_live_deletion_comes_back() -> None:

@@ -68,7 +68,7 @@ def test_a_refused_outside_operation_is_a_conflict_record() -> None:
     change = external_change(BASE, live.contents()[F], BLUE, F)
     (noted,) = apply_change(live, change, base=BASE, disk=BLUE, now=1, base_seq=0)
     (record,) = noted.conflicts
-    assert record["kind"] == "refused" and noted.journal[0]["records"] == [record]
+    assert record.kind == "refused" and noted.journal[0]["records"] == [record.to_wire()]
     assert live.take_dirty()  # the live state goes over the save
 
 
@@ -81,7 +81,7 @@ def test_a_file_deleted_against_live_edits(strategy: Strategy, deleted: bool, st
     live_edit(live, "c", {"r": "7"})
     outcomes = apply_change(live, judged(live, None), base=BASE, disk=None, now=1)
     (record,) = outcomes[0].conflicts
-    assert (record["kind"], record["status"], record["users"]) == (
+    assert (record.kind, record.status, record.users) == (
         "edit_delete",
         status,
         ["ada", "external"],

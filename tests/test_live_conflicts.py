@@ -101,13 +101,13 @@ def test_automatic_later_wins_and_records_the_conflict_with_all_values():
     assert v.status == "applied"
     assert attr(s, "r1", "x") == "200"
     (c,) = v.conflicts
-    assert (c["kind"], c["element_id"], c["attribute"]) == ("attribute", "r1", "x")
-    assert (c["base"], c["ours"], c["theirs"]) == ("0", "100", "200")
-    assert c["users"] == ["alice", "bob"] and c["status"] == "auto_resolved"
+    assert (c.kind, c.element_id, c.attribute) == ("attribute", "r1", "x")
+    assert (c.base, c.ours, c.theirs) == ("0", "100", "200")
+    assert c.users == ["alice", "bob"] and c.status == "auto_resolved"
     # Either user can override: alice takes hers back.
-    r = resolve(s.files, s.book, c["conflict_id"], "ours", "alice", now=1.0)
+    r = resolve(s.files, s.book, c.conflict_id, "ours", "alice", now=1.0)
     assert attr(s, "r1", "x") == "100"
-    assert r.conflict["status"] == "resolved" and len(r.applied) == 1
+    assert r.conflict.status == "resolved" and len(r.applied) == 1
     assert s.book.detected == 1 and s.book.resolved == 1
 
 
@@ -118,8 +118,8 @@ def test_manual_holds_the_later_operation_until_resolved():
     v = s.send("bob", "update", "r1", {"attributes": {"x": "200", "y": "7"}}, base=0)
     assert v.status == "pending" and s.doc.render() == before
     (c,) = v.conflicts
-    assert c["status"] == "open" and c in s.book.open()
-    resolve(s.files, s.book, c["conflict_id"], "theirs", "alice", now=1.0)
+    assert c.status == "open" and c in s.book.open()
+    resolve(s.files, s.book, c.conflict_id, "theirs", "alice", now=1.0)
     assert (attr(s, "r1", "x"), attr(s, "r1", "y")) == ("200", "7")
 
 
@@ -127,7 +127,7 @@ def test_manual_resolution_with_a_value():
     s = Session(Strategy.MANUAL)
     s.send("alice", "update", "r1", {"attributes": {"x": "100"}}, base=0)
     c = s.send("bob", "update", "r1", {"attributes": {"x": "200"}}, base=0).conflicts[0]
-    resolve(s.files, s.book, c["conflict_id"], {"value": "150"}, "carol", now=1.0)
+    resolve(s.files, s.book, c.conflict_id, {"value": "150"}, "carol", now=1.0)
     assert attr(s, "r1", "x") == "150"
 
 
@@ -174,7 +174,7 @@ def test_merge_keeps_an_edited_element_against_a_delete():
     s.send("alice", "update", "c1", {"attributes": {"r": "9"}}, base=0)
     v = s.send("bob", "delete", "layer", {}, base=0)
     assert v.status == "rejected"
-    assert v.conflicts[0]["kind"] == "edit_delete" and v.conflicts[0]["element_id"] == "c1"
+    assert v.conflicts[0].kind == "edit_delete" and v.conflicts[0].element_id == "c1"
     assert attr(s, "c1", "r") == "9"
 
 
@@ -184,8 +184,8 @@ def test_automatic_delete_after_edit_deep_inside_group_is_a_conflict_that_can_be
     v = s.send("bob", "delete", "layer", {}, base=0)
     assert v.status == "applied" and s.doc.find("layer") is None
     (c,) = v.conflicts
-    assert c["kind"] == "edit_delete"
-    resolve(s.files, s.book, c["conflict_id"], "ours", "alice", now=1.0)
+    assert c.kind == "edit_delete"
+    resolve(s.files, s.book, c.conflict_id, "ours", "alice", now=1.0)
     assert attr(s, "c1", "r") == "9" and s.doc.find("layer") is not None
 
 
@@ -193,7 +193,7 @@ def test_edit_after_a_concurrent_delete_brings_the_element_back_under_automatic(
     s = Session(Strategy.AUTOMATIC)
     s.send("alice", "delete", "r1", {}, base=0)
     v = s.send("bob", "update", "r1", {"attributes": {"x": "42"}}, base=0)
-    assert v.status == "applied" and v.conflicts[0]["kind"] == "delete_edit"
+    assert v.status == "applied" and v.conflicts[0].kind == "delete_edit"
     assert len(v.prelude) == 1 and attr(s, "r1", "x") == "42"
 
 
@@ -201,7 +201,7 @@ def test_choosing_the_delete_after_the_element_came_back_deletes_it_again():
     s = Session(Strategy.AUTOMATIC)
     s.send("alice", "delete", "r1", {}, base=0)
     (c,) = s.send("bob", "update", "r1", {"attributes": {"x": "42"}}, base=0).conflicts
-    resolve(s.files, s.book, c["conflict_id"], "ours", "alice", now=1.0)
+    resolve(s.files, s.book, c.conflict_id, "ours", "alice", now=1.0)
     assert s.doc.find("r1") is None
 
 
@@ -210,14 +210,14 @@ def test_an_insert_into_a_group_deleted_meanwhile_meets_the_delete():
     s.send("alice", "delete", "layer", {}, base=0)
     v = s.send("bob", "create", "n", {"type": "circle", "parent": "layer"}, base=0)
     (c,) = v.conflicts
-    assert (c["kind"], c["element_id"], c["parent"]) == ("delete_edit", "n", "layer")
+    assert (c.kind, c.element_id, c.parent) == ("delete_edit", "n", "layer")
     assert s.doc.find("n").getparent() is s.doc.find("layer")
-    resolve(s.files, s.book, c["conflict_id"], "ours", "alice", now=1.0)
+    resolve(s.files, s.book, c.conflict_id, "ours", "alice", now=1.0)
     assert s.doc.find("layer") is None and s.doc.find("n") is None
     s = Session(Strategy.REJECT)
     s.send("alice", "delete", "layer", {}, base=0)
     (c,) = s.send("bob", "create", "n", {"type": "circle", "parent": "layer"}, base=0).conflicts
-    resolve(s.files, s.book, c["conflict_id"], "theirs", "alice", now=1.0)
+    resolve(s.files, s.book, c.conflict_id, "theirs", "alice", now=1.0)
     assert s.doc.find("n").getparent() is s.doc.find("layer")
 
 
@@ -227,12 +227,12 @@ def test_outside_changes_are_other_parties_to_each_other():
     s = Session(Strategy.REJECT)
     s.send("external", "update", "r1", {"attributes": {"x": "5"}}, base=0)
     v = s.send("external", "update", "r1", {"attributes": {"x": "6"}}, base=0, own_after=1)
-    assert v.status == "rejected" and v.conflicts[0]["users"] == ["external", "external"]
+    assert v.status == "rejected" and v.conflicts[0].users == ["external", "external"]
     v = s.send("external", "update", "r1", {"attributes": {"x": "6"}}, base=0, own_after=0)
     assert v.status == "applied" and v.conflicts == []
     s.send("external", "delete", "c1", {}, base=0)
     v = s.send("external", "update", "c1", {"attributes": {"r": "3"}}, base=0, own_after=s.seq)
-    assert v.status == "rejected" and v.conflicts[0]["kind"] == "delete_edit"
+    assert v.status == "rejected" and v.conflicts[0].kind == "delete_edit"
 
 
 def test_edit_after_a_concurrent_delete_is_refused_under_reject():
@@ -253,7 +253,7 @@ def test_create_with_a_taken_id_is_renumbered_under_automatic():
     s.send("alice", "create", "door", {"type": "rectangle"}, base=0)
     v = s.send("bob", "create", "door", {"type": "circle"}, base=0)
     assert v.status == "applied" and v.effective.element_id == "door-2"
-    assert v.conflicts[0]["kind"] == "duplicate_id" and v.conflicts[0]["theirs"] == "door-2"
+    assert v.conflicts[0].kind == "duplicate_id" and v.conflicts[0].theirs == "door-2"
     assert s.doc.find("door").tag.endswith("rect") and s.doc.find("door-2").tag.endswith("circle")
 
 

@@ -443,7 +443,7 @@ def test_a_save_that_deletes_what_was_created_live_since_is_a_reported_conflict(
         live = daemon.rooms["doc@main"].live
         assert live.files["document.svg"].find("door") is not None
         await until(lambda: b'id="door"' in file.read_bytes(), "the live state written back")
-        assert [c["element_id"] for c in live.book.open()] == ["door"]
+        assert [c.element_id for c in live.book.open()] == ["door"]
         # The user who deleted it takes the save's reading: the door goes.
         await bob.send(
             type="resolve_conflict",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from svgx_sync.core.conflict_record import ConflictRecord, OpRef
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.protocol import Ack
 from svgx_sync.core.session import LiveDocument, version_files
@@ -86,10 +87,10 @@ def test_a_conflict_is_recorded_and_journalled():
         op("b", "update", "r1", {"attributes": {"fill": "blue"}}, "b1"), base_seq=0, now=0
     )
     assert out.status == "applied" and len(out.conflicts) == 1
-    assert out.ack.conflict_ids == (out.conflicts[0]["conflict_id"],)
+    assert out.ack.conflict_ids == (out.conflicts[0].conflict_id,)
     assert [r["kind"] for r in out.journal] == ["op", "conflicts"]
-    resolved = d.resolve_conflict(out.conflicts[0]["conflict_id"], "ours", "a", now=1)
-    assert resolved.resolved["status"] == "resolved"
+    resolved = d.resolve_conflict(out.conflicts[0].conflict_id, "ours", "a", now=1)
+    assert resolved.resolved.status == "resolved"
     assert d.files["document.svg"].get("r1").get("fill") == "red"
     with pytest.raises(NotFound):
         d.resolve_conflict("conflict_99", "ours", "a", now=1)
@@ -227,8 +228,8 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     second = d.submit(
         op("b", "update", "r1", {"attributes": {"stroke": "blue"}}, "b2"), base_seq=0, now=0
     )
-    settled = first.conflicts[0]["conflict_id"]
-    still_open = second.conflicts[0]["conflict_id"]
+    settled = first.conflicts[0].conflict_id
+    still_open = second.conflicts[0].conflict_id
     d.resolve_conflict(settled, "theirs", "a", now=1)
     kept = d.retained()
     conflicts = [r for r in kept if r["kind"] == "conflicts"]
@@ -244,7 +245,7 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     )
     again.replay(kept, after_seq=d.seq)
     assert list(again.book.conflicts) == [still_open]
-    assert [c["conflict_id"] for c in again.book.open()] == [still_open]
+    assert [c.conflict_id for c in again.book.open()] == [still_open]
     assert (again.book.detected, again.book.resolved) == (2, 1)
     assert again.book.counter == 2  # ids are never reused after a restart
 
@@ -345,10 +346,69 @@ def test_a_file_git_has_a_conflict_in_is_held_once_and_released_once():
 @pytest.mark.parametrize(("status", "resolved"), [("open", 0), ("auto_resolved", 1)])
 def test_a_conflict_without_an_operation_is_recorded_journaled_and_counted(status, resolved):
     d = live()
-    out = d.add_conflict({"kind": "edit_delete", "file": "document.svg", "status": status})
+    record = ConflictRecord("edit_delete", "document.svg", "/", "#file", ["a"], "automatic")
+    record.status = status
+    out = d.add_conflict(record)
     (record,) = out.conflicts
-    assert record["conflict_id"] == "conflict_1" and d.book.conflicts["conflict_1"] is record
+    assert record.conflict_id == "conflict_1" and d.book.conflicts["conflict_1"] is record
     assert (out.ack, out.entries) == (Ack(None, None, status), [])
     (journaled,) = out.journal
-    assert journaled["kind"] == "conflicts" and journaled["records"] == [record]
+    assert journaled["kind"] == "conflicts" and journaled["records"] == [record.to_wire()]
     assert (d.book.detected, d.book.resolved, journaled["resolved"]) == (1, resolved, resolved)
+
+
+# A manual conflict as the journal kept it before conflict records were typed, with a
+# field this version does not know.
+HELD_UPDATE = {
+    "operation_type": "update",
+    "user_id": "b",
+    "session_id": None,
+    "element_id": "r1",
+    "data": {"attributes": {"x": "6"}},
+    "op_id": "b1",
+    "base_seq": None,
+    "timestamp": 1.0,
+    "file": "document.svg",
+}
+EARLIER_FORMAT = {
+    "conflict_id": "conflict_1",
+    "kind": "attribute",
+    "file": "document.svg",
+    "element_id": "r1",
+    "attribute": "x",
+    "base": "0",
+    "ours": "5",
+    "theirs": "6",
+    "key": "@x",
+    "users": ["a", "b"],
+    "earlier": {"seq": 1, "op_id": "a1", "user_id": "a"},
+    "later": {"op_id": "b1", "user_id": "b"},
+    "strategy": "manual",
+    "status": "open",
+    "winner": "later",
+    "later_operation": HELD_UPDATE,
+    "held_operation": HELD_UPDATE,
+    "noted_by": "a later version",
+}
+
+
+def test_conflicts_journaled_in_the_earlier_format_load_and_are_kept_as_they_were():
+    d = live(strategy="manual")
+    wire = {**op("a", "update", "r1", {"attributes": {"x": "5"}}, "a1").model_dump(), "seq": 1}
+    records = [
+        {"kind": "op", "op": wire},
+        {"kind": "conflicts", "records": [EARLIER_FORMAT], "counter": 1, "detected": 1},
+    ]
+    d.replay(records, after_seq=0)
+    (record,) = d.book.open()
+    assert (record.status, record.earlier, record.later) == (
+        "open",
+        OpRef("a1", "a", 1),
+        OpRef("b1", "b"),
+    )
+    assert record.to_wire() == EARLIER_FORMAT
+    assert list(record.to_wire()) == list(EARLIER_FORMAT)  # the same fields, in order
+    assert d.retained()[1]["records"] == [EARLIER_FORMAT]
+    # And it is still resolved as it was recorded: the held operation is applied.
+    done = d.resolve_conflict("conflict_1", "theirs", "a", now=2)
+    assert done.resolved is record and d.files["document.svg"].get("r1").get("x") == "6"

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from svgx_sync.core import protocol as P
+from svgx_sync.core.conflict_record import ConflictRecord
 from svgx_sync.core.protocol import Ack, ack
 from svgx_sync.core.versions import BranchMerge, author, revert_deletes
 
@@ -28,7 +29,10 @@ def _merge() -> BranchMerge:
         "t1",
         before={"a.svg": b"A"},
         theirs_files={"a.svg": b"A2", "new.svg": b"N"},
-        records=[{"conflict_id": "conflict_1"}, {"conflict_id": "conflict_2"}],
+        records=[
+            ConflictRecord.from_state({"conflict_id": "conflict_1"}),
+            ConflictRecord.from_state({"conflict_id": "conflict_2"}),
+        ],
     )
 
 
@@ -45,12 +49,15 @@ def test_a_branch_merge_keeps_what_only_theirs_has_and_its_two_parents() -> None
 def test_a_branch_merge_waits_on_its_open_conflicts_only() -> None:
     merge = _merge()
     book = {
-        "conflict_1": {"status": "open"},
-        "conflict_2": {"status": "resolved"},
-        "conflict_3": {"status": "open"},
+        cid: ConflictRecord("attribute", "a.svg", "r", "@fill", ["ada"], "merge_branch", status)
+        for cid, status in (
+            ("conflict_1", "open"),
+            ("conflict_2", "resolved"),
+            ("conflict_3", "open"),
+        )
     }
     assert merge.waiting(book) == ["conflict_1"]
-    book["conflict_1"]["status"] = "aborted"
+    book["conflict_1"].status = "aborted"
     assert merge.waiting(book) == []
 
 

@@ -28,18 +28,20 @@ Rules kept here (pure: no sockets, no files, no clock — ``now`` comes in):
   ================  ==========================================================
 
 :func:`arbitrate` is the entry point for an incoming operation; :func:`resolve` carries
-out a user's choice for a recorded conflict. Conflicts are plain dicts (they go on the
-wire and into the session's state file as they are).
+out a user's choice for a recorded conflict. A conflict is a
+:class:`~svgx_sync.core.conflict_record.ConflictRecord`; its ``to_wire`` form goes to the
+clients and into the journal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from ..errors import NotFound, OperationError, UnknownElement
+from .conflict_record import ConflictRecord, ConflictStatus, OpRef, Scalar, Winner
 from .merge import fresh_id
 from .namespaces import attribute_key
 from .ops import Operation, OperationType, apply_operation
@@ -76,7 +78,7 @@ class Verdict:
     status: str
     effective: Operation | None = None
     inverse: list[Operation] = field(default_factory=list)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[ConflictRecord] = field(default_factory=list)
     reason: str | None = None
     current_state: dict[str, Any] | None = None
     prelude: list[tuple[Operation, list[Operation]]] = field(default_factory=list)
@@ -98,7 +100,7 @@ class Resolution:
     """The operations a resolution applied (to number and broadcast) and the record."""
 
     applied: list[tuple[Operation, list[Operation]]]
-    conflict: dict[str, Any]
+    conflict: ConflictRecord
 
 
 @dataclass
@@ -106,7 +108,7 @@ class ConflictBook:
     """The recent history of each element and the conflicts recorded in one session."""
 
     history: dict[str, list[Touch]] = field(default_factory=dict)
-    conflicts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    conflicts: dict[str, ConflictRecord] = field(default_factory=dict)
     counter: int = 0
     detected: int = 0
     resolved: int = 0
@@ -119,22 +121,22 @@ class ConflictBook:
             if len(touches) > HISTORY_PER_ELEMENT:
                 del touches[0]
 
-    def open(self) -> list[dict[str, Any]]:
+    def open(self) -> list[ConflictRecord]:
         """Conflicts still waiting for someone (manual strategy, or not yet overridden)."""
-        return [c for c in self.conflicts.values() if c["status"] in ("open", "auto_resolved")]
+        return [c for c in self.conflicts.values() if not c.settled]
 
-    def add(self, **fields: Any) -> dict[str, Any]:
-        """Record a new conflict under the next ``conflict_N`` id and return the record."""
+    def add(self, record: ConflictRecord) -> ConflictRecord:
+        """File a new conflict under the next ``conflict_N`` id and return it."""
         self.counter += 1
         self.detected += 1
-        record = {"conflict_id": f"conflict_{self.counter}", **fields}
-        self.conflicts[record["conflict_id"]] = record
+        record.conflict_id = f"conflict_{self.counter}"
+        self.conflicts[record.conflict_id] = record
         return record
 
     def to_state(self) -> dict[str, Any]:
         """What must survive a restart (the element history is rebuilt by replay)."""
         return {
-            "conflicts": self.conflicts,
+            "conflicts": {cid: c.to_wire() for cid, c in self.conflicts.items()},
             "counter": self.counter,
             "detected": self.detected,
             "resolved": self.resolved,
@@ -142,8 +144,9 @@ class ConflictBook:
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ConflictBook:
+        conflicts = state.get("conflicts", {})
         return cls(
-            conflicts=dict(state.get("conflicts", {})),
+            conflicts={cid: ConflictRecord.from_state(c) for cid, c in conflicts.items()},
             counter=int(state.get("counter", 0)),
             detected=int(state.get("detected", 0)),
             resolved=int(state.get("resolved", 0)),
@@ -269,28 +272,17 @@ def arbitrate(
     records = []
     for element_id, key, touch in _unique(clashes):
         kind, attribute = _describe(key)
-        values: dict[str, Any] = {}
-        if key == EXISTS:
-            kind = "edit_delete"
-        else:
-            values = dict(
-                base=_jsonable(touch.before.get(key)),
-                ours=_jsonable(touched[element_id].get(key)),
-                theirs=_jsonable(_value(doc, element_id, key)),
-            )
-        records.append(
-            _record(
-                kind,
-                op,
-                touch,
-                file=file,
-                strategy=strategy,
-                element_id=element_id,
-                attribute=attribute,
-                key=key,
-                **values,
-            )
+        record = _record(
+            kind, op, touch, file=file, strategy=strategy, key=key, element_id=element_id
         )
+        record.attribute = attribute
+        if key == EXISTS:
+            record.kind = "edit_delete"
+        else:
+            record.base = _jsonable(touch.before.get(key))
+            record.ours = _jsonable(touched[element_id].get(key))
+            record.theirs = _jsonable(_value(doc, element_id, key))
+        records.append(record)
     return _decide(files, book, op, inverse, records, clashes, file=file, strategy=strategy)
 
 
@@ -302,27 +294,22 @@ def _record(
     file: str,
     strategy: Strategy,
     key: str,
-    **fields: Any,
-) -> dict[str, Any]:
-    """A conflict between ``op`` and the ``earlier`` touch (None for a taken id), ready
-    for :func:`_file`; ``fields`` set the element, attribute and values, or add more."""
-    record: dict[str, Any] = dict(
+    element_id: str | None = None,
+) -> ConflictRecord:
+    """A conflict between ``op`` and the ``earlier`` touch (None for a taken id) on
+    ``element_id`` (by default the operation's), ready for :func:`_file` once its
+    attribute and values are set."""
+    users = [op.user_id] if earlier is None else [earlier.user_id, op.user_id]
+    return ConflictRecord(
         kind=kind,
         file=file,
-        element_id=op.element_id,
-        attribute=None,
-        base=None,
-        ours=None,
-        theirs=None,
+        element_id=op.element_id if element_id is None else element_id,
         key=key,
-        users=[op.user_id],
+        users=users,
+        strategy=strategy.value,
+        earlier=None if earlier is None else OpRef(earlier.op_id, earlier.user_id, earlier.seq),
+        later=OpRef(op.op_id, op.user_id),
     )
-    if earlier is not None:
-        record["users"] = [earlier.user_id, op.user_id]
-        record["earlier"] = {"seq": earlier.seq, "op_id": earlier.op_id, "user_id": earlier.user_id}
-    record.update(later={"op_id": op.op_id, "user_id": op.user_id}, strategy=strategy.value)
-    record.update(fields)
-    return record
 
 
 def _unique(clashes: list[tuple[str, str, Touch]]) -> list[tuple[str, str, Touch]]:
@@ -332,7 +319,7 @@ def _unique(clashes: list[tuple[str, str, Touch]]) -> list[tuple[str, str, Touch
     return list(seen.values())
 
 
-def _jsonable(value: Any) -> Any:
+def _jsonable(value: Any) -> Scalar:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
@@ -341,7 +328,7 @@ def _decide(
     book: ConflictBook,
     op: Operation,
     inverse: list[Operation],
-    records: list[dict[str, Any]],
+    records: list[ConflictRecord],
     clashes: list[tuple[str, str, Touch]],
     *,
     file: str,
@@ -373,7 +360,7 @@ def _decide(
         return _keep_except(files, book, op, inverse, records, losing, file=file)
     # merge: deleting an edited element does not happen; the same style is merged
     # declaration by declaration; the rest goes to the later operation.
-    if any(r["kind"] == "edit_delete" for r in records):
+    if any(r.kind == "edit_delete" for r in records):
         return _refuse(
             doc,
             book,
@@ -384,14 +371,14 @@ def _decide(
             reason="merge strategy: the element was edited concurrently and is kept",
         )
     for record in records:
-        if record["attribute"] == "style" and op.operation_type is OperationType.UPDATE:
-            merged = merge_style(record["base"], record["ours"], record["theirs"])
-            if merged != record["theirs"]:
+        if record.attribute == "style" and op.operation_type is OperationType.UPDATE:
+            merged = merge_style(_text(record.base), _text(record.ours), _text(record.theirs))
+            if merged != record.theirs:
                 extra = Operation(
                     operation_type=OperationType.UPDATE,
                     user_id=op.user_id,
                     session_id=op.session_id,
-                    element_id=record["element_id"],
+                    element_id=record.element_id,
                     data={"attributes": {"style": merged}},
                     file=op.file,
                 )
@@ -399,7 +386,7 @@ def _decide(
                 # both travel as one update.
                 inverse = apply_operation(doc, extra) + inverse
                 op = _combine(op, extra)
-                record["theirs"] = merged
+                record.theirs = merged
     return Verdict("applied", op, inverse, _file(book, records, "merged", op, inverse))
 
 
@@ -408,9 +395,9 @@ def _refuse(
     book: ConflictBook,
     op: Operation,
     inverse: list[Operation],
-    records: list[dict[str, Any]],
+    records: list[ConflictRecord],
     *,
-    status: str,
+    status: ConflictStatus,
     reason: str,
 ) -> Verdict:
     """Undo ``op`` (already applied when ``inverse`` is given), file the conflicts as won
@@ -470,7 +457,7 @@ def _keep_except(
     book: ConflictBook,
     op: Operation,
     inverse: list[Operation],
-    records: list[dict[str, Any]],
+    records: list[ConflictRecord],
     losing: set[tuple[str, str]],
     *,
     file: str,
@@ -517,26 +504,28 @@ def _keep_except(
 
 def _file(
     book: ConflictBook,
-    records: list[dict[str, Any]],
-    status: str,
+    records: list[ConflictRecord],
+    status: ConflictStatus,
     op: Operation,
     inverse: list[Operation],
     *,
     held: bool = False,
-    winner: str = "later",
-) -> list[dict[str, Any]]:
-    out = []
-    for fields in records:
-        record = book.add(**fields, status=status, winner=winner)
-        record["later_operation"] = op.model_dump(mode="json")
+    winner: Winner = "later",
+) -> list[ConflictRecord]:
+    """File ``records`` in the book as settled by ``status`` for ``winner``, with what
+    :func:`resolve` needs to change its mind: the later operation and its inverse (or,
+    ``held``, the operation itself)."""
+    for record in records:
+        record.status, record.winner = status, winner
+        record.later_operation = op.model_dump(mode="json")
         if held:
-            record["held_operation"] = op.model_dump(mode="json")
+            record.held_operation = op.model_dump(mode="json")
         else:
-            record["later_inverse"] = [i.model_dump(mode="json") for i in inverse]
+            record.later_inverse = [i.model_dump(mode="json") for i in inverse]
+        book.add(record)
         if status in ("resolved", "rejected", "merged"):
             book.resolved += 1
-        out.append(record)
-    return out
+    return records
 
 
 def _undo(doc: SvgDocument, inverse: list[Operation]) -> None:
@@ -588,17 +577,10 @@ def _edit_after_delete(
     insert or move into a group deleted so)."""
     doc = files[file]
     recreate = Operation.model_validate(deleted.before[EXISTS])
-    fields = _record(
-        "delete_edit",
-        op,
-        deleted,
-        file=file,
-        strategy=strategy,
-        key=EXISTS,
-        recreate=recreate.model_dump(mode="json"),
-    )
+    fields = _record("delete_edit", op, deleted, file=file, strategy=strategy, key=EXISTS)
+    fields.recreate = recreate.model_dump(mode="json")
     if recreate.element_id != op.element_id:
-        fields["parent"] = recreate.element_id  # it goes into a group deleted meanwhile
+        fields.parent = recreate.element_id  # it goes into a group deleted meanwhile
     edit_wins = strategy in (Strategy.AUTOMATIC, Strategy.MERGE) or (
         strategy is Strategy.LAST_WRITE_WINS and not _earlier_wins(deleted.timestamp, op.timestamp)
     )
@@ -620,23 +602,22 @@ def _edit_after_delete(
     except OperationError:
         _undo(doc, restore_inverse)
         raise
-    status = "auto_resolved" if strategy is Strategy.AUTOMATIC else "merged"
+    status: ConflictStatus = "auto_resolved" if strategy is Strategy.AUTOMATIC else "merged"
     done = _file(book, [fields], status, op, inverse + restore_inverse)  # undone in order
     return Verdict("applied", op, inverse, done, prelude=[(restore, restore_inverse)])
 
 
 def refused(
     book: ConflictBook, op: Operation, error: Exception, *, file: str, strategy: Strategy
-) -> dict[str, Any] | None:
+) -> ConflictRecord | None:
     """Record an operation that had nobody to tell it was refused (an outside change the
     live state cannot take: its element is gone with no deletion in reach, or its content
     is not accepted) as a ``refused`` conflict won by the live state; ``theirs`` tries it
     again. A delete of an element that is gone already is no conflict: None."""
     if op.operation_type is OperationType.DELETE and isinstance(error, UnknownElement):
         return None
-    fields = _record(
-        "refused", op, None, file=file, strategy=strategy, key="#refused", reason=str(error)
-    )
+    fields = _record("refused", op, None, file=file, strategy=strategy, key="#refused")
+    fields.reason = str(error)
     (record,) = _file(book, [fields], "rejected", op, [], winner="earlier")
     return record
 
@@ -654,7 +635,7 @@ def unread(
     strategy: Strategy,
     base_seq: int,
     own_after: int | None = None,
-) -> list[dict[str, Any]]:
+) -> list[ConflictRecord]:
     """Record one change of an outside save that the live state does not take because
     the save was read as made from an older version (a stale copy): ``op`` is what the
     other reading, an up-to-date copy, would apply (see
@@ -677,34 +658,27 @@ def unread(
     else:
         touched = {EXISTS: None}
     history = _later(book.history.get(op.element_id, []), base_seq, op.user_id, own_after)
-    status = {Strategy.MANUAL: "open", Strategy.REJECT: "rejected"}.get(strategy, "auto_resolved")
+    statuses: dict[Strategy, ConflictStatus] = {
+        Strategy.MANUAL: "open",
+        Strategy.REJECT: "rejected",
+    }
+    status = statuses.get(strategy, "auto_resolved")
     records = []
     for key, value in touched.items():
         earlier = next(
             (t for t in reversed(history) if key in t.before or EXISTS in t.before), None
         )
-        attribute = _describe(key)[1]
-        values: dict[str, Any] = {}
-        if key != EXISTS:
-            values = dict(
-                base=_jsonable(earlier.before.get(key)) if earlier is not None else None,
-                ours=_jsonable(_value(doc, op.element_id, key)),
-                theirs=_jsonable(value),
-            )
-        records.append(
-            _record(
-                STALE_SAVE,
-                op,
-                earlier,
-                file=file,
-                strategy=strategy,
-                key=key,
-                attribute=attribute,
-                reason="the save matches an older version best, so it was read as a stale copy "
-                "without this change; theirs applies it",
-                **values,
-            )
+        record = _record(STALE_SAVE, op, earlier, file=file, strategy=strategy, key=key)
+        record.attribute = _describe(key)[1]
+        record.reason = (
+            "the save matches an older version best, so it was read as a stale copy "
+            "without this change; theirs applies it"
         )
+        if key != EXISTS:
+            record.base = _jsonable(earlier.before.get(key)) if earlier is not None else None
+            record.ours = _jsonable(_value(doc, op.element_id, key))
+            record.theirs = _jsonable(value)
+        records.append(record)
     return _file(book, records, status, op, [], winner="earlier")
 
 
@@ -719,17 +693,8 @@ def _taken_id(
 ) -> Verdict:
     """A create whose id is taken: renumber it (automatic, merge), hold it, or refuse."""
     fresh = fresh_id(op.element_id, doc.ids)
-    fields = _record(
-        "duplicate_id",
-        op,
-        None,
-        file=file,
-        strategy=strategy,
-        key="@id",
-        attribute="id",
-        ours=op.element_id,
-        theirs=fresh,
-    )
+    fields = _record("duplicate_id", op, None, file=file, strategy=strategy, key="@id")
+    fields.attribute, fields.ours, fields.theirs = "id", op.element_id, fresh
     if strategy in (Strategy.AUTOMATIC, Strategy.MERGE, Strategy.LAST_WRITE_WINS):
         renamed = op.model_copy(update={"element_id": fresh})
         inverse = apply_operation(doc, renamed)
@@ -771,14 +736,14 @@ def resolve(
     record = book.conflicts.get(conflict_id)
     if record is None:
         raise NotFound(f"no conflict {conflict_id!r}")
-    if record["status"] not in ("open", "auto_resolved", "merged", "resolved", "rejected"):
-        raise OperationError(f"conflict {conflict_id!r} is already {record['status']}")
+    if record.status not in ("open", "auto_resolved", "merged", "resolved", "rejected"):
+        raise OperationError(f"conflict {conflict_id!r} is already {record.status}")
     if isinstance(resolution, str) and resolution not in RESOLUTIONS:
         raise OperationError(
             f"unknown resolution {resolution!r}; use one of {', '.join(RESOLUTIONS)} "
             'or {"value": ...}'
         )
-    doc = files[record["file"]]
+    doc = files[record.file]
     choice = _normalise(record, resolution)
     applied: list[tuple[Operation, list[Operation]]] = []
 
@@ -791,62 +756,63 @@ def resolve(
                 _undo(doc, inverse)
             raise
 
-    if "held_operation" in record and record["status"] == "open":
-        held = Operation.model_validate(record["held_operation"])
+    if record.held_operation is not None and record.status == "open":
+        held = Operation.model_validate(record.held_operation)
         if choice == "theirs":
             _run_later(doc, record, held, run, screen=True)
         elif isinstance(choice, dict):
             run(_set_value(held, record, choice["value"], resolved_by), screen=True)
     else:
-        later_applied = record.get("winner") == "later" and record["status"] != "rejected"
-        structural = not str(record.get("key", "")).startswith("@") and record.get("key") != TEXT
+        later_applied = record.winner == "later" and record.status != "rejected"
+        structural = not record.key.startswith("@") and record.key != TEXT
         if choice == "keep" or (
             choice in ("ours", "theirs") and (choice == "theirs") == later_applied
         ):
             pass
         elif structural:
             if choice == "ours":
-                for inv in record.get("later_inverse", []):
+                for inv in record.later_inverse or []:
                     run(Operation.model_validate(inv).model_copy(update={"user_id": resolved_by}))
             elif choice == "theirs":
-                later = Operation.model_validate(record["later_operation"])
+                later = Operation.model_validate(record.later_operation)
                 _run_later(doc, record, later, run)
             else:
                 raise OperationError("this conflict is resolved with ours or theirs")
         else:
-            value = choice["value"] if isinstance(choice, dict) else record[choice]
+            value = choice["value"] if isinstance(choice, dict) else _side(record, choice)
             base = Operation(
                 operation_type=OperationType.UPDATE,
                 user_id=resolved_by,
-                element_id=record["element_id"],
+                element_id=record.element_id,
             )
             run(_set_value(base, record, value, resolved_by), screen=isinstance(choice, dict))
     book.resolved += 1
-    record.update(
-        status="resolved",
-        resolution=resolution,
-        resolved_by=resolved_by,
-        resolved_at=now,
-    )
+    record.status = "resolved"
+    record.resolution, record.resolved_by, record.resolved_at = resolution, resolved_by, now
     return Resolution(applied, record)
 
 
 def _run_later(
-    doc: SvgDocument, record: dict[str, Any], later: Operation, run: Any, *, screen: bool = False
+    doc: SvgDocument,
+    record: ConflictRecord,
+    later: Operation,
+    run: Callable[[Operation, bool], None],
+    *,
+    screen: bool = False,
 ) -> None:
     """Apply the later operation after all (re-creating what it needs); ``screen`` it
     (not what is re-created) when it was never screened."""
     later = later.model_copy(update={"base_seq": None})
-    if "recreate" in record:
-        recreate = Operation.model_validate(record["recreate"])
+    if record.recreate is not None:
+        recreate = Operation.model_validate(record.recreate)
         if doc.find(recreate.element_id) is None:
-            run(recreate)
-    if record["kind"] == "duplicate_id" and later.element_id in doc.ids:
+            run(recreate, False)
+    if record.kind == "duplicate_id" and later.element_id in doc.ids:
         later = later.model_copy(update={"element_id": fresh_id(later.element_id, doc.ids)})
     run(later, screen)
 
 
-def _normalise(record: dict[str, Any], resolution: Any) -> Any:
+def _normalise(record: ConflictRecord, resolution: Any) -> Any:
     if isinstance(resolution, dict):
         if "value" not in resolution:
             raise OperationError('a value resolution looks like {"value": ...}')
@@ -856,14 +822,19 @@ def _normalise(record: dict[str, Any], resolution: Any) -> Any:
     if resolution in ("ours", "discard", "reject"):
         return "ours"
     if resolution == "last_write_wins":
-        return "theirs" if record.get("winner", "later") == "later" else "ours"
+        return "theirs" if record.winner == "later" else "ours"
     if resolution == "manual":
         return "keep"
     return resolution  # "base"
 
 
-def _set_value(op: Operation, record: dict[str, Any], value: Any, user_id: str) -> Operation:
-    key = record.get("key", "")
+def _side(record: ConflictRecord, side: str) -> Scalar:
+    """The ``ours``, ``theirs`` or ``base`` value of an attribute or text conflict."""
+    return {"ours": record.ours, "theirs": record.theirs, "base": record.base}[side]
+
+
+def _set_value(op: Operation, record: ConflictRecord, value: Any, user_id: str) -> Operation:
+    key = record.key
     data: dict[str, Any]
     if key.startswith("@"):
         data = {"attributes": {key[1:]: value}}
@@ -875,7 +846,12 @@ def _set_value(op: Operation, record: dict[str, Any], value: Any, user_id: str) 
         operation_type=OperationType.UPDATE,
         user_id=user_id,
         session_id=op.session_id,
-        element_id=record["element_id"],
+        element_id=record.element_id,
         data=data,
         file=op.file,
     )
+
+
+def _text(value: Scalar) -> str | None:
+    """A style value as text (it was recorded from an attribute, so it is one)."""
+    return None if value is None else str(value)

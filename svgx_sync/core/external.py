@@ -73,6 +73,7 @@ from typing import Any
 from lxml import etree
 
 from ..errors import ClientError, DocumentError
+from .conflict_record import ConflictRecord, ConflictStatus, OpRef
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, diff_documents
 from .intake import Verdict, screen_svg
@@ -460,7 +461,7 @@ class DeleteDecision:
     """
 
     delete: bool
-    conflict: str | None = None
+    conflict: ConflictStatus | None = None
     reason: str = ""
 
 
@@ -494,25 +495,20 @@ def file_delete_decision(strategy: Strategy | str, *, live_edited: bool) -> Dele
 
 def delete_conflict(
     file: str, decision: DeleteDecision, *, live_users: Iterable[str], strategy: Strategy | str
-) -> dict[str, Any]:
-    """A conflict record (the fields :mod:`svgx_sync.core.conflicts` records carry) for a
-    file deleted on disk against live edits."""
-    return {
-        "kind": "edit_delete",
-        "file": file,
-        "element_id": "/",
-        "attribute": None,
-        "base": None,
-        "ours": None,
-        "theirs": None,
-        "key": "#file",
-        "users": sorted(set(live_users)) + [EXTERNAL_USER],
-        "later": {"op_id": None, "user_id": EXTERNAL_USER},
-        "strategy": Strategy(strategy).value,
-        "reason": decision.reason,
-        "status": decision.conflict,
-        "winner": "later" if decision.delete else "earlier",
-    }
+) -> ConflictRecord:
+    """A conflict record (not yet filed) for a file deleted on disk against live edits."""
+    return ConflictRecord(
+        kind="edit_delete",
+        file=file,
+        element_id="/",
+        key="#file",
+        users=sorted(set(live_users)) + [EXTERNAL_USER],
+        later=OpRef(None, EXTERNAL_USER),
+        strategy=Strategy(strategy).value,
+        reason=decision.reason,
+        status=decision.conflict or "open",
+        winner="later" if decision.delete else "earlier",
+    )
 
 
 # -- a merge conflict git left in a file ----------------------------------------------------

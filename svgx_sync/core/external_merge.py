@@ -30,6 +30,7 @@ from typing import Any
 
 from ..errors import DocumentError, NotFound, OperationError
 from . import protocol
+from .conflict_record import ConflictRecord
 from .conflicts import refused, unread
 from .external import (
     ExternalChange,
@@ -127,7 +128,7 @@ def _apply_operations(
                 "watcher: external %s on %s refused (%s): %s",
                 op.operation_type,
                 file,
-                record["conflict_id"],
+                record.conflict_id,
                 exc,
             )
             outcomes.append(live.noted([record]))
@@ -154,7 +155,7 @@ def report_unread(
     had it been up to date (``stale_save`` conflicts won by the live state)."""
     if file not in live.files:
         return []
-    records: list[dict[str, Any]] = []
+    records: list[ConflictRecord] = []
     for raw in changes:
         op = coerce_operation(
             {**raw, "file": file, "user_id": EXTERNAL_USER, "session_id": live.key}
@@ -175,7 +176,7 @@ def report_unread(
         live.key,
         file,
         len(records),
-        ", ".join(r["conflict_id"] for r in records),
+        ", ".join(r.conflict_id for r in records),
     )
     return [live.noted(records)]
 

@@ -15,6 +15,7 @@ The full description, with examples, is ``docs/protocol.md``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -22,6 +23,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..errors import OperationError, ProtocolError, validation_problems
+from .conflict_record import ConflictRecord
 from .ops import Operation, OperationType
 
 if TYPE_CHECKING:
@@ -222,7 +224,7 @@ def welcome(
     seq: int,
     files: dict[str, str] | None,
     users: list[dict[str, Any]],
-    conflicts: list[dict[str, Any]],
+    conflicts: Sequence[ConflictRecord],
     missed: list[dict[str, Any]] | None = None,
     strategy: str,
     active_content: dict[str, list[dict[str, Any]]] | None = None,
@@ -238,7 +240,7 @@ def welcome(
         "seq": seq,
         "strategy": strategy,
         "users": users,
-        "conflicts": conflicts,
+        "conflicts": [c.to_wire() for c in conflicts],
         "catch_up": missed is not None,
     }
     if missed is not None:
@@ -284,18 +286,18 @@ def ack(answer: Ack) -> dict[str, Any]:
     return out
 
 
-def conflict_detected(conflicts: list[dict[str, Any]]) -> dict[str, Any]:
-    return {"type": "conflict_detected", "conflicts": conflicts}
+def conflict_detected(conflicts: Sequence[ConflictRecord]) -> dict[str, Any]:
+    return {"type": "conflict_detected", "conflicts": [c.to_wire() for c in conflicts]}
 
 
-def conflict_resolved(conflict: dict[str, Any], seq: int | None) -> dict[str, Any]:
+def conflict_resolved(conflict: ConflictRecord, seq: int | None) -> dict[str, Any]:
     return {
         "type": "conflict_resolved",
-        "conflict_id": conflict["conflict_id"],
-        "resolution": conflict.get("resolution"),
-        "resolved_by": conflict.get("resolved_by"),
+        "conflict_id": conflict.conflict_id,
+        "resolution": conflict.resolution,
+        "resolved_by": conflict.resolved_by,
         "seq": seq,
-        "conflict": conflict,
+        "conflict": conflict.to_wire(),
     }
 
 
@@ -490,10 +492,15 @@ def branch_merged(
 
 
 def merge_in_progress(
-    branch: str, conflicts: list[dict[str, Any]], notes: list[str]
+    branch: str, conflicts: Sequence[ConflictRecord], notes: list[str]
 ) -> dict[str, Any]:
     """The merge of ``branch`` waits on ``conflicts``: resolve them, then complete it."""
-    return {"type": "merge_in_progress", "branch": branch, "conflicts": conflicts, "notes": notes}
+    return {
+        "type": "merge_in_progress",
+        "branch": branch,
+        "conflicts": [c.to_wire() for c in conflicts],
+        "notes": notes,
+    }
 
 
 def merge_aborted(branch: str) -> dict[str, Any]:

@@ -38,6 +38,7 @@ from typing import Any
 
 from ..errors import NotFound, OperationError
 from . import active
+from .conflict_record import ConflictRecord
 from .conflicts import ConflictBook, Strategy, arbitrate, resolve
 from .diff import FILE_ADD, FILE_DELETE
 from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation, coerce_operation
@@ -68,9 +69,9 @@ class Outcome:
     ack: Ack
     entries: list[dict[str, Any]] = field(default_factory=list)
     journal: list[dict[str, Any]] = field(default_factory=list)
-    conflicts: list[dict[str, Any]] = field(default_factory=list)
+    conflicts: list[ConflictRecord] = field(default_factory=list)
     duplicate: bool = False
-    resolved: dict[str, Any] | None = None
+    resolved: ConflictRecord | None = None
 
     @property
     def seq(self) -> int | None:
@@ -200,7 +201,7 @@ class LiveDocument:
             current_state=None
             if verdict.current_state is None
             else active.served_state(self.files[file], verdict.current_state),
-            conflict_ids=tuple(c["conflict_id"] for c in verdict.conflicts),
+            conflict_ids=tuple(c.conflict_id for c in verdict.conflicts),
         )
         if verdict.conflicts:
             outcome.journal.append(self.conflict_record(verdict.conflicts))
@@ -237,33 +238,33 @@ class LiveDocument:
         while len(self.answers) > self.history_size:
             self.answers.popitem(last=False)
 
-    def conflict_record(self, records: Iterable[dict[str, Any]]) -> dict[str, Any]:
-        """The journal record that keeps ``records`` (new or changed conflicts) and the
-        book's counts."""
+    def conflict_record(self, records: Iterable[ConflictRecord]) -> dict[str, Any]:
+        """The journal record that keeps ``records`` (new or changed conflicts, as they
+        are now) and the book's counts."""
         return {
             "kind": "conflicts",
-            "records": list(records),
+            "records": [record.to_wire() for record in records],
             "counter": self.book.counter,
             "detected": self.book.detected,
             "resolved": self.book.resolved,
         }
 
-    def noted(self, records: Sequence[dict[str, Any]]) -> Outcome:
+    def noted(self, records: Sequence[ConflictRecord]) -> Outcome:
         """Conflicts recorded without an operation of their own (an outside change's):
         journaled and broadcast (``conflict_detected``) like ones that came with one."""
         noted = Outcome(
             "applied",
-            Ack(None, None, records[0]["status"]),
+            Ack(None, None, records[0].status),
             conflicts=list(records),
         )
         noted.journal.append(self.conflict_record(records))
         return noted
 
-    def add_conflict(self, fields: Mapping[str, Any]) -> Outcome:
+    def add_conflict(self, record: ConflictRecord) -> Outcome:
         """Record a new conflict with no operation of its own (a file deleted on disk
         against live edits); one not left open counts as resolved. See :meth:`noted`."""
-        record = self.book.add(**fields)
-        if record["status"] != "open":
+        self.book.add(record)
+        if record.status != "open":
             self.book.resolved += 1
         return self.noted([record])
 
@@ -275,7 +276,7 @@ class LiveDocument:
         outcome = Outcome("applied", Ack(None, None, "applied"), resolved=result.conflict)
         for applied, inverse in result.applied:
             if applied.file is None:
-                applied = applied.model_copy(update={"file": result.conflict.get("file")})
+                applied = applied.model_copy(update={"file": result.conflict.file})
             self._number(applied, inverse, outcome)
         outcome.journal.append(self.conflict_record([result.conflict]))
         outcome.ack = Ack(None, outcome.entries[-1]["seq"] if outcome.entries else None, "applied")
@@ -301,7 +302,7 @@ class LiveDocument:
         *,
         branch: str,
         user_id: str,
-    ) -> tuple[list[tuple[str, list[Operation]]], list[dict[str, Any]], list[str]]:
+    ) -> tuple[list[tuple[str, list[Operation]]], list[ConflictRecord], list[str]]:
         """Merge branch ``branch`` into the live files with the element merge engine.
 
         ``ours`` is the live state (:meth:`contents`), ``base`` the merge base's files,
@@ -314,7 +315,7 @@ class LiveDocument:
         from .merge import Versions, merge_documents
 
         changes: list[tuple[str, list[Operation]]] = []
-        records: list[dict[str, Any]] = []
+        records: list[ConflictRecord] = []
         notes: list[str] = []
         for path in sorted(set(base) | set(ours) | set(theirs)):
             result = merge_documents(
@@ -334,26 +335,33 @@ class LiveDocument:
                 if not conflict.blocking:
                     notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
                     continue
-                records.append(
-                    self.book.add(
-                        **conflict.to_dict(),
-                        key=("@" + conflict.attribute)
-                        if conflict.attribute
-                        else "#" + conflict.kind,
-                        users=[user_id],
-                        strategy="merge_branch",
-                        status="open",
-                        winner="earlier",
-                        merge=branch,
-                    )
+                record = ConflictRecord(
+                    kind=str(conflict.kind),
+                    file=conflict.file,
+                    element_id=conflict.element_id,
+                    attribute=conflict.attribute,
+                    base=conflict.base,
+                    ours=conflict.ours,
+                    theirs=conflict.theirs,
+                    blocking=conflict.blocking,
+                    parent=conflict.parent,
+                    detail=conflict.detail,
+                    mark_id=conflict.mark_id,
+                    key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
+                    users=[user_id],
+                    strategy="merge_branch",
+                    status="open",
+                    winner="earlier",
+                    merge=branch,
                 )
+                records.append(self.book.add(record))
         return changes, records, notes
 
     def abort_conflicts(self, conflict_ids: Iterable[str]) -> dict[str, Any]:
         """Mark these conflicts ``aborted`` (a merge given up); returns the journal record."""
         aborted = [self.book.conflicts[cid] for cid in conflict_ids]
         for conflict in aborted:
-            conflict["status"] = "aborted"
+            conflict.status = "aborted"
         return self.conflict_record(aborted)
 
     def add_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
@@ -626,8 +634,9 @@ class LiveDocument:
             elif kind == "strategy":
                 self.strategy = Strategy(record["strategy"])
             elif kind == "conflicts":
-                for conflict in record["records"]:
-                    self.book.conflicts[conflict["conflict_id"]] = conflict
+                for state in record["records"]:
+                    conflict = ConflictRecord.from_state(state)
+                    self.book.conflicts[conflict.conflict_id] = conflict
                 self.book.counter = int(record.get("counter", self.book.counter))
                 self.book.detected = int(record.get("detected", self.book.detected))
                 self.book.resolved = int(record.get("resolved", self.book.resolved))

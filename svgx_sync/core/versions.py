@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+
+from .conflict_record import ConflictRecord
 
 __all__ = ["BranchMerge", "author", "revert_deletes"]
 
@@ -66,7 +67,7 @@ class BranchMerge:
         theirs: str,
         before: Mapping[str, bytes],
         theirs_files: Mapping[str, bytes],
-        records: Iterable[Mapping[str, Any]],
+        records: Iterable[ConflictRecord],
     ) -> BranchMerge:
         """The merge of ``branch`` (its files ``theirs_files``) into ``before``, with the
         conflict ``records`` it found."""
@@ -76,16 +77,16 @@ class BranchMerge:
             theirs=theirs,
             before=dict(before),
             theirs_only={p: d for p, d in theirs_files.items() if p not in before},
-            conflict_ids=tuple(r["conflict_id"] for r in records),
+            conflict_ids=tuple(r.conflict_id for r in records),
         )
 
     @property
     def parents(self) -> list[str]:
         return [self.ours, self.theirs]
 
-    def waiting(self, conflicts: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    def waiting(self, conflicts: Mapping[str, ConflictRecord]) -> list[str]:
         """The merge's conflicts still open in ``conflicts`` (the session's book)."""
-        return [cid for cid in self.conflict_ids if conflicts[cid]["status"] == "open"]
+        return [cid for cid in self.conflict_ids if conflicts[cid].status == "open"]
 
     def files(self, live: Mapping[str, bytes]) -> dict[str, bytes]:
         """What the merge commit holds: the live files and those only theirs has."""
