@@ -77,6 +77,9 @@ class Settings(BaseModel):
     # connections
     max_connections: int = Field(default=1000, ge=1)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # a client whose unsent messages pass this is closed with 1013 (keep it above the
+    # largest document: a welcome carries every file)
+    max_unsent_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
     compression: bool = False
     # access (docs/security.md): tokens, signed-token keys, browsers, TLS. A plain string
     # in `tokens` is a shared secret written out in full, compared as it is.

@@ -22,14 +22,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import websockets
-
 from ..core import protocol as P
 from ..core.session import Outcome
 from ..errors import SvgxError
 from .metrics import Metrics
 from .room import Batch, Conn, Reply, Room, send
 from .runtime import Runtime
+from .transport import fan_out
 
 __all__ = ["GroupCommit"]
 
@@ -164,14 +163,14 @@ class GroupCommit:
         """Broadcast and acknowledge a batch that is on disk."""
         entries = batch.entries
         room.durable_seq = batch.seq
-        sockets = [c.ws for c in room.clients]
+        transports = [c.transport for c in room.clients]
         size = self.rt.settings.batch_size
         for start in range(0, len(entries), size):
-            websockets.broadcast(sockets, P.encode(P.operations(entries[start : start + size])))
+            fan_out(transports, P.encode(P.operations(entries[start : start + size])))
         for conn in room.clients:
             conn.delivered = batch.seq
         for notice in batch.notices:
-            websockets.broadcast(sockets, P.encode(notice))
+            fan_out(transports, P.encode(notice))
         for target, message in batch.replies:
             send(target, message)
         if entries:

@@ -14,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
-from websockets.exceptions import ConnectionClosed
 
 from ..core import protocol as P
 from ..core.ops import Operation
@@ -24,6 +23,7 @@ from .membership import Membership
 from .metrics import Metrics
 from .room import Conn, Reply, Room, RoomLoader, send
 from .runtime import Runtime
+from .transport import Transport, WebSocketTransport
 from .versions import Versions
 
 __all__ = ["HANDLERS", "MAX_CLIENT_ERRORS", "Connections"]
@@ -55,14 +55,16 @@ class Connections:
         self.health = health
 
     async def serve(self, ws: ServerConnection) -> None:
-        """Serve one connection until it closes."""
-        conn = Conn(ws)
+        """Serve one WebSocket connection until it closes (websockets' handler)."""
+        await self.run(WebSocketTransport(ws, self.rt.settings.max_unsent_bytes))
+
+    async def run(self, transport: Transport) -> None:
+        """Serve one connection, over any transport, until it closes."""
+        conn = Conn(transport)
         self.rt.conns.add(conn)
         try:
-            async for frame in ws:
+            async for frame in transport:
                 self.on_frame(conn, frame)
-        except ConnectionClosed:
-            pass
         finally:
             self.rt.conns.discard(conn)
             self.members.leave(conn)

@@ -13,8 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pygit2
-import websockets
-from websockets.asyncio.server import ServerConnection
 
 from ..config import Settings
 from ..core import protocol as P
@@ -26,11 +24,13 @@ from ..durable.journal import Journal, PendingSync
 from ..errors import ClientError, StoreError, SvgxError
 from ..git.names import validate_branch_name, validate_document_name
 from ..git.store import Document
+from .transport import fan_out
 
 if TYPE_CHECKING:
     from .commit import GroupCommit
     from .files import FileWriter
     from .runtime import Runtime
+    from .transport import Transport
 
 __all__ = ["Batch", "Conn", "Reply", "Room", "RoomLoader", "send"]
 
@@ -40,12 +40,12 @@ Reply = Any  # a Conn, an asyncio.Future (the Python API), or None
 
 
 class Conn:
-    """One client connection."""
+    """One client connection, over any :class:`~.transport.Transport`."""
 
-    __slots__ = ("delivered", "errors", "room", "session_id", "user_id", "username", "ws")
+    __slots__ = ("delivered", "errors", "room", "session_id", "transport", "user_id", "username")
 
-    def __init__(self, ws: ServerConnection) -> None:
-        self.ws = ws
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
         self.user_id: str | None = None
         self.username: str | None = None
         self.session_id: str | None = None
@@ -57,7 +57,7 @@ class Conn:
 def send(target: Reply, message: dict[str, Any]) -> None:
     """Send ``message`` to one client, or answer the Python API's future with it."""
     if isinstance(target, Conn):
-        websockets.broadcast([target.ws], P.encode(message))
+        target.transport.send(P.encode(message))
     elif isinstance(target, asyncio.Future):
         if not target.done():
             target.set_result(message)
@@ -149,7 +149,7 @@ class Room:
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """Send ``message`` to every client of the room (encoded once)."""
-        websockets.broadcast([c.ws for c in self.clients], P.encode(message))
+        fan_out([c.transport for c in self.clients], P.encode(message))
 
 
 class RoomLoader:

@@ -47,4 +47,4 @@ class Runtime:
 
     def close(self, conn: Conn, code: int, reason: str) -> None:
         """Close one client connection (in the background)."""
-        self.in_background(conn.ws.close(code, reason))
+        conn.transport.close(code, reason)

@@ -30,7 +30,7 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -52,6 +52,7 @@ from .metrics import Metrics
 from .recovery import Recovery
 from .room import Reply, Room, RoomLoader
 from .runtime import Runtime
+from .transport import LocalClient, memory_pair
 from .versions import Versions
 from .worktree import WorkTree
 
@@ -137,6 +138,8 @@ class Daemon:
                 compression="deflate" if s.compression else None,
                 max_size=s.max_message_bytes,
                 max_queue=64,
+                # past this many unsent bytes a socket is paused; transport.py closes it
+                write_limit=s.max_unsent_bytes,
             )
         except OSError as exc:
             raise ListenError(listen_problem(s.host, s.port, exc)) from exc
@@ -166,6 +169,8 @@ class Daemon:
             self.server.close(close_connections=True)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.server.wait_closed(), 10)
+        for conn in list(self.conns):  # in-memory clients (connect_local) too
+            conn.transport.close(1001, "the daemon is stopping")
         # A stopped daemon has written what it took to write, before it says so.
         await self.files.wait()
         self.shutdown_rooms()
@@ -269,7 +274,15 @@ class Daemon:
                 users.setdefault(user["user_id"], user)
         return list(users.values())
 
-    # -- for the Python API (api.py) -------------------------------------------------
+    # -- for the Python API (api.py) and embedding ------------------------------------
+
+    def connect_local(
+        self, remote_address: str | None = None, headers: Mapping[str, str] | None = None
+    ) -> LocalClient:
+        """A client connected in memory, served exactly as a WebSocket client is."""
+        daemon_end, client = memory_pair(self.settings.max_unsent_bytes, remote_address, headers)
+        self.rt.in_background(self.connections.run(daemon_end))
+        return client
 
     def room_for(self, session_id: str) -> Room:
         """The live document branch ``name[@branch]``, loaded (and recovered) on first use."""
