@@ -45,14 +45,8 @@ from .ops import (
     coerce_operation,
     node_index,
 )
-from .svgdoc import (
-    SvgDocument,
-    _decode,
-    escape_attr,
-    escape_text,
-    is_blank,
-    is_element,
-)
+from .svgdoc import SvgDocument
+from .xmltext import decode, escape_attr, escape_text, is_blank, is_element
 
 __all__ = ["FILE_ADD", "FILE_DELETE", "diff_documents", "diff_trees", "summarise"]
 
@@ -75,7 +69,7 @@ def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict
         return []
     if old is None:
         assert new is not None
-        return [{"operation_type": FILE_ADD, "file": file, "data": {"markup": _decode(new)[0]}}]
+        return [{"operation_type": FILE_ADD, "file": file, "data": {"markup": decode(new)[0]}}]
     if new is None:
         return [{"operation_type": FILE_DELETE, "file": file}]
     old_doc = SvgDocument(old, name=file)

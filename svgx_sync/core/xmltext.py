@@ -1,0 +1,84 @@
+"""XML text as the reader and the writer of SVG files share it.
+
+Decoding a file as its declaration says (refusing lossy round trips), escaping text and
+attribute values so that they read back as they were, namespace declarations as text,
+and the two tests every walk over an lxml tree needs (an element, or a comment or
+processing instruction; text that is only indentation). Pure functions, no lxml parse.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Any
+
+from ..errors import DocumentError
+
+__all__ = [
+    "DECLARATION",
+    "declaration",
+    "declared",
+    "decode",
+    "escape_attr",
+    "escape_text",
+    "is_blank",
+    "is_element",
+]
+
+_ENCODING_DECL = re.compile(rb"^<\?xml[^>]*encoding\s*=\s*[\"']([A-Za-z0-9._-]+)[\"']")
+
+DECLARATION = re.compile(r"""\sxmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*)')""")
+"""One namespace declaration in a start tag: its prefix (None for the default) and value."""
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Decode the file as its XML declaration says, refusing lossy round trips."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data.decode("utf-8-sig"), "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16"), "utf-16"
+    match = _ENCODING_DECL.match(data)
+    encoding = match.group(1).decode("ascii").lower() if match else "utf-8"
+    try:
+        text = data.decode(encoding)
+    except (LookupError, UnicodeDecodeError) as exc:
+        raise DocumentError(f"cannot decode the file as {encoding}: {exc}") from exc
+    if text.encode(encoding) != data:
+        raise DocumentError(f"the file does not round-trip through {encoding}")
+    return text, encoding
+
+
+def escape_text(text: str | None) -> str:
+    if not text:
+        return ""
+    # A raw CR would come back as LF (XML 1.0 section 2.11), so it is written as a reference.
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text.replace("\r", "&#13;")
+
+
+def escape_attr(value: str, quote: str = '"') -> str:
+    value = value.replace("&", "&amp;").replace("<", "&lt;")
+    value = value.replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;")
+    return value.replace('"', "&quot;") if quote == '"' else value.replace("'", "&apos;")
+
+
+def declaration(prefix: str | None, ns: str) -> str:
+    """The text of a declaration binding ``prefix`` (None: the default) to ``ns``."""
+    return f'xmlns{":" + prefix if prefix else ""}="{escape_attr(ns)}"'
+
+
+def declared(start_tag: str) -> dict[str | None, str]:
+    """The namespace declarations of one start tag (references left as written)."""
+    return {
+        m.group(1): m.group(2) if m.group(2) is not None else m.group(3)
+        for m in DECLARATION.finditer(start_tag)
+    }
+
+
+def is_element(node: Any) -> bool:
+    return isinstance(node.tag, str)
+
+
+def is_blank(text: str | None) -> bool:
+    """No text, or only whitespace (indentation)."""
+    return not text or text.isspace()
