@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import pytest
 from lxml import etree
 
-from svgx_sync.core import merge
+from svgx_sync.core.merge import marks
 from svgx_sync.core.namespaces import INKSCAPE_NS, XLINK_NS, XML_NS, attribute_key, clark
 from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import OperationError
@@ -64,18 +64,18 @@ def test_the_writer_reads_a_tag_name_by_its_scope_only(
 
 def test_the_merge_reads_a_conflict_name_by_the_element_then_usual_prefixes() -> None:
     _, el = rect()
-    assert merge._conflict_key("width", el) == "width"
-    assert merge._conflict_key("xml:lang", el) == f"{{{XML_NS}}}lang"
-    assert merge._conflict_key("q:a", el) == "{urn:q}a"
+    assert marks._conflict_key("width", el) == "width"
+    assert marks._conflict_key("xml:lang", el) == f"{{{XML_NS}}}lang"
+    assert marks._conflict_key("q:a", el) == "{urn:q}a"
     # Bound at the element (here to another namespace), the binding wins over the usual one.
-    assert merge._conflict_key("inkscape:label", el) == f"{{{OTHER_INKSCAPE}}}label"
+    assert marks._conflict_key("inkscape:label", el) == f"{{{OTHER_INKSCAPE}}}label"
     bare = plain_rect()
-    assert merge._conflict_key("inkscape:label", bare) == f"{{{INKSCAPE_NS}}}label"
-    assert merge._conflict_key("xlink:href", bare) == f"{{{XLINK_NS}}}href"
-    assert merge._conflict_key("foo:bar", bare) == "foo:bar"
+    assert marks._conflict_key("inkscape:label", bare) == f"{{{INKSCAPE_NS}}}label"
+    assert marks._conflict_key("xlink:href", bare) == f"{{{XLINK_NS}}}href"
+    assert marks._conflict_key("foo:bar", bare) == "foo:bar"
     # The merge's own names: a style property and a name already in lxml's spelling.
-    assert merge._conflict_key("style:fill", el) == "style:fill"
-    assert merge._conflict_key("{urn:q}a", el) == "{urn:q}a"
+    assert marks._conflict_key("style:fill", el) == "style:fill"
+    assert marks._conflict_key("{urn:q}a", el) == "{urn:q}a"
 
 
 def test_an_operation_reads_its_namespaces_then_the_scope_then_usual_prefixes() -> None:
