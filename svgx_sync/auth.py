@@ -175,6 +175,7 @@ class Authenticator:
 
     def __init__(self, settings: Settings) -> None:
         self._records = {r.id: r for r in settings.tokens if isinstance(r, TokenRecord)}
+        self._shared = tuple(t.encode() for t in settings.tokens if isinstance(t, str))
         self._keys = _verification_keys(settings)
         # sha256 of opaque tokens already verified, so a reconnect costs no scrypt
         self._verified: dict[bytes, Principal] = {}
@@ -182,7 +183,14 @@ class Authenticator:
     @property
     def required(self) -> bool:
         """Whether any token or key is configured (then every connection needs one)."""
-        return bool(self._records or self._keys)
+        return bool(self._records or self._shared or self._keys)
+
+    def shared(self, token: str) -> bool:
+        """Whether ``token`` is one of the shared secrets written out in the settings
+        (compared in constant time). A shared secret names nobody: whoever knows it is
+        trusted as without tokens, named by the first join."""
+        given = token.encode()
+        return any(hmac.compare_digest(given, secret) for secret in self._shared)
 
     def principal(self, token: str, now: float) -> Principal:
         """Who ``token`` says the connection is; :class:`Unauthorized` if it is unknown,

@@ -132,6 +132,11 @@ def _port(text: str) -> int:
 def _daemon_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="daemon address (default 127.0.0.1)")
     parser.add_argument("--port", type=_port, default=8765, help="daemon port (default 8765)")
+    parser.add_argument(
+        "--token",
+        default=os.environ.get("SVGX_SYNC_TOKEN"),
+        help="token, when the daemon has tokens configured (default: $SVGX_SYNC_TOKEN)",
+    )
 
 
 # ---------------------------------------------------------------------- init
@@ -292,6 +297,10 @@ def _serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--compression", action="store_const", const=True, help="permessage-deflate on"
     )
+    parser.add_argument(
+        "--certfile", type=Path, help="serve wss:// with this PEM certificate (chain)"
+    )
+    parser.add_argument("--keyfile", type=Path, help="its PEM private key (default: in certfile)")
 
 
 def _serve_run(args: argparse.Namespace) -> int:
@@ -313,6 +322,8 @@ def _serve_run(args: argparse.Namespace) -> int:
         "default_strategy",
         "create_missing_documents",
         "compression",
+        "certfile",
+        "keyfile",
     )
     settings = load_settings({n: getattr(args, n) for n in names}, os.environ, args.config)
     logging.getLogger("svgx_sync").setLevel(logging.DEBUG if args.verbose else logging.INFO)
@@ -354,7 +365,7 @@ def _status_run(args: argparse.Namespace) -> int:
 
     from svgx_sync.client import fetch_health
 
-    health = fetch_health(args.host, args.port)
+    health = fetch_health(args.host, args.port, token=args.token)
     print(json.dumps(health, indent=2) if args.json else format_status(health))
     return EXIT_OK
 
@@ -368,11 +379,9 @@ def _version_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-m", "--message", required=True, help="what the version holds")
     parser.add_argument("--branch", help="branch (default: the checked-out one)")
-    parser.add_argument("--user", help="author of the version (default: your login name)")
     parser.add_argument(
-        "--token",
-        default=os.environ.get("SVGX_SYNC_TOKEN"),
-        help="token, when the daemon asks for one (default: $SVGX_SYNC_TOKEN)",
+        "--user",
+        help="author of the version (default: your login name); with a token, its user",
     )
     _daemon_arguments(parser)
 
@@ -380,14 +389,15 @@ def _version_arguments(parser: argparse.ArgumentParser) -> None:
 def _version_run(args: argparse.Namespace) -> int:
     from svgx_sync.client import create_version, fetch_health, served_document
 
-    name = served_document(args.document, fetch_health(args.host, args.port), cwd=Path.cwd())
+    health = fetch_health(args.host, args.port, token=args.token)
+    name = served_document(args.document, health, cwd=Path.cwd())
     print(
         create_version(
             args.host,
             args.port,
             name,
             args.message,
-            user=args.user or _login_name(),
+            user=args.user or (None if args.token else _login_name()),
             branch=args.branch,
             token=args.token,
         )

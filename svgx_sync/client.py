@@ -22,11 +22,12 @@ from __future__ import annotations
 import http.client
 import json
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
-from .errors import ClientError, NotFound, ServerError, SvgxError, Unreachable
+from .errors import ClientError, NotFound, ServerError, SvgxError, Unauthorized, Unreachable
 
 __all__ = ["create_version", "fetch_health", "served_document"]
 
@@ -39,12 +40,25 @@ def _address(host: str, port: int) -> str:
     return f"{host}:{port}"
 
 
-def fetch_health(host: str, port: int, *, timeout: float = 5.0) -> dict[str, Any]:
-    """The daemon's ``/healthz`` JSON."""
-    url = f"http://{_address(host, port)}/healthz"
+def _bearer(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def fetch_health(
+    host: str, port: int, *, token: str | None = None, timeout: float = 5.0
+) -> dict[str, Any]:
+    """The daemon's ``/healthz`` JSON, as ``token`` may see it."""
+    request = urllib.request.Request(
+        f"http://{_address(host, port)}/healthz", headers=_bearer(token)
+    )
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             health = json.load(response)
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 429):
+            text = exc.read().decode(errors="replace").strip()
+            raise Unauthorized(f"the daemon at {_address(host, port)} refused: {text}") from None
+        raise Unreachable(f"{_address(host, port)} is not an svgx-sync daemon") from exc
     except (OSError, http.client.HTTPException) as exc:
         reason = getattr(exc, "reason", exc)  # urllib wraps the socket's error
         reason = getattr(reason, "strerror", None) or reason
@@ -54,6 +68,11 @@ def fetch_health(host: str, port: int, *, timeout: float = 5.0) -> dict[str, Any
         ) from exc
     except ValueError as exc:
         raise Unreachable(f"{_address(host, port)} is not an svgx-sync daemon") from exc
+    if isinstance(health, dict) and set(health) == {"status"}:
+        raise Unauthorized(
+            f"the daemon at {_address(host, port)} shows what it serves only with a token:"
+            " give --token or set SVGX_SYNC_TOKEN"
+        )
     if not isinstance(health, dict) or "documents" not in health:
         raise Unreachable(f"{_address(host, port)} is not an svgx-sync daemon")
     return health
@@ -100,13 +119,14 @@ def create_version(
     document: str,
     description: str,
     *,
-    user: str,
+    user: str | None,
     branch: str | None = None,
     token: str | None = None,
     timeout: float = REPLY_TIMEOUT,
 ) -> str:
-    """Join ``document`` (its checked-out branch, or ``branch``) as ``user``, make a
-    version of its live state and return the version id."""
+    """Join ``document`` (its checked-out branch, or ``branch``) as ``user`` (None: the
+    user ``token`` names), make a version of its live state and return the version id.
+    ``token`` goes in the handshake's ``Authorization`` header."""
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 
@@ -115,6 +135,7 @@ def create_version(
     try:
         with connect(
             f"ws://{_address(host, port)}",
+            additional_headers=_bearer(token),
             compression=None,
             proxy=None,
             max_size=MAX_MESSAGE_BYTES,
@@ -137,11 +158,12 @@ def create_version(
                     ):
                         return message
 
-            send(type="join", user_id=user, username=user, session_id=session, token=token)
+            send(type="join", user_id=user, username=user, session_id=session)
             receive("welcome")
             send(type="version", action="create_version", created_by=user, description=description)
             # Another client's version may be announced meanwhile; ours carries our words.
-            created = receive("version_created", {"created_by": user, "description": description})
+            ours = {"description": description, **({"created_by": user} if user else {})}
+            created = receive("version_created", ours)
             send(type="leave")
             receive("left")
     except TimeoutError as exc:

@@ -196,6 +196,49 @@ def test_serve_on_a_busy_port_says_so_and_creates_nothing(tmp_path: Path) -> Non
     assert list(tmp_path.iterdir()) == []
 
 
+def test_serve_beyond_loopback_without_tokens_is_refused(tmp_path: Path) -> None:
+    # 192.0.2.1 (TEST-NET-1) is nobody's address: nothing can listen there at all.
+    done = svgx(tmp_path, "serve", "--host", "192.0.2.1", "--port", "0", timeout=TIMEOUT)
+    assert done.returncode == 7
+    line = one_line_error(done)
+    assert "loopback only" in line and "svgx-sync token create" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_with_a_certificate_speaks_wss(tmp_path: Path) -> None:
+    import ssl
+
+    from test_access_live import self_signed
+
+    certfile, keyfile = self_signed(tmp_path)
+    trusted = ssl.create_default_context(cafile=str(certfile))
+    tls = ("--certfile", str(certfile), "--keyfile", str(keyfile))
+    with daemon_process(tmp_path / "docs", tmp_path / "daemon.log", *tls, scheme="wss") as port:
+        with connect(f"wss://127.0.0.1:{port}", ssl=trusted, compression=None) as ws:
+            ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))
+            assert receive(ws, "welcome")["document"] == "plan"
+
+
+def test_status_and_version_bring_the_token(tmp_path: Path, git: Git) -> None:
+    root, config = tmp_path / "docs", tmp_path / "svgx.toml"
+    Store(root).create("plan")
+    made = svgx(tmp_path, "token", "create", "--role", "editor", "--user", "ada",
+                "--config", str(config))  # fmt: skip
+    token = made.stdout.split()[0]
+    with daemon_process(root, tmp_path / "daemon.log", "--config", str(config)) as port:
+        at = ("--port", str(port))
+        refused = svgx(tmp_path, "status", *at)
+        assert refused.returncode == 4
+        assert "only with a token" in one_line_error(refused)
+        wrong = svgx(tmp_path, "status", *at, "--token", token[:-2])
+        assert wrong.returncode == 4 and "refused" in one_line_error(wrong)
+        shown = svgx(tmp_path, "status", *at, "--token", token)
+        assert shown.returncode == 0 and "documents: plan" in shown.stdout
+        done = svgx(tmp_path, "version", "plan", "-m", "By a token", *at, "--token", token)
+        assert done.returncode == 0, done.stderr
+    assert git(root / "plan", "log", "-1", "--format=%an: %s") == "ada: By a token\n"
+
+
 # -- token: made once, kept as a hash ---------------------------------------------------
 
 
@@ -245,11 +288,11 @@ def test_token_create_adds_a_signed_variant_when_a_key_is_configured(tmp_path: P
 
 
 @contextmanager
-def daemon_process(root: Path, log: Path) -> Iterator[int]:
-    """``svgx-sync serve ROOT --port 0`` in a child process; yields its port."""
+def daemon_process(root: Path, log: Path, *extra: str, scheme: str = "ws") -> Iterator[int]:
+    """``svgx-sync serve ROOT --port 0 EXTRA...`` in a child process; yields its port."""
     with open(log, "ab") as stderr:  # the child has its own copy of the descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0"],
+            [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0", *extra],
             stdout=subprocess.PIPE,
             stderr=stderr,
             text=True,
@@ -263,8 +306,8 @@ def daemon_process(root: Path, log: Path) -> Iterator[int]:
             line = lines.get(timeout=TIMEOUT)
         except queue.Empty:
             raise AssertionError(f"the daemon did not start: {log.read_text()}") from None
-        assert "listening on ws://" in line, line + log.read_text()
-        yield int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
+        assert f"listening on {scheme}://" in line, line + log.read_text()
+        yield int(line.split("://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1])
     finally:
         proc.send_signal(signal.SIGTERM)
         try:

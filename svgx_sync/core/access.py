@@ -35,7 +35,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from ..errors import Forbidden, Unauthorized
+from ..errors import Forbidden, ProtocolError, Unauthorized
 from .ops import OperationType
 from .protocol import Join, OperationMessage, VersionRequest
 
@@ -246,6 +246,8 @@ class Gate:
                 raise Unauthorized("a valid token is needed")
             if not isinstance(message, Join):
                 return message  # nobody yet: the daemon's own "join first" answers
+            if message.user_id is None:
+                raise ProtocolError("join needs user_id: no token names the user")
             self.principal = Principal(message.user_id, message.username or message.user_id, ADMIN)
         document = current_document
         if isinstance(message, Join):

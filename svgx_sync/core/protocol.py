@@ -50,10 +50,11 @@ class _Strict(BaseModel):
 
 
 class Join(_Strict):
-    """Enter a session; ``session_id`` names a document, optionally ``name@branch``."""
+    """Enter a session; ``session_id`` names a document, optionally ``name@branch``.
+    ``user_id`` may be left out when the connection's token names the user."""
 
     type: Literal["join"]
-    user_id: _ID
+    user_id: _ID | None = None
     username: Annotated[str, Field(max_length=256)] | None = None
     session_id: Annotated[str, Field(min_length=1, max_length=400)]
     last_seq: Annotated[int, Field(ge=0)] | None = None

@@ -1,9 +1,12 @@
 """A client's connection: frames in, each parsed once and handed to its handler; a bad
 frame is answered with an ``error`` to that client alone, and the session goes on.
 
-Handlers check that the sender is who it joined as, then hand operations, presence,
-conflict resolutions and version actions to the session and the other parts of the
-daemon. After ``MAX_CLIENT_ERRORS`` errors a connection is closed as abusive.
+Every message first passes the connection's gate (``access.py``): its role must allow
+it, its document must be one the connection may open, and the fields that name a user
+are the connection's user. Handlers then hand operations, presence, conflict
+resolutions and version actions to the session and the other parts of the daemon. An
+``unauthorized`` error (no valid token, or one that expired) closes the connection
+with 1008; after ``MAX_CLIENT_ERRORS`` errors a connection is closed as abusive.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from ..core import protocol as P
+from ..core.access import CREATE_DOCUMENT, visible_health
 from ..core.ops import Operation
-from ..errors import ClientError, ProtocolError, ServerError, SvgxError
+from ..errors import ClientError, ProtocolError, ServerError, SvgxError, Unauthorized
+from .access import Access
 from .commit import GroupCommit
 from .membership import Membership
 from .metrics import Metrics
@@ -45,8 +50,10 @@ class Connections:
         versions: Versions,
         loader: RoomLoader,
         health: Callable[[], dict[str, Any]],
+        access: Access,
     ) -> None:
         self.rt = rt
+        self.access = access
         self.metrics = metrics
         self.commit = commit
         self.members = members
@@ -74,7 +81,7 @@ class Connections:
         try:
             if isinstance(frame, bytes):
                 raise ProtocolError("binary frames are not part of the protocol; send JSON text")
-            message = P.parse_message(frame)
+            message = self.access.admit(conn, P.parse_message(frame))
             HANDLERS[type(message)](self, conn, message, received)
         except ClientError as exc:
             self._client_error(conn, exc)
@@ -89,21 +96,24 @@ class Connections:
         self.metrics.errors.inc()
         conn.errors += 1
         send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
-        if conn.errors > MAX_CLIENT_ERRORS:
+        if isinstance(exc, Unauthorized):
+            self.rt.close(conn, 1008, "unauthorized")
+        elif conn.errors > MAX_CLIENT_ERRORS:
             self.rt.close(conn, 1008, "too many invalid messages")
 
     # -- messages --------------------------------------------------------------------
 
     def _join(self, conn: Conn, msg: P.Join, received: float) -> None:
-        tokens = self.rt.settings.tokens
-        if tokens and msg.token not in tokens:
-            send(conn, P.error("unauthorized", "a valid token is needed to join"))
-            self.rt.close(conn, 1008, "unauthorized")
-            return
+        name = msg.session_id.partition("@")[0]
+        new = not (self.rt.store.path_of(name) / ".git").exists()
+        if new and self.rt.settings.create_missing_documents:
+            self.access.check(conn, CREATE_DOCUMENT, name)
         room = self.loader.room_for(msg.session_id)
         self.members.leave(conn)
         self.commit.flush(room)  # the welcome shows only what everyone has been sent
-        conn.user_id, conn.username = msg.user_id, msg.username or msg.user_id
+        principal = self.access.gate_of(conn).principal
+        assert principal is not None  # the gate named the user when it let the join in
+        conn.user_id, conn.username = principal.user_id, principal.display_name
         room.last_used = time.monotonic()
         self.members.enter(conn, room, msg.session_id, time.time())
         self.commit.presence_soon(room)
@@ -118,10 +128,6 @@ class Connections:
         room = self._joined(conn)
         op = msg.to_operation()
         try:
-            if op.user_id != conn.user_id:
-                raise ProtocolError(
-                    f"user_id {op.user_id!r} is not the joined user {conn.user_id!r}"
-                )
             if msg.session_id and msg.session_id != conn.session_id:
                 raise ProtocolError(
                     f"session_id {msg.session_id!r} is not the joined session {conn.session_id!r}"
@@ -161,8 +167,6 @@ class Connections:
 
     def _activity(self, conn: Conn, msg: P.Activity, received: float) -> None:
         room = self._joined(conn)
-        if msg.user_id != conn.user_id:
-            raise ProtocolError(f"user_id {msg.user_id!r} is not the joined user")
         room.presence.activity(
             msg.user_id,
             time.time(),
@@ -189,7 +193,8 @@ class Connections:
         send(conn, P.left())
 
     def _status(self, conn: Conn, msg: P.Status, received: float) -> None:
-        send(conn, P.status(self.health()))
+        viewer = self.access.viewer(self.access.gate_of(conn))
+        send(conn, P.status(visible_health(self.health(), viewer)))
 
     def _configure(self, conn: Conn, msg: P.Configure, received: float) -> None:
         room = self._joined(conn)

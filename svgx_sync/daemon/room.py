@@ -16,6 +16,7 @@ import pygit2
 
 from ..config import Settings
 from ..core import protocol as P
+from ..core.access import Gate
 from ..core.presence import PresenceBook
 from ..core.session import LiveDocument, document_key
 from ..core.versions import BranchMerge
@@ -42,10 +43,20 @@ Reply = Any  # a Conn, an asyncio.Future (the Python API), or None
 class Conn:
     """One client connection, over any :class:`~.transport.Transport`."""
 
-    __slots__ = ("delivered", "errors", "room", "session_id", "transport", "user_id", "username")
+    __slots__ = (
+        "delivered",
+        "errors",
+        "gate",
+        "room",
+        "session_id",
+        "transport",
+        "user_id",
+        "username",
+    )
 
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
+        self.gate: Gate | None = None  # who it is and may do (daemon/access.py)
         self.user_id: str | None = None
         self.username: str | None = None
         self.session_id: str | None = None

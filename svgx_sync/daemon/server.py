@@ -42,8 +42,9 @@ from ..config import Settings
 from ..core.external import Checkout
 from ..core.ops import Operation
 from ..core.session import LiveDocument, Outcome
-from ..errors import ListenError, StoreError
+from ..errors import ListenError, StoreError, Unauthorized
 from ..git.store import Store
+from .access import Access, query_of
 from .commit import GroupCommit
 from .connection import Connections
 from .files import FileWriter
@@ -85,8 +86,16 @@ class Daemon:
         self.worktree = WorkTree(
             rt, self.commit, self.files, self.members, self.versions, self.recovery, self.loader
         )
+        self.access = Access(settings)
         self.connections = Connections(
-            rt, self.metrics, self.commit, self.members, self.versions, self.loader, self.health
+            rt,
+            self.metrics,
+            self.commit,
+            self.members,
+            self.versions,
+            self.loader,
+            self.health,
+            self.access,
         )
 
     # -- what the parts share --------------------------------------------------------
@@ -129,6 +138,10 @@ class Daemon:
         pygit2.settings.enable_fsync_gitdir(True)
         self.rt.loop = asyncio.get_running_loop()
         s = self.settings
+        refusal = self.access.listen_refusal()
+        if refusal is not None:
+            raise ListenError(refusal)
+        tls = self.access.tls_context()
         try:
             self.server = await serve(
                 self.connections.serve,
@@ -140,6 +153,7 @@ class Daemon:
                 max_queue=64,
                 # past this many unsent bytes a socket is paused; transport.py closes it
                 write_limit=s.max_unsent_bytes,
+                ssl=tls,
             )
         except OSError as exc:
             raise ListenError(listen_problem(s.host, s.port, exc)) from exc
@@ -150,6 +164,7 @@ class Daemon:
             raise
         sockets = list(self.server.sockets)
         self.port = sockets[0].getsockname()[1] if sockets else s.port
+        self.access.listening(self.port)
         self._tasks.append(asyncio.create_task(self._ticker()))
         await self._start_watcher()
         log.info("listening on %s:%s, documents in %s", s.host, self.port, s.root)
@@ -212,23 +227,34 @@ class Daemon:
 
     # -- HTTP ------------------------------------------------------------------------
 
-    def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+    async def _process_request(self, connection: ServerConnection, request: Any) -> Any:
+        """Host and Origin first, then the token, then the HTTP endpoints; a WebSocket
+        handshake that passes keeps its token's gate for the connection."""
+        access = self.access
+        refusal = access.refusal(request.headers)
+        if refusal is not None:
+            return connection.respond(refusal[0], refusal[1] + "\n")
+        try:
+            gate = await access.request_gate(connection, request.path, request.headers)
+        except Unauthorized as exc:
+            return _unauthorized(connection, exc)
         path = request.path.split("?", 1)[0]
         if path == "/healthz":
-            response = connection.respond(200, orjson.dumps(self.health()).decode() + "\n")
-            del response.headers["Content-Type"]  # Headers is multi-valued: replace
-            response.headers["Content-Type"] = "application/json"
-            return response
+            health = access.health_for(gate, self.health())
+            return _typed(connection, orjson.dumps(health).decode() + "\n", "application/json")
+        if path in ("/notify", "/metrics") and not access.may_read(gate):
+            return _unauthorized(connection, Unauthorized(f"{path} needs a token"))
         if path == "/notify" and self.watcher is not None:
             # A git hook (hooks/post-commit...) asks for a document to be looked at now.
-            name = request.path.partition("doc=")[2].split("&", 1)[0]
+            name = query_of(request.path).get("doc", "")
+            viewer = access.viewer(gate)
+            if viewer is not None and not viewer.may_open(name):
+                return connection.respond(403, f"{viewer.user_id} may not open {name!r}\n")
             self.rt.in_background(self.watcher.poke(name))
             return connection.respond(202, "ok\n")
         if path == "/metrics":
-            response = connection.respond(200, self.metrics.exposition())
-            del response.headers["Content-Type"]
-            response.headers["Content-Type"] = CONTENT_TYPE_LATEST
-            return response
+            return _typed(connection, self.metrics.exposition(), CONTENT_TYPE_LATEST)
+        access.handshake(connection, gate)
         if self.stopping:
             return connection.respond(503, "shutting down\n")
         if len(self.conns) >= self.settings.max_connections:
@@ -330,6 +356,25 @@ class Daemon:
         return self.worktree.version_before_loss(name, description)
 
 
+def _typed(connection: ServerConnection, body: str, content_type: str) -> Any:
+    response = connection.respond(200, body)
+    del response.headers["Content-Type"]  # Headers is multi-valued: replace
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+def _unauthorized(connection: ServerConnection, exc: Unauthorized) -> Any:
+    """401 with the challenge, or 429 with ``Retry-After`` for an address that waits."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        response = connection.respond(429, f"{exc}\n")
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+    response = connection.respond(401, f"{exc}\n")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="svgx-sync"'
+    return response
+
+
 def _session_health(room: Room) -> dict[str, Any]:
     live = room.live
     return {
@@ -368,8 +413,10 @@ async def serve_forever(settings: Settings, *, announce: Callable[[str], None] =
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    scheme = "wss" if settings.certfile is not None else "ws"
     announce(
-        f"svgx-sync listening on ws://{settings.host}:{daemon.port} (documents in {settings.root})"
+        f"svgx-sync listening on {scheme}://{settings.host}:{daemon.port}"
+        f" (documents in {settings.root})"
     )
     try:
         await stop.wait()
