@@ -10,6 +10,7 @@ import http.client
 import json
 import ssl
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -551,6 +552,13 @@ def test_the_daemon_serves_wss_with_its_certificate(tmp_path: Path) -> None:
         await d.join("bob")
         with pytest.raises((OSError, InvalidHandshake)):  # plain ws:// speaks no TLS
             await Client.open(daemon)
+
+        def health() -> dict[str, Any]:
+            url = f"https://127.0.0.1:{daemon.port}/healthz"
+            with urllib.request.urlopen(url, context=trusted, timeout=NEVER) as response:
+                return dict(json.load(response))
+
+        assert (await asyncio.to_thread(health))["documents"] == ["doc"]
         for client in (c, d):
             await client.close()
 
