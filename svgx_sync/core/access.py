@@ -197,12 +197,17 @@ def bind_identity(message: M, user_id: str) -> M:
     A field that names someone else is refused with :class:`Forbidden`; an absent or
     empty one is filled in, so what is stored and broadcast names the connection's user.
     """
-    fields = [name for name in IDENTITY_FIELDS if name in type(message).model_fields]
-    for name in fields:
+    missing = []
+    for name in IDENTITY_FIELDS:
+        if name not in type(message).model_fields:
+            continue
         claimed = getattr(message, name)
         if claimed and claimed != user_id:
             raise Forbidden(f"{name} {claimed!r} is not this connection's user {user_id!r}")
-    return message.model_copy(update=dict.fromkeys(fields, user_id))
+        if claimed != user_id:
+            missing.append(name)
+    # Most messages already name their user: copied only when a field is to be filled.
+    return message.model_copy(update=dict.fromkeys(missing, user_id)) if missing else message
 
 
 def _joined_document(session_id: str) -> str:
