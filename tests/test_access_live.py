@@ -148,6 +148,23 @@ def test_a_token_names_the_user_in_the_join_the_header_or_the_query(tmp_path: Pa
     run(tmp_path, body, tokens=(ada_record,))
 
 
+def test_an_in_memory_connection_brings_its_token_in_its_headers(tmp_path: Path) -> None:
+    ada, ada_record = token("editor", "ada", name="Ada")
+
+    async def body(daemon: Daemon) -> None:
+        local = Client(daemon.connect_local("127.0.0.1", {"Authorization": f"Bearer {ada}"}))
+        welcome = await local.join("ada")
+        assert [u["username"] for u in welcome["users"]] == ["Ada"]
+        await local.send(**operation("bob", "o1"))
+        assert (await local.refused("forbidden"))["op_id"] == "o1"
+        stranger = Client(daemon.connect_local("127.0.0.1"))
+        await stranger.send(type="join", user_id="ada", session_id="doc")
+        await stranger.refused("unauthorized")
+        await local.close()
+
+    run(tmp_path, body, tokens=(ada_record,))
+
+
 def test_a_message_naming_another_user_is_refused_and_nothing_is_applied(
     tmp_path: Path,
 ) -> None:

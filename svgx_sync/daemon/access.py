@@ -166,6 +166,13 @@ class Access:
             ws = getattr(conn.transport, "ws", None)  # a WebSocketTransport's connection
             found = self._handshakes.pop(ws, None) if ws is not None else None
             conn.gate = found or Gate(open_door=not self.required)
+            if ws is None and self.required:
+                # No handshake went through process_request (an in-memory transport):
+                # its headers' token is judged now.
+                headers = conn.transport.request_headers
+                token = bearer_token(headers.get("Authorization"), {})
+                if token is not None:
+                    self._join_token(conn, conn.gate, token)
         return conn.gate
 
     # -- messages ----------------------------------------------------------------------
