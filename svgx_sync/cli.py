@@ -50,6 +50,8 @@ from svgx_sync.errors import (
 )
 
 if TYPE_CHECKING:
+    import ssl
+
     from svgx_sync.git.store import Document
 
 __all__ = ["COMMANDS", "EXIT_CODES", "main"]
@@ -137,6 +139,26 @@ def _daemon_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("SVGX_SYNC_TOKEN"),
         help="token, when the daemon has tokens configured (default: $SVGX_SYNC_TOKEN)",
     )
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="the daemon serves TLS (https, wss); trust the system's CAs",
+    )
+    parser.add_argument(
+        "--cafile", type=Path, help="the daemon serves TLS with a certificate this CA file signs"
+    )
+
+
+def _tls(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The client's TLS context from ``--tls`` / ``--cafile`` (None: plain http, ws)."""
+    import ssl
+
+    if args.cafile is not None:
+        try:
+            return ssl.create_default_context(cafile=str(args.cafile))
+        except ssl.SSLError as exc:
+            raise ClientError(f"{args.cafile} holds no CA certificate: {exc}") from exc
+    return ssl.create_default_context() if args.tls else None
 
 
 # ---------------------------------------------------------------------- init
@@ -365,7 +387,7 @@ def _status_run(args: argparse.Namespace) -> int:
 
     from svgx_sync.client import fetch_health
 
-    health = fetch_health(args.host, args.port, token=args.token)
+    health = fetch_health(args.host, args.port, token=args.token, tls=_tls(args))
     print(json.dumps(health, indent=2) if args.json else format_status(health))
     return EXIT_OK
 
@@ -389,7 +411,8 @@ def _version_arguments(parser: argparse.ArgumentParser) -> None:
 def _version_run(args: argparse.Namespace) -> int:
     from svgx_sync.client import create_version, fetch_health, served_document
 
-    health = fetch_health(args.host, args.port, token=args.token)
+    tls = _tls(args)
+    health = fetch_health(args.host, args.port, token=args.token, tls=tls)
     name = served_document(args.document, health, cwd=Path.cwd())
     print(
         create_version(
@@ -400,6 +423,7 @@ def _version_run(args: argparse.Namespace) -> int:
             user=args.user or (None if args.token else _login_name()),
             branch=args.branch,
             token=args.token,
+            tls=tls,
         )
     )
     return EXIT_OK

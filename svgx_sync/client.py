@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -45,14 +46,20 @@ def _bearer(token: str | None) -> dict[str, str]:
 
 
 def fetch_health(
-    host: str, port: int, *, token: str | None = None, timeout: float = 5.0
+    host: str,
+    port: int,
+    *,
+    token: str | None = None,
+    tls: ssl.SSLContext | None = None,
+    timeout: float = 5.0,
 ) -> dict[str, Any]:
-    """The daemon's ``/healthz`` JSON, as ``token`` may see it."""
+    """The daemon's ``/healthz`` JSON, as ``token`` may see it (over https with ``tls``)."""
+    scheme = "https" if tls is not None else "http"
     request = urllib.request.Request(
-        f"http://{_address(host, port)}/healthz", headers=_bearer(token)
+        f"{scheme}://{_address(host, port)}/healthz", headers=_bearer(token)
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=tls) as response:
             health = json.load(response)
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 429):
@@ -122,11 +129,13 @@ def create_version(
     user: str | None,
     branch: str | None = None,
     token: str | None = None,
+    tls: ssl.SSLContext | None = None,
     timeout: float = REPLY_TIMEOUT,
 ) -> str:
     """Join ``document`` (its checked-out branch, or ``branch``) as ``user`` (None: the
     user ``token`` names), make a version of its live state and return the version id.
-    ``token`` goes in the handshake's ``Authorization`` header."""
+    ``token`` goes in the handshake's ``Authorization`` header; with ``tls`` the
+    connection is ``wss://``."""
     from websockets.exceptions import WebSocketException
     from websockets.sync.client import connect
 
@@ -134,7 +143,8 @@ def create_version(
     deadline = time.monotonic() + timeout
     try:
         with connect(
-            f"ws://{_address(host, port)}",
+            f"{'wss' if tls is not None else 'ws'}://{_address(host, port)}",
+            ssl=tls,
             additional_headers=_bearer(token),
             compression=None,
             proxy=None,

@@ -217,6 +217,14 @@ def test_serve_with_a_certificate_speaks_wss(tmp_path: Path) -> None:
         with connect(f"wss://127.0.0.1:{port}", ssl=trusted, compression=None) as ws:
             ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))
             assert receive(ws, "welcome")["document"] == "plan"
+        at = ("--port", str(port))
+        assert svgx(tmp_path, "status", *at).returncode == 6  # plain http finds no daemon
+        shown = svgx(tmp_path, "status", *at, "--cafile", str(certfile))
+        assert shown.returncode == 0 and "documents: plan" in shown.stdout
+        done = svgx(tmp_path, "version", "plan", "-m", "Over TLS", *at, "--cafile", str(certfile))
+        assert done.returncode == 0, done.stderr
+        untrusted = svgx(tmp_path, "status", *at, "--tls")  # not signed by a system CA
+        assert untrusted.returncode == 6 and "CERTIFICATE_VERIFY_FAILED" in untrusted.stderr
 
 
 def test_status_and_version_bring_the_token(tmp_path: Path, git: Git) -> None:
