@@ -77,6 +77,10 @@ class Settings(BaseModel):
     # connections
     max_connections: int = Field(default=1000, ge=1)
     max_message_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # a connection must join this soon after its handshake; until it has, it counts
+    # against its address's cap of connections waiting to join
+    join_timeout_s: float = Field(default=10.0, gt=0)
+    max_unjoined_per_address: int = Field(default=32, ge=1)
     # a client whose unsent messages pass this is closed with 1013 (keep it above the
     # largest document: a welcome carries every file)
     max_unsent_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)

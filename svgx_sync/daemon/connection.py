@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -60,6 +61,8 @@ class Connections:
         self.versions = versions
         self.loader = loader
         self.health = health
+        # connections not yet joined, by remote address (settings.max_unjoined_per_address)
+        self.waiting: Counter[str | None] = Counter()
 
     async def serve(self, ws: ServerConnection) -> None:
         """Serve one WebSocket connection until it closes (websockets' handler)."""
@@ -68,13 +71,48 @@ class Connections:
     async def run(self, transport: Transport) -> None:
         """Serve one connection, over any transport, until it closes."""
         conn = Conn(transport)
+        if not self._admit(conn):
+            async for _ in transport:  # closing: what still arrives is dropped
+                pass
+            return
         self.rt.conns.add(conn)
         try:
             async for frame in transport:
                 self.on_frame(conn, frame)
+                if conn.deadline is not None and conn.room is not None:
+                    self._waited(conn)
         finally:
+            self._waited(conn)
             self.rt.conns.discard(conn)
             self.members.leave(conn)
+
+    def _admit(self, conn: Conn) -> bool:
+        """Count ``conn`` against its address's cap of connections waiting to join, and
+        give it ``join_timeout_s`` to join; past the cap it is closed with 1013."""
+        s = self.rt.settings
+        address = conn.transport.remote_address
+        if self.waiting[address] >= s.max_unjoined_per_address:
+            conn.transport.close(1013, "too many connections from this address waiting to join")
+            return False
+        self.waiting[address] += 1
+        conn.deadline = self.rt.running.call_later(s.join_timeout_s, self._late, conn)
+        return True
+
+    def _late(self, conn: Conn) -> None:
+        """No join arrived in time: the connection is closed (1008)."""
+        self._waited(conn)
+        self.rt.close(conn, 1008, f"no join within {self.rt.settings.join_timeout_s:g} s")
+
+    def _waited(self, conn: Conn) -> None:
+        """``conn`` joined, was closed or ran out of time: it waits no more."""
+        if conn.deadline is None:
+            return
+        conn.deadline.cancel()
+        conn.deadline = None
+        address = conn.transport.remote_address
+        self.waiting[address] -= 1
+        if not self.waiting[address]:
+            del self.waiting[address]
 
     def on_frame(self, conn: Conn, frame: str | bytes) -> None:
         received = time.perf_counter()

@@ -44,6 +44,7 @@ class Conn:
     """One client connection, over any :class:`~.transport.Transport`."""
 
     __slots__ = (
+        "deadline",
         "delivered",
         "errors",
         "gate",
@@ -57,6 +58,7 @@ class Conn:
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
         self.gate: Gate | None = None  # who it is and may do (daemon/access.py)
+        self.deadline: asyncio.TimerHandle | None = None  # until its first join
         self.user_id: str | None = None
         self.username: str | None = None
         self.session_id: str | None = None
