@@ -4,10 +4,16 @@ waiting to join per address, slow consumers, operation rates and document creati
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+from typing import Any
 
 import websockets
 from test_server import TIMEOUT, Client, run_with_daemon
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from svgx_sync.daemon.server import Daemon
 
@@ -69,3 +75,89 @@ def test_idle_sockets_from_one_address_cannot_lock_out_another_client(tmp_path):
     run_with_daemon(
         tmp_path, body, max_connections=12, max_unjoined_per_address=4, join_timeout_s=60
     )
+
+
+class NeverReads:
+    """A raw socket speaking WebSocket (websockets' sans-I/O client) that joins, then
+    reads nothing until told to, with a small receive buffer."""
+
+    def __init__(self, protocol: ClientProtocol, reader: Any, writer: Any) -> None:
+        self.protocol, self.reader, self.writer = protocol, reader, writer
+
+    @classmethod
+    async def join(cls, daemon: Daemon, user: str) -> NeverReads:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", daemon.port))
+        reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
+        protocol = ClientProtocol(parse_uri(_url(daemon)))
+        protocol.send_request(protocol.connect())
+        self = cls(protocol, reader, writer)
+        self.flush()
+        for _ in range(100):
+            if protocol.handshake_exc is not None or protocol.state is State.OPEN:
+                break
+            protocol.receive_data(await asyncio.wait_for(reader.read(1024), TIMEOUT))
+        assert protocol.state is State.OPEN, protocol.handshake_exc
+        join = {"type": "join", "user_id": user, "session_id": "doc"}
+        protocol.send_text(json.dumps(join).encode())
+        self.flush()
+        return self
+
+    def flush(self) -> None:
+        for data in self.protocol.data_to_send():
+            self.writer.write(data)
+
+    async def close_code(self) -> int | None:
+        """Read everything that was sent, then the close frame's code (None if cut off)."""
+
+        async def read() -> int | None:
+            for _ in range(100_000):
+                data = await self.reader.read(65536)
+                if not data:
+                    self.protocol.receive_eof()
+                else:
+                    self.protocol.receive_data(data)
+                self.protocol.events_received()
+                if self.protocol.close_rcvd is not None:
+                    return self.protocol.close_rcvd.code
+                if not data:
+                    return None
+            raise AssertionError("the daemon kept sending and never closed")
+
+        try:
+            return await asyncio.wait_for(read(), TIMEOUT)
+        finally:
+            self.writer.close()
+
+
+class Patient(Client):
+    """Waits long enough for a whole flood to arrive."""
+
+    timeout = 6 * TIMEOUT
+
+
+def test_a_client_that_never_reads_is_closed_and_the_others_keep_going(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await Client.connect(daemon), await Patient.connect(daemon)
+        await a.join("alice")
+        slow = await NeverReads.join(daemon, "sloth")
+        await b.join("bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "c0")
+        note = "n" * 20_000
+        last = asyncio.ensure_future(  # bob reads all along
+            b.expect("operations", lambda m: m["operations"][-1]["op_id"] == "u399")
+        )
+        for i in range(400):  # 8 MB to each reader: past the kernel's buffers and the limit
+            data = {"attributes": {"data-note": f"{note}{i}"}}
+            ack = await a.op("alice", "update", "r1", data, f"u{i}")
+            assert ack["status"] == "applied"
+        got = await last
+        assert got["operations"][-1]["data"]["attributes"]["data-note"].endswith("399")
+        assert await slow.close_code() == 1013
+        await a.op("alice", "update", "r1", {"attributes": {"x": "1"}}, "after")
+        for client in (a, b):
+            await client.close()
+
+    run_with_daemon(tmp_path, body, max_unsent_bytes=256 * 1024)
