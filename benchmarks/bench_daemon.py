@@ -97,7 +97,13 @@ async def start_server(
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "SVGX_SYNC_MAX_CONNECTIONS": "5000"},
+        # the throughput phase measures capacity: no per-connection operation rate
+        env={
+            **os.environ,
+            "SVGX_SYNC_MAX_CONNECTIONS": "5000",
+            "SVGX_SYNC_OPS_PER_SECOND": "1000000000",
+            "SVGX_SYNC_OPS_BURST": "1000000000",
+        },
     )
     assert proc.stdout is not None
     line = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode()

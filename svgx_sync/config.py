@@ -81,6 +81,11 @@ class Settings(BaseModel):
     # against its address's cap of connections waiting to join
     join_timeout_s: float = Field(default=10.0, gt=0)
     max_unjoined_per_address: int = Field(default=32, ge=1)
+    # how fast one connection may act (token buckets, core/rate.py): operations, and
+    # joins that create a document
+    ops_per_second: float = Field(default=500.0, gt=0)
+    ops_burst: int = Field(default=1000, ge=1)
+    new_documents_per_minute: float = Field(default=10.0, gt=0)
     # a client whose unsent messages pass this is closed with 1013 (keep it above the
     # largest document: a welcome carries every file)
     max_unsent_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)

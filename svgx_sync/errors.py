@@ -14,7 +14,8 @@ a fault of ours is logged and the operation is not acknowledged::
     │   ├── NotFound                unknown document, version, branch, tag or conflict
     │   ├── ProtocolError           malformed or unknown wire message
     │   ├── Unauthorized            no valid token: missing, unknown, expired or badly signed
-    │   └── Forbidden               the sender's role, documents or identity do not allow it
+    │   ├── Forbidden               the sender's role, documents or identity do not allow it
+    │   └── RateLimited             faster than the connection's limit; not applied
     └── ServerError                 a fault of ours or of the machine
         ├── StoreError              git or file system failure
         ├── JournalError            the operation journal cannot be written or read
@@ -101,6 +102,17 @@ class Forbidden(ClientError):
     message names another user than the connection's."""
 
     code = "forbidden"
+
+
+class RateLimited(ClientError):
+    """The connection acts faster than its limit; what it sent was not applied."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: float, op_id: str | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until the limit allows one more
+        self.op_id = op_id
 
 
 class ServerError(SvgxError):

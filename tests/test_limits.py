@@ -9,7 +9,7 @@ import socket
 from typing import Any
 
 import websockets
-from test_server import TIMEOUT, Client, run_with_daemon
+from test_server import TIMEOUT, Client, joined, run_with_daemon
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
 from websockets.protocol import State
@@ -161,3 +161,50 @@ def test_a_client_that_never_reads_is_closed_and_the_others_keep_going(tmp_path)
             await client.close()
 
     run_with_daemon(tmp_path, body, max_unsent_bytes=256 * 1024)
+
+
+def test_operations_past_the_rate_are_refused_to_their_sender_and_apply_nothing(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await joined(daemon, "alice", "bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
+        for i in (1, 2, 3):  # the burst is 3, and the next token is 10 s away
+            await a.send(
+                type="operation",
+                operation_type="update",
+                user_id="alice",
+                element_id="r1",
+                data={"attributes": {"x": str(i)}},
+                op_id=f"x{i}",
+            )
+        assert (await a.expect("ack", lambda m: m["op_id"] == "x2"))["status"] == "applied"
+        error = await a.expect("error")
+        assert (error["code"], error["op_id"]) == ("rate_limited", "x3")
+        # Others have their own rate; bob's edit goes through and nothing of x3 is applied.
+        ack = await b.op("bob", "update", "r1", {"attributes": {"y": "5"}}, "y5")
+        assert ack["status"] == "applied"
+        c = await Client.connect(daemon)
+        svg = (await c.join("carol"))["files"]["document.svg"]
+        assert 'x="2"' in svg and 'x="3"' not in svg and 'y="5"' in svg
+        for client in (a, b, c):
+            await client.close()
+
+    run_with_daemon(tmp_path, body, ops_per_second=0.1, ops_burst=3)
+
+
+def test_a_connection_creating_documents_too_fast_is_refused_and_creates_nothing(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a = await Client.connect(daemon)
+        for name in ("d1", "d2"):
+            assert (await a.join("alice", name))["document"] == name
+        await a.send(type="join", user_id="alice", session_id="d3")
+        error = await a.expect("error")
+        assert error["code"] == "rate_limited"
+        assert not (tmp_path / "docs" / "d3").exists()
+        # Joining a document that exists is no creation; another connection has its own rate.
+        assert (await a.join("alice", "d1"))["document"] == "d1"
+        b = await Client.connect(daemon)
+        assert (await b.join("bob", "d3"))["document"] == "d3"
+        for client in (a, b):
+            await client.close()
+
+    run_with_daemon(tmp_path, body, new_documents_per_minute=2)

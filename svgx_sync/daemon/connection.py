@@ -11,6 +11,7 @@ with 1008; after ``MAX_CLIENT_ERRORS`` errors a connection is closed as abusive.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections import Counter
@@ -22,7 +23,15 @@ from websockets.asyncio.server import ServerConnection
 from ..core import protocol as P
 from ..core.access import CREATE_DOCUMENT, visible_health
 from ..core.ops import Operation
-from ..errors import ClientError, ProtocolError, ServerError, SvgxError, Unauthorized
+from ..core.rate import TokenBucket
+from ..errors import (
+    ClientError,
+    ProtocolError,
+    RateLimited,
+    ServerError,
+    SvgxError,
+    Unauthorized,
+)
 from .access import Access
 from .commit import GroupCommit
 from .membership import Membership
@@ -70,7 +79,10 @@ class Connections:
 
     async def run(self, transport: Transport) -> None:
         """Serve one connection, over any transport, until it closes."""
-        conn = Conn(transport)
+        s, now = self.rt.settings, time.monotonic()
+        ops = TokenBucket(s.ops_per_second, s.ops_burst, now)
+        creates = TokenBucket(s.new_documents_per_minute / 60, s.new_documents_per_minute, now)
+        conn = Conn(transport, ops, creates)
         if not self._admit(conn):
             async for _ in transport:  # closing: what still arrives is dropped
                 pass
@@ -78,7 +90,9 @@ class Connections:
         self.rt.conns.add(conn)
         try:
             async for frame in transport:
-                self.on_frame(conn, frame)
+                pause = self.on_frame(conn, frame)
+                if pause:  # over its rate: its next frame is read when a token is back
+                    await asyncio.sleep(pause)
                 if conn.deadline is not None and conn.room is not None:
                     self._waited(conn)
         finally:
@@ -114,13 +128,19 @@ class Connections:
         if not self.waiting[address]:
             del self.waiting[address]
 
-    def on_frame(self, conn: Conn, frame: str | bytes) -> None:
+    def on_frame(self, conn: Conn, frame: str | bytes) -> float:
+        """Handle one frame; the seconds to wait before reading the next (0: none)."""
         received = time.perf_counter()
         try:
             if isinstance(frame, bytes):
                 raise ProtocolError("binary frames are not part of the protocol; send JSON text")
             message = self.access.admit(conn, P.parse_message(frame))
+            self._within_rate(conn, message)
             HANDLERS[type(message)](self, conn, message, received)
+        except RateLimited as exc:
+            self.metrics.errors.inc()
+            send(conn, P.error(exc.code, str(exc), exc.op_id))
+            return min(1.0, exc.retry_after)
         except ClientError as exc:
             self._client_error(conn, exc)
         except ServerError as exc:
@@ -129,6 +149,36 @@ class Connections:
         except Exception:
             log.exception("unexpected failure handling a frame from %s", conn.user_id)
             send(conn, P.error("internal_error", "internal error; nothing was changed"))
+        return 0.0
+
+    def _within_rate(self, conn: Conn, message: Any) -> None:
+        """Refuse an operation, or a join that would create a document, past the
+        connection's rate (not counted as abuse: a client may burst by mistake)."""
+        s, now = self.rt.settings, time.monotonic()
+        if isinstance(message, P.OperationMessage):
+            if conn.ops.take(now):
+                return
+            raise RateLimited(
+                f"more than {s.ops_per_second:g} operations a second (bursts of"
+                f" {s.ops_burst}); this one was not applied",
+                conn.ops.wait(),
+                message.op_id,
+            )
+        if isinstance(message, P.Join) and self._would_create(message.session_id):
+            if conn.creates.take(now):
+                return
+            raise RateLimited(
+                f"more than {s.new_documents_per_minute:g} new documents a minute;"
+                " this join created nothing",
+                conn.creates.wait(),
+            )
+
+    def _would_create(self, session_id: str) -> bool:
+        """Whether joining ``session_id`` would create its document."""
+        if not self.rt.settings.create_missing_documents:
+            return False
+        name = session_id.partition("@")[0]
+        return not (self.rt.store.path_of(name) / ".git").exists()
 
     def _client_error(self, conn: Conn, exc: ClientError) -> None:
         self.metrics.errors.inc()

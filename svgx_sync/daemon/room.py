@@ -18,6 +18,7 @@ from ..config import Settings
 from ..core import protocol as P
 from ..core.access import Gate
 from ..core.presence import PresenceBook
+from ..core.rate import TokenBucket
 from ..core.session import LiveDocument, document_key
 from ..core.versions import BranchMerge
 from ..durable.bases import WrittenBases, bases_folder
@@ -44,10 +45,12 @@ class Conn:
     """One client connection, over any :class:`~.transport.Transport`."""
 
     __slots__ = (
+        "creates",
         "deadline",
         "delivered",
         "errors",
         "gate",
+        "ops",
         "room",
         "session_id",
         "transport",
@@ -55,9 +58,11 @@ class Conn:
         "username",
     )
 
-    def __init__(self, transport: Transport) -> None:
+    def __init__(self, transport: Transport, ops: TokenBucket, creates: TokenBucket) -> None:
         self.transport = transport
         self.gate: Gate | None = None  # who it is and may do (daemon/access.py)
+        self.ops = ops  # operations it may send (settings.ops_per_second)
+        self.creates = creates  # documents it may create (settings.new_documents_per_minute)
         self.deadline: asyncio.TimerHandle | None = None  # until its first join
         self.user_id: str | None = None
         self.username: str | None = None
