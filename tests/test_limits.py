@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import resource
 import socket
+import sys
 from typing import Any
 
 import websockets
@@ -208,3 +211,69 @@ def test_a_connection_creating_documents_too_fast_is_refused_and_creates_nothing
             await client.close()
 
     run_with_daemon(tmp_path, body, new_documents_per_minute=2)
+
+
+FD_LIMIT = 256
+
+
+def _low_file_limit() -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, FD_LIMIT))
+
+
+def test_max_connections_is_cut_to_the_open_file_limit_with_a_warning(tmp_path):
+    """A daemon allowed 256 files serves 192 connections (a reserve of 64 stays for its
+    journals and repositories), refuses more with 503, and keeps working."""
+
+    async def main() -> None:
+        env = {
+            **os.environ,
+            "SVGX_SYNC_MAX_CONNECTIONS": "1000",
+            "SVGX_SYNC_MAX_UNJOINED_PER_ADDRESS": "1000",
+            "SVGX_SYNC_JOIN_TIMEOUT_S": "300",
+        }
+        proc = await asyncio.create_subprocess_exec(
+            *[sys.executable, "-m", "svgx_sync", "serve", str(tmp_path / "docs"), "--port", "0"],
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            preexec_fn=_low_file_limit,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        idle: list[websockets.ClientConnection] = []
+        try:
+            line = (await asyncio.wait_for(proc.stdout.readline(), TIMEOUT)).decode()
+            url = "ws://" + line.split("ws://", 1)[1].split(" ", 1)[0]
+            logged = [
+                (await asyncio.wait_for(proc.stderr.readline(), TIMEOUT)).decode()
+                for _ in range(2)  # the warning, then "listening on"
+            ]
+            assert any(
+                "max_connections 1000 does not fit the open-file limit of 256" in line
+                for line in logged
+            ), logged
+            refused, attempts = 0, FD_LIMIT - 30
+            for _ in range(attempts):
+                try:
+                    idle.append(await websockets.connect(url, compression=None))
+                except websockets.InvalidStatus as exc:
+                    assert exc.response.status_code == 503
+                    refused += 1
+            assert (len(idle), refused) == (FD_LIMIT - 64, attempts - (FD_LIMIT - 64))
+            await idle.pop().close()
+            for _ in range(100):  # until the daemon has let the closed one go
+                try:
+                    client = Client(await websockets.connect(url, compression=None))
+                    break
+                except websockets.InvalidStatus:
+                    await asyncio.sleep(0.05)
+            await client.join("alice")
+            ack = await client.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
+            assert ack["status"] == "applied"
+            await client.close()
+        finally:
+            for ws in idle:
+                ws.transport.abort()
+            proc.terminate()
+            await proc.wait()
+
+    asyncio.run(asyncio.wait_for(main(), 120))

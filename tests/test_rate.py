@@ -1,7 +1,8 @@
-"""The token bucket, with the clock passed in."""
+"""The token bucket, with the clock passed in, and the connections that fit a file limit."""
 
 from __future__ import annotations
 
+from svgx_sync.core.limits import FD_RESERVE, connections_that_fit
 from svgx_sync.core.rate import TokenBucket
 
 
@@ -42,3 +43,12 @@ def test_wait_says_when_the_next_token_comes():
     bucket.take(0.0)
     assert bucket.wait() == 0.25
     assert not bucket.take(0.2) and bucket.take(0.25)
+
+
+def test_connections_fit_the_open_file_limit_less_a_reserve():
+    assert connections_that_fit(1000, None) == 1000
+    assert connections_that_fit(1000, 20000) == 1000
+    assert connections_that_fit(1000, 1024) == 1024 - 102
+    assert connections_that_fit(1000, 256) == 256 - FD_RESERVE
+    assert connections_that_fit(10, 256) == 10
+    assert connections_that_fit(1000, 16) == 1

@@ -27,6 +27,8 @@ class Runtime:
         self.rooms: dict[str, Room] = {}
         self.parked: dict[str, str] = {}  # document -> branch parked while HEAD is detached
         self.conns: set[Conn] = set()
+        # settings.max_connections, or fewer when the open-file limit is lower (start())
+        self.max_connections = settings.max_connections
         self.stopping = False
         self.watcher: Watcher | None = None  # set by Daemon.start() when files are watched
         # Tasks nobody awaits (a hook's poke, a recheck, a close): the loop keeps only

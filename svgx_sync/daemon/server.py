@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import resource
 import signal
 import socket
 import time
@@ -40,6 +41,7 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ..config import Settings
 from ..core.external import Checkout
+from ..core.limits import connections_that_fit
 from ..core.ops import Operation
 from ..core.session import LiveDocument, Outcome
 from ..errors import ListenError, StoreError, Unauthorized
@@ -61,7 +63,7 @@ if TYPE_CHECKING:
     from .room import Conn
     from .watcher import Watcher
 
-__all__ = ["Daemon", "listen_problem", "serve_forever"]
+__all__ = ["Daemon", "fit_connections", "listen_problem", "serve_forever"]
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +144,7 @@ class Daemon:
         if refusal is not None:
             raise ListenError(refusal)
         tls = self.access.tls_context()
+        self.rt.max_connections = fit_connections(s.max_connections)
         try:
             self.server = await serve(
                 self.connections.serve,
@@ -257,7 +260,7 @@ class Daemon:
         access.handshake(connection, gate)
         if self.stopping:
             return connection.respond(503, "shutting down\n")
-        if len(self.conns) >= self.settings.max_connections:
+        if len(self.conns) >= self.rt.max_connections:
             return connection.respond(503, "too many connections\n")
         return None
 
@@ -389,6 +392,21 @@ def _session_health(room: Room) -> dict[str, Any]:
             for u in room.presence.snapshot()
         ],
     }
+
+
+def fit_connections(requested: int) -> int:
+    """``max_connections`` cut to the process's open-file limit, with a warning."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    fitted = connections_that_fit(requested, None if soft == resource.RLIM_INFINITY else soft)
+    if fitted < requested:
+        log.warning(
+            "max_connections %d does not fit the open-file limit of %d: serving at most %d"
+            " connections (raise the limit, e.g. ulimit -n, to serve more)",
+            requested,
+            soft,
+            fitted,
+        )
+    return fitted
 
 
 def listen_problem(host: str, port: int, exc: OSError) -> str:
