@@ -141,6 +141,30 @@ class Patient(Client):
     timeout = 6 * TIMEOUT
 
 
+def test_a_token_in_the_handshake_is_not_held_back_by_idle_sockets_from_its_address(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        idle = [await websockets.connect(_url(daemon), compression=None) for _ in range(2)]
+        third = await websockets.connect(_url(daemon), compression=None)
+        assert await _closed_with(third) == 1013
+        holder = Client(
+            await websockets.connect(
+                _url(daemon),
+                compression=None,
+                additional_headers={"Authorization": "Bearer team-secret"},
+            )
+        )
+        await holder.join("bob")
+        ack = await holder.op("bob", "create", "r1", {"type": "rectangle"}, "c1")
+        assert ack["status"] == "applied"
+        await holder.close()
+        for ws in idle:
+            await ws.close()
+
+    run_with_daemon(
+        tmp_path, body, tokens=("team-secret",), max_unjoined_per_address=2, join_timeout_s=60
+    )
+
+
 def test_a_client_that_never_reads_is_closed_and_the_others_keep_going(tmp_path):
     async def body(daemon: Daemon) -> None:
         a, b = await Client.connect(daemon), await Patient.connect(daemon)

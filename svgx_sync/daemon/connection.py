@@ -70,8 +70,10 @@ class Connections:
         self.versions = versions
         self.loader = loader
         self.health = health
-        # connections not yet joined, by remote address (settings.max_unjoined_per_address)
+        # connections not yet joined and with no token from their handshake, by remote
+        # address (settings.max_unjoined_per_address), and the address each counts under
         self.waiting: Counter[str | None] = Counter()
+        self.counted: dict[Conn, str | None] = {}
 
     async def serve(self, ws: ServerConnection) -> None:
         """Serve one WebSocket connection until it closes (websockets' handler)."""
@@ -101,14 +103,18 @@ class Connections:
             self.members.leave(conn)
 
     def _admit(self, conn: Conn) -> bool:
-        """Count ``conn`` against its address's cap of connections waiting to join, and
-        give it ``join_timeout_s`` to join; past the cap it is closed with 1013."""
+        """Give ``conn`` ``join_timeout_s`` to join, and count it against its address's cap
+        of connections waiting to join unless its handshake brought a valid token; past
+        the cap it is closed with 1013."""
         s = self.rt.settings
         address = conn.transport.remote_address
-        if self.waiting[address] >= s.max_unjoined_per_address:
-            conn.transport.close(1013, "too many connections from this address waiting to join")
-            return False
-        self.waiting[address] += 1
+        gate = self.access.gate_of(conn)  # with tokens, a door open only to a valid one
+        if not (self.access.required and (gate.principal is not None or gate.open_door)):
+            if self.waiting[address] >= s.max_unjoined_per_address:
+                conn.transport.close(1013, "too many connections from this address waiting")
+                return False
+            self.waiting[address] += 1
+            self.counted[conn] = address
         conn.deadline = self.rt.running.call_later(s.join_timeout_s, self._late, conn)
         return True
 
@@ -123,10 +129,11 @@ class Connections:
             return
         conn.deadline.cancel()
         conn.deadline = None
-        address = conn.transport.remote_address
-        self.waiting[address] -= 1
-        if not self.waiting[address]:
-            del self.waiting[address]
+        if conn in self.counted:
+            address = self.counted.pop(conn)
+            self.waiting[address] -= 1
+            if not self.waiting[address]:
+                del self.waiting[address]
 
     def on_frame(self, conn: Conn, frame: str | bytes) -> float:
         """Handle one frame; the seconds to wait before reading the next (0: none)."""
