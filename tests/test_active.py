@@ -16,6 +16,7 @@ from svgx_sync.core import active
 from svgx_sync.core.active import Kind, UrlKind
 from svgx_sync.core.diff import diff_documents
 from svgx_sync.core.ops import Operation, apply_operation, coerce_operation
+from svgx_sync.core.replay import replay_journal
 from svgx_sync.core.session import LiveDocument
 from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import ActiveContent, DocumentError
@@ -570,7 +571,7 @@ def test_replayed_entries_are_served_inert() -> None:
         live_op("update", "r1", {"attributes": {"onclick": "x()"}}), base_seq=0, now=1, outside=True
     )
     again = session()
-    assert again.replay(out.journal, after_seq=0) == 1
+    assert replay_journal(again, out.journal, after_seq=0) == 1
     assert again.since(0) == out.entries and again.files["document.svg"].get("r1").get("onclick")
 
 

@@ -7,6 +7,7 @@ import pytest
 from svgx_sync.core.conflict_record import ConflictRecord, OpRef
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.protocol import Ack
+from svgx_sync.core.replay import replay_journal, retained
 from svgx_sync.core.session import LiveDocument, version_files
 from svgx_sync.errors import NotFound, OperationError, UnknownElement
 
@@ -136,7 +137,7 @@ def test_replay_rebuilds_the_same_state():
         out = d.submit(op(f"u{i % 2}", kind, element, data, f"o{i}"), base_seq=0, now=0)
         journal.extend(out.journal)
     again = live()
-    assert again.replay(journal, after_seq=0) == 4
+    assert replay_journal(again, journal, after_seq=0) == 4
     assert again.texts() == d.texts() and again.seq == d.seq
     assert again.book.conflicts.keys() == d.book.conflicts.keys()
     assert again.submit(
@@ -153,7 +154,7 @@ def test_replay_after_a_checkpoint_only_rebuilds_answers():
         ).journal
     checkpoint = d.contents()
     again = LiveDocument("doc", "main", checkpoint, seq=3)
-    assert again.replay(journal, after_seq=3) == 0
+    assert replay_journal(again, journal, after_seq=3) == 0
     assert again.texts() == d.texts() and again.since(1) is not None
     assert again.submit(
         op("a", "move", "r1", {"dx": 1, "dy": 0}, "m1"), base_seq=None, now=0
@@ -184,7 +185,7 @@ def test_reset_replaces_the_files_and_breaks_catch_up():
     record = d.reset({"document.svg": SOURCE}, reason="revert")
     assert d.seq == 2 and d.since(1) is None and d.since(2) == []
     again = live()
-    again.replay([*(), record], after_seq=0)
+    replay_journal(again, [*(), record], after_seq=0)
     assert again.texts() == d.texts() and again.seq == 2
 
 
@@ -210,7 +211,7 @@ def test_whole_files_join_and_leave_in_seq_order_and_replay():
     records = [r for out in (added, deleted) for r in out.journal]
     records.insert(1, {"kind": "op", "op": d.since(1)[0]})
     again = live()
-    assert again.replay(records, after_seq=0) == 3
+    assert replay_journal(again, records, after_seq=0) == 3
     assert again.seq == 3 and sorted(again.files) == sorted(d.files)
     assert [e["operation_type"] for e in again.since(0)] == ["file_add", "update", "file_delete"]
 
@@ -231,7 +232,7 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     settled = first.conflicts[0].conflict_id
     still_open = second.conflicts[0].conflict_id
     d.resolve_conflict(settled, "theirs", "a", now=1)
-    kept = d.retained()
+    kept = retained(d)
     conflicts = [r for r in kept if r["kind"] == "conflicts"]
     assert [c["conflict_id"] for c in conflicts[0]["records"]] == [still_open]
     assert (conflicts[0]["counter"], conflicts[0]["detected"], conflicts[0]["resolved"]) == (
@@ -243,7 +244,7 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     again = LiveDocument(
         "doc", "main", {"document.svg": d.files["document.svg"].to_bytes()}, seq=d.seq
     )
-    again.replay(kept, after_seq=d.seq)
+    replay_journal(again, kept, after_seq=d.seq)
     assert list(again.book.conflicts) == [still_open]
     assert [c.conflict_id for c in again.book.open()] == [still_open]
     assert (again.book.detected, again.book.resolved) == (2, 1)
@@ -399,7 +400,7 @@ def test_conflicts_journaled_in_the_earlier_format_load_and_are_kept_as_they_wer
         {"kind": "op", "op": wire},
         {"kind": "conflicts", "records": [EARLIER_FORMAT], "counter": 1, "detected": 1},
     ]
-    d.replay(records, after_seq=0)
+    replay_journal(d, records, after_seq=0)
     (record,) = d.book.open()
     assert (record.status, record.earlier, record.later) == (
         "open",
@@ -408,7 +409,7 @@ def test_conflicts_journaled_in_the_earlier_format_load_and_are_kept_as_they_wer
     )
     assert record.to_wire() == EARLIER_FORMAT
     assert list(record.to_wire()) == list(EARLIER_FORMAT)  # the same fields, in order
-    assert d.retained()[1]["records"] == [EARLIER_FORMAT]
+    assert retained(d)[1]["records"] == [EARLIER_FORMAT]
     # And it is still resolved as it was recorded: the held operation is applied.
     done = d.resolve_conflict("conflict_1", "theirs", "a", now=2)
     assert done.resolved is record and d.files["document.svg"].get("r1").get("x") == "6"

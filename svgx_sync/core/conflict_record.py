@@ -1,7 +1,7 @@
 """One live conflict as a typed value: what clients are sent and what the journal keeps.
 
 A conflict record is made by :mod:`svgx_sync.core.conflicts` (two operations that
-overlap), by the branch merge (:meth:`svgx_sync.core.session.LiveDocument.merge_in`)
+overlap), by the branch merge (:func:`svgx_sync.core.versions.merge_branch`)
 and by the rules for outside edits (:func:`svgx_sync.core.external.delete_conflict`).
 It goes to clients as :meth:`ConflictRecord.to_wire` (in ``conflict_detected``,
 ``conflict_resolved``, ``welcome`` and ``merge_in_progress``) and into the journal's
@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+if TYPE_CHECKING:
+    from .merge import Conflict
 
 __all__ = ["ConflictRecord", "ConflictStatus", "OpRef", "Scalar", "Winner"]
 
@@ -153,6 +156,30 @@ class ConflictRecord:
             out["merge"] = self.merge
         out.update(self.extra)
         return out
+
+    @classmethod
+    def of_branch_merge(cls, conflict: Conflict, *, branch: str, user_id: str) -> ConflictRecord:
+        """A blocking conflict of the merge of ``branch`` into the live files by
+        ``user_id``: open, and the live state (ours) holds the earlier side."""
+        return cls(
+            kind=str(conflict.kind),
+            file=conflict.file,
+            element_id=conflict.element_id,
+            attribute=conflict.attribute,
+            base=conflict.base,
+            ours=conflict.ours,
+            theirs=conflict.theirs,
+            blocking=conflict.blocking,
+            parent=conflict.parent,
+            detail=conflict.detail,
+            mark_id=conflict.mark_id,
+            key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
+            users=[user_id],
+            strategy="merge_branch",
+            status="open",
+            winner="earlier",
+            merge=branch,
+        )
 
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> ConflictRecord:

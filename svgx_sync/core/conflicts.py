@@ -256,34 +256,62 @@ def arbitrate(
         )
 
     touched = footprint(inverse)
+    clashes = _clashes(book, touched, doomed, base_seq, op.user_id, own_after)
+    if not clashes:
+        return Verdict("applied", op, inverse)
+    records = [
+        _clash_record(doc, op, clash, touched, file=file, strategy=strategy)
+        for clash in _unique(clashes)
+    ]
+    return _decide(files, book, op, inverse, records, clashes, file=file, strategy=strategy)
+
+
+def _clashes(
+    book: ConflictBook,
+    touched: dict[str, dict[str, Any]],
+    doomed: list[str],
+    base_seq: int,
+    user_id: str,
+    own_after: int | None,
+) -> list[tuple[str, str, Touch]]:
+    """Where an operation that ``touched`` these keys (and deleted the ``doomed``
+    elements) meets touches made after its base by someone else: (element, key, touch).
+    A delete meets every edit of what it deletes, except the create of it."""
     clashes: list[tuple[str, str, Touch]] = []
     for element_id, keys in touched.items():
-        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id, own_after):
+        for touch in _later(book.history.get(element_id, []), base_seq, user_id, own_after):
             for key in keys:
                 if key in touch.before and key != EXISTS:
                     clashes.append((element_id, key, touch))
     for element_id in doomed:
-        for touch in _later(book.history.get(element_id, []), base_seq, op.user_id, own_after):
+        for touch in _later(book.history.get(element_id, []), base_seq, user_id, own_after):
             if EXISTS not in touch.before or touch.before[EXISTS] is None:
                 clashes.append((element_id, EXISTS, touch))
-    if not clashes:
-        return Verdict("applied", op, inverse)
+    return clashes
 
-    records = []
-    for element_id, key, touch in _unique(clashes):
-        kind, attribute = _describe(key)
-        record = _record(
-            kind, op, touch, file=file, strategy=strategy, key=key, element_id=element_id
-        )
-        record.attribute = attribute
-        if key == EXISTS:
-            record.kind = "edit_delete"
-        else:
-            record.base = _jsonable(touch.before.get(key))
-            record.ours = _jsonable(touched[element_id].get(key))
-            record.theirs = _jsonable(_value(doc, element_id, key))
-        records.append(record)
-    return _decide(files, book, op, inverse, records, clashes, file=file, strategy=strategy)
+
+def _clash_record(
+    doc: SvgDocument,
+    op: Operation,
+    clash: tuple[str, str, Touch],
+    touched: dict[str, dict[str, Any]],
+    *,
+    file: str,
+    strategy: Strategy,
+) -> ConflictRecord:
+    """The conflict record of one clash, with its three values: ``base`` before the
+    earlier touch, ``ours`` what that touch left (and ``op`` replaced), ``theirs`` now."""
+    element_id, key, touch = clash
+    kind, attribute = _describe(key)
+    record = _record(kind, op, touch, file=file, strategy=strategy, key=key, element_id=element_id)
+    record.attribute = attribute
+    if key == EXISTS:
+        record.kind = "edit_delete"
+    else:
+        record.base = _jsonable(touch.before.get(key))
+        record.ours = _jsonable(touched[element_id].get(key))
+        record.theirs = _jsonable(_value(doc, element_id, key))
+    return record
 
 
 def _record(
@@ -334,6 +362,8 @@ def _decide(
     file: str,
     strategy: Strategy,
 ) -> Verdict:
+    """Carry out ``strategy`` for ``op``, applied already (undone by ``inverse``), and
+    the conflicts it has with earlier operations (``records``, found at ``clashes``)."""
     doc = files[file]
     if strategy is Strategy.AUTOMATIC:
         return Verdict("applied", op, inverse, _file(book, records, "auto_resolved", op, inverse))
@@ -358,8 +388,18 @@ def _decide(
             if _earlier_wins(touch.timestamp, op.timestamp)
         }
         return _keep_except(files, book, op, inverse, records, losing, file=file)
-    # merge: deleting an edited element does not happen; the same style is merged
-    # declaration by declaration; the rest goes to the later operation.
+    return _merge_both(doc, book, op, inverse, records)
+
+
+def _merge_both(
+    doc: SvgDocument,
+    book: ConflictBook,
+    op: Operation,
+    inverse: list[Operation],
+    records: list[ConflictRecord],
+) -> Verdict:
+    """The ``merge`` strategy: deleting an edited element does not happen; the same
+    style is merged declaration by declaration; the rest goes to the later operation."""
     if any(r.kind == "edit_delete" for r in records):
         return _refuse(
             doc,
@@ -646,25 +686,9 @@ def unread(
     ``open`` under ``manual``, ``rejected`` under ``reject``, else ``auto_resolved``),
     naming the live edit since ``base_seq`` it would undo; ``theirs`` applies ``op``.
     """
-    touched: dict[str, Any] = {}
-    if op.operation_type is OperationType.UPDATE:
-        touched = {"@" + name: value for name, value in op.data.get("attributes", {}).items()}
-        if "text" in op.data:
-            touched[TEXT] = op.data["text"]
-        if "tail" in op.data:
-            touched[TAIL] = op.data["tail"]
-    elif op.operation_type is OperationType.MOVE:
-        touched = {PLACE: op.data.get("parent")}
-    else:
-        touched = {EXISTS: None}
     history = _later(book.history.get(op.element_id, []), base_seq, op.user_id, own_after)
-    statuses: dict[Strategy, ConflictStatus] = {
-        Strategy.MANUAL: "open",
-        Strategy.REJECT: "rejected",
-    }
-    status = statuses.get(strategy, "auto_resolved")
     records = []
-    for key, value in touched.items():
+    for key, value in _sets(op).items():
         earlier = next(
             (t for t in reversed(history) if key in t.before or EXISTS in t.before), None
         )
@@ -679,7 +703,30 @@ def unread(
             record.ours = _jsonable(_value(doc, op.element_id, key))
             record.theirs = _jsonable(value)
         records.append(record)
+    status = _UNREAD_STATUS.get(strategy, "auto_resolved")
     return _file(book, records, status, op, [], winner="earlier")
+
+
+_UNREAD_STATUS: dict[Strategy, ConflictStatus] = {
+    Strategy.MANUAL: "open",
+    Strategy.REJECT: "rejected",
+}
+"""How a change left unread is filed, by strategy (else ``auto_resolved``)."""
+
+
+def _sets(op: Operation) -> dict[str, Any]:
+    """Key → value for what ``op`` would set: attributes, text and tail of an update,
+    the parent of a move, or the element itself (created or deleted)."""
+    if op.operation_type is OperationType.MOVE:
+        return {PLACE: op.data.get("parent")}
+    if op.operation_type is not OperationType.UPDATE:
+        return {EXISTS: None}
+    sets = {"@" + name: value for name, value in op.data.get("attributes", {}).items()}
+    if "text" in op.data:
+        sets[TEXT] = op.data["text"]
+    if "tail" in op.data:
+        sets[TAIL] = op.data["tail"]
+    return sets
 
 
 def _taken_id(
@@ -733,6 +780,23 @@ def resolve(
     operation, are screened like a live client's operation: they may not add active
     content.
     """
+    record = _resolvable(book, conflict_id, resolution)
+    doc = files[record.file]
+    choice = _normalise(record, resolution)
+    run = _AllOrNothing(doc)
+    if record.held_operation is not None and record.status == "open":
+        held = Operation.model_validate(record.held_operation)
+        _settle_held(doc, record, held, choice, resolved_by, run)
+    else:
+        _override(doc, record, choice, resolved_by, run)
+    book.resolved += 1
+    record.status = "resolved"
+    record.resolution, record.resolved_by, record.resolved_at = resolution, resolved_by, now
+    return Resolution(run.applied, record)
+
+
+def _resolvable(book: ConflictBook, conflict_id: str, resolution: Any) -> ConflictRecord:
+    """The conflict a resolution is for, when it can take one (else the client's error)."""
     record = book.conflicts.get(conflict_id)
     if record is None:
         raise NotFound(f"no conflict {conflict_id!r}")
@@ -743,53 +807,65 @@ def resolve(
             f"unknown resolution {resolution!r}; use one of {', '.join(RESOLUTIONS)} "
             'or {"value": ...}'
         )
-    doc = files[record.file]
-    choice = _normalise(record, resolution)
-    applied: list[tuple[Operation, list[Operation]]] = []
+    return record
 
-    def run(op: Operation, screen: bool = False) -> None:
+
+class _AllOrNothing:
+    """Applies a resolution's operations in turn; when one fails, what the resolution
+    applied before (say, a re-created element) is taken out again and the error raised."""
+
+    def __init__(self, doc: SvgDocument) -> None:
+        self.doc = doc
+        self.applied: list[tuple[Operation, list[Operation]]] = []
+
+    def __call__(self, op: Operation, screen: bool = False) -> None:
         try:
-            applied.append((op, apply_operation(doc, op, screen=screen)))
+            self.applied.append((op, apply_operation(self.doc, op, screen=screen)))
         except OperationError:
-            # All or nothing: what this resolution re-created before is taken out again.
-            for _, inverse in reversed(applied):
-                _undo(doc, inverse)
+            for _, inverse in reversed(self.applied):
+                _undo(self.doc, inverse)
             raise
 
-    if record.held_operation is not None and record.status == "open":
-        held = Operation.model_validate(record.held_operation)
-        if choice == "theirs":
-            _run_later(doc, record, held, run, screen=True)
-        elif isinstance(choice, dict):
-            run(_set_value(held, record, choice["value"], resolved_by), screen=True)
-    else:
-        later_applied = record.winner == "later" and record.status != "rejected"
-        structural = not record.key.startswith("@") and record.key != TEXT
-        if choice == "keep" or (
-            choice in ("ours", "theirs") and (choice == "theirs") == later_applied
-        ):
-            pass
-        elif structural:
-            if choice == "ours":
-                for inv in record.later_inverse or []:
-                    run(Operation.model_validate(inv).model_copy(update={"user_id": resolved_by}))
-            elif choice == "theirs":
-                later = Operation.model_validate(record.later_operation)
-                _run_later(doc, record, later, run)
-            else:
-                raise OperationError("this conflict is resolved with ours or theirs")
+
+def _settle_held(
+    doc: SvgDocument,
+    record: ConflictRecord,
+    held: Operation,
+    choice: Any,
+    resolved_by: str,
+    run: _AllOrNothing,
+) -> None:
+    """The ``held`` operation (never applied, so never screened) is applied, applied with
+    another value, or dropped."""
+    if choice == "theirs":
+        _run_later(doc, record, held, run, screen=True)
+    elif isinstance(choice, dict):
+        run(_set_value(held, record, choice["value"], resolved_by), screen=True)
+
+
+def _override(
+    doc: SvgDocument, record: ConflictRecord, choice: Any, resolved_by: str, run: _AllOrNothing
+) -> None:
+    """Change what the strategy decided: nothing when the chosen side won already; a
+    structural conflict is undone or redone; an attribute or text gets the chosen value."""
+    later_applied = record.winner == "later" and record.status != "rejected"
+    if choice == "keep" or (choice in ("ours", "theirs") and (choice == "theirs") == later_applied):
+        return
+    if not record.key.startswith("@") and record.key != TEXT:  # structural
+        if choice == "ours":
+            for inv in record.later_inverse or []:
+                run(Operation.model_validate(inv).model_copy(update={"user_id": resolved_by}))
+        elif choice == "theirs":
+            later = Operation.model_validate(record.later_operation)
+            _run_later(doc, record, later, run)
         else:
-            value = choice["value"] if isinstance(choice, dict) else _side(record, choice)
-            base = Operation(
-                operation_type=OperationType.UPDATE,
-                user_id=resolved_by,
-                element_id=record.element_id,
-            )
-            run(_set_value(base, record, value, resolved_by), screen=isinstance(choice, dict))
-    book.resolved += 1
-    record.status = "resolved"
-    record.resolution, record.resolved_by, record.resolved_at = resolution, resolved_by, now
-    return Resolution(applied, record)
+            raise OperationError("this conflict is resolved with ours or theirs")
+        return
+    value = choice["value"] if isinstance(choice, dict) else _side(record, choice)
+    base = Operation(
+        operation_type=OperationType.UPDATE, user_id=resolved_by, element_id=record.element_id
+    )
+    run(_set_value(base, record, value, resolved_by), screen=isinstance(choice, dict))
 
 
 def _run_later(

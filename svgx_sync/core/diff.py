@@ -48,10 +48,19 @@ from .ops import (
 from .svgdoc import SvgDocument
 from .xmltext import decode, escape_attr, escape_text, is_blank, is_element
 
-__all__ = ["FILE_ADD", "FILE_DELETE", "diff_documents", "diff_trees", "summarise"]
+__all__ = [
+    "FILE_ADD",
+    "FILE_DELETE",
+    "FILE_OPERATIONS",
+    "diff_documents",
+    "diff_trees",
+    "summarise",
+]
 
 FILE_ADD = "file_add"
 FILE_DELETE = "file_delete"
+FILE_OPERATIONS = frozenset({FILE_ADD, FILE_DELETE})
+"""Entries that add or remove a whole file; they carry ``file`` and no ``element_id``."""
 
 DIFF_USER = "svgx-diff"
 """``user_id`` of the operations :func:`diff_trees` makes (an Operation needs one)."""

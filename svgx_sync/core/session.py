@@ -10,11 +10,14 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
 * What must be made durable before anyone hears of it is returned as ``journal``
   records; what everyone must receive is returned as ``entries`` (wire operations with
   their ``seq``). The shell writes the one, fsyncs, then sends the other.
-* Replaying the journal records through :meth:`LiveDocument.replay` on top of the files
-  they started from rebuilds exactly the same state (same files, same ``seq``, same
-  ``op_id`` answers): records carry the *effective* operation, which is re-applied as is.
-* The recent entries are kept (a bounded ring) so a reconnecting client can be sent
-  just what it missed.
+* Replaying the journal records on top of the files they started from
+  (:func:`svgx_sync.core.replay.replay_journal`) rebuilds exactly the same state (same
+  files, same ``seq``, same ``op_id`` answers): records carry the *effective* operation,
+  which is re-applied as is.
+* The recent entries and answers are kept (:class:`svgx_sync.core.recent.Recent`) so a
+  reconnecting client can be sent just what it missed.
+* A branch merged into the live files comes in through
+  :func:`svgx_sync.core.versions.merge_branch`.
 * What clients are sent never carries active content (:mod:`svgx_sync.core.active`):
   entries and files go out as their inert copies, saying what was made inert in
   ``active_content``; the journal and the files keep what was taken in as it is.
@@ -31,7 +34,6 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
 
 from __future__ import annotations
 
-from collections import OrderedDict, deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,10 +41,11 @@ from typing import Any
 from ..errors import NotFound, OperationError
 from . import active
 from .conflict_record import ConflictRecord
-from .conflicts import ConflictBook, Strategy, arbitrate, resolve
-from .diff import FILE_ADD, FILE_DELETE
-from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation, coerce_operation
+from .conflicts import ConflictBook, Strategy, Verdict, arbitrate, resolve
+from .diff import FILE_ADD, FILE_DELETE, FILE_OPERATIONS
+from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation
 from .protocol import Ack, op_wire
+from .recent import Recent
 from .svgdoc import DEFAULT_FILE, SvgDocument
 
 __all__ = [
@@ -51,9 +54,6 @@ __all__ = [
     "Outcome",
     "version_files",
 ]
-
-FILE_OPERATIONS = frozenset({FILE_ADD, FILE_DELETE})
-"""Entries that add or remove a whole file; they carry ``file`` and no ``element_id``."""
 
 
 @dataclass(slots=True)
@@ -94,6 +94,32 @@ def version_files(
     return files
 
 
+class _InertTexts:
+    """Per file: the text last served, its inert copy and what was made inert, so that a
+    welcome reads the drawing again only when its text changed."""
+
+    def __init__(self) -> None:
+        self.kept: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
+
+    def texts(
+        self, files: Mapping[str, SvgDocument]
+    ) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
+        texts: dict[str, str] = {}
+        flagged: dict[str, list[dict[str, Any]]] = {}
+        for path, doc in files.items():
+            text = doc.render()
+            kept = self.kept.get(path)
+            if kept is None or kept[0] != text:
+                served, found = active.served_text(doc)
+                kept = self.kept[path] = (text, served, [f.to_wire() for f in found])
+            texts[path] = kept[1]
+            if kept[2]:
+                flagged[path] = kept[2]
+        for gone in self.kept.keys() - files.keys():
+            del self.kept[gone]
+        return texts, flagged
+
+
 class LiveDocument:
     """One document branch being edited live: its files, its ``seq`` and its books."""
 
@@ -118,17 +144,13 @@ class LiveDocument:
         # The seq each file's last_written was taken at: the base_seq of an external edit.
         self.written_seq: dict[str, int] = dict.fromkeys(files, seq)
         self.seq = seq
-        self.floor = seq  # the oldest last_seq the ring can still catch up from
-        self.ring: deque[dict[str, Any]] = deque(maxlen=history_size)
-        self.answers: OrderedDict[str, Ack] = OrderedDict()
+        self.recent = Recent(history_size, seq)  # for catch-up and resent op_ids
         self.book = ConflictBook()
         self.dirty: set[str] = set()
         # Files in which git has a merge conflict to settle (file -> what the clients were
         # told): they stay dirty and are not written until it is settled.
         self.held: dict[str, dict[str, Any]] = {}
-        # Per file: the text last served, its inert copy and what was made inert, so that
-        # a welcome reads the drawing again only when it changed.
-        self._inert_texts: dict[str, tuple[str, str, list[dict[str, Any]]]] = {}
+        self._inert = _InertTexts()
 
     @property
     def key(self) -> str:
@@ -164,13 +186,10 @@ class LiveDocument:
         Raises :class:`OperationError` (or :class:`NotFound` for an unknown file) when
         the operation is invalid; the document is then unchanged.
         """
-        if op.op_id is not None and op.op_id in self.answers:
-            return Outcome("duplicate", self.answers[op.op_id], duplicate=True)
-        file = op.file or self.default_file
-        if file not in self.files:
-            raise NotFound(f"no file {file!r} in document {self.name!r}")
-        if op.file is None:
-            op = op.model_copy(update={"file": file})
+        known = self.recent.answer(op.op_id)
+        if known is not None:
+            return Outcome("duplicate", known, duplicate=True)
+        op, file = self._placed(op)
         if op.operation_type in PRESENCE_ONLY:
             apply_operation(self.files[file], op)  # validates the element exists
             return Outcome("presence", Ack(op.op_id, None, "applied"))
@@ -192,22 +211,36 @@ class LiveDocument:
         if verdict.status == "applied" and verdict.effective is not None:
             for applied, inverse in [*verdict.prelude, (verdict.effective, verdict.inverse)]:
                 self._number(applied, inverse, outcome)
-        op_id = op.op_id or (outcome.entries[-1]["op_id"] if outcome.entries else None)
-        outcome.ack = Ack(
-            op_id,
-            outcome.entries[-1]["seq"] if outcome.entries else None,
-            verdict.status,
-            reason=verdict.reason or None,
-            current_state=None
-            if verdict.current_state is None
-            else active.served_state(self.files[file], verdict.current_state),
-            conflict_ids=tuple(c.conflict_id for c in verdict.conflicts),
-        )
+        outcome.ack = self._answer(op, file, verdict, outcome.entries)
         if verdict.conflicts:
             outcome.journal.append(self.conflict_record(verdict.conflicts))
-        if op_id is not None:
-            self._remember(op_id, outcome.ack)
+        if outcome.ack.op_id is not None:
+            self.recent.remember(outcome.ack.op_id, outcome.ack)
         return outcome
+
+    def _placed(self, op: Operation) -> tuple[Operation, str]:
+        """``op`` naming the file it edits (the default one when it names none)."""
+        file = op.file or self.default_file
+        if file not in self.files:
+            raise NotFound(f"no file {file!r} in document {self.name!r}")
+        return (op if op.file is not None else op.model_copy(update={"file": file})), file
+
+    def _answer(
+        self, op: Operation, file: str, verdict: Verdict, entries: list[dict[str, Any]]
+    ) -> Ack:
+        """The ack for ``op``: the ``seq`` of its last entry (an operation without an
+        ``op_id`` is acked with the one it was given), and for a refused one the element
+        as it is now, as clients are sent it."""
+        last = entries[-1] if entries else None
+        state = verdict.current_state
+        return Ack(
+            op.op_id or (last["op_id"] if last else None),
+            last["seq"] if last else None,
+            verdict.status,
+            reason=verdict.reason or None,
+            current_state=None if state is None else active.served_state(self.files[file], state),
+            conflict_ids=tuple(c.conflict_id for c in verdict.conflicts),
+        )
 
     def _number(self, op: Operation, inverse: list[Operation], outcome: Outcome) -> None:
         self.seq += 1
@@ -218,25 +251,18 @@ class LiveDocument:
         self.dirty.add(op.file or self.default_file)
         self._keep(op_wire(self.seq, op), outcome)
 
-    def _served(self, wire: dict[str, Any]) -> dict[str, Any]:
+    def served_entry(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """An entry as clients are sent it: inert (:func:`~svgx_sync.core.active.served_entry`)."""
         doc = self.files.get(wire.get("file") or self.default_file)
         return wire if doc is None else active.served_entry(doc, wire)
 
     def _keep(self, wire: dict[str, Any], outcome: Outcome) -> None:
         """A numbered entry: into the ring and to everyone as served, into the journal
         as it is."""
-        served = self._served(wire)
-        self.ring.append(served)
-        if len(self.ring) == self.ring.maxlen:
-            self.floor = self.ring[0]["seq"] - 1
+        served = self.served_entry(wire)
+        self.recent.keep(served)
         outcome.entries.append(served)
         outcome.journal.append({"kind": "op", "op": wire})
-
-    def _remember(self, op_id: str, answer: Ack) -> None:
-        self.answers[op_id] = answer
-        self.answers.move_to_end(op_id)
-        while len(self.answers) > self.history_size:
-            self.answers.popitem(last=False)
 
     def conflict_record(self, records: Iterable[ConflictRecord]) -> dict[str, Any]:
         """The journal record that keeps ``records`` (new or changed conflicts, as they
@@ -294,76 +320,6 @@ class LiveDocument:
             outcomes.append(self.submit(op, base_seq=self.seq, now=now, outside=True))
         return outcomes
 
-    def merge_in(
-        self,
-        base: Mapping[str, bytes],
-        ours: Mapping[str, bytes],
-        theirs: Mapping[str, bytes],
-        *,
-        branch: str,
-        user_id: str,
-    ) -> tuple[list[tuple[str, list[Operation]]], list[ConflictRecord], list[str]]:
-        """Merge branch ``branch`` into the live files with the element merge engine.
-
-        ``ours`` is the live state (:meth:`contents`), ``base`` the merge base's files,
-        ``theirs`` the other branch's. Blocking conflicts become open conflict records
-        in the book. Returns, per file of ours, the ``user_id`` operations that carry
-        what merged cleanly (for :meth:`apply_external`, one file at a time), the new
-        records (not yet journaled) and notes about what the merge left as it was.
-        """
-        from .diff import diff_documents
-        from .merge import Versions, merge_documents
-
-        changes: list[tuple[str, list[Operation]]] = []
-        records: list[ConflictRecord] = []
-        notes: list[str] = []
-        for path in sorted(set(base) | set(ours) | set(theirs)):
-            result = merge_documents(
-                Versions(base.get(path), ours.get(path), theirs.get(path)), file=path
-            )
-            notes.extend(result.notes)
-            if path in ours and result.merged not in (None, ours[path]):
-                ops = [
-                    coerce_operation({**change, "user_id": user_id, "session_id": self.key})
-                    for change in diff_documents(ours[path], result.merged, path)
-                    if change["operation_type"] not in FILE_OPERATIONS
-                ]
-                changes.append((path, ops))
-            elif path not in ours and result.merged is not None:
-                notes.append(f"{path} exists only on {branch}; it is kept in the commit")
-            for conflict in result.conflicts:
-                if not conflict.blocking:
-                    notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
-                    continue
-                record = ConflictRecord(
-                    kind=str(conflict.kind),
-                    file=conflict.file,
-                    element_id=conflict.element_id,
-                    attribute=conflict.attribute,
-                    base=conflict.base,
-                    ours=conflict.ours,
-                    theirs=conflict.theirs,
-                    blocking=conflict.blocking,
-                    parent=conflict.parent,
-                    detail=conflict.detail,
-                    mark_id=conflict.mark_id,
-                    key=("@" + conflict.attribute) if conflict.attribute else "#" + conflict.kind,
-                    users=[user_id],
-                    strategy="merge_branch",
-                    status="open",
-                    winner="earlier",
-                    merge=branch,
-                )
-                records.append(self.book.add(record))
-        return changes, records, notes
-
-    def abort_conflicts(self, conflict_ids: Iterable[str]) -> dict[str, Any]:
-        """Mark these conflicts ``aborted`` (a merge given up); returns the journal record."""
-        aborted = [self.book.conflicts[cid] for cid in conflict_ids]
-        for conflict in aborted:
-            conflict.status = "aborted"
-        return self.conflict_record(aborted)
-
     def add_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
         """A file joins the document (say, a new file in the working tree): one ``seq``.
 
@@ -402,18 +358,8 @@ class LiveDocument:
             wire["data"] = data
         outcome = Outcome("applied", Ack(wire["op_id"], self.seq, "applied"))
         self._keep(wire, outcome)
-        self._remember(wire["op_id"], outcome.ack)
+        self.recent.remember(wire["op_id"], outcome.ack)
         return outcome
-
-    def _replay_file(self, wire: Mapping[str, Any]) -> None:
-        file = wire["file"]
-        if wire["operation_type"] == FILE_ADD:
-            data = wire["data"]["markup"].encode("utf-8", "surrogateescape")
-            self.files[file] = SvgDocument(data, name=file)
-            self.dirty.add(file)
-        else:
-            self.files.pop(file, None)
-            self.dirty.discard(file)
 
     def set_strategy(self, strategy: Strategy | str) -> dict[str, Any]:
         """Change the conflict strategy; returns the journal record that keeps it."""
@@ -423,9 +369,8 @@ class LiveDocument:
     def reset(self, files: Mapping[str, bytes], *, reason: str) -> dict[str, Any]:
         """Replace every file (a revert): one ``seq``; clients must reload."""
         self.seq += 1
-        self._replace_files(files)
-        self.ring.clear()
-        self.floor = self.seq
+        self.replace_files(files)
+        self.recent.restart(self.seq)
         return {
             "kind": "reset",
             "seq": self.seq,
@@ -433,7 +378,8 @@ class LiveDocument:
             "files": {p: d.decode("utf-8", "surrogateescape") for p, d in files.items()},
         }
 
-    def _replace_files(self, files: Mapping[str, bytes]) -> None:
+    def replace_files(self, files: Mapping[str, bytes]) -> None:
+        """Every file is replaced (a revert, an aborted merge): nothing earlier conflicts."""
         self.files = {path: SvgDocument(data, name=path) for path, data in sorted(files.items())}
         self.book.history.clear()
         self.dirty.update(self.files)
@@ -442,11 +388,7 @@ class LiveDocument:
 
     def since(self, last_seq: int) -> list[dict[str, Any]] | None:
         """The entries after ``last_seq``, or None when they are no longer all kept."""
-        if last_seq > self.seq or last_seq < self.floor:
-            return None
-        if last_seq == self.seq:
-            return []
-        return [e for e in self.ring if e["seq"] > last_seq]
+        return self.recent.since(last_seq, self.seq)
 
     def texts(self) -> dict[str, str]:
         """Every file's current text."""
@@ -455,20 +397,7 @@ class LiveDocument:
     def served_texts(self) -> tuple[dict[str, str], dict[str, list[dict[str, Any]]]]:
         """Every file's text as clients are sent it (inert), and per file that holds
         active content what was made inert (:func:`~svgx_sync.core.active.served_text`)."""
-        texts: dict[str, str] = {}
-        flagged: dict[str, list[dict[str, Any]]] = {}
-        for path, doc in self.files.items():
-            text = doc.render()
-            kept = self._inert_texts.get(path)
-            if kept is None or kept[0] != text:
-                served, found = active.served_text(doc)
-                kept = self._inert_texts[path] = (text, served, [f.to_wire() for f in found])
-            texts[path] = kept[1]
-            if kept[2]:
-                flagged[path] = kept[2]
-        for gone in self._inert_texts.keys() - self.files.keys():
-            del self._inert_texts[gone]
-        return texts, flagged
+        return self._inert.texts(self.files)
 
     def contents(self) -> dict[str, bytes]:
         """Every file's current bytes (without marking them written)."""
@@ -583,79 +512,3 @@ class LiveDocument:
     def release(self, file: str) -> bool:
         """git's conflict in ``file`` is settled; returns False when it was not held."""
         return self.held.pop(file, None) is not None
-
-    # -- recovery --------------------------------------------------------------------
-
-    def replay(self, records: Iterable[Mapping[str, Any]], *, after_seq: int) -> int:
-        """Re-apply journal records; ``op`` records up to ``after_seq`` are already in the
-        files (a checkpoint) and only rebuild the ring and the answers. Returns how many
-        operations were applied."""
-        applied = 0
-        for record in records:
-            kind = record.get("kind")
-            if kind == "op" and record["op"].get("operation_type") in FILE_OPERATIONS:
-                seq = int(record["op"]["seq"])
-                if seq > after_seq:
-                    if seq != self.seq + 1:
-                        raise OperationError(f"journal gap: expected seq {self.seq + 1}, got {seq}")
-                    self._replay_file(record["op"])
-                    applied += 1
-                self.seq = max(self.seq, seq)
-                self.ring.append(self._served(record["op"]))
-                op_id = record["op"]["op_id"]
-                self._remember(op_id, Ack(op_id, seq, "applied"))
-            elif kind == "op":
-                wire = dict(record["op"])
-                seq = int(wire.pop("seq"))
-                op = Operation.model_validate(wire)
-                if seq > after_seq:
-                    if seq != self.seq + 1:
-                        raise OperationError(f"journal gap: expected seq {self.seq + 1}, got {seq}")
-                    inverse = apply_operation(self.files[op.file or self.default_file], op)
-                    self.book.record(seq, op, inverse)
-                    self.dirty.add(op.file or self.default_file)
-                    self.seq = seq
-                    applied += 1
-                elif seq > self.seq:
-                    self.seq = seq
-                self.ring.append(self._served(record["op"]))
-                if op.op_id is not None:
-                    self._remember(op.op_id, Ack(op.op_id, seq, "applied"))
-            elif kind == "reset":
-                seq = int(record["seq"])
-                if seq > after_seq:
-                    files = {
-                        p: t.encode("utf-8", "surrogateescape") for p, t in record["files"].items()
-                    }
-                    self._replace_files(files)
-                self.seq = max(self.seq, seq)
-                self.ring.clear()
-                self.floor = self.seq
-            elif kind == "strategy":
-                self.strategy = Strategy(record["strategy"])
-            elif kind == "conflicts":
-                for state in record["records"]:
-                    conflict = ConflictRecord.from_state(state)
-                    self.book.conflicts[conflict.conflict_id] = conflict
-                self.book.counter = int(record.get("counter", self.book.counter))
-                self.book.detected = int(record.get("detected", self.book.detected))
-                self.book.resolved = int(record.get("resolved", self.book.resolved))
-        if self.ring:
-            self.floor = self.ring[0]["seq"] - 1
-        else:
-            self.floor = self.seq
-        return applied
-
-    def retained(self) -> list[dict[str, Any]]:
-        """What a rotated journal must keep: the open conflicts and the counts (so ids
-        are never reused), the recent entries (for catch-up and ``op_id`` answers), all
-        at or below the current ``seq``, and the session's strategy.
-
-        Settled conflicts are not carried over: after a restart they are gone from the
-        book (their ``conflict_id`` is then unknown); the counts still include them.
-        """
-        out: list[dict[str, Any]] = [{"kind": "strategy", "strategy": self.strategy.value}]
-        if self.book.counter:
-            out.append(self.conflict_record(self.book.open()))
-        out.extend({"kind": "op", "op": e} for e in self.ring)
-        return out

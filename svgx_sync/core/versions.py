@@ -5,6 +5,8 @@
   author is that user (:func:`author`).
 * A revert makes the target version's files the live files: a live file the target
   lacks is deleted in the revert's commit (:func:`revert_deletes`).
+* A branch is merged into the live files element by element (:func:`merge_branch`):
+  what merges cleanly becomes operations, what blocks becomes open conflicts.
 * A branch merge that waits on conflicts is a :class:`BranchMerge`: what it merges, the
   two heads its commit will have as parents, the live files before it (what an abort
   puts back) and the conflicts it waits on. It completes only when none of those is
@@ -15,10 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from .conflict_record import ConflictRecord
+from .diff import FILE_OPERATIONS, diff_documents
+from .merge import Versions, merge_documents
+from .ops import Operation, coerce_operation
 
-__all__ = ["BranchMerge", "author", "revert_deletes"]
+if TYPE_CHECKING:
+    from .session import LiveDocument
+
+__all__ = ["BranchMerge", "abort_merge", "author", "merge_branch", "revert_deletes"]
 
 DEFAULT_DESCRIPTION = "Version"
 
@@ -97,3 +106,55 @@ class BranchMerge:
 
     def abort_reason(self) -> str:
         return f"abort merge of {self.branch}"
+
+
+def merge_branch(
+    live: LiveDocument,
+    base: Mapping[str, bytes],
+    ours: Mapping[str, bytes],
+    theirs: Mapping[str, bytes],
+    *,
+    branch: str,
+    user_id: str,
+) -> tuple[list[tuple[str, list[Operation]]], list[ConflictRecord], list[str]]:
+    """Merge branch ``branch`` into the live files with the element merge engine.
+
+    ``ours`` is the live state (``live.contents()``), ``base`` the merge base's files,
+    ``theirs`` the other branch's. Blocking conflicts become open conflict records in
+    the book. Returns, per file of ours, the ``user_id`` operations that carry
+    what merged cleanly (for ``live.apply_external``, one file at a time), the new
+    records (not yet journaled) and notes about what the merge left as it was.
+    """
+    changes: list[tuple[str, list[Operation]]] = []
+    records: list[ConflictRecord] = []
+    notes: list[str] = []
+    for path in sorted(set(base) | set(ours) | set(theirs)):
+        result = merge_documents(
+            Versions(base.get(path), ours.get(path), theirs.get(path)), file=path
+        )
+        notes.extend(result.notes)
+        if path in ours and result.merged not in (None, ours[path]):
+            ops = [
+                coerce_operation({**change, "user_id": user_id, "session_id": live.key})
+                for change in diff_documents(ours[path], result.merged, path)
+                if change["operation_type"] not in FILE_OPERATIONS
+            ]
+            changes.append((path, ops))
+        elif path not in ours and result.merged is not None:
+            notes.append(f"{path} exists only on {branch}; it is kept in the commit")
+        for conflict in result.conflicts:
+            if not conflict.blocking:
+                notes.append(conflict.detail or f"{conflict.kind} on {conflict.element_id}")
+                continue
+            record = ConflictRecord.of_branch_merge(conflict, branch=branch, user_id=user_id)
+            records.append(live.book.add(record))
+    return changes, records, notes
+
+
+def abort_merge(live: LiveDocument, merge: BranchMerge) -> dict[str, Any]:
+    """Mark the conflicts ``merge`` waits on ``aborted`` (the merge is given up); returns
+    the journal record that keeps them."""
+    aborted = [live.book.conflicts[cid] for cid in merge.conflict_ids]
+    for conflict in aborted:
+        conflict.status = "aborted"
+    return live.conflict_record(aborted)

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable, Collection
 
 from ..core.external import may_replace
+from ..core.replay import retained
 from ..errors import StoreError, SvgxError
 from ..git.layout import write_checkpoint
 from .commit import GroupCommit
@@ -170,6 +171,6 @@ class FileWriter:
         commit_id = write_checkpoint(
             room.document, live.branch, live.contents(), live.seq, blobs=room.checkpoint_blobs
         )
-        room.journal.rotate(live.retained())
+        room.journal.rotate(retained(live))
         room.checkpoint_seq = live.seq
         log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)

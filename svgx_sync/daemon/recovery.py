@@ -20,6 +20,7 @@ import pygit2
 from ..core import protocol as P
 from ..core.external import ExternalChange, closest_version, loss_message
 from ..core.external_merge import recover_working_tree
+from ..core.replay import replay_journal
 from ..core.session import LiveDocument
 from ..durable.bases import WrittenBases
 from ..durable.journal import Journal, journal_path, read_journal
@@ -79,7 +80,7 @@ class Recovery:
             history_size=settings.history_size,
         )
         journal = Journal(journal_path(Path(repo.path), branch))
-        replayed = live.replay(read_journal(journal.path), after_seq=seq)
+        replayed = replay_journal(live, read_journal(journal.path), after_seq=seq)
         journal.open()
         room = Room(document, live, journal, settings)
         room.bases.load()

@@ -18,7 +18,9 @@ from ..core import protocol as P
 from ..core.session import version_files
 from ..core.versions import (
     BranchMerge,
+    abort_merge,
     author,
+    merge_branch,
     revert_deletes,
     revert_description,
     version_description,
@@ -231,8 +233,8 @@ class Versions:
         theirs_files = document.svg_files(theirs_head)
         ours_files = live.contents()
         user_id, _ = _author(conn, msg)
-        changes, records, notes = live.merge_in(
-            base_files, ours_files, theirs_files, branch=msg.branch, user_id=user_id
+        changes, records, notes = merge_branch(
+            live, base_files, ours_files, theirs_files, branch=msg.branch, user_id=user_id
         )
         now = time.time()
         for path, ops in changes:
@@ -287,7 +289,7 @@ class Versions:
         if merge is None:
             raise ClientError("no merge is in progress")
         self.commit.flush(room)
-        room.journal.append(room.live.abort_conflicts(merge.conflict_ids))
+        room.journal.append(abort_merge(room.live, merge))
         self._reset(room, merge.before, reason=merge.abort_reason())
         room.merge = None
         self.files.write_soon(room)
