@@ -78,6 +78,22 @@ async def writer(
         return  # the daemon was killed under us
 
 
+async def resend(port: int, sent: list[str], acked: dict[str, int]) -> None:
+    """Everything sent so far is resent by its sender (an ``op_id`` is its user's):
+    acknowledged ones answer with their first seq and change nothing; the others are
+    applied now, once."""
+    for user in sorted({op_id.split("-")[1] for op_id in sent}):
+        ws = await join(port, user)
+        for op_id in [o for o in sent if o.split("-")[1] == user]:
+            await ws.send(create(user, op_id))
+            ack = await wait_ack(ws, op_id)
+            assert ack["type"] == "ack", ack
+            if op_id in acked:
+                assert ack["seq"] == acked[op_id], (op_id, ack, acked[op_id])
+            acked[op_id] = ack["seq"]
+        await ws.close()
+
+
 def element_ids(text: str) -> list[str]:
     root = etree.fromstring(text.encode())
     return [el.get("id") for el in root.iter() if str(el.get("id", "")).startswith("e-")]
@@ -93,17 +109,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_operation(tmp_path, git)
         for _ in range(ROUNDS):
             proc, port = await start_daemon(root, log)
             try:
-                # Everything sent so far is resent: acknowledged ones answer with their
-                # first seq and change nothing; the others are applied now, once.
-                ws = await join(port, "resender")
-                for op_id in list(sent):
-                    await ws.send(create("resender", op_id))
-                    ack = await wait_ack(ws, op_id)
-                    assert ack["type"] == "ack", ack
-                    if op_id in acked:
-                        assert ack["seq"] == acked[op_id], (op_id, ack, acked[op_id])
-                    acked[op_id] = ack["seq"]
-                await ws.close()
+                await resend(port, sent, acked)
                 counter, moment = [0], asyncio.Event()
                 kill_after = rnd.randint(5, 150)
                 tasks = [
@@ -125,11 +131,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_operation(tmp_path, git)
 
         proc, port = await start_daemon(root, log)
         try:
-            ws = await join(port, "checker")
-            for op_id in list(sent):
-                await ws.send(create("checker", op_id))
-                acked[op_id] = (await wait_ack(ws, op_id))["seq"]
-            await ws.close()
+            await resend(port, sent, acked)
             ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
             await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
             welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))

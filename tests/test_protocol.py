@@ -11,6 +11,7 @@ from svgx_sync.core.protocol import (
     Join,
     OperationMessage,
     VersionRequest,
+    check_client_operation,
     encode,
     parse_message,
     version_created,
@@ -137,3 +138,34 @@ def test_version_created_says_who_made_it_and_how():
     }
     assert version_created("v1", "Version", "alice", 3, auto=True) == {**made, "auto": True}
     assert version_created("v3", "d", "bob", None, source="git")["source"] == "git"
+
+
+@pytest.mark.parametrize(
+    ("op_id", "taken"),
+    [
+        ("0b6f4c1e-9a2d-4f7b-8c1e-2d3f4a5b6c7d", True),
+        ("alice:42", True),
+        ("base64url_A-z+/=~#.@", True),
+        ("x" * 128, True),
+        ("x" * 129, False),
+        ("ends-with-newline\n", False),
+        ("inner space", False),
+        ("ctl\x1b[31m", False),
+        ("bidi\u202e", False),
+        ("é", False),
+    ],
+)
+def test_an_op_id_is_taken_only_of_trailer_safe_characters(op_id, taken):
+    frame = orjson.dumps(
+        {"type": "operation", "operation_type": "delete", "user_id": "u", "element_id": "e"}
+        | {"op_id": op_id}
+    )
+    if taken:
+        assert parse_message(frame).op_id == op_id
+        check_client_operation(op_id, None, seq=0)
+        return
+    with pytest.raises(OperationError, match="op_id") as info:
+        parse_message(frame)
+    assert info.value.op_id == op_id  # the error names the operation it refuses
+    with pytest.raises(OperationError, match="invalid op_id"):
+        check_client_operation(op_id, None, seq=0)

@@ -585,9 +585,11 @@ def test_an_idle_session_is_unloaded_and_reloaded_on_the_next_join(tmp_path, git
         assert welcome["seq"] == 1 and welcome["catch_up"] and welcome["operations"] == []
         ack = await b.op("bob", "update", "r1", {"attributes": {"fill": "red"}}, "o2")
         assert ack["seq"] == 2
-        again = await b.op("bob", "create", "r1", {"type": "rectangle"}, "o1")  # op_id kept
-        assert again["seq"] == 1
         await b.close()
+        (c,) = await joined(daemon, "alice")
+        again = await c.op("alice", "create", "r1", {"type": "rectangle"}, "o1")  # op_id kept
+        assert again["seq"] == 1
+        await c.close()
 
     run_with_daemon(tmp_path, body, idle_unload_s=0.2)
 

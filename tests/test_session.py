@@ -413,3 +413,28 @@ def test_conflicts_journaled_in_the_earlier_format_load_and_are_kept_as_they_wer
     # And it is still resolved as it was recorded: the held operation is applied.
     done = d.resolve_conflict("conflict_1", "theirs", "a", now=2)
     assert done.resolved is record and d.files["document.svg"].get("r1").get("x") == "6"
+
+
+def test_an_op_id_is_its_senders_also_after_a_replay():
+    d = live()
+    first = d.submit(op("a", "create", "c1", {"type": "circle"}, "v-1"), base_seq=None, now=0)
+    other = d.submit(op("b", "delete", "c1", {}, "v-1"), base_seq=None, now=0)
+    assert (first.ack.seq, other.ack.seq, other.duplicate) == (1, 2, False)
+    again = live()
+    replay_journal(again, first.journal + other.journal, after_seq=0)
+    resent = again.submit(op("a", "create", "c1", {"type": "circle"}, "v-1"), base_seq=0, now=1)
+    assert resent.duplicate and resent.ack == first.ack
+    third = again.submit(
+        op("c", "update", "r1", {"attributes": {"x": "3"}}, "v-1"), base_seq=2, now=1
+    )
+    assert (third.status, third.ack.seq) == ("applied", 3)
+
+
+def test_a_client_base_seq_past_the_session_is_refused_and_an_outside_one_is_not():
+    d = live()
+    d.submit(op("a", "update", "r1", {"attributes": {"x": "1"}}, "a1"), base_seq=0, now=0)
+    with pytest.raises(OperationError, match="base_seq 5 is ahead"):
+        d.submit(op("b", "update", "r1", {"attributes": {"x": "2"}}, "b1"), base_seq=5, now=0)
+    assert d.seq == 1 and d.files["document.svg"].get("r1").get("x") == "1"
+    outside = op("external", "update", "r1", {"attributes": {"x": "3"}})
+    assert d.submit(outside, base_seq=5, now=0, outside=True).status == "applied"

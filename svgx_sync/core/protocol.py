@@ -7,6 +7,13 @@ Guarantees:
   are refused, except where the seed's own messages need latitude (documented per
   model). A bad frame becomes a :class:`ProtocolError` or :class:`OperationError` whose
   ``code`` goes back to the sender in an ``error`` message.
+* An ``op_id`` is 1 to :data:`OP_ID_MAX` of the characters of :data:`OP_ID_PATTERN`
+  (letters, digits and ``. _ : @ / + = ~ # -``: UUIDs, ULIDs, base64url and
+  ``user:counter`` ids fit), because it goes into the ``Svgx-Operation`` trailers of a
+  version's commit message: no whitespace or control character can break a trailer or
+  make it say something else. An operation's ``base_seq`` is a ``seq`` the session has
+  reached: a later one cannot have been seen, and judging against it would skip
+  conflict detection (:func:`check_client_operation`).
 * Server messages are built here by small functions returning plain dicts, and encoded
   once with orjson (:func:`encode`); the daemon never re-encodes per client.
 
@@ -15,6 +22,7 @@ The full description, with examples, is ``docs/protocol.md``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -38,11 +46,32 @@ __all__ = [
     "OperationMessage",
     "ResolveConflict",
     "VersionRequest",
+    "check_client_operation",
     "encode",
     "parse_message",
 ]
 
 _ID = Annotated[str, Field(min_length=1, max_length=256)]
+
+OP_ID_MAX = 128
+_OP_ID_CHARS = r"[A-Za-z0-9._:@/+=~#-]"
+OP_ID_PATTERN = f"^{_OP_ID_CHARS}+$"
+_OP_ID = re.compile(f"{_OP_ID_CHARS}+")
+_OpId = Annotated[str, Field(min_length=1, max_length=OP_ID_MAX, pattern=OP_ID_PATTERN)]
+
+
+def check_client_operation(op_id: str | None, base_seq: int | None, *, seq: int) -> None:
+    """Refuse a client's operation whose ``op_id`` could not go into a commit trailer, or
+    whose ``base_seq`` is past ``seq``, the session's (see the module's guarantees)."""
+    if op_id is not None and (len(op_id) > OP_ID_MAX or not _OP_ID.fullmatch(op_id)):
+        raise OperationError(
+            f"invalid op_id {op_id!r}: 1 to {OP_ID_MAX} letters, digits or . _ : @ / + = ~ # -"
+        )
+    if base_seq is not None and base_seq > seq:
+        raise OperationError(
+            f"base_seq {base_seq} is ahead of the session, which is at seq {seq}: "
+            "an operation can only be based on what was sent; join again to catch up"
+        )
 
 
 class _Strict(BaseModel):
@@ -70,7 +99,7 @@ class OperationMessage(_Strict):
     session_id: Annotated[str, Field(max_length=400)] | None = None
     element_id: Annotated[str, Field(min_length=1, max_length=1024)]
     data: dict[str, Any] = Field(default_factory=dict)
-    op_id: _ID | None = None
+    op_id: _OpId | None = None
     base_seq: Annotated[int, Field(ge=0)] | None = None
     timestamp: float | None = None
     file: Annotated[str, Field(max_length=1024)] | None = None

@@ -7,7 +7,9 @@ Rules kept here (pure, bounded):
   missed. ``floor`` is the oldest ``last_seq`` that can still be caught up from; below
   it, or after a reset (every file replaced), the client loads the files again.
 * The answers to the last ``size`` ``op_id``\\ s are kept, so a resent operation is
-  answered as it was the first time and applied at most once.
+  answered as it was the first time and applied at most once. An ``op_id`` is its
+  sender's: the answers are kept per ``(user_id, op_id)``, so another user's operation
+  with the same ``op_id`` is never taken for a resend (and never swallowed).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ class Recent:
     def __init__(self, size: int, seq: int) -> None:
         self.ring: deque[dict[str, Any]] = deque(maxlen=size)
         self.floor = seq  # the oldest last_seq the ring can still catch up from
-        self.answers: OrderedDict[str, Ack] = OrderedDict()
+        self.answers: OrderedDict[tuple[str, str], Ack] = OrderedDict()
         self.size = size
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
@@ -57,12 +59,13 @@ class Recent:
         """After a replay up to ``seq``: catch-up reaches back to the oldest entry kept."""
         self.floor = self.ring[0]["seq"] - 1 if self.ring else seq
 
-    def answer(self, op_id: str | None) -> Ack | None:
-        """The first answer to ``op_id``, if it is still remembered."""
-        return None if op_id is None else self.answers.get(op_id)
+    def answer(self, user_id: str, op_id: str | None) -> Ack | None:
+        """The first answer to ``user_id``'s ``op_id``, if it is still remembered."""
+        return None if op_id is None else self.answers.get((user_id, op_id))
 
-    def remember(self, op_id: str, answer: Ack) -> None:
-        self.answers[op_id] = answer
-        self.answers.move_to_end(op_id)
+    def remember(self, user_id: str, op_id: str, answer: Ack) -> None:
+        key = (user_id, op_id)
+        self.answers[key] = answer
+        self.answers.move_to_end(key)
         while len(self.answers) > self.size:
             self.answers.popitem(last=False)

@@ -3,7 +3,8 @@
 Rules kept here (pure: the records come in as values, already read):
 
 * Replaying the journal records on top of the files they started from rebuilds exactly
-  the same session: the same files, ``seq``, recent entries, ``op_id`` answers,
+  the same session: the same files, ``seq``, recent entries, answers (per sender and
+  ``op_id``: every entry carries its ``user_id``),
   conflicts and strategy. An ``op`` record carries the *effective* operation (what was
   applied and broadcast), which is re-applied as it is, never judged again.
 * ``op`` records up to ``after_seq`` are in the files already (a checkpoint was made
@@ -63,11 +64,11 @@ def _replay_op(live: LiveDocument, wire: Mapping[str, Any], after_seq: int) -> i
     catch-up and its ``op_id`` answered as applied either way."""
     seq = int(wire["seq"])
     if wire.get("operation_type") in FILE_OPERATIONS:
-        op_id = wire["op_id"]
+        op_id, user_id = wire["op_id"], wire["user_id"]
         op = None
     else:
         op = Operation.model_validate({k: v for k, v in wire.items() if k != "seq"})
-        op_id = op.op_id
+        op_id, user_id = op.op_id, op.user_id
     fresh = seq > after_seq
     if fresh and seq != live.seq + 1:
         raise OperationError(f"journal gap: expected seq {live.seq + 1}, got {seq}")
@@ -80,7 +81,7 @@ def _replay_op(live: LiveDocument, wire: Mapping[str, Any], after_seq: int) -> i
     live.seq = max(live.seq, seq)
     live.recent.keep(live.served_entry(dict(wire)))
     if op_id is not None:
-        live.recent.remember(op_id, Ack(op_id, seq, "applied"))
+        live.recent.remember(user_id, op_id, Ack(op_id, seq, "applied"))
     return int(fresh)
 
 

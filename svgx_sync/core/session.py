@@ -6,7 +6,11 @@ Rules kept here (pure: no sockets, files or clocks; ``now`` comes in):
   order, so all replicas converge. Operations are judged against their base (the last
   ``seq`` their sender had seen) by :func:`svgx_sync.core.conflicts.arbitrate`.
 * An ``op_id`` is applied at most once: a resent operation gets its first answer again
-  (the same ``seq`` and status) and changes nothing.
+  (the same ``seq`` and status) and changes nothing. An ``op_id`` belongs to its sender:
+  another user's operation with the same ``op_id`` is a new operation.
+* A client's operation names an ``op_id`` of the allowed characters and a ``base_seq``
+  the session has reached (:func:`~svgx_sync.core.protocol.check_client_operation`);
+  an outside change's base is at most the current ``seq``.
 * What must be made durable before anyone hears of it is returned as ``journal``
   records; what everyone must receive is returned as ``entries`` (wire operations with
   their ``seq``). The shell writes the one, fsyncs, then sends the other.
@@ -44,7 +48,7 @@ from .conflict_record import ConflictRecord
 from .conflicts import ConflictBook, Strategy, Verdict, arbitrate, resolve
 from .diff import FILE_ADD, FILE_DELETE, FILE_OPERATIONS
 from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation
-from .protocol import Ack, op_wire
+from .protocol import Ack, check_client_operation, op_wire
 from .recent import Recent
 from .svgdoc import DEFAULT_FILE, SvgDocument
 
@@ -179,16 +183,17 @@ class LiveDocument:
         only the sender's operations numbered after it are its own; earlier ones since
         ``base_seq`` are concurrent, as another user's are.
 
-        A client's operation that would add active content is refused
-        (:class:`~svgx_sync.errors.ActiveContent`); one that is ``outside`` (what another
-        program saved, or a merged branch brings) is taken as it is.
-
-        Raises :class:`OperationError` (or :class:`NotFound` for an unknown file) when
-        the operation is invalid; the document is then unchanged.
+        A client's operation that would add active content, or has an odd ``op_id`` or a
+        ``base_seq`` past the session's ``seq``, is refused; one that is ``outside`` (what
+        another program saved, or a merged branch brings) is taken as it is. Raises
+        :class:`OperationError` (:class:`NotFound` for an unknown file) when the
+        operation is refused; the document is then unchanged.
         """
-        known = self.recent.answer(op.op_id)
+        known = self.recent.answer(op.user_id, op.op_id)
         if known is not None:
             return Outcome("duplicate", known, duplicate=True)
+        if not outside:
+            check_client_operation(op.op_id, base_seq, seq=self.seq)
         op, file = self._placed(op)
         if op.operation_type in PRESENCE_ONLY:
             apply_operation(self.files[file], op)  # validates the element exists
@@ -215,7 +220,7 @@ class LiveDocument:
         if verdict.conflicts:
             outcome.journal.append(self.conflict_record(verdict.conflicts))
         if outcome.ack.op_id is not None:
-            self.recent.remember(outcome.ack.op_id, outcome.ack)
+            self.recent.remember(op.user_id, outcome.ack.op_id, outcome.ack)
         return outcome
 
     def _placed(self, op: Operation) -> tuple[Operation, str]:
@@ -358,7 +363,7 @@ class LiveDocument:
             wire["data"] = data
         outcome = Outcome("applied", Ack(wire["op_id"], self.seq, "applied"))
         self._keep(wire, outcome)
-        self.recent.remember(wire["op_id"], outcome.ack)
+        self.recent.remember(user_id, wire["op_id"], outcome.ack)
         return outcome
 
     def set_strategy(self, strategy: Strategy | str) -> dict[str, Any]:
