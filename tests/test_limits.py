@@ -11,6 +11,7 @@ import socket
 import sys
 from typing import Any
 
+import pytest
 import websockets
 from test_server import TIMEOUT, Client, joined, run_with_daemon
 from websockets.client import ClientProtocol
@@ -19,6 +20,7 @@ from websockets.protocol import State
 from websockets.uri import parse_uri
 
 from svgx_sync.daemon.server import Daemon
+from svgx_sync.daemon.transport import LocalClosed
 
 
 async def _closed_with(ws: websockets.ClientConnection) -> int | None:
@@ -39,6 +41,16 @@ def _url(daemon: Daemon) -> str:
     return f"ws://127.0.0.1:{daemon.port}"
 
 
+async def _refused(daemon: Daemon) -> int:
+    """The HTTP status that refuses a WebSocket handshake from 127.0.0.1."""
+    try:
+        ws = await websockets.connect(_url(daemon), compression=None)
+    except websockets.InvalidStatus as exc:
+        return exc.response.status_code
+    await ws.close()
+    raise AssertionError("the handshake was accepted")
+
+
 def test_a_connection_that_does_not_join_in_time_is_closed_and_joined_ones_stay(tmp_path):
     async def body(daemon: Daemon) -> None:
         joined = await Client.connect(daemon)
@@ -54,12 +66,9 @@ def test_a_connection_that_does_not_join_in_time_is_closed_and_joined_ones_stay(
 
 def test_idle_sockets_from_one_address_cannot_lock_out_another_client(tmp_path):
     async def body(daemon: Daemon) -> None:
-        idle = []
-        for i in range(12):  # as many as max_connections, from one address
-            ws = await websockets.connect(_url(daemon), compression=None)
-            idle.append(ws)
-            if i >= 4:  # past the cap of 4 waiting to join: closed at once
-                assert await _closed_with(ws) == 1013
+        idle = [await websockets.connect(_url(daemon), compression=None) for _ in range(4)]
+        for _ in range(8):  # as many as max_connections in all, from one address
+            assert await _refused(daemon) == 429  # past the cap of 4 waiting to join
         other = Client(
             await websockets.connect(_url(daemon), compression=None, local_addr=("127.0.0.2", 0))
         )
@@ -141,11 +150,27 @@ class Patient(Client):
     timeout = 6 * TIMEOUT
 
 
+def test_connections_past_the_cap_that_reach_the_daemon_at_once_are_closed(tmp_path):
+    """Handshakes that all pass before any is counted are caught when served (1013);
+    in memory, where there is no handshake, that is the only check."""
+
+    async def body(daemon: Daemon) -> None:
+        local = [daemon.connect_local("192.0.2.7") for _ in range(3)]
+        with pytest.raises(LocalClosed) as closed:
+            await asyncio.wait_for(local[2].recv(), TIMEOUT)
+        assert closed.value.code == 1013
+        other = Client(daemon.connect_local("192.0.2.8"))
+        assert (await other.join("bob"))["document"] == "doc"
+        first = Client(local[0])
+        assert (await first.join("alice"))["document"] == "doc"
+
+    run_with_daemon(tmp_path, body, max_unjoined_per_address=2, join_timeout_s=60)
+
+
 def test_a_token_in_the_handshake_is_not_held_back_by_idle_sockets_from_its_address(tmp_path):
     async def body(daemon: Daemon) -> None:
         idle = [await websockets.connect(_url(daemon), compression=None) for _ in range(2)]
-        third = await websockets.connect(_url(daemon), compression=None)
-        assert await _closed_with(third) == 1013
+        assert await _refused(daemon) == 429
         holder = Client(
             await websockets.connect(
                 _url(daemon),

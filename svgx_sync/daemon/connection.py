@@ -118,6 +118,12 @@ class Connections:
         conn.deadline = self.rt.running.call_later(s.join_timeout_s, self._late, conn)
         return True
 
+    def crowded(self, peer: Any) -> bool:
+        """Whether the address of ``peer`` (a socket address) has as many connections
+        waiting to join as it may: its next handshake is answered 429."""
+        address = str(peer[0]) if peer else None
+        return self.waiting[address] >= self.rt.settings.max_unjoined_per_address
+
     def _late(self, conn: Conn) -> None:
         """No join arrived in time: the connection is closed (1008)."""
         self._waited(conn)

@@ -262,6 +262,8 @@ class Daemon:
             return connection.respond(503, "shutting down\n")
         if len(self.conns) >= self.rt.max_connections:
             return connection.respond(503, "too many connections\n")
+        if gate is None and self.connections.crowded(connection.remote_address):
+            return connection.respond(429, "too many connections from this address waiting\n")
         return None
 
     def health(self) -> dict[str, Any]:
