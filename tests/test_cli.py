@@ -445,11 +445,10 @@ def test_a_reader_that_leaves_early_gets_no_error(tmp_path: Path) -> None:
         assert reader.stderr.read() == ""
 
 
-def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path, git: Git) -> None:
-    """A version made in the middle of ``git merge`` would clear git's conflict from
-    the index and commit beside the merge: it is refused until the merge is concluded."""
-    root = tmp_path / "docs"
-    folder, file = root / "plan", root / "plan" / "document.svg"
+def diverged_document(tmp_path: Path, git: Git) -> Path:
+    """``docs/plan``, made with ``init``: ``main`` (fill green) and ``other`` (fill blue)
+    both changed the fill of one rect; ``main`` is checked out. Returns its folder."""
+    folder, file = tmp_path / "docs" / "plan", tmp_path / "docs" / "plan" / "document.svg"
     assert svgx(tmp_path, "init", str(folder)).returncode == 0
     file.write_text(
         '<svg xmlns="http://www.w3.org/2000/svg">\n  <rect id="r" fill="red"/>\n</svg>\n'
@@ -461,6 +460,14 @@ def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path
     git(folder, "switch", "-q", "main")
     file.write_text(file.read_text().replace("red", "green"))
     git(folder, "commit", "-q", "-am", "Green")
+    return folder
+
+
+def test_version_waits_for_a_git_merge_that_stopped_on_a_conflict(tmp_path: Path, git: Git) -> None:
+    """A version made in the middle of ``git merge`` would clear git's conflict from
+    the index and commit beside the merge: it is refused until the merge is concluded."""
+    root = tmp_path / "docs"
+    folder = diverged_document(tmp_path, git)
     with daemon_process(root, tmp_path / "daemon.log") as port:
         with connect(f"ws://127.0.0.1:{port}", compression=None) as ws:
             ws.send(json.dumps({"type": "join", "user_id": "ada", "session_id": "plan"}))

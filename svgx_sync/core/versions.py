@@ -1,5 +1,7 @@
 """The rules of version actions on a live session (no git here: values in, values out).
 
+* A description (of a version, revert or merge) holds no NUL character: git ends a
+  commit message there, so the rest would be lost (:func:`check_description`).
 * A version is authored by who the request names (``created_by``, else ``user_id``),
   else by the connection's user; the display name is the connection's only when the
   author is that user (:func:`author`).
@@ -19,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import ClientError
 from .conflict_record import ConflictRecord
 from .diff import FILE_OPERATIONS, diff_documents
 from .merge import Versions, merge_documents
@@ -27,7 +30,14 @@ from .ops import Operation, coerce_operation
 if TYPE_CHECKING:
     from .session import LiveDocument
 
-__all__ = ["BranchMerge", "abort_merge", "author", "merge_branch", "revert_deletes"]
+__all__ = [
+    "BranchMerge",
+    "abort_merge",
+    "author",
+    "check_description",
+    "merge_branch",
+    "revert_deletes",
+]
 
 DEFAULT_DESCRIPTION = "Version"
 
@@ -42,6 +52,13 @@ def author(
     made_by = created_by or user_id or conn_user_id or "user"
     username = conn_username if made_by == conn_user_id and conn_username else made_by
     return made_by, username
+
+
+def check_description(given: str | None) -> str | None:
+    """``given`` when it may be a commit message's description; refused otherwise."""
+    if given is not None and "\x00" in given:
+        raise ClientError("a description must not contain a NUL character")
+    return given
 
 
 def version_description(given: str | None) -> str:

@@ -10,12 +10,11 @@ live state is written where the files hold our own earlier writes.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-
-import pygit2
 
 from ..core import protocol as P
 from ..core.external import ExternalChange, closest_version, loss_message
@@ -25,7 +24,7 @@ from ..core.session import LiveDocument
 from ..durable.bases import WrittenBases
 from ..durable.journal import Journal, journal_path, read_journal
 from ..errors import NotFound, SvgxError
-from ..git.layout import CHECKPOINT_REF_PREFIX, checkpoint_seq
+from ..git.layout import checkpoint_seq, read_checkpoint
 from ..git.store import Document
 from .commit import GroupCommit
 from .files import FileWriter
@@ -55,10 +54,9 @@ class Recovery:
         head = repo.references.get(f"refs/heads/{branch}")
         if head is None:
             raise NotFound(f"document {document.name!r} has no branch {branch!r}")
-        checkpoint = repo.references.get(CHECKPOINT_REF_PREFIX + branch)
+        commit, damage = read_checkpoint(repo, branch)
         seq = 0
-        if checkpoint is not None:
-            commit = repo[checkpoint.target].peel(pygit2.Commit)
+        if commit is not None:
             seq = checkpoint_seq(commit.message)
             files = document.svg_files(str(commit.id))
             if commit.parents and commit.parent_ids[0] != head.target:
@@ -70,6 +68,14 @@ class Recovery:
                 )
         else:
             files = document.svg_files(str(head.target))
+        if damage:
+            log.warning(
+                "%s@%s: %s; continuing from the branch head: live edits since the last"
+                " version that the journal no longer holds are lost",
+                document.name,
+                branch,
+                damage,
+            )
         settings = self.rt.settings
         live = LiveDocument(
             document.name,
@@ -80,8 +86,14 @@ class Recovery:
             history_size=settings.history_size,
         )
         journal = Journal(journal_path(Path(repo.path), branch))
-        replayed = replay_journal(live, read_journal(journal.path), after_seq=seq)
+        # Without its checkpoint the journal's operations do not apply to the head's
+        # files: they only keep the seq and the answers, and a reset starts afresh.
+        after = sys.maxsize if damage else seq
+        replayed = replay_journal(live, read_journal(journal.path), after_seq=after)
         journal.open()
+        if damage:
+            journal.append(live.reset(files, reason="the live checkpoint was unreadable"))
+            journal.sync()
         room = Room(document, live, journal, settings)
         room.bases.load()
         room.bases.note_seen(live.last_written)

@@ -20,6 +20,7 @@ from ..core.versions import (
     BranchMerge,
     abort_merge,
     author,
+    check_description,
     merge_branch,
     revert_deletes,
     revert_description,
@@ -27,6 +28,7 @@ from ..core.versions import (
 )
 from ..errors import ClientError, ProtocolError, StoreError, SvgxError
 from ..git.layout import SYSTEM_NAME
+from ..git.names import validate_branch_name
 from .commit import GroupCommit
 from .files import FileWriter
 from .membership import Membership
@@ -69,6 +71,9 @@ class Versions:
 
     def act(self, conn: Any, room: Room, msg: P.VersionRequest) -> dict[str, Any] | None:
         """Carry out ``msg.action``; the reply to the requester, or None (a broadcast)."""
+        check_description(msg.description)
+        if msg.branch is not None:
+            validate_branch_name(msg.branch)
         return VERSION_ACTIONS[msg.action](self, conn, room, msg)
 
     def create_version(self, conn: Requester, room: Room, msg: P.VersionRequest) -> None:
@@ -225,7 +230,7 @@ class Versions:
         self.commit.flush(room)
         document, live = room.document, room.live
         ours_head = document.resolve(live.branch)
-        theirs_head = document.resolve(msg.branch)
+        theirs_head = document.resolve(f"refs/heads/{msg.branch}")
         base = document.repo.merge_base(ours_head, theirs_head)
         if base is not None and str(base) == theirs_head:
             return P.branch_merged(msg.branch, up_to_date=True)

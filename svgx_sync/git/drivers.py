@@ -15,8 +15,9 @@ What this shell does, mechanically (every rule lives in :mod:`svgx_sync.core.mer
 * Active content (:mod:`svgx_sync.core.active`) the merge brings into ours is kept, as
   git would keep it, and reported on stderr, one line each: the daemon serves it inert.
 * :func:`file_conflicts` and :func:`resolve_file` serve the ``conflicts`` and
-  ``resolve`` commands; once a file has no marks left it is staged with ``git add`` so
-  that ``git commit`` concludes the merge.
+  ``resolve`` commands; once a file has no marks left it is staged (as ``git add`` would) so
+  that ``git commit`` concludes the merge (through libgit2: no command of ours runs a
+  program the repository's config names).
 
 libgit2 (and so pygit2 and the daemon) never runs merge drivers; the daemon calls
 :func:`~svgx_sync.core.merge.merge_documents` itself. The driver is for people using ``git``.
@@ -243,7 +244,7 @@ def resolve_file(
     """Carry out ``choice`` for one marked conflict, or for all with ``conflict_id=None``.
 
     Rewrites the file; when no blocking mark is left, removes the block and stages the
-    file with ``git add`` (when ``stage``). Returns the conflicts still marked.
+    file as ``git add`` would (when ``stage``). Returns the conflicts still marked.
     """
     data = file.read_bytes()
     marks = read_conflicts(data, file=str(file))
@@ -266,16 +267,38 @@ def resolve_file(
 
 
 def _git_add(file: Path) -> None:
-    # The one step done with the git CLI: it also clears the index's conflict stages.
-    done = subprocess.run(
-        ["git", "add", "--", file.name],
-        cwd=file.parent,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise StoreError(f"git add {file} failed: {done.stderr.strip()}")
+    """Stage ``file`` as ``git add`` would, clearing the index's conflict stages for it.
+
+    Through libgit2, not the git command: git would run what the repository's config
+    names (``core.fsmonitor``, filter drivers, ``post-index-change`` hooks), and a
+    repository someone else prepared must not make our command run its programs.
+    libgit2 runs none of them (it knows no external filters, hooks or fsmonitor).
+    """
+    import pygit2  # here, not at the top: the merge driver starts without it
+
+    from .locks import with_lock_retry
+
+    found = pygit2.discover_repository(str(file.parent))
+    if found is None:
+        raise StoreError(f"cannot stage {file}: it is not inside a git repository")
+    repo = pygit2.Repository(found)
+    if repo.workdir is None:
+        raise StoreError(f"cannot stage {file}: the repository has no working tree")
+    try:
+        path = file.resolve().relative_to(Path(repo.workdir).resolve()).as_posix()
+    except ValueError:
+        raise StoreError(f"cannot stage {file}: it is outside {repo.workdir}") from None
+
+    def add() -> None:
+        index = repo.index
+        index.read(force=True)
+        index.add(path)  # also moves the path's conflict stages out of the index
+        index.write()
+
+    try:
+        with_lock_retry(add, "index update")
+    except (pygit2.GitError, OSError) as exc:
+        raise StoreError(f"cannot stage {file}: {exc}") from exc
 
 
 def diff_text(path: str, old_file: str, new_file: str) -> str:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pygit2
@@ -63,6 +64,7 @@ __all__ = [
     "compose_message",
     "made_by_daemon",
     "parse_message",
+    "read_checkpoint",
     "system_signature",
     "user_email",
     "user_signature",
@@ -143,6 +145,8 @@ def _check_trailer_value(kind: str, value: str) -> str:
 
 def compose_message(description: str, session_id: str | None, op_ids: Sequence[str]) -> str:
     """A version's commit message: the description, then our trailers if any."""
+    if "\x00" in description:  # git would end the message there
+        raise ClientError("a description must not contain a NUL character")
     body = description.strip() or "Edit"
     trailers: list[str] = []
     if session_id is not None:
@@ -228,13 +232,51 @@ def write_checkpoint(
         identity = system_signature()
         message = f"{title} of {branch}\n\n{SEQ_TRAILER}: {seq}\n"
         commit = repo.create_commit(None, identity, identity, message, tree, [head])
-        repo.references.create(ref or CHECKPOINT_REF_PREFIX + branch, commit, force=True)
+        _point(repo, ref or CHECKPOINT_REF_PREFIX + branch, commit)
     except (pygit2.GitError, KeyError, OSError) as exc:
         raise StoreError(f"cannot write the checkpoint of {document.name}@{branch}: {exc}") from exc
     if blobs is not None:
         blobs.clear()
         blobs.update(written)
     return str(commit)
+
+
+def _point(repo: pygit2.Repository, name: str, target: pygit2.Oid) -> None:
+    """Point our private ref ``name`` at ``target``. A loose ref file damaged outside
+    (libgit2 will not replace what it cannot read) is ours to remove first."""
+    try:
+        repo.references.create(name, target, force=True)
+    except pygit2.GitError:
+        if not name.startswith(f"refs/{PRIVATE_REF_NAMESPACE}/"):
+            raise
+        loose = Path(repo.path, *name.split("/"))
+        try:
+            pygit2.Oid(hex=loose.read_text(encoding="ascii").strip())
+        except (OSError, ValueError, TypeError):  # not an object id: garbage
+            loose.unlink(missing_ok=True)
+            repo.references.create(name, target, force=True)
+        else:
+            raise
+
+
+def read_checkpoint(repo: pygit2.Repository, branch: str) -> tuple[pygit2.Commit | None, str]:
+    """The live checkpoint commit of ``branch`` (None: there is none, or it cannot be
+    read) and, when it exists but cannot be read, what is wrong with it.
+
+    A ref damaged outside (garbage in its file, an object gone after a careless gc or a
+    copy) must not keep the session from loading: the caller starts from the branch
+    head instead, and says so.
+    """
+    name = CHECKPOINT_REF_PREFIX + branch
+    try:
+        ref = repo.references.get(name)
+        if ref is None:
+            return None, ""
+        commit = repo[ref.target].peel(pygit2.Commit)
+        checkpoint_seq(commit.message)
+    except (pygit2.GitError, KeyError, ValueError, TypeError, StoreError) as exc:
+        return None, f"the live checkpoint {name} cannot be read ({exc})"
+    return commit, ""
 
 
 def checkpoint_seq(message: str) -> int:

@@ -9,7 +9,11 @@ through one of these functions first. They guarantee:
   never touches git's own files (``.git``, ``.gitattributes``, ... in any letter case,
   since case-insensitive file systems treat ``.GIT`` as ``.git``);
 - a branch or tag name is one git itself accepts, cannot be mistaken for a command-line
-  option, and is not in the namespace the daemon keeps for itself.
+  option, is not in the namespace the daemon keeps for itself, and names one ref only:
+  not a full or partial ref path (``refs/heads/x``, ``heads/x``), not one of git's
+  pseudo-refs (``HEAD``, ``FETCH_HEAD``, ``ORIG_HEAD`` ...) or ``@``, and without
+  invisible or direction-changing characters (Unicode control, format and separator
+  characters), so the name a person reads is the name git stores.
 
 Each function returns the name unchanged when it is accepted and raises
 :class:`~svgx_sync.errors.InvalidName` saying what is wrong otherwise. Nothing here
@@ -19,6 +23,7 @@ touches the disk or a repository.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import pygit2
 
@@ -46,6 +51,17 @@ _WINDOWS_RESERVED = frozenset(
     + [f"COM{i}" for i in range(1, 10)]
     + [f"LPT{i}" for i in range(1, 10)]
 )
+
+
+# What git's revision lookup tries before refs/heads/<name> (gitrevisions(7)): a name
+# starting like this would name another ref, or read as one to a person.
+_REF_PATH_PREFIXES = ("refs/", "heads/", "tags/", "remotes/")
+# HEAD, FETCH_HEAD, ORIG_HEAD, MERGE_HEAD, CHERRY_PICK_HEAD, ...: git's pseudo-refs, in any
+# letter case (a case-insensitive file system makes "fetch_head" the same file).
+_PSEUDO_REF = re.compile(r"[A-Z_]*HEAD", re.IGNORECASE)
+# Control (Cc), format (Cf: bidi overrides and isolates, zero-width characters) and
+# separator (Z*: spaces other than ASCII's, line and paragraph separators) characters.
+_HIDDEN_CATEGORIES = ("Cc", "Cf", "Zs", "Zl", "Zp")
 
 
 def _refuse(kind: str, name: object, why: str) -> InvalidName:
@@ -122,12 +138,23 @@ def _validate_ref_name(kind: str, prefix: str, name: str) -> str:
         raise _refuse(kind, name, "must not start with '-'")
     if name == "HEAD":
         raise _refuse(kind, name, "'HEAD' is reserved by git")
-    if name == PRIVATE_REF_NAMESPACE or name.startswith(PRIVATE_REF_NAMESPACE + "/"):
-        raise _refuse(kind, name, f"'{PRIVATE_REF_NAMESPACE}/' is reserved for svgx_sync")
+    if _PSEUDO_REF.fullmatch(name) or name == "@":
+        raise _refuse(kind, name, "is one of git's own names for a commit (HEAD, FETCH_HEAD, @)")
+    if name.startswith(_REF_PATH_PREFIXES):
+        raise _refuse(
+            kind, name, "looks like a ref path; give the short name ('x', not 'refs/heads/x')"
+        )
     # git's own rules (git-check-ref-format): no "..", "@{", ".lock" suffix, control
     # characters, spaces, "~^:?*[", leading or trailing "/" or ".", ...
     if not pygit2.reference_is_valid_name(prefix + name):
         raise _refuse(kind, name, "git does not accept it as a ref name")
+    hidden = next((c for c in name if unicodedata.category(c) in _HIDDEN_CATEGORIES), None)
+    if hidden is not None:
+        raise _refuse(
+            kind, name, f"contains the invisible or control character U+{ord(hidden):04X}"
+        )
+    if name == PRIVATE_REF_NAMESPACE or name.startswith(PRIVATE_REF_NAMESPACE + "/"):
+        raise _refuse(kind, name, f"'{PRIVATE_REF_NAMESPACE}/' is reserved for svgx_sync")
     return name
 
 
