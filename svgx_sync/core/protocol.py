@@ -378,6 +378,23 @@ def file_rejected(document: str, file: str, reason: str, seq: int | None) -> dic
     }
 
 
+def file_write_failed(document: str, file: str, reason: str, seq: int | None) -> dict[str, Any]:
+    """The live state of ``file`` could not be written to the working tree (a read-only
+    or immutable file or folder); it is kept live and the write is retried."""
+    return {
+        "type": "file_write_failed",
+        "document": document,
+        "file": file,
+        "reason": reason,
+        "seq": seq,
+    }
+
+
+def file_written(document: str, file: str, seq: int | None) -> dict[str, Any]:
+    """A write of ``file`` that had failed went through: the file holds the live state."""
+    return {"type": "file_written", "document": document, "file": file, "seq": seq}
+
+
 def external_loss(
     document: str, file: str, loss: Loss, version_id: str | None, seq: int | None
 ) -> dict[str, Any]:

@@ -7,6 +7,11 @@ checkpoints.
 * A file is replaced only while it holds bytes the daemon has seen
   (:func:`svgx_sync.core.external.may_replace`, checked just before the rename); another
   program's save found there is handed to the watcher to merge, and written after.
+* A write that fails (a read-only or immutable file or folder, a full disk) is logged,
+  told to the clients (``file_write_failed``) and in ``status``, and retried with a
+  backoff until it goes through (``file_written``). The file still holds an earlier
+  write of ours: that becomes its base again, so the stale file is never taken for an
+  outside save made from an older version (which would undo the live edits).
 * Before the files, the versions written are recorded (:mod:`svgx_sync.durable.bases`):
   the base an outside save is merged from.
 * Every ``checkpoint_ops`` operations (and at versions and shutdown) the live state is
@@ -19,7 +24,8 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection
 
-from ..core.external import may_replace
+from ..core import protocol as P
+from ..core.external import content_id, may_replace
 from ..core.replay import retained
 from ..errors import StoreError, SvgxError
 from ..git.layout import write_checkpoint
@@ -30,6 +36,13 @@ from .runtime import Runtime
 __all__ = ["FileWriter"]
 
 log = logging.getLogger(__name__)
+
+RETRY_FIRST_S = 0.5  # the first retry of a failed write; each next one waits twice as long
+RETRY_MAX_S = 10.0
+
+# What a failed write left on disk: (file, why, the bytes it still holds and the seq they
+# were recorded at, or None when they are not a recorded write of ours).
+Failure = tuple[str, str, "tuple[bytes, int] | None"]
 
 
 class FileWriter:
@@ -107,18 +120,77 @@ class FileWriter:
             except OSError:
                 log.exception("could not record the bases of %s", room.key)
             refused: list[str] = []
+            written: list[str] = []
+            failed: list[Failure] = []
             for path, data in files.items():
                 try:
-                    if (
-                        room.document.write_file(path, data, may_replace=self._guard(room, path))
-                        is None
-                    ):
+                    guard = self._guard(room, path)
+                    if room.document.write_file(path, data, may_replace=guard) is None:
                         refused.append(path)
-                except StoreError:
-                    # The journal has it; the next write or the next start-up catches up.
-                    log.exception("could not write %s of %s", path, room.key)
-        if refused and self.rt.loop is not None:
-            self.rt.loop.call_soon_threadsafe(self._outside_edits_found, room, refused)
+                    else:
+                        written.append(path)
+                except StoreError as exc:
+                    # The journal has it; the write is retried (_written_out).
+                    failed.append((path, _reason(exc), self._restore_base(room, path)))
+        loop = self.rt.loop
+        if loop is not None and (refused or failed or room.write_failures):
+            loop.call_soon_threadsafe(self._written_out, room, refused, written, failed)
+
+    def _restore_base(self, room: Room, path: str) -> tuple[bytes, int] | None:
+        """After a failed write of ``path``: the file holds an earlier write of ours
+        (recorded before it), which is made its newest recorded version again; returns
+        its bytes and seq, or None when the file holds something else."""
+        try:
+            disk: bytes | None = room.document.worktree.file_path(path).read_bytes()
+        except (OSError, SvgxError):
+            disk = None
+        for data, seq in room.bases.versions(path):
+            if data == disk:
+                try:
+                    room.bases.record({path: data}, {path: seq}, room.bases.head)
+                except OSError:
+                    log.exception("could not record the bases of %s", room.key)
+                return data, seq
+        return None
+
+    def _written_out(
+        self, room: Room, refused: list[str], written: list[str], failed: list[Failure]
+    ) -> None:
+        """On the loop, after a write: report failed files and schedule their retry, tell
+        of files written again, and hand files found changed to the watcher."""
+        live = room.live
+        for path in written:
+            if room.write_failures.pop(path, None) is not None:
+                log.info("%s: %s written again", room.key, path)
+                room.broadcast(P.file_written(live.name, path, live.seq))
+        for path, reason, held in failed:
+            if held is not None and room.bases.newest(path) == content_id(held[0]):
+                live.older_copy_seen(path, held[0], seq=held[1])  # and it is dirty again
+            else:
+                live.write_back([path])
+            if room.write_failures.get(path) != reason:
+                log.warning("%s: cannot write %s (%s); retrying", room.key, path, reason)
+                room.broadcast(P.file_write_failed(live.name, path, reason, live.seq))
+            room.write_failures[path] = reason
+        if failed:
+            self._retry_soon(room)
+        elif not room.write_failures:
+            room.retry_delay = 0.0
+        if refused:
+            self._outside_edits_found(room, refused)
+
+    def _retry_soon(self, room: Room) -> None:
+        """Write the failed files again after a backoff (doubling, at most RETRY_MAX_S)."""
+        loop = self.rt.loop
+        if room.retry_handle is not None or loop is None or self.rt.stopping:
+            return
+        room.retry_delay = min(RETRY_MAX_S, room.retry_delay * 2 or RETRY_FIRST_S)
+
+        def retry() -> None:
+            room.retry_handle = None
+            self.write_soon(room)
+
+        room.retry_handle = loop.call_later(room.retry_delay, retry)
 
     def _guard(self, room: Room, path: str) -> Callable[[bytes | None], bool] | None:
         """What a write of ``path`` may replace: bytes the daemon has seen. Without a
@@ -174,3 +246,11 @@ class FileWriter:
         room.journal.rotate(retained(live))
         room.checkpoint_seq = live.seq
         log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)
+
+
+def _reason(exc: StoreError) -> str:
+    """Why a write failed, in the system's words and without the daemon's paths."""
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    return str(exc)

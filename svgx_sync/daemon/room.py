@@ -134,6 +134,10 @@ class Room:
         self.write_generation = 0
         self.written_generation = 0
         self.presence_handle: asyncio.TimerHandle | None = None
+        # Files whose last write failed (path -> why), retried with retry_handle.
+        self.write_failures: dict[str, str] = {}
+        self.retry_handle: asyncio.TimerHandle | None = None
+        self.retry_delay = 0.0
         self.durable_seq = live.seq
         self.checkpoint_seq = live.seq
         self.version_ops: list[str] = []
@@ -217,7 +221,7 @@ class RoomLoader:
 
     def close(self, room: Room) -> None:
         """Flush, write, checkpoint and close one live document branch (synchronous)."""
-        for handle in (room.presence_handle, room.write_handle):
+        for handle in (room.presence_handle, room.write_handle, room.retry_handle):
             if handle is not None:
                 handle.cancel()
         room.presence_handle = None

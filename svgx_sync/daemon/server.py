@@ -393,6 +393,8 @@ def _session_health(room: Room) -> dict[str, Any]:
             {"user_id": u["user_id"], "username": u["username"], "status": u["status"]}
             for u in room.presence.snapshot()
         ],
+        # file -> why its last write failed (retried); only while some write fails
+        **({"write_failures": dict(room.write_failures)} if room.write_failures else {}),
     }
 
 
