@@ -13,13 +13,22 @@
   two heads its commit will have as parents, the live files before it (what an abort
   puts back) and the conflicts it waits on. It completes only when none of those is
   still open, with a commit of the live files plus the files only the other branch has.
+  A conflict no longer in the book (settled, then dropped by a journal rotation and a
+  restart) does not hold it up.
+* A branch merge is kept on disk while it runs (:meth:`BranchMerge.to_state`), in one
+  of three phases, so that a crash never leaves it half done
+  (:func:`merge_recovery`): ``applying`` (its operations may be only partly journaled:
+  the live state goes back to ``before`` and the merge is applied again), ``applied``
+  (it waits for ``complete_merge`` or ``abort_merge``) and ``aborting`` (the abort is
+  finished). A merge whose commit is made (the session's branch holds ``theirs``) is
+  over.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..errors import ClientError
 from .conflict_record import ConflictRecord
@@ -31,13 +40,19 @@ if TYPE_CHECKING:
     from .session import LiveDocument
 
 __all__ = [
+    "MERGE_PHASES",
     "BranchMerge",
+    "MergePhase",
     "abort_merge",
     "author",
     "check_description",
     "merge_branch",
+    "merge_recovery",
     "revert_deletes",
 ]
+
+MergePhase = Literal["applying", "applied", "aborting"]
+MERGE_PHASES: tuple[MergePhase, ...] = ("applying", "applied", "aborting")
 
 DEFAULT_DESCRIPTION = "Version"
 
@@ -84,6 +99,7 @@ class BranchMerge:
     before: Mapping[str, bytes]  # the live files before the merge: what an abort restores
     theirs_only: Mapping[str, bytes]  # files only the merged branch has: kept in the commit
     conflict_ids: tuple[str, ...]  # the blocking conflicts recorded by the merge
+    user_id: str = ""  # who started it: the author of its operations, also when reapplied
 
     @classmethod
     def start(
@@ -94,6 +110,7 @@ class BranchMerge:
         before: Mapping[str, bytes],
         theirs_files: Mapping[str, bytes],
         records: Iterable[ConflictRecord],
+        user_id: str = "",
     ) -> BranchMerge:
         """The merge of ``branch`` (its files ``theirs_files``) into ``before``, with the
         conflict ``records`` it found."""
@@ -104,7 +121,41 @@ class BranchMerge:
             before=dict(before),
             theirs_only={p: d for p, d in theirs_files.items() if p not in before},
             conflict_ids=tuple(r.conflict_id for r in records),
+            user_id=user_id,
         )
+
+    def to_state(self, phase: MergePhase) -> dict[str, Any]:
+        """What is kept on disk while the merge runs, in ``phase``."""
+        return {
+            "phase": phase,
+            "branch": self.branch,
+            "ours": self.ours,
+            "theirs": self.theirs,
+            "user_id": self.user_id,
+            "conflict_ids": list(self.conflict_ids),
+            "before": {p: _text(d) for p, d in self.before.items()},
+            "theirs_only": {p: _text(d) for p, d in self.theirs_only.items()},
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> tuple[BranchMerge, MergePhase]:
+        """The merge :meth:`to_state` kept, and its phase; ValueError when damaged."""
+        try:
+            phase = state["phase"]
+            if phase not in MERGE_PHASES:
+                raise ValueError(f"unknown merge phase {phase!r}")
+            merge = cls(
+                branch=str(state["branch"]),
+                ours=str(state["ours"]),
+                theirs=str(state["theirs"]),
+                before={p: _bytes(t) for p, t in state["before"].items()},
+                theirs_only={p: _bytes(t) for p, t in state["theirs_only"].items()},
+                conflict_ids=tuple(str(c) for c in state["conflict_ids"]),
+                user_id=str(state.get("user_id", "")),
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"a damaged merge record: {exc!r}") from exc
+        return merge, phase
 
     @property
     def parents(self) -> list[str]:
@@ -112,7 +163,13 @@ class BranchMerge:
 
     def waiting(self, conflicts: Mapping[str, ConflictRecord]) -> list[str]:
         """The merge's conflicts still open in ``conflicts`` (the session's book)."""
-        return [cid for cid in self.conflict_ids if conflicts[cid].status == "open"]
+        return [
+            cid for cid in self.conflict_ids if cid in conflicts and conflicts[cid].status == "open"
+        ]
+
+    def recorded(self, conflicts: Mapping[str, ConflictRecord]) -> list[str]:
+        """The merge's conflicts that ``conflicts`` (the session's book) still holds."""
+        return [cid for cid in self.conflict_ids if cid in conflicts]
 
     def files(self, live: Mapping[str, bytes]) -> dict[str, bytes]:
         """What the merge commit holds: the live files and those only theirs has."""
@@ -171,7 +228,30 @@ def merge_branch(
 def abort_merge(live: LiveDocument, merge: BranchMerge) -> dict[str, Any]:
     """Mark the conflicts ``merge`` waits on ``aborted`` (the merge is given up); returns
     the journal record that keeps them."""
-    aborted = [live.book.conflicts[cid] for cid in merge.conflict_ids]
+    aborted = [live.book.conflicts[cid] for cid in merge.recorded(live.book.conflicts)]
     for conflict in aborted:
         conflict.status = "aborted"
     return live.conflict_record(aborted)
+
+
+MergeStep = Literal["over", "reapply", "wait", "finish_abort"]
+
+
+def merge_recovery(phase: MergePhase, *, committed: bool) -> MergeStep:
+    """What a merge kept in ``phase`` needs when its session is loaded again:
+    ``committed`` says the session's branch holds the merged branch's head already."""
+    if committed and phase != "aborting":
+        return "over"  # the crash came after the two-parent commit
+    if phase == "applying":
+        return "reapply"
+    if phase == "aborting":
+        return "finish_abort"
+    return "wait"
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")

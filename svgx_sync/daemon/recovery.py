@@ -97,8 +97,10 @@ class Recovery:
         room = Room(document, live, journal, settings)
         room.bases.load()
         room.bases.note_seen(live.last_written)
+        merge_notices = self.versions.restore_merge(room)  # a merge a crash interrupted
         if room.checked_out():
             self._recover_working_tree(room)
+        room.load_notices.extend(merge_notices)
         log.info(
             "live %s at seq %d (checkpoint %d, %d replayed)", room.key, live.seq, seq, replayed
         )

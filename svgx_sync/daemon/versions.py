@@ -9,25 +9,31 @@ aborted merge replaces every live file at one ``seq``, and every client reloads.
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import Any, Protocol
 
 from ..core import protocol as P
+from ..core.conflict_record import ConflictRecord
 from ..core.session import version_files
 from ..core.versions import (
     BranchMerge,
+    MergePhase,
     abort_merge,
     author,
     check_description,
     merge_branch,
+    merge_recovery,
     revert_deletes,
     revert_description,
     version_description,
 )
 from ..errors import ClientError, ProtocolError, StoreError, SvgxError
 from ..git.layout import SYSTEM_NAME
+from ..git.merge_record import forget_merge, keep_merge, read_merge
 from ..git.names import validate_branch_name
 from .commit import GroupCommit
 from .files import FileWriter
@@ -222,6 +228,7 @@ class Versions:
         ordinary operations; conflicts become open conflict records resolved with
         ``resolve_conflict``. The two-parent commit is made at once when nothing blocks,
         otherwise by ``complete_merge``; ``abort_merge`` puts the live state back.
+        The merge is kept on disk while it runs (:mod:`svgx_sync.git.merge_record`).
         """
         if not msg.branch:
             raise ProtocolError("merge_branch needs branch: the branch to merge in")
@@ -234,27 +241,43 @@ class Versions:
         base = document.repo.merge_base(ours_head, theirs_head)
         if base is not None and str(base) == theirs_head:
             return P.branch_merged(msg.branch, up_to_date=True)
+        user_id, _ = _author(conn, msg)
+        records, notes = self._apply_merge(room, msg.branch, ours_head, theirs_head, user_id)
+        if records:
+            return P.merge_in_progress(msg.branch, records, notes)
+        return self._commit_merge(conn, room, msg, notes)
+
+    def _apply_merge(
+        self, room: Room, branch: str, ours_head: str, theirs_head: str, user_id: str
+    ) -> tuple[list[ConflictRecord], list[str]]:
+        """Merge ``theirs_head`` into the live state and wait (``room.merge``): kept as
+        ``applying`` before anything is applied, ``applied`` once all is journaled."""
+        document, live = room.document, room.live
+        base = document.repo.merge_base(ours_head, theirs_head)
         base_files = document.svg_files(str(base)) if base is not None else {}
         theirs_files = document.svg_files(theirs_head)
         ours_files = live.contents()
-        user_id, _ = _author(conn, msg)
         changes, records, notes = merge_branch(
-            live, base_files, ours_files, theirs_files, branch=msg.branch, user_id=user_id
+            live, base_files, ours_files, theirs_files, branch=branch, user_id=user_id
         )
+        merge = BranchMerge.start(
+            branch, ours_head, theirs_head, ours_files, theirs_files, records, user_id
+        )
+        self._keep_merge(room, merge, "applying")
+        crash_point("merge-kept")
         now = time.time()
         for path, ops in changes:
             for out in live.apply_external(path, ops, now=now):
                 self.commit.queue(room, out, None)
-        room.merge = BranchMerge.start(
-            msg.branch, ours_head, theirs_head, ours_files, theirs_files, records
-        )
+            crash_point("merge-applying", room.journal.sync)
         if records:
             room.journal.append(live.conflict_record(records))
             room.notices.append(P.conflict_detected(records))
         self.commit.flush(room)
-        if records:
-            return P.merge_in_progress(msg.branch, records, notes)
-        return self._commit_merge(conn, room, msg, notes)
+        crash_point("merge-journaled")
+        self._keep_merge(room, merge, "applied")
+        room.merge = merge
+        return records, notes
 
     def complete_merge(self, conn: Requester, room: Room, msg: P.VersionRequest) -> dict[str, Any]:
         return self._commit_merge(conn, room, msg, None)
@@ -271,6 +294,9 @@ class Versions:
             raise ClientError(f"resolve these conflicts first: {', '.join(waiting)}")
         self.commit.flush(room)
         self.files.write_files(room)
+        # A checkpoint of what is committed next: a crash right after the commit then
+        # reloads it, not the branch's new head with the merge's operations replayed.
+        self.files.checkpoint(room)
         user_id, username = _author(conn, msg)
         description = merge.description(msg.description, room.live.branch)
         version_id = room.document.commit(
@@ -283,7 +309,9 @@ class Versions:
             parents=merge.parents,
             update_workdir=room.checked_out(),
         )
+        crash_point("merge-committed")
         room.merge = None
+        self._forget_merge(room)
         room.version_ops.clear()
         self.files.checkpoint(room, force=True)
         room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
@@ -293,13 +321,78 @@ class Versions:
         merge = room.merge
         if merge is None:
             raise ClientError("no merge is in progress")
-        self.commit.flush(room)
-        room.journal.append(abort_merge(room.live, merge))
-        self._reset(room, merge.before, reason=merge.abort_reason())
-        room.merge = None
-        self.files.write_soon(room)
+        self._keep_merge(room, merge, "aborting")
+        self._undo_merge(room, merge)
         self._reload_clients(room, P.merge_aborted(merge.branch))
         return P.merge_aborted(merge.branch)
+
+    def _undo_merge(self, room: Room, merge: BranchMerge) -> None:
+        """Mark the merge's conflicts aborted and put the live state from before it back."""
+        self.commit.flush(room)
+        live = room.live
+        room.journal.append(abort_merge(live, merge))
+        self._reset(room, merge.before, reason=merge.abort_reason())
+        crash_point("merge-undone")
+        room.merge = None
+        self._forget_merge(room)
+        self.files.write_soon(room)
+
+    def _keep_merge(self, room: Room, merge: BranchMerge, phase: MergePhase) -> None:
+        keep_merge(room.document.repo.path, room.live.branch, merge.to_state(phase))
+
+    def _forget_merge(self, room: Room) -> None:
+        try:
+            forget_merge(room.document.repo.path, room.live.branch)
+        except StoreError:
+            # Harmless once the merge is over: the next load finds it over too.
+            log.exception("could not remove the merge record of %s", room.key)
+
+    def restore_merge(self, room: Room) -> list[dict[str, Any]]:
+        """A loaded session whose merge a crash interrupted: finish what its phase needs
+        (:func:`~svgx_sync.core.versions.merge_recovery`); the notices for the first
+        client to join."""
+        state = read_merge(room.document.repo.path, room.live.branch)
+        if state is None:
+            return []
+        try:
+            merge, phase = BranchMerge.from_state(state)
+        except ValueError:
+            log.exception("%s: the merge record cannot be used; ignored", room.key)
+            self._forget_merge(room)
+            return []
+        repo, live = room.document.repo, room.live
+        head = str(repo.references[f"refs/heads/{live.branch}"].target)
+        committed = head == merge.theirs or repo.descendant_of(head, merge.theirs)
+        step = merge_recovery(phase, committed=committed)
+        log.warning(
+            "%s: the merge of %s was interrupted (%s): %s", room.key, merge.branch, phase, step
+        )
+        if step == "over":
+            self._forget_merge(room)
+            return []
+        if step == "finish_abort":
+            self._undo_merge(room, merge)
+            return [P.merge_aborted(merge.branch)]
+        if step == "reapply":
+            self._undo_merge(room, merge)
+            records, notes = self._apply_merge(
+                room, merge.branch, merge.ours, merge.theirs, merge.user_id
+            )
+        else:
+            room.merge = merge
+            records = [live.book.conflicts[c] for c in merge.waiting(live.book.conflicts)]
+            notes = []
+        return [P.merge_in_progress(merge.branch, records, notes)]
+
+
+def crash_point(name: str, before: Callable[[], None] | None = None) -> None:
+    """Tests kill the daemon here with a real ``kill -9`` of its own process when
+    ``SVGX_SYNC_CRASH_AT`` names this point (``before`` runs first: what the operating
+    system would have written by then). Never set outside tests."""
+    if os.environ.get("SVGX_SYNC_CRASH_AT") == name:
+        if before is not None:
+            before()
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _author(conn: Requester, msg: P.VersionRequest) -> tuple[str, str]:
