@@ -193,3 +193,28 @@ def test_no_command_of_ours_runs_a_program_the_repository_config_names(
                 pass
         assert svgx(tmp_path, "version", "plan", "-m", "W", "--port", str(port)).returncode == 0
     assert not marker.exists(), marker.read_text()
+
+
+def test_a_deleted_checkpoint_ref_falls_back_to_the_branch_head(
+    tmp_path: Path, git: Callable[..., str], caplog: pytest.LogCaptureFixture
+) -> None:
+    async def first(daemon: Daemon) -> None:
+        (a,) = await joined(daemon, "alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "a1")
+        await a.send(type="version", action="create_version", description="V")
+        await a.expect("version_created")
+        await a.op("alice", "update", "r1", {"attributes": {"x": "3"}}, "a2")
+
+    run_with_daemon(tmp_path, first)  # a clean stop checkpoints
+    repo = tmp_path / "docs" / "doc"
+    git(repo, "update-ref", "-d", "refs/svgx/live/main")
+
+    async def second(daemon: Daemon) -> None:
+        (c,) = await joined(daemon, "carol")
+        assert (await c.op("carol", "create", "r2", {"type": "rectangle"}, "c1"))["status"] == (
+            "applied"
+        )
+
+    run_with_daemon(tmp_path, second)
+    assert any("journal" in r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert 'id="r1"' in git(repo, "show", "main:document.svg")

@@ -23,7 +23,7 @@ from ..core.replay import replay_journal
 from ..core.session import LiveDocument
 from ..durable.bases import WrittenBases
 from ..durable.journal import Journal, journal_path, read_journal
-from ..errors import NotFound, SvgxError
+from ..errors import NotFound, OperationError, SvgxError
 from ..git.layout import checkpoint_seq, read_checkpoint
 from ..git.store import Document
 from .commit import GroupCommit
@@ -68,32 +68,15 @@ class Recovery:
                 )
         else:
             files = document.svg_files(str(head.target))
-        if damage:
-            log.warning(
-                "%s@%s: %s; continuing from the branch head: live edits since the last"
-                " version that the journal no longer holds are lost",
-                document.name,
-                branch,
-                damage,
-            )
-        settings = self.rt.settings
-        live = LiveDocument(
-            document.name,
-            branch,
-            files,
-            seq=seq,
-            strategy=settings.default_strategy,
-            history_size=settings.history_size,
-        )
         journal = Journal(journal_path(Path(repo.path), branch))
-        # Without its checkpoint the journal's operations do not apply to the head's
-        # files: they only keep the seq and the answers, and a reset starts afresh.
-        after = sys.maxsize if damage else seq
-        replayed = replay_journal(live, read_journal(journal.path), after_seq=after)
+        live, replayed, lost = self._replay(
+            document, branch, files, seq, journal.path, damage, checkpointed=commit is not None
+        )
         journal.open()
-        if damage:
-            journal.append(live.reset(files, reason="the live checkpoint was unreadable"))
+        if lost:
+            journal.append(live.reset(files, reason=lost))
             journal.sync()
+        settings = self.rt.settings
         room = Room(document, live, journal, settings)
         room.bases.load()
         room.bases.note_seen(live.last_written)
@@ -105,6 +88,56 @@ class Recovery:
             "live %s at seq %d (checkpoint %d, %d replayed)", room.key, live.seq, seq, replayed
         )
         return room
+
+    def _fresh(
+        self, document: Document, branch: str, files: dict[str, bytes], seq: int
+    ) -> LiveDocument:
+        settings = self.rt.settings
+        return LiveDocument(
+            document.name,
+            branch,
+            files,
+            seq=seq,
+            strategy=settings.default_strategy,
+            history_size=settings.history_size,
+        )
+
+    def _replay(
+        self,
+        document: Document,
+        branch: str,
+        files: dict[str, bytes],
+        seq: int,
+        path: Path,
+        damage: str,
+        *,
+        checkpointed: bool,
+    ) -> tuple[LiveDocument, int, str]:
+        """The live session: ``files`` at ``seq`` and the journal at ``path`` replayed,
+        with how many operations were. With ``damage`` (the checkpoint is damaged or
+        gone) the journal's operations do not apply to the branch head's ``files``:
+        they keep only the seq and the answers, and the caller resets the session to
+        ``files`` with the reason returned. So too without a checkpoint, when the
+        journal does not apply to the head (the ref was deleted after a version was
+        made of the journal's operations)."""
+        live = self._fresh(document, branch, files, seq)
+        if not damage:
+            try:
+                return live, replay_journal(live, read_journal(path), after_seq=seq), ""
+            except OperationError as exc:
+                if checkpointed:
+                    raise
+                damage = f"there is no live checkpoint and the journal does not apply ({exc})"
+                live = self._fresh(document, branch, files, seq)
+        log.warning(
+            "%s@%s: %s; continuing from the branch head: live edits since the last"
+            " version that the journal no longer holds are lost",
+            document.name,
+            branch,
+            damage,
+        )
+        replay_journal(live, read_journal(path), after_seq=sys.maxsize)
+        return live, 0, "the live checkpoint was unreadable or gone"
 
     def _recover_working_tree(self, room: Room) -> None:
         """Merge what other programs and git did to the working tree while the daemon was
