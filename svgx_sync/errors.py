@@ -10,7 +10,8 @@ a fault of ours is logged and the operation is not acknowledged::
     │   ├── DocumentError           SVG text refused (not well-formed, DOCTYPE, too big/deep)
     │   ├── OperationError          operation refused (bad value, id clash, malformed data)
     │   │   ├── UnknownElement      the operation names an element that is not there
-    │   │   └── ActiveContent       the operation would put script or outside loads in the file
+    │   │   ├── ActiveContent       the operation would put script or outside loads in the file
+    │   │   └── LimitExceeded       the operation would make the file too large or too deep
     │   ├── NotFound                unknown document, version, branch, tag or conflict
     │   ├── ProtocolError           malformed or unknown wire message
     │   ├── Unauthorized            no valid token: missing, unknown, expired or badly signed
@@ -77,6 +78,13 @@ class ActiveContent(OperationError):
     def __init__(self, message: str, findings: list[dict[str, Any]] | None = None) -> None:
         super().__init__(message)
         self.findings = findings or []
+
+
+class LimitExceeded(OperationError):
+    """The operation would build a document larger, deeper or with a longer value than a
+    file may hold when it is loaded (``svgx_sync.core.svgdoc``); nothing was applied."""
+
+    code = "limit_exceeded"
 
 
 class NotFound(ClientError):

@@ -18,7 +18,7 @@ from lxml import etree
 
 from ..errors import DocumentError
 from .namespaces import KNOWN_PREFIXES, XML_NS
-from .xmltext import DECLARATION, declared, is_element
+from .xmltext import DECLARATION, declaration, declared, is_element
 
 if TYPE_CHECKING:
     from .svgdoc import SvgDocument
@@ -96,9 +96,11 @@ class TextBindings:
         if any(u == ns and (p is not None or tag) for p, u in self.scope(el).items()):
             return
         prefix = _free_prefix(ns, hint, self._all_bindings())
-        root = self.doc.root
+        doc = self.doc
+        root = doc.root
         self.added.setdefault(root, {})[prefix] = ns
-        self.doc.edits.attributes.setdefault(root, dict(root.attrib))
+        doc.edits.attributes.setdefault(root, dict(root.attrib))
+        doc.size_bound += doc.bytes_of(declaration(prefix, ns)) + 1
 
     def _all_bindings(self) -> dict[str, set[str]]:
         """prefix -> the namespaces it is bound to anywhere in the text being written."""
@@ -164,6 +166,8 @@ class TextBindings:
         if missing:
             self.added.setdefault(el, {}).update(missing)
             self.doc.edits.attributes.setdefault(el, dict(el.attrib))
+            written = " ".join(declaration(p, u) for p, u in missing.items())
+            self.doc.size_bound += self.doc.bytes_of(written) + 1
 
 
 def _free_prefix(ns: str, hint: str | None, bound: dict[str, set[str]]) -> str:

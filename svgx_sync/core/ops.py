@@ -15,6 +15,12 @@ Guarantees:
   it did not have, and nothing may be added or changed inside an active element. It may
   remove active content, and change what else an element that holds some has. A
   refusal is an :class:`~svgx_sync.errors.ActiveContent` error.
+* An operation may not build what a file may not hold when it is loaded: a document
+  larger than :data:`~svgx_sync.core.svgdoc.MAX_BYTES`, elements nested deeper than
+  :data:`~svgx_sync.core.svgdoc.MAX_DEPTH` or a value longer than
+  :data:`~svgx_sync.core.svgdoc.MAX_VALUE`; it is refused with
+  :class:`~svgx_sync.errors.LimitExceeded` instead. Checked per edit against the running
+  size the document keeps, never by writing the whole file.
 * ``select`` and ``deselect`` never change the document (they are presence).
 * Constraints and assemblies live in the file, in our namespace, inside a ``<metadata
   id="svgx-model">`` element: browsers ignore them and other editors keep them.
@@ -36,13 +42,26 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..errors import (
     ActiveContent,
     DocumentError,
+    LimitExceeded,
     OperationError,
     UnknownElement,
     validation_problems,
 )
 from . import active
 from .namespaces import SVGX_NS, XML_NS, attribute_key, attribute_name, namespaces_of
-from .svgdoc import SvgDocument, format_style, is_blank, is_element, parse_style
+from .svgdoc import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_VALUE,
+    SvgDocument,
+    escape_attr,
+    escape_text,
+    format_style,
+    height,
+    is_blank,
+    is_element,
+    parse_style,
+)
 
 EXTERNAL_USER = "external"
 """``user_id`` of the operations that bring other programs' edits into a session."""
@@ -296,6 +315,29 @@ def _check_attribute(name: str, value: str | None) -> None:
         raise OperationError(f"invalid attribute name {name!r}")
 
 
+def _check_depth(doc: SvgDocument, parent: Any, el: Any) -> None:
+    """Refuse to put ``el`` under ``parent`` if that nests elements deeper than a file may."""
+    depth = doc.depth_of(parent) + height(el)
+    if depth > MAX_DEPTH:
+        raise LimitExceeded(
+            f"elements would be nested {depth} deep; a file may nest them at most "
+            f"{MAX_DEPTH} deep (max_depth); nothing was applied"
+        )
+
+
+def _check_value(value: str | None, what: str, escape: Callable[[str], str]) -> None:
+    """Refuse a value longer than a file may hold (as written, in UTF-8 at most 4 bytes a
+    character, and escaped at most 6 characters a character)."""
+    if value is None or len(value) * 24 <= MAX_VALUE:
+        return
+    size = len(escape(value).encode())
+    if size > MAX_VALUE:
+        raise LimitExceeded(
+            f"{what} would be {size} bytes long; a file may hold at most {MAX_VALUE} "
+            "bytes in one value (max_value); nothing was applied"
+        )
+
+
 # -- the undo log ------------------------------------------------------------------------
 
 
@@ -371,6 +413,7 @@ class _Edit:
         old = el.get(key)
         if old == value:
             return
+        _check_value(value, f"attribute {key}", escape_attr)
         self._check_attribute(el, key, value)
         address_before = self.doc.address_of(el)
         self.doc.set_attribute(el, key, value, prefix=prefix)
@@ -384,6 +427,7 @@ class _Edit:
         old = el.text
         if (old or "") == (text or ""):
             return
+        _check_value(text, "the text", escape_text)
         self._check_text(el, text)
         self.doc.set_text(el, text)
         self.undo.append(lambda: self.doc.set_text(el, old))
@@ -391,6 +435,7 @@ class _Edit:
 
     def set_tail(self, el: Any, tail: str | None) -> None:
         old = el.tail
+        _check_value(tail, "the text", escape_text)
         if self.screen and tail:
             self._refuse_inside(el.getparent())
         self.doc.set_tail(el, tail)
@@ -398,6 +443,7 @@ class _Edit:
         self._inverse(OperationType.UPDATE, self.doc.address_of(el), {"tail": old or ""})
 
     def insert(self, parent: Any, element_index: int | None, el: Any) -> None:
+        _check_depth(self.doc, parent, el)
         if self.screen:
             self._refuse_inside(parent)
             self.check_new(el)
@@ -426,6 +472,8 @@ class _Edit:
         old_parent_address = self.doc.address_of(old_parent)
         old_index = _element_index(el)
         old_node_index = list(old_parent).index(el)
+        if self.doc.depth_of(parent) > self.doc.depth_of(old_parent):
+            _check_depth(self.doc, parent, el)  # no deeper than it was: it fits
         if self.screen:
             self._refuse_inside(parent)
         restore = self._text_around(el)
@@ -514,10 +562,17 @@ def apply_operation(doc: SvgDocument, op: Operation, *, screen: bool = False) ->
         _element(doc, op.element_id)
         return []
     edit = _Edit(doc, op, screen=screen)
+    size = doc.size_bound
     try:
         _APPLY[op.operation_type](edit, op)
+        if doc.size_bound > max(size, MAX_BYTES):
+            raise LimitExceeded(
+                f"the file would be larger than {MAX_BYTES} bytes ({MAX_BYTES // 2**20} MiB), "
+                "the most a file may hold (max_bytes); nothing was applied"
+            )
     except Exception:
         edit.rollback()
+        doc.size_bound = size
         raise
     return _coalesce(list(reversed(edit.inverse)))
 

@@ -5,8 +5,10 @@ Guarantees:
 * Parsing never loads a DTD, never expands an entity and never touches the network. A
   DOCTYPE without an internal subset (the usual ``<!DOCTYPE svg PUBLIC ...>``) is kept
   byte for byte and ignored; a DOCTYPE with an internal subset (where entities are
-  declared) is refused with :class:`DocumentError`. Size and nesting depth are bounded
-  (:data:`MAX_BYTES`, :data:`MAX_DEPTH`).
+  declared) is refused with :class:`DocumentError`. Size, nesting depth and the length of
+  one value are bounded (:data:`MAX_BYTES`, :data:`MAX_DEPTH`, :data:`MAX_VALUE`), and
+  :attr:`SvgDocument.size_bound` follows the size through every edit, so that live
+  operations can be held to the same limits (``ops``).
 * Every element is reachable in O(1) by its ``id``. Duplicate ids are reported in
   :attr:`SvgDocument.duplicate_ids`, never merged; the index points at the first one.
   Elements without an id are addressed by their position (``/0/3/1``: element-child
@@ -50,11 +52,13 @@ __all__ = [
     "DEFAULT_FILE",
     "MAX_BYTES",
     "MAX_DEPTH",
+    "MAX_VALUE",
     "Span",
     "SvgDocument",
     "escape_attr",
     "escape_text",
     "format_style",
+    "height",
     "is_blank",
     "is_element",
     "parse_style",
@@ -67,7 +71,15 @@ DEFAULT_FILE = "document.svg"
 """The file a new document is created with, and the one an operation without ``file`` edits."""
 
 MAX_BYTES = 64 * 1024 * 1024
+"""The largest file read, in bytes."""
 MAX_DEPTH = 256
+"""The deepest nesting of elements read, the root counting as one (libxml2 refuses more
+without ``huge_tree``)."""
+MAX_VALUE = 10_000_000
+"""The longest attribute value or text, in bytes, that libxml2 reads without ``huge_tree``."""
+
+# What an edit may add beyond its values, at most: a name's prefix, quotes, an end tag.
+_SLACK = 64
 
 _LOCAL = threading.local()
 
@@ -127,6 +139,11 @@ class SvgDocument:
                 raise DocumentError(f"{name}: not well-formed XML: {exc}") from exc
             log.warning("%s: repaired on reading: %s", name, "; ".join(self.repairs))
         self.source = text
+        self.size_bound = len(data)
+        """At least as many bytes as :meth:`render` would give now, kept up to date by
+        every edit without writing (exact after :meth:`commit_render`)."""
+        # Bytes per ASCII character: 1 in UTF-8 and the single-byte encodings, 2 in UTF-16.
+        self._ascii_width = len("aa".encode(self.encoding)) - len("a".encode(self.encoding))
         self.edits = Edits()
         self.bindings = TextBindings(self)
         found = map_source(text, self.root, name, MAX_DEPTH)
@@ -201,6 +218,10 @@ class SvgDocument:
     def elements(self) -> Iterator[Any]:
         return self.root.iter(etree.Element)
 
+    def depth_of(self, el: Any) -> int:
+        """How deep ``el`` sits, the root counting as one (as :data:`MAX_DEPTH` counts)."""
+        return 1 + sum(1 for _ in el.iterancestors())
+
     # -- mutations -------------------------------------------------------------------
 
     def set_attribute(
@@ -213,6 +234,11 @@ class SvgDocument:
         """
         if value is not None and key.startswith("{"):
             self.bindings.bind(el, etree.QName(key).namespace, prefix)
+        old = el.get(key)
+        if value is not None:
+            self.size_bound += self.bytes_of(escape_attr(value)) + len(key) + _SLACK
+        if old is not None and el.getparent() is not None:
+            self.size_bound -= len(old)  # it was written at least this long
         if el not in self.edits.attributes:
             self.edits.attributes[el] = dict(el.attrib)
         if key == "id":
@@ -225,12 +251,26 @@ class SvgDocument:
             self._index_add(el)
 
     def set_text(self, el: Any, text: str | None) -> None:
+        self._resize_text(el, el.text, text)
         el.text = text
         self.edits.text.add(el)
 
     def set_tail(self, node: Any, tail: str | None) -> None:
+        self._resize_text(node, node.tail, tail)
         node.tail = tail
         self.edits.tails.add(node)
+
+    def _resize_text(self, node: Any, old: str | None, new: str | None) -> None:
+        if new:
+            self.size_bound += self.bytes_of(escape_text(new)) + len(str(node.tag)) + _SLACK
+        if old and node.getparent() is not None:
+            self.size_bound -= len(old)
+
+    def bytes_of(self, text: str) -> int:
+        """At least as many bytes as ``text`` takes in this file's encoding."""
+        if text.isascii():
+            return len(text) * self._ascii_width
+        return len(text.encode(self.encoding, "xmlcharrefreplace"))
 
     def new_element(self, tag: str, attrib: dict[str, str] | None = None) -> Any:
         """A detached element; attach it with :meth:`insert`.
@@ -278,10 +318,16 @@ class SvgDocument:
         else:
             el.tail = self._indent_before(parent, index)
         parent.insert(index, el)
+        # An empty parent written as <g/> gains an end tag.
+        self.size_bound += len(str(parent.tag))
         if el in self.spans:
             self.bindings.keep(el)
+            # Its text is the source's, which the size counts already (removals keep it).
+            self.size_bound += self.bytes_of(el.tail or "") + _SLACK
         else:
             self.bindings.bind_new(el)
+            fresh = writer.write_fresh(self, el, None)
+            self.size_bound += self.bytes_of(fresh) + self.bytes_of(el.tail or "") + _SLACK
         self.edits.children.add(parent)
         self.edits.tails.add(el)
         for node in el.iter(etree.Element):
@@ -369,7 +415,9 @@ class SvgDocument:
         writer.adopt(self, w)
         self.bindings.clear()
         self.edits.clear()
-        return w.text.encode(self.encoding)
+        data = w.text.encode(self.encoding)
+        self.size_bound = len(data)
+        return data
 
     # -- namespaces ------------------------------------------------------------------
 
@@ -440,3 +488,14 @@ class SvgDocument:
         el = children[0]
         el.tail = None
         return el
+
+
+def height(el: Any) -> int:
+    """How many levels of elements ``el``'s subtree has: 1 for an element without any."""
+    best = 0
+    stack = [(el, 1)]
+    while stack:
+        node, level = stack.pop()
+        best = max(best, level)
+        stack.extend((c, level + 1) for c in node if is_element(c))
+    return best

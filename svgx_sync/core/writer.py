@@ -89,9 +89,9 @@ def write(doc: SvgDocument) -> Output:
     return w
 
 
-def write_fresh(doc: SvgDocument, el: Any, outer: dict[str | None, str]) -> str:
+def write_fresh(doc: SvgDocument, el: Any, outer: dict[str | None, str] | None) -> str:
     """``el``'s markup written anew, declaring what its reader (who declares ``outer``)
-    would lack."""
+    would lack; with ``outer`` None, as the document would write it where it is."""
     w = Output()
     _Rewriter(doc, set(), w).fresh(el, el.getparent(), outer)
     return "".join(w.parts)
