@@ -4,8 +4,8 @@ again on the same folder.
 
 No sequence of accepted operations may build a document that the daemon would refuse to
 load: an operation that would nest elements deeper, or make the file larger, than a file
-may be is refused with ``limit_exceeded`` and nothing of it is applied (docs/security.md,
-"Limits").
+may be is refused with ``limit_exceeded`` and nothing of it is applied. No number an
+operation computes is written as ``inf`` or ``nan`` (docs/security.md, "Limits").
 """
 
 from __future__ import annotations
@@ -190,3 +190,34 @@ def test_a_value_longer_than_a_file_may_hold_is_refused(tmp_path: Path) -> None:
     SvgDocument(on_disk)
     served = start_again(root, folder)
     assert "--p10" in served and "--p11" not in served
+
+
+def test_a_move_whose_result_is_not_finite_is_refused(tmp_path: Path) -> None:
+    root, folder = setup_root(tmp_path)
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        (alice,) = await clients(daemon, "alice")
+        far = {"dx": 1.7e308, "dy": 0}
+        assert (await send_op(alice, "move", "r", far, "far-0"))["status"] == "applied"
+        refused = await send_op(alice, "move", "r", far, "far-1")
+        assert refused["type"] == "error" and refused["code"] == "invalid_operation"
+        assert "finite" in refused["message"], refused["message"]
+        # A resize whose result overflows is refused the same way.
+        line = {"type": "line", "attributes": {"x1": 1.7e308, "y1": 0, "x2": 1, "y2": 1}}
+        assert (await create(alice, "l", line, "line-1"))["status"] == "applied"
+        wide = {"width": 1.7e308, "height": 1}
+        refused = await send_op(alice, "resize", "l", wide, "wide-1")
+        assert refused["type"] == "error" and "finite" in refused["message"], refused
+        # And so is a number attribute given as text that is not a finite number.
+        text = {"attributes": {"x": "inf", "y": "NaN"}}
+        refused = await send_op(alice, "update", "r", text, "text-inf")
+        assert refused["type"] == "error" and "finite" in refused["message"], refused
+        live = daemon.rooms["doc@main"].live
+        assert live.seq == 2
+        await until(lambda: b'id="l"' in (folder / DOC).read_bytes(), "the file written")
+
+    serve(root, folder, body)
+    text = (folder / DOC).read_bytes()
+    assert b'x="1"' not in text  # the first move is there
+    for word in (b"inf", b"nan", b"NaN"):
+        assert word not in text

@@ -21,6 +21,8 @@ Guarantees:
   :data:`~svgx_sync.core.svgdoc.MAX_VALUE`; it is refused with
   :class:`~svgx_sync.errors.LimitExceeded` instead. Checked per edit against the running
   size the document keeps, never by writing the whole file.
+* No number is written that is not finite: a move or resize whose result overflows, or
+  a number attribute given as ``inf`` or ``nan``, is refused.
 * ``select`` and ``deselect`` never change the document (they are presence).
 * Constraints and assemblies live in the file, in our namespace, inside a ``<metadata
   id="svgx-model">`` element: browsers ignore them and other editors keep them.
@@ -250,7 +252,12 @@ def _local(el: Any) -> str:
 
 
 def fmt(value: float) -> str:
-    """A number as SVG wants it: ``100`` not ``100.0``, no exponent noise."""
+    """A number as SVG wants it: ``100`` not ``100.0``, no exponent noise.
+
+    Refuses a number that is not finite (a move or a resize that overflowed): SVG has no
+    ``inf``, and a viewer would drop the attribute."""
+    if not math.isfinite(value):
+        raise OperationError(f"the result is not a finite number ({value}); nothing was applied")
     if float(value).is_integer():
         return str(int(value))
     return repr(round(float(value), 6))
@@ -313,6 +320,25 @@ def _scalar(value: Any, what: str) -> str:
 def _check_attribute(name: str, value: str | None) -> None:
     if not re.match(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$", name):
         raise OperationError(f"invalid attribute name {name!r}")
+    if value is not None and name in NUMBER_ATTRIBUTES:
+        for token in re.split(r"[\s,]+", value.strip()):
+            if not _finite_text(token):
+                raise OperationError(f"{name}={value!r} is not a finite number")
+
+
+NUMBER_ATTRIBUTES = frozenset(
+    ["x", "y", "width", "height", "cx", "cy", "r", "rx", "ry", "x1", "y1", "x2", "y2"]
+    + ["font-size", "points"]
+)
+"""Attributes that ``position`` and ``size`` read and write as numbers."""
+
+
+def _finite_text(token: str) -> bool:
+    """False for the spellings of a number that is not finite (``inf``, ``NaN``, ``1e999``)."""
+    try:
+        return math.isfinite(float(token.removesuffix("px")))
+    except ValueError:
+        return True  # not a number at all: a unit or a percentage, left to the viewer
 
 
 def _check_depth(doc: SvgDocument, parent: Any, el: Any) -> None:
