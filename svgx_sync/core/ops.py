@@ -591,7 +591,7 @@ def apply_operation(doc: SvgDocument, op: Operation, *, screen: bool = False) ->
     size = doc.size_bound
     try:
         _APPLY[op.operation_type](edit, op)
-        if doc.size_bound > max(size, MAX_BYTES):
+        if doc.size_bound > max(size, MAX_BYTES) and (screen or _written_size(doc) > MAX_BYTES):
             raise LimitExceeded(
                 f"the file would be larger than {MAX_BYTES} bytes ({MAX_BYTES // 2**20} MiB), "
                 "the most a file may hold (max_bytes); nothing was applied"
@@ -601,6 +601,15 @@ def apply_operation(doc: SvgDocument, op: Operation, *, screen: bool = False) ->
         doc.size_bound = size
         raise
     return _coalesce(list(reversed(edit.inverse)))
+
+
+def _written_size(doc: SvgDocument) -> int:
+    """The exact size of the file now, which the kept size may overstate (a removal counts
+    only when the file is written). Asked only when that count crosses the limit, and
+    only for operations that must be taken if they fit: a journal replayed, an inverse,
+    another program's edit (a client's operation is judged by the count alone)."""
+    doc.size_bound = len(doc.to_bytes())
+    return doc.size_bound
 
 
 def _coalesce(inverse: list[Operation]) -> list[Operation]:
