@@ -18,6 +18,7 @@ from typing import Any
 import websockets
 from test_watcher import Client, clients, serve, setup_root, until
 
+from svgx_sync.config import Settings
 from svgx_sync.core.svgdoc import MAX_BYTES, MAX_DEPTH, MAX_VALUE, SvgDocument
 from svgx_sync.daemon.server import Daemon
 
@@ -153,9 +154,18 @@ def test_creates_that_would_make_the_file_too_large_are_refused(tmp_path: Path) 
             if got["type"] == "error":
                 break
 
-    # The file is written once, when the daemon stops: 75 writes of a file growing to
-    # 64 MiB would only make the test slow.
-    serve(root, folder, body, write_debounce_ms=600_000)
+    async def main() -> None:
+        # The file is written once, when the daemon stops: 75 writes of a file growing to
+        # 64 MiB would only make the test slow. 64 MiB through the socket, the journal
+        # and the file take a while on a busy machine: a longer deadline than serve()'s.
+        daemon = Daemon(Settings(root=root, port=0, write_debounce_ms=600_000))
+        await daemon.start()
+        try:
+            await body(daemon, folder)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 300))
     refused = acks[-1]
     assert refused["type"] == "error", [a.get("status") for a in acks[-3:]]
     assert refused["code"] == "limit_exceeded"
