@@ -572,10 +572,11 @@ class Harness:
         self.daemon = Daemon(self.settings())
         await self.daemon.start()
         assert self.daemon.port is not None
-        self.keeper = await Peer.connect(self.daemon.port, KEEPER)
-        assert (await self.keeper.join(KEEPER, "steady"))["type"] == "welcome"
-        self.neighbour = await Peer.connect(self.daemon.port, NEIGHBOUR)
-        assert (await self.neighbour.join(NEIGHBOUR, "fuzz"))["type"] == "welcome"
+        for name, session in ((KEEPER, "steady"), (NEIGHBOUR, "fuzz")):
+            peer = await Peer.connect(self.daemon.port, name)
+            welcome = await peer.join(name, session)
+            assert welcome["type"] == "welcome", (session, welcome)
+            setattr(self, name, peer)
 
     async def stop(self) -> None:
         for peer in (self.keeper, self.neighbour):
@@ -746,3 +747,130 @@ def test_protocol_fuzz_keeps_serving_and_loses_nothing(
             )
             record_property("summary", summary)
             print(summary)
+
+
+# -- what the fuzz found, each as a user meets it -------------------------------------------
+
+
+def with_daemon(tmp_path: Path, body: Callable[[int], Any]) -> None:
+    """Run ``body(port)`` against a fresh daemon, under a deadline."""
+
+    async def main() -> None:
+        daemon = Daemon(Settings(root=tmp_path / "docs", port=0, idle_unload_s=0))
+        await daemon.start()
+        try:
+            assert daemon.port is not None
+            await body(daemon.port)
+        finally:
+            await daemon.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+async def answers(
+    port: int, user: str, operations: list[tuple[str, str, dict[str, Any]]]
+) -> tuple[list[dict[str, Any]], str]:
+    """What each operation was answered (after a ``create`` of ``r1``), and the document
+    a client joining afterwards is sent."""
+    peer = await Peer.connect(port, user)
+    assert (await peer.join(user, "doc"))["type"] == "welcome"
+    replies = []
+    for i, (kind, element, data) in enumerate([("create", "r1", {"type": "rect"}), *operations]):
+        replies.append(
+            await peer.request(
+                lambda m, i=i: m["type"] in ("ack", "error") and m.get("op_id") in (f"o{i}", None),
+                f"the answer to o{i}",
+                type="operation",
+                operation_type=kind,
+                user_id=user,
+                element_id=element,
+                data=data,
+                op_id=f"o{i}",
+            )
+        )
+    await peer.close()
+    auditor = await Peer.connect(port, "auditor")
+    welcome = await auditor.join("auditor", "doc")
+    await auditor.close()
+    return replies[1:], str(welcome["files"]["document.svg"])
+
+
+CONTROL_CHARACTERS = [
+    ("create", "n1", {"type": "rect", "style": "\x00"}),
+    ("create", "n2", {"type": "rect", "attributes": {"fill": "a\x01"}}),
+    ("update", "r1", {"text": "\x00"}),
+    ("update", "r1", {"tail": "\x00"}),
+    ("update", "r1", {"attributes": {"fill": "blue"}, "style": {"fill": "\x00"}}),
+    ("constraint_add", "r1", {"constraint_type": "distance", "value": "\x00"}),
+    ("constraint_add", "r1", {"constraint_type": "distance", "unit": "\x00"}),
+    ("assembly_update", "a1", {"name": "\x00"}),
+]
+WRONG_TYPES = [
+    ("constraint_add", "r1", {"constraint_type": "distance", "properties": "x"}),
+    ("constraint_add", "r1", {"constraint_type": "distance", "properties": [1]}),
+    ("assembly_update", "a1", {"properties": "x"}),
+    ("constraint_remove", "r1", {"constraint_id": []}),
+    ("constraint_remove", "r1", {"constraint_id": {}}),
+]
+
+
+def test_a_failed_operation_is_answered_with_its_op_id(tmp_path: Path) -> None:
+    """Whatever refused it, the sender learns which operation was not acknowledged."""
+
+    async def body(port: int) -> None:
+        replies, svg = await answers(port, "alice", CONTROL_CHARACTERS + WRONG_TYPES)
+        for i, reply in enumerate(replies, start=1):
+            assert reply["type"] == "error" and reply.get("op_id") == f"o{i}", reply
+        assert set(fills(svg)) == {"r1"}  # nothing of them was applied
+
+    with_daemon(tmp_path, body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="core/ops.py: lxml refuses control characters in text and attribute values; "
+    "the ValueError becomes internal_error instead of invalid_operation",
+)
+def test_control_characters_in_operation_data_are_refused_as_invalid(tmp_path: Path) -> None:
+    async def body(port: int) -> None:
+        replies, _ = await answers(port, "alice", CONTROL_CHARACTERS)
+        assert [r.get("code") for r in replies] == ["invalid_operation"] * len(replies), replies
+
+    with_daemon(tmp_path, body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="core/ops.py: `properties` that is not an object, and a `constraint_id` that is "
+    "a list or an object, fail inside the operation (internal_error)",
+)
+def test_data_of_the_wrong_type_is_refused_as_invalid(tmp_path: Path) -> None:
+    async def body(port: int) -> None:
+        replies, _ = await answers(port, "alice", WRONG_TYPES)
+        assert [r.get("code") for r in replies] == ["invalid_operation"] * len(replies), replies
+
+    with_daemon(tmp_path, body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="git/layout.py author_name: a name libgit2 trims to nothing (':', '\\\\', '.') "
+    "fails pygit2.Signature, so create_version answers internal_error",
+)
+def test_a_version_by_a_user_named_with_punctuation_only_is_made(tmp_path: Path) -> None:
+    async def body(port: int) -> None:
+        peer = await Peer.connect(port, ":")
+        assert (await peer.join(":", "doc"))["type"] == "welcome"
+        reply = await peer.request(
+            lambda m: m["type"] in ("version_created", "error"),
+            "the version",
+            type="version",
+            action="create_version",
+        )
+        await peer.close()
+        assert reply["type"] == "version_created", reply
+
+    with_daemon(tmp_path, body)

@@ -144,6 +144,7 @@ class Connections:
     def on_frame(self, conn: Conn, frame: str | bytes) -> float:
         """Handle one frame; the seconds to wait before reading the next (0: none)."""
         received = time.perf_counter()
+        message: Any = None
         try:
             if isinstance(frame, bytes):
                 raise ProtocolError("binary frames are not part of the protocol; send JSON text")
@@ -160,8 +161,10 @@ class Connections:
             log.error("server error for %s: %s", conn.user_id, exc)
             send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
         except Exception:
+            # The sender still learns which of its operations was not acknowledged.
             log.exception("unexpected failure handling a frame from %s", conn.user_id)
-            send(conn, P.error("internal_error", "internal error; nothing was changed"))
+            op_id = message.op_id if isinstance(message, P.OperationMessage) else None
+            send(conn, P.error("internal_error", "internal error; nothing was changed", op_id))
         return 0.0
 
     def _within_rate(self, conn: Conn, message: Any) -> None:
