@@ -33,8 +33,10 @@ summary.
 Left out of the strategies, because they are known faults owned elsewhere (each has its
 own test or report): op_ids or user ids of the well-behaved clients reused by the
 fuzzer (op_id scoping), numbers large enough to overflow to ``inf`` when added
-(``move`` by 1.7e308 twice), and markup that builds documents past the load limits
-(depth, size).
+(``move`` by 1.7e308 twice), markup that builds documents past the load limits (depth,
+size), and the cases of the expected failures at the end of this file (control characters
+in operation data, ``properties`` or ``constraint_id`` of the wrong type, an empty id,
+a display name git trims to nothing).
 """
 
 from __future__ import annotations
@@ -176,7 +178,9 @@ POINT = st.fixed_dictionaries({"x": NUMBER, "y": NUMBER})
 SIZE = st.fixed_dictionaries({"width": NUMBER, "height": NUMBER})
 ATTRIBUTE_NAMES = mostly("fill", "x", "width", "transform", "xlink:href", "inkscape:label", "d")
 ATTRIBUTES = st.dictionaries(
-    ATTRIBUTE_NAMES, st.none() | XML_TEXT | NUMBER | st.lists(NUMBER, max_size=3), max_size=3
+    ATTRIBUTE_NAMES.filter(lambda name: name != "id"),  # known: an empty id is internal_error
+    st.none() | XML_TEXT | NUMBER | st.lists(NUMBER, max_size=3),
+    max_size=3,
 )
 STYLE = st.one_of(st.dictionaries(XML_TEXT, st.none() | XML_TEXT, max_size=3), XML_TEXT)
 TAGS = st.sampled_from(
@@ -805,6 +809,11 @@ CONTROL_CHARACTERS = [
     ("constraint_add", "r1", {"constraint_type": "distance", "unit": "\x00"}),
     ("assembly_update", "a1", {"name": "\x00"}),
 ]
+EMPTY_IDS = [
+    ("create", "e1", {"type": "rect", "attributes": {"id": ""}}),
+    ("create", "/0", {"markup": "<rect id=''/>"}),
+    ("update", "r1", {"attributes": {"id": ""}}),
+]
 WRONG_TYPES = [
     ("constraint_add", "r1", {"constraint_type": "distance", "properties": "x"}),
     ("constraint_add", "r1", {"constraint_type": "distance", "properties": [1]}),
@@ -818,7 +827,8 @@ def test_a_failed_operation_is_answered_with_its_op_id(tmp_path: Path) -> None:
     """Whatever refused it, the sender learns which operation was not acknowledged."""
 
     async def body(port: int) -> None:
-        replies, svg = await answers(port, "alice", CONTROL_CHARACTERS + WRONG_TYPES)
+        refused = CONTROL_CHARACTERS + WRONG_TYPES + EMPTY_IDS
+        replies, svg = await answers(port, "alice", refused)
         for i, reply in enumerate(replies, start=1):
             assert reply["type"] == "error" and reply.get("op_id") == f"o{i}", reply
         assert set(fills(svg)) == {"r1"}  # nothing of them was applied
@@ -849,6 +859,20 @@ def test_control_characters_in_operation_data_are_refused_as_invalid(tmp_path: P
 def test_data_of_the_wrong_type_is_refused_as_invalid(tmp_path: Path) -> None:
     async def body(port: int) -> None:
         replies, _ = await answers(port, "alice", WRONG_TYPES)
+        assert [r.get("code") for r in replies] == ["invalid_operation"] * len(replies), replies
+
+    with_daemon(tmp_path, body)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,
+    reason="core/ops.py: an empty id (given in `attributes`, or in `markup` created at a "
+    "/position) fails building the inverse Operation (internal_error)",
+)
+def test_an_empty_id_is_refused_as_invalid(tmp_path: Path) -> None:
+    async def body(port: int) -> None:
+        replies, _ = await answers(port, "alice", EMPTY_IDS)
         assert [r.get("code") for r in replies] == ["invalid_operation"] * len(replies), replies
 
     with_daemon(tmp_path, body)
