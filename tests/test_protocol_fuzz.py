@@ -80,6 +80,7 @@ CLIENT_CODES = frozenset(
         "bad_request",
         "unauthorized",
         "forbidden",
+        "rate_limited",
     }
 )
 CLOSE_CODES = frozenset({1000, 1008, 1009})  # closed by us, too many errors, too large
