@@ -901,13 +901,6 @@ def test_a_version_by_a_user_named_with_punctuation_only_is_made(tmp_path: Path)
     with_daemon(tmp_path, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core/session.py replay: an outside save's operation is journaled with its "
-    "active_content list, which Operation refuses as an extra field, so after a restart "
-    "every join of the document answers internal_error",
-)
 def test_a_document_an_outside_save_brought_active_content_to_loads_after_a_restart(
     tmp_path: Path,
 ) -> None:

@@ -33,6 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["replay_journal", "retained"]
 
+#: Fields an entry has only as clients are sent it (:mod:`svgx_sync.core.active`).
+_SERVED_ONLY = frozenset({"seq", "active_content"})
+
 
 def replay_journal(
     live: LiveDocument, records: Iterable[Mapping[str, Any]], *, after_seq: int
@@ -67,7 +70,10 @@ def _replay_op(live: LiveDocument, wire: Mapping[str, Any], after_seq: int) -> i
         op_id, user_id = wire["op_id"], wire["user_id"]
         op = None
     else:
-        op = Operation.model_validate({k: v for k, v in wire.items() if k != "seq"})
+        # A rotated journal keeps the recent entries as clients were sent them, which
+        # may say what was made inert (``active_content``): not part of the operation.
+        fields = {k: v for k, v in wire.items() if k not in _SERVED_ONLY}
+        op = Operation.model_validate(fields)
         op_id, user_id = op.op_id, op.user_id
     fresh = seq > after_seq
     if fresh and seq != live.seq + 1:
