@@ -152,29 +152,22 @@ def create_version(
             open_timeout=timeout,
         ) as ws:
 
-            def send(**message: Any) -> None:
-                ws.send(json.dumps({k: v for k, v in message.items() if v is not None}))
-
             def receive(kind: str, match: dict[str, Any] | None = None) -> dict[str, Any]:
-                while True:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise ServerError(f"the daemon at {_address(host, port)} did not answer")
-                    message: dict[str, Any] = json.loads(ws.recv(timeout=left))
-                    if message.get("type") == "error":
-                        raise _error_of(message)
-                    if message.get("type") == kind and all(
-                        message.get(k) == v for k, v in (match or {}).items()
-                    ):
-                        return message
+                return _receive(ws, kind, match or {}, deadline, _address(host, port))
 
-            send(type="join", user_id=user, username=user, session_id=session)
+            _send(ws, type="join", user_id=user, username=user, session_id=session)
             receive("welcome")
-            send(type="version", action="create_version", created_by=user, description=description)
+            _send(
+                ws,
+                type="version",
+                action="create_version",
+                created_by=user,
+                description=description,
+            )
             # Another client's version may be announced meanwhile; ours carries our words.
             ours = {"description": description, **({"created_by": user} if user else {})}
             created = receive("version_created", ours)
-            send(type="leave")
+            _send(ws, type="leave")
             receive("left")
     except TimeoutError as exc:
         raise ServerError(f"the daemon at {_address(host, port)} did not answer") from exc
@@ -183,3 +176,22 @@ def create_version(
             f"no daemon answers at {_address(host, port)} ({exc}); start one with `svgx-sync serve`"
         ) from exc
     return str(created["version_id"])
+
+
+def _send(ws: Any, **message: Any) -> None:
+    ws.send(json.dumps({k: v for k, v in message.items() if v is not None}))
+
+
+def _receive(
+    ws: Any, kind: str, match: dict[str, Any], deadline: float, address: str
+) -> dict[str, Any]:
+    """The next message of ``kind`` whose fields include ``match``; an ``error`` is raised."""
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise ServerError(f"the daemon at {address} did not answer")
+        message: dict[str, Any] = json.loads(ws.recv(timeout=left))
+        if message.get("type") == "error":
+            raise _error_of(message)
+        if message.get("type") == kind and all(message.get(k) == v for k, v in match.items()):
+            return message
