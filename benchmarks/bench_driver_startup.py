@@ -52,7 +52,7 @@ def timed(run: Callable[[], subprocess.CompletedProcess[bytes]]) -> float:
 
 def merge_module(checkout: Path) -> str:
     """The merge rules' module in ``checkout``: older trees kept every module at the top."""
-    layered = (checkout / "svgx_sync" / "core" / "merge.py").exists()
+    layered = (checkout / "svgx_sync" / "core").is_dir()
     return "svgx_sync.core.merge" if layered else "svgx_sync.merge"
 
 
