@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from tools import node_with_websocket
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon.server import Daemon
@@ -124,21 +125,8 @@ def port_free(port: int) -> bool:
     return True
 
 
-def node_with_websocket() -> list[str]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed; the seed's JavaScript client cannot be run")
-    major = int(
-        subprocess.run([node, "--version"], capture_output=True, text=True)
-        .stdout.strip()
-        .lstrip("v")
-        .split(".")[0]
-    )
-    return [node, "--experimental-websocket"] if major < 22 else [node]
-
-
 def test_the_seed_javascript_client_runs_as_written(tmp_path, git):
-    node = node_with_websocket()
+    node = node_with_websocket(why="the seed's JavaScript client cannot be run")
     if not port_free(SEED_PORT):
         pytest.skip(f"port {SEED_PORT}, which the seed's client uses, is taken")
     script = tmp_path / "seed_client.js"

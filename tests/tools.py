@@ -29,6 +29,15 @@ def require(program: str, *, why: str = "") -> str:
     pytest.skip(reason)
 
 
+def node_with_websocket(*, why: str = "") -> list[str]:
+    """The command that runs Node with a global ``WebSocket`` (Node 20 needs
+    ``--experimental-websocket``; 22 has it built in); skips (or fails) without Node."""
+    node = require("node", why=why)
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False)
+    major = int(version.stdout.strip().lstrip("v").split(".")[0])
+    return [node, "--experimental-websocket"] if major < 22 else [node]
+
+
 def run_checker(argv: list[str], *, timeout: float = 300) -> tuple[int, str]:
     """Run a checker (ruff, lint-imports, mypy) over this checkout: its exit code and
     everything it printed, stdout then stderr."""

@@ -55,6 +55,7 @@ from .metrics import Metrics
 from .recovery import Recovery
 from .room import Reply, Room, RoomLoader
 from .runtime import Runtime
+from .static import STATIC, static_response
 from .transport import LocalClient, memory_pair
 from .versions import Versions
 from .worktree import WorkTree
@@ -237,6 +238,8 @@ class Daemon:
         refusal = access.refusal(request.headers)
         if refusal is not None:
             return connection.respond(refusal[0], refusal[1] + "\n")
+        if request.path.split("?", 1)[0] in STATIC:  # code, not data: no token needed
+            return static_response(connection, request.path.split("?", 1)[0], request.headers)
         try:
             gate = await access.request_gate(connection, request.path, request.headers)
         except Unauthorized as exc:
