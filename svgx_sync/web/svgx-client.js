@@ -480,7 +480,8 @@ export class SvgxClient {
     this.acks = new Map();
     this.storage = storage ?? defaultStorage();
     this.Socket = Socket ?? globalThis.WebSocket;
-    this.prefix = uniqueId();
+    // op_ids: 1 to 128 of letters, digits and . _ : @ / + = ~ # - (docs/protocol.md)
+    this.prefix = `${String(userId).replace(/[^A-Za-z0-9._:@/+=~#-]/g, '_').slice(0, 64)}-${uniqueId()}`;
     this.counter = 0;
     this.outbox = this.loadOutbox();
     this.closed = false;
@@ -621,8 +622,13 @@ export class SvgxClient {
   }
 
   welcomed(msg) {
-    const sameSession = this.welcome && this.welcome.session_id === msg.session_id;
-    if (!sameSession) this.lastSeq = null;
+    const moved = this.welcome && this.welcome.session_id !== msg.session_id;
+    if (moved) {
+      // another session (switchBranch): its own seq, and its own outbox
+      this.lastSeq = null;
+      this.session = msg.session_id;
+      this.outbox = this.loadOutbox();
+    }
     if (msg.catch_up) {
       for (const op of msg.operations ?? []) this.applyRemote(op);
     } else {
@@ -631,7 +637,6 @@ export class SvgxClient {
     this.lastSeq = msg.seq;
     this.model.seq = msg.seq;
     this.welcome = msg;
-    this.session = msg.session_id;
     this.attempt = 0;
     this.setState('live');
     for (const op of this.outbox.values()) this.ws.send(JSON.stringify(op));
@@ -678,7 +683,7 @@ export class SvgxClient {
   operation(operationType, elementId, data = {}, { file, opId } = {}) {
     const op = {
       type: 'operation', operation_type: operationType, user_id: this.userId,
-      element_id: elementId, data, op_id: opId ?? `${this.userId}-${this.prefix}-${++this.counter}`,
+      element_id: elementId, data, op_id: opId ?? `${this.prefix}-${++this.counter}`,
       timestamp: Date.now() / 1000,
     };
     if (this.lastSeq !== null) op.base_seq = this.lastSeq;

@@ -121,6 +121,20 @@ test('presence, versions and configure come back as events and replies', async (
   assert.ok(status.sessions.some((x) => x.session_id.startsWith('plan')));
 });
 
+test('switchBranch moves the client to the branch with its own seq and outbox', async () => {
+  const b = join('dora');
+  await b.ready;
+  const welcome = await b.switchBranch('idea');
+  assert.equal(welcome.session_id, 'plan@idea');
+  assert.equal(b.session, 'plan@idea');
+  assert.ok(b.model.find('r1'));
+  const ack = await b.acked(b.update('r1', { attributes: { fill: 'yellow' } }));
+  assert.equal(ack.status, 'applied');
+  assert.equal(b.model.snapshot().r1.attributes.fill, 'yellow');
+  assert.deepEqual(b.pending(), []);
+  assert.notEqual(clients[0].model.snapshot().r1.attributes.fill, 'yellow');
+});
+
 test('an operation the daemon refuses is an error event and leaves the outbox', async () => {
   const [a] = clients;
   const error = a.next('error');
