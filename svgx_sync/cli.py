@@ -293,6 +293,32 @@ def _resolve_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---------------------------------------------------------------------- unlock
+
+
+def _unlock_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "path", type=Path, metavar="DOC", help="folder of the document, or a file in it"
+    )
+    parser.add_argument(
+        "--older-than",
+        type=_positive,
+        default=60,
+        metavar="SECONDS",
+        help="remove only locks at least this old (default 60)",
+    )
+
+
+def _unlock_run(args: argparse.Namespace) -> int:
+    from svgx_sync.git.locks import remove_stale_lock
+
+    document = _open_document(args.path)
+    removed = remove_stale_lock(document.repo.path, document.path, older_than=args.older_than)
+    for path in removed:
+        print(f"removed {path}")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------------- serve
 
 
@@ -536,6 +562,12 @@ COMMANDS: dict[str, Command] = {
         "make access tokens for the daemon (token create --role ROLE --doc GLOB --ttl 7d)",
         _token_arguments,
         _token_run,
+    ),
+    "unlock": Command(
+        "remove a git lock file that a killed process left in a document's repository,"
+        " once no process can be holding it",
+        _unlock_arguments,
+        _unlock_run,
     ),
     "git-setup": Command(
         "make git merge and diff SVG files element by element in a repository",

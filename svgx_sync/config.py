@@ -112,6 +112,10 @@ class Settings(BaseModel):
     checkpoint_interval_s: float = Field(default=30.0, gt=0)
     checkpoint_ops: int = Field(default=5000, ge=1)
     history_size: int = Field(default=10_000, ge=100)
+    # a git lock file held this long is told to the session's clients and shown in status;
+    # a version action waiting for one (off the event loop) gives up after lock_wait_s
+    lock_report_s: float = Field(default=5.0, gt=0)
+    lock_wait_s: float = Field(default=30.0, gt=0)
     # fsync each batch in a worker thread while the loop goes on (more operations/s under
     # load, ~0.2 ms more per batch when lightly loaded; benchmarks/README.md)
     fsync_in_thread: bool = False

@@ -19,6 +19,7 @@ a fault of ours is logged and the operation is not acknowledged::
     │   └── RateLimited             faster than the connection's limit; not applied
     └── ServerError                 a fault of ours or of the machine
         ├── StoreError              git or file system failure
+        │   └── LockHeld            a git lock file stayed held past the wait
         ├── JournalError            the operation journal cannot be written or read
         ├── ListenError             the daemon cannot listen (port in use, no such address)
         └── Unreachable             no svgx-sync daemon answers at the address asked
@@ -133,6 +134,12 @@ class StoreError(ServerError):
     """git or the file system failed."""
 
     code = "store_error"
+
+
+class LockHeld(StoreError):
+    """A git lock file the action needs stayed held for longer than it waits."""
+
+    code = "lock_held"
 
 
 class JournalError(ServerError):

@@ -15,6 +15,7 @@ from lxml import etree
 from svgx_sync.core import active
 from svgx_sync.core.active import Kind, UrlKind
 from svgx_sync.core.diff import diff_documents
+from svgx_sync.core.journal_records import OpRecord
 from svgx_sync.core.ops import Operation, apply_operation, coerce_operation
 from svgx_sync.core.replay import replay_journal
 from svgx_sync.core.session import LiveDocument
@@ -521,7 +522,8 @@ def test_an_outside_change_is_taken_as_it_is_and_served_inert() -> None:
     out = live.submit(change, base_seq=0, now=1, outside=True)
     assert live.files["document.svg"].get("r1").get("onclick") == "alert(1)"
     (record,) = out.journal
-    assert record["op"]["data"]["attributes"] == {"onclick": "alert(1)", "fill": "blue"}
+    assert isinstance(record, OpRecord)
+    assert record.entry["data"]["attributes"] == {"onclick": "alert(1)", "fill": "blue"}
     (entry,) = out.entries
     assert entry["data"]["attributes"] == {"onclick": None, "fill": "blue"}
     assert [f["attribute"] for f in entry["active_content"]] == ["onclick"]
@@ -543,7 +545,8 @@ def test_outside_markup_and_files_are_served_inert() -> None:
     )
     (entry,) = added.entries
     assert "x()" not in entry["data"]["markup"] and entry["active_content"]
-    assert "x()" in added.journal[0]["op"]["data"]["markup"]
+    (record,) = added.journal
+    assert isinstance(record, OpRecord) and "x()" in record.entry["data"]["markup"]
 
 
 def test_served_texts_are_inert_and_say_what_was_flagged() -> None:

@@ -8,6 +8,7 @@ from samples import BASE
 from svgx_sync.core.conflicts import Strategy
 from svgx_sync.core.external import ExternalChange, GitConflict, external_change
 from svgx_sync.core.external_merge import apply_change, hold_git_conflict, recover_working_tree
+from svgx_sync.core.journal_records import ConflictsRecord
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.session import LiveDocument
 
@@ -68,7 +69,9 @@ def test_a_refused_outside_operation_is_a_conflict_record() -> None:
     change = external_change(BASE, live.contents()[F], BLUE, F)
     (noted,) = apply_change(live, change, base=BASE, disk=BLUE, now=1, base_seq=0)
     (record,) = noted.conflicts
-    assert record.kind == "refused" and noted.journal[0]["records"] == [record.to_wire()]
+    (journaled,) = noted.journal
+    assert record.kind == "refused"
+    assert isinstance(journaled, ConflictsRecord) and journaled.records == [record.to_wire()]
     assert live.take_dirty()  # the live state goes over the save
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from svgx_sync.core.conflict_record import ConflictRecord, OpRef
+from svgx_sync.core.journal_records import ConflictsRecord, OpRecord, from_json
 from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.protocol import Ack
 from svgx_sync.core.replay import replay_journal, retained
@@ -42,7 +43,7 @@ def test_operations_get_consecutive_seqs_and_entries():
     assert (a.ack, b.seq) == (Ack("a1", 1, "applied"), 2)
     assert [e["seq"] for e in a.entries + b.entries] == [1, 2]
     assert a.entries[0]["file"] == "document.svg" and a.entries[0]["user_id"] == "a"
-    assert [r["kind"] for r in a.journal] == ["op"]
+    assert [type(r) for r in a.journal] == [OpRecord]
 
 
 def test_a_resent_op_id_is_applied_once_and_answered_again():
@@ -89,7 +90,7 @@ def test_a_conflict_is_recorded_and_journalled():
     )
     assert out.status == "applied" and len(out.conflicts) == 1
     assert out.ack.conflict_ids == (out.conflicts[0].conflict_id,)
-    assert [r["kind"] for r in out.journal] == ["op", "conflicts"]
+    assert [type(r) for r in out.journal] == [OpRecord, ConflictsRecord]
     resolved = d.resolve_conflict(out.conflicts[0].conflict_id, "ours", "a", now=1)
     assert resolved.resolved.status == "resolved"
     assert d.files["document.svg"].get("r1").get("fill") == "red"
@@ -209,7 +210,7 @@ def test_whole_files_join_and_leave_in_seq_order_and_replay():
     assert [e["seq"] for e in d.since(0)] == [1, 2, 3]
     # The journal records rebuild the same state, the ring and the answers.
     records = [r for out in (added, deleted) for r in out.journal]
-    records.insert(1, {"kind": "op", "op": d.since(1)[0]})
+    records.insert(1, OpRecord(d.since(1)[0]))
     again = live()
     assert replay_journal(again, records, after_seq=0) == 3
     assert again.seq == 3 and sorted(again.files) == sorted(d.files)
@@ -233,13 +234,9 @@ def test_a_rotated_journal_keeps_open_conflicts_and_the_counts_only():
     still_open = second.conflicts[0].conflict_id
     d.resolve_conflict(settled, "theirs", "a", now=1)
     kept = retained(d)
-    conflicts = [r for r in kept if r["kind"] == "conflicts"]
-    assert [c["conflict_id"] for c in conflicts[0]["records"]] == [still_open]
-    assert (conflicts[0]["counter"], conflicts[0]["detected"], conflicts[0]["resolved"]) == (
-        2,
-        2,
-        1,
-    )
+    conflicts = [r for r in kept if isinstance(r, ConflictsRecord)]
+    assert [c["conflict_id"] for c in conflicts[0].records] == [still_open]
+    assert (conflicts[0].counter, conflicts[0].detected, conflicts[0].resolved) == (2, 2, 1)
 
     again = LiveDocument(
         "doc", "main", {"document.svg": d.files["document.svg"].to_bytes()}, seq=d.seq
@@ -354,8 +351,8 @@ def test_a_conflict_without_an_operation_is_recorded_journaled_and_counted(statu
     assert record.conflict_id == "conflict_1" and d.book.conflicts["conflict_1"] is record
     assert (out.ack, out.entries) == (Ack(None, None, status), [])
     (journaled,) = out.journal
-    assert journaled["kind"] == "conflicts" and journaled["records"] == [record.to_wire()]
-    assert (d.book.detected, d.book.resolved, journaled["resolved"]) == (1, resolved, resolved)
+    assert isinstance(journaled, ConflictsRecord) and journaled.records == [record.to_wire()]
+    assert (d.book.detected, d.book.resolved, journaled.resolved) == (1, resolved, resolved)
 
 
 # A manual conflict as the journal kept it before conflict records were typed, with a
@@ -397,8 +394,8 @@ def test_conflicts_journaled_in_the_earlier_format_load_and_are_kept_as_they_wer
     d = live(strategy="manual")
     wire = {**op("a", "update", "r1", {"attributes": {"x": "5"}}, "a1").model_dump(), "seq": 1}
     records = [
-        {"kind": "op", "op": wire},
-        {"kind": "conflicts", "records": [EARLIER_FORMAT], "counter": 1, "detected": 1},
+        from_json({"kind": "op", "op": wire}),
+        from_json({"kind": "conflicts", "records": [EARLIER_FORMAT], "counter": 1, "detected": 1}),
     ]
     replay_journal(d, records, after_seq=0)
     (record,) = d.book.open()
@@ -409,7 +406,8 @@ def test_conflicts_journaled_in_the_earlier_format_load_and_are_kept_as_they_wer
     )
     assert record.to_wire() == EARLIER_FORMAT
     assert list(record.to_wire()) == list(EARLIER_FORMAT)  # the same fields, in order
-    assert retained(d)[1]["records"] == [EARLIER_FORMAT]
+    kept = retained(d)[1]
+    assert isinstance(kept, ConflictsRecord) and kept.records == [EARLIER_FORMAT]
     # And it is still resolved as it was recorded: the held operation is applied.
     done = d.resolve_conflict("conflict_1", "theirs", "a", now=2)
     assert done.resolved is record and d.files["document.svg"].get("r1").get("x") == "6"

@@ -395,6 +395,60 @@ def file_written(document: str, file: str, seq: int | None) -> dict[str, Any]:
     return {"type": "file_written", "document": document, "file": file, "seq": seq}
 
 
+def journal_damaged(
+    document: str,
+    branch: str,
+    *,
+    lost_seqs: list[int],
+    lost_after_seq: int | None,
+    not_applied: list[int],
+    kept_as: str,
+    found_at: str,
+) -> dict[str, Any]:
+    """The session's journal was found damaged: the acknowledged records in
+    ``lost_seqs`` (and, with ``lost_after_seq``, any after that seq) could not be read,
+    those in ``not_applied`` no longer applied without them; the damaged file is kept
+    at ``kept_as``. Told to everyone who joins until an operator removes that copy."""
+    lost = ", ".join(map(str, lost_seqs)) or "none known"
+    later = "" if lost_after_seq is None else f", and any after seq {lost_after_seq}"
+    return {
+        "type": "journal_damaged",
+        "document": document,
+        "branch": branch,
+        "lost_seqs": lost_seqs,
+        "lost_after_seq": lost_after_seq,
+        "not_applied": not_applied,
+        "kept_as": kept_as,
+        "found_at": found_at,
+        "message": (
+            f"the journal of {document}@{branch} was damaged; operations lost: {lost}{later}."
+            " Check the document and redo what is missing; the damaged file is kept as"
+            f" {kept_as}"
+        ),
+    }
+
+
+def lock_held(
+    document: str, branch: str, folder: str, path: str, age_s: float, holders: list[str]
+) -> dict[str, Any]:
+    """A git lock file of the document's repository has been held for ``age_s`` s:
+    versions wait for it. ``holders`` are the processes seen using it (none: most likely
+    left by a process that was killed)."""
+    by = f" by {'; '.join(holders)}" if holders else ", by no running process we can see"
+    return {
+        "type": "lock_held",
+        "document": document,
+        "branch": branch,
+        "path": path,
+        "age_s": age_s,
+        "holders": holders,
+        "message": (
+            f"{path} has been held for {age_s:.0f} s{by}; versions of {document} wait for it."
+            f" If no git command is working there, remove it with `svgx-sync unlock {folder}`"
+        ),
+    }
+
+
 def external_loss(
     document: str, file: str, loss: Loss, version_id: str | None, seq: int | None
 ) -> dict[str, Any]:

@@ -47,6 +47,13 @@ from . import active
 from .conflict_record import ConflictRecord
 from .conflicts import ConflictBook, Strategy, Verdict, arbitrate, resolve
 from .diff import FILE_ADD, FILE_DELETE, FILE_OPERATIONS
+from .journal_records import (
+    ConflictsRecord,
+    JournalRecord,
+    OpRecord,
+    ResetRecord,
+    StrategyRecord,
+)
 from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation
 from .protocol import Ack, check_client_operation, op_wire
 from .recent import Recent
@@ -72,7 +79,7 @@ class Outcome:
     status: str
     ack: Ack
     entries: list[dict[str, Any]] = field(default_factory=list)
-    journal: list[dict[str, Any]] = field(default_factory=list)
+    journal: list[JournalRecord] = field(default_factory=list)
     conflicts: list[ConflictRecord] = field(default_factory=list)
     duplicate: bool = False
     resolved: ConflictRecord | None = None
@@ -267,18 +274,17 @@ class LiveDocument:
         served = self.served_entry(wire)
         self.recent.keep(served)
         outcome.entries.append(served)
-        outcome.journal.append({"kind": "op", "op": wire})
+        outcome.journal.append(OpRecord(wire))
 
-    def conflict_record(self, records: Iterable[ConflictRecord]) -> dict[str, Any]:
+    def conflict_record(self, records: Iterable[ConflictRecord]) -> ConflictsRecord:
         """The journal record that keeps ``records`` (new or changed conflicts, as they
         are now) and the book's counts."""
-        return {
-            "kind": "conflicts",
-            "records": [record.to_wire() for record in records],
-            "counter": self.book.counter,
-            "detected": self.book.detected,
-            "resolved": self.book.resolved,
-        }
+        return ConflictsRecord(
+            [record.to_wire() for record in records],
+            self.book.counter,
+            self.book.detected,
+            self.book.resolved,
+        )
 
     def noted(self, records: Sequence[ConflictRecord]) -> Outcome:
         """Conflicts recorded without an operation of their own (an outside change's):
@@ -366,22 +372,18 @@ class LiveDocument:
         self.recent.remember(user_id, wire["op_id"], outcome.ack)
         return outcome
 
-    def set_strategy(self, strategy: Strategy | str) -> dict[str, Any]:
+    def set_strategy(self, strategy: Strategy | str) -> StrategyRecord:
         """Change the conflict strategy; returns the journal record that keeps it."""
         self.strategy = Strategy(strategy)
-        return {"kind": "strategy", "strategy": self.strategy.value}
+        return StrategyRecord(self.strategy.value)
 
-    def reset(self, files: Mapping[str, bytes], *, reason: str) -> dict[str, Any]:
+    def reset(self, files: Mapping[str, bytes], *, reason: str) -> ResetRecord:
         """Replace every file (a revert): one ``seq``; clients must reload."""
         self.seq += 1
         self.replace_files(files)
         self.recent.restart(self.seq)
-        return {
-            "kind": "reset",
-            "seq": self.seq,
-            "reason": reason,
-            "files": {p: d.decode("utf-8", "surrogateescape") for p, d in files.items()},
-        }
+        texts = {p: d.decode("utf-8", "surrogateescape") for p, d in files.items()}
+        return ResetRecord(self.seq, reason, texts)
 
     def replace_files(self, files: Mapping[str, bytes]) -> None:
         """Every file is replaced (a revert, an aborted merge): nothing earlier conflicts."""

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ..errors import ClientError
 from .conflict_record import ConflictRecord
 from .diff import FILE_OPERATIONS, diff_documents
+from .journal_records import ConflictsRecord
 from .merge import Versions, merge_documents
 from .ops import Operation, coerce_operation
 
@@ -225,7 +226,7 @@ def merge_branch(
     return changes, records, notes
 
 
-def abort_merge(live: LiveDocument, merge: BranchMerge) -> dict[str, Any]:
+def abort_merge(live: LiveDocument, merge: BranchMerge) -> ConflictsRecord:
     """Mark the conflicts ``merge`` waits on ``aborted`` (the merge is given up); returns
     the journal record that keeps them."""
     aborted = [live.book.conflicts[cid] for cid in merge.recorded(live.book.conflicts)]

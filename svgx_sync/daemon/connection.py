@@ -155,17 +155,24 @@ class Connections:
             self.metrics.errors.inc()
             send(conn, P.error(exc.code, str(exc), exc.op_id))
             return min(1.0, exc.retry_after)
-        except ClientError as exc:
+        except Exception as exc:
+            self._failed(
+                conn, exc, message.op_id if isinstance(message, P.OperationMessage) else None
+            )
+        return 0.0
+
+    def _failed(self, conn: Conn, exc: Exception, op_id: str | None = None) -> None:
+        """Tell ``conn`` alone what went wrong with its message (``op_id``: which of its
+        operations was not acknowledged)."""
+        if isinstance(exc, ClientError):
             self._client_error(conn, exc)
-        except ServerError as exc:
+        elif isinstance(exc, ServerError):
             log.error("server error for %s: %s", conn.user_id, exc)
             send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
-        except Exception:
+        else:
             # The sender still learns which of its operations was not acknowledged.
-            log.exception("unexpected failure handling a frame from %s", conn.user_id)
-            op_id = message.op_id if isinstance(message, P.OperationMessage) else None
+            log.error("unexpected failure handling a frame from %s", conn.user_id, exc_info=exc)
             send(conn, P.error("internal_error", "internal error; nothing was changed", op_id))
-        return 0.0
 
     def _within_rate(self, conn: Conn, message: Any) -> None:
         """Refuse an operation, or a join that would create a document, past the
@@ -309,6 +316,25 @@ class Connections:
 
     def _version(self, conn: Conn, msg: P.VersionRequest, received: float) -> None:
         room = self._joined(conn)
+        if self.versions.must_wait(room):
+            # git holds a lock the action needs: wait for it off the loop's back.
+            room.version_waits += 1
+            self.rt.in_background(self._version_when_unlocked(conn, room, msg))
+            return
+        self._act(conn, room, msg)
+
+    async def _version_when_unlocked(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:
+        try:
+            await self.versions.when_unlocked(room)
+            if room.broken or self.rt.stopping:
+                raise ServerError(f"{room.key} is closing; nothing was done")
+            self._act(conn, room, msg)
+        except Exception as exc:
+            self._failed(conn, exc)
+        finally:
+            room.version_waits -= 1
+
+    def _act(self, conn: Conn, room: Room, msg: P.VersionRequest) -> None:
         reply = self.versions.act(conn, room, msg)
         if reply is not None:
             if msg.request_id is not None:

@@ -38,7 +38,9 @@ class Membership:
     def welcome(self, conn: Conn, room: Room, last_seq: int | None) -> None:
         """Send ``conn`` the room's state: every file, or what it missed after ``last_seq``."""
         live = room.live
-        missed = live.since(last_seq) if last_seq is not None else None
+        damage = room.damage_notices()
+        # After damage a client may hold what the session lost: it gets every file.
+        missed = live.since(last_seq) if last_seq is not None and not damage else None
         version = str(room.document.repo.references[f"refs/heads/{live.branch}"].target)
         send(
             conn,
@@ -56,6 +58,8 @@ class Membership:
             ),
         )
         conn.delivered = live.seq
+        for notice in damage:
+            send(conn, notice)
         for notice in live.held.values():  # git conflicts the working tree still has
             send(conn, notice)
         # Nobody was there to be told when the session was loaded: the first to join is.

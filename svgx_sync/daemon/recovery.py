@@ -19,12 +19,14 @@ from typing import Any
 from ..core import protocol as P
 from ..core.external import ExternalChange, closest_version, loss_message
 from ..core.external_merge import recover_working_tree
+from ..core.journal_records import JournalRecord
 from ..core.replay import replay_journal
 from ..core.session import LiveDocument
 from ..durable.bases import WrittenBases
-from ..durable.journal import Journal, journal_path, read_journal
+from ..durable.journal import Journal, journal_path
 from ..errors import NotFound, OperationError, SvgxError
 from ..git.layout import checkpoint_seq, read_checkpoint
+from ..git.locks import own_repository
 from ..git.store import Document
 from .commit import GroupCommit
 from .files import FileWriter
@@ -68,16 +70,33 @@ class Recovery:
                 )
         else:
             files = document.svg_files(str(head.target))
+        if document.name not in self.rt.owned:
+            fd = own_repository(repo.path)
+            if fd is not None:
+                self.rt.owned[document.name] = fd
         journal = Journal(journal_path(Path(repo.path), branch))
-        live, replayed, lost = self._replay(
-            document, branch, files, seq, journal.path, damage, checkpointed=commit is not None
-        )
-        journal.open()
+        records = journal.open()
+        # A damaged journal may leave gaps: replay over them, noting what no longer applies.
+        unapplied: list[int] | None = [] if journal.damage else None
+        try:
+            live, replayed, lost = (
+                self._replay(
+                    document, branch, files, seq, records, damage, checkpointed=commit is not None
+                )
+                if unapplied is None
+                else self._replay_lossy(files, document, branch, seq, records, unapplied)
+            )
+        except BaseException:
+            journal.close()
+            raise
         if lost:
             journal.append(live.reset(files, reason=lost))
             journal.sync()
         settings = self.rt.settings
         room = Room(document, live, journal, settings)
+        room.not_applied = unapplied or []
+        if unapplied:
+            log.error("%s: seqs %s no longer apply after the journal damage", room.key, unapplied)
         room.bases.load()
         room.bases.note_seen(live.last_written)
         merge_notices = self.versions.restore_merge(room)  # a merge a crash interrupted
@@ -102,13 +121,26 @@ class Recovery:
             history_size=settings.history_size,
         )
 
+    def _replay_lossy(
+        self,
+        files: dict[str, bytes],
+        document: Document,
+        branch: str,
+        seq: int,
+        records: list[JournalRecord],
+        unapplied: list[int],
+    ) -> tuple[LiveDocument, int, str]:
+        """The live session from a journal found damaged: over its gaps."""
+        live = self._fresh(document, branch, files, seq)
+        return live, replay_journal(live, records, after_seq=seq, unapplied=unapplied), ""
+
     def _replay(
         self,
         document: Document,
         branch: str,
         files: dict[str, bytes],
         seq: int,
-        path: Path,
+        records: list[JournalRecord],
         damage: str,
         *,
         checkpointed: bool,
@@ -123,7 +155,7 @@ class Recovery:
         live = self._fresh(document, branch, files, seq)
         if not damage:
             try:
-                return live, replay_journal(live, read_journal(path), after_seq=seq), ""
+                return live, replay_journal(live, records, after_seq=seq), ""
             except OperationError as exc:
                 if checkpointed:
                     raise
@@ -136,7 +168,7 @@ class Recovery:
             branch,
             damage,
         )
-        replay_journal(live, read_journal(path), after_seq=sys.maxsize)
+        replay_journal(live, records, after_seq=sys.maxsize)
         return live, 0, "the live checkpoint was unreadable or gone"
 
     def _recover_working_tree(self, room: Room) -> None:

@@ -24,6 +24,7 @@ from ..core.versions import BranchMerge
 from ..durable.bases import WrittenBases, bases_folder
 from ..durable.journal import Journal, PendingSync
 from ..errors import ClientError, StoreError, SvgxError
+from ..git.locks import held_locks, lock_holders, owner_pid, repository_owner
 from ..git.names import validate_branch_name, validate_document_name
 from ..git.store import Document
 from .transport import fan_out
@@ -147,6 +148,47 @@ class Room:
         self.broken = False
         # files found not to be SVG when the session was loaded: told to the next welcome
         self.load_notices: list[dict[str, Any]] = []
+        # seqs a damaged journal's replay could no longer apply (journal.damage says more)
+        self.not_applied: list[int] = []
+        self.lock_report_s = settings.lock_report_s
+        self.version_waits = 0  # version actions waiting for git's lock files
+
+    def lock_notices(self) -> list[dict[str, Any]]:
+        """The git lock files of this session's repository held for lock_report_s or
+        longer, each with the processes seen using it."""
+        git_dir = self.document.repo.path
+        live = self.live
+        notices = []
+        for lock in held_locks(git_dir, older_than=self.lock_report_s):
+            owner = repository_owner(git_dir)
+            holders = lock_holders(git_dir, self.document.path, lock.path, besides=owner_pid(owner))
+            notices.append(
+                P.lock_held(
+                    live.name,
+                    live.branch,
+                    str(self.document.path),
+                    lock.path,
+                    lock.age_s,
+                    [f"process {h.pid} ({h.command}) {h.why}" for h in holders],
+                )
+            )
+        return notices
+
+    def damage_notices(self) -> list[dict[str, Any]]:
+        """What everyone who joins is told of damage found in this session's journal."""
+        live = self.live
+        return [
+            P.journal_damaged(
+                live.name,
+                live.branch,
+                lost_seqs=d.seqs,
+                lost_after_seq=d.after_seq,
+                not_applied=self.not_applied,
+                kept_as=d.copy,
+                found_at=d.found_at,
+            )
+            for d in self.journal.damage
+        ]
 
     @property
     def key(self) -> str:
@@ -249,6 +291,7 @@ class RoomLoader:
             and not room.clients
             and now - room.last_used >= limit
             and room.merge is None  # a branch merge waiting on conflicts lives in memory
+            and room.version_waits == 0  # a version action waiting for git's locks
             and room.inflight is None
             and not room.queued()
             and not room.journal.unsynced

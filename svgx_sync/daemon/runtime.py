@@ -31,6 +31,8 @@ class Runtime:
         self.max_connections = settings.max_connections
         self.stopping = False
         self.watcher: Watcher | None = None  # set by Daemon.start() when files are watched
+        # document -> the descriptor holding its repository's ownership mark (git/locks.py)
+        self.owned: dict[str, int] = {}
         # Tasks nobody awaits (a hook's poke, a recheck, a close): the loop keeps only
         # weak references, so a task held by nobody could be collected before it ran.
         self._background: set[asyncio.Future[None]] = set()

@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import resource
 import signal
 import socket
@@ -45,6 +46,7 @@ from ..core.limits import connections_that_fit
 from ..core.ops import Operation
 from ..core.session import LiveDocument, Outcome
 from ..errors import ListenError, StoreError, Unauthorized
+from ..git.locks import wait_briefly_in_this_thread
 from ..git.store import Store
 from .access import Access, query_of
 from .commit import GroupCommit
@@ -78,6 +80,7 @@ class Daemon:
         self.server: Server | None = None
         self.port: int | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._waits_briefly = False
         self.metrics = Metrics(lambda: len(rt.conns), lambda: len(rt.rooms))
         self.commit = GroupCommit(rt, self.metrics)
         self.files = FileWriter(rt, self.commit)
@@ -171,6 +174,9 @@ class Daemon:
         self.access.listening(self.port)
         self._tasks.append(asyncio.create_task(self._ticker()))
         await self._start_watcher()
+        # git's locks are waited for off the loop (versions.py); in it, only briefly.
+        wait_briefly_in_this_thread()
+        self._waits_briefly = True
         log.info("listening on %s:%s, documents in %s", s.host, self.port, s.root)
 
     async def stop(self) -> None:
@@ -193,6 +199,12 @@ class Daemon:
         # A stopped daemon has written what it took to write, before it says so.
         await self.files.wait()
         self.shutdown_rooms()
+        for fd in self.rt.owned.values():
+            os.close(fd)
+        self.rt.owned.clear()
+        if self._waits_briefly:
+            wait_briefly_in_this_thread(False)
+            self._waits_briefly = False
 
     async def _start_watcher(self) -> None:
         """Adopt plain SVG folders of the root, then watch files and refs (watcher.py)."""
@@ -385,7 +397,13 @@ def _unauthorized(connection: ServerConnection, exc: Unauthorized) -> Any:
 
 def _session_health(room: Room) -> dict[str, Any]:
     live = room.live
+    # Only a session with something to act on says so: what its journal lost, the git
+    # lock files held too long.
+    damage = room.damage_notices()
+    locks = room.lock_notices()
     return {
+        **({"journal_damage": damage} if damage else {}),
+        **({"locks": locks} if locks else {}),
         "session_id": room.key,
         "document": live.name,
         "branch": live.branch,

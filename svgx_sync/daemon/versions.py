@@ -8,6 +8,7 @@ aborted merge replaces every live file at one ``seq``, and every client reloads.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import signal
@@ -31,8 +32,9 @@ from ..core.versions import (
     revert_description,
     version_description,
 )
-from ..errors import ClientError, ProtocolError, StoreError, SvgxError
+from ..errors import ClientError, LockHeld, ProtocolError, StoreError, SvgxError
 from ..git.layout import SYSTEM_NAME
+from ..git.locks import held_locks
 from ..git.merge_record import forget_merge, keep_merge, read_merge
 from ..git.names import validate_branch_name
 from .commit import GroupCommit
@@ -81,6 +83,31 @@ class Versions:
         if msg.branch is not None:
             validate_branch_name(msg.branch)
         return VERSION_ACTIONS[msg.action](self, conn, room, msg)
+
+    @staticmethod
+    def must_wait(room: Room) -> bool:
+        """Whether a version action on ``room`` waits (:meth:`when_unlocked`) first: git
+        holds a lock file of its repository, or an earlier action waits already."""
+        return room.version_waits > 0 or bool(held_locks(room.document.repo.path))
+
+    async def when_unlocked(self, room: Room) -> None:
+        """Return once no git lock file is held in the repository of ``room``, waiting
+        on the event loop's timers, never in it. A lock held for ``lock_report_s`` is
+        told to the room's clients once; after ``lock_wait_s`` raises :class:`LockHeld`."""
+        settings = self.rt.settings
+        deadline = time.monotonic() + settings.lock_wait_s
+        delay, told = 0.005, False
+        while held := held_locks(room.document.repo.path):
+            if not told and (notices := room.lock_notices()):
+                for notice in notices:
+                    log.warning("%s: %s", room.key, notice["message"])
+                    room.broadcast(notice)
+                told = True
+            if time.monotonic() >= deadline:
+                notices = room.lock_notices() or [{"message": f"{held[0].path} is held"}]
+                raise LockHeld(f"nothing was done: {notices[0]['message']}")
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
     def create_version(self, conn: Requester, room: Room, msg: P.VersionRequest) -> None:
         self.commit.flush(room)
