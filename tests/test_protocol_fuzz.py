@@ -879,12 +879,6 @@ def test_an_empty_id_is_refused_as_invalid(tmp_path: Path) -> None:
     with_daemon(tmp_path, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="git/layout.py author_name: a name libgit2 trims to nothing (':', '\\\\', '.') "
-    "fails pygit2.Signature, so create_version answers internal_error",
-)
 def test_a_version_by_a_user_named_with_punctuation_only_is_made(tmp_path: Path) -> None:
     async def body(port: int) -> None:
         peer = await Peer.connect(port, ":")

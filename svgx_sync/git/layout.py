@@ -90,6 +90,8 @@ SEQ_TRAILER = "Svgx-Seq"
 # A trailer line as git interpret-trailers reads it: "Token: value".
 _TRAILER_LINE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9-]*):\s?(.*)$")
 _EMAIL_UNSAFE = re.compile(r"[^A-Za-z0-9._+-]+")
+# What libgit2 trims from both ends of a signature's name (its "crud").
+_SIGNATURE_TRIMMED = " .,:;<>\"\\'"
 
 
 # --------------------------------------------------------------------------------------
@@ -108,11 +110,14 @@ def user_email(user_id: str) -> str:
 
 
 def author_name(username: str, user_id: str) -> str:
-    """The author name recorded for a user: the display name, else the user id."""
+    """The author name recorded for a user: the display name, else the user id.
+
+    A name libgit2 would trim to nothing (``:``, ``\\``, ``.``) is no signature at all,
+    so the next candidate is taken; the user id stays in :func:`user_email`."""
     # git fsck --strict: no "<", ">" or newline in a name; libgit2 trims the rest.
     for candidate in (username, user_id):
         cleaned = " ".join(re.sub(r"[<>\x00-\x1f\x7f]+", " ", candidate).split())
-        if cleaned:
+        if cleaned.strip(_SIGNATURE_TRIMMED):
             return cleaned
     return "user"
 
