@@ -837,12 +837,6 @@ def test_a_failed_operation_is_answered_with_its_op_id(tmp_path: Path) -> None:
     with_daemon(tmp_path, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core/ops.py: lxml refuses control characters in text and attribute values; "
-    "the ValueError becomes internal_error instead of invalid_operation",
-)
 def test_control_characters_in_operation_data_are_refused_as_invalid(tmp_path: Path) -> None:
     async def body(port: int) -> None:
         replies, _ = await answers(port, "alice", CONTROL_CHARACTERS)
@@ -851,12 +845,6 @@ def test_control_characters_in_operation_data_are_refused_as_invalid(tmp_path: P
     with_daemon(tmp_path, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core/ops.py: `properties` that is not an object, and a `constraint_id` that is "
-    "a list or an object, fail inside the operation (internal_error)",
-)
 def test_data_of_the_wrong_type_is_refused_as_invalid(tmp_path: Path) -> None:
     async def body(port: int) -> None:
         replies, _ = await answers(port, "alice", WRONG_TYPES)
@@ -865,12 +853,6 @@ def test_data_of_the_wrong_type_is_refused_as_invalid(tmp_path: Path) -> None:
     with_daemon(tmp_path, body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="core/ops.py: an empty id (given in `attributes`, or in `markup` created at a "
-    "/position) fails building the inverse Operation (internal_error)",
-)
 def test_an_empty_id_is_refused_as_invalid(tmp_path: Path) -> None:
     async def body(port: int) -> None:
         replies, _ = await answers(port, "alice", EMPTY_IDS)

@@ -305,13 +305,27 @@ def _pair(value: Any, a: str, b: str, what: str) -> tuple[float, float]:
     return _number(value[a], f"{what}.{a}"), _number(value[b], f"{what}.{b}")
 
 
+_XML_ILLEGAL = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""A character XML 1.0 may not hold (NUL and the other controls, surrogates, U+FFFE/F)."""
+
+
+def _xml_text(value: str, what: str) -> str:
+    """``value``, refused if a file could not hold it (lxml would refuse it mid-edit)."""
+    bad = _XML_ILLEGAL.search(value)
+    if bad:
+        raise OperationError(
+            f"{what} holds the character U+{ord(bad.group()):04X}, which XML does not allow"
+        )
+    return value
+
+
 def _scalar(value: Any, what: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
         return fmt(_number(value, what))
     if isinstance(value, str):
-        return value
+        return _xml_text(value, what)
     if isinstance(value, list) and all(isinstance(v, str | int | float) for v in value):
         return " ".join(_scalar(v, what) for v in value)
     raise OperationError(f"{what} must be a string, a number or a list of them")
@@ -320,6 +334,8 @@ def _scalar(value: Any, what: str) -> str:
 def _check_attribute(name: str, value: str | None) -> None:
     if not re.match(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$", name):
         raise OperationError(f"invalid attribute name {name!r}")
+    if name == "id" and value == "":
+        raise OperationError("an id must not be empty; leave it out, or set it to null")
     if value is not None and name in NUMBER_ATTRIBUTES:
         for token in re.split(r"[\s,]+", value.strip()):
             if not _finite_text(token):
@@ -662,6 +678,8 @@ def _create(edit: _Edit, op: Operation) -> None:
         if not op.element_id.startswith("/"):
             el.set("id", op.element_id)
         for node in el.iter():
+            if is_element(node) and node.get("id") == "":
+                raise OperationError("markup: an id must not be empty")
             if is_element(node) and node is not el and node.get("id") in doc.ids:
                 raise OperationError(f"an element with id {node.get('id')!r} already exists")
     else:
@@ -688,15 +706,29 @@ def _check_content(el: Any, data: Mapping[str, Any]) -> None:
         for name, value in attrs.items():
             _check_attribute(name, None if value is None else _scalar(value, name))
     _namespaces(data)
-    if "style" in data and not isinstance(data["style"], Mapping | str):
-        raise OperationError("style must be an object of property: value, or a string")
+    if "style" in data:
+        _check_style(data["style"])
     for key in ("text", "tail"):
         if key in data and not isinstance(data[key], str):
             raise OperationError(f"{key} must be a string")
+        if key in data:
+            _xml_text(data[key], key)
     if "position" in data:
         _pair(data["position"], "x", "y", "position")
     if "size" in data:
         _size(data["size"])
+
+
+def _check_style(style: Any) -> None:
+    if isinstance(style, str):
+        _xml_text(style, "style")
+        return
+    if not isinstance(style, Mapping):
+        raise OperationError("style must be an object of property: value, or a string")
+    for prop, value in style.items():
+        _xml_text(prop, "a style property name")
+        if value is not None:
+            _scalar(value, f"style.{prop}")
 
 
 def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
@@ -738,16 +770,23 @@ _RESERVED_NS = (XML_NS, "http://www.w3.org/2000/xmlns/")
 
 def _namespaces(data: Mapping[str, Any]) -> dict[str, str]:
     """``data.namespaces`` checked: ``{prefix: namespace URI}`` for attribute names."""
-    raw = data.get("namespaces")
-    if raw is None:
-        return {}
-    if not isinstance(raw, Mapping):
-        raise OperationError("namespaces must be an object of prefix: namespace URI")
+    raw = _object(data, "namespaces", "prefix: namespace URI")
     for prefix, uri in raw.items():
         if not re.match(r"^[A-Za-z_][\w.\-]*$", prefix) or prefix.lower().startswith("xml"):
             raise OperationError(f"invalid namespace prefix {prefix!r}")
         if not isinstance(uri, str) or not uri or uri in _RESERVED_NS:
             raise OperationError(f"invalid namespace URI for prefix {prefix!r}")
+        _xml_text(uri, f"the namespace URI for prefix {prefix!r}")
+    return raw
+
+
+def _object(data: Mapping[str, Any], key: str, shape: str) -> dict[str, Any]:
+    """``data[key]``, checked to be an object (``{}`` when it is missing or null)."""
+    raw = data.get(key)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise OperationError(f"{key} must be an object of {shape}")
     return dict(raw)
 
 
@@ -959,7 +998,7 @@ def _constraint_add(edit: _Edit, op: Operation) -> None:
         attrs["unit"] = _scalar(data["unit"], "unit")
     if "targets" in data:
         attrs["targets"] = _id_list(doc, data["targets"], "targets")
-    for name, value in dict(data.get("properties") or {}).items():
+    for name, value in _object(data, "properties", "name: value").items():
         _check_property(name, ("id", *attrs), "constraint")
         attrs[name] = _scalar(value, name)
     cid = data.get("constraint_id")
@@ -980,6 +1019,9 @@ def _constraint_add(edit: _Edit, op: Operation) -> None:
 def _constraint_remove(edit: _Edit, op: Operation) -> None:
     doc, data = edit.doc, op.data
     cid, ctype = data.get("constraint_id"), data.get("constraint_type")
+    for key, value in (("constraint_id", cid), ("constraint_type", ctype)):
+        if value is not None and not isinstance(value, str):
+            raise OperationError(f"{key} must be a string")
     found = [
         c
         for c in constraints_of(doc, op.element_id)
@@ -1013,7 +1055,7 @@ def _assembly_update(edit: _Edit, op: Operation) -> None:
         attrs["name"] = None if data["name"] is None else _scalar(data["name"], "name")
     if "members" in data:
         attrs["members"] = _id_list(doc, data["members"], "members")
-    for name, value in dict(data.get("properties") or {}).items():
+    for name, value in _object(data, "properties", "name: value").items():
         _check_property(name, ("id", "name", "members"), "assembly")
         attrs[name] = None if value is None else _scalar(value, name)
     if existing is None:
