@@ -154,3 +154,43 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_operation(tmp_path, git)
     assert sorted(on_disk) == sorted(set(sent))  # the clean stop wrote the working tree
     git(repo, "fsck", "--strict")
     git(repo, "status", "--porcelain")
+
+
+def test_a_kill_after_the_bases_are_recorded_but_before_the_file_is_written_loses_nothing(
+    tmp_path, git
+):
+    """The versions a write is to put on disk are recorded before the file: a kill -9 in
+    between leaves the file as it was (here git's own first version), which must not
+    be taken for a save that deleted the acknowledged elements."""
+    root, log = tmp_path / "docs", tmp_path / "daemon.log"
+    op_ids = [f"e-u0-{n}" for n in range(5)]
+
+    async def main() -> None:
+        # The first write comes a second after the first operation: all are acked by then.
+        proc, port = await start_process(
+            root, log, 1000, {"SVGX_SYNC_CRASH_AT": "bases-recorded"}, timeout=TIMEOUT
+        )
+        try:
+            ws = await join(port, "u0")
+            for op_id in op_ids:
+                await ws.send(create("u0", op_id))
+                assert (await wait_ack(ws, op_id))["type"] == "ack"
+            assert await asyncio.wait_for(proc.wait(), TIMEOUT) == -9, log.read_text()
+            assert b"e-u0-" not in (root / SESSION / "document.svg").read_bytes()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        proc, port = await start_daemon(root, log)
+        try:
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
+            await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            ids = element_ids(welcome["files"]["document.svg"])
+            assert sorted(ids) == sorted(op_ids), log.read_text()
+            await ws.close()
+        finally:
+            proc.kill()
+            await proc.wait()
+
+    asyncio.run(asyncio.wait_for(main(), 90))

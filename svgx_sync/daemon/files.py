@@ -30,6 +30,7 @@ from ..core.replay import retained
 from ..errors import StoreError, SvgxError
 from ..git.layout import write_checkpoint
 from .commit import GroupCommit
+from .crash import crash_point
 from .room import Room
 from .runtime import Runtime
 
@@ -119,6 +120,7 @@ class FileWriter:
                 room.bases.persist(generation, files)  # before the files: see bases.py
             except OSError:
                 log.exception("could not record the bases of %s", room.key)
+            crash_point("bases-recorded")
             refused: list[str] = []
             written: list[str] = []
             failed: list[Failure] = []

@@ -256,9 +256,25 @@ def closest_recorded(room: Room, file: str, disk: bytes | None) -> tuple[bytes, 
     versions = room.bases.versions(file)
     if not versions:
         return None
-    if disk is None or room.document.index_holds(file, disk):
+    if disk is None:
+        return versions[0]
+    if room.document.index_holds(file, disk) and not _untouched_since_record(room, file):
         return versions[0]  # git's own versions are judged from our last write
+    # Also a file that holds git's bytes but has not changed since the record was last
+    # replaced: a write recorded its version, then the daemon died before the file.
     return versions[closest_version(disk, [data for data, _ in versions])]
+
+
+def _untouched_since_record(room: Room, file: str) -> bool:
+    """Whether ``file`` on disk last changed no later than the written-versions record:
+    its bytes were there before the daemon last recorded, so git did not write them
+    while it was away."""
+    try:
+        changed = room.document.worktree.file_path(file).stat().st_ctime_ns
+    except (OSError, SvgxError):
+        return False
+    recorded = room.bases.recorded_at()
+    return recorded is not None and changed <= recorded
 
 
 def _recorded_at(folder: Path) -> float:

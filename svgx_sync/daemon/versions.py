@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -38,6 +36,7 @@ from ..git.locks import held_locks
 from ..git.merge_record import forget_merge, keep_merge, read_merge
 from ..git.names import validate_branch_name
 from .commit import GroupCommit
+from .crash import crash_point
 from .files import FileWriter
 from .membership import Membership
 from .room import Room
@@ -410,16 +409,6 @@ class Versions:
             records = [live.book.conflicts[c] for c in merge.waiting(live.book.conflicts)]
             notes = []
         return [P.merge_in_progress(merge.branch, records, notes)]
-
-
-def crash_point(name: str, before: Callable[[], None] | None = None) -> None:
-    """Tests kill the daemon here with a real ``kill -9`` of its own process when
-    ``SVGX_SYNC_CRASH_AT`` names this point (``before`` runs first: what the operating
-    system would have written by then). Never set outside tests."""
-    if os.environ.get("SVGX_SYNC_CRASH_AT") == name:
-        if before is not None:
-            before()
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _author(conn: Requester, msg: P.VersionRequest) -> tuple[str, str]:

@@ -17,7 +17,8 @@ Rules:
 
 * A version is recorded (:meth:`WrittenBases.persist`) *before* the file is written, by
   the write itself, so a crash in between leaves the record one write ahead of the
-  disk; the disk then holds the version before, which is still recorded. Writes may
+  disk; the disk then holds the version before, which is still recorded (and is the
+  base at the next start, also when git's index holds those bytes). Writes may
   run out of order; a file is recorded and written only by the latest write that has
   it (:meth:`WrittenBases.claim`).
 * At most :data:`MAX_VERSIONS` versions per file, and older ones only while the file's
@@ -167,6 +168,13 @@ class WrittenBases:
         except OSError:
             return None
         return data if _sha(data) == sha else None
+
+    def recorded_at(self) -> int | None:
+        """When the record was last replaced, in ns (None: there is none)."""
+        try:
+            return (self.folder / MANIFEST).stat().st_mtime_ns
+        except OSError:
+            return None
 
     def files(self) -> set[str]:
         """The files with a recorded base."""
