@@ -49,7 +49,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 import websockets
@@ -59,6 +59,7 @@ from lxml import etree
 
 from svgx_sync.config import Settings
 from svgx_sync.core.ops import DATA_KEYS
+from svgx_sync.core.protocol import VersionAction
 from svgx_sync.daemon.server import Daemon
 
 EXAMPLES = int(os.environ.get("SVGX_FUZZ_EXAMPLES", "400"))
@@ -335,20 +336,7 @@ ACTIVITY = st.fixed_dictionaries(
 VERSION = st.fixed_dictionaries(
     {
         "type": st.just("version"),
-        "action": st.sampled_from(
-            [
-                "create_version",
-                "revert",
-                "history",
-                "create_branch",
-                "switch_branch",
-                "list_branches",
-                "diff",
-                "merge_branch",
-                "complete_merge",
-                "abort_merge",
-            ]
-        ),
+        "action": st.sampled_from(get_args(VersionAction)),
     },
     optional={
         "created_by": USERS,
