@@ -54,6 +54,7 @@ __all__ = [
     "FILE_OPERATIONS",
     "diff_documents",
     "diff_trees",
+    "match_elements",
     "summarise",
 ]
 
@@ -93,6 +94,14 @@ def diff_trees(
     """The operations that turn ``old_doc``'s elements into ``new_doc``'s."""
     work = SvgDocument(old_doc.render().encode(old_doc.encoding), name=old_doc.name)
     return _Differ(work, new_doc, file, user_id).run()
+
+
+def match_elements(old_doc: SvgDocument, new_doc: SvgDocument) -> dict[Any, Any]:
+    """new element -> the old element it is (the matching :func:`diff_trees` uses);
+    an element of either version left out was added or removed. Neither tree changes."""
+    differ = _Differ(old_doc, new_doc, None, DIFF_USER)
+    differ._match()
+    return differ.match
 
 
 def _as_dict(op: Operation) -> dict[str, Any]:
