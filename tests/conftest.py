@@ -75,3 +75,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             for name, value in getattr(report, "user_properties", ()):
                 if name == "summary":
                     terminalreporter.write_line(f"{report.nodeid}: {value}")
+
+
+# The browser tests' fixtures (tests/browser.py); Playwright loads only when one runs.
+from browser import chromium, served, watched  # noqa: E402, F401

@@ -41,6 +41,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from ..config import Settings
+from ..core.access import Gate
 from ..core.external import Checkout
 from ..core.limits import connections_that_fit
 from ..core.ops import Operation
@@ -54,10 +55,11 @@ from .connection import Connections
 from .files import FileWriter
 from .membership import Membership
 from .metrics import Metrics
+from .pages import ApiRequest, api_route, call, page_file
 from .recovery import Recovery
 from .room import Reply, Room, RoomLoader
 from .runtime import Runtime
-from .static import STATIC, static_response
+from .static import static_response
 from .transport import LocalClient, memory_pair
 from .versions import Versions
 from .worktree import WorkTree
@@ -250,13 +252,16 @@ class Daemon:
         refusal = access.refusal(request.headers)
         if refusal is not None:
             return connection.respond(refusal[0], refusal[1] + "\n")
-        if request.path.split("?", 1)[0] in STATIC:  # code, not data: no token needed
-            return static_response(connection, request.path.split("?", 1)[0], request.headers)
+        path = request.path.split("?", 1)[0]
+        page = page_file(path) if not _upgrade(request.headers) else None
+        if page is not None:  # code, not data: no token needed
+            return static_response(connection, page, request.headers)
         try:
             gate = await access.request_gate(connection, request.path, request.headers)
         except Unauthorized as exc:
             return _unauthorized(connection, exc)
-        path = request.path.split("?", 1)[0]
+        if path.startswith("/api/"):
+            return self._api(connection, path, request.path, gate)
         if path == "/healthz":
             health = access.health_for(gate, self.health())
             return _typed(connection, orjson.dumps(health).decode() + "\n", "application/json")
@@ -272,6 +277,8 @@ class Daemon:
             return connection.respond(202, "ok\n")
         if path == "/metrics":
             return _typed(connection, self.metrics.exposition(), CONTENT_TYPE_LATEST)
+        if not _upgrade(request.headers):
+            return connection.respond(404, "not found\n")
         access.handshake(connection, gate)
         if self.stopping:
             return connection.respond(503, "shutting down\n")
@@ -280,6 +287,19 @@ class Daemon:
         if gate is None and self.connections.crowded(connection.remote_address):
             return connection.respond(429, "too many connections from this address waiting\n")
         return None
+
+    def _api(self, connection: ServerConnection, path: str, full: str, gate: Gate | None) -> Any:
+        """``/api/...``: the JSON the pages read, as the gate may see it."""
+        if not self.access.may_read(gate):
+            return _unauthorized(connection, Unauthorized(f"{path} needs a token"))
+        route = api_route(path)
+        if route is None:
+            return _typed(connection, '{"error": "not_found"}\n', "application/json", 404)
+        handler, params = route
+        principal = self.access.viewer(gate)
+        answer = call(handler, ApiRequest(self, params, query_of(full), principal))
+        body = orjson.dumps(answer.body).decode() + "\n"
+        return _typed(connection, body, "application/json", answer.status)
 
     def health(self) -> dict[str, Any]:
         """``/healthz`` and ``status``: the documents, the live sessions with their users,
@@ -376,11 +396,26 @@ class Daemon:
         return self.worktree.version_before_loss(name, description)
 
 
-def _typed(connection: ServerConnection, body: str, content_type: str) -> Any:
-    response = connection.respond(200, body)
+def _typed(connection: ServerConnection, body: str, content_type: str, status: int = 200) -> Any:
+    response = connection.respond(status, body)
     del response.headers["Content-Type"]  # Headers is multi-valued: replace
     response.headers["Content-Type"] = content_type
     return response
+
+
+def page_url(host: str, port: int | None, *, tls: bool) -> str:
+    """The address of the documents page, as a browser on this machine reaches it."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    elif ":" in host:
+        host = f"[{host}]"
+    return f"{'https' if tls else 'http'}://{host}:{port}/"
+
+
+def _upgrade(headers: Any) -> bool:
+    """Whether a request asks for a WebSocket: ``/`` is a page for a browser and the
+    editors' endpoint for a WebSocket client."""
+    return "websocket" in (headers.get("Upgrade") or "").lower()
 
 
 def _unauthorized(connection: ServerConnection, exc: Unauthorized) -> Any:
@@ -461,6 +496,7 @@ async def serve_forever(settings: Settings, *, announce: Callable[[str], None] =
         f"svgx-sync listening on {scheme}://{settings.host}:{daemon.port}"
         f" (documents in {settings.root})"
     )
+    announce(f"open {page_url(settings.host, daemon.port, tls=settings.certfile is not None)}")
     try:
         await stop.wait()
     finally:

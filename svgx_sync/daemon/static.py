@@ -1,7 +1,9 @@
-"""The files the daemon serves as they are: the client library (``/svgx-client.js``).
+"""The files the daemon serves as they are, from ``svgx_sync/web``: the client library,
+the pages and their assets.
 
 They are code, not data: served without a token, with an ``ETag`` so a browser asks
-again cheaply (``If-None-Match`` gets 304).
+again cheaply (``If-None-Match`` gets 304). Pages carry the Content-Security-Policy
+that keeps a drawing's active content from ever running (``docs/web.md``).
 """
 
 from __future__ import annotations
@@ -10,26 +12,75 @@ import dataclasses
 import hashlib
 from functools import cache
 from importlib import resources
+from pathlib import PurePosixPath
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["STATIC", "static_response"]
+__all__ = ["CONTENT_TYPES", "PAGE_CSP", "STATIC", "asset_name", "static_response"]
 
-STATIC = {"/svgx-client.js": ("svgx-client.js", "text/javascript; charset=utf-8")}
-"""Path → (file in ``svgx_sync/web``, content type)."""
+STATIC = {"/svgx-client.js": "svgx-client.js", "/favicon.ico": "favicon.svg"}
+"""Fixed paths → file in ``svgx_sync/web``."""
+
+CONTENT_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".html": "text/html; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+"""What ``/web/<path>`` serves, by extension; anything else is not found."""
+
+PAGE_CSP = "; ".join(
+    [
+        "default-src 'none'",
+        "script-src 'self'",
+        # Drawings carry style attributes and <style>; styles cannot run code.
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "frame-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+"""The policy of every page: only the daemon's own scripts run, never inline ones."""
+
+
+def asset_name(path: str) -> str | None:
+    """The file under ``svgx_sync/web`` that ``/web/<path>`` names, or None: no
+    climbing out, no hidden files, only the extensions of :data:`CONTENT_TYPES`."""
+    if not path.startswith("/web/"):
+        return None
+    parts = path[len("/web/") :].split("/")
+    if any(p in ("", ".", "..") or p.startswith(".") or "\\" in p for p in parts):
+        return None
+    if PurePosixPath(parts[-1]).suffix not in CONTENT_TYPES:
+        return None
+    return "/".join(parts)
 
 
 @cache
-def _load(name: str) -> tuple[bytes, str]:
-    body = resources.files("svgx_sync").joinpath("web", name).read_bytes()
+def _load(name: str) -> tuple[bytes, str] | None:
+    file = resources.files("svgx_sync").joinpath("web", *name.split("/"))
+    if not file.is_file():
+        return None
+    body = file.read_bytes()
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def static_response(connection: ServerConnection, path: str, headers: Any) -> Any:
-    """The response for a static path: 200 with the file, or 304 when the ETag matches."""
-    name, content_type = STATIC[path]
-    body, etag = _load(name)
+def static_response(connection: ServerConnection, name: str, headers: Any) -> Any:
+    """The response for file ``name`` of ``svgx_sync/web``: 200 with the file, 304 when
+    the ETag matches, 404 when there is no such file."""
+    loaded = _load(name)
+    if loaded is None:
+        return connection.respond(404, "not found\n")
+    body, etag = loaded
+    content_type = CONTENT_TYPES[PurePosixPath(name).suffix]
     fresh = etag in (headers.get("If-None-Match") or "")
     response = dataclasses.replace(
         connection.respond(304 if fresh else 200, ""), body=b"" if fresh else body
@@ -42,4 +93,7 @@ def static_response(connection: ServerConnection, path: str, headers: Any) -> An
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
+    if name.endswith(".html"):
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["Referrer-Policy"] = "no-referrer"
     return response

@@ -1,0 +1,144 @@
+"""The daemon's face in a browser: which page a path shows, and the JSON the pages read.
+
+* Pages and their assets are code (``static``): served without a token, each page with
+  the strict Content-Security-Policy.
+* ``/api/...`` is data: it passes the same gate as ``/healthz`` (a token whose
+  documents include what is asked for, when tokens are configured), and answers JSON
+  with an ``error`` code and a ``message`` when it cannot.
+
+The routes are tables (:data:`PAGES`, :data:`API`), so the whole face reads at a glance;
+``docs/web.md`` describes each page.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from ..core.access import Principal
+from ..errors import ClientError, NotFound, StoreError, SvgxError
+from .static import STATIC, asset_name
+
+if TYPE_CHECKING:
+    from .server import Daemon
+
+__all__ = ["API", "PAGES", "ApiRequest", "ApiResponse", "api_route", "call", "page_file"]
+
+log = logging.getLogger(__name__)
+
+PAGES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/"), "index.html"),
+    (re.compile(r"/d/[^/]+/diff"), "diff.html"),
+    (re.compile(r"/d/[^/]+"), "editor.html"),
+)
+"""Path → the page's file in ``svgx_sync/web``; the page reads the rest from its URL."""
+
+
+def page_file(path: str) -> str | None:
+    """The file of ``svgx_sync/web`` that ``path`` (without its query) shows, or None."""
+    if path in STATIC:
+        return STATIC[path]
+    for pattern, name in PAGES:
+        if pattern.fullmatch(path):
+            return name
+    return asset_name(path)
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """One call of the JSON API: the route's named parts, the query, who asks."""
+
+    daemon: Daemon
+    params: Mapping[str, str]
+    query: Mapping[str, str]
+    principal: Principal | None
+    """None when no tokens are configured: everyone is trusted."""
+
+    def may_open(self, document: str) -> bool:
+        return self.principal is None or self.principal.may_open(document)
+
+
+@dataclass(frozen=True)
+class ApiResponse:
+    status: int
+    body: dict[str, Any]
+
+
+Handler = Callable[[ApiRequest], ApiResponse]
+
+
+def _documents(request: ApiRequest) -> ApiResponse:
+    """``GET /api/documents``: every document one may open, with its branches, its last
+    version and who is live in it."""
+    daemon = request.daemon
+    live: dict[str, list[dict[str, Any]]] = {}
+    for room in daemon.rooms.values():
+        for user in room.presence.snapshot():
+            live.setdefault(room.live.name, []).append(
+                {
+                    "user_id": user["user_id"],
+                    "username": user["username"],
+                    "status": user["status"],
+                    "session_id": room.key,
+                }
+            )
+    documents = []
+    for name in daemon.store.names():
+        if not request.may_open(name):
+            continue
+        try:
+            documents.append(_document_summary(daemon, name, live.get(name, [])))
+        except (StoreError, NotFound):
+            continue  # removed or unreadable since names() listed it
+    return ApiResponse(200, {"documents": documents})
+
+
+def _document_summary(daemon: Daemon, name: str, live: list[dict[str, Any]]) -> dict[str, Any]:
+    document = daemon.store.open(name)
+    last = document.history(limit=1)
+    return {
+        "name": name,
+        "branch": document.current_branch(),
+        "branches": [b["name"] for b in document.list_branches()],
+        "last_version": None
+        if not last
+        else {
+            "version_id": last[0].version_id,
+            "description": last[0].description,
+            "author_name": last[0].author_name,
+            "timestamp": last[0].timestamp,
+        },
+        "live": live,
+    }
+
+
+API: dict[re.Pattern[str], Handler] = {
+    re.compile(r"/api/documents"): _documents,
+}
+"""Route (named groups are the request's ``params``) → handler."""
+
+
+def api_route(path: str) -> tuple[Handler, dict[str, str]] | None:
+    """The handler for ``path`` and its named parts (URL-decoded), or None."""
+    for pattern, handler in API.items():
+        match = pattern.fullmatch(path)
+        if match is not None:
+            return handler, {k: unquote(v) for k, v in match.groupdict().items()}
+    return None
+
+
+def call(handler: Handler, request: ApiRequest) -> ApiResponse:
+    """Run ``handler``; the project's errors become their JSON answer."""
+    try:
+        return handler(request)
+    except NotFound as exc:
+        return ApiResponse(404, {"error": "not_found", "message": str(exc)})
+    except ClientError as exc:
+        return ApiResponse(400, {"error": exc.code, "message": str(exc)})
+    except SvgxError as exc:
+        log.warning("%s failed: %s", handler.__name__, exc)
+        return ApiResponse(500, {"error": exc.code, "message": str(exc)})
