@@ -141,7 +141,7 @@ def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             argv += ["--config", str(config)]
         with open(log, "ab") as stderr:  # the child keeps its own copy of the descriptor
             proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=stderr, text=True)
-        url = _wait_for_url(proc, log)
+        url = wait_for_announced_url(proc, log)
         daemon = Served(url=url, root=root, log=log, proc=proc, tokens=tokens)
         started.append(daemon)
         return daemon
@@ -153,7 +153,7 @@ def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
             daemon.stop()
 
 
-def _wait_for_url(proc: subprocess.Popen[str], log: Path) -> str:
+def wait_for_announced_url(proc: subprocess.Popen[str], log: Path) -> str:
     """The address the daemon's ``open ...`` line announces, under a deadline."""
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
