@@ -5,7 +5,8 @@
   network is closed; without these flags Chromium keeps trying to reach Google).
 * ``served``: a factory; ``served()`` starts ``svgx-sync serve ROOT --port 0`` in a
   child process, waits for its ``open http://...`` line, and stops it by its PID at the
-  end. ``served(tokens=True)`` configures a signing secret, so that
+  end. ``served(documents={"plan": svg_bytes})`` first makes those documents (adopted
+  by ``svgx-sync init``, so their file is the first version). ``served(tokens=True)`` configures a signing secret, so that
   ``Served.token(role, user)`` mints tokens the daemon accepts.
 * ``watched``: ``watched(context, url)`` opens ``url`` in a new page of ``context`` and
   records every console error, uncaught page error and Content-Security-Policy
@@ -131,8 +132,22 @@ def served(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """``served(tokens=False, extra=[...])``: start a daemon over a new folder."""
     started: list[Served] = []
 
-    def start(*, tokens: bool = False, extra: tuple[str, ...] = ()) -> Served:
+    def start(
+        *,
+        tokens: bool = False,
+        extra: tuple[str, ...] = (),
+        documents: dict[str, bytes] | None = None,
+    ) -> Served:
         root = Path(tempfile.mkdtemp(prefix="docs-", dir=tmp_path))
+        for name, svg in (documents or {}).items():
+            # Made before the daemon starts, as `svgx-sync init` adopts a folder.
+            (root / name).mkdir()
+            (root / name / "document.svg").write_bytes(svg)
+            subprocess.run(
+                [sys.executable, "-m", "svgx_sync", "init", str(root / name)],
+                check=True,
+                capture_output=True,
+            )
         log = root.with_suffix(".log")
         argv = [sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0", *extra]
         if tokens:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from typing import Any
 
 from browser import Served, Watched
+
+PLAN = b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="door" width="4" height="8"/></svg>\n'
 
 
 def test_the_documents_page_lists_documents_and_opens_a_new_one(
@@ -14,15 +14,12 @@ def test_the_documents_page_lists_documents_and_opens_a_new_one(
 ) -> None:
     from playwright.sync_api import expect
 
-    daemon: Served = served()
-    subprocess.run(
-        [sys.executable, "-m", "svgx_sync", "init", str(daemon.root / "plan")], check=True
-    )
+    daemon: Served = served(documents={"plan": PLAN})
     context = chromium.new_context()
     try:
         page: Watched = watched(context, daemon.url + "/")
         row = page.page.locator('tr[data-document="plan"]')
-        expect(row).to_contain_text("Create document")
+        expect(row).to_contain_text("Adopt folder")
         expect(row.locator("a", has_text="plan").first).to_have_attribute("href", "/d/plan")
         expect(page.page.locator("#svgx-index-status")).to_have_attribute("data-state", "ready")
         page.page.fill("#svgx-new-name", "bad/name")

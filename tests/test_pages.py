@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from typing import Any
 
 import pytest
 from browser import Served
+from websockets.sync.client import connect
 
 from svgx_sync.daemon.pages import page_file
 from svgx_sync.daemon.static import PAGE_CSP, asset_name
@@ -70,47 +70,45 @@ def test_every_page_carries_the_policy_and_a_websocket_still_joins(
     assert get(daemon.url + "/web/index.js", {"If-None-Match": etag})[0] == 304
     assert get(daemon.url + "/web/nothing-here.js")[0] == 404
     # "/" is still the editors' WebSocket endpoint.
-    node = subprocess.run(
-        [sys.executable, "-c", _JOIN, daemon.ws], capture_output=True, text=True, timeout=30
-    )
-    assert node.returncode == 0, node.stderr
-    assert json.loads(node.stdout)["type"] == "welcome"
+    with connect(daemon.ws) as ws:
+        ws.send(json.dumps({"type": "join", "user_id": "u1", "session_id": "plan"}))
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
 
 
-_JOIN = """
-import asyncio, json, sys
-from websockets.asyncio.client import connect
-async def main():
-    async with connect(sys.argv[1]) as ws:
-        await ws.send(json.dumps({"type": "join", "user_id": "u1", "session_id": "plan"}))
-        print(await ws.recv())
-asyncio.run(main())
-"""
+PLAN = b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="door" width="4" height="8"/></svg>\n'
 
 
 def test_the_documents_json_lists_branches_versions_and_who_is_live(served: Any) -> None:
-    daemon: Served = served()
-    status, _, body = get(daemon.url + "/api/documents")
+    status, _, body = get(served().url + "/api/documents")
     assert (status, json.loads(body)) == (200, {"documents": []})
-    (daemon.root / "plan").mkdir()
-    subprocess.run(
-        [sys.executable, "-m", "svgx_sync", "init", str(daemon.root / "plan")], check=True
-    )
+    daemon: Served = served(documents={"plan": PLAN})
+    subprocess.run(["git", "-C", str(daemon.root / "plan"), "branch", "idea"], check=True)
     status, headers, body = get(daemon.url + "/api/documents")
     assert status == 200 and headers["Content-Type"] == "application/json"
     [doc] = json.loads(body)["documents"]
-    assert doc["name"] == "plan" and doc["branch"] == "main" and doc["branches"] == ["main"]
-    assert doc["last_version"]["description"] == "Create document"
+    assert doc["name"] == "plan" and doc["branch"] == "main"
+    assert doc["branches"] == ["idea", "main"]
+    assert doc["last_version"]["version_id"] == _head(daemon.root / "plan")
     assert doc["live"] == []
+    with connect(daemon.ws) as ws:
+        ws.send(
+            json.dumps({"type": "join", "user_id": "u1", "username": "Ada", "session_id": "plan"})
+        )
+        assert json.loads(ws.recv(timeout=10))["type"] == "welcome"
+        [doc] = json.loads(get(daemon.url + "/api/documents")[2])["documents"]
+        assert [(u["user_id"], u["username"]) for u in doc["live"]] == [("u1", "Ada")]
     assert get(daemon.url + "/api/nothing")[0] == 404
 
 
+def _head(folder: Any) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(folder), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+    )
+    return done.stdout.strip()
+
+
 def test_with_tokens_the_json_needs_one_and_shows_only_its_documents(served: Any) -> None:
-    daemon: Served = served(tokens=True)
-    for name in ["plan-a", "other"]:
-        subprocess.run(
-            [sys.executable, "-m", "svgx_sync", "init", str(daemon.root / name)], check=True
-        )
+    daemon: Served = served(tokens=True, documents={"plan-a": PLAN, "other": PLAN})
     assert get(daemon.url + "/api/documents")[0] == 401
     # The pages themselves are code: no token needed to load them.
     assert get(daemon.url + "/")[0] == 200
