@@ -3,10 +3,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import http.client
+import json
+from pathlib import Path
 from typing import Any
+
+from test_server import TIMEOUT, Client, run_with_daemon
 
 from svgx_sync.core.changes import element_changes
 from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.daemon.server import Daemon
 
 SVG = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">{}</svg>'
 
@@ -140,3 +147,186 @@ def test_the_root_is_named_by_its_path() -> None:
     new = {"d.svg": SvgDocument(b'<svg xmlns="http://www.w3.org/2000/svg" id="root" width="2"/>')}
     (change,) = element_changes(old, new)
     assert change["element_id"] == "/" and change["tag"] == "svg"
+
+
+# -- GET /api/d/<doc>/diff against a real daemon ---------------------------------------------
+
+
+def http_get(port: int, path: str, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+    try:
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        body = response.read().decode()
+        if response.status == 401:  # the challenge, before any route is looked at
+            return response.status, {"message": body}
+        assert response.headers["Content-Type"].startswith("application/json"), body
+        return response.status, json.loads(body)
+    finally:
+        conn.close()
+
+
+async def get(daemon: Daemon, path: str, **headers: str) -> tuple[int, dict[str, Any]]:
+    assert daemon.port is not None
+    return await asyncio.to_thread(http_get, daemon.port, path, headers)
+
+
+async def version(client: Client, description: str) -> str:
+    await client.send(
+        type="version", action="create_version", created_by="alice", description=description
+    )
+    made = await client.expect("version_created", lambda m: m["description"] == description)
+    return str(made["version_id"])
+
+
+async def two_versions(daemon: Daemon) -> tuple[Client, str, str]:
+    """``doc`` with r1 and c1 in a first version; r1 red, c1 gone and t1 new in a second."""
+    alice = await Client.connect(daemon)
+    await alice.join("alice")
+    await alice.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+    await alice.op("alice", "create", "c1", {"type": "circle"}, "o2")
+    first = await version(alice, "Two shapes")
+    await alice.op("alice", "update", "r1", {"attributes": {"fill": "red"}}, "o3")
+    await alice.op("alice", "delete", "c1", {}, "o4")
+    await alice.op("alice", "create", "t1", {"type": "text", "text": "Hello"}, "o5")
+    second = await version(alice, "Red, a label, no circle")
+    return alice, first, second
+
+
+def test_the_endpoint_lists_what_changed_between_two_versions(tmp_path: Path) -> None:
+    async def body(daemon: Daemon) -> None:
+        alice, first, second = await two_versions(daemon)
+        status, answer = await get(daemon, f"/api/d/doc/diff?from={first[:8]}&to={second}")
+        assert status == 200, answer
+        assert answer["document"] == "doc"
+        assert answer["from"]["rev"] == first[:8] and answer["from"]["version_id"] == first
+        assert answer["from"]["label"] == f"{first[:7]} Two shapes"
+        assert answer["to"]["version_id"] == second
+        assert 'id="c1"' in answer["from"]["files"]["document.svg"]
+        assert 'id="t1"' in answer["to"]["files"]["document.svg"]
+        found = by_id(answer["changes"])
+        assert set(found) == {"r1", "c1", "t1"}
+        assert found["r1"]["kind"] == "changed" and found["r1"]["tag"] == "rect"
+        assert {"name": "fill", "old": None, "new": "red"} in found["r1"]["attributes"]
+        assert found["c1"]["kind"] == "removed" and found["c1"]["tag"] == "circle"
+        assert found["t1"]["kind"] == "added" and found["t1"]["text"]["new"] == "Hello"
+        assert all(c["file"] == "document.svg" for c in answer["changes"])
+        # a branch names its tip; the pickers get the branches and the versions
+        status, by_branch = await get(daemon, f"/api/d/doc/diff?from={first}&to=main")
+        assert status == 200 and by_branch["changes"] == answer["changes"]
+        assert by_branch["to"]["label"] == f"main ({second[:7]})"
+        assert by_branch["choices"]["branches"] == ["main"]
+        versions = [v["version_id"] for v in by_branch["choices"]["versions"]]
+        assert versions[:2] == [second, first]
+        await alice.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+
+
+def test_live_is_the_live_session_with_its_unversioned_edits(tmp_path: Path) -> None:
+    async def body(daemon: Daemon) -> None:
+        alice, _first, second = await two_versions(daemon)
+        await alice.op("alice", "update", "t1", {"text": "Bye"}, "o6")
+        status, answer = await get(daemon, f"/api/d/doc/diff?from={second}&to=live")
+        assert status == 200, answer
+        assert answer["to"]["version_id"] is None
+        assert answer["to"]["label"].startswith("live (main, seq ")
+        (change,) = answer["changes"]
+        assert change["element_id"] == "t1" and change["text"] == {"old": "Hello", "new": "Bye"}
+        # defaults: from the checked-out branch to live
+        status, default = await get(daemon, "/api/d/doc/diff")
+        assert status == 200 and default["from"]["rev"] == "main" and default["to"]["rev"] == "live"
+        assert default["changes"] == answer["changes"]
+        await alice.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+
+
+def test_live_without_a_session_is_the_working_tree(tmp_path: Path) -> None:
+    from svgx_sync.git.store import Store
+
+    document = Store(tmp_path / "docs").create("plan")
+    path = document.path / "document.svg"
+    path.write_text(path.read_text().replace("</svg>", '<rect id="drawn" width="5"/></svg>'))
+
+    async def body(daemon: Daemon) -> None:
+        status, answer = await get(daemon, "/api/d/plan/diff?from=main&to=live")
+        assert status == 200, answer
+        assert answer["to"]["label"] == "working tree (main)"
+        assert [(c["element_id"], c["kind"]) for c in answer["changes"]] == [("drawn", "added")]
+        assert not daemon.rooms  # reading the diff loads no session
+
+    run_with_daemon(tmp_path, body, watch_files=False)
+
+
+def test_unknown_revs_are_404_and_bad_names_400(tmp_path: Path) -> None:
+    async def body(daemon: Daemon) -> None:
+        alice, first, _second = await two_versions(daemon)
+        cases = {
+            "/api/d/doc/diff?from=deadbeef&to=live": (404, "not_found"),
+            "/api/d/doc/diff?from=no-such-branch&to=live": (404, "not_found"),
+            "/api/d/nodoc/diff": (404, "not_found"),
+            f"/api/d/doc/diff?from={first}&to=a%20b": (400, "invalid_name"),
+            "/api/d/doc/diff?from=main~1": (400, "invalid_name"),
+            "/api/d/doc/diff?from=:/Two": (400, "invalid_name"),
+            "/api/d/a%20b/diff": (400, "invalid_name"),
+        }
+        for path, (code, error) in cases.items():
+            status, answer = await get(daemon, path)
+            assert (status, answer["error"]) == (code, error), (path, answer)
+            assert answer["message"]
+        await alice.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+
+
+def test_active_content_is_made_inert_in_the_files_sent(tmp_path: Path) -> None:
+    from svgx_sync.git.store import Store
+
+    document = Store(tmp_path / "docs").create("doc")
+    before = document.head_version()
+    markup = SVG.format('<rect id="r" onclick="alert(1)" width="5"/>').encode()
+    after = document.commit(
+        {"document.svg": markup}, user_id="mallory", username="Mallory", description="Sneaky"
+    )
+
+    async def body(daemon: Daemon) -> None:
+        status, answer = await get(daemon, f"/api/d/doc/diff?from={before}&to={after}")
+        assert status == 200, answer
+        assert "onclick" not in answer["to"]["files"]["document.svg"]
+        assert 'id="r"' in answer["to"]["files"]["document.svg"]
+        # the change is told as it is
+        change = by_id(answer["changes"])["r"]
+        assert change["kind"] == "added"
+        assert {"name": "onclick", "old": None, "new": "alert(1)"} in change["attributes"]
+
+    run_with_daemon(tmp_path, body, watch_files=False)
+
+
+def test_with_tokens_a_token_that_may_open_the_document_is_needed(tmp_path: Path) -> None:
+    from svgx_sync.auth import issue_token
+    from svgx_sync.core.access import Role
+
+    def token(role: str, user: str, *docs: str) -> tuple[str, Any]:
+        issued = issue_token(role=Role(role), documents=docs, user_id=user, name=None, expires=None)
+        return issued.token, issued.record
+
+    viewer, viewer_record = token("viewer", "vic", "doc")
+    stranger, stranger_record = token("admin", "sam", "other*")
+
+    async def body(daemon: Daemon) -> None:
+        from svgx_sync.git.store import Store
+
+        Store(daemon.settings.root).create("doc")
+        status, _ = await get(daemon, "/api/d/doc/diff?to=main")
+        assert status == 401
+        status, answer = await get(
+            daemon, "/api/d/doc/diff?to=main", Authorization=f"Bearer {stranger}"
+        )
+        assert (status, answer["error"]) == (403, "forbidden")
+        status, answer = await get(
+            daemon, "/api/d/doc/diff?to=main", Authorization=f"Bearer {viewer}"
+        )
+        assert status == 200 and answer["changes"] == []
+
+    run_with_daemon(tmp_path, body, tokens=(viewer_record, stranger_record), watch_files=False)

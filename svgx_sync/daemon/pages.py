@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 from ..core.access import Principal
 from ..errors import ClientError, NotFound, StoreError, SvgxError
+from . import diff_api
 from .static import STATIC, asset_name
 
 if TYPE_CHECKING:
@@ -118,6 +119,7 @@ def _document_summary(daemon: Daemon, name: str, live: list[dict[str, Any]]) -> 
 
 API: dict[re.Pattern[str], Handler] = {
     re.compile(r"/api/documents"): _documents,
+    diff_api.ROUTE: diff_api.diff,
 }
 """Route (named groups are the request's ``params``) → handler."""
 

@@ -1,0 +1,167 @@
+"""``GET /api/d/<document>/diff?from=<rev>&to=<rev>``: the data of the visual diff page.
+
+A shell: it reads the two sides (git objects at a version or branch, or the live state)
+and hands them to :func:`svgx_sync.core.changes.element_changes`, which decides what
+changed. A side's ``rev`` is
+
+* a version id (full or a unique abbreviation of at least 4 hex digits), a branch or a
+  tag: the files of that commit;
+* ``live``: the live state of the session of the checked-out branch when one is loaded
+  (unversioned edits included), else the files of the working tree.
+
+``from`` defaults to the checked-out branch and ``to`` to ``live``. The files are sent as
+clients are sent them, with active content made inert (:mod:`svgx_sync.core.active`);
+the changes are those of the files as they are. Errors: a document, version or branch
+that does not exist is 404 ``not_found``; a name that cannot be one is 400; with tokens
+configured, a token that may not open the document is 403 ``forbidden``.
+
+The handler runs on the event loop, so the live files it reads cannot change under it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..core import active
+from ..core.changes import element_changes
+from ..core.svgdoc import SvgDocument
+from ..errors import InvalidName
+from ..git.history import version_of
+from ..git.names import validate_branch_name, validate_document_name, validate_tag_name
+from ..git.store import Document
+
+if TYPE_CHECKING:
+    from .pages import ApiRequest, ApiResponse
+
+__all__ = ["LIVE", "ROUTE", "diff"]
+
+LIVE = "live"
+ROUTE = re.compile(r"/api/d/(?P<document>[^/]+)/diff")
+"""The route :data:`svgx_sync.daemon.pages.API` maps to :func:`diff`."""
+
+_HEX = re.compile(r"[0-9a-fA-F]{4,40}")
+HISTORY_CHOICES = 50
+"""How many versions of the checked-out branch the answer offers to pick from."""
+
+
+@dataclass
+class Side:
+    """One side of the diff: what was asked, which commit it is, and its files."""
+
+    rev: str
+    version_id: str | None
+    label: str
+    files: dict[str, SvgDocument]
+    served: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The side as the answer gives it: its files as clients are sent them."""
+        told = {name: getattr(self, name) for name in ("rev", "version_id", "label")}
+        return {**told, "files": self.served}
+
+
+def diff(request: ApiRequest) -> ApiResponse:
+    """The two sides' files and the changed elements between them."""
+    from .pages import ApiResponse
+
+    name = validate_document_name(request.params["document"])
+    if not request.may_open(name):
+        return ApiResponse(403, {"error": "forbidden", "message": f"may not open {name!r}"})
+    daemon = request.daemon
+    document = daemon.store.open(name)
+    start = request.query.get("from") or _default_from(document)
+    end = request.query.get("to") or LIVE
+    old = _side(request, document, start)
+    new = _side(request, document, end)
+    return ApiResponse(
+        200,
+        {
+            "document": name,
+            "branch": document.head_branch(),
+            "from": old.to_json(),
+            "to": new.to_json(),
+            "changes": element_changes(old.files, new.files),
+            "choices": _choices(document),
+        },
+    )
+
+
+def _default_from(document: Document) -> str:
+    return document.head_branch() or (document.head_version() or LIVE)
+
+
+def check_rev(rev: str) -> str:
+    """``rev`` if it can name a side (``live``, hex digits, a branch or tag name), else
+    :class:`~svgx_sync.errors.InvalidName`."""
+    if rev == LIVE or _HEX.fullmatch(rev):
+        return rev
+    try:
+        return validate_branch_name(rev)
+    except InvalidName:
+        try:
+            return validate_tag_name(rev)
+        except InvalidName:
+            raise InvalidName(
+                f"invalid rev {rev!r}: not a version id, a branch, a tag or {LIVE!r}"
+            ) from None
+
+
+def _side(request: ApiRequest, document: Document, rev: str) -> Side:
+    check_rev(rev)
+    if rev == LIVE:
+        return _live(request, document)
+    version_id = document.resolve(rev)
+    files = _parsed(document.svg_files(version_id))
+    short = version_id[:7]
+    if rev.lower() == version_id[: len(rev)].lower() and _HEX.fullmatch(rev):
+        lines = version_of(document.refs.commit(version_id)).description.strip().splitlines()
+        label = f"{short} {lines[0] if lines else ''}".strip()
+    else:
+        label = f"{rev} ({short})"
+    return Side(rev, version_id, label, files, _served(files))
+
+
+def _live(request: ApiRequest, document: Document) -> Side:
+    room = request.daemon.loader.working_tree_room(document.name)
+    if room is not None:
+        live = room.live
+        served, _flagged = live.served_texts()
+        return Side(
+            LIVE,
+            None,
+            f"live ({live.branch}, seq {live.seq})",
+            dict(live.files),
+            served,
+        )
+    files = _parsed(document.svg_files(None))
+    branch = document.head_branch()
+    label = f"working tree ({branch})" if branch else "working tree"
+    return Side(LIVE, None, label, files, _served(files))
+
+
+def _parsed(files: Mapping[str, bytes]) -> dict[str, SvgDocument]:
+    return {path: SvgDocument(data, name=path) for path, data in sorted(files.items())}
+
+
+def _served(files: Mapping[str, SvgDocument]) -> dict[str, str]:
+    return {path: active.served_text(doc)[0] for path, doc in files.items()}
+
+
+def _choices(document: Document) -> dict[str, Any]:
+    """What the page's pickers offer: the branches, and the checked-out branch's latest
+    versions (newest first)."""
+    return {
+        "branches": [b["name"] for b in document.list_branches()],
+        "versions": [
+            {
+                "version_id": v.version_id,
+                "description": v.description,
+                "author_name": v.author_name,
+                "timestamp": v.timestamp,
+            }
+            for v in document.history(limit=HISTORY_CHOICES)
+        ],
+    }
