@@ -234,7 +234,11 @@ def main() -> None:
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(
-                    executable_path=args.chromium, headless=True, args=CHROMIUM_ARGS
+                    executable_path=args.chromium,
+                    headless=True,
+                    # The floor page is fulfilled by Playwright, not by a server on this
+                    # machine, so Chromium would refuse its connection to loopback.
+                    args=[*CHROMIUM_ARGS, "--disable-features=LocalNetworkAccessChecks"],
                 )
                 # A context each, so that each page is a visible window of its own.
                 contexts = [
