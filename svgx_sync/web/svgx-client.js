@@ -193,12 +193,7 @@ export class SvgModel {
 
   /** The file as SVG markup (namespace declarations as loaded). */
   serialize(file) {
-    const write = (el) => {
-      const attrs = Object.entries(el.attrs).map(([k, v]) => ` ${k}="${escapeXml(v, true)}"`).join('');
-      const inner = escapeXml(el.text) + el.children.map((c) => write(c) + escapeXml(c.tail)).join('');
-      return inner ? `<${el.tag}${attrs}>${inner}</${el.tag}>` : `<${el.tag}${attrs}/>`;
-    };
-    return write(this.root(file));
+    return serializeElement(this.root(file));
   }
 }
 
@@ -415,6 +410,41 @@ const APPLY = {
     if (!existing) insert(metadata(model, file), undefined, el);
   },
 };
+
+/** A copy of a model element and its subtree (`parent` left out). */
+export function cloneElement(el) {
+  const copy = { tag: el.tag, attrs: { ...el.attrs }, children: [], text: el.text, tail: el.tail, parent: null };
+  for (const child of el.children) {
+    const c = cloneElement(child);
+    c.parent = copy;
+    copy.children.push(c);
+  }
+  return copy;
+}
+
+/** One model element and its subtree as markup (what a `create` with `markup` takes). */
+export function serializeElement(el) {
+  const attrs = Object.entries(el.attrs).map(([k, v]) => ` ${k}="${escapeXml(v, true)}"`).join('');
+  const inner = escapeXml(el.text) + el.children.map((c) => serializeElement(c) + escapeXml(c.tail)).join('');
+  return inner ? `<${el.tag}${attrs}>${inner}</${el.tag}>` : `<${el.tag}${attrs}/>`;
+}
+
+const PREVIEWABLE = new Set(['update', 'move', 'resize']);
+
+/**
+ * What an `update`, `move` or `resize` (without `parent`/`index`) would make of one
+ * element, by the model's rules, without changing it: a changed copy (its subtree
+ * shared), or null for any other operation. Editors draw their own edits with it
+ * before the daemon's echo confirms them.
+ */
+export function previewOperation(el, op) {
+  const data = op.data ?? {};
+  if (!PREVIEWABLE.has(op.operation_type) || 'parent' in data || 'index' in data) return null;
+  const copy = { ...el, attrs: { ...el.attrs } };
+  const alone = { find: () => copy, root: () => copy };
+  APPLY[op.operation_type](alone, op, data, undefined);
+  return copy;
+}
 
 // -- the connection ---------------------------------------------------------------------
 

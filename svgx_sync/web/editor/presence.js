@@ -1,0 +1,2 @@
+// Placeholder until the presence panel lands: the editor calls mount(ctx) after the first welcome.
+export function mount() {}

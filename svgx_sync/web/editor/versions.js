@@ -1,0 +1,2 @@
+// Placeholder until the versions panel lands: the editor calls mount(ctx) after the first welcome.
+export function mount() {}
