@@ -30,6 +30,15 @@ export class Edits {
     for (const op of client.pending()) this.pendingOps.set(op.op_id, op);
   }
 
+  /** Take in operations the client holds unacknowledged (its outbox, once the user is known). */
+  adopt(ops) {
+    for (const op of ops) {
+      if (this.pendingOps.has(op.op_id)) continue;
+      this.pendingOps.set(op.op_id, op);
+      this.canvas.reconcile(op.element_id);
+    }
+  }
+
   /** One's unconfirmed operations on element `id`, in order. */
   pendingFor(id) {
     const out = [];

@@ -4,7 +4,7 @@
 
 import { connect, previewOperation } from '/svgx-client.js';
 import { Canvas } from './canvas.js';
-import { Edits } from './edits.js';
+import { Edits, addressOf } from './edits.js';
 import { History } from './undo.js';
 import { Selection } from './selection.js';
 import { Tools } from './tools.js';
@@ -51,6 +51,19 @@ function pageUser(params) {
   return { user, given: false };
 }
 
+/** The claims of a signed token (a JWT), unverified: who it names. Null for others. */
+function tokenClaims(token) {
+  const parts = (token ?? '').split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const json = atob(parts[1].replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(parts[1].length / 4) * 4, '='));
+    const claims = JSON.parse(json);
+    return typeof claims?.sub === 'string' ? claims : null;
+  } catch {
+    return null;
+  }
+}
+
 function sessionFromPath() {
   const raw = location.pathname.replace(/^\/d\//, '').replace(/\/+$/, '');
   return decodeURIComponent(raw) || 'untitled';
@@ -75,8 +88,14 @@ function start() {
   document.getElementById('svgx-document-name').textContent = sessionId;
 
   const url = `${location.protocol === 'https:' ? 'wss://' : 'ws://'}${location.host}/`;
-  // With a token the token says who this is: a user id not given in the URL is left out.
-  const userId = token && !given ? undefined : user.user_id;
+  // With a token the token says who this is: a signed token names its user; another
+  // kind is asked (below) when the URL gives none.
+  const claims = tokenClaims(token);
+  if (token && !given && claims) {
+    user.user_id = claims.sub;
+    user.username = claims.name ?? claims.sub;
+  }
+  const userId = token && !given && !claims ? undefined : user.user_id;
   const client = connect(url, { userId, username: user.username, session: sessionId, token });
 
   const host = document.querySelector('[data-svgx-canvas]');
@@ -118,10 +137,10 @@ function start() {
   // -- the connection badge and read-only ---------------------------------------------------
 
   const badge = document.getElementById('svgx-status');
-  let probeId = null;
   let everWelcomed = false;
   const showState = () => {
     let state = client.state === 'live' ? 'live' : client.state === 'connecting' || client.state === 'idle' ? 'connecting' : 'offline';
+    if (state === 'live' && !role) state = 'connecting';
     if (state === 'live' && ctx.readOnly) state = 'read-only';
     badge.dataset.state = state;
     const waiting = edits.pendingAll().length;
@@ -148,30 +167,78 @@ function start() {
     showState();
   };
 
-  // The welcome does not say the role; an edit a viewer makes is refused with
-  // `forbidden`. A probe (deleting an element that cannot exist) tells which, and
-  // changes nothing either way.
+  // The welcome does not say the role, nor (with a token) the user. An operation the
+  // connection may not send is refused with `forbidden`, naming the connection's user and
+  // role; a probe that deletes an element that cannot exist tells both and changes
+  // nothing (an editor's is refused as unknown_element). With a token and no user in
+  // the URL, the probe first names another user, and the refusal names this one.
+  let role = null;
+  let probeId = null;
+  let probeAsks = null;
   const probe = () => {
-    if (probeId || ctx.readOnly) return;
+    if (role) return;
+    probeAsks = userId === undefined && client.userId === undefined ? 'user' : 'role';
     probeId = `probe-${Math.random().toString(36).slice(2, 10)}`;
-    client.send({ type: 'operation', operation_type: 'delete', element_id: 'svgx-probe-none', data: {}, op_id: probeId });
+    client.send({
+      type: 'operation', operation_type: 'delete', element_id: 'svgx-probe-none', data: {}, op_id: probeId,
+      user_id: probeAsks === 'user' ? 'svgx-probe-nobody' : client.userId,
+    });
   };
+  const learnUser = (id) => {
+    if (!id || client.userId === id) return;
+    client.userId = id;
+    client.prefix = `${id.replace(/[^A-Za-z0-9._:@/+=~#-]/g, '_').slice(0, 64)}-${client.prefix.split('-').pop()}`;
+    client.outbox = client.loadOutbox();
+    edits.adopt(client.pending());
+    ctx.user.user_id = id;
+    try {
+      const named = ctx.user.username;
+      const known = (client.welcome?.users ?? []).find((u) => u.user_id === id);
+      ctx.user.username = known?.username ?? named;
+      nameInput.value = ctx.user.username;
+    } catch { /* the name stays */ }
+  };
+  const probed = (msg) => {
+    const viewer = /; (\S+) is (viewer|editor|admin)$/.exec(msg.message ?? '');
+    const other = /this connection's user '([^']+)'/.exec(msg.message ?? '');
+    if (viewer) learnUser(viewer[1]);
+    if (other) learnUser(other[1]);
+    if (viewer) role = viewer[2];
+    else if (msg.code === 'forbidden' && probeAsks === 'role') role = 'viewer';
+    else if (probeAsks === 'role') role = 'editor';
+    probeId = null;
+    if (!role) { probe(); return; }
+    known();
+  };
+  const known = () => {
+    setReadOnly(role === 'viewer');
+    if (!mounted) {
+      mounted = true;
+      for (const mount of [mountPresence, mountVersions, mountConflicts]) {
+        try { mount(ctx); } catch (err) { toast(`A panel failed to start: ${err.message}`, 'error'); }
+      }
+    }
+    showState();
+  };
+  let mounted = false;
 
   client.on('status', showState);
+  setReadOnly(true);
   client.on('welcome', (msg) => {
     ctx.branch = msg.branch;
-    if (msg.role === 'viewer') setReadOnly(true);
+    if (msg.role && msg.user_id) {
+      learnUser(msg.user_id);
+      role = msg.role;
+    }
     edits.welcomed();
     canvas.renderAll();
     if (!everWelcomed) {
       everWelcomed = true;
       canvas.fit();
-      for (const mount of [mountPresence, mountVersions, mountConflicts]) {
-        try { mount(ctx); } catch (err) { toast(`A panel failed to start: ${err.message}`, 'error'); }
-      }
     }
     selection.refresh();
-    if (msg.role === undefined) probe();
+    if (role) known();
+    else probe();
     showState();
   });
   client.on('operations', (msg) => {
@@ -186,7 +253,7 @@ function start() {
   });
   client.on('error', (msg) => {
     if (msg.op_id !== undefined && msg.op_id === probeId) {
-      if (msg.code === 'forbidden') setReadOnly(true);
+      probed(msg);
       return;
     }
     if (msg.code === 'forbidden') setReadOnly(true);
@@ -266,7 +333,7 @@ function start() {
     if (mod && key.toLowerCase() === 'z') { e.preventDefault(); (e.shiftKey ? actions.redo : actions.undo)(); return; }
     if (mod && key.toLowerCase() === 'y') { e.preventDefault(); actions.redo(); return; }
     if (mod && key.toLowerCase() === 'd') { e.preventDefault(); actions.duplicate(); return; }
-    if (mod && key.toLowerCase() === 'a') { e.preventDefault(); selection.set([...tools.selectable()].map((el) => el.attrs.id).filter(Boolean)); return; }
+    if (mod && key.toLowerCase() === 'a') { e.preventDefault(); selection.set([...tools.selectable()].map(addressOf)); return; }
     if (mod) return;
     if (key === 'Delete' || key === 'Backspace') { e.preventDefault(); actions.delete(); return; }
     if (key === 'Escape') { tools.cancelPolyline(); tools.cancel(); selection.set([]); return; }
