@@ -203,7 +203,11 @@ def test_resize_handles_and_the_attributes_panel_change_the_element(
         page = ada.page
         rect = draw(page, "rect", (100, 100), (200, 160))
         width0 = float(shape(page, rect).get_attribute("width"))
-        handle = page.locator('[data-svgx-handle="se"]').bounding_box()
+        expect(shape(bob.page, rect)).to_have_count(1, timeout=LIVE_S)
+        # the overlay is drawn again when the daemon's echo comes: a box of a live handle
+        handle = wait_until(
+            lambda: page.locator('[data-svgx-handle="se"]').bounding_box(), "the resize handle"
+        )
         centre = (handle["x"] + handle["width"] / 2, handle["y"] + handle["height"] / 2)
         page.mouse.move(*centre)
         page.mouse.down()

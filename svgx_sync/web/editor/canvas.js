@@ -60,8 +60,10 @@ export class Canvas {
     major.append(svg('path', { d: 'M 100 0 L 0 0 0 100', class: 'svgx-grid-major' }));
     defs.append(minor, major);
     this.gridRect = svg('rect', { fill: 'url(#svgx-grid-major)' });
-    this.grid.append(defs, this.gridRect);
-    this.grid.style.display = 'none';
+    this.gridRect.style.display = 'none';
+    // the document's page (its width and height, or viewBox), under the drawing
+    this.page = svg('rect', { class: 'svgx-page' });
+    this.grid.append(defs, this.page, this.gridRect);
 
     this.svg = svg('svg', { class: 'svgx-drawing' });
     this.overlay = svg('svg', { class: 'svgx-overlay', 'data-svgx-overlay': '' });
@@ -90,6 +92,8 @@ export class Canvas {
     this.svg.setAttribute('class', `svgx-drawing ${attrs.class ?? ''}`.trim());
     this.fillChildren(this.svg, root);
     for (const op of this.pendingCreates()) this.reconcile(op.element_id);
+    const page = this.pageBox();
+    for (const [k, v] of Object.entries(page ?? { x: 0, y: 0, width: 0, height: 0 })) this.page.setAttribute(k, String(v));
     this.applyView();
     this.events.dispatchEvent(new CustomEvent('svgx:rendered', { detail: { full: true } }));
   }
@@ -360,22 +364,32 @@ export class Canvas {
     this.zoom(1 / this.view.scale);
   }
 
+  /** The page the root declares (viewBox, else width and height), or null. */
+  pageBox() {
+    const attrs = this.rootModel?.attrs ?? {};
+    const vb = (attrs.viewBox ?? '').trim().split(/[\s,]+/).map(Number);
+    if (vb.length === 4 && vb.every(Number.isFinite) && vb[2] > 0 && vb[3] > 0) {
+      return { x: vb[0], y: vb[1], width: vb[2], height: vb[3] };
+    }
+    const w = parseFloat(attrs.width);
+    const h = parseFloat(attrs.height);
+    if (w > 0 && h > 0 && !/%$/.test(attrs.width) && !/%$/.test(attrs.height)) return { x: 0, y: 0, width: w, height: h };
+    return null;
+  }
+
   /** The drawing's extent in document coordinates. */
   drawingBox() {
-    let box = null;
+    let box = this.pageBox();
     try {
       const b = this.svg.getBBox();
-      if (b.width > 0 || b.height > 0) box = { x: b.x, y: b.y, width: b.width, height: b.height };
-    } catch { /* not rendered yet */ }
-    if (!box && this.rootModel) {
-      const vb = (this.rootModel.attrs.viewBox ?? '').trim().split(/[\s,]+/).map(Number);
-      if (vb.length === 4 && vb.every(Number.isFinite)) box = { x: vb[0], y: vb[1], width: vb[2], height: vb[3] };
-      else {
-        const w = parseFloat(this.rootModel.attrs.width) || 800;
-        const h = parseFloat(this.rootModel.attrs.height) || 600;
-        box = { x: 0, y: 0, width: w, height: h };
+      if (b.width > 0 || b.height > 0) {
+        const x = Math.min(b.x, box?.x ?? b.x);
+        const y = Math.min(b.y, box?.y ?? b.y);
+        const right = Math.max(b.x + b.width, box ? box.x + box.width : -Infinity);
+        const bottom = Math.max(b.y + b.height, box ? box.y + box.height : -Infinity);
+        box = { x, y, width: right - x, height: bottom - y };
       }
-    }
+    } catch { /* not rendered yet */ }
     return box ?? { x: 0, y: 0, width: 800, height: 600 };
   }
 
@@ -397,7 +411,7 @@ export class Canvas {
 
   toggleGrid(on = !this.gridOn) {
     this.gridOn = on;
-    this.grid.style.display = on ? '' : 'none';
+    this.gridRect.style.display = on ? '' : 'none';
     this.host.dataset.grid = on ? 'on' : 'off';
     return on;
   }
