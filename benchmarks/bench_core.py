@@ -132,6 +132,11 @@ def run(sizes: list[int], quick: bool) -> None:
             second = edited(data, 100)
             steps: list[tuple[str, Callable[[], object], int]] = [
                 ("baseline: lxml parse", lambda: etree.fromstring(data, parser), repeat),
+                (
+                    "baseline: lxml parse of the changed file",
+                    lambda: etree.fromstring(second, parser),
+                    max(3, repeat // 2),
+                ),
                 ("baseline: lxml tostring", lambda: etree.tostring(doc.root), repeat),
                 ("parse + index (SvgDocument)", lambda: SvgDocument(data), repeat),
                 ("apply one operation", one_op, repeat * 10),
@@ -150,6 +155,33 @@ def run(sizes: list[int], quick: bool) -> None:
     print(f"{'step':<{width}}  {'elements':>8}  {'median ms':>10}  {'p99 ms':>9}  {'runs':>5}")
     for name, n, median, p99, times in rows:
         print(f"{name:<{width}}  {n:>8}  {median:>10.3f}  {p99:>9.3f}  {times:>5}")
+    print_goals(rows)
+
+
+GOALS = [
+    # (what, step, floor step, at most this many times the floor)
+    (
+        "diff / parse of the changed file",
+        "diff two versions (100 edits)",
+        "baseline: lxml parse of the changed file",
+        2.0,
+    ),
+    ("parse + index / lxml parse", "parse + index (SvgDocument)", "baseline: lxml parse", 1.5),
+]
+
+
+def print_goals(rows: list[tuple[str, int, float, float, int]]) -> None:
+    """Each goal of docs/performance.md as a ratio to its floor measured in the same run."""
+    found = {(name, n): (median, p99) for name, n, median, p99, _times in rows}
+    sizes = sorted({n for _name, n, *_rest in rows})
+    print(f"\n{'goal':<34}  {'elements':>8}  {'median x':>9}  {'p99 x':>7}  {'target':>7}")
+    for what, step, floor, target in GOALS:
+        for n in sizes:
+            if (step, n) not in found or (floor, n) not in found:
+                continue
+            (m, p), (fm, fp) = found[step, n], found[floor, n]
+            verdict = "met" if m / fm <= target else "NOT met"
+            print(f"{what:<34}  {n:>8}  {m / fm:>9.2f}  {p / fp:>7.2f}  {target:>6.1f}x  {verdict}")
 
 
 def main() -> None:

@@ -45,6 +45,7 @@ from .ops import (
     coerce_operation,
     node_index,
 )
+from .regions import regions_diff
 from .svgdoc import SvgDocument
 from .xmltext import decode, escape_attr, escape_text, is_blank, is_element
 
@@ -82,10 +83,18 @@ def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict
         return [{"operation_type": FILE_ADD, "file": file, "data": {"markup": decode(new)[0]}}]
     if new is None:
         return [{"operation_type": FILE_DELETE, "file": file}]
+    ops = regions_diff(old, new, file, lambda a, b: _Differ(a, b, file, DIFF_USER))
+    if ops is None:
+        ops = _complete_diff(old, new, file)
+    return [_as_dict(op) for op in ops]
+
+
+def _complete_diff(old: bytes, new: bytes, file: str) -> list[Operation]:
+    """:func:`diff_documents` with both versions parsed whole (no shortcut by text)."""
     old_doc = SvgDocument(old, name=file)
     new_doc = SvgDocument(new, name=file)
     # The old parse is ours alone, so it serves as the working copy.
-    return [_as_dict(op) for op in _Differ(old_doc, new_doc, file, DIFF_USER).run()]
+    return _Differ(old_doc, new_doc, file, DIFF_USER).run()
 
 
 def diff_trees(
@@ -163,6 +172,7 @@ class _Differ:
         self.last_placed: dict[Any, Any] = {}  # working parent -> last child put in place
         self.new_index: dict[Any, int] = {}
         self.new_paths: dict[Any, str] = {}
+        self.deferred: list[Any] = []  # removed elements that had to wait for their contents
         # Markup declares what the old root does not, so that clients can read it as is.
         self._fragment_ns: dict[str | None, str] = work.scope(work.root)
         # Unchanged elements are recognised by their start tags as text (the common case
@@ -188,7 +198,7 @@ class _Differ:
     def run(self) -> list[Operation]:
         self._match()
         self._safe_ids()
-        deferred = self._delete_removed()
+        deferred = self.deferred = self._delete_removed()
         self._walk()
         self._delete_deferred(deferred)
         self._update_content()

@@ -1,0 +1,227 @@
+"""The diff by regions of text gives what the complete diff gives, or declines.
+
+:func:`svgx_sync.core.regions.regions_diff` is a shortcut of
+:func:`svgx_sync.core.diff.diff_documents`: on every input here it either answers None or
+answers exactly the complete diff's operations, and it never answers for a pair the
+complete diff refuses. Versions are made the way files change in practice: edits through
+:class:`SvgDocument` written by the minimal-diff writer (most of the text stays), and
+byte-level damage.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from lxml import etree
+
+from svgx_sync.core import diff
+from svgx_sync.core.regions import regions_diff
+from svgx_sync.core.svgdoc import SvgDocument, is_element
+from svgx_sync.errors import DocumentError
+
+CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def complete(old: bytes, new: bytes) -> list[dict[str, Any]] | None:
+    """The complete diff's answer, None when it refuses the pair."""
+    try:
+        return [diff._as_dict(op) for op in diff._complete_diff(old, new, "f.svg")]
+    except DocumentError:
+        return None
+
+
+def quick(old: bytes, new: bytes) -> list[dict[str, Any]] | None:
+    ops = regions_diff(old, new, "f.svg", lambda a, b: diff._Differ(a, b, "f.svg", diff.DIFF_USER))
+    return None if ops is None else [diff._as_dict(op) for op in ops]
+
+
+def check(old: bytes, new: bytes) -> bool:
+    """Asserts the shortcut agrees; returns whether it answered."""
+    answer = quick(old, new)
+    if answer is None:
+        return False
+    assert answer == complete(old, new)
+    return True
+
+
+def plan(n: int, rng: random.Random, *, ids: float = 1.0, text: bool = False) -> bytes:
+    """A drawing of ``n`` leaves in nested groups, one element per line."""
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<svg xmlns="http://www.w3.org/2000/svg">']
+    made = 0
+    for g in range(max(1, n // 20)):
+        lines.append(f'  <g id="g{g}">')
+        for _ in range(20):
+            ident = f' id="e{made}"' if rng.random() < ids else ""
+            if text and rng.random() < 0.1:
+                lines.append(f"    <text{ident} x='{made}'>label {made}</text>")
+            elif rng.random() < 0.1:
+                lines.append(f'    <g{ident} class="c"><rect x="{made}"/><circle r="2"/></g>')
+            else:
+                lines.append(f'    <rect{ident} x="{made}" y="{rng.randrange(99)}"/>')
+            made += 1
+        lines.append("  </g>")
+    lines.append("</svg>")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def edit(data: bytes, rng: random.Random, edits: int) -> bytes:
+    """``edits`` random changes through SvgDocument, written by the minimal-diff writer."""
+    doc = SvgDocument(data)
+    for _ in range(edits):
+        elements = [e for e in doc.elements() if e is not doc.root]
+        if not elements:
+            break
+        el = rng.choice(elements)
+        parent = el.getparent()
+        kind = rng.randrange(8)
+        if kind == 0:
+            doc.remove(el)
+        elif kind == 1:
+            attrib = {"x": "1"} if rng.random() < 0.3 else {"id": f"n{rng.randrange(10**6)}"}
+            doc.insert(
+                parent, rng.randrange(len(parent) + 1), doc.new_element(f"{SVG}rect", attrib)
+            )
+        elif kind == 2:
+            targets = [
+                t for t in doc.elements() if t is not el and el not in set(t.iterancestors())
+            ]
+            target = rng.choice(targets)
+            doc.move(el, target, rng.randrange(len(target) + 1))
+        elif kind == 3:
+            doc.set_attribute(el, "fill", f"#{rng.randrange(4096):03x}")
+        elif kind == 4:
+            doc.set_attribute(el, rng.choice(sorted(el.attrib) or ["x"]), None)
+        elif kind == 5:
+            doc.set_text(el, rng.choice(["hi", None, "\n  "]))
+        elif kind == 6:
+            others = [e.get("id") for e in elements if e.get("id")]
+            doc.set_attribute(
+                el,
+                "id",
+                rng.choice(others) if others and rng.random() < 0.3 else f"i{rng.randrange(99)}",
+            )
+        else:
+            doc.set_tail(el, rng.choice(["tail", "\n    "]))
+    return doc.to_bytes()
+
+
+def damage(data: bytes, rng: random.Random) -> bytes:
+    """A byte-level change that may break the file."""
+    at = rng.randrange(len(data))
+    piece = rng.choice([b"<", b">", b"&", b'"', b"</g>", b"<g>", b"", b"<!-- c -->", b"\xff"])
+    cut = rng.randrange(4)
+    return data[:at] + piece + data[at + cut :]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(1, 12), st.sampled_from([1.0, 0.9, 0.5]), st.booleans())
+def test_agrees_with_the_complete_diff_on_random_edits(
+    seed: int, edits: int, ids: float, text: bool
+) -> None:
+    rng = random.Random(seed)
+    old = plan(rng.randrange(20, 200), rng, ids=ids, text=text)
+    new = edit(old, rng, edits)
+    check(old, new)
+    check(new, old)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(1, 4))
+def test_declines_what_the_complete_diff_refuses(seed: int, hits: int) -> None:
+    rng = random.Random(seed)
+    old = plan(rng.randrange(20, 100), rng, ids=0.9, text=True)
+    new = edit(old, rng, 3)
+    for _ in range(hits):
+        new = damage(new, rng)
+    check(old, new)
+    check(new, old)
+
+
+def test_answers_for_attribute_edits_inserts_and_deletes() -> None:
+    # The shortcut must actually be taken on the common case, or the tests above prove
+    # nothing about it.
+    rng = random.Random(7)
+    old = plan(2000, rng)
+    doc = SvgDocument(old)
+    ids = [i for i in doc.ids if i.startswith("e")]
+    for n, ident in enumerate(rng.sample(ids, 60)):
+        el = doc.ids[ident]
+        if n % 3 == 0:
+            doc.remove(el)
+        elif n % 3 == 1:
+            parent = el.getparent()
+            doc.insert(parent, parent.index(el), doc.new_element(f"{SVG}rect", {"id": f"k{n}"}))
+        else:
+            doc.set_attribute(el, "x", str(n))
+    new = doc.to_bytes()
+    assert check(old, new)
+    assert check(new, old)
+    assert diff.diff_documents(old, new, "f.svg") == complete(old, new)
+
+
+def test_declines_a_move_between_regions_and_positional_addresses() -> None:
+    old = plan(200, random.Random(1), ids=1.0)
+    doc = SvgDocument(old)
+    doc.move(doc.ids["e3"], doc.ids["g7"], 2)
+    moved = doc.to_bytes()
+    assert quick(old, moved) is None
+    assert complete(old, moved)
+    anonymous = plan(200, random.Random(1), ids=0.0)
+    doc = SvgDocument(anonymous)
+    doc.set_attribute(doc.get("/3/4"), "x", "5")
+    assert quick(anonymous, doc.to_bytes()) is None
+
+
+def corpus_files() -> list[Path]:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus is not at {CORPUS.resolve()}")
+    return sorted(CORPUS.rglob("*.svg"))
+
+
+def test_agrees_over_the_corpus() -> None:
+    answered = checked = 0
+    failures: list[str] = []
+    for n, path in enumerate(corpus_files()):
+        data = path.read_bytes()
+        try:
+            SvgDocument(data)
+        except DocumentError:
+            continue
+        rng = random.Random(n)
+        try:
+            new = edit(data, rng, rng.randrange(1, 5))
+        except Exception:  # an edit the document refuses (a namespace, say): not ours
+            continue
+        try:
+            answered += check(data, new) + check(new, data)
+            checked += 2
+        except AssertionError as exc:
+            failures.append(f"{path.relative_to(CORPUS)} (seed {n}): {exc!r}"[:300])
+    assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} failures)"
+    assert checked > 2000
+    assert answered > 100
+
+
+def test_elements_without_ids_inside_changed_elements() -> None:
+    old = b"""<svg xmlns="http://www.w3.org/2000/svg">
+  <g id="a">
+    <g id="b"><rect x="1"/><rect x="2"/><title>t</title></g>
+    <g id="c"><rect x="1"/></g>
+  </g>
+</svg>
+"""
+    doc = SvgDocument(old)
+    inner = [c for c in doc.ids["b"] if is_element(c)]
+    doc.set_attribute(inner[1], "x", "9")
+    doc.remove(inner[0])
+    new = doc.to_bytes()
+    answer = quick(old, new)
+    assert answer is None or answer == complete(old, new)
+    assert complete(old, new)
+    assert etree.fromstring(new) is not None
