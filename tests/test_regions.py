@@ -11,6 +11,7 @@ byte-level damage.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from svgx_sync.core import diff
-from svgx_sync.core.regions import regions_diff
+from svgx_sync.core import diff, merge
+from svgx_sync.core.merge import Versions
+from svgx_sync.core.regions import regions_diff, regions_merge
 from svgx_sync.core.svgdoc import SvgDocument, is_element
 from svgx_sync.errors import DocumentError
 
@@ -70,8 +72,10 @@ def plan(n: int, rng: random.Random, *, ids: float = 1.0, text: bool = False) ->
     return ("\n".join(lines) + "\n").encode()
 
 
-def edit(data: bytes, rng: random.Random, edits: int) -> bytes:
-    """``edits`` random changes through SvgDocument, written by the minimal-diff writer."""
+def edit(data: bytes, rng: random.Random, edits: int, *, gentle: bool = False) -> bytes:
+    """``edits`` random changes through SvgDocument, written by the minimal-diff writer;
+    ``gentle``: only deletions, insertions of elements with ids and attribute edits (the
+    changes the shortcuts take)."""
     doc = SvgDocument(data)
     for _ in range(edits):
         elements = [e for e in doc.elements() if e is not doc.root]
@@ -79,11 +83,12 @@ def edit(data: bytes, rng: random.Random, edits: int) -> bytes:
             break
         el = rng.choice(elements)
         parent = el.getparent()
-        kind = rng.randrange(8)
+        kind = rng.choice([0, 1, 3]) if gentle else rng.randrange(8)
         if kind == 0:
             doc.remove(el)
         elif kind == 1:
-            attrib = {"x": "1"} if rng.random() < 0.3 else {"id": f"n{rng.randrange(10**6)}"}
+            fresh = {"id": f"n{rng.randrange(10**6)}"}
+            attrib = {"x": "1"} if rng.random() < 0.3 and not gentle else fresh
             doc.insert(
                 parent, rng.randrange(len(parent) + 1), doc.new_element(f"{SVG}rect", attrib)
             )
@@ -120,13 +125,19 @@ def damage(data: bytes, rng: random.Random) -> bytes:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.integers(0, 2**32), st.integers(1, 12), st.sampled_from([1.0, 0.9, 0.5]), st.booleans())
+@given(
+    st.integers(0, 2**32),
+    st.integers(1, 12),
+    st.sampled_from([1.0, 0.9, 0.5]),
+    st.booleans(),
+    st.booleans(),
+)
 def test_agrees_with_the_complete_diff_on_random_edits(
-    seed: int, edits: int, ids: float, text: bool
+    seed: int, edits: int, ids: float, text: bool, gentle: bool
 ) -> None:
     rng = random.Random(seed)
     old = plan(rng.randrange(20, 200), rng, ids=ids, text=text)
-    new = edit(old, rng, edits)
+    new = edit(old, rng, edits, gentle=gentle)
     check(old, new)
     check(new, old)
 
@@ -178,33 +189,49 @@ def test_declines_a_move_between_regions_and_positional_addresses() -> None:
     assert quick(anonymous, doc.to_bytes()) is None
 
 
-def corpus_files() -> list[Path]:
+def readable_corpus() -> list[tuple[Path, bytes, random.Random]]:
+    """Every corpus file SvgDocument reads, with its bytes and a generator of its own."""
     if not CORPUS.is_dir():
         pytest.skip(f"the shared corpus is not at {CORPUS.resolve()}")
-    return sorted(CORPUS.rglob("*.svg"))
-
-
-def test_agrees_over_the_corpus() -> None:
-    answered = checked = 0
-    failures: list[str] = []
-    for n, path in enumerate(corpus_files()):
+    out = []
+    for n, path in enumerate(sorted(CORPUS.rglob("*.svg"))):
         data = path.read_bytes()
         try:
             SvgDocument(data)
         except DocumentError:
             continue
-        rng = random.Random(n)
+        out.append((path, data, random.Random(n)))
+    return out
+
+
+def over_corpus(
+    make: Callable[[bytes, random.Random], tuple[bytes, ...]],
+    compare: Callable[..., int],
+) -> tuple[int, int]:
+    """``compare(data, *make(data, rng))`` for every readable corpus file: how many
+    were compared, and the sum of what ``compare`` answered."""
+    answered = checked = 0
+    failures: list[str] = []
+    for path, data, rng in readable_corpus():
         try:
-            new = edit(data, rng, rng.randrange(1, 5))
+            made = make(data, rng)
         except Exception:  # an edit the document refuses (a namespace, say): not ours
             continue
         try:
-            answered += check(data, new) + check(new, data)
-            checked += 2
+            answered += compare(data, *made)
+            checked += 1
         except AssertionError as exc:
-            failures.append(f"{path.relative_to(CORPUS)} (seed {n}): {exc!r}"[:300])
+            failures.append(f"{path.relative_to(CORPUS)}: {exc!r}"[:300])
     assert not failures, "\n".join(failures[:10]) + f"\n({len(failures)} failures)"
-    assert checked > 2000
+    return checked, answered
+
+
+def test_agrees_over_the_corpus() -> None:
+    checked, answered = over_corpus(
+        lambda data, rng: (edit(data, rng, rng.randrange(1, 5)),),
+        lambda data, new: check(data, new) + check(new, data),
+    )
+    assert checked > 1000
     assert answered > 100
 
 
@@ -225,3 +252,106 @@ def test_elements_without_ids_inside_changed_elements() -> None:
     assert answer is None or answer == complete(old, new)
     assert complete(old, new)
     assert etree.fromstring(new) is not None
+
+
+# -- three-way merges ---------------------------------------------------------------------------
+
+
+def merge_complete(base: bytes, ours: bytes, theirs: bytes) -> Any:
+    try:
+        r = merge._merge(Versions(base, ours, theirs), "f.svg", by_regions=False)
+    except DocumentError:
+        return None
+    return (r.merged, r.conflicts, r.notes)
+
+
+def merge_quick(base: bytes, ours: bytes, theirs: bytes) -> Any:
+    return regions_merge(
+        (base, ours, theirs),
+        lambda b, o, t: merge._merge(Versions(b, o, t), "f.svg", by_regions=False),
+    )
+
+
+def check_merge(base: bytes, ours: bytes, theirs: bytes) -> bool:
+    if len({base, ours, theirs}) < 3:
+        return False  # merge_documents answers these before any merging
+    answer = merge_quick(base, ours, theirs)
+    if answer is None:
+        return False
+    assert answer == merge_complete(base, ours, theirs)
+    return True
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(0, 2**32),
+    st.integers(1, 8),
+    st.integers(1, 8),
+    st.sampled_from([1.0, 0.9]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_merge_agrees_with_the_complete_merge(
+    seed: int, ours_edits: int, theirs_edits: int, ids: float, text: bool, gentle: bool
+) -> None:
+    rng = random.Random(seed)
+    base = plan(rng.randrange(20, 200), rng, ids=ids, text=text)
+    ours = edit(base, rng, ours_edits, gentle=gentle)
+    theirs = edit(base, rng, theirs_edits, gentle=gentle)
+    check_merge(base, ours, theirs)
+    check_merge(base, theirs, ours)
+    check_merge(ours, base, theirs)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(0, 2))
+def test_merge_declines_what_the_complete_merge_refuses(seed: int, which: int) -> None:
+    rng = random.Random(seed)
+    base = plan(rng.randrange(20, 100), rng, ids=0.9)
+    versions = [base, edit(base, rng, 2), edit(base, rng, 2)]
+    versions[which] = damage(versions[which], rng)
+    check_merge(*versions)
+
+
+def test_merge_answers_for_edits_on_different_elements() -> None:
+    rng = random.Random(3)
+    base = plan(2000, rng)
+    doc = SvgDocument(base)
+    ids = [i for i in doc.ids if i.startswith("e")]
+    chosen = rng.sample(ids, 80)
+
+    def side(picked: list[str], tag: str) -> bytes:
+        d = SvgDocument(base)
+        for n, ident in enumerate(picked):
+            el, kind = d.ids[ident], ("delete", "insert", "fill", "fill")[n % 4]
+            if kind == "delete":
+                d.remove(el)
+            elif kind == "insert":
+                circle = d.new_element(f"{SVG}circle", {"id": f"{tag}{n}"})
+                d.insert(el.getparent(), el.getparent().index(el) + 1, circle)
+            else:
+                d.set_attribute(el, kind, f"#{n:06x}")
+        return d.to_bytes()
+
+    ours, theirs = side(chosen[:40], "o"), side(chosen[40:], "t")
+    assert check_merge(base, ours, theirs)
+    result = merge.merge_documents(Versions(base, ours, theirs), file="f.svg")
+    assert (result.merged, result.conflicts, result.notes) == merge_complete(base, ours, theirs)
+    # Both sides edit one attribute of one element differently: a conflict, the same one.
+    d1, d2 = SvgDocument(base), SvgDocument(base)
+    d1.set_attribute(d1.ids["e5"], "x", "1")
+    d2.set_attribute(d2.ids["e5"], "x", "2")
+    d2.set_attribute(d2.ids["e900"], "x", "3")
+    assert check_merge(base, d1.to_bytes(), d2.to_bytes())
+
+
+def test_merge_agrees_over_the_corpus() -> None:
+    checked, answered = over_corpus(
+        lambda data, rng: (
+            edit(data, rng, rng.randrange(1, 4)),
+            edit(data, rng, rng.randrange(1, 4)),
+        ),
+        check_merge,
+    )
+    assert checked > 1000
+    assert answered > 10

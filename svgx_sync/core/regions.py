@@ -36,7 +36,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate, chain
+from itertools import accumulate, chain, pairwise
 from typing import Any, Protocol
 from xml.parsers import expat
 
@@ -515,10 +515,13 @@ def _placeholder_index(address: str, count: int) -> int:
     return int(part)
 
 
-def _region_ids(doc: SvgDocument, count: int) -> dict[str, int]:
+def _region_ids(doc: SvgDocument, count: int, *, neighbours: bool = False) -> dict[str, int]:
     """Every id in the regions, with the index of its region; refuses what the small
     document cannot stand for (mixed content, comments or id-less elements among the
-    parent's children)."""
+    parent's children; with ``neighbours``, the marks of the parent's other children
+    are allowed there)."""
+    if doc.duplicate_ids:
+        raise _Unknown
     holders = [c for c in doc.root if is_element(c)]
     if len(holders) != count or len(doc.root) != count:
         raise _Unknown
@@ -527,12 +530,380 @@ def _region_ids(doc: SvgDocument, count: int) -> dict[str, int]:
         if not is_blank(holder.text):
             raise _Unknown
         for child in holder:
-            if not is_element(child) or child.get("id") is None or not is_blank(child.tail):
+            if not is_element(child) or not is_blank(child.tail):
+                raise _Unknown
+            if child.get("id") is None and not (neighbours and child.tag in _NEIGHBOURS):
                 raise _Unknown
         for el in holder.iter(etree.Element):
-            if el is holder:
-                continue
             ident = el.get("id")
-            if ident is not None:
+            if ident is not None and el is not holder:
                 out[ident] = k
     return out
+
+
+# -- three versions -----------------------------------------------------------------------
+
+
+class Merged(Protocol):
+    """What the complete merge gives (``merge.MergeResult``)."""
+
+    merged: bytes | None
+    conflicts: list[Any]
+    notes: list[str]
+
+
+_LOCAL_CONFLICTS = frozenset(
+    {
+        "attribute",
+        "text",
+        "delete_edit",
+        "edit_delete",
+        "dangling_reference",
+        "dangling_constraint",
+    }
+)
+"""Conflict kinds that only speak of the elements involved (no orders, moves or fresh
+ids, which depend on the rest of the file)."""
+
+_MARKS = ("svgx-region", "svgx-prev", "svgx-next")
+
+
+@dataclass(slots=True)
+class _Region3:
+    """A region in the three versions: unit ranges ``[x0, x1)`` per version."""
+
+    x0: list[int]  # base, ours, theirs
+    x1: list[int]
+    level: int = 0
+    parent: int = 0  # the parent's start-tag unit in base
+    prev: bool = False  # the parent has children before the region
+    next: bool = False  # and after it
+
+
+def regions_merge(
+    versions: tuple[bytes, bytes, bytes],
+    merge: Callable[[bytes, bytes, bytes], Merged],
+) -> tuple[bytes, list[Any], list[str]] | None:
+    """What the complete three-way merge (``merge``) gives for ``versions`` (base, ours,
+    theirs): the merged bytes, its conflicts and notes; or None when only the complete
+    merge can tell. The complete merge runs on small documents of the regions where the
+    versions differ; ours' text is kept everywhere else."""
+    try:
+        return _RegionMerge(versions, merge).run()
+    except (_Unknown, DocumentError):
+        return None
+
+
+class _RegionMerge:
+    def __init__(
+        self,
+        versions: tuple[bytes, bytes, bytes],
+        merge: Callable[[bytes, bytes, bytes], Merged],
+    ) -> None:
+        if any(len(v) > MAX_BYTES for v in versions):
+            raise _Unknown
+        decoded = [decode(v) for v in versions]
+        if len({enc for _text, enc in decoded}) != 1:
+            raise _Unknown
+        self.encoding = decoded[0][1]
+        texts = [text for text, _enc in decoded]
+        if "<svgx-" in texts[0]:
+            raise _Unknown  # could be taken for the marks of the small documents
+        parser = expat.ParserCreate(namespace_separator=" ")
+        try:
+            parser.Parse(versions[0], True)
+        except (expat.ExpatError, ValueError):
+            raise _Unknown from None
+        base = _cut(texts[0])
+        if max(map(len, base.units)) >= MAX_VALUE:
+            raise _Unknown
+        self.sides = [base]
+        self.windows: list[list[tuple[int, int, int, int]]] = [[]]
+        for text in texts[1:]:
+            units = text.split("<")
+            windows = _Aligner(units, base.units).windows()
+            side = _cut_like(text, units, base, windows)
+            for a0, a1, _b0, _b1 in windows:
+                if a1 > a0 and max(map(len, units[a0:a1])) >= MAX_VALUE:
+                    raise _Unknown
+                if any("xmlns" in u or u.startswith(_MARKS) for u in units[a0:a1]):
+                    raise _Unknown
+            self.sides.append(side)
+            self.windows.append(windows)
+        self.merge = merge
+
+    def run(self) -> tuple[bytes, list[Any], list[str]]:
+        base = self.sides[0]
+        root = base.root
+        if any(s.root != root or s.units[: root + 1] != base.units[: root + 1] for s in self.sides):
+            raise _Unknown
+        if any(u.startswith("!DOCTYPE") for u in base.units[:root]):
+            if any(_ENTITY.search(s.text) for s in self.sides):
+                raise _Unknown
+        head = _tag(base.units[root])
+        name = _NAME.match(head)
+        if name is None or head.endswith("/>"):
+            raise _Unknown
+        start = len("<".join(base.units[:root])) + 1 + len(head)
+        if base.text.find("xmlns", start) >= 0:
+            raise _Unknown
+        regions = self._regions()
+        smalls = [self._small(k, regions, head, name.group(1)) for k in range(3)]
+        docs = [SvgDocument(s.encode(), name=f"v{k}") for k, s in enumerate(smalls)]
+        ids = [_region_ids(doc, len(regions), neighbours=True) for doc in docs]
+        self._check_ids(ids, smalls[0], head)
+        for side in (1, 2):
+            if _moved(docs[0], docs[side]):
+                raise _Unknown
+        result = self.merge(*(s.encode() for s in smalls))
+        if result.merged is None or result.notes:
+            raise _Unknown
+        merged = result.merged.decode()
+        if not merged.startswith(head):
+            raise _Unknown
+        conflicts = [self._conflict(c, regions, head) for c in result.conflicts]
+        done = SvgDocument(result.merged, name="merged")
+        gone = set().union(*ids) - set(done.ids)
+        if gone and self._outside_refers(regions):
+            raise _Unknown
+        return self._splice(merged, regions).encode(self.encoding), conflicts, []
+
+    # -- regions ------------------------------------------------------------------------
+
+    def _map(self, side: int, x: int, y: int, *, back: bool = False) -> tuple[int, int, int, int]:
+        """Base range ``[x, y)`` in version ``side``: ``(sx, sy, x, y)`` with the base
+        range grown over every window of that side it touches. With ``back``, the other
+        way: a range of ``side`` in base, ``(x, y, sx, sy)``."""
+        shift_x = shift_y = 0
+        for window in self.windows[side]:
+            s0, s1, b0, b1 = (window[2], window[3], window[0], window[1]) if back else window
+            if b1 < x:
+                shift_x = shift_y = s1 - b1
+            elif b0 <= y:
+                x, y = min(x, b0), max(y, b1)
+                shift_y = s1 - b1
+                if b0 == x:
+                    shift_x = s0 - b0
+            else:
+                break
+        return x + shift_x, y + shift_y, x, y
+
+    def _regions(self) -> list[_Region3]:
+        spans = sorted({(b0, b1) for ws in self.windows[1:] for _s0, _s1, b0, b1 in ws})
+        out: list[_Region3] = []
+        for b0, b1 in spans:
+            x, y = b0, b1
+            if out and x <= out[-1].x1[0]:
+                prev = out.pop()
+                x, y = prev.x0[0], max(y, prev.x1[0])
+            while True:
+                if x < 1:
+                    raise _Unknown
+                ranges = [(x, y)]
+                for side in (1, 2):
+                    sx, sy, x2, y2 = self._map(side, x, y)
+                    ranges.append((sx, sy))
+                    x, y = min(x, x2), max(y, y2)
+                if (x, y) != ranges[0]:
+                    continue
+                grown = [_grow(s, a, b) for s, (a, b) in zip(self.sides, ranges, strict=True)]
+                if any(g[:2] != r for g, r in zip(grown, ranges, strict=True)):
+                    # Grown on some side: back in base (over the windows it reached).
+                    x, y = min(x, grown[0][0]), max(y, grown[0][1])
+                    for side in (1, 2):
+                        bx, by, _sx, _sy = self._map(side, *grown[side][:2], back=True)
+                        x, y = min(x, bx), max(y, by)
+                    if out and x <= out[-1].x1[0]:
+                        prev = out.pop()
+                        x = prev.x0[0]
+                    continue
+                levels = {g[2] for g in grown}
+                if len(levels) != 1 or grown[0][2] < 1:
+                    raise _Unknown
+                region = _Region3([r[0] for r in ranges], [r[1] for r in ranges], grown[0][2])
+                break
+            out.append(region)
+        base = self.sides[0]
+        for r in out:
+            x, y, level = r.x0[0], r.x1[0], r.level
+            r.parent = _parent_unit(base, x, level)
+            r.prev = r.parent != x - 1
+            r.next = base.deltas[y] != -1
+            if (r.prev and base.units[x - 1][:1] in "!?") or (r.next and base.units[y][:1] in "!?"):
+                raise _Unknown
+        for a, b in pairwise(out):
+            if b.x0[0] <= a.x1[0]:
+                raise _Unknown
+        return out
+
+    # -- the small documents --------------------------------------------------------------
+
+    def _small(self, k: int, regions: list[_Region3], head: str, name: str) -> str:
+        side = self.sides[k]
+        units = side.units
+        parts = [head, "\n"]
+        for n, r in enumerate(regions):
+            s, e = r.x0[k], r.x1[k]
+            # An id of its own: matched by it, not by aligning all the placeholders.
+            parts.append(f'<{_PLACEHOLDER} id="{_PLACEHOLDER}-{n}">')
+            if r.prev:
+                # Before the previous sibling: the text before its first unit.
+                first = _item_start(side, s - 1, r.level)
+                parts.append(_text_part(units[first - 1]))
+                parts.append("<svgx-prev/>")
+            parts.append(_text_part(units[s - 1]))
+            if e > s:
+                parts.append("<")
+                parts.append("<".join(units[s:e]))
+            if r.next:
+                parts.append("<svgx-next/>")
+            parts.append(f"</{_PLACEHOLDER}>\n")
+        parts.append(f"</{name}>")
+        return "".join(parts)
+
+    def _check_ids(self, ids: list[dict[str, int]], base_small: str, head: str) -> None:
+        every = {*ids[0], *ids[1], *ids[2]}
+        if any(_QUOTES.search(ident) for ident in every):
+            raise _Unknown
+        for ident in every:
+            places = {d[ident] for d in ids if ident in d}
+            if len(places) != 1:
+                raise _Unknown  # in different regions
+        # Held nowhere outside the regions: the base's count outside them is 0, and the
+        # other versions' outsides are the base's.
+        whole = _count_ids(self.sides[0].text, every)
+        inside = _count_ids(base_small, every)
+        if any(whole[ident] != inside[ident] for ident in every):
+            raise _Unknown
+
+    def _outside_refers(self, regions: list[_Region3]) -> bool:
+        """Whether ours outside the regions could refer to an element (an element gone
+        in the merge would then be flagged there)."""
+        ours = self.sides[1]
+        text = ours.text
+        if "&" not in text and "(" not in text and "href" not in text and "constraint" not in text:
+            return False
+        inside: set[int] = set()
+        for r in regions:
+            inside.update(range(r.x0[1], r.x1[1]))
+        return any(
+            "href" in u or "url(" in u or "&" in u or "constraint" in u
+            for k, u in enumerate(ours.units)
+            if k not in inside
+        )
+
+    def _conflict(self, conflict: Any, regions: list[_Region3], head: str) -> Any:
+        element = conflict.element_id
+        if str(conflict.kind) not in _LOCAL_CONFLICTS or element.startswith(("/", _PLACEHOLDER)):
+            raise _Unknown
+        parent = conflict.parent
+        if parent is not None and parent.startswith("/"):
+            raise _Unknown
+        if parent is not None and parent.startswith(_PLACEHOLDER):
+            k = _placeholder_index("/" + parent[len(_PLACEHOLDER) + 1 :], len(regions))
+            address = self._parent_address(regions[k], head)
+            return type(conflict)(**{**_fields(conflict), "parent": address})
+        return conflict
+
+    def _parent_address(self, r: _Region3, head: str) -> str:
+        base = self.sides[0]
+        if r.parent == base.root:
+            # As the merge names an element: by its id, the root too.
+            return _attribute(head, "id") or "/"
+        ident = _attribute(_tag(base.units[r.parent]), "id")
+        if ident is None or ident == _attribute(head, "id") or not ID_RE.match(ident):
+            raise _Unknown
+        if _count_ids(base.text, {ident})[ident] != 1:
+            raise _Unknown
+        return ident
+
+    def _splice(self, merged: str, regions: list[_Region3]) -> str:
+        ours = self.sides[1]
+        units = ours.units
+        ends = list(accumulate(map(len, units)))
+        pieces = []
+        pos = 0
+        at = 0
+        for r in regions:
+            s, e = r.x0[1], r.x1[1]
+            lead_unit = units[s - 1]
+            lead_start = ends[s - 1] + (s - 1) - len(lead_unit) + len(_tag(lead_unit)) - 1
+            end = ends[e - 1] + (e - 1)
+            at = merged.index(">", merged.index(f"<{_PLACEHOLDER}", at)) + 1
+            if r.prev:
+                at = merged.index("<svgx-prev/>", at) + len("<svgx-prev/>")
+            stop = merged.index("<svgx-next/>" if r.next else f"</{_PLACEHOLDER}>", at)
+            pieces.append(ours.text[pos:lead_start])
+            pieces.append(merged[at:stop])
+            pos, at = end, stop
+        pieces.append(ours.text[pos:])
+        return "".join(pieces)
+
+
+def _fields(conflict: Any) -> dict[str, Any]:
+    return {name: getattr(conflict, name) for name in conflict.__dataclass_fields__}
+
+
+def _text_part(unit: str) -> str:
+    return unit[len(_tag(unit)) - 1 :]
+
+
+def _item_start(side: _Side, last: int, level: int) -> int:
+    """The first unit of the item at ``level`` whose last unit is ``last``."""
+    after = side.after
+    if after[last - 1] == level:
+        return last
+    rev = len(after) - 1
+    return rev - _rindex(side, level, rev - (last - 1)) + 1
+
+
+def _parent_unit(side: _Side, s: int, level: int) -> int:
+    after = side.after
+    rev = len(after) - 1
+    return rev - _rindex(side, level - 1, rev - (s - 1)) + 1
+
+
+def _count_ids(text: str, wanted: set[str]) -> Counter[str]:
+    values = _ID_VALUE.findall(text)
+    joined = "".join(values)
+    if "=" in joined or "&" in joined:
+        raise _Unknown
+    return Counter(v for v in values if v in wanted)
+
+
+_NEIGHBOURS = frozenset(
+    {"{http://www.w3.org/2000/svg}svgx-prev", "{http://www.w3.org/2000/svg}svgx-next"}
+)
+
+
+def _moved(base: SvgDocument, side: SvgDocument) -> bool:
+    """Whether ``side`` moved or reordered an element with an id that ``base`` has."""
+
+    def places(doc: SvgDocument) -> dict[str, tuple[Any, list[str]]]:
+        out: dict[str, tuple[Any, list[str]]] = {}
+        for holder_index, holder in enumerate(c for c in doc.root if is_element(c)):
+            for el in holder.iter(etree.Element):
+                if el is not holder and el.get("id") is None and len(el):
+                    if any(c.get("id") is not None for c in el if is_element(c)):
+                        raise _Unknown  # an element with an id under one without
+                ident = el.get("id") if el is not holder else ("holder", holder_index)
+                if ident is None:
+                    continue
+                kids = [str(c.get("id")) for c in el if is_element(c) and c.get("id") is not None]
+                out[str(ident)] = (ident, kids)
+        return out
+
+    a, b = places(base), places(side)
+    parents_a = {kid: p for p, (_i, kids) in a.items() for kid in kids}
+    parents_b = {kid: p for p, (_i, kids) in b.items() for kid in kids}
+    for kid, parent in parents_a.items():
+        if kid in parents_b and parents_b[kid] != parent:
+            return True
+    for parent, (_i, kids) in a.items():
+        if parent not in b:
+            continue
+        kept_a = [k for k in kids if k in parents_b]
+        kept_b = [k for k in b[parent][1] if k in parents_a]
+        if kept_a != kept_b:
+            return True
+    return False

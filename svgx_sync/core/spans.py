@@ -24,7 +24,15 @@ from lxml import etree
 from ..errors import DocumentError
 from .xmltext import is_element
 
-__all__ = ["ATTR", "TOKEN", "SourceMap", "Span", "map_source", "repair_declarations"]
+__all__ = [
+    "ATTR",
+    "TOKEN",
+    "SourceMap",
+    "Span",
+    "check_prolog",
+    "map_source",
+    "repair_declarations",
+]
 
 # One token of markup, dispatched on its second character. Attribute values may contain
 # '>' so start tags are matched with their quoted strings (an unrolled loop with possessive
@@ -88,6 +96,17 @@ def map_source(text: str, root: Any, name: str, max_depth: int) -> SourceMap:
         _map_body(text, tokens, next_node, (node, span), out, name, max_depth)
     _map_epilog(text, tokens, next_node, name)
     return out
+
+
+def check_prolog(text: str, name: str) -> None:
+    """Refuse a DOCTYPE with an internal subset before the root (where entities are
+    declared); :func:`map_source` refuses it too, this reads the prolog only."""
+    for match in TOKEN.finditer(text):
+        start, end = match.span()
+        if text[start + 1] not in "!?":
+            return
+        if text.startswith("<!D", start):
+            _check_doctype(text, end, name)
 
 
 def _mismatch(name: str) -> DocumentError:

@@ -34,6 +34,7 @@ All edits go through the mutation methods here (``set_attribute``, ``set_text``,
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -44,7 +45,7 @@ from ..errors import DocumentError, NotFound
 from . import writer
 from .bindings import TextBindings
 from .namespaces import KNOWN_PREFIXES, XML_NS
-from .spans import Span, map_source, repair_declarations
+from .spans import Span, check_prolog, map_source, repair_declarations
 from .writer import Edits
 from .xmltext import declaration, decode, escape_attr, escape_text, is_blank, is_element
 
@@ -146,10 +147,23 @@ class SvgDocument:
         self._ascii_width = len("aa".encode(self.encoding)) - len("a".encode(self.encoding))
         self.edits = Edits()
         self.bindings = TextBindings(self)
-        found = map_source(text, self.root, name, MAX_DEPTH)
-        self.spans: dict[Any, Span] = found.spans
-        self.ids: dict[str, Any] = found.ids
-        self.duplicate_ids: dict[str, list[Any]] = found.duplicate_ids
+        check_prolog(text, name)
+        if next(self.root.iter(etree.Entity), None) is not None:
+            # An entity lxml kept as a node (one a DTD outside the file may define).
+            raise DocumentError(f"{name}: markup does not match the parsed tree")
+        self.ids: dict[str, Any]
+        self.duplicate_ids: dict[str, list[Any]]
+        self.ids, self.duplicate_ids = _index(self.root)
+        # Where each node sits in the source, read when first needed (by the writer and
+        # the comparisons by text): loading a document does not pay for it.
+        self._spans: dict[Any, Span] | None = None
+
+    @property
+    def spans(self) -> dict[Any, Span]:
+        """Every node's :class:`Span` in :attr:`source` (see :mod:`.spans`)."""
+        if self._spans is None:
+            self._spans = map_source(self.source, self.root, self.name, MAX_DEPTH).spans
+        return self._spans
 
     # -- the index -------------------------------------------------------------------
 
@@ -293,6 +307,7 @@ class SvgDocument:
 
     def insert(self, parent: Any, index: int, el: Any) -> None:
         """Insert ``el`` (with its subtree) as the ``index``-th child (all nodes count)."""
+        spans = self.spans  # read while the tree is still the source's
         children = list(parent)
         index = max(0, min(index, len(children)))
         if index == len(children) and children:
@@ -320,7 +335,7 @@ class SvgDocument:
         parent.insert(index, el)
         # An empty parent written as <g/> gains an end tag.
         self.size_bound += len(str(parent.tag))
-        if el in self.spans:
+        if el in spans:
             self.bindings.keep(el)
             # Its text is the source's, which the size counts already (removals keep it).
             self.size_bound += self.bytes_of(el.tail or "") + _SLACK
@@ -338,6 +353,7 @@ class SvgDocument:
         parent = el.getparent()
         if parent is None:
             raise DocumentError("the root element cannot be removed")
+        self.spans  # noqa: B018 -- read while the tree is still the source's
         children = list(parent)
         index = children.index(el)
         tail = el.tail
@@ -488,6 +504,29 @@ class SvgDocument:
         el = children[0]
         el.tail = None
         return el
+
+
+_GET_ID = operator.methodcaller("get", "id")
+
+
+def _index(root: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The id index in document order: the first holder of each id, and every holder of
+    an id held more than once."""
+    elements = list(root.iter(etree.Element))
+    keys = list(map(_GET_ID, elements))
+    # A repeated key keeps its first place and takes the last value (fixed below).
+    ids = dict(zip(keys, elements, strict=True))
+    ids.pop(None, None)
+    duplicates: dict[str, list[Any]] = {}
+    if len(ids) != len(keys) - keys.count(None):
+        holders: dict[str, list[Any]] = {}
+        for key, el in zip(keys, elements, strict=True):
+            if key is not None:
+                holders.setdefault(key, []).append(el)
+        duplicates = {key: els for key, els in holders.items() if len(els) > 1}
+        for key, els in duplicates.items():
+            ids[key] = els[0]
+    return ids, duplicates
 
 
 def height(el: Any) -> int:

@@ -33,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ..regions import regions_merge
 from ..svgdoc import SvgDocument
 from . import assembly, elements
 from .marks import mark_conflicts, read_conflicts, remove_marks, resolve_marked
@@ -62,6 +63,12 @@ def merge_documents(versions: Versions[bytes | None], *, file: str) -> MergeResu
 
     Raises :class:`DocumentError` when a version present is not an SVG we can read.
     """
+    return _merge(versions, file, by_regions=True)
+
+
+def _merge(versions: Versions[bytes | None], file: str, *, by_regions: bool) -> MergeResult:
+    """:func:`merge_documents`; ``by_regions``: where the versions differ in a few places,
+    merge small documents of those places (:mod:`..regions`), with the same result."""
     base, ours, theirs = versions
     if ours == theirs:
         return MergeResult(ours)
@@ -110,6 +117,13 @@ def merge_documents(versions: Versions[bytes | None], *, file: str) -> MergeResu
     if ours == base:
         SvgDocument(theirs, name=file)
         return MergeResult(theirs)
+    if by_regions:
+        found = regions_merge(
+            (base, ours, theirs),
+            lambda b, o, t: _merge(Versions(b, o, t), file, by_regions=False),
+        )
+        if found is not None:
+            return MergeResult(*found)
     docs = Versions(
         SvgDocument(base, name=file), SvgDocument(ours, name=file), SvgDocument(theirs, name=file)
     )
