@@ -268,7 +268,7 @@ def merge_complete(base: bytes, ours: bytes, theirs: bytes) -> Any:
 def merge_quick(base: bytes, ours: bytes, theirs: bytes) -> Any:
     return regions_merge(
         (base, ours, theirs),
-        lambda b, o, t: merge._merge(Versions(b, o, t), "f.svg", by_regions=False),
+        lambda b, o, t: merge._run(Versions(b, o, t), "f.svg"),
     )
 
 

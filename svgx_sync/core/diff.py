@@ -38,7 +38,6 @@ from lxml import etree
 from ..errors import OperationError
 from .namespaces import KNOWN_PREFIXES, XML_NS, attribute_key
 from .ops import (
-    ID_RE,
     Operation,
     OperationType,
     apply_operation,
@@ -47,7 +46,7 @@ from .ops import (
 )
 from .regions import regions_diff
 from .svgdoc import SvgDocument
-from .xmltext import decode, escape_attr, escape_text, is_blank, is_element
+from .xmltext import ID_RE, decode, escape_attr, escape_text, is_blank, is_element
 
 __all__ = [
     "FILE_ADD",

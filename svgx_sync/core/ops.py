@@ -64,6 +64,7 @@ from .svgdoc import (
     is_element,
     parse_style,
 )
+from .xmltext import ID_RE
 
 EXTERNAL_USER = "external"
 """``user_id`` of the operations that bring other programs' edits into a session."""
@@ -204,8 +205,6 @@ GEOMETRY: dict[str, tuple[str, str]] = {
 
 _XY_TAGS = {t for t, (pos, _) in GEOMETRY.items() if pos == "x, y"}
 _WH_TAGS = {t for t, (_, size) in GEOMETRY.items() if size == "width, height"}
-ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
-"""An id that ``create``, ``constraint_add`` and ``assembly_update`` accept."""
 _TRANSLATE = re.compile(
     r"^\s*translate\(\s*([-+0-9.eE]+)(?:[\s,]+([-+0-9.eE]+))?\s*\)\s*", re.ASCII
 )

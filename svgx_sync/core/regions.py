@@ -37,16 +37,18 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, chain, pairwise
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from xml.parsers import expat
 
 from lxml import etree
 
 from ..errors import DocumentError
-from .ops import ID_RE, Operation
 from .spans import ATTR, TOKEN
 from .svgdoc import MAX_BYTES, MAX_DEPTH, MAX_VALUE, SvgDocument
-from .xmltext import decode, is_blank, is_element
+from .xmltext import ID_RE, decode, is_blank, is_element
+
+if TYPE_CHECKING:
+    from .ops import Operation
 
 __all__ = ["regions_diff"]
 
@@ -518,8 +520,8 @@ def _placeholder_index(address: str, count: int) -> int:
 def _region_ids(doc: SvgDocument, count: int, *, neighbours: bool = False) -> dict[str, int]:
     """Every id in the regions, with the index of its region; refuses what the small
     document cannot stand for (mixed content, comments or id-less elements among the
-    parent's children; with ``neighbours``, the marks of the parent's other children
-    are allowed there)."""
+    parent's children; with ``neighbours``, the marks standing for the parent's other
+    children are no region's)."""
     if doc.duplicate_ids:
         raise _Unknown
     holders = [c for c in doc.root if is_element(c)]
@@ -532,12 +534,13 @@ def _region_ids(doc: SvgDocument, count: int, *, neighbours: bool = False) -> di
         for child in holder:
             if not is_element(child) or not is_blank(child.tail):
                 raise _Unknown
-            if child.get("id") is None and not (neighbours and child.tag in _NEIGHBOURS):
+            if child.get("id") is None:
                 raise _Unknown
         for el in holder.iter(etree.Element):
             ident = el.get("id")
             if ident is not None and el is not holder:
-                out[ident] = k
+                if not (neighbours and el.tag in _NEIGHBOURS):
+                    out[ident] = k
     return out
 
 
@@ -582,12 +585,13 @@ class _Region3:
 
 def regions_merge(
     versions: tuple[bytes, bytes, bytes],
-    merge: Callable[[bytes, bytes, bytes], Merged],
+    merge: Callable[[SvgDocument, SvgDocument, SvgDocument], Merged],
 ) -> tuple[bytes, list[Any], list[str]] | None:
-    """What the complete three-way merge (``merge``) gives for ``versions`` (base, ours,
-    theirs): the merged bytes, its conflicts and notes; or None when only the complete
-    merge can tell. The complete merge runs on small documents of the regions where the
-    versions differ; ours' text is kept everywhere else."""
+    """What the complete three-way merge gives for ``versions`` (base, ours, theirs):
+    the merged bytes, its conflicts and notes; or None when only the complete merge can
+    tell. The complete merge (``merge``, which may edit ours' document) runs on small
+    documents of the regions where the versions differ, each version's a different
+    one; ours' text is kept everywhere else."""
     try:
         return _RegionMerge(versions, merge).run()
     except (_Unknown, DocumentError):
@@ -598,7 +602,7 @@ class _RegionMerge:
     def __init__(
         self,
         versions: tuple[bytes, bytes, bytes],
-        merge: Callable[[bytes, bytes, bytes], Merged],
+        merge: Callable[[SvgDocument, SvgDocument, SvgDocument], Merged],
     ) -> None:
         if any(len(v) > MAX_BYTES for v in versions):
             raise _Unknown
@@ -652,20 +656,19 @@ class _RegionMerge:
         docs = [SvgDocument(s.encode(), name=f"v{k}") for k, s in enumerate(smalls)]
         ids = [_region_ids(doc, len(regions), neighbours=True) for doc in docs]
         self._check_ids(ids, smalls[0], head)
-        for side in (1, 2):
-            if _moved(docs[0], docs[side]):
-                raise _Unknown
-        result = self.merge(*(s.encode() for s in smalls))
+        kept = _places(docs[0])
+        if _moved(kept, docs[1]) or _moved(kept, docs[2]):
+            raise _Unknown
+        refers = self._outside_refers(regions)
+        result = self.merge(*docs)  # edits docs[1]
         if result.merged is None or result.notes:
             raise _Unknown
         merged = result.merged.decode()
         if not merged.startswith(head):
             raise _Unknown
         conflicts = [self._conflict(c, regions, head) for c in result.conflicts]
-        done = SvgDocument(result.merged, name="merged")
-        gone = set().union(*ids) - set(done.ids)
-        if gone and self._outside_refers(regions):
-            raise _Unknown
+        if refers and set().union(*ids) - set(docs[1].ids):
+            raise _Unknown  # a reference outside the regions could be left dangling
         return self._splice(merged, regions).encode(self.encoding), conflicts, []
 
     # -- regions ------------------------------------------------------------------------
@@ -750,13 +753,13 @@ class _RegionMerge:
                 # Before the previous sibling: the text before its first unit.
                 first = _item_start(side, s - 1, r.level)
                 parts.append(_text_part(units[first - 1]))
-                parts.append("<svgx-prev/>")
+                parts.append(f'<svgx-prev id="svgx-prev-{n}"/>')
             parts.append(_text_part(units[s - 1]))
             if e > s:
                 parts.append("<")
                 parts.append("<".join(units[s:e]))
             if r.next:
-                parts.append("<svgx-next/>")
+                parts.append(f'<svgx-next id="svgx-next-{n}"/>')
             parts.append(f"</{_PLACEHOLDER}>\n")
         parts.append(f"</{name}>")
         return "".join(parts)
@@ -831,8 +834,8 @@ class _RegionMerge:
             end = ends[e - 1] + (e - 1)
             at = merged.index(">", merged.index(f"<{_PLACEHOLDER}", at)) + 1
             if r.prev:
-                at = merged.index("<svgx-prev/>", at) + len("<svgx-prev/>")
-            stop = merged.index("<svgx-next/>" if r.next else f"</{_PLACEHOLDER}>", at)
+                at = merged.index("/>", merged.index("<svgx-prev", at)) + 2
+            stop = merged.index("<svgx-next" if r.next else f"</{_PLACEHOLDER}>", at)
             pieces.append(ours.text[pos:lead_start])
             pieces.append(merged[at:stop])
             pos, at = end, stop
@@ -876,24 +879,31 @@ _NEIGHBOURS = frozenset(
 )
 
 
-def _moved(base: SvgDocument, side: SvgDocument) -> bool:
-    """Whether ``side`` moved or reordered an element with an id that ``base`` has."""
+def _places(doc: SvgDocument) -> dict[str, tuple[Any, list[str]]]:
+    """Each element with an id in the regions (placeholders included), with the ids of
+    its children that have one, in order; refuses an element with an id under one
+    without."""
+    out: dict[str, tuple[Any, list[str]]] = {}
+    root = doc.root
+    for ident, el in doc.ids.items():  # in document order
+        parent = el.getparent()
+        if parent is root:
+            out.setdefault(ident, (ident, []))
+            continue
+        if parent is None:
+            continue
+        key = parent.get("id")
+        if key is None:
+            raise _Unknown
+        out.setdefault(ident, (ident, []))
+        out.setdefault(key, (key, []))[1].append(ident)
+    return out
 
-    def places(doc: SvgDocument) -> dict[str, tuple[Any, list[str]]]:
-        out: dict[str, tuple[Any, list[str]]] = {}
-        for holder_index, holder in enumerate(c for c in doc.root if is_element(c)):
-            for el in holder.iter(etree.Element):
-                if el is not holder and el.get("id") is None and len(el):
-                    if any(c.get("id") is not None for c in el if is_element(c)):
-                        raise _Unknown  # an element with an id under one without
-                ident = el.get("id") if el is not holder else ("holder", holder_index)
-                if ident is None:
-                    continue
-                kids = [str(c.get("id")) for c in el if is_element(c) and c.get("id") is not None]
-                out[str(ident)] = (ident, kids)
-        return out
 
-    a, b = places(base), places(side)
+def _moved(a: dict[str, tuple[Any, list[str]]], side: SvgDocument) -> bool:
+    """Whether ``side`` moved or reordered an element with an id that the base (whose
+    :func:`_places` are ``a``) has."""
+    b = _places(side)
     parents_a = {kid: p for p, (_i, kids) in a.items() for kid in kids}
     parents_b = {kid: p for p, (_i, kids) in b.items() for kid in kids}
     for kid, parent in parents_a.items():

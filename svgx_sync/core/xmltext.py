@@ -14,8 +14,13 @@ from typing import Any
 
 from ..errors import DocumentError
 
+ID_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:\-]*$")
+"""An id that ``create``, ``constraint_add`` and ``assembly_update`` accept (and that
+addresses an element in operations)."""
+
 __all__ = [
     "DECLARATION",
+    "ID_RE",
     "declaration",
     "declared",
     "decode",

@@ -118,10 +118,7 @@ def _merge(versions: Versions[bytes | None], file: str, *, by_regions: bool) -> 
         SvgDocument(theirs, name=file)
         return MergeResult(theirs)
     if by_regions:
-        found = regions_merge(
-            (base, ours, theirs),
-            lambda b, o, t: _merge(Versions(b, o, t), file, by_regions=False),
-        )
+        found = regions_merge((base, ours, theirs), lambda b, o, t: _run(Versions(b, o, t), file))
         if found is not None:
             return MergeResult(*found)
     docs = Versions(
