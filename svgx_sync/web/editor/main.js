@@ -242,8 +242,9 @@ function start() {
     showState();
   });
   client.on('operations', (msg) => {
-    edits.confirmed(msg.operations);
-    selection.refresh();
+    const whole = !edits.confirmed(msg.operations);
+    // the outlines are measured again only when a selected element changed
+    if (whole || msg.operations.some((op) => selection.has(op.element_id))) selection.refresh();
     showState();
   });
   client.on('ack', (ack) => {

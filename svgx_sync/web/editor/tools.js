@@ -207,7 +207,7 @@ export class Tools {
     if (!drag) return;
     if (drag.kind === 'move') {
       for (const item of drag.items) this.show(item, this.moveOp(item, drag));
-      this.selection.draw();
+      this.shiftOutlines(drag);
     } else if (drag.kind === 'resize') {
       const op = this.resizeOp(drag);
       if (op) this.show(drag.item, op);
@@ -244,6 +244,7 @@ export class Tools {
     this.drag = null;
     if (!drag) return;
     for (const item of drag.items ?? (drag.item ? [drag.item] : [])) this.canvas.reconcile(item.id);
+    this.selection.layer.removeAttribute('transform');
     drag.rect?.remove();
     drag.draft?.remove();
     this.selection.draw();
@@ -281,14 +282,30 @@ export class Tools {
     this.begin(e, { kind: 'move', items, start, point: start });
   }
 
-  moveOp(item, drag) {
+  /** The drag's delta in document coordinates (shift: along one axis). */
+  delta(drag) {
     let dx = drag.point.x - drag.start.x;
     let dy = drag.point.y - drag.start.y;
     if (drag.shift) { if (Math.abs(dx) > Math.abs(dy)) dy = 0; else dx = 0; }
+    return { dx, dy };
+  }
+
+  moveOp(item, drag) {
+    const { dx, dy } = this.delta(drag);
     return { type: 'move', id: item.id, data: this.local(item, dx, dy) };
   }
 
+  /**
+   * The outlines follow a move by a translation of their layer: nothing is measured
+   * while the pointer moves (measuring would lay out the whole drawing each frame).
+   */
+  shiftOutlines(drag) {
+    const { dx, dy } = this.delta(drag);
+    this.selection.layer.setAttribute('transform', `translate(${dx} ${dy})`);
+  }
+
   endMove(drag) {
+    this.selection.layer.removeAttribute('transform');
     const ops = drag.items.map((item) => this.moveOp(item, drag));
     if (!drag.moved || ops.every((op) => op.data.dx === 0 && op.data.dy === 0)) {
       for (const item of drag.items) this.canvas.reconcile(item.id);
@@ -307,7 +324,7 @@ export class Tools {
     }
     this.nudge.point = { x: this.nudge.point.x + dx, y: this.nudge.point.y + dy };
     for (const item of this.nudge.items) this.show(item, this.moveOp(item, this.nudge));
-    this.selection.draw();
+    this.shiftOutlines(this.nudge);
     clearTimeout(this.nudge.timer);
     this.nudge.timer = setTimeout(() => this.endNudge(), 600);
   }
@@ -317,6 +334,7 @@ export class Tools {
     if (!nudge) return;
     this.nudge = null;
     clearTimeout(nudge.timer);
+    this.selection.layer.removeAttribute('transform');
     const ops = nudge.items.map((item) => this.moveOp(item, nudge));
     if (ops.some((op) => op.data.dx !== 0 || op.data.dy !== 0)) this.history.apply(ops, 'move');
     this.selection.draw();
