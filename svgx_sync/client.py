@@ -33,7 +33,7 @@ from .errors import ClientError, NotFound, ServerError, SvgxError, Unauthorized,
 __all__ = ["create_version", "fetch_health", "served_document"]
 
 REPLY_TIMEOUT = 30.0
-#: The welcome carries every file of the document; the daemon is ours to trust.
+#: What the daemon sends (a welcome, a version's reply) is ours to trust whatever its size.
 MAX_MESSAGE_BYTES = 512 * 1024 * 1024
 
 

@@ -86,9 +86,12 @@ class Settings(BaseModel):
     ops_per_second: float = Field(default=500.0, gt=0)
     ops_burst: int = Field(default=1000, ge=1)
     new_documents_per_minute: float = Field(default=10.0, gt=0)
-    # a client whose unsent messages pass this is closed with 1013 (keep it above the
-    # largest document: a welcome carries every file)
+    # a client whose unsent messages pass this is closed with 1013
     max_unsent_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    # a welcome carries files up to this many bytes in all; the others it names, to be
+    # fetched from /d/<session>/raw/<file> (docs/protocol.md), so that a welcome fits
+    # a client's 1 MiB message limit and the unsent-bytes bound whatever the drawing
+    inline_files_bytes: int = Field(default=256 * 1024, ge=0)
     compression: bool = False
     # access (docs/security.md): tokens, signed-token keys, browsers, TLS. A plain string
     # in `tokens` is a shared secret written out in full, compared as it is.

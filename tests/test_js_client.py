@@ -32,13 +32,16 @@ DEADLINE_S = 120
 class Harness:
     """A daemon and the control socket the Node tests steer it with."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, **settings: Any) -> None:
         self.root = root
+        self.settings = settings
         self.daemon: Daemon | None = None
         self.port = 0
 
     async def start(self) -> None:
-        self.daemon = Daemon(Settings(root=self.root, host="127.0.0.1", port=self.port))
+        self.daemon = Daemon(
+            Settings(root=self.root, host="127.0.0.1", port=self.port, **self.settings)
+        )
         await self.daemon.start()
         assert self.daemon.port is not None
         self.port = self.daemon.port
@@ -70,15 +73,17 @@ class Harness:
         writer.close()
 
 
-def run_node_test(tmp_path: Path, name: str) -> tuple[int, str]:
+def run_node_test(tmp_path: Path, name: str, **settings: Any) -> tuple[int, str]:
     """Run ``node --test tests/js/NAME`` against a fresh daemon; its exit code and output."""
-    return run_node(tmp_path, ["--test", str(JS / name)])
+    return run_node(tmp_path, ["--test", str(JS / name)], **settings)
 
 
-def run_node(tmp_path: Path, args: list[str], before: Any = None) -> tuple[int, str]:
+def run_node(
+    tmp_path: Path, args: list[str], before: Any = None, **settings: Any
+) -> tuple[int, str]:
     """Run Node with ``args`` against a fresh daemon (``before(port)`` first, if given)."""
     node = node_with_websocket(why="the JavaScript client library's tests need Node 20+")
-    harness = Harness(tmp_path / "docs")
+    harness = Harness(tmp_path / "docs", **settings)
     out = tmp_path / "out"
     out.mkdir()
 
@@ -156,6 +161,15 @@ def test_client_reconnects_catches_up_and_resends_exactly_once(tmp_path):
     written = assert_models_match_disk(tmp_path)
     # moved by dx 10 once, then 5 while offline, then 1 from a reloaded page: never twice
     assert written["resend"]["r1"]["attributes"]["x"] == "16"
+
+
+def test_a_welcome_that_names_its_files_is_fetched_and_caught_up_once(tmp_path):
+    """With every file fetched over HTTP (a large drawing's welcome), a client that joins
+    while edits go on ends with the daemon's file: nothing applied twice or missed."""
+    code, out = run_node_test(tmp_path, "bigjoin.test.mjs", inline_files_bytes=0)
+    assert code == 0, out
+    written = assert_models_match_disk(tmp_path)
+    assert written["plan"]["r3"]["attributes"]["x"] == "17"
 
 
 def test_the_documented_example_runs_with_the_served_module(tmp_path):

@@ -23,7 +23,7 @@ The full description, with examples, is ``docs/protocol.md``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -258,9 +258,11 @@ def welcome(
     missed: list[dict[str, Any]] | None = None,
     strategy: str,
     active_content: dict[str, list[dict[str, Any]]] | None = None,
+    file_urls: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``files`` are sent as clients get them, inert; ``active_content`` says, per file,
-    what was made inert (``docs/security.md``), and is left out when nothing was."""
+    """``files`` are sent as clients get them, inert; ``file_urls`` name the files too
+    large to come inline (:func:`inline_split`); ``active_content`` says, per file, what
+    was made inert (``docs/security.md``), and is left out when nothing was."""
     out: dict[str, Any] = {
         "type": "welcome",
         "session_id": session_id,
@@ -278,9 +280,24 @@ def welcome(
     else:
         out["files"] = files or {}
         out["svg"] = (files or {}).get("document.svg") if files else None
+        if file_urls:
+            out["file_urls"] = file_urls
     if active_content and missed is None:
         out["active_content"] = active_content
     return out
+
+
+def inline_split(sizes: Mapping[str, int], limit: int) -> tuple[list[str], list[str]]:
+    """Which files a welcome carries inline and which it names by URL: the smallest
+    first, while the inline ones together stay within ``limit`` bytes."""
+    inline: list[str] = []
+    total = 0
+    for path in sorted(sizes, key=lambda p: (sizes[p], p)):
+        if total + sizes[path] > limit:
+            break
+        inline.append(path)
+        total += sizes[path]
+    return sorted(inline), sorted(set(sizes) - set(inline))
 
 
 def operations(ops: list[dict[str, Any]]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..core import protocol as P
 from .commit import GroupCommit
+from .pages import raw_url
 from .room import Conn, Room, send
 from .runtime import Runtime
 
@@ -42,19 +43,22 @@ class Membership:
         # After damage a client may hold what the session lost: it gets every file.
         missed = live.since(last_seq) if last_seq is not None and not damage else None
         version = str(room.document.repo.references[f"refs/heads/{live.branch}"].target)
+        session_id = conn.session_id or room.key
+        files, urls = (None, None) if missed is not None else self.files_of(session_id, room)
         send(
             conn,
             P.welcome(
-                session_id=conn.session_id or room.key,
+                session_id=session_id,
                 document=live.name,
                 branch=live.branch,
                 version_id=version,
                 seq=live.seq,
-                files=None if missed is not None else live.texts(),
+                files=files,
                 users=room.presence.active(),
                 conflicts=live.book.open(),
                 missed=missed,
                 strategy=live.strategy.value,
+                file_urls=urls,
             ),
         )
         conn.delivered = live.seq
@@ -68,6 +72,18 @@ class Membership:
         room.load_notices = []
         if self.rt.parked.get(live.name) == live.branch:
             send(conn, detached_notice(room))
+
+    def files_of(self, session_id: str, room: Room) -> tuple[dict[str, str], dict[str, str]]:
+        """The files a welcome carries, and the URLs of those too large to."""
+        texts = room.live.texts()
+        sizes = {path: len(text.encode()) for path, text in texts.items()}
+        if "document.svg" in sizes:
+            sizes["document.svg"] *= 2  # the welcome's `svg` repeats it
+        inline, fetched = P.inline_split(sizes, self.rt.settings.inline_files_bytes)
+        return (
+            {path: texts[path] for path in inline},
+            {path: raw_url(session_id, path) for path in fetched},
+        )
 
     def leave(self, conn: Conn) -> None:
         """``conn`` is no longer in a room (it may join another)."""

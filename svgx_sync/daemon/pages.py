@@ -17,9 +17,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 from ..core.access import Principal
+from ..core.session import document_key
 from ..errors import ClientError, NotFound, StoreError, SvgxError
 from . import diff_api
 from .static import STATIC, asset_name
@@ -27,7 +28,19 @@ from .static import STATIC, asset_name
 if TYPE_CHECKING:
     from .server import Daemon
 
-__all__ = ["API", "PAGES", "ApiRequest", "ApiResponse", "api_route", "call", "page_file"]
+__all__ = [
+    "API",
+    "PAGES",
+    "RAW",
+    "ApiRequest",
+    "ApiResponse",
+    "RawFile",
+    "api_route",
+    "call",
+    "page_file",
+    "raw_file",
+    "raw_url",
+]
 
 log = logging.getLogger(__name__)
 
@@ -144,3 +157,43 @@ def call(handler: Handler, request: ApiRequest) -> ApiResponse:
     except SvgxError as exc:
         log.warning("%s failed: %s", handler.__name__, exc)
         return ApiResponse(500, {"error": exc.code, "message": str(exc)})
+
+
+RAW = re.compile(r"/d/(?P<session>[^/]+)/raw/(?P<file>.+)")
+"""A file of a live session, as its welcome names it (:func:`raw_url`)."""
+
+
+def raw_url(session_id: str, path: str) -> str:
+    """Where a welcome says a file too large to come inline is fetched (``GET``)."""
+    return f"/d/{quote(session_id, safe='@')}/raw/{quote(path, safe='/')}"
+
+
+@dataclass(frozen=True)
+class RawFile:
+    """A live file's text and the ``seq`` it holds, or why there is none."""
+
+    status: int
+    text: str = ""
+    seq: int = 0
+    error: str = ""
+    message: str = ""
+
+
+def raw_file(daemon: Daemon, session: str, path: str, principal: Principal | None) -> RawFile:
+    """File ``path`` of the live session ``session`` (``name`` or ``name@branch``), as
+    the session holds it now. Only a loaded session is served: the one who fetches has
+    just been welcomed into it, and a fetch never loads or creates a document."""
+    name, _, branch = unquote(session).partition("@")
+    path = unquote(path)
+    if principal is not None and not principal.may_open(name):
+        return RawFile(403, error="forbidden", message=f"{principal.user_id} may not open {name!r}")
+    if branch:
+        room = daemon.rooms.get(document_key(name, branch))
+    else:
+        room = daemon.loader.working_tree_room(name)
+    if room is None:
+        return RawFile(404, error="not_found", message=f"{session!r} is not live: join it first")
+    doc = room.live.files.get(path)
+    if doc is None:
+        return RawFile(404, error="not_found", message=f"{session!r} has no file {path!r}")
+    return RawFile(200, text=doc.render(), seq=room.live.seq)

@@ -55,11 +55,11 @@ from .connection import Connections
 from .files import FileWriter
 from .membership import Membership
 from .metrics import Metrics
-from .pages import ApiRequest, api_route, call, page_file
+from .pages import RAW, ApiRequest, api_route, call, page_file, raw_file
 from .recovery import Recovery
 from .room import Reply, Room, RoomLoader
 from .runtime import Runtime
-from .static import static_response
+from .static import packed, raw_response, static_response
 from .transport import LocalClient, memory_pair
 from .versions import Versions
 from .worktree import WorkTree
@@ -262,6 +262,9 @@ class Daemon:
             return _unauthorized(connection, exc)
         if path.startswith("/api/"):
             return self._api(connection, path, request.path, gate)
+        raw = RAW.fullmatch(path)
+        if raw is not None and not _upgrade(request.headers):
+            return await self._raw(connection, raw["session"], raw["file"], request.headers, gate)
         if path == "/healthz":
             health = access.health_for(gate, self.health())
             return _typed(connection, orjson.dumps(health).decode() + "\n", "application/json")
@@ -300,6 +303,22 @@ class Daemon:
         answer = call(handler, ApiRequest(self, params, query_of(full), principal))
         body = orjson.dumps(answer.body).decode() + "\n"
         return _typed(connection, body, "application/json", answer.status)
+
+    async def _raw(
+        self, connection: ServerConnection, session: str, file: str, headers: Any, gate: Gate | None
+    ) -> Any:
+        """``/d/<session>/raw/<file>``: a live file as the session holds it now, with the
+        ``seq`` it holds in ``X-Svgx-Seq``; gzip when asked for (hashed and compressed
+        in a worker thread: a drawing may be tens of megabytes)."""
+        if not self.access.may_read(gate):
+            return _unauthorized(connection, Unauthorized("a file needs a token"))
+        found = raw_file(self, session, file, self.access.viewer(gate))
+        if found.status != 200:
+            body = orjson.dumps({"error": found.error, "message": found.message}).decode()
+            return _typed(connection, body + "\n", "application/json", found.status)
+        gzipped = "gzip" in (headers.get("Accept-Encoding") or "")
+        etag, payload = await asyncio.to_thread(packed, found.text.encode(), gzipped=gzipped)
+        return raw_response(connection, payload, etag, found.seq, headers, gzipped=gzipped)
 
     def health(self) -> dict[str, Any]:
         """``/healthz`` and ``status``: the documents, the live sessions with their users,

@@ -492,7 +492,7 @@ function uniqueId() {
 /** A live connection to one session; events: see docs/js-client.md. */
 export class SvgxClient {
   constructor(url, options) {
-    const { userId, username, session, token, storage, backoff, WebSocket: Socket } = options;
+    const { userId, username, session, token, storage, backoff, WebSocket: Socket, fetch: fetcher } = options;
     this.backoff = { ...BACKOFF, ...backoff };
     this.suspended = false;
     this.url = url;
@@ -510,6 +510,7 @@ export class SvgxClient {
     this.acks = new Map();
     this.storage = storage ?? defaultStorage();
     this.Socket = Socket ?? globalThis.WebSocket;
+    this.fetch = fetcher ?? ((...args) => globalThis.fetch(...args));
     // op_ids: 1 to 128 of letters, digits and . _ : @ / + = ~ # - (docs/protocol.md)
     this.prefix = `${String(userId).replace(/[^A-Za-z0-9._:@/+=~#-]/g, '_').slice(0, 64)}-${uniqueId()}`;
     this.counter = 0;
@@ -517,6 +518,7 @@ export class SvgxClient {
     this.closed = false;
     this.timer = null;
     this.ws = null;
+    this.holding = null; // messages that wait for the welcome's named files
   }
 
   // events
@@ -582,6 +584,7 @@ export class SvgxClient {
   detach() {
     const ws = this.ws;
     this.ws = null;
+    this.holding = null;
     for (const pending of this.requests.splice(0)) {
       clearTimeout(pending.timer);
       pending.reject(new Error('connection closed'));
@@ -643,6 +646,19 @@ export class SvgxClient {
   // what the daemon sends
 
   receive(msg) {
+    if (this.holding) {
+      // the welcome's large files are on their way: what follows waits for them
+      this.holding.push(msg);
+      return;
+    }
+    if (msg.type === 'welcome' && !msg.catch_up && msg.file_urls && Object.keys(msg.file_urls).length) {
+      this.fetchNamed(msg);
+      return;
+    }
+    this.handle(msg);
+  }
+
+  handle(msg) {
     const handler = RECEIVE[msg.type];
     if (handler) handler(this, msg);
     this.answer(msg);
@@ -670,6 +686,53 @@ export class SvgxClient {
     this.attempt = 0;
     this.setState('live');
     for (const op of this.outbox.values()) this.ws.send(JSON.stringify(op));
+  }
+
+  /**
+   * A welcome that names files instead of carrying them (a large drawing, docs/protocol.md):
+   * fetch each, then take the welcome with every file, then what arrived meanwhile. A
+   * fetched file may hold later operations than the welcome (its `X-Svgx-Seq`); those
+   * are not applied twice.
+   */
+  async fetchNamed(msg) {
+    const ws = this.ws;
+    this.holding = [];
+    const base = this.url.replace(/^ws/, 'http');
+    const held = new Map();
+    try {
+      const files = { ...msg.files };
+      await Promise.all(Object.entries(msg.file_urls).map(async ([path, address]) => {
+        const url = new URL(address, base);
+        if (this.token) url.searchParams.set('token', this.token);
+        const response = await this.fetch(url);
+        if (!response.ok) throw new Error(`${address}: HTTP ${response.status}`);
+        files[path] = await response.text();
+        held.set(path, Number(response.headers.get('X-Svgx-Seq') ?? msg.seq));
+      }));
+      if (ws !== this.ws) return; // dropped meanwhile: the next welcome starts again
+      const queued = this.holding;
+      this.holding = null;
+      this.handle({ ...msg, files, svg: files['document.svg'] ?? null });
+      for (const next of queued) this.receive(next.type === 'operations' ? this.skipHeld(next, held) : next);
+    } catch (err) {
+      if (ws !== this.ws) return;
+      this.holding = null;
+      this.emit('error', { type: 'error', code: 'fetch_failed', message: String(err.message ?? err) });
+      ws?.close(4000, 'could not fetch the files');
+    }
+  }
+
+  /** `msg` without the operations a fetched file already holds (`held`: path → its
+   * seq); they count as applied. */
+  skipHeld(msg, held) {
+    const operations = msg.operations.filter((op) => {
+      if (!(op.seq <= (held.get(this.model.fileName(op.file)) ?? -1))) return true;
+      this.lastSeq = Math.max(this.lastSeq ?? op.seq, op.seq);
+      this.model.seq = Math.max(this.model.seq, op.seq);
+      if (op.user_id === this.userId) this.settle(op.op_id);
+      return false;
+    });
+    return { ...msg, operations };
   }
 
   applyRemote(op) {

@@ -1,0 +1,129 @@
+"""Joining a big drawing: the welcome fits a client's default 1 MiB message limit, and
+files too large to come inline are fetched over HTTP, once, gzipped when asked."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+import pytest
+from browser import Served
+from websockets.sync.client import connect
+
+from svgx_sync.core.protocol import inline_split
+
+
+def drawing(n: int) -> bytes:
+    rects = "".join(
+        f'  <rect id="e{i}" x="{i % 1000}" y="{i // 1000}" width="3" height="3" fill="#ccc"/>\n'
+        for i in range(n)
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="100">\n{rects}</svg>\n'
+    ).encode()
+
+
+BIG = drawing(60_000)
+SMALL = drawing(10)
+
+
+def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+def join(ws: Any, user: str, session: str, **extra: Any) -> dict[str, Any]:
+    ws.send(json.dumps({"type": "join", "user_id": user, "session_id": session, **extra}))
+    while True:
+        msg = json.loads(ws.recv(timeout=60))
+        if msg["type"] == "welcome":
+            return msg
+
+
+def test_inline_split_keeps_the_smallest_files_within_the_limit() -> None:
+    assert inline_split({"a.svg": 10, "b.svg": 50, "c.svg": 30}, 45) == (
+        ["a.svg", "c.svg"],
+        ["b.svg"],
+    )
+    assert inline_split({"a.svg": 10}, 0) == ([], ["a.svg"])
+    assert inline_split({}, 100) == ([], [])
+
+
+def test_a_60k_element_drawing_joins_under_a_clients_default_message_limit(
+    served: Any,
+) -> None:
+    daemon: Served = served(documents={"big": BIG})
+    with connect(daemon.ws) as ws:  # websockets' default max_size: 1 MiB
+        welcome = join(ws, "ada", "big")
+        assert len(json.dumps(welcome)) < 1024 * 1024
+        assert welcome["files"] == {} and welcome["svg"] is None
+        url = welcome["file_urls"]["document.svg"]
+        assert url == "/d/big/raw/document.svg"
+        status, headers, body = get(daemon.url + url, {"Accept-Encoding": "gzip"})
+        assert status == 200 and headers["Content-Encoding"] == "gzip"
+        assert len(body) < len(BIG) / 4
+        assert gzip.decompress(body) == BIG
+        assert headers["Content-Type"] == "image/svg+xml; charset=utf-8"
+        assert int(headers["X-Svgx-Seq"]) == welcome["seq"]
+        assert "sandbox" in headers["Content-Security-Policy"]
+        assert (
+            get(daemon.url + url, {"If-None-Match": headers["ETag"], "Accept-Encoding": "gzip"})[0]
+            == 304
+        )
+        # An edit after the welcome: the file now holds it, and says so by its seq.
+        op = {"type": "operation", "operation_type": "update", "op_id": "o1", "user_id": "ada",
+              "session_id": "big", "element_id": "e7", "data": {"style": {"fill": "red"}}}  # fmt: skip
+        ws.send(json.dumps(op))
+        while json.loads(ws.recv(timeout=30)).get("type") != "ack":
+            pass
+        status, headers, body = get(daemon.url + url)
+        assert status == 200 and "Content-Encoding" not in headers
+        assert int(headers["X-Svgx-Seq"]) == welcome["seq"] + 1
+        assert b'id="e7"' in body and b"fill:red" in body.replace(b" ", b"")
+
+
+def test_a_small_drawing_still_comes_inline(served: Any) -> None:
+    daemon: Served = served(documents={"small": SMALL})
+    with connect(daemon.ws) as ws:
+        welcome = join(ws, "ada", "small")
+    assert welcome["files"] == {"document.svg": SMALL.decode()}
+    assert welcome["svg"] == SMALL.decode()
+    assert "file_urls" not in welcome
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/d/small/raw/nothing.svg", 404),  # no such file
+        ("/d/ghost/raw/document.svg", 404),  # not live (and never created by a fetch)
+        ("/d/small@nobranch/raw/document.svg", 404),
+    ],
+)
+def test_a_file_that_is_not_live_is_not_found(served: Any, path: str, status: int) -> None:
+    daemon: Served = served(documents={"small": SMALL})
+    with connect(daemon.ws) as ws:
+        join(ws, "ada", "small")
+        code, _, body = get(daemon.url + path)
+    assert code == status and json.loads(body)["error"] == "not_found"
+    assert not (daemon.root / "ghost").exists()
+
+
+def test_with_tokens_a_file_needs_a_token_for_its_document(served: Any) -> None:
+    daemon: Served = served(tokens=True, documents={"small": SMALL})
+    token = daemon.token("viewer", "vic")
+    with connect(daemon.ws + f"?token={token}") as ws:
+        join(ws, "vic", "small")
+        url = daemon.url + "/d/small/raw/document.svg"
+        assert get(url)[0] == 401
+        other = daemon.token("viewer", "olga", documents=("plans-*",))
+        assert get(url, {"Authorization": f"Bearer {other}"})[0] == 403
+        status, _, body = get(url + f"?token={token}")
+        assert status == 200 and body == SMALL
