@@ -11,24 +11,13 @@ from typing import Any
 
 import pytest
 from browser import Served
+from samples import big_drawing
 from websockets.sync.client import connect
 
 from svgx_sync.core.protocol import inline_split
 
-
-def drawing(n: int) -> bytes:
-    rects = "".join(
-        f'  <rect id="e{i}" x="{i % 1000}" y="{i // 1000}" width="3" height="3" fill="#ccc"/>\n'
-        for i in range(n)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="1000" height="100">\n{rects}</svg>\n'
-    ).encode()
-
-
-BIG = drawing(60_000)
-SMALL = drawing(10)
+BIG = big_drawing(60_000)
+SMALL = big_drawing(10)
 
 
 def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, Any, bytes]:
@@ -80,14 +69,14 @@ def test_a_60k_element_drawing_joins_under_a_clients_default_message_limit(
         )
         # An edit after the welcome: the file now holds it, and says so by its seq.
         op = {"type": "operation", "operation_type": "update", "op_id": "o1", "user_id": "ada",
-              "session_id": "big", "element_id": "e7", "data": {"style": {"fill": "red"}}}  # fmt: skip
+              "session_id": "big", "element_id": "r7", "data": {"style": {"fill": "red"}}}  # fmt: skip
         ws.send(json.dumps(op))
         while json.loads(ws.recv(timeout=30)).get("type") != "ack":
             pass
         status, headers, body = get(daemon.url + url)
         assert status == 200 and "Content-Encoding" not in headers
         assert int(headers["X-Svgx-Seq"]) == welcome["seq"] + 1
-        assert b'id="e7"' in body and b"fill:red" in body.replace(b" ", b"")
+        assert b'id="r7"' in body and b"fill:red" in body.replace(b" ", b"")
 
 
 def test_a_small_drawing_still_comes_inline(served: Any) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from samples import BASE
+from samples import BASE, big_drawing
 from test_watcher import TIMEOUT as WATCH_TIMEOUT
 from test_watcher import Client, attribute, save, setup_root, until
 from test_watcher import git as git_cli
@@ -34,19 +34,6 @@ class PatientClient(Client):
     """A client for tests beside a real program that may start slowly on a busy machine."""
 
     timeout = 60.0
-
-
-def big_drawing(count: int) -> bytes:
-    """A drawing of ``count`` rectangles ``r0``... one per line, as a CAD sheet has."""
-    rows = "".join(
-        f'  <rect id="r{n}" x="{n % 100}" y="{n // 100}" width="1" height="1" fill="gray"/>\n'
-        for n in range(count)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?>\n'
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 100 100">\n'
-        f"{rows}</svg>\n"
-    ).encode()
 
 
 async def sed(folder: Path, expression: str) -> None:
