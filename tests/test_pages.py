@@ -57,7 +57,7 @@ def test_every_page_carries_the_policy_and_a_websocket_still_joins(
     served: Any, tmp_path: Any
 ) -> None:
     daemon: Served = served()
-    for path in ["/"]:  # the editor and diff pages join this list as they land
+    for path in ["/", "/d/plan", "/d/plan@idea", "/d/plan/diff?from=main&to=live"]:
         status, headers, body = get(daemon.url + path)
         assert status == 200, path
         assert headers["Content-Type"] == "text/html; charset=utf-8"
