@@ -1,0 +1,81 @@
+// What the editor's side panels (presence.js, versions.js, conflicts.js) share: building
+// elements without markup strings (nothing from the daemon is ever parsed as HTML), the
+// panel sections of `#svgx-panels`, a stable colour per user, and a throttle.
+
+/** An element `tag` with `attrs` (`class`, `data-*`, `text`, properties) and children. */
+export function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'text') node.textContent = String(value);
+    else if (name in node && !name.includes('-') && name !== 'list') node[name] = value;
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  node.append(...children.filter((c) => c !== null && c !== undefined && c !== false));
+  return node;
+}
+
+/**
+ * The panel `section#<id>` of `#svgx-panels` (made when the page has none), emptied and
+ * given a heading; returns the section.
+ */
+export function panelSection(id, title) {
+  let aside = document.getElementById('svgx-panels');
+  if (!aside) {
+    aside = el('aside', { id: 'svgx-panels' });
+    document.body.append(aside);
+  }
+  let section = document.getElementById(id);
+  if (!section) {
+    section = el('section', { id });
+    aside.append(section);
+  }
+  section.classList.add('svgx-panel');
+  section.replaceChildren(el('h2', { class: 'svgx-panel-title', text: title }));
+  return section;
+}
+
+/** A line that tells what the daemon refused (or that a request failed), or nothing. */
+export function problemLine() {
+  const line = el('p', { class: 'svgx-panel-problem', role: 'status', hidden: true });
+  line.show = (message) => {
+    line.textContent = message ?? '';
+    line.hidden = !message;
+  };
+  return line;
+}
+
+/** A colour for `userId`, the same on every page and every visit (a hash of the id). */
+export function colourFor(userId) {
+  let hash = 2166136261;
+  for (const ch of String(userId)) hash = Math.imul(hash ^ ch.codePointAt(0), 16777619) >>> 0;
+  return `hsl(${hash % 360}, 70%, 42%)`;
+}
+
+/**
+ * `fn` called at most once every `intervalMs`: a call inside the interval is put off to
+ * its end (a trailing call), so the last one always happens.
+ */
+export function throttle(fn, intervalMs) {
+  let last = -Infinity;
+  let timer = null;
+  const run = () => {
+    timer = null;
+    last = performance.now();
+    fn();
+  };
+  return () => {
+    if (timer) return;
+    const wait = last + intervalMs - performance.now();
+    if (wait <= 0) run();
+    else timer = setTimeout(run, wait);
+  };
+}
+
+/** A time (Unix seconds) as the reader's local date and time, to the minute. */
+export function when(seconds) {
+  const date = new Date(seconds * 1000);
+  return date.toLocaleString(undefined, {
+    year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit',
+  });
+}
