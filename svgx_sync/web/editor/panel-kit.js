@@ -35,6 +35,22 @@ export function panelSection(id, title) {
   return section;
 }
 
+/**
+ * A one-line form: a text field `name` and a submit button (`data-panel-action` =
+ * `action`); `submit(text, clear)` gets the trimmed text when there is some.
+ */
+export function textForm({ name, placeholder, label, action, button, maxLength = 500 }, submit) {
+  const field = el('input', { name, type: 'text', placeholder, maxLength, 'aria-label': label, required: true });
+  const form = el('form', { class: `svgx-form svgx-form-${action}` }, field,
+    el('button', { type: 'submit', 'data-panel-action': action, text: button }));
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = field.value.trim();
+    if (text) submit(text, () => { field.value = ''; });
+  });
+  return form;
+}
+
 /** A line that tells what the daemon refused (or that a request failed), or nothing. */
 export function problemLine() {
   const line = el('p', { class: 'svgx-panel-problem', role: 'status', hidden: true });

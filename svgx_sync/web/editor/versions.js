@@ -8,7 +8,7 @@
 // address always says which branch is shown (and a reload stays on it). A viewer sees the
 // history and the branches and may switch; making versions, reverting and making branches
 // are not offered to them.
-import { el, panelSection, problemLine, when } from './panel-kit.js';
+import { el, panelSection, problemLine, textForm, when } from './panel-kit.js';
 
 /** How many versions the history panel shows. */
 export const HISTORY_LIMIT = 100;
@@ -39,19 +39,10 @@ export function mount(ctx) {
   const historyProblem = problemLine();
   const list = el('ol', { class: 'svgx-history-list', 'aria-live': 'polite' });
   if (!ctx.readOnly) {
-    const message = el('input', {
-      name: 'version-message', type: 'text', placeholder: 'What changed', maxLength: 500,
-      'aria-label': 'Version message', required: true,
-    });
-    const form = el('form', { class: 'svgx-version-form' }, message,
-      el('button', { type: 'submit', 'data-panel-action': 'create-version', text: 'Create version' }));
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      const description = message.value.trim();
-      if (!description) return;
-      run(historyProblem, client.createVersion(description), () => { message.value = ''; });
-    });
-    history.append(form);
+    history.append(textForm({
+      name: 'version-message', placeholder: 'What changed', label: 'Version message',
+      action: 'create-version', button: 'Create version',
+    }, (description, clear) => run(historyProblem, client.createVersion(description), clear)));
   }
   history.append(historyProblem, list);
 
@@ -103,19 +94,10 @@ export function mount(ctx) {
   const branchList = el('ul', { class: 'svgx-branch-list' });
   branches.append(branchList);
   if (!ctx.readOnly) {
-    const name = el('input', {
-      name: 'branch-name', type: 'text', placeholder: 'new-branch', 'aria-label': 'Branch name',
-      required: true, maxLength: 200,
-    });
-    const form = el('form', { class: 'svgx-branch-form' }, name,
-      el('button', { type: 'submit', 'data-panel-action': 'create-branch', text: 'Create branch' }));
-    form.addEventListener('submit', (event) => {
-      event.preventDefault();
-      const wanted = name.value.trim();
-      if (!wanted) return;
-      run(branchProblem, client.createBranch(wanted), () => { name.value = ''; refreshBranches(); });
-    });
-    branches.append(form);
+    branches.append(textForm({
+      name: 'branch-name', placeholder: 'new-branch', label: 'Branch name',
+      action: 'create-branch', button: 'Create branch', maxLength: 200,
+    }, (wanted, clear) => run(branchProblem, client.createBranch(wanted), () => { clear(); refreshBranches(); })));
   }
   branches.append(branchProblem);
 
