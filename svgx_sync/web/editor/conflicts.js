@@ -5,7 +5,7 @@
 // the list when `conflict_resolved` comes. The session's strategy (docs/merge.md, "Live
 // conflicts and the five strategies") is shown, and an editor may change it (`configure`).
 // A viewer sees the list and the strategy only.
-import { el, panelSection, problemLine } from './panel-kit.js';
+import { el, onReadOnly, panelSection, problemLine } from './panel-kit.js';
 
 /** The strategies a session can have, as `configure` takes them. */
 export const STRATEGIES = ['automatic', 'manual', 'last_write_wins', 'merge', 'reject'];
@@ -32,14 +32,9 @@ export function mount(ctx) {
   const strategyLine = el('p', { class: 'svgx-strategy' }, 'Strategy: ');
   const strategyName = el('strong', { class: 'svgx-strategy-name' });
   strategyLine.append(strategyName);
-  let picker = null;
-  if (!ctx.readOnly) {
-    picker = el('select', { name: 'strategy', 'aria-label': 'Conflict strategy' },
-      ...STRATEGIES.map((s) => el('option', { value: s, text: s.replaceAll('_', ' ') })));
-    picker.addEventListener('change', () => client.configure(picker.value));
-    strategyName.hidden = true; // the picker shows it
-    strategyLine.append(picker);
-  }
+  const picker = el('select', { name: 'strategy', 'aria-label': 'Conflict strategy' },
+    ...STRATEGIES.map((s) => el('option', { value: s, text: s.replaceAll('_', ' ') })));
+  picker.addEventListener('change', () => client.configure(picker.value));
   const list = el('ul', { class: 'svgx-conflict-list' });
   const empty = el('p', { class: 'svgx-empty', text: 'No open conflicts' });
   section.append(strategyLine, problem, list, empty);
@@ -53,7 +48,7 @@ export function mount(ctx) {
   function setStrategy(strategy) {
     section.dataset.strategy = strategy ?? '';
     strategyName.textContent = (strategy ?? 'unknown').replaceAll('_', ' ');
-    if (picker && strategy) picker.value = strategy;
+    if (strategy) picker.value = strategy;
   }
 
   function resolve(record, resolution) {
@@ -82,7 +77,7 @@ export function mount(ctx) {
       el('code', { text: where })),
     el('div', { class: 'svgx-conflict-who', text: [earlier, later].filter(Boolean).join(' then ') || (record.users ?? []).map(nameOf).join(', ') }));
     if (record.reason) item.append(el('div', { class: 'svgx-conflict-reason', text: record.reason }));
-    if (ctx.readOnly) return item;
+    if (readOnly) return item;
     const choices = el('div', { class: 'svgx-conflict-choices' },
       choice(record, 'ours', `Keep ours${earlier ? ` (${earlier})` : ''}`, VALUE_KINDS.has(record.kind) ? record.ours : undefined),
       choice(record, 'theirs', `Take theirs${later ? ` (${later})` : ''}`, VALUE_KINDS.has(record.kind) ? record.theirs : undefined));
@@ -121,6 +116,17 @@ export function mount(ctx) {
     }
     render();
   }
+
+  // a viewer sees the strategy and the conflicts, and has no choices to make
+  let readOnly = false;
+  onReadOnly(ctx, (on) => {
+    readOnly = on;
+    strategyName.hidden = !on; // the picker shows it
+    if (on) picker.remove();
+    else strategyLine.append(picker);
+    rows.clear();
+    render();
+  });
 
   client.on('conflicts', (msg) => take(msg.conflicts, false));
   client.on('merge_in_progress', (msg) => take(msg.conflicts, false));

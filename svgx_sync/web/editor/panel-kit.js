@@ -51,6 +51,24 @@ export function textForm({ name, placeholder, label, action, button, maxLength =
   return form;
 }
 
+/**
+ * Call `fn(readOnly)` now and again whenever `ctx.readOnly` changes: the page learns
+ * that it is a viewer's after the panels are mounted (its first edit is refused), and
+ * marks it on `body[data-read-only]`.
+ */
+export function onReadOnly(ctx, fn) {
+  let last = Boolean(ctx.readOnly);
+  const check = () => {
+    if (Boolean(ctx.readOnly) === last) return;
+    last = Boolean(ctx.readOnly);
+    fn(last);
+  };
+  new MutationObserver(check).observe(document.body, { attributes: true, attributeFilter: ['data-read-only'] });
+  ctx.client.on('error', check);
+  ctx.client.on('welcome', check);
+  fn(last);
+}
+
 /** A line that tells what the daemon refused (or that a request failed), or nothing. */
 export function problemLine() {
   const line = el('p', { class: 'svgx-panel-problem', role: 'status', hidden: true });

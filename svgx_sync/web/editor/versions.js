@@ -8,7 +8,7 @@
 // address always says which branch is shown (and a reload stays on it). A viewer sees the
 // history and the branches and may switch; making versions, reverting and making branches
 // are not offered to them.
-import { el, panelSection, problemLine, textForm, when } from './panel-kit.js';
+import { el, onReadOnly, panelSection, problemLine, textForm, when } from './panel-kit.js';
 
 /** How many versions the history panel shows. */
 export const HISTORY_LIMIT = 100;
@@ -38,13 +38,12 @@ export function mount(ctx) {
   const history = panelSection('svgx-history', 'History');
   const historyProblem = problemLine();
   const list = el('ol', { class: 'svgx-history-list', 'aria-live': 'polite' });
-  if (!ctx.readOnly) {
-    history.append(textForm({
-      name: 'version-message', placeholder: 'What changed', label: 'Version message',
-      action: 'create-version', button: 'Create version',
-    }, (description, clear) => run(historyProblem, client.createVersion(description), clear)));
-  }
+  const versionForm = textForm({
+    name: 'version-message', placeholder: 'What changed', label: 'Version message',
+    action: 'create-version', button: 'Create version',
+  }, (description, clear) => run(historyProblem, client.createVersion(description), clear));
   history.append(historyProblem, list);
+  let shownVersions = [];
 
   function run(problem, promise, done) {
     problem.show('');
@@ -56,7 +55,7 @@ export function mount(ctx) {
     const links = el('span', { class: 'svgx-version-links' },
       parent ? el('a', { href: diffAddress(doc, parent, version.version_id), 'data-link': 'diff', text: 'Changes' }) : null,
       el('a', { href: diffAddress(doc, version.version_id, 'live'), 'data-link': 'live', text: 'Compare with live' }));
-    if (!ctx.readOnly) {
+    if (!readOnly) {
       const revert = el('button', {
         type: 'button', 'data-panel-action': 'revert', text: 'Revert to this',
         title: 'Make a new version whose drawing is this one',
@@ -80,11 +79,15 @@ export function mount(ctx) {
     const mine = ++asked;
     client.history(HISTORY_LIMIT).then((reply) => {
       if (mine !== asked) return; // a later answer is on its way
-      const versions = reply.versions ?? [];
-      list.replaceChildren(...versions.map((v, i) => entry(v, i === 0)));
-      if (!versions.length) list.append(el('li', { class: 'svgx-empty', text: 'No versions yet' }));
-      history.dataset.versions = String(versions.length);
+      shownVersions = reply.versions ?? [];
+      renderHistory();
     }, (err) => historyProblem.show(`history: ${err.message || err}`));
+  }
+
+  function renderHistory() {
+    list.replaceChildren(...shownVersions.map((v, i) => entry(v, i === 0)));
+    if (!shownVersions.length) list.append(el('li', { class: 'svgx-empty', text: 'No versions yet' }));
+    history.dataset.versions = String(shownVersions.length);
   }
 
   // branches
@@ -93,12 +96,10 @@ export function mount(ctx) {
   const branchProblem = problemLine();
   const branchList = el('ul', { class: 'svgx-branch-list' });
   branches.append(branchList);
-  if (!ctx.readOnly) {
-    branches.append(textForm({
-      name: 'branch-name', placeholder: 'new-branch', label: 'Branch name',
-      action: 'create-branch', button: 'Create branch', maxLength: 200,
-    }, (wanted, clear) => run(branchProblem, client.createBranch(wanted), () => { clear(); refreshBranches(); })));
-  }
+  const branchForm = textForm({
+    name: 'branch-name', placeholder: 'new-branch', label: 'Branch name',
+    action: 'create-branch', button: 'Create branch', maxLength: 200,
+  }, (wanted, clear) => run(branchProblem, client.createBranch(wanted), () => { clear(); refreshBranches(); }));
   branches.append(branchProblem);
 
   function branchRow(b) {
@@ -119,6 +120,20 @@ export function mount(ctx) {
       branchList.replaceChildren(...(reply.branches ?? []).map(branchRow));
     }, (err) => branchProblem.show(`branches: ${err.message || err}`));
   }
+
+  // a viewer's page gets no controls that change the document or its branches
+  let readOnly = false;
+  onReadOnly(ctx, (on) => {
+    readOnly = on;
+    if (on) {
+      versionForm.remove();
+      branchForm.remove();
+    } else {
+      historyProblem.before(versionForm);
+      branchProblem.before(branchForm);
+    }
+    renderHistory();
+  });
 
   for (const type of HISTORY_CHANGES) client.on(type, refreshHistory);
   client.on('branch_created', refreshBranches);
