@@ -3,9 +3,10 @@
 // live state: the earlier edit), take theirs (the later, held edit), or, for an attribute
 // or text, a value of one's own. A choice is sent as `resolve_conflict`; the record leaves
 // the list when `conflict_resolved` comes. The session's strategy (docs/merge.md, "Live
-// conflicts and the five strategies") is shown, and an editor may change it (`configure`).
+// conflicts and the five strategies") is shown, and an admin (anyone, without tokens) may
+// change it (`configure`).
 // A viewer sees the list and the strategy only.
-import { el, onReadOnly, panelSection, problemLine } from './panel-kit.js';
+import { el, onReadOnly, pageRole, panelSection, problemLine } from './panel-kit.js';
 
 /** The strategies a session can have, as `configure` takes them. */
 export const STRATEGIES = ['automatic', 'manual', 'last_write_wins', 'merge', 'reject'];
@@ -16,6 +17,12 @@ const KIND_LABELS = {
   edit_delete: 'Deleted while edited', delete_edit: 'Edited while deleted', duplicate_id: 'Id taken',
   refused: 'Outside change refused', stale_save: 'Outside save of an older copy',
 };
+
+/** Whether this page may change the session's strategy: an admin's, or anyone's without tokens. */
+function mayConfigure(client) {
+  const role = pageRole(client);
+  return role === undefined ? !client.token : role === 'admin';
+}
 
 function shown(value) {
   if (value === null || value === undefined) return '(none)';
@@ -121,9 +128,10 @@ export function mount(ctx) {
   let readOnly = false;
   onReadOnly(ctx, (on) => {
     readOnly = on;
-    strategyName.hidden = !on; // the picker shows it
-    if (on) picker.remove();
-    else strategyLine.append(picker);
+    const picking = !on && mayConfigure(client);
+    strategyName.hidden = picking; // the picker shows it
+    if (picking) strategyLine.append(picker);
+    else picker.remove();
     rows.clear();
     render();
   });

@@ -52,15 +52,32 @@ export function textForm({ name, placeholder, label, action, button, maxLength =
 }
 
 /**
- * Call `fn(readOnly)` now and again whenever `ctx.readOnly` changes: the page learns
- * that it is a viewer's after the panels are mounted (its first edit is refused), and
- * marks it on `body[data-read-only]`.
+ * The page's role when it is known: the welcome's `role`, or the `role` claim of the
+ * page's token when it is a JWT (an opaque token does not say; the daemon knows).
+ */
+export function pageRole(client) {
+  if (typeof client.welcome?.role === 'string') return client.welcome.role;
+  const payload = typeof client.token === 'string' ? client.token.split('.')[1] : undefined;
+  if (!payload) return undefined;
+  try {
+    const role = JSON.parse(atob(payload.replace(/-/g, '+').replace(/_/g, '/')))?.role;
+    return typeof role === 'string' ? role : undefined;
+  } catch {
+    return undefined; // not a JWT
+  }
+}
+
+/**
+ * Call `fn(readOnly)` now and again whenever the page turns read-only (or back): a
+ * viewer's page, by its token's role, or once the editor finds out (`ctx.readOnly`,
+ * marked on `body[data-read-only]`), which may be after the panels are mounted.
  */
 export function onReadOnly(ctx, fn) {
-  let last = Boolean(ctx.readOnly);
+  const readOnly = () => Boolean(ctx.readOnly) || pageRole(ctx.client) === 'viewer';
+  let last = readOnly();
   const check = () => {
-    if (Boolean(ctx.readOnly) === last) return;
-    last = Boolean(ctx.readOnly);
+    if (readOnly() === last) return;
+    last = readOnly();
     fn(last);
   };
   new MutationObserver(check).observe(document.body, { attributes: true, attributeFilter: ['data-read-only'] });
