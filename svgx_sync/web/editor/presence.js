@@ -138,6 +138,12 @@ export function mount(ctx) {
   }
   ctx.selection.onChange(sendSelection);
 
+  // a page in a hidden tab is away; back in view, it is here again
+  document.addEventListener('visibilitychange', () => {
+    pending.status = document.hidden ? 'away' : 'online';
+    flush();
+  });
+
   ctx.client.on('presence', (msg) => take(msg.users, false));
   ctx.client.on('welcome', (msg) => {
     take(msg.users, true);
