@@ -80,6 +80,7 @@ export function mount(ctx) {
     client.history(HISTORY_LIMIT).then((reply) => {
       if (mine !== asked) return; // a later answer is on its way
       shownVersions = reply.versions ?? [];
+      historyProblem.show('');
       renderHistory();
     }, (err) => historyProblem.show(`history: ${err.message || err}`));
   }
@@ -117,6 +118,7 @@ export function mount(ctx) {
 
   function refreshBranches() {
     client.listBranches().then((reply) => {
+      branchProblem.show('');
       branchList.replaceChildren(...(reply.branches ?? []).map(branchRow));
     }, (err) => branchProblem.show(`branches: ${err.message || err}`));
   }
