@@ -275,6 +275,11 @@ def test_versions_are_made_listed_reverted_and_branches_made_and_switched(
         newest = alice.page.locator("#svgx-history li[data-version-id] .svgx-version-message")
         expect(newest.first).to_contain_text("Revert to")
 
+        # Bob follows the version's link to its changes: the diff page shows r1 added.
+        entry.locator("a[data-link=diff]").click()
+        bob.page.wait_for_url(re.compile(r"/d/plan/diff\?from="))
+        expect(bob.page.locator('#svgx-diff-changes tr[data-element-id="r1"]')).to_have_count(1)
+
 
 def test_a_conflict_is_listed_with_its_choices_and_resolving_it_removes_it(
     chromium: Any, served: Any, watched: Any
