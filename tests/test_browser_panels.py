@@ -118,6 +118,16 @@ def centre(page: Any, selector: str) -> tuple[float, float]:
     return box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
 
+def around_r1(page: Any, outline: Any) -> None:
+    """``outline`` is drawn just around r1 as ``page`` shows it."""
+    box, shape = outline.bounding_box(), page.locator("#r1").bounding_box()
+    assert box is not None and shape is not None
+    for low, size in (("x", "width"), ("y", "height")):
+        assert shape[low] - 12 <= box[low] <= shape[low] + 1, (box, shape)
+        assert shape[low] + shape[size] - 1 <= box[low] + box[size], (box, shape)
+        assert box[low] + box[size] <= shape[low] + shape[size] + 12, (box, shape)
+
+
 def test_people_see_each_other_their_cursors_and_selections(
     chromium: Any, served: Any, watched: Any
 ) -> None:
@@ -154,12 +164,16 @@ def test_people_see_each_other_their_cursors_and_selections(
         alice.page.mouse.click(*centre(alice.page, "#r1"))
         outline = bob.page.locator('[data-svgx-remote-selection="alice"][data-element-id="r1"]')
         expect(outline).to_have_count(1)
-        box, shape = outline.bounding_box(), bob.page.locator("#r1").bounding_box()
-        assert box is not None and shape is not None
-        for low, size in (("x", "width"), ("y", "height")):
-            assert shape[low] - 12 <= box[low] <= shape[low] + 1
-            assert shape[low] + shape[size] - 1 <= box[low] + box[size]
-            assert box[low] + box[size] <= shape[low] + shape[size] + 12
+        around_r1(bob.page, outline)
+        # Bob zooms in: the outline follows r1, and the cursor keeps its size on screen.
+        arrow = cursor.locator("path")
+        before = arrow.bounding_box()
+        bob.page.click('#svgx-toolbar [data-action="zoom-in"]')
+        wait_until(lambda: (now := arrow.bounding_box()) and now != before, "the cursor redrawn")
+        around_r1(bob.page, outline)
+        after = arrow.bounding_box()
+        assert before is not None and after is not None
+        assert abs(after["width"] - before["width"]) < 1, (before, after)
         # Deselecting takes the outline away.
         alice.page.keyboard.press("Escape")
         expect(outline).to_have_count(0)
