@@ -116,3 +116,16 @@ def test_with_tokens_the_json_needs_one_and_shows_only_its_documents(served: Any
     status, _, body = get(daemon.url + "/api/documents", {"Authorization": f"Bearer {token}"})
     assert status == 200
     assert [d["name"] for d in json.loads(body)["documents"]] == ["plan-a"]
+
+
+def test_the_welcome_says_what_the_connection_may_do(served: Any) -> None:
+    """Pages hide the tools a role may not use from the welcome's ``role``."""
+    daemon: Served = served(tokens=True, documents={"plan": PLAN})
+    for role in ["viewer", "editor", "admin"]:
+        with connect(daemon.ws + f"?token={daemon.token(role, 'u-' + role)}") as ws:
+            ws.send(json.dumps({"type": "join", "session_id": "plan"}))
+            welcome = json.loads(ws.recv(timeout=10))
+            assert (welcome["type"], welcome["role"]) == ("welcome", role)
+    with connect(served(documents={"plan": PLAN}).ws) as ws:  # no tokens: trusted
+        ws.send(json.dumps({"type": "join", "user_id": "u1", "session_id": "plan"}))
+        assert json.loads(ws.recv(timeout=10))["role"] == "admin"

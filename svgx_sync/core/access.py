@@ -230,6 +230,12 @@ class Gate:
         self.principal = principal
         self.open_door = open_door
 
+    @property
+    def role(self) -> Role:
+        """What this connection may do: its principal's role; everything through the
+        open door (without tokens) and for a shared secret."""
+        return self.principal.role if self.principal is not None else Role.ADMIN
+
     def authenticate(self, principal: Principal) -> None:
         """Take ``principal`` for this connection; a connection that already speaks for
         someone cannot switch to another user."""

@@ -259,6 +259,7 @@ def welcome(
     strategy: str,
     active_content: dict[str, list[dict[str, Any]]] | None = None,
     file_urls: dict[str, str] | None = None,
+    role: str = "admin",
 ) -> dict[str, Any]:
     """``files`` are sent as clients get them, inert; ``file_urls`` name the files too
     large to come inline (:func:`inline_split`); ``active_content`` says, per file, what
@@ -271,6 +272,7 @@ def welcome(
         "version_id": version_id,
         "seq": seq,
         "strategy": strategy,
+        "role": role,
         "users": users,
         "conflicts": [c.to_wire() for c in conflicts],
         "catch_up": missed is not None,

@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from ..core import protocol as P
+from ..core.access import Role
 from .commit import GroupCommit
 from .pages import raw_url
 from .room import Conn, Room, send
@@ -59,6 +60,7 @@ class Membership:
                 missed=missed,
                 strategy=live.strategy.value,
                 file_urls=urls,
+                role=(conn.gate.role if conn.gate is not None else Role.ADMIN).value,
             ),
         )
         conn.delivered = live.seq
