@@ -379,10 +379,14 @@ def version_created(
     return out
 
 
-def error(code: str, message: str, op_id: str | None = None) -> dict[str, Any]:
+def error(
+    code: str, message: str, op_id: str | None = None, request_id: str | None = None
+) -> dict[str, Any]:
     out: dict[str, Any] = {"type": "error", "code": code, "message": message}
     if op_id is not None:
         out["op_id"] = op_id
+    if request_id is not None:
+        out["request_id"] = request_id
     return out
 
 

@@ -157,22 +157,29 @@ class Connections:
             return min(1.0, exc.retry_after)
         except Exception as exc:
             self._failed(
-                conn, exc, message.op_id if isinstance(message, P.OperationMessage) else None
+                conn,
+                exc,
+                message.op_id if isinstance(message, P.OperationMessage) else None,
+                message.request_id if isinstance(message, P.VersionRequest) else None,
             )
         return 0.0
 
-    def _failed(self, conn: Conn, exc: Exception, op_id: str | None = None) -> None:
+    def _failed(
+        self, conn: Conn, exc: Exception, op_id: str | None = None, request_id: str | None = None
+    ) -> None:
         """Tell ``conn`` alone what went wrong with its message (``op_id``: which of its
-        operations was not acknowledged)."""
+        operations was not acknowledged; ``request_id``: which of its requests failed)."""
         if isinstance(exc, ClientError):
-            self._client_error(conn, exc)
+            self._client_error(conn, exc, request_id)
         elif isinstance(exc, ServerError):
             log.error("server error for %s: %s", conn.user_id, exc)
-            send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
+            code, text = exc.code, str(exc)
+            send(conn, P.error(code, text, getattr(exc, "op_id", None), request_id))
         else:
             # The sender still learns which of its operations was not acknowledged.
             log.error("unexpected failure handling a frame from %s", conn.user_id, exc_info=exc)
-            send(conn, P.error("internal_error", "internal error; nothing was changed", op_id))
+            text = "internal error; nothing was changed"
+            send(conn, P.error("internal_error", text, op_id, request_id))
 
     def _within_rate(self, conn: Conn, message: Any) -> None:
         """Refuse an operation, or a join that would create a document, past the
@@ -203,10 +210,10 @@ class Connections:
         name = session_id.partition("@")[0]
         return not (self.rt.store.path_of(name) / ".git").exists()
 
-    def _client_error(self, conn: Conn, exc: ClientError) -> None:
+    def _client_error(self, conn: Conn, exc: ClientError, request_id: str | None = None) -> None:
         self.metrics.errors.inc()
         conn.errors += 1
-        send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None)))
+        send(conn, P.error(exc.code, str(exc), getattr(exc, "op_id", None), request_id))
         if isinstance(exc, Unauthorized):
             self.rt.close(conn, 1008, "unauthorized")
         elif conn.errors > MAX_CLIENT_ERRORS:
@@ -330,7 +337,7 @@ class Connections:
                 raise ServerError(f"{room.key} is closing; nothing was done")
             self._act(conn, room, msg)
         except Exception as exc:
-            self._failed(conn, exc)
+            self._failed(conn, exc, request_id=msg.request_id)
         finally:
             room.version_waits -= 1
 

@@ -836,7 +836,14 @@ export class SvgxClient {
     if (!head) return;
     const mine = msg.request_id === undefined || msg.request_id === head.requestId;
     const byOther = msg.created_by !== undefined && msg.created_by !== this.userId;
-    if (msg.type === 'error' && msg.op_id === undefined) {
+    if (msg.type === 'error' && msg.request_id !== undefined) {
+      // the daemon names the request that failed: that one, wherever it waits
+      const failed = this.requests.find((p) => p.requestId === msg.request_id);
+      if (!failed) return;
+      this.requests = this.requests.filter((p) => p !== failed);
+      clearTimeout(failed.timer);
+      failed.reject(Object.assign(new Error(msg.message), msg));
+    } else if (msg.type === 'error' && msg.op_id === undefined) {
       this.requests.shift();
       clearTimeout(head.timer);
       head.reject(Object.assign(new Error(msg.message), msg));
