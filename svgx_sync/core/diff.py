@@ -44,7 +44,7 @@ from .ops import (
     coerce_operation,
     node_index,
 )
-from .regions import regions_diff
+from .regions import WORTH_FROM, regions_diff
 from .svgdoc import SvgDocument
 from .xmltext import ID_RE, decode, escape_attr, escape_text, is_blank, is_element
 
@@ -82,7 +82,9 @@ def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict
         return [{"operation_type": FILE_ADD, "file": file, "data": {"markup": decode(new)[0]}}]
     if new is None:
         return [{"operation_type": FILE_DELETE, "file": file}]
-    ops = regions_diff(old, new, file, lambda a, b: _Differ(a, b, file, DIFF_USER))
+    ops = None
+    if len(new) >= WORTH_FROM:
+        ops = regions_diff(old, new, file, lambda a, b: _Differ(a, b, file, DIFF_USER))
     if ops is None:
         ops = _complete_diff(old, new, file)
     return [_as_dict(op) for op in ops]

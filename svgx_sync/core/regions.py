@@ -50,7 +50,11 @@ from .xmltext import ID_RE, decode, is_blank, is_element
 if TYPE_CHECKING:
     from .ops import Operation
 
-__all__ = ["regions_diff"]
+__all__ = ["WORTH_FROM", "regions_diff", "regions_merge"]
+
+WORTH_FROM = 32 * 1024
+"""Files smaller than this (in bytes) are compared whole: reading them twice costs a
+millisecond or two, about what looking for regions first would add when it declines."""
 
 _PLACEHOLDER = "svgx-region"
 # Units equal after a difference before the two sides count as in step again.

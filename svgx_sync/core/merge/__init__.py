@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from ..regions import regions_merge
+from ..regions import WORTH_FROM, regions_merge
 from ..svgdoc import SvgDocument
 from . import assembly, elements
 from .marks import mark_conflicts, read_conflicts, remove_marks, resolve_marked
@@ -117,7 +117,7 @@ def _merge(versions: Versions[bytes | None], file: str, *, by_regions: bool) -> 
     if ours == base:
         SvgDocument(theirs, name=file)
         return MergeResult(theirs)
-    if by_regions:
+    if by_regions and len(ours) >= WORTH_FROM:
         found = regions_merge((base, ours, theirs), lambda b, o, t: _run(Versions(b, o, t), file))
         if found is not None:
             return MergeResult(*found)
