@@ -264,12 +264,28 @@ def test_undo_and_redo_send_inverse_operations_that_everyone_sees(
         expect(shape(bob.page, rect)).to_have_attribute("x", x0, timeout=LIVE_S)
         page.keyboard.press("Control+Shift+z")
         expect(shape(bob.page, rect)).to_have_attribute("x", x1, timeout=LIVE_S)
+        # an arrow key still held when undo comes: its move is sent first, then undone
+        y1 = shape(page, rect).get_attribute("y")
+        shape(page, rect).click()
+        assert selected(page) == rect
+        page.keyboard.down("ArrowUp")
+        page.keyboard.press("Control+z")
+        page.keyboard.up("ArrowUp")
+        wait_until(lambda: len(journal_ops(daemon, "undo")) == 8, "the nudge and its undo")
+        expect(shape(bob.page, rect)).to_have_attribute("y", y1, timeout=LIVE_S)
         wait_until(
-            lambda: (el := on_disk(daemon, "undo").get(rect)) is not None and el.get("x") == x1,
+            lambda: (
+                (el := on_disk(daemon, "undo").get(rect)) is not None
+                and (el.get("x"), el.get("y")) == (x1, y1)
+            ),
             "the redone move in the file",
         )
         kinds = [op["operation_type"] for op in journal_ops(daemon, "undo")]
-        assert kinds == ["create", "move", "move", "delete", "create", "move"], kinds
+        assert kinds == ["create", "move", "move", "delete", "create", "move", "move", "move"], (
+            kinds
+        )
+        dys = [op["data"].get("dy") for op in journal_ops(daemon, "undo")[-2:]]
+        assert dys == [-1, 1], dys
         ada.assert_clean()
         bob.assert_clean()
 

@@ -285,8 +285,9 @@ function start() {
     duplicate: () => tools.duplicateSelected(),
     forward: () => tools.restack(1),
     backward: () => tools.restack(-1),
-    undo: () => { if (!ctx.readOnly) history.undo(); },
-    redo: () => { if (!ctx.readOnly) history.redo(); },
+    // a nudge still waiting to be sent is an edit of its own: sent first
+    undo: () => { if (!ctx.readOnly && !tools.drag) { tools.endNudge(); history.undo(); } },
+    redo: () => { if (!ctx.readOnly && !tools.drag) { tools.endNudge(); history.redo(); } },
     fit: () => canvas.fit(),
     grid: () => {
       const on = canvas.toggleGrid();
