@@ -126,6 +126,7 @@ def test_the_welcome_says_what_the_connection_may_do(served: Any) -> None:
             ws.send(json.dumps({"type": "join", "session_id": "plan"}))
             welcome = json.loads(ws.recv(timeout=10))
             assert (welcome["type"], welcome["role"]) == ("welcome", role)
+            assert welcome["user_id"] == "u-" + role  # the token's user
     with connect(served(documents={"plan": PLAN}).ws) as ws:  # no tokens: trusted
         ws.send(json.dumps({"type": "join", "user_id": "u1", "session_id": "plan"}))
         assert json.loads(ws.recv(timeout=10))["role"] == "admin"

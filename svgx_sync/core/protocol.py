@@ -260,6 +260,7 @@ def welcome(
     active_content: dict[str, list[dict[str, Any]]] | None = None,
     file_urls: dict[str, str] | None = None,
     role: str = "admin",
+    user_id: str | None = None,
 ) -> dict[str, Any]:
     """``files`` are sent as clients get them, inert; ``file_urls`` name the files too
     large to come inline (:func:`inline_split`); ``active_content`` says, per file, what
@@ -273,6 +274,7 @@ def welcome(
         "seq": seq,
         "strategy": strategy,
         "role": role,
+        "user_id": user_id,
         "users": users,
         "conflicts": [c.to_wire() for c in conflicts],
         "catch_up": missed is not None,

@@ -61,6 +61,7 @@ class Membership:
                 strategy=live.strategy.value,
                 file_urls=urls,
                 role=(conn.gate.role if conn.gate is not None else Role.ADMIN).value,
+                user_id=conn.user_id,
             ),
         )
         conn.delivered = live.seq

@@ -167,23 +167,8 @@ function start() {
     showState();
   };
 
-  // The welcome does not say the role, nor (with a token) the user. An operation the
-  // connection may not send is refused with `forbidden`, naming the connection's user and
-  // role; a probe that deletes an element that cannot exist tells both and changes
-  // nothing (an editor's is refused as unknown_element). With a token and no user in
-  // the URL, the probe first names another user, and the refusal names this one.
+  // The welcome says whom the connection speaks for and what it may do.
   let role = null;
-  let probeId = null;
-  let probeAsks = null;
-  const probe = () => {
-    if (role) return;
-    probeAsks = userId === undefined && client.userId === undefined ? 'user' : 'role';
-    probeId = `probe-${Math.random().toString(36).slice(2, 10)}`;
-    client.send({
-      type: 'operation', operation_type: 'delete', element_id: 'svgx-probe-none', data: {}, op_id: probeId,
-      user_id: probeAsks === 'user' ? 'svgx-probe-nobody' : client.userId,
-    });
-  };
   const learnUser = (id) => {
     if (!id || client.userId === id) return;
     client.userId = id;
@@ -197,18 +182,6 @@ function start() {
       ctx.user.username = known?.username ?? named;
       nameInput.value = ctx.user.username;
     } catch { /* the name stays */ }
-  };
-  const probed = (msg) => {
-    const viewer = /; (\S+) is (viewer|editor|admin)$/.exec(msg.message ?? '');
-    const other = /this connection's user '([^']+)'/.exec(msg.message ?? '');
-    if (viewer) learnUser(viewer[1]);
-    if (other) learnUser(other[1]);
-    if (viewer) role = viewer[2];
-    else if (msg.code === 'forbidden' && probeAsks === 'role') role = 'viewer';
-    else if (probeAsks === 'role') role = 'editor';
-    probeId = null;
-    if (!role) { probe(); return; }
-    known();
   };
   const known = () => {
     setReadOnly(role === 'viewer');
@@ -226,10 +199,8 @@ function start() {
   setReadOnly(true);
   client.on('welcome', (msg) => {
     ctx.branch = msg.branch;
-    if (msg.role && msg.user_id) {
-      learnUser(msg.user_id);
-      role = msg.role;
-    }
+    if (msg.user_id) learnUser(msg.user_id);
+    role = msg.role ?? 'editor';
     edits.welcomed();
     canvas.renderAll();
     if (!everWelcomed) {
@@ -237,8 +208,7 @@ function start() {
       canvas.fit();
     }
     selection.refresh();
-    if (role) known();
-    else probe();
+    known();
     showState();
   });
   client.on('operations', (msg) => {
@@ -253,11 +223,8 @@ function start() {
     showState();
   });
   client.on('error', (msg) => {
-    if (msg.op_id !== undefined && msg.op_id === probeId) {
-      probed(msg);
-      return;
-    }
-    if (msg.code === 'forbidden') setReadOnly(true);
+    // Refused as a viewer (the role changed since the welcome): no more editing tools.
+    if (msg.code === 'forbidden' && / is viewer$/.test(msg.message ?? '')) setReadOnly(true);
     edits.refused(msg, RETRYABLE.has(msg.code));
     selection.refresh();
     toast(msg.message ?? msg.code, 'error');
