@@ -5,7 +5,7 @@ One daemon (``svgx-sync serve``), two pages open on the same document at once:
 
 * **editor**: ``/d/plan``, the editor as users get it;
 * **floor**: a bare page on the same origin that joins with a raw WebSocket, puts the
-  welcome's SVG in the page as it is, and on each ``operations`` frame sets the moved
+  welcome's SVG (fetched when the welcome names it) in the page as it is, and on each ``operations`` frame sets the moved
   element's ``x``/``y``: the least any page can do with the same frames.
 
 A Python client sends ``move`` operations on random elements; both pages stamp each
@@ -90,11 +90,16 @@ ws.onopen = () => ws.send(JSON.stringify({type: 'join', user_id: 'floor', sessio
 ws.onmessage = (event) => {
   const msg = JSON.parse(event.data);
   if (msg.type === 'welcome') {
-    const svg = new DOMParser().parseFromString(msg.svg, 'image/svg+xml').documentElement;
-    svg.setAttribute('width', '100%'); svg.setAttribute('height', '100%');
-    svg.setAttribute('viewBox', '0 0 10000 10000');
-    document.getElementById('canvas').append(document.importNode(svg, true));
-    document.body.dataset.ready = '1';
+    // a large drawing is named in the welcome, not carried (docs/protocol.md)
+    const text = msg.svg !== null ? Promise.resolve(msg.svg)
+      : fetch(msg.file_urls['document.svg']).then((r) => r.text());
+    text.then((markup) => {
+      const svg = new DOMParser().parseFromString(markup, 'image/svg+xml').documentElement;
+      svg.setAttribute('width', '100%'); svg.setAttribute('height', '100%');
+      svg.setAttribute('viewBox', '0 0 10000 10000');
+      document.getElementById('canvas').append(document.importNode(svg, true));
+      document.body.dataset.ready = '1';
+    });
   } else if (msg.type === 'operations') {
     for (const op of msg.operations) {
       const el = document.getElementById(op.element_id);

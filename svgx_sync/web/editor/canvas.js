@@ -68,7 +68,13 @@ export class Canvas {
     this.svg = svg('svg', { class: 'svgx-drawing' });
     this.overlay = svg('svg', { class: 'svgx-overlay', 'data-svgx-overlay': '' });
     host.append(this.grid, this.svg, this.overlay);
-    new ResizeObserver(() => this.applyView()).observe(host);
+    // Where the canvas is on screen, kept: reading it while a drag has the drawing's
+    // layout dirty would make the browser lay out the whole drawing at every pointer move.
+    this.rect = null;
+    const moved = () => { this.rect = null; };
+    addEventListener('resize', moved);
+    addEventListener('scroll', moved, true);
+    new ResizeObserver(() => { moved(); this.applyView(); }).observe(host);
   }
 
   // -- drawing -------------------------------------------------------------------------
@@ -310,8 +316,14 @@ export class Canvas {
 
   // -- the view --------------------------------------------------------------------------
 
+  /** The canvas's box on screen (kept until the page is resized or scrolled). */
+  hostRect() {
+    if (!this.rect) this.rect = this.host.getBoundingClientRect();
+    return this.rect;
+  }
+
   size() {
-    const r = this.host.getBoundingClientRect();
+    const r = this.hostRect();
     return { width: Math.max(1, r.width), height: Math.max(1, r.height) };
   }
 
@@ -338,13 +350,13 @@ export class Canvas {
 
   /** Document coordinates of a point on screen. */
   toDocument(clientX, clientY) {
-    const r = this.host.getBoundingClientRect();
+    const r = this.hostRect();
     return { x: this.view.x + (clientX - r.left) / this.view.scale, y: this.view.y + (clientY - r.top) / this.view.scale };
   }
 
   /** Zoom by `factor` keeping the document point under (clientX, clientY) in place. */
   zoom(factor, clientX, clientY) {
-    const r = this.host.getBoundingClientRect();
+    const r = this.hostRect();
     const cx = clientX ?? r.left + r.width / 2;
     const cy = clientY ?? r.top + r.height / 2;
     const before = this.toDocument(cx, cy);
