@@ -151,7 +151,10 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             update_workdir=True,
         )
     config = folder / "settings.toml"
-    config.write_text("max_unjoined_per_address = 1000\nops_per_second = 10000\n")
+    config.write_text(
+        "max_unjoined_per_address = 1000\nops_per_second = 10000\n"
+        f"max_connections = {2 * args.documents + 100}\n"
+    )
     print(f"# {args.documents} documents made in {time.perf_counter() - made:.1f} s")
     proc, url = await start_daemon(root, config)
     try:
