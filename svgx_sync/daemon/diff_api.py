@@ -15,11 +15,14 @@ the changes are those of the files as they are. Errors: a document, version or b
 that does not exist is 404 ``not_found``; a name that cannot be one is 400; with tokens
 configured, a token that may not open the document is 403 ``forbidden``.
 
-The handler runs on the event loop, so the live files it reads cannot change under it.
+The live texts are taken on the event loop, where the session cannot change under them;
+the rest (git, parsing, comparing) runs in a worker thread with a repository object of
+its own, so a large drawing does not hold up the live sessions.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ from ..core.svgdoc import SvgDocument
 from ..errors import InvalidName
 from ..git.history import version_of
 from ..git.names import validate_branch_name, validate_document_name, validate_tag_name
-from ..git.store import Document
+from ..git.store import Document, Store
 
 if TYPE_CHECKING:
     from .pages import ApiRequest, ApiResponse
@@ -63,30 +66,51 @@ class Side:
         return {**told, "files": self.served}
 
 
-def diff(request: ApiRequest) -> ApiResponse:
+async def diff(request: ApiRequest) -> ApiResponse:
     """The two sides' files and the changed elements between them."""
     from .pages import ApiResponse
 
     name = validate_document_name(request.params["document"])
     if not request.may_open(name):
         return ApiResponse(403, {"error": "forbidden", "message": f"may not open {name!r}"})
-    daemon = request.daemon
-    document = daemon.store.open(name)
-    start = request.query.get("from") or _default_from(document)
-    end = request.query.get("to") or LIVE
-    old = _side(request, document, start)
-    new = _side(request, document, end)
-    return ApiResponse(
-        200,
-        {
-            "document": name,
-            "branch": document.head_branch(),
-            "from": old.to_json(),
-            "to": new.to_json(),
-            "changes": element_changes(old.files, new.files),
-            "choices": _choices(document),
-        },
-    )
+    live = _live_texts(request, name)  # on the loop: the session cannot change meanwhile
+    # Reading git, parsing and comparing a large drawing takes a while: not on the loop.
+    body = await asyncio.to_thread(_answer, request.daemon.store, name, request.query, live)
+    return ApiResponse(200, body)
+
+
+@dataclass(frozen=True)
+class LiveTexts:
+    """What the live session of the checked-out branch holds, taken on the loop."""
+
+    label: str
+    texts: dict[str, str]
+
+
+def _live_texts(request: ApiRequest, name: str) -> LiveTexts | None:
+    room = request.daemon.loader.working_tree_room(name)
+    if room is None:
+        return None
+    live = room.live
+    return LiveTexts(f"live ({live.branch}, seq {live.seq})", live.texts())
+
+
+def _answer(
+    store: Store, name: str, query: Mapping[str, str], live: LiveTexts | None
+) -> dict[str, Any]:
+    document = store.open(name)  # a repository object of this thread's own
+    start = query.get("from") or _default_from(document)
+    end = query.get("to") or LIVE
+    old = _side(document, start, live)
+    new = _side(document, end, live)
+    return {
+        "document": name,
+        "branch": document.head_branch(),
+        "from": old.to_json(),
+        "to": new.to_json(),
+        "changes": element_changes(old.files, new.files),
+        "choices": _choices(document),
+    }
 
 
 def _default_from(document: Document) -> str:
@@ -109,10 +133,10 @@ def check_rev(rev: str) -> str:
             ) from None
 
 
-def _side(request: ApiRequest, document: Document, rev: str) -> Side:
+def _side(document: Document, rev: str, live: LiveTexts | None) -> Side:
     check_rev(rev)
     if rev == LIVE:
-        return _live(request, document)
+        return _live(document, live)
     version_id = document.resolve(rev)
     files = _parsed(document.svg_files(version_id))
     short = version_id[:7]
@@ -124,18 +148,10 @@ def _side(request: ApiRequest, document: Document, rev: str) -> Side:
     return Side(rev, version_id, label, files, _served(files))
 
 
-def _live(request: ApiRequest, document: Document) -> Side:
-    room = request.daemon.loader.working_tree_room(document.name)
-    if room is not None:
-        live = room.live
-        served, _flagged = live.served_texts()
-        return Side(
-            LIVE,
-            None,
-            f"live ({live.branch}, seq {live.seq})",
-            dict(live.files),
-            served,
-        )
+def _live(document: Document, live: LiveTexts | None) -> Side:
+    if live is not None:
+        files = _parsed({path: text.encode() for path, text in live.texts.items()})
+        return Side(LIVE, None, live.label, files, _served(files))
     files = _parsed(document.svg_files(None))
     branch = document.head_branch()
     label = f"working tree ({branch})" if branch else "working tree"

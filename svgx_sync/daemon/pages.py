@@ -12,9 +12,10 @@ The routes are tables (:data:`PAGES`, :data:`API`), so the whole face reads at a
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
@@ -82,7 +83,8 @@ class ApiResponse:
     body: dict[str, Any]
 
 
-Handler = Callable[[ApiRequest], ApiResponse]
+Handler = Callable[[ApiRequest], ApiResponse | Awaitable[ApiResponse]]
+"""A handler that reads much (git, large drawings) is a coroutine and does it in a thread."""
 
 
 def _documents(request: ApiRequest) -> ApiResponse:
@@ -146,10 +148,11 @@ def api_route(path: str) -> tuple[Handler, dict[str, str]] | None:
     return None
 
 
-def call(handler: Handler, request: ApiRequest) -> ApiResponse:
+async def call(handler: Handler, request: ApiRequest) -> ApiResponse:
     """Run ``handler``; the project's errors become their JSON answer."""
     try:
-        return handler(request)
+        answer = handler(request)
+        return await answer if inspect.isawaitable(answer) else answer
     except NotFound as exc:
         return ApiResponse(404, {"error": "not_found", "message": str(exc)})
     except ClientError as exc:

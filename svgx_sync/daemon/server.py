@@ -261,7 +261,7 @@ class Daemon:
         except Unauthorized as exc:
             return _unauthorized(connection, exc)
         if path.startswith("/api/"):
-            return self._api(connection, path, request.path, gate)
+            return await self._api(connection, path, request.path, gate)
         raw = RAW.fullmatch(path)
         if raw is not None and not _upgrade(request.headers):
             return await self._raw(connection, raw["session"], raw["file"], request.headers, gate)
@@ -291,7 +291,9 @@ class Daemon:
             return connection.respond(429, "too many connections from this address waiting\n")
         return None
 
-    def _api(self, connection: ServerConnection, path: str, full: str, gate: Gate | None) -> Any:
+    async def _api(
+        self, connection: ServerConnection, path: str, full: str, gate: Gate | None
+    ) -> Any:
         """``/api/...``: the JSON the pages read, as the gate may see it."""
         if not self.access.may_read(gate):
             return _unauthorized(connection, Unauthorized(f"{path} needs a token"))
@@ -300,7 +302,7 @@ class Daemon:
             return _typed(connection, '{"error": "not_found"}\n', "application/json", 404)
         handler, params = route
         principal = self.access.viewer(gate)
-        answer = call(handler, ApiRequest(self, params, query_of(full), principal))
+        answer = await call(handler, ApiRequest(self, params, query_of(full), principal))
         body = orjson.dumps(answer.body).decode() + "\n"
         return _typed(connection, body, "application/json", answer.status)
 
