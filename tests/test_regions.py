@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import pytest
+from corpus import CORPUS, readable_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -26,7 +25,6 @@ from svgx_sync.core.regions import regions_diff, regions_merge
 from svgx_sync.core.svgdoc import SvgDocument, is_element
 from svgx_sync.errors import DocumentError
 
-CORPUS = Path(__file__).parents[1] / ".." / "shared" / "corpus"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -187,21 +185,6 @@ def test_declines_a_move_between_regions_and_positional_addresses() -> None:
     doc = SvgDocument(anonymous)
     doc.set_attribute(doc.get("/3/4"), "x", "5")
     assert quick(anonymous, doc.to_bytes()) is None
-
-
-def readable_corpus() -> list[tuple[Path, bytes, random.Random]]:
-    """Every corpus file SvgDocument reads, with its bytes and a generator of its own."""
-    if not CORPUS.is_dir():
-        pytest.skip(f"the shared corpus is not at {CORPUS.resolve()}")
-    out = []
-    for n, path in enumerate(sorted(CORPUS.rglob("*.svg"))):
-        data = path.read_bytes()
-        try:
-            SvgDocument(data)
-        except DocumentError:
-            continue
-        out.append((path, data, random.Random(n)))
-    return out
 
 
 def over_corpus(

@@ -253,7 +253,8 @@ class Daemon:
         if refusal is not None:
             return connection.respond(refusal[0], refusal[1] + "\n")
         path = request.path.split("?", 1)[0]
-        page = page_file(path) if not _upgrade(request.headers) else None
+        upgrade = _upgrade(request.headers)
+        page = page_file(path) if not upgrade else None
         if page is not None:  # code, not data: no token needed
             return static_response(connection, page, request.headers)
         try:
@@ -263,7 +264,7 @@ class Daemon:
         if path.startswith("/api/"):
             return await self._api(connection, path, request.path, gate)
         raw = RAW.fullmatch(path)
-        if raw is not None and not _upgrade(request.headers):
+        if raw is not None and not upgrade:
             return await self._raw(connection, raw["session"], raw["file"], request.headers, gate)
         if path == "/healthz":
             health = access.health_for(gate, self.health())
@@ -280,7 +281,7 @@ class Daemon:
             return connection.respond(202, "ok\n")
         if path == "/metrics":
             return _typed(connection, self.metrics.exposition(), CONTENT_TYPE_LATEST)
-        if not _upgrade(request.headers):
+        if not upgrade:
             return connection.respond(404, "not found\n")
         access.handshake(connection, gate)
         if self.stopping:

@@ -27,6 +27,7 @@ __all__ = [
     "packed",
     "raw_response",
     "static_response",
+    "tagged_response",
 ]
 
 STATIC = {"/svgx-client.js": "svgx-client.js", "/favicon.ico": "favicon.svg"}
@@ -93,7 +94,20 @@ def static_response(connection: ServerConnection, name: str, headers: Any) -> An
     if loaded is None:
         return connection.respond(404, "not found\n")
     body, etag = loaded
-    content_type = CONTENT_TYPES[PurePosixPath(name).suffix]
+    response = tagged_response(
+        connection, body, etag, CONTENT_TYPES[PurePosixPath(name).suffix], headers
+    )
+    if name.endswith(".html"):
+        response.headers["Content-Security-Policy"] = PAGE_CSP
+        response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+def tagged_response(
+    connection: ServerConnection, body: bytes, etag: str, content_type: str, headers: Any
+) -> Any:
+    """200 with ``body``, or an empty 304 when the request's ``If-None-Match`` holds
+    ``etag``; asked again every time (``no-cache``), never sniffed."""
     fresh = etag in (headers.get("If-None-Match") or "")
     response = dataclasses.replace(
         connection.respond(304 if fresh else 200, ""), body=b"" if fresh else body
@@ -106,9 +120,6 @@ def static_response(connection: ServerConnection, name: str, headers: Any) -> An
     response.headers["ETag"] = etag
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Content-Type-Options"] = "nosniff"
-    if name.endswith(".html"):
-        response.headers["Content-Security-Policy"] = PAGE_CSP
-        response.headers["Referrer-Policy"] = "no-referrer"
     return response
 
 
@@ -131,22 +142,12 @@ def raw_response(
     gzipped: bool,
 ) -> Any:
     """A live file: 200 with ``payload`` (or 304 when the ETag matches), its ``seq``."""
-    fresh = etag in (headers.get("If-None-Match") or "")
-    response = dataclasses.replace(
-        connection.respond(304 if fresh else 200, ""), body=b"" if fresh else payload
-    )
-    for key in ("Content-Type", "Content-Length"):
-        del response.headers[key]
-    response.headers["Content-Type"] = "image/svg+xml; charset=utf-8"
-    response.headers["Content-Length"] = str(0 if fresh else len(payload))
-    if gzipped and not fresh:
+    response = tagged_response(connection, payload, etag, "image/svg+xml; charset=utf-8", headers)
+    if gzipped and response.status_code == 200:
         response.headers["Content-Encoding"] = "gzip"
     response.headers["Vary"] = "Accept-Encoding"
-    response.headers["ETag"] = etag
     response.headers["X-Svgx-Seq"] = str(seq)
-    response.headers["Cache-Control"] = "no-cache"
     response.headers["Content-Security-Policy"] = RAW_CSP
-    response.headers["X-Content-Type-Options"] = "nosniff"
     origin = headers.get("Origin")
     if origin:  # judged already: refused origins never get this far
         response.headers["Access-Control-Allow-Origin"] = origin
