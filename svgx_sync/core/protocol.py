@@ -3,9 +3,10 @@
 Guarantees:
 
 * A client frame is parsed once (orjson) and validated once by one reused
-  :class:`~pydantic.TypeAdapter` over a union discriminated on ``type``. Unknown fields
-  are refused, except where the seed's own messages need latitude (documented per
-  model). A bad frame becomes a :class:`ProtocolError` or :class:`OperationError` whose
+  :class:`~pydantic.TypeAdapter` over a union discriminated on ``type``; what it built
+  is handed on as it is (an operation message becomes an :class:`Operation` without a
+  second validation or a dump). Unknown fields are refused, except where the seed's own
+  messages need latitude (documented per model). A bad frame becomes a :class:`ProtocolError` or :class:`OperationError` whose
   ``code`` goes back to the sender in an ``error`` message.
 * An ``op_id`` is 1 to :data:`OP_ID_MAX` of the characters of :data:`OP_ID_PATTERN`
   (letters, digits and ``. _ : @ / + = ~ # -``: UUIDs, ULIDs, base64url and
@@ -25,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -52,6 +53,7 @@ __all__ = [
 ]
 
 _ID = Annotated[str, Field(min_length=1, max_length=256)]
+_M = TypeVar("_M", bound=BaseModel)
 
 OP_ID_MAX = 128
 _OP_ID_CHARS = r"[A-Za-z0-9._:@/+=~#-]"
@@ -105,7 +107,9 @@ class OperationMessage(_Strict):
     file: Annotated[str, Field(max_length=1024)] | None = None
 
     def to_operation(self) -> Operation:
-        return Operation.model_construct(**self.model_dump(exclude={"type"}))
+        fields = dict(self.__dict__)
+        del fields["type"]
+        return _built(Operation, fields)
 
 
 class Activity(_Strict):
@@ -202,6 +206,17 @@ MESSAGE_TYPES = (
     "status",
     "configure",
 )
+
+
+def _built(model: type[_M], fields: dict[str, Any]) -> _M:
+    """An instance of ``model`` holding ``fields`` (every one of its fields, already
+    valid), as ``model_construct`` makes it, without its per-field work."""
+    out = model.__new__(model)
+    object.__setattr__(out, "__dict__", fields)
+    object.__setattr__(out, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(out, "__pydantic_extra__", None)
+    object.__setattr__(out, "__pydantic_private__", None)
+    return out
 
 
 def _problems(exc: ValidationError) -> str:

@@ -28,7 +28,6 @@ from ..errors import SvgxError
 from .metrics import Metrics
 from .room import Batch, Conn, Reply, Room, send
 from .runtime import Runtime
-from .transport import fan_out
 
 __all__ = ["GroupCommit"]
 
@@ -163,16 +162,15 @@ class GroupCommit:
         """Broadcast and acknowledge a batch that is on disk."""
         entries = batch.entries
         room.durable_seq = batch.seq
-        transports = [c.transport for c in room.clients]
         size = self.rt.settings.batch_size
-        for start in range(0, len(entries), size):
-            fan_out(transports, P.encode(P.operations(entries[start : start + size])))
+        texts = [
+            P.encode(P.operations(entries[start : start + size]))
+            for start in range(0, len(entries), size)
+        ]
+        texts.extend(P.encode(notice) for notice in batch.notices)
         for conn in room.clients:
             conn.delivered = batch.seq
-        for notice in batch.notices:
-            fan_out(transports, P.encode(notice))
-        for target, message in batch.replies:
-            send(target, message)
+        room.deliver(texts, batch.replies)  # one write per client, its acks included
         if entries:
             self.metrics.delivered(len(entries), batch.received)
             self.delivered(room)

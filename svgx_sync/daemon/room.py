@@ -27,7 +27,7 @@ from ..errors import ClientError, StoreError, SvgxError
 from ..git.locks import held_locks, lock_holders, owner_pid, repository_owner
 from ..git.names import validate_branch_name, validate_document_name
 from ..git.store import Document
-from .transport import fan_out
+from .transport import Frames, deliver, fan_out
 
 if TYPE_CHECKING:
     from .commit import GroupCommit
@@ -210,6 +210,21 @@ class Room:
         batch = Batch(self.outgoing, self.notices, self.replies, self.received, self.live.seq)
         self.outgoing, self.notices, self.replies, self.received = [], [], [], []
         return batch
+
+    def deliver(self, texts: list[str], replies: list[tuple[Reply, dict[str, Any]]]) -> None:
+        """Send ``texts`` to every client, and each reply to its target: a client's own
+        replies (its acks) follow the texts in the same write."""
+        own: dict[Transport, list[str]] = {}
+        for target, message in replies:
+            if isinstance(target, Conn) and target in self.clients:
+                own.setdefault(target.transport, []).append(P.encode(message))
+            else:
+                send(target, message)
+        deliver(
+            [c.transport for c in self.clients],
+            Frames(texts),
+            {transport: Frames(mine) for transport, mine in own.items()},
+        )
 
     def broadcast(self, message: dict[str, Any]) -> None:
         """Send ``message`` to every client of the room (encoded once)."""

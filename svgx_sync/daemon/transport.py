@@ -4,8 +4,12 @@ The session logic (``connection``, ``membership``, ``commit``) sees only this: s
 frame without waiting, start closing with a code, the peer's address and request headers,
 and the frames that arrive. Two transports implement it:
 
-* :class:`WebSocketTransport` over a real websockets ``ServerConnection``; fan-out to many
-  of them goes through one ``websockets.broadcast`` (:func:`fan_out`), as cheap as before;
+* :class:`WebSocketTransport` over a real websockets ``ServerConnection``. A message for
+  many is framed once (:class:`Frames`: server frames are not masked, so the bytes are
+  the same for every connection) and those bytes are written to each socket as they
+  are, one write per connection for everything one batch sends it (:func:`fan_out`,
+  :func:`deliver`); a connection that websockets must frame itself (compression
+  negotiated, a close under way, paused) gets the texts through websockets instead;
 * :func:`memory_pair`: a daemon end and a :class:`LocalClient` end joined in memory, for
   tests of the daemon's rules and for embedding without a socket.
 
@@ -24,20 +28,55 @@ from typing import Protocol
 import websockets
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 __all__ = [
     "OVERFLOW_CODE",
+    "Frames",
     "LocalClient",
     "LocalClosed",
     "MemoryTransport",
     "Transport",
     "WebSocketTransport",
+    "deliver",
     "fan_out",
     "memory_pair",
 ]
 
 OVERFLOW_CODE = 1013  # "try again later": the client fell too far behind
 OVERFLOW_REASON = "too far behind: unsent messages over the limit"
+
+_OPEN = State.OPEN
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, unfragmented WebSocket text frame (RFC 6455 5.2) of ``payload``."""
+    n = len(payload)
+    if n < 126:
+        return bytes((0x81, n)) + payload
+    if n < 65536:
+        return b"\x81\x7e" + n.to_bytes(2, "big") + payload
+    return b"\x81\x7f" + n.to_bytes(8, "big") + payload
+
+
+class Frames:
+    """Text messages framed once, in order: the same bytes go to every connection."""
+
+    __slots__ = ("_data", "texts")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self._data: bytes | None = None
+
+    @property
+    def data(self) -> bytes:
+        """The frames of :attr:`texts`, one after the other (built on first use)."""
+        if self._data is None:
+            self._data = b"".join(text_frame(t.encode()) for t in self.texts)
+        return self._data
+
+    def __bool__(self) -> bool:
+        return bool(self.texts)
 
 
 class Transport(Protocol):
@@ -55,6 +94,10 @@ class Transport(Protocol):
 
     def send(self, text: str) -> None:
         """Queue one text frame; never waits. Past the unsent-bytes bound it closes."""
+        ...
+
+    def send_frames(self, frames: Frames, more: Frames | None = None) -> None:
+        """Queue ``frames``, then ``more`` (this connection's own), as :meth:`send` does."""
         ...
 
     def close(self, code: int, reason: str) -> None:
@@ -98,6 +141,22 @@ class WebSocketTransport:
         transport = self.ws.transport
         return 0 if transport is None else transport.get_write_buffer_size()
 
+    @property
+    def raw(self) -> bool:
+        """Whether whole frames may go to the socket as they are: open, not paused (its
+        bound is checked by :meth:`send`), nothing of websockets' own waiting to go, no
+        extension that changes frames (compression) and no fragmented message under way."""
+        ws = self.ws
+        protocol = ws.protocol
+        return (
+            self._closer is None
+            and not ws.paused
+            and protocol.state is _OPEN
+            and ws.send_in_progress is None
+            and not protocol.extensions
+            and not protocol.writes
+        )
+
     def send(self, text: str) -> None:
         if self._closer is not None:
             return
@@ -106,6 +165,13 @@ class WebSocketTransport:
             self.close(OVERFLOW_CODE, OVERFLOW_REASON)
             return
         websockets.broadcast([self.ws], text)
+
+    def send_frames(self, frames: Frames, more: Frames | None = None) -> None:
+        if self.raw:
+            self.ws.transport.write(frames.data + more.data if more else frames.data)
+            return
+        for text in frames.texts + (more.texts if more else []):
+            self.send(text)
 
     def close(self, code: int, reason: str) -> None:
         if self._closer is None:
@@ -120,17 +186,26 @@ class WebSocketTransport:
 
 
 def fan_out(transports: Iterable[Transport], text: str) -> None:
-    """Send one frame to many: real sockets with one ``websockets.broadcast``."""
-    sockets = []
-    for transport in transports:
-        # A paused socket goes through send() and its bound; the others need no check.
-        if type(transport) is WebSocketTransport and not transport.ws.paused:
-            if not transport.closing:
-                sockets.append(transport.ws)
-        else:
-            transport.send(text)
-    if sockets:
-        websockets.broadcast(sockets, text)
+    """Send one message to many, framed once."""
+    deliver(transports, Frames([text]))
+
+
+def deliver(
+    transports: Iterable[Transport], frames: Frames, own: Mapping[Transport, Frames] | None = None
+) -> None:
+    """Send ``frames`` to every one of ``transports``, each followed by what ``own``
+    holds for it (also sent to those of ``own`` not in ``transports``): one write per
+    real socket."""
+    rest = dict(own) if own else {}
+    if frames:
+        for transport in transports:
+            more = rest.pop(transport, None) if rest else None
+            if more is None and type(transport) is WebSocketTransport and transport.raw:
+                transport.ws.transport.write(frames.data)
+            else:
+                transport.send_frames(frames, more)
+    for transport, more in rest.items():
+        transport.send_frames(more)
 
 
 class LocalClosed(Exception):
@@ -206,6 +281,10 @@ class MemoryTransport:
             self.close(OVERFLOW_CODE, OVERFLOW_REASON)
             return
         self._outbound.put(text)
+
+    def send_frames(self, frames: Frames, more: Frames | None = None) -> None:
+        for text in frames.texts + (more.texts if more else []):
+            self.send(text)
 
     def close(self, code: int, reason: str) -> None:
         for pipe in (self._outbound, self._inbound):
