@@ -3,6 +3,7 @@ pair (``Daemon.connect_local``). Each test runs once over each."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -130,3 +131,72 @@ def test_a_local_client_sees_the_daemon_close_it(tmp_path):
         assert (closed.value.code, local.close_code) == (1008, 1008)
 
     run_with_daemon(tmp_path, body)
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 200_000])
+def test_a_frame_built_once_is_the_frame_websockets_would_send(size):
+    from websockets.frames import Frame, Opcode
+
+    from svgx_sync.daemon.transport import Frames, text_frame
+
+    payload = b"x" * size
+    assert text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    frames = Frames(["a", "bc"])
+    assert frames.data == text_frame(b"a") + text_frame(b"bc")
+
+
+def test_a_batch_reaches_a_compressed_and_a_plain_connection_alike(tmp_path):
+    """With permessage-deflate, a connection that negotiated it gets the batch framed by
+    websockets (compressed), one that did not gets the bytes framed once; both read the
+    same messages, and the sender its ack after its operations."""
+    import json
+
+    import websockets
+
+    async def body(daemon: Daemon) -> None:
+        url = f"ws://127.0.0.1:{daemon.port}"
+        deflate = await websockets.connect(url, compression="deflate")
+        plain = await websockets.connect(url, compression=None)
+        assert deflate.protocol.extensions and not plain.protocol.extensions
+        for ws, user in ((deflate, "alice"), (plain, "bob")):
+            await ws.send(json.dumps({"type": "join", "user_id": user, "session_id": "doc"}))
+            assert json.loads(await ws.recv())["type"] == "welcome"
+        for k in range(3):
+            await plain.send(
+                json.dumps(
+                    {
+                        "type": "operation",
+                        "operation_type": "create",
+                        "user_id": "bob",
+                        "element_id": f"r{k}",
+                        "data": {"type": "rectangle"},
+                        "op_id": f"b{k}",
+                    }
+                )
+            )
+
+        async def read(ws: websockets.ClientConnection, kinds: set[str], want: int) -> list:
+            got: list = []
+            while sum(len(m.get("operations", [])) + (m["type"] == "ack") for m in got) < want:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                if message["type"] in kinds:
+                    got.append(message)
+            return got
+
+        seen = await read(deflate, {"operations"}, 3)
+        assert [o["op_id"] for m in seen for o in m["operations"]] == ["b0", "b1", "b2"]
+        mine = await read(plain, {"operations", "ack"}, 6)
+        order = [(m["type"], m.get("op_id")) for m in mine if m["type"] == "ack"]
+        assert order == [("ack", "b0"), ("ack", "b1"), ("ack", "b2")]
+        acked = {m["op_id"] for m in mine if m["type"] == "ack"}
+        broadcast_before = []
+        for m in mine:
+            if m["type"] == "operations":
+                broadcast_before += [o["op_id"] for o in m["operations"]]
+            else:
+                assert m["op_id"] in broadcast_before  # an ack never comes before its operation
+        assert acked == {"b0", "b1", "b2"}
+        await deflate.close()
+        await plain.close()
+
+    run_with_daemon(tmp_path, body, compression=True)
