@@ -225,6 +225,55 @@ def test_case_whitespace_and_control_characters_never_hide_javascript(url: str, 
     assert active.element_findings(tag, {"style": f"fill:url('{quoted}')"}), quoted
 
 
+# -- the quick answer for one attribute set on a plain element -----------------------------
+
+TAGS = ["rect", "a", "use", "image", "set", "animate", "style", "script", "foreignObject", "g"]
+KEYS = ["fill", "style", "href", f"{XLINK}href", "src", "onclick", "attributeName", "data-m"]
+VALUES = st.one_of(
+    disguised_javascript(),
+    st.sampled_from(
+        [
+            "#S1",
+            "red",
+            "url(#g)",
+            "url(https://e.example/x)",
+            "@import x",
+            "data:,x",
+            "href",
+            "onclick",
+        ]
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=400)
+@given(
+    st.sampled_from(TAGS),
+    st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=4),
+    st.sampled_from(KEYS),
+    VALUES,
+)
+def test_adds_nothing_only_when_the_whole_element_judged_again_finds_nothing_new(
+    tag: str, before: dict[str, str], key: str, value: str
+) -> None:
+    """``adds_nothing`` is the shortcut of an attribute update: when it says so, judging
+    the element with the new value in full finds nothing its old attributes lacked."""
+    if not active.adds_nothing(SVG + tag, key, value):
+        return
+    seen = {(f.kind, f.attribute, f.value) for f in active.element_findings(SVG + tag, before)}
+    after = active.element_findings(SVG + tag, {**before, key: value})
+    assert [f for f in after if (f.kind, f.attribute, f.value) not in seen] == []
+
+
+def test_adds_nothing_is_no_for_what_could_run_or_a_rule_of_the_element() -> None:
+    assert active.adds_nothing(SVG + "rect", "data-m", "#S00000001")
+    assert not active.adds_nothing(SVG + "rect", "onclick", "x")
+    assert not active.adds_nothing(SVG + "a", "href", "javascript:alert(1)")
+    assert not active.adds_nothing(SVG + "set", "to", "x")  # an animation: judged whole
+    assert not active.adds_nothing(SVG + "style", "media", "x")
+
+
 # -- a whole tree -----------------------------------------------------------------------------
 
 TREE = b"""<?xml version="1.0"?>

@@ -341,6 +341,14 @@ def element_findings(
     return out
 
 
+def adds_nothing(tag: str, key: str, value: str) -> bool:
+    """Whether setting ``key`` to ``value`` on an element with this tag can add no
+    finding to it: the element is a plain one (not active, an animation or a
+    ``<style>``), whose findings are its attributes' own, each judged alone, and this
+    attribute with this value has none. The others' findings stay as they were."""
+    return not _tag_may_hold(tag) and not _attribute_findings(tag, key, value, None, None)
+
+
 def _is_element(node: Any) -> bool:
     return isinstance(node.tag, str)
 

@@ -423,6 +423,8 @@ class _Edit:
         if not self.screen or value is None:
             return  # removing an attribute adds nothing
         self._refuse_inside(el.getparent())
+        if isinstance(el.tag, str) and active.adds_nothing(el.tag, key, value):
+            return  # what the element held stays; the new value holds nothing
         attributes = {**el.attrib, key: value}
         text = "".join(el.itertext()) if _local(el).lower() == "style" else None
         self._refuse(active.element_findings(el.tag, attributes, text=text), active.findings_of(el))
