@@ -241,7 +241,7 @@ def main() -> None:
         print("| stage | daemon RSS MB | growth MB | peak (VmHWM) MB | floor MB | ratio |")
         print("|---|---|---|---|---|---|")
         asyncio.run(bench.run())
-        stage, rss, peak, base = bench.rows[-1]
+        _stage, rss, peak, base = bench.rows[-1]
         print(
             f"# at the end: growth {rss - bench.start_rss:.0f} MB over the floor"
             f" {base:.0f} MB = {(rss - bench.start_rss) / base:.2f}x; peak {peak:.0f} MB"
