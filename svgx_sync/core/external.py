@@ -106,6 +106,7 @@ __all__ = [
     "git_conflict",
     "is_svg_path",
     "loss_message",
+    "made_from_newest",
     "may_replace",
     "settle_incomplete",
     "to_operations",
@@ -424,6 +425,121 @@ def closest_version(
     return best
 
 
+# A start tag in bytes, its quoted values read whole (they may hold '>'), as spans.TOKEN.
+_START_TAG = re.compile(rb"<[^!?/<>][^>\"']*+(?:\"[^\"]*+\"[^>\"']*+|'[^']*+'[^>\"']*+)*+>")
+# What may stand before the root's start tag: the XML declaration, PIs, comments, a DOCTYPE
+# without an internal subset, and space.
+_PROLOG = re.compile(rb"(?:\s++|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*+>)*+", re.S)
+
+
+def made_from_newest(change: ExternalChange, disk: bytes, versions: Sequence[bytes]) -> bool:
+    """Whether :func:`closest_version` would pick ``versions[0]`` (the newest) for
+    ``disk``, ``change`` being ``disk`` judged from that newest, answered from the start
+    tags of the few elements the change touches, without reading the rest of any file.
+
+    ``change`` must hold only attribute updates of elements with an id, written once in
+    every file, all of whose namespaces are declared on the root alike: then ``disk``
+    and the newest differ in those attributes alone, and an older version differs from
+    ``disk`` at least in the attributes of those elements that it does not share (and
+    ties go to the newer). A change with no elements (``wait``, ``rejected``,
+    formatting) is judged from the newest too. False means "not known": ask
+    :func:`closest_version`.
+    """
+    if any(len(v) == len(disk) and v == disk for v in versions):
+        return False
+    if change.outcome is not Outcome.OPERATIONS:
+        return change.outcome in (Outcome.IGNORE, Outcome.WAIT, Outcome.REJECTED)
+    newest = versions[0]
+    head = _root_start(newest)
+    if head is None or not all(_same_head(f, newest, head) for f in (disk, *versions)):
+        return False
+    idents: list[bytes] = []
+    for op in change.operations:
+        ident = op.get("element_id")
+        if op.get("operation_type") != "update" or not ident or ident.startswith("/"):
+            return False
+        if set(op.get("data") or {}) - {"attributes"} or not _plain_id(ident):
+            return False
+        idents.append(ident.encode())
+    root = newest[:head]
+    saved = [_attributes_of(disk, root, ident) for ident in idents]
+    distance = _apart(saved, newest, root, idents)
+    if distance is None:
+        return False
+    for version in versions[1:]:
+        at_least = _apart(saved, version, root, idents)
+        if at_least is None or at_least < distance:
+            return False
+    return True
+
+
+def _apart(
+    saved: list[frozenset[tuple[str, str]] | None], data: bytes, root: bytes, idents: list[bytes]
+) -> int | None:
+    """How many of the tags and attributes ``saved`` of the elements ``idents`` differ in
+    ``data`` (None: an element not found so in one of them)."""
+    apart = 0
+    for ident, mine in zip(idents, saved, strict=True):
+        theirs = _attributes_of(data, root, ident)
+        if theirs is None or mine is None:
+            return None
+        apart += len(mine ^ theirs)
+    return apart
+
+
+def _root_start(data: bytes) -> int | None:
+    """Where the root's start tag ends in ``data`` (None: not found where expected)."""
+    prolog = _PROLOG.match(data)
+    match = _START_TAG.match(data, prolog.end() if prolog is not None else 0)
+    return None if match is None or match.group().endswith(b"/>") else match.end()
+
+
+def _same_head(data: bytes, head: bytes, end: int) -> bool:
+    """``data`` begins as ``head`` does up to the end of its root's start tag, and
+    declares no namespace after it."""
+    return data[:end] == head[:end] and data.find(b"xmlns", end) < 0
+
+
+def _plain_id(ident: str) -> bool:
+    return ident.isascii() and not any(c in ident for c in "&<\"'")
+
+
+def _id_count(data: bytes, ident: bytes) -> int:
+    return data.count(b'id="' + ident + b'"') + data.count(b"id='" + ident + b"'")
+
+
+def _hidden(data: bytes, at: int) -> bool:
+    """Whether ``at`` is inside a comment or a CDATA section of ``data``."""
+    return data.rfind(b"<!--", 0, at) > data.rfind(b"-->", 0, at) or data.rfind(
+        b"<![CDATA[", 0, at
+    ) > data.rfind(b"]]>", 0, at)
+
+
+def _attributes_of(data: bytes, root: bytes, ident: bytes) -> frozenset[tuple[str, str]] | None:
+    """The tag and attributes (as lxml reads them, in the namespaces of ``root``, the
+    root's start tag) of the one element of ``data`` written with ``id="ident"``; None
+    when it is not found so, or more than once."""
+    if _id_count(data, ident) != 1:
+        return None
+    at = max(data.find(b'id="' + ident + b'"'), data.find(b"id='" + ident + b"'"))
+    start = data.rfind(b"<", 0, at)
+    match = _START_TAG.match(data, start) if start >= 0 else None
+    if match is None or match.end() <= at or not data[at - 1 : at].isspace():
+        return None
+    if _hidden(data, start):
+        return None
+    tag = match.group()
+    if not tag.endswith(b"/>"):
+        tag = tag[:-1] + b"/>"
+    root = root[root.rfind(b"<") :]  # the root's start tag, after the prolog
+    name = root[1:].split(None, 1)[0].rstrip(b">")
+    try:
+        el = etree.fromstring(root + tag + b"</" + name + b">", _parser())[0]
+    except (etree.XMLSyntaxError, ValueError, IndexError):
+        return None
+    return frozenset([("#tag", str(el.tag)), *el.attrib.items()])
+
+
 def unread_changes(
     newest: bytes, older: bytes, disk: bytes, file: str, reading: Sequence[Mapping[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -543,7 +659,7 @@ def git_conflict(disk: bytes | None, *, unmerged: bool) -> GitConflict | None:
             marks = ()
         if marks:
             return GitConflict("the merge driver marked conflicts in the file", marks)
-    if disk is not None and _TEXT_MARKERS.search(disk):
+    if disk is not None and b"<<<<<<<" in disk and _TEXT_MARKERS.search(disk):
         return GitConflict("git's conflict markers are in the file")
     if unmerged:
         return GitConflict("git's index has the file unmerged")

@@ -444,8 +444,13 @@ class LiveDocument:
     def outside_save_taken(self, file: str, data: bytes) -> None:
         """The working tree's ``data`` holds exactly the live file's elements (formatting
         only, or a save the live state took whole): they become the file's bytes and
-        base, and nothing is written back."""
-        self.files[file] = SvgDocument(data, name=file)
+        base, and nothing is written back. A live file that writes exactly ``data``
+        keeps its tree and takes its render as the source (nothing is parsed again)."""
+        doc = self.files.get(file)
+        if doc is not None and doc.to_bytes() == data:
+            doc.commit_render()
+        else:
+            self.files[file] = SvgDocument(data, name=file)
         self.last_written[file] = data
         self.written_seq[file] = self.seq
         self.dirty.discard(file)

@@ -31,6 +31,7 @@ from ...core.external import (
     element_fingerprint,
     external_change,
     loss_message,
+    made_from_newest,
     settle_incomplete,
     unread_changes,
 )
@@ -84,8 +85,7 @@ class OutsideSaves:
         if disk is not None and disk == live.last_written.get(file):
             state.settled(file)
             return [], notices, False
-        base, base_seq, newest = await self._base(doc, state, live, file, disk, old_files)
-        change = await self._judge(doc, live, file, base, disk)
+        base, base_seq, newest, change = await self._base(doc, state, live, file, disk, old_files)
         change = self._settle(doc.name, state, file, disk, change)
         if change.outcome is Outcome.REJECTED:
             return [], notices + self._rejected(doc.name, state, live, file, disk, change), False
@@ -105,9 +105,10 @@ class OutsideSaves:
         file: str,
         disk: bytes | None,
         old_files: Mapping[str, bytes] | None,
-    ) -> tuple[bytes | None, int | None, bytes | None]:
+    ) -> tuple[bytes | None, int | None, bytes | None, ExternalChange]:
         """The base to judge ``disk`` from, the ``seq`` it stands at (None: the base's
-        own), and the latest write when the save reads as made from an older version."""
+        own), the latest write when the save reads as made from an older version, and
+        ``disk`` judged from that base."""
         base = live.last_written.get(file)
         versions = (
             (old_files.get(file), self.head.files(doc, state).get(file))
@@ -117,7 +118,7 @@ class OutsideSaves:
         if versions is not None:
             moved = base_after_head_move(base, versions[0], versions[1], disk)
             if moved is base:
-                return base, None, None
+                return base, None, None, await self._judge(doc, live, file, base, disk)
             # git replaced live work that is in no version (reset --hard, checkout -f):
             # keep it on our own ref, replay only what git changed between the two
             # versions, and count every live edit since the load as concurrent, so that
@@ -125,24 +126,25 @@ class OutsideSaves:
             kept = self.target.keep_live_state(doc.name, f"before git replaced {file}")
             log.info("watcher: git replaced live work in %s/%s; kept on %s", doc.name, file, kept)
             state.rewound_from.pop(file, None)
-            return moved, 0, None
+            return moved, 0, None, await self._judge(doc, live, file, moved, disk)
+        change = await self._judge(doc, live, file, base, disk)
         if disk is None or base is None or doc.index_holds(file, disk):
-            return base, None, None  # git's own versions are judged from our last write
-        # The version the saving program most likely loaded, of the recent ones.
+            return base, None, None, change  # git's own versions are judged from our last write
+        # The version the saving program most likely loaded, of the recent ones: the
+        # latest write, unless the elements the save changed say otherwise.
         candidates = [(base, live.base_seq(file))] + [
             v for v in self.target.written_versions(doc.name, file) if v[0] != base
         ]
-        if len(candidates) > 1:
-            chosen = await asyncio.to_thread(
-                closest_version, disk, [data for data, _ in candidates], self._fingerprint
-            )
+        known = [data for data, _ in candidates]
+        if len(candidates) > 1 and not made_from_newest(change, disk, known):
+            chosen = await asyncio.to_thread(closest_version, disk, known, self._fingerprint)
             if chosen:
                 older, seq = candidates[chosen]
                 log.debug(
                     "watcher: %s/%s saved from an older version (seq %d)", doc.name, file, seq
                 )
-                return older, seq, base
-        return base, None, None
+                return older, seq, base, await self._judge(doc, live, file, older, disk)
+        return base, None, None, change
 
     async def _judge(
         self, doc: Document, live: LiveDocument, file: str, base: bytes | None, disk: bytes | None
