@@ -1,10 +1,12 @@
 """Many live documents on one daemon: memory per idle live document, and whether one busy
 document slows down when a thousand others are open.
 
-    .venv/bin/python benchmarks/bench_many_documents.py [--documents 1000] [--seconds 8]
+    .venv/bin/python benchmarks/bench_many_documents.py [--documents 1000] [--seconds 10] [--rounds 2]
 
 The daemon runs in its own process (``svgx-sync serve``) over documents made before it
-starts; every client runs in this process. Steps:
+starts; the busy document's two clients run in this process, the crowd of other clients
+in a process of their own (``--crowd``), so that the crowd's own work does not count as
+the daemon's. Each round:
 
 1. **alone**: one document ``busy`` with two clients; one sends ``update`` operations at
    ``--rate`` per second, the other receives them: propagation (send → the other's
@@ -13,6 +15,8 @@ starts; every client runs in this process. Steps:
    one of them, as an open editor tab sends). The daemon's RSS before and after, per
    live document.
 3. **with the others**: step 1 again while they stay open; the p99 ratio to step 1.
+4. The crowd leaves; the daemon unloads the idle documents (``idle_unload_s`` = 3 s)
+   before the next round.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -89,10 +94,14 @@ async def drain(ws: websockets.ClientConnection) -> None:
         pass
 
 
-async def presence(ws: websockets.ClientConnection, stop: asyncio.Event) -> None:
+async def presence(ws: websockets.ClientConnection, user: str, stop: asyncio.Event) -> None:
+    """An open editor tab: its cursor at 1 Hz."""
     await asyncio.sleep(random.random())
+    i = 0
     while not stop.is_set():
-        await ws.send('{"type": "activity", "status": "active"}')
+        i += 1
+        message = {"type": "activity", "user_id": user, "cursor_position": {"x": i, "y": 1}}
+        await ws.send(orjson.dumps(message).decode())
         await asyncio.sleep(1)
 
 
@@ -137,6 +146,78 @@ def line(name: str, delays: list[float]) -> str:
     return f"| {name} | {len(delays)} | {statistics.median(delays):.2f} | {pct(delays, 0.99):.2f} |"
 
 
+async def crowd(url: str, documents: int) -> None:
+    """``--crowd``: two clients in each of ``documents`` documents, presence at 1 Hz from
+    one of them; says ``ready`` once all have joined, leaves when stdin closes."""
+    stop = asyncio.Event()
+    clients: list[websockets.ClientConnection] = []
+    for start in range(0, documents, 50):
+        names = [f"d{i:04d}" for i in range(start, min(documents, start + 50))]
+        clients.extend(
+            await asyncio.gather(*(join(url, f"{who}-{n}", n) for n in names for who in "ab"))
+        )
+    tasks = [asyncio.create_task(drain(ws)) for ws in clients]
+    tasks += [
+        asyncio.create_task(presence(ws, f"a-d{i // 2:04d}", stop))
+        for i, ws in enumerate(clients)
+        if i % 2 == 0
+    ]
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    stop.set()
+    await asyncio.gather(*(ws.close() for ws in clients))
+    for task in tasks:
+        task.cancel()
+
+
+async def live_sessions(port: int) -> int:
+    def read() -> int:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
+            return len(orjson.loads(r.read()).get("sessions", ()))
+
+    return await asyncio.get_running_loop().run_in_executor(None, read)
+
+
+async def one_round(
+    args: argparse.Namespace, url: str, proc: asyncio.subprocess.Process, n: int
+) -> tuple[list[float], list[float]]:
+    alone = await busy(url, args.seconds, args.rate, f"alone{n}")
+    before = rss_mb(proc.pid)
+    opened = time.perf_counter()
+    others = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--crowd", url, "--documents", str(args.documents),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert others.stdout is not None and others.stdin is not None
+    ready = await asyncio.wait_for(others.stdout.readline(), 600)
+    if ready.strip() != b"ready":
+        raise SystemExit("the crowd did not join")
+    open_s = time.perf_counter() - opened
+    await asyncio.sleep(3)
+    after = rss_mb(proc.pid)
+    crowded = await busy(url, args.seconds, args.rate, f"crowded{n}")
+    others.stdin.close()
+    await others.wait()
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    deadline = time.monotonic() + 120
+    while await live_sessions(port) > 1 and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)  # the idle documents unload (idle_unload_s)
+    print(f"\n## round {n}: {2 * args.documents} clients joined in {open_s:.1f} s\n")
+    print("| daemon RSS | MB |")
+    print("|---|---|")
+    print(f"| with `busy` only | {before:.1f} |")
+    print(f"| with {args.documents} more live documents | {after:.1f} |")
+    print(f"| per live idle document | {(after - before) * 1024 / args.documents:.1f} KB |")
+    print(f"| after they unloaded | {rss_mb(proc.pid):.1f} |")
+    print()
+    print("| busy document | operations | propagation median ms | p99 ms |")
+    print("|---|---|---|---|")
+    print(line("alone (floor)", alone))
+    print(line(f"beside {args.documents} live documents", crowded))
+    print(f"\np99 ratio: {pct(crowded, 0.99) / pct(alone, 0.99):.2f}")
+    return alone, crowded
+
+
 async def run(args: argparse.Namespace, folder: Path) -> None:
     root = folder / "docs"
     store = Store(root)
@@ -152,52 +233,20 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         )
     config = folder / "settings.toml"
     config.write_text(
-        "max_unjoined_per_address = 1000\nops_per_second = 10000\n"
-        f"max_connections = {2 * args.documents + 100}\n"
+        "max_unjoined_per_address = 10000\nops_per_second = 10000\nidle_unload_s = 3\n"
+        f"new_documents_per_minute = 100000\nmax_connections = {2 * args.documents + 100}\n"
     )
     print(f"# {args.documents} documents made in {time.perf_counter() - made:.1f} s")
     proc, url = await start_daemon(root, config)
     try:
-        alone = await busy(url, args.seconds, args.rate, "alone")
-        before = rss_mb(proc.pid)
-        stop = asyncio.Event()
-        clients: list[websockets.ClientConnection] = []
-        tasks: list[asyncio.Task[None]] = []
-        opened = time.perf_counter()
-        for start in range(0, args.documents, 50):
-            names = [f"d{i:04d}" for i in range(start, min(args.documents, start + 50))]
-            pairs = await asyncio.gather(
-                *(join(url, f"{who}-{n}", n) for n in names for who in ("a", "b"))
-            )
-            clients.extend(pairs)
-        open_s = time.perf_counter() - opened
-        for i, ws in enumerate(clients):
-            tasks.append(asyncio.create_task(drain(ws)))
-            if i % 2 == 0:
-                tasks.append(asyncio.create_task(presence(ws, stop)))
-        await asyncio.sleep(3)
-        after = rss_mb(proc.pid)
-        crowded = await busy(url, args.seconds, args.rate, "crowded")
-        peak = rss_mb(proc.pid)
-        stop.set()
-        print(f"# {len(clients)} clients joined {args.documents} documents in {open_s:.1f} s")
-        print()
-        print("| daemon RSS | MB |")
-        print("|---|---|")
-        print(f"| with `busy` only | {before:.1f} |")
-        print(f"| with {args.documents} more live documents | {after:.1f} |")
-        print(f"| per live idle document | {(after - before) * 1024 / args.documents:.1f} KB |")
-        print(f"| after the second busy run | {peak:.1f} |")
-        print()
-        print("| busy document | operations | propagation median ms | p99 ms |")
-        print("|---|---|---|---|")
-        print(line("alone (floor)", alone))
-        print(line(f"beside {args.documents} live documents", crowded))
-        print(f"\np99 ratio: {pct(crowded, 0.99) / pct(alone, 0.99):.2f}")
-        for ws in clients:
-            await ws.close()
-        for task in tasks:
-            task.cancel()
+        alone: list[float] = []
+        crowded: list[float] = []
+        for n in range(1, args.rounds + 1):
+            a, c = await one_round(args, url, proc, n)
+            alone += a
+            crowded += c
+        print(f"\n## all rounds: p99 alone {pct(alone, 0.99):.2f} ms, beside the others ")
+        print(f"{pct(crowded, 0.99):.2f} ms; ratio {pct(crowded, 0.99) / pct(alone, 0.99):.2f}")
     finally:
         proc.terminate()
         await proc.wait()
@@ -206,9 +255,14 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--documents", type=int, default=1000)
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=float, default=50, help="busy operations per second")
+    parser.add_argument("--crowd", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.crowd:
+        asyncio.run(crowd(args.crowd, args.documents))
+        return
     with tempfile.TemporaryDirectory() as folder:
         asyncio.run(run(args, Path(folder)))
 

@@ -88,3 +88,37 @@ def test_select_and_deselect_change_the_selection():
     book.select("a", 1.0, "r2", True)
     book.select("a", 1.0, "r1", False)
     assert book.snapshot()[0]["selected_elements"] == ["r2"]
+
+
+def test_next_change_is_now_while_changes_wait_then_the_earliest_timeout():
+    book = PresenceBook(activity_timeout=300, editing_window=5, offline_grace=30)
+    assert book.next_change(0.0) is None  # nobody: nothing to wake up for
+    book.join("a", "A", 0.0)
+    assert book.next_change(0.0) == 0.0
+    book.tick(0.0)
+    assert book.next_change(0.0) == 300.0  # a goes away then
+    book.operation("a", 10.0)
+    book.tick(10.0)
+    assert book.next_change(10.0) == 15.0  # editing ends first
+    assert [u["status"] for u in book.tick(15.0)] == ["online"]
+    assert book.next_change(15.0) == 310.0
+    book.leave("a", 20.0)
+    book.tick(20.0)
+    assert book.next_change(20.0) == 50.0  # dropped after the grace
+    assert [u["status"] for u in book.tick(50.0)] == ["offline"]
+    assert book.next_change(50.0) is None
+
+
+def test_next_change_never_names_a_time_already_past():
+    # A user who says "editing" stays editing after the window: that timeout has passed
+    # without a change and must not wake the daemon again and again.
+    book = PresenceBook(activity_timeout=300, editing_window=5)
+    book.join("a", "A", 0.0)
+    book.activity("a", 1.0, status="editing")
+    book.operation("a", 1.0)
+    book.tick(1.0)
+    assert book.tick(6.0) == []
+    assert book.next_change(6.0) == 301.0
+    book.activity("a", 400.0)  # back from away: the next timeout is relative to now
+    book.tick(400.0)
+    assert book.next_change(400.0) == 700.0

@@ -620,3 +620,45 @@ def test_fsync_in_a_worker_thread_keeps_order_and_acks(tmp_path):
             await client.close()
 
     run_with_daemon(tmp_path, body, fsync_in_thread=True)
+
+
+def test_presence_timeouts_come_from_the_rooms_own_timer(tmp_path):
+    async def body(daemon: Daemon) -> None:
+        a, b = await joined(daemon, "alice", "bob")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+
+        def status_of(user: str, status: str) -> Callable[[dict[str, Any]], bool]:
+            return lambda m: any(
+                u["user_id"] == user and u["status"] == status for u in m["users"]
+            )
+
+        await b.expect("presence_update", status_of("alice", "editing"))
+        await b.expect("presence_update", status_of("alice", "online"))  # editing ended
+        await b.expect("presence_update", status_of("alice", "away"))  # then silence
+        await a.send(type="activity", user_id="alice", cursor_position={"x": 1, "y": 1})
+        await b.expect("presence_update", status_of("alice", "online"))
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body, editing_window_s=0.3, activity_timeout_s=0.8)
+
+
+def test_a_changed_session_is_checkpointed_after_the_interval(tmp_path, git):
+    async def body(daemon: Daemon) -> None:
+        (a,) = await joined(daemon, "alice")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
+        repo = tmp_path / "docs" / "doc"
+
+        async def checkpointed(seq: int) -> None:
+            while f"Svgx-Seq: {seq}" not in git(
+                repo, "log", "-1", "--format=%B", "refs/svgx/live/main", "--", check=False
+            ):
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(checkpointed(1), TIMEOUT)  # the client is still there
+        await a.op("alice", "update", "r1", {"attributes": {"fill": "red"}}, "o2")
+        await asyncio.wait_for(checkpointed(2), TIMEOUT)  # and again after the next change
+        assert daemon.rooms["doc@main"].checkpoint_handle is None  # nothing changed since
+        await a.close()
+
+    run_with_daemon(tmp_path, body, checkpoint_interval_s=0.3, checkpoint_ops=10_000)

@@ -11,7 +11,9 @@ Rules kept here (pure: ``now`` always comes in, nothing is sent from here):
   both have gone.
 * Changes are not pushed; :meth:`PresenceBook.tick` returns the users that changed since
   the previous tick (each in full), so the daemon sends at most one coalesced
-  ``presence_update`` per tick however many activity messages arrived.
+  ``presence_update`` per tick however many activity messages arrived;
+  :meth:`PresenceBook.next_change` says when the next tick is due, so an idle session
+  costs nothing until one of its timeouts comes.
 """
 
 from __future__ import annotations
@@ -171,6 +173,28 @@ class PresenceBook:
                 out.append(changed.to_wire())
         self._changed.clear()
         return out
+
+    def next_change(self, now: float) -> float | None:
+        """When :meth:`tick` will next have something to say: ``now`` while changes wait,
+        else the earliest timeout after ``now`` (editing ends, a user goes away, an offline
+        user is dropped); None with nobody to time out. The daemon sleeps until then."""
+        if self._changed:
+            return now
+        due = [
+            at
+            for user in self.users.values()
+            for at in self._timeouts(user)
+            if at > now  # those up to now were applied by the tick that came before
+        ]
+        return min(due, default=None)
+
+    def _timeouts(self, user: UserPresence) -> tuple[float, ...]:
+        if user.offline_since is not None:
+            return (user.offline_since + self.offline_grace,)
+        away = user.last_activity + self.activity_timeout
+        if user.last_operation is None:
+            return (away,)
+        return (user.last_operation + self.editing_window, away)
 
     def active(self) -> list[dict[str, Any]]:
         """Users that are not offline, in join order."""

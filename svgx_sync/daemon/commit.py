@@ -11,7 +11,8 @@ as the previous one is done: one fsync in flight per session. Paths that need ev
 delivered at once (join, versions, checkpoints, shutdown) call :meth:`GroupCommit.flush`.
 
 A journal that fails closes its session: nothing unsynced is acknowledged. Presence is
-coalesced here too: at most one ``presence_update`` per ``batch_timeout``.
+coalesced here too: at most one ``presence_update`` per ``batch_timeout``, and each room
+has one timer, set for its next presence timeout (nothing walks the idle rooms).
 """
 
 from __future__ import annotations
@@ -177,15 +178,29 @@ class GroupCommit:
 
     def presence_soon(self, room: Room) -> None:
         """Send the room's presence changes within ``batch_timeout``, coalesced."""
-        loop = self.rt.loop
-        if room.presence_handle is None and loop is not None and not self.rt.stopping:
-            room.presence_handle = loop.call_later(
-                self.rt.settings.batch_timeout_ms / 1000, self.presence_flush, room
-            )
+        self._presence_in(room, self.rt.settings.batch_timeout_ms / 1000)
 
     def presence_flush(self, room: Room) -> None:
-        """Send the room's presence changes now (and its timeouts: the ticker calls this)."""
+        """Send the room's presence changes now, then sleep until its next timeout."""
         room.presence_handle = None
-        changed = room.presence.tick(time.time())
+        now = time.time()
+        changed = room.presence.tick(now)
         if changed and room.clients:
             room.broadcast(P.presence_update(changed))
+        due = room.presence.next_change(now)
+        if due is not None and not room.broken:
+            self._presence_in(room, due - now)
+
+    def _presence_in(self, room: Room, delay: float) -> None:
+        """One presence timer per room, at the earliest time anything asks for: a room
+        nobody touches costs nothing until a user of it times out."""
+        loop = self.rt.loop
+        if loop is None or self.rt.stopping or room.closed:
+            return
+        when = loop.time() + max(0.0, delay)
+        handle = room.presence_handle
+        if handle is not None:
+            if handle.when() <= when:
+                return
+            handle.cancel()
+        room.presence_handle = loop.call_at(when, self.presence_flush, room)

@@ -14,8 +14,9 @@ checkpoints.
   outside save made from an older version (which would undo the live edits).
 * Before the files, the versions written are recorded (:mod:`svgx_sync.durable.bases`):
   the base an outside save is merged from.
-* Every ``checkpoint_ops`` operations (and at versions and shutdown) the live state is
-  committed on ``refs/svgx/live/<branch>`` and the journal rotated.
+* Every ``checkpoint_ops`` operations, ``checkpoint_interval_s`` after the first change
+  since the last checkpoint (each room has its own timer), and at versions and shutdown,
+  the live state is committed on ``refs/svgx/live/<branch>`` and the journal rotated.
 """
 
 from __future__ import annotations
@@ -59,6 +60,25 @@ class FileWriter:
         self.write_soon(room)
         if room.live.seq - room.checkpoint_seq >= self.rt.settings.checkpoint_ops:
             self.rt.running.call_soon(self.checkpoint_safely, room)
+        else:
+            self._checkpoint_later(room)
+
+    def _checkpoint_later(self, room: Room) -> None:
+        """A changed session is committed by its own timer, ``checkpoint_interval_s``
+        after its first change since the last checkpoint: nothing walks the rooms that
+        did not change."""
+        if room.checkpoint_handle is None and not room.closed and not room.broken:
+            room.checkpoint_handle = self.rt.running.call_later(
+                self.rt.settings.checkpoint_interval_s, self._checkpoint_due, room
+            )
+
+    def _checkpoint_due(self, room: Room) -> None:
+        room.checkpoint_handle = None
+        if room.closed:
+            return
+        self.checkpoint_safely(room)
+        if room.live.seq != room.checkpoint_seq:  # it failed: try again after as long
+            self._checkpoint_later(room)
 
     async def wait(self) -> None:
         """Until the writes running now have ended."""
@@ -247,6 +267,9 @@ class FileWriter:
         )
         room.journal.rotate(retained(live))
         room.checkpoint_seq = live.seq
+        if room.checkpoint_handle is not None:  # the next change sets it again
+            room.checkpoint_handle.cancel()
+            room.checkpoint_handle = None
         log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)
 
 

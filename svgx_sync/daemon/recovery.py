@@ -233,7 +233,7 @@ class Recovery:
         ``git checkout -b``, a switch between branches that share them) follow the files,
         so that a save from an editor that loaded one of them is judged from it."""
         svgx = Path(room.document.repo.path) / "svgx"
-        loaded = {r.bases.folder: r.bases for r in self.rt.rooms.values()}
+        loaded = {r.bases.folder: r.bases for r in self.rt.rooms.of_document(room.live.name)}
         left = dict(on_disk)
         # The branch that wrote last first: the one the working tree most likely came from.
         for folder in sorted(svgx.glob("written-*/"), key=_recorded_at, reverse=True):

@@ -134,7 +134,10 @@ class Room:
         self.write_lock = threading.Lock()
         self.write_generation = 0
         self.written_generation = 0
-        self.presence_handle: asyncio.TimerHandle | None = None
+        self.presence_handle: asyncio.TimerHandle | None = None  # the next presence timeout
+        # checkpoint_interval_s after the first change since the last checkpoint
+        self.checkpoint_handle: asyncio.TimerHandle | None = None
+        self.closed = False  # closed by RoomLoader.close: its timers are not set again
         # Files whose last write failed (path -> why), retried with retry_handle.
         self.write_failures: dict[str, str] = {}
         self.retry_handle: asyncio.TimerHandle | None = None
@@ -271,17 +274,24 @@ class RoomLoader:
 
     def working_tree_room(self, name: str) -> Room | None:
         """The loaded room of the branch checked out in document ``name``'s working tree."""
-        for room in list(self.rt.rooms.values()):
-            if room.live.name == name and room.checked_out():
+        for room in self.rt.rooms.of_document(name):
+            if room.checked_out():
                 return room
         return None
 
     def close(self, room: Room) -> None:
         """Flush, write, checkpoint and close one live document branch (synchronous)."""
-        for handle in (room.presence_handle, room.write_handle, room.retry_handle):
+        room.closed = True
+        timers = (
+            room.presence_handle,
+            room.checkpoint_handle,
+            room.write_handle,
+            room.retry_handle,
+        )
+        for handle in timers:
             if handle is not None:
                 handle.cancel()
-        room.presence_handle = None
+        room.presence_handle = room.checkpoint_handle = None
         try:
             self.commit.flush(room)
             self.files.write_files(room)

@@ -4,7 +4,7 @@ connections, whether it is stopping, its file watcher, and the tasks nobody awai
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
@@ -14,7 +14,43 @@ if TYPE_CHECKING:
     from .room import Conn, Room
     from .watcher import Watcher
 
-__all__ = ["Runtime"]
+__all__ = ["Rooms", "Runtime"]
+
+
+class Rooms(MutableMapping[str, "Room"]):
+    """The live rooms by key (``document_key(name, branch)``), and by document: what a
+    file event or a write asks for (the rooms of one document) is found without walking
+    a thousand others."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[str, Room] = {}
+        self._by_document: dict[str, dict[str, Room]] = {}
+
+    def of_document(self, name: str) -> list[Room]:
+        """The live rooms (branches) of document ``name``."""
+        return list(self._by_document.get(name, {}).values())
+
+    def __getitem__(self, key: str) -> Room:
+        return self._by_key[key]
+
+    def __setitem__(self, key: str, room: Room) -> None:
+        if key in self._by_key:
+            del self[key]
+        self._by_key[key] = room
+        self._by_document.setdefault(room.live.name, {})[key] = room
+
+    def __delitem__(self, key: str) -> None:
+        room = self._by_key.pop(key)
+        branches = self._by_document[room.live.name]
+        del branches[key]
+        if not branches:
+            del self._by_document[room.live.name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._by_key)
+
+    def __len__(self) -> int:
+        return len(self._by_key)
 
 
 class Runtime:
@@ -24,7 +60,7 @@ class Runtime:
         self.settings = settings
         self.store: Store  # made by start(), once the port is ours: a failed start creates nothing
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.rooms: dict[str, Room] = {}
+        self.rooms = Rooms()
         self.parked: dict[str, str] = {}  # document -> branch parked while HEAD is detached
         self.conns: set[Conn] = set()
         # settings.max_connections, or fewer when the open-file limit is lower (start())

@@ -58,7 +58,7 @@ from .metrics import Metrics
 from .pages import RAW, ApiRequest, api_route, call, page_file, raw_file
 from .recovery import Recovery
 from .room import Reply, Room, RoomLoader
-from .runtime import Runtime
+from .runtime import Rooms, Runtime
 from .static import packed, raw_response, static_response
 from .transport import LocalClient, memory_pair
 from .versions import Versions
@@ -109,7 +109,7 @@ class Daemon:
     # -- what the parts share --------------------------------------------------------
 
     @property
-    def rooms(self) -> dict[str, Room]:
+    def rooms(self) -> Rooms:
         """The live document branches, by session key (``name@branch``)."""
         return self.rt.rooms
 
@@ -229,17 +229,10 @@ class Daemon:
         return self.loader.unload_idle(now)
 
     async def _ticker(self) -> None:
-        """Presence timeouts, periodic checkpoints and unloading idle sessions."""
-        last_checkpoint = time.monotonic()
+        """Unloading idle sessions (presence timeouts and checkpoints have a timer per
+        room: commit.py, files.py)."""
         while True:
             await asyncio.sleep(1.0)
-            for room in list(self.rooms.values()):
-                if room.presence_handle is None:
-                    self.commit.presence_flush(room)
-            if time.monotonic() - last_checkpoint >= self.settings.checkpoint_interval_s:
-                last_checkpoint = time.monotonic()
-                for room in list(self.rooms.values()):
-                    self.files.checkpoint_safely(room)
             if not self.stopping:
                 self.unload_idle(time.monotonic())
 
