@@ -628,9 +628,7 @@ def test_presence_timeouts_come_from_the_rooms_own_timer(tmp_path):
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
 
         def status_of(user: str, status: str) -> Callable[[dict[str, Any]], bool]:
-            return lambda m: any(
-                u["user_id"] == user and u["status"] == status for u in m["users"]
-            )
+            return lambda m: any(u["user_id"] == user and u["status"] == status for u in m["users"])
 
         await b.expect("presence_update", status_of("alice", "editing"))
         await b.expect("presence_update", status_of("alice", "online"))  # editing ended
