@@ -155,6 +155,22 @@ def test_an_element_moved_out_of_the_scope_of_its_prefix_takes_the_declaration_a
     assert again.get("r").get("{urn:foo}a") == "1" and again.get("r").getparent() is again.root
 
 
+def test_an_element_carried_out_of_its_prefixes_scope_inside_a_new_element_keeps_them() -> None:
+    # r was moved into a new element while both were where foo is declared; the new
+    # element then leaves, r inside it: r's own text still says foo:a.
+    doc = SvgDocument(
+        f'{OPEN}\n  <g id="g" xmlns:foo="urn:foo">\n    <rect id="r" foo:a="1"/>\n  </g>\n</svg>'.encode()
+    )
+    box = doc.new_element("{http://www.w3.org/2000/svg}g", {"id": "box"})
+    doc.insert(doc.get("g"), len(doc.get("g")), box)
+    doc.move(doc.get("r"), box, 0)
+    doc.move(box, doc.root, len(doc.root))
+    again = written(doc, once=False)
+    assert again.get("r").get("{urn:foo}a") == "1" and again.get("r").getparent() is again.get(
+        "box"
+    )
+
+
 def test_attributes_in_new_namespaces_are_declared_once_on_the_root_under_their_source_prefix() -> (
     None
 ):

@@ -120,13 +120,15 @@ class TextBindings:
         An element in a default namespace other than the one in scope declares it itself
         (as its source did); any other namespace missing is declared on the root, under
         the prefix the subtree's source used for it. Elements inside that the file
-        already has keep their text and their bindings (:meth:`keep`).
+        already has keep their text and their bindings (:meth:`keep`), also when the new
+        element carries them out of the scope they were moved into it from.
         """
         spans = self.doc.spans
         pending = [el]
         while pending:
             node = pending.pop()
             if node is not el and node in spans:
+                self.keep(node)  # moved in earlier: its text needs the scope it had then
                 continue
             self.added.pop(node, None)
             ns = etree.QName(node).namespace
