@@ -6,7 +6,8 @@ document slows down when a thousand others are open.
 The daemon runs in its own process (``svgx-sync serve``) over documents made before it
 starts; the busy document's two clients run in this process, the crowd of other clients
 in a process of their own (``--crowd``), so that the crowd's own work does not count as
-the daemon's. Each round:
+the daemon's; the daemon gets a CPU of its own, the clients the others (``--no-pin``
+leaves them anywhere). Each round:
 
 1. **alone**: one document ``busy`` with two clients; one sends ``update`` operations at
    ``--rate`` per second, the other receives them: propagation (send → the other's
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import statistics
 import sys
@@ -238,6 +240,11 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
     )
     print(f"# {args.documents} documents made in {time.perf_counter() - made:.1f} s")
     proc, url = await start_daemon(root, config)
+    cpus = sorted(os.sched_getaffinity(0))
+    if args.pin and len(cpus) >= 2:  # as ../shared/bench does: the server alone on one CPU
+        os.sched_setaffinity(proc.pid, {cpus[0]})
+        os.sched_setaffinity(0, set(cpus[1:]))  # the clients here and the crowd's process
+        print(f"# the daemon on CPU {cpus[0]}, the clients on {cpus[1:]}")
     try:
         alone: list[float] = []
         crowded: list[float] = []
@@ -258,6 +265,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--rate", type=float, default=50, help="busy operations per second")
+    parser.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="leave the processes on every CPU"
+    )
     parser.add_argument("--crowd", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.crowd:
