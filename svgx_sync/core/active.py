@@ -52,6 +52,8 @@ from lxml import etree
 
 from ..errors import DocumentError
 from .namespaces import KNOWN_PREFIXES, SVG_NS
+from .regions import changed_units
+from .spans import TOKEN
 from .svgdoc import SvgDocument
 
 __all__ = [
@@ -68,6 +70,7 @@ __all__ = [
     "inert_css",
     "is_active_element",
     "make_inert",
+    "may_add_findings",
     "new_findings",
     "served_changes",
     "served_entry",
@@ -421,6 +424,55 @@ _VALUES_MAY_HOLD = re.compile(
 
 def _values_may_hold(el: Any) -> bool:
     return _VALUES_MAY_HOLD.search("\x00".join(el.values())) is not None
+
+
+_PIECE_NAME = re.compile(r"/?([^\s/>]*)")
+_PIECE_ATTR = re.compile(r"([^\s=<>\"']+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
+_FIRST_TAG = re.compile(r"<[^!?/]")
+# A <style> (any case, any prefix) with markup inside: its text, which is read as CSS,
+# is then cut into several pieces.
+_STYLE_INNER = re.compile(
+    r"<(?:[^\s<>/:]+:)?style(?:\s[^>]*)?(?<!/)>[^<]*<(?!/(?:[^\s<>/:]+:)?style\s*>)", re.I
+)
+
+
+def may_add_findings(before: str, after: str) -> bool:
+    """Whether the file text ``after`` could have a finding that ``before`` lacks
+    (:func:`new_findings`), told from the text: False only when every piece of ``after``
+    a change touched (:func:`~.regions.changed_units`) holds nothing that
+    :func:`_piece_may_hold` could take for one, and no element's findings depend on
+    text beyond its own tag (namespaces declared below the root, a ``<style>`` with
+    markup inside). A merge that changed a few elements of a big drawing is then
+    judged without reading the drawing."""
+    if any(_context_matters(text) for text in (before, after)):
+        return True
+    return any(map(_piece_may_hold, changed_units(before, after)))
+
+
+def _context_matters(text: str) -> bool:
+    first = _FIRST_TAG.search(text)
+    root = TOKEN.match(text, first.start()) if first is not None else None
+    if root is None or text.find("xmlns", root.end()) >= 0:
+        return True
+    return _STYLE_INNER.search(text) is not None
+
+
+def _piece_may_hold(piece: str) -> bool:
+    """Whether one piece of a file's text (a tag and the text after it; the file cut at
+    each ``<``) could be where a finding comes from, or change another element's: a tag
+    that passes one of the three questions above, CSS markers anywhere in it (the text
+    of a ``<style>``), a reference (``&``), a namespace declaration, a ``<style>`` tag,
+    or anything but an element's tag (comments, CDATA, instructions, the DOCTYPE)."""
+    if "&" in piece or "xmlns" in piece or piece[:1] in "!?" or _may_hold_css(piece):
+        return True
+    name = _PIECE_NAME.match(piece)
+    if name is None or _tag_may_hold(name.group(1)):
+        return True
+    attributes = _PIECE_ATTR.findall(piece)
+    if _keys_may_hold(tuple(key for key, _dq, _sq in attributes)):
+        return True
+    values = "\x00".join(dq or sq for _key, dq, sq in attributes)
+    return _VALUES_MAY_HOLD.search(values) is not None
 
 
 def new_findings(before: Any | None, after: Any) -> list[Finding]:

@@ -50,7 +50,7 @@ from .xmltext import ID_RE, decode, is_blank, is_element
 if TYPE_CHECKING:
     from .ops import Operation
 
-__all__ = ["WORTH_FROM", "regions_diff", "regions_merge"]
+__all__ = ["WORTH_FROM", "changed_units", "regions_diff", "regions_merge"]
 
 WORTH_FROM = 32 * 1024
 """Files smaller than this (in bytes) are compared whole: reading them twice costs a
@@ -271,6 +271,14 @@ class _Aligner:
                 if m >= i and self._steady(m, l):
                     return m, l
         return na, nb
+
+
+def changed_units(old: str, new: str) -> list[str]:
+    """The units of ``new`` (its text cut at each ``<``) outside the runs of units it
+    shares with ``old``, in order: what a change from ``old`` to ``new`` touched."""
+    units = new.split("<")
+    windows = _Aligner(old.split("<"), units).windows()
+    return [u for _a0, _a1, b0, b1 in windows for u in units[b0:b1]]
 
 
 @dataclass(slots=True)

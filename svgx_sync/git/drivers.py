@@ -32,7 +32,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from ..core.active import new_findings
+from ..core.active import may_add_findings, new_findings
 from ..core.merge import (
     Conflict,
     Versions,
@@ -43,6 +43,7 @@ from ..core.merge import (
     resolve_marked,
 )
 from ..core.svgdoc import SvgDocument
+from ..core.xmltext import decode
 from ..durable.atomic import write_atomic
 from ..errors import ClientError, DocumentError, NotFound, StoreError
 
@@ -139,8 +140,11 @@ def merge_driver(
 
 
 def _report_active_content(name: str, ours: bytes, merged: bytes) -> None:
-    """One stderr line for each piece of active content the merge brought into ours."""
+    """One stderr line for each piece of active content the merge brought into ours
+    (the files are read whole only when the text the merge changed could hold some)."""
     try:
+        if ours and not may_add_findings(decode(ours)[0], decode(merged)[0]):
+            return
         found = new_findings(
             SvgDocument(ours, name=name).root if ours else None, SvgDocument(merged, name=name).root
         )

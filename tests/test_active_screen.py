@@ -1,0 +1,139 @@
+"""Telling from the text alone that a change brought no active content: whenever
+``new_findings`` finds something, ``may_add_findings`` says it may. Pure: no files but
+the shared corpus."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from typing import Any
+
+import pytest
+from corpus import readable_corpus
+from lxml import etree
+
+from svgx_sync.core.active import may_add_findings, new_findings
+from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.errors import DocumentError
+
+HEAD = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">\n'
+PLAIN = (
+    HEAD + '  <rect id="a" fill="red"/>\n  <rect id="b" onclick="x()"/>\n  <g id="g"/>\n</svg>\n'
+)
+
+
+def found(before: str, after: str) -> list[Any]:
+    return new_findings(SvgDocument(before.encode()).root, SvgDocument(after.encode()).root)
+
+
+# (case, the text after a change of PLAIN or of the case's own before)
+# fmt: off
+ACTIVE: list[tuple[str, str, str]] = [
+    ("an event handler added", PLAIN, PLAIN.replace('fill="red"', 'fill="red" onload="x()"')),
+    ("a handler's element renamed", PLAIN, PLAIN.replace('id="b"', 'id="c"')),
+    ("a script inserted", PLAIN, PLAIN.replace('<g id="g"/>', '<g id="g"><script>x()</script></g>')),
+    ("a prefixed script", PLAIN.replace("xmlns:xlink", "xmlns:s"),
+     PLAIN.replace("xmlns:xlink", "xmlns:s").replace('<g id="g"/>', '<s:script>x()</s:script>')),
+    ("an outside href", PLAIN, PLAIN.replace('<g id="g"/>', '<use xlink:href="http://e.example/a#b"/>')),
+    ("javascript in a value", PLAIN, PLAIN.replace('fill="red"', 'fill="JavaScript:x"')),
+    ("a reference spells it", PLAIN, PLAIN.replace('fill="red"', 'fill="&#106;avascript:x"')),
+    ("CSS in a style", PLAIN, PLAIN.replace('fill="red"', 'style="fill:url(http://e.example/p)"')),
+    ("an animation of a handler", PLAIN,
+     PLAIN.replace('<g id="g"/>', '<g id="g"><set attributeName="onclick" to="x()"/></g>')),
+    ("an element moved into a style",
+     HEAD + "<style>rect {}</style><text>@import 'x.css';</text></svg>",
+     HEAD + "<style>rect {}<text>@import 'x.css';</text></style></svg>"),
+    ("a style's text joined across a comment",
+     HEAD + "<style>@imp<!-- -->ort 'x.css';</style></svg>",
+     HEAD + "<style>@imp<!-- -->ort 'y.css';</style></svg>"),
+    ("a move into another namespace",
+     HEAD + '<g xmlns="urn:x"/><rect onclick="x()"/></svg>',
+     HEAD + '<g xmlns="urn:x"><rect onclick="x()"/></g></svg>'),
+    ("a style sheet instruction", PLAIN, '<?xml-stylesheet href="http://e.example/s.css"?>\n' + PLAIN),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize(("before", "after"), [c[1:] for c in ACTIVE], ids=[c[0] for c in ACTIVE])
+def test_every_change_that_brings_active_content_may_add_findings(before: str, after: str) -> None:
+    assert found(before, after), "the case must bring a finding"
+    assert may_add_findings(before, after)
+
+
+@pytest.mark.parametrize(
+    "after",
+    [
+        PLAIN,
+        PLAIN.replace('fill="red"', 'fill="#00f" x="3"'),
+        PLAIN.replace('<g id="g"/>', '<g id="g"><circle id="c" r="3"/></g>'),
+        PLAIN.replace('  <rect id="a" fill="red"/>\n', ""),
+    ],
+    ids=["unchanged", "attributes", "an element added", "an element removed"],
+)
+def test_plain_edits_are_told_apart_from_the_text(after: str) -> None:
+    assert not may_add_findings(PLAIN, after)
+
+
+_NAMES = [
+    "fill",
+    "x",
+    "id",
+    "class",
+    "onclick",
+    "ONLOAD",
+    "href",
+    "{http://www.w3.org/1999/xlink}href",
+    "style",
+]
+_VALUES = ["#123", "3", "url(#g)", "x()", "javascript:x", "http://e.example/i.png", "fill:red",
+           "fill:url(http://e.example/p)", "@import 'a.css'", "#a"]  # fmt: skip
+_MARKUP = [
+    '<rect id="n1" fill="red"/>',
+    "<script>x()</script>",
+    '<use href="http://e.example/a.svg#b"/>',
+    "<style>@import 'x.css';</style>",
+    '<set attributeName="onclick" to="x()"/>',
+    '<circle r="2"/>',
+]
+
+
+def _changed(doc: SvgDocument, rng: random.Random) -> None:
+    """One random edit of ``doc``: an attribute, an element added, removed or moved."""
+    elements = [el for el in doc.root.iter(etree.Element) if el is not doc.root]
+    what = rng.randrange(4)
+    if what == 0 or not elements:
+        el = rng.choice([doc.root, *elements])
+        doc.set_attribute(el, rng.choice(_NAMES), rng.choice(_VALUES))
+    elif what == 1:
+        parent = rng.choice([doc.root, *elements])
+        doc.insert(parent, rng.randrange(len(parent) + 1), doc.parse_fragment(rng.choice(_MARKUP)))
+    elif what == 2:
+        doc.remove(rng.choice(elements))
+    else:
+        el = rng.choice(elements)
+        inside = set(el.iter())
+        parent = rng.choice([p for p in [doc.root, *elements] if p not in inside])
+        doc.move(el, parent, rng.randrange(len(parent) + 1))
+
+
+def test_no_change_of_a_corpus_file_brings_active_content_unseen() -> None:
+    checked = told = 0
+    for _path, data, rng in readable_corpus():
+        before = SvgDocument(data)
+        if before.encoding not in ("utf-8", "utf-8-sig"):
+            continue
+        for _ in range(2):
+            doc = SvgDocument(data)
+            for _ in range(rng.randrange(1, 4)):
+                with contextlib.suppress(DocumentError):  # a refused edit: the others count
+                    _changed(doc, rng)
+            after = doc.to_bytes()
+            try:
+                brought = new_findings(before.root, SvgDocument(after).root)
+            except DocumentError:
+                continue
+            may = may_add_findings(before.source, after.decode(doc.encoding))
+            assert may or not brought, (_path, brought)
+            checked += 1
+            told += not may
+    assert checked > 500 and told > 50, (checked, told)
