@@ -123,6 +123,22 @@ def test_every_message_is_judged_against_the_joined_document():
         gate.admit(move, "budget", now=0.0)
 
 
+def test_what_a_gate_allowed_once_is_not_taken_for_another_kind_or_document():
+    gate = Gate(Principal("p", "P", Role.VIEWER, ("plans-*",), expires=100.0))
+    select = msg(type="operation", operation_type="select", user_id="p", element_id="r")
+    update = msg(type="operation", operation_type="update", user_id="p", element_id="r")
+    for _ in range(3):  # the same message again and again
+        assert gate.admit(select, "plans-a", now=1.0) is select
+    with pytest.raises(Forbidden, match="needs the editor role"):
+        gate.admit(update, "plans-a", now=1.0)
+    with pytest.raises(Forbidden, match="may not open document 'budget'"):
+        gate.admit(select, "budget", now=1.0)
+    with pytest.raises(Forbidden, match="not this connection's user"):
+        gate.admit(msg(**{**select.model_dump(), "user_id": "q"}), "plans-a", now=1.0)
+    with pytest.raises(Unauthorized, match="expired"):
+        gate.admit(select, "plans-a", now=100.0)
+
+
 def test_an_expired_principal_is_refused_at_every_message():
     gate = Gate(Principal("p", "P", Role.ADMIN, expires=100.0))
     status = msg(type="status")

@@ -125,10 +125,13 @@ def message_kind(message: BaseModel) -> str:
     """The row of :data:`NEEDED` a parsed client message falls under: its ``type``, with
     the operation type or the version action after a colon."""
     if isinstance(message, OperationMessage):
-        return f"operation:{OperationType(message.operation_type).value}"
+        return _OPERATION_KINDS[OperationType(message.operation_type)]
     if isinstance(message, VersionRequest):
         return f"version:{message.action}"
     return str(getattr(message, "type", ""))
+
+
+_OPERATION_KINDS = {kind: f"operation:{kind.value}" for kind in OperationType}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,9 +201,7 @@ def bind_identity(message: M, user_id: str) -> M:
     empty one is filled in, so what is stored and broadcast names the connection's user.
     """
     missing = []
-    for name in IDENTITY_FIELDS:
-        if name not in type(message).model_fields:
-            continue
+    for name in _identity_fields(type(message)):
         claimed = getattr(message, name)
         if claimed and claimed != user_id:
             raise Forbidden(f"{name} {claimed!r} is not this connection's user {user_id!r}")
@@ -208,6 +209,19 @@ def bind_identity(message: M, user_id: str) -> M:
             missing.append(name)
     # Most messages already name their user: copied only when a field is to be filled.
     return message.model_copy(update=dict.fromkeys(missing, user_id)) if missing else message
+
+
+_IDENTITY_FIELDS_OF: dict[type[BaseModel], tuple[str, ...]] = {}
+
+
+def _identity_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of :data:`IDENTITY_FIELDS` that ``model`` has (looked up once)."""
+    found = _IDENTITY_FIELDS_OF.get(model)
+    if found is None:
+        found = _IDENTITY_FIELDS_OF[model] = tuple(
+            name for name in IDENTITY_FIELDS if name in model.model_fields
+        )
+    return found
 
 
 def _joined_document(session_id: str) -> str:
@@ -224,11 +238,14 @@ class Gate:
     :meth:`authenticate`).
     """
 
-    __slots__ = ("open_door", "principal")
+    __slots__ = ("_allowed", "open_door", "principal")
 
     def __init__(self, principal: Principal | None = None, *, open_door: bool = False) -> None:
         self.principal = principal
         self.open_door = open_door
+        # (kind, document) pairs the principal's role and documents allow: judged once
+        # (the globs cost more than the message), its expiry on every message.
+        self._allowed: set[tuple[str, str | None]] = set()
 
     @property
     def role(self) -> Role:
@@ -263,14 +280,29 @@ class Gate:
         document = current_document
         if isinstance(message, Join):
             document = _joined_document(message.session_id)
-        authorize(self.principal, message_kind(message), document, now)
+        self._authorize(message_kind(message), document, now)
         return bind_identity(message, self.principal.user_id)
+
+    def _authorize(self, kind: str, document: str | None, now: float) -> None:
+        """:func:`authorize`, remembering what was allowed (a few pairs per connection:
+        past :data:`_ALLOWED_MAX` they are judged afresh)."""
+        principal = self.principal
+        assert principal is not None
+        if (kind, document) in self._allowed and not principal.expired(now):
+            return
+        authorize(principal, kind, document, now)
+        if len(self._allowed) >= _ALLOWED_MAX:
+            self._allowed.clear()
+        self._allowed.add((kind, document))
 
     def check(self, kind: str, document: str | None, now: float) -> None:
         """Whether this connection may do ``kind`` (e.g. :data:`CREATE_DOCUMENT`)."""
         if self.principal is None:
             raise Unauthorized("a valid token is needed")
-        authorize(self.principal, kind, document, now)
+        self._authorize(kind, document, now)
+
+
+_ALLOWED_MAX = 64
 
 
 class FailureLimiter:

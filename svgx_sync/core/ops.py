@@ -37,7 +37,7 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -120,6 +120,54 @@ def coerce_operation(raw: Mapping[str, Any]) -> Operation:
     except ValidationError as exc:
         problems = validation_problems(exc, whole="operation")
         raise OperationError(f"invalid operation: {problems}") from None
+
+
+def trusted_operation(
+    operation_type: OperationType,
+    user_id: str,
+    element_id: str,
+    *,
+    session_id: str | None = None,
+    data: dict[str, Any] | None = None,
+    file: str | None = None,
+) -> Operation:
+    """An :class:`Operation` of values already known valid (taken from an operation
+    that was validated, or built here: an edit's inverse), made without pydantic's
+    per-field work."""
+    return built(
+        Operation,
+        {
+            "operation_type": operation_type,
+            "user_id": user_id,
+            "session_id": session_id,
+            "element_id": element_id,
+            "data": {} if data is None else data,
+            "op_id": None,
+            "base_seq": None,
+            "timestamp": None,
+            "file": file,
+        },
+    )
+
+
+def replaced(op: Operation, **changes: Any) -> Operation:
+    """``op`` with ``changes`` (valid values), as ``op.model_copy(update=changes)`` makes
+    it, without its per-field work."""
+    return built(Operation, {**op.__dict__, **changes})
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def built(model: type[_M], fields: dict[str, Any]) -> _M:
+    """An instance of ``model`` holding ``fields`` (every one of its fields, in its
+    order, already valid), as ``model_construct`` makes it, without its per-field work."""
+    out = model.__new__(model)
+    object.__setattr__(out, "__dict__", fields)
+    object.__setattr__(out, "__pydantic_fields_set__", set(fields))
+    object.__setattr__(out, "__pydantic_extra__", None)
+    object.__setattr__(out, "__pydantic_private__", None)
+    return out
 
 
 # -- element kinds -----------------------------------------------------------------------
@@ -440,7 +488,7 @@ class _Edit:
 
     def _inverse(self, kind: OperationType, el_address: str, data: dict[str, Any]) -> None:
         self.inverse.append(
-            Operation(
+            trusted_operation(
                 operation_type=kind,
                 user_id=self.op.user_id,
                 session_id=self.op.session_id,
@@ -648,7 +696,7 @@ def _coalesce(inverse: list[Operation]) -> list[Operation]:
             bindings = {**op.data.get("namespaces", {}), **prev.data.get("namespaces", {})}
             if bindings:
                 data["namespaces"] = bindings
-            out[-1] = prev.model_copy(update={"data": data})
+            out[-1] = replaced(prev, data=data)
         else:
             out.append(op)
     return out

@@ -54,7 +54,7 @@ from .journal_records import (
     ResetRecord,
     StrategyRecord,
 )
-from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation
+from .ops import EXTERNAL_USER, PRESENCE_ONLY, Operation, apply_operation, replaced
 from .protocol import Ack, check_client_operation, op_wire
 from .recent import Recent
 from .svgdoc import DEFAULT_FILE, SvgDocument
@@ -235,7 +235,7 @@ class LiveDocument:
         file = op.file or self.default_file
         if file not in self.files:
             raise NotFound(f"no file {file!r} in document {self.name!r}")
-        return (op if op.file is not None else op.model_copy(update={"file": file})), file
+        return (op if op.file is not None else replaced(op, file=file)), file
 
     def _answer(
         self, op: Operation, file: str, verdict: Verdict, entries: list[dict[str, Any]]
@@ -258,7 +258,7 @@ class LiveDocument:
         self.seq += 1
         if op.op_id is None:
             # Deterministic, so replay gives the same id; "auto-" ids are never resent.
-            op = op.model_copy(update={"op_id": f"auto-{self.seq}"})
+            op = replaced(op, op_id=f"auto-{self.seq}")
         self.book.record(self.seq, op, inverse)
         self.dirty.add(op.file or self.default_file)
         self._keep(op_wire(self.seq, op), outcome)
