@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from corpus import CORPUS
 from samples import BASE
 
+from svgx_sync.core import intake
 from svgx_sync.core.intake import Verdict, screen_svg
 
 SVGO = Path(__file__).parent.parent / "fixtures" / "tools" / "svgo-strip"
@@ -104,3 +106,51 @@ def test_size_and_depth_are_bounded() -> None:
 def test_an_empty_file_is_incomplete() -> None:
     assert screen_svg(b"").verdict is Verdict.INCOMPLETE
     assert screen_svg(b"\n  \n").verdict is Verdict.INCOMPLETE
+
+
+# -- the quick pass agrees with the full one ---------------------------------------------
+
+
+def _full_pass(data: bytes, monkeypatch: pytest.MonkeyPatch, **limits: int) -> Verdict:
+    with monkeypatch.context() as patched:
+        patched.setattr(intake, "_plainly_svg", lambda _data, _depth: False)
+        return screen_svg(data, **limits).verdict
+
+
+TRICKY = [
+    b'<svg xmlns="http://www.w3.org/2000/svg"><!-- a << b </g> --><g><rect/></g></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><style><![CDATA[ a < b </g> ]]></style></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><text title="a>b/>">x > y /></text></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><?pi a < b?><g/></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><g><g><g><rect/></g></g></g></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><g><g><g><g/></g></g></g></svg>',
+    b'<?xml version="1.0"?>\n<!DOCTYPE svg [<!ENTITY a "b">]>\n<svg xmlns="http://www.w3.org/2000/svg"/>',
+    b'<html xmlns="http://www.w3.org/1999/xhtml"><svg xmlns="http://www.w3.org/2000/svg"/></html>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><g></svg>',
+    b'<svg xmlns="http://www.w3.org/2000/svg"><g>',
+]
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5, 256])
+def test_the_quick_pass_gives_the_full_pass_verdict(
+    depth: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for data in TRICKY:
+        full = _full_pass(data, monkeypatch, max_depth=depth)
+        assert screen_svg(data, max_depth=depth).verdict is full, data
+
+
+def test_the_quick_pass_agrees_on_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not CORPUS.is_dir():
+        pytest.skip(f"the shared corpus is not at {CORPUS.resolve()}")
+    quick = 0
+    for path in sorted(CORPUS.rglob("*.svg")):
+        data = path.read_bytes()
+        for depth in (4, 256):
+            if not data.strip():
+                continue
+            assert screen_svg(data, max_depth=depth).verdict is _full_pass(
+                data, monkeypatch, max_depth=depth
+            ), path
+            quick += intake._plainly_svg(data, depth)
+    assert quick  # the quick pass took most files in

@@ -3,6 +3,8 @@ may replace, and how the record of them is kept."""
 
 from __future__ import annotations
 
+import random
+import re
 from pathlib import Path
 
 import orjson
@@ -87,6 +89,38 @@ def test_a_save_from_the_newest_is_known_from_the_elements_it_changed() -> None:
     assert not _newest_by_tags(plain.replace(b'width="5"', b'width="7"'), [plain, V1])
     spaced = V2.replace(b"<circle", b'<circle xmlns:a="urn:a"')
     assert not _newest_by_tags(spaced.replace(b'r="5"', b'r="6"'), [spaced, V1])
+
+
+def test_what_is_known_from_the_changed_elements_is_what_the_whole_comparison_says() -> None:
+    rng = random.Random(12)
+    rows = [f'  <rect id="e{n}" x="{n}" fill="gray"/>' for n in range(40)]
+    known = 0
+    for _ in range(150):
+
+        def edited(lines: list[str]) -> list[str]:
+            out = list(lines)
+            for _ in range(rng.randint(1, 3)):
+                k = rng.randrange(len(out))
+                value = rng.choice(["red", "blue", "gray", "teal"])
+                extra = rng.choice(["", ' stroke="black"', ' opacity="0.5"'])
+                out[k] = re.sub(r' fill="[^"]*"[^/]*', f' fill="{value}"{extra}', out[k], count=1)
+            return out
+
+        history = [rows]
+        for _ in range(rng.randint(1, 4)):
+            history.append(edited(history[-1]))
+        loaded = rng.choice(history)
+        versions = [_drawing(v) for v in reversed(history)]
+        disk = _drawing(edited(loaded))
+        if rng.random() < 0.2:
+            disk = disk.replace(b"</svg>", b"<!-- a note -->\n</svg>")
+        known += _newest_by_tags(disk, versions)
+    assert known > 20
+
+
+def _drawing(rows: list[str]) -> bytes:
+    body = "\n".join(rows)
+    return f'<svg xmlns="http://www.w3.org/2000/svg">\n{body}\n</svg>\n'.encode()
 
 
 def test_a_write_may_replace_only_bytes_the_daemon_has_seen() -> None:

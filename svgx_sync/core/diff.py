@@ -67,13 +67,16 @@ DIFF_USER = "svgx-diff"
 """``user_id`` of the operations :func:`diff_trees` makes (an Operation needs one)."""
 
 
-def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict[str, Any]]:
+def diff_documents(
+    old: bytes | None, new: bytes | None, file: str, *, new_read: bool = False
+) -> list[dict[str, Any]]:
     """The changes from ``old`` to ``new`` (None: the file is absent) as plain dicts.
 
     Each dict is ``{"operation_type", "element_id", "data", "file"}``; add a ``user_id``
     and :func:`~svgx_sync.core.ops.coerce_operation` accepts it. A whole file added or removed
     is one ``file_add`` / ``file_delete`` pseudo-operation. Raises
     :class:`~svgx_sync.errors.DocumentError` when either version cannot be parsed.
+    ``new_read``: expat has read ``new`` whole already (:func:`.intake.screen_svg`).
     """
     if old == new:
         return []
@@ -84,7 +87,9 @@ def diff_documents(old: bytes | None, new: bytes | None, file: str) -> list[dict
         return [{"operation_type": FILE_DELETE, "file": file}]
     ops = None
     if len(new) >= WORTH_FROM:
-        ops = regions_diff(old, new, file, lambda a, b: _Differ(a, b, file, DIFF_USER))
+        ops = regions_diff(
+            old, new, file, lambda a, b: _Differ(a, b, file, DIFF_USER), new_read=new_read
+        )
     if ops is None:
         ops = _complete_diff(old, new, file)
     return [_as_dict(op) for op in ops]

@@ -193,7 +193,7 @@ def external_change(
         return ExternalChange(Outcome.FILE_ADD, file, reason, data=disk, live_edited=live_edited)
     origin = base if base is not None else live
     try:
-        changes = diff_documents(origin, disk, file)
+        changes = diff_documents(origin, disk, file, new_read=screening.expat_read)
     except DocumentError as exc:
         # base came from us and parsed before, and the file on disk is whole XML: it is
         # one we cannot read (an encoding that does not round-trip, say).
@@ -438,20 +438,16 @@ def made_from_newest(change: ExternalChange, disk: bytes, versions: Sequence[byt
     tags of the few elements the change touches, without reading the rest of any file.
 
     ``change`` must hold only attribute updates of elements with an id, written once in
-    every file, all of whose namespaces are declared on the root alike: then ``disk``
-    and the newest differ in those attributes alone, and an older version differs from
-    ``disk`` at least in the attributes of those elements that it does not share (and
-    ties go to the newer). A change with no elements (``wait``, ``rejected``,
-    formatting) is judged from the newest too. False means "not known": ask
-    :func:`closest_version`.
+    every file, all of whose namespaces are declared on the root alike, with no comment
+    or CDATA section after it: then ``disk`` and the newest differ in those attributes
+    alone, and an older version differs from ``disk`` at least in the attributes of
+    those elements that it does not share (and ties go to the newer). The newest is
+    scanned; every other file only where it differs from the newest. False means "not
+    known": ask :func:`closest_version`.
     """
-    if any(len(v) == len(disk) and v == disk for v in versions):
-        return False
-    if change.outcome is not Outcome.OPERATIONS:
-        return change.outcome in (Outcome.IGNORE, Outcome.WAIT, Outcome.REJECTED)
-    newest = versions[0]
-    head = _root_start(newest)
-    if head is None or not all(_same_head(f, newest, head) for f in (disk, *versions)):
+    if change.outcome is not Outcome.OPERATIONS or any(
+        len(v) == len(disk) and v == disk for v in versions
+    ):
         return False
     idents: list[bytes] = []
     for op in change.operations:
@@ -461,30 +457,26 @@ def made_from_newest(change: ExternalChange, disk: bytes, versions: Sequence[byt
         if set(op.get("data") or {}) - {"attributes"} or not _plain_id(ident):
             return False
         idents.append(ident.encode())
-    root = newest[:head]
-    saved = [_attributes_of(disk, root, ident) for ident in idents]
-    distance = _apart(saved, newest, root, idents)
-    if distance is None:
+    newest = _Newest.read(versions[0], idents)
+    if newest is None:
         return False
+    saved = newest.attributes_in(disk)
+    if saved is None:
+        return False
+    distance = _apart(saved, newest.attributes)
     for version in versions[1:]:
-        at_least = _apart(saved, version, root, idents)
-        if at_least is None or at_least < distance:
+        theirs = newest.attributes_in(version)
+        if theirs is None or _apart(saved, theirs) < distance:
             return False
     return True
 
 
-def _apart(
-    saved: list[frozenset[tuple[str, str]] | None], data: bytes, root: bytes, idents: list[bytes]
-) -> int | None:
-    """How many of the tags and attributes ``saved`` of the elements ``idents`` differ in
-    ``data`` (None: an element not found so in one of them)."""
-    apart = 0
-    for ident, mine in zip(idents, saved, strict=True):
-        theirs = _attributes_of(data, root, ident)
-        if theirs is None or mine is None:
-            return None
-        apart += len(mine ^ theirs)
-    return apart
+_Attributes = frozenset[tuple[str, str]]
+
+
+def _apart(mine: list[_Attributes], theirs: list[_Attributes]) -> int:
+    """How many tags and attributes of the same elements differ."""
+    return sum(len(a ^ b) for a, b in zip(mine, theirs, strict=True))
 
 
 def _root_start(data: bytes) -> int | None:
@@ -494,48 +486,113 @@ def _root_start(data: bytes) -> int | None:
     return None if match is None or match.group().endswith(b"/>") else match.end()
 
 
-def _same_head(data: bytes, head: bytes, end: int) -> bool:
-    """``data`` begins as ``head`` does up to the end of its root's start tag, and
-    declares no namespace after it."""
-    return data[:end] == head[:end] and data.find(b"xmlns", end) < 0
-
-
 def _plain_id(ident: str) -> bool:
     return ident.isascii() and not any(c in ident for c in "&<\"'")
 
 
-def _id_count(data: bytes, ident: bytes) -> int:
-    return data.count(b'id="' + ident + b'"') + data.count(b"id='" + ident + b"'")
+def _common_ends(a: bytes, b: bytes) -> tuple[int, int]:
+    """How many bytes ``a`` and ``b`` share at their start, and then at their end
+    (compared in halves of what is left: memcmp, never a copy)."""
+    view = memoryview(b)
+    most = min(len(a), len(b))
+    lo, hi = 0, most
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if a.startswith(view[lo:mid], lo) else (lo, mid - 1)
+    prefix = lo
+    lo, hi = 0, most - prefix
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        same = a.startswith(view[len(b) - mid : len(b) - lo], len(a) - mid)
+        lo, hi = (mid, hi) if same else (lo, mid - 1)
+    return prefix, lo
 
 
-def _hidden(data: bytes, at: int) -> bool:
-    """Whether ``at`` is inside a comment or a CDATA section of ``data``."""
-    return data.rfind(b"<!--", 0, at) > data.rfind(b"-->", 0, at) or data.rfind(
-        b"<![CDATA[", 0, at
-    ) > data.rfind(b"]]>", 0, at)
+@dataclass(frozen=True, slots=True)
+class _Newest:
+    """The newest version, scanned once: where each changed element's id is written,
+    and its tag and attributes; other files are read only where they differ from it."""
+
+    data: bytes
+    head: int  # the end of the root's start tag
+    idents: list[bytes]
+    places: list[int]  # where each id="ident" is written
+    attributes: list[_Attributes]
+
+    @staticmethod
+    def read(data: bytes, idents: list[bytes]) -> _Newest | None:
+        head = _root_start(data)
+        if head is None or data.find(b"xmlns", head) >= 0 or data.find(b"<!", head) >= 0:
+            return None
+        places, attributes = [], []
+        for ident in idents:
+            dq = b'id="' + ident + b'"'
+            at = data.find(dq)
+            if at < 0 or data.find(dq, at + 1) >= 0 or b"id='" + ident + b"'" in data:
+                return None
+            found = _attributes_at(data, head, at, ident)
+            if found is None:
+                return None
+            places.append(at)
+            attributes.append(found)
+        return _Newest(data, head, idents, places, attributes)
+
+    def attributes_in(self, other: bytes) -> list[_Attributes] | None:
+        """The tags and attributes of the same elements in ``other``, or None when
+        they are not written once each, or ``other`` differs from the newest before the
+        end of the root's start tag or declares a namespace, a comment or a CDATA
+        section where it differs."""
+        data, size = self.data, len(self.data)
+        prefix, suffix = _common_ends(data, other)
+        end = len(other) - suffix  # other[prefix:end] replaces data[prefix:size - suffix]
+        if prefix < self.head:
+            return None
+        if (
+            other.find(b"xmlns", prefix - 4, end + 4) >= 0
+            or other.find(b"<!", prefix - 1, end + 1) >= 0
+        ):
+            return None
+        out = []
+        for ident, at in zip(self.idents, self.places, strict=True):
+            dq, sq = b'id="' + ident + b'"', b"id='" + ident + b"'"
+            lo, hi = max(prefix - len(dq) + 1, 0), end + len(dq) - 1  # overlapping the change
+            if other.find(sq, lo, hi) >= 0:
+                return None
+            there = other.find(dq, lo, hi)
+            if there >= 0 and other.find(dq, there + 1, hi) >= 0:
+                return None
+            if at + len(dq) <= prefix:
+                shared = at
+            elif at >= size - suffix:
+                shared = at + len(other) - size
+            else:
+                shared = -1
+            if (there >= 0) == (shared >= 0):
+                return None  # written twice, or not at all
+            found = _attributes_at(other, self.head, max(there, shared), ident)
+            if found is None:
+                return None
+            out.append(found)
+        return out
 
 
-def _attributes_of(data: bytes, root: bytes, ident: bytes) -> frozenset[tuple[str, str]] | None:
-    """The tag and attributes (as lxml reads them, in the namespaces of ``root``, the
-    root's start tag) of the one element of ``data`` written with ``id="ident"``; None
-    when it is not found so, or more than once."""
-    if _id_count(data, ident) != 1:
-        return None
-    at = max(data.find(b'id="' + ident + b'"'), data.find(b"id='" + ident + b"'"))
+def _attributes_at(data: bytes, head: int, at: int, ident: bytes) -> _Attributes | None:
+    """The tag and attributes (as lxml reads them, in the namespaces of the root's start
+    tag, which ends at ``head``) of the element whose ``id="ident"`` is written at ``at``."""
     start = data.rfind(b"<", 0, at)
     match = _START_TAG.match(data, start) if start >= 0 else None
     if match is None or match.end() <= at or not data[at - 1 : at].isspace():
         return None
-    if _hidden(data, start):
-        return None
     tag = match.group()
     if not tag.endswith(b"/>"):
         tag = tag[:-1] + b"/>"
-    root = root[root.rfind(b"<") :]  # the root's start tag, after the prolog
+    root = data[data.rfind(b"<", 0, head) : head]
     name = root[1:].split(None, 1)[0].rstrip(b">")
     try:
         el = etree.fromstring(root + tag + b"</" + name + b">", _parser())[0]
     except (etree.XMLSyntaxError, ValueError, IndexError):
+        return None
+    if el.get("id") != ident.decode():
         return None
     return frozenset([("#tag", str(el.tag)), *el.attrib.items()])
 

@@ -25,13 +25,18 @@ The check is one pass of the standard library's expat in two steps: the bytes ar
 as a prefix (expat reports only errors a continuation could not repair), then the end
 of input is signalled (errors that are only "the rest is missing"). A DOCTYPE with an
 internal subset and a root that is not SVG stop the pass at once, so an incomplete file
-that already shows either is rejected without waiting.
+that already shows either is rejected without waiting. Most files are whole SVG files,
+so a quicker pass comes first: expat calls back only for the root and a DOCTYPE, and
+the nesting is read from the text cut at every ``<``; anything it cannot vouch for goes
+to the full pass, which alone says why a file is not taken in.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import accumulate
 from xml.parsers import expat
 
 from ..errors import DocumentError
@@ -56,6 +61,8 @@ class Screening:
 
     verdict: Verdict
     reason: str = ""
+    expat_read: bool = False
+    """expat read the bytes whole without an error (they are well-formed XML)."""
 
 
 class _Refused(Exception):
@@ -63,6 +70,8 @@ class _Refused(Exception):
 
 
 _SVG_ROOT = SVG_NS + " svg"
+# A start tag after its '<', its quoted values read whole (they may hold '>').
+_START_TAG = re.compile(rb"[^>\"']*+(?:\"[^\"]*+\"[^>\"']*+|'[^']*+'[^>\"']*+)*+>")
 
 
 def screen_svg(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Screening:
@@ -71,6 +80,8 @@ def screen_svg(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
         return Screening(Verdict.REJECTED, f"larger than {max_bytes} bytes")
     if not data.strip():
         return Screening(Verdict.INCOMPLETE, "the file is empty")
+    if _plainly_svg(data, max_depth):
+        return Screening(Verdict.SVG, expat_read=True)
     parser = expat.ParserCreate(namespace_separator=" ")
     depth = 0
 
@@ -110,7 +121,78 @@ def screen_svg(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
             return Screening(Verdict.INCOMPLETE, f"the XML is not complete: {exc}")
     except _Refused as exc:
         return Screening(Verdict.REJECTED, str(exc))
-    return Screening(Verdict.SVG)
+    return Screening(Verdict.SVG, expat_read=True)
+
+
+def _plainly_svg(data: bytes, max_depth: int) -> bool:
+    """Whether ``data`` is an SVG file, told by a pass of expat that calls back only for
+    the root and a DOCTYPE, and the nesting read from the text; False means "not known"
+    (the full pass, element by element, then judges it and says why).
+
+    Most saves are whole SVG files: this costs about half of the full pass."""
+    if b"\x00" in data[:4]:  # UTF-16: the text cannot be cut at the byte of '<'
+        return False
+    parser = expat.ParserCreate(namespace_separator=" ")
+
+    def doctype(name: str, system_id: str | None, public_id: str | None, subset: int) -> None:
+        if subset:
+            raise _Refused
+
+    def root(name: str, attributes: object) -> None:
+        if name != _SVG_ROOT:
+            raise _Refused
+        parser.StartElementHandler = None  # the rest of the elements cost nothing here
+
+    parser.StartDoctypeDeclHandler = doctype
+    parser.StartElementHandler = root
+    try:
+        parser.Parse(data, True)
+    except (_Refused, expat.ExpatError, ValueError):
+        return False
+    depth = _open_depth(data)
+    return depth is not None and depth + 1 <= max_depth
+
+
+def _open_depth(data: bytes) -> int | None:
+    """How many elements are open at most in well-formed ``data`` (an element without
+    content counts only where it is), read from the text cut at every ``<``; None when a
+    comment, CDATA section or processing instruction holds a ``<`` of its own."""
+    units = data.split(b"<")
+    del units[0]  # what comes before the first markup
+    # +1 start tag, -1 end tag, 0 empty-element tag; 2: look closer (below).
+    try:
+        deltas = [
+            (-1 if c == 47 else 2)  # '/' ; '!' and '?'
+            if (c := u[0]) in (47, 33, 63)
+            else (
+                (0 if t.endswith(b"/>") else 1)
+                if (t := u.rstrip()).count(b">") == 1 and t[-1:] == b">"
+                else 2
+            )
+            for u in units
+        ]
+    except IndexError:  # "<<": inside a comment, CDATA or a processing instruction
+        return None
+    if 2 in deltas:
+        for k, d in enumerate(deltas):
+            if d == 2:
+                closer = _closer(units[k])
+                if closer is None:
+                    return None
+                deltas[k] = closer
+    return max(accumulate(deltas), default=0)
+
+
+def _closer(unit: bytes) -> int | None:
+    """The change of depth at ``unit`` (markup that :func:`_open_depth` could not tell at
+    a glance), or None when it holds a ``<`` it does not end before."""
+    for opening, end in ((b"!--", b"-->"), (b"![CDATA[", b"]]>"), (b"?", b"?>"), (b"!", b">")):
+        if unit.startswith(opening):
+            return 0 if end in unit else None
+    tag = _START_TAG.match(unit)
+    if tag is None:
+        return None
+    return 0 if tag.group().endswith(b"/>") else 1
 
 
 def _screen_with_lxml(data: bytes) -> Screening:

@@ -85,11 +85,14 @@ def regions_diff(
     new: bytes,
     file: str | None,
     differ: Callable[[SvgDocument, SvgDocument], Differ],
+    *,
+    new_read: bool = False,
 ) -> list[Operation] | None:
     """The operations the complete diff (``differ``) would give for ``old`` → ``new``,
-    or None when only the complete diff can tell (see the module docstring)."""
+    or None when only the complete diff can tell (see the module docstring).
+    ``new_read``: expat has read ``new`` whole already (it is XML), not again here."""
     try:
-        return _RegionDiff(old, new, file, differ).run()
+        return _RegionDiff(old, new, file, differ, new_read=new_read).run()
     except (_Unknown, DocumentError):
         return None
 
@@ -318,6 +321,8 @@ class _RegionDiff:
         new: bytes,
         file: str | None,
         differ: Callable[[SvgDocument, SvgDocument], Differ],
+        *,
+        new_read: bool = False,
     ) -> None:
         if len(old) > MAX_BYTES or len(new) > MAX_BYTES:
             raise _Unknown
@@ -328,11 +333,11 @@ class _RegionDiff:
         # The complete diff refuses what it cannot read; here the new version is read
         # without building anything (expat, which lxml agrees with on what is XML), and
         # the regions of the old one are parsed below: the rest of it is the new text.
-        parser = expat.ParserCreate(namespace_separator=" ")
-        try:
-            parser.Parse(new, True)
-        except (expat.ExpatError, ValueError):
-            raise _Unknown from None
+        if not new_read:
+            try:
+                expat.ParserCreate(namespace_separator=" ").Parse(new, True)
+            except (expat.ExpatError, ValueError):
+                raise _Unknown from None
         self.b = _cut(new_text)
         if max(map(len, self.b.units)) >= MAX_VALUE:
             raise _Unknown

@@ -155,15 +155,15 @@ class HeadWatch:
         return list(walker)[-NEW_COMMITS_SHOWN:]
 
     def git_wrote(
-        self, doc: Document, state: DocState, file: str, disk: bytes | None
+        self, doc: Document, state: DocState, file: str, disk: bytes | None, *, held: bool
     ) -> tuple[bytes | None, bytes | None] | None:
-        """When git itself wrote ``file`` (its index holds exactly these bytes) with a
-        version other than the one HEAD was known at: the old and the new version.
+        """When git itself wrote ``file`` (``held``: its index holds exactly these bytes)
+        with a version other than the one HEAD was known at: the old and the new version.
 
         This does not wait for HEAD: git rewrites the files before it moves the ref, and
         the two may reach the watcher in separate groups, in either order.
         """
-        if disk is None or not doc.index_holds(file, disk):
+        if disk is None or not held:
             return None
         known = self.files(doc, state).get(file)
         if disk != known:

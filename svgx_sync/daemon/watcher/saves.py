@@ -110,10 +110,12 @@ class OutsideSaves:
         own), the latest write when the save reads as made from an older version, and
         ``disk`` judged from that base."""
         base = live.last_written.get(file)
+        # Whether git's index holds the bytes (hashing them is not free: asked once).
+        held = disk is not None and doc.index_holds(file, disk)
         versions = (
             (old_files.get(file), self.head.files(doc, state).get(file))
             if old_files is not None
-            else self.head.git_wrote(doc, state, file, disk)
+            else self.head.git_wrote(doc, state, file, disk, held=held)
         )
         if versions is not None:
             moved = base_after_head_move(base, versions[0], versions[1], disk)
@@ -128,8 +130,10 @@ class OutsideSaves:
             state.rewound_from.pop(file, None)
             return moved, 0, None, await self._judge(doc, live, file, moved, disk)
         change = await self._judge(doc, live, file, base, disk)
-        if disk is None or base is None or doc.index_holds(file, disk):
+        if disk is None or base is None or held:
             return base, None, None, change  # git's own versions are judged from our last write
+        if change.outcome in (Outcome.WAIT, Outcome.REJECTED):
+            return base, None, None, change  # nothing is taken in: the base does not matter
         # The version the saving program most likely loaded, of the recent ones: the
         # latest write, unless the elements the save changed say otherwise.
         candidates = [(base, live.base_seq(file))] + [
