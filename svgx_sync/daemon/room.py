@@ -270,6 +270,7 @@ class RoomLoader:
         if room is None:
             room = self.load(document, branch)
             rt.rooms[room.key] = room
+            rt.heap.loaded(time.monotonic())
         return room
 
     def working_tree_room(self, name: str) -> Room | None:
@@ -335,4 +336,6 @@ class RoomLoader:
                 del rooms[room.key]
                 unloaded.append(room.key)
                 log.info("unloaded idle session %s at seq %d", room.key, room.live.seq)
+        if unloaded:
+            self.rt.heap.unloaded()
         return unloaded

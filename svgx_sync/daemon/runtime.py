@@ -8,6 +8,7 @@ from collections.abc import Coroutine, Iterator, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 from ..config import Settings
+from .heap import Heap
 
 if TYPE_CHECKING:
     from ..git.store import Store
@@ -61,6 +62,7 @@ class Runtime:
         self.store: Store  # made by start(), once the port is ours: a failed start creates nothing
         self.loop: asyncio.AbstractEventLoop | None = None
         self.rooms = Rooms()
+        self.heap = Heap()  # the live sessions' objects, out of the collector's full passes
         self.parked: dict[str, str] = {}  # document -> branch parked while HEAD is detached
         self.conns: set[Conn] = set()
         # settings.max_connections, or fewer when the open-file limit is lower (start())

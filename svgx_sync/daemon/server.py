@@ -201,6 +201,7 @@ class Daemon:
         # A stopped daemon has written what it took to write, before it says so.
         await self.files.wait()
         self.shutdown_rooms()
+        self.rt.heap.thaw()
         for fd in self.rt.owned.values():
             os.close(fd)
         self.rt.owned.clear()
@@ -229,12 +230,14 @@ class Daemon:
         return self.loader.unload_idle(now)
 
     async def _ticker(self) -> None:
-        """Unloading idle sessions (presence timeouts and checkpoints have a timer per
-        room: commit.py, files.py)."""
+        """Unloading idle sessions, and freezing the loaded ones out of the collector
+        (heap.py); presence timeouts and checkpoints have a timer per room (commit.py,
+        files.py)."""
         while True:
             await asyncio.sleep(1.0)
             if not self.stopping:
                 self.unload_idle(time.monotonic())
+                self.rt.heap.tick(time.monotonic())
 
     # -- HTTP ------------------------------------------------------------------------
 
