@@ -268,3 +268,27 @@ def test_source_start_tags_only_while_they_describe_the_element() -> None:
     assert doc.source_start_tag(doc.get("a")) == '<rect id="a" x="2"/>'
     nested = SvgDocument((SVG_OPEN + '<g xmlns:a="urn:x"><rect a:k="1"/></g></svg>').encode())
     assert not nested.namespaces_on_root_only()
+
+
+# -- memory --------------------------------------------------------------------------------
+
+
+def test_a_dropped_document_is_freed_at_once_not_by_the_collector() -> None:
+    """A document in a reference cycle would keep its whole tree (and every element's
+    span) alive until the collector's rare full pass: big drawings piled up that way."""
+    import gc
+    import weakref
+
+    old = f'{SVG_OPEN}\n  <g id="g"><rect id="a" x="1"/></g>\n</svg>\n'.encode()
+    gc.disable()
+    try:
+        doc = SvgDocument(old)
+        gone = weakref.ref(doc)
+        doc.set_attribute(doc.get("a"), "{http://www.w3.org/1999/xlink}href", "#g")
+        doc.insert(doc.get("g"), 0, doc.new_element("{http://www.w3.org/2000/svg}rect"))
+        assert doc.scope(doc.get("a"))
+        doc.commit_render()
+        del doc
+        assert gone() is None
+    finally:
+        gc.enable()

@@ -12,6 +12,7 @@ another namespace anywhere in the file, so no declaration below can shadow it.
 from __future__ import annotations
 
 import re
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -34,10 +35,18 @@ class TextBindings:
     """The bindings of one document's text: the source's and those edits added."""
 
     def __init__(self, doc: SvgDocument) -> None:
-        self.doc = doc
+        # Not a reference: a document and its bindings in a cycle would keep a dropped
+        # document's whole tree alive until the collector's rare full pass.
+        self._doc = weakref.ref(doc)
         self.added: dict[Any, Bindings] = {}  # declarations to write, per start tag
         self._in_source: dict[Any, Bindings] = {}  # cache of each start tag's own
         self._scope_before: dict[Any, Bindings] = {}  # of removed elements
+
+    @property
+    def doc(self) -> SvgDocument:
+        doc = self._doc()
+        assert doc is not None, "the bindings of a document that is gone"
+        return doc
 
     def clear(self) -> None:
         """Forget the edits' declarations (they are in the source now)."""

@@ -65,10 +65,11 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
+from array import array
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeAlias
 
 from lxml import etree
 
@@ -350,10 +351,13 @@ def to_operations(
 
 # -- which version the saving program loaded, and whether a write may land ---------------
 
-Fingerprint = frozenset[int]
+Fingerprint: TypeAlias = "array[int]"
 """One hash per element's tag, attribute, text and tail, of where the element is (its
 id; without one, its tag and rank among the id-less elements of that tag), which of
-these, and its value. Plain ints, so comparing two fingerprints hashes nothing again."""
+these, and its value: distinct, sorted, as 64-bit machine integers. Comparing two
+hashes nothing again, and a remembered one costs 8 bytes a hash (a set of Python ints
+took about 60, which made a few remembered versions of a big drawing cost more than
+the drawing)."""
 
 
 def content_id(data: bytes) -> str:
@@ -393,7 +397,7 @@ def element_fingerprint(data: bytes) -> Fingerprint | None:
         out.append(hash((place, "#tag", tag)))
         out.append(hash((place, "#text", (el.text or "").strip(), (el.tail or "").strip())))
         out.extend(hash((place, key, value)) for key, value in el.attrib.items())
-    return frozenset(out)
+    return array("q", sorted(set(out)))
 
 
 def closest_version(
@@ -414,12 +418,14 @@ def closest_version(
     saved = fingerprint(disk) if len(versions) > 1 else None
     if saved is None:
         return 0
+    lookup = frozenset(saved)  # for this call only
     best, best_distance = 0, None
     for index, version in enumerate(versions):
         known = fingerprint(version)
         if known is None:
             continue
-        distance = len(saved ^ known)
+        # The hashes one of them has and the other has not.
+        distance = len(saved) + len(known) - 2 * len(lookup.intersection(known))
         if best_distance is None or distance < best_distance:
             best, best_distance = index, distance
     return best

@@ -35,6 +35,7 @@ from ..errors import InvalidName
 from ..git.history import version_of
 from ..git.names import validate_branch_name, validate_document_name, validate_tag_name
 from ..git.store import Document, Store
+from . import memory
 
 if TYPE_CHECKING:
     from .pages import ApiRequest, ApiResponse
@@ -76,6 +77,7 @@ async def diff(request: ApiRequest) -> ApiResponse:
     live = _live_texts(request, name)  # on the loop: the session cannot change meanwhile
     # Reading git, parsing and comparing a large drawing takes a while: not on the loop.
     body = await asyncio.to_thread(_answer, request.daemon.store, name, request.query, live)
+    memory.release_soon()  # both sides' trees are gone
     return ApiResponse(200, body)
 
 

@@ -35,6 +35,7 @@ from ..git.layout import SYSTEM_NAME
 from ..git.locks import held_locks
 from ..git.merge_record import forget_merge, keep_merge, read_merge
 from ..git.names import validate_branch_name
+from . import memory
 from .commit import GroupCommit
 from .crash import crash_point
 from .files import FileWriter
@@ -115,6 +116,7 @@ class Versions:
         description = version_description(msg.description)
         version_id = self.commit_live(room, description, user_id=user_id, username=username)
         room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
+        memory.release_soon()  # the whole files and blobs it made are gone
 
     def commit_live(
         self,

@@ -47,8 +47,10 @@ __all__ = ["OutsideSaves"]
 
 log = logging.getLogger(__name__)
 
-FINGERPRINTS_KEPT = 32
-"""Element fingerprints remembered (by content id) for picking the base of a save."""
+FINGERPRINTS_KEPT = 12
+"""Element fingerprints remembered (by content id) for picking the base of a save: the
+recent versions of a file (at most ``MAX_VERSIONS`` of :mod:`svgx_sync.durable.bases`)
+and the save, with a few to spare; each costs 8 bytes per attribute of the drawing."""
 
 
 class OutsideSaves:

@@ -26,6 +26,7 @@ from ...errors import ClientError
 from ...git.layout import PRIVATE_REF_NAMESPACE
 from ...git.names import validate_document_name
 from ...git.store import Document, Store
+from .. import memory
 from .autoversion import AutoVersions
 from .documents import DocState, Documents
 from .head import HeadWatch, git_is_busy
@@ -226,6 +227,8 @@ class Watcher:
         if files:
             state.last_change = time.monotonic()
         outcomes, notices, bases = await self._judge(doc, state, live, files, old_files)
+        if files:
+            memory.release_soon()  # the versions parsed to judge them are gone
         self.handled += 1
         if outcomes or messages or notices or bases:
             await self.target.publish_external(name, outcomes, messages + notices, bases)
