@@ -60,6 +60,7 @@ class Side:
     label: str
     files: dict[str, SvgDocument]
     served: dict[str, str] = field(default_factory=dict)
+    data: dict[str, bytes] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The side as the answer gives it: its files as clients are sent them."""
@@ -104,13 +105,20 @@ def _answer(
     start = query.get("from") or _default_from(document)
     end = query.get("to") or LIVE
     old = _side(document, start, live)
-    new = _side(document, end, live)
+    new = _side(document, end, live, same_as=old)
+    # A file with the same bytes on both sides has no change: it is parsed once and
+    # not compared (one big drawing in memory, not two, in the usual diff after a version).
+    same = {p for p, data in new.data.items() if old.data.get(p) == data}
+    changes = element_changes(
+        {p: doc for p, doc in old.files.items() if p not in same},
+        {p: doc for p, doc in new.files.items() if p not in same},
+    )
     return {
         "document": name,
         "branch": document.head_branch(),
         "from": old.to_json(),
         "to": new.to_json(),
-        "changes": element_changes(old.files, new.files),
+        "changes": changes,
         "choices": _choices(document),
     }
 
@@ -135,37 +143,48 @@ def check_rev(rev: str) -> str:
             ) from None
 
 
-def _side(document: Document, rev: str, live: LiveTexts | None) -> Side:
+def _side(
+    document: Document, rev: str, live: LiveTexts | None, *, same_as: Side | None = None
+) -> Side:
+    """The side ``rev`` names; a file with the same bytes as ``same_as``'s is its parse."""
     check_rev(rev)
     if rev == LIVE:
-        return _live(document, live)
+        return _live(document, live, same_as)
     version_id = document.resolve(rev)
-    files = _parsed(document.svg_files(version_id))
+    data = document.svg_files(version_id)
     short = version_id[:7]
     if rev.lower() == version_id[: len(rev)].lower() and _HEX.fullmatch(rev):
         lines = version_of(document.refs.commit(version_id)).description.strip().splitlines()
         label = f"{short} {lines[0] if lines else ''}".strip()
     else:
         label = f"{rev} ({short})"
-    return Side(rev, version_id, label, files, _served(files))
+    return _made(rev, version_id, label, data, same_as)
 
 
-def _live(document: Document, live: LiveTexts | None) -> Side:
+def _live(document: Document, live: LiveTexts | None, same_as: Side | None) -> Side:
     if live is not None:
-        files = _parsed({path: text.encode() for path, text in live.texts.items()})
-        return Side(LIVE, None, live.label, files, _served(files))
-    files = _parsed(document.svg_files(None))
+        data = {path: text.encode() for path, text in live.texts.items()}
+        return _made(LIVE, None, live.label, data, same_as)
     branch = document.head_branch()
     label = f"working tree ({branch})" if branch else "working tree"
-    return Side(LIVE, None, label, files, _served(files))
+    return _made(LIVE, None, label, document.svg_files(None), same_as)
 
 
-def _parsed(files: Mapping[str, bytes]) -> dict[str, SvgDocument]:
-    return {path: SvgDocument(data, name=path) for path, data in sorted(files.items())}
-
-
-def _served(files: Mapping[str, SvgDocument]) -> dict[str, str]:
-    return {path: active.served_text(doc)[0] for path, doc in files.items()}
+def _made(
+    rev: str, version_id: str | None, label: str, data: Mapping[str, bytes], same_as: Side | None
+) -> Side:
+    """A side of these files: each parsed and served, or taken from ``same_as`` when it
+    holds the same bytes."""
+    side = Side(rev, version_id, label, {})
+    for path, content in sorted(data.items()):
+        if same_as is not None and same_as.data.get(path) == content:
+            side.files[path] = same_as.files[path]
+            side.served[path] = same_as.served[path]
+        else:
+            side.files[path] = SvgDocument(content, name=path)
+            side.served[path] = active.served_text(side.files[path])[0]
+        side.data[path] = content
+    return side
 
 
 def _choices(document: Document) -> dict[str, Any]:
