@@ -8,7 +8,11 @@ outside edit (the file written on disk, until the client has it), after a versio
 (``create_version``), after a diff (``GET /api/d/<doc>/diff``), and after a few more of each
 (to show whether it stays flat). Beside it, the floor, measured in the same run: the RSS
 growth of a fresh Python process that parses the file with lxml and builds an id dict.
-The ratio is the daemon's growth since start over the floor.
+The ratio is the daemon's growth since start over the floor. Each stage is read
+:data:`SETTLE_S` after its step ended, once the daemon has given back what the step freed
+(``svgx_sync.daemon.memory``); VmHWM shows the peak in between. A diff the daemon does
+not answer (a large drawing's can outlast the HTTP handshake's timeout) is printed as
+such, and the stages go on.
 
     .venv/bin/python benchmarks/bench_memory.py                  # 60k elements
     .venv/bin/python benchmarks/bench_memory.py --size 561k      # the 50 MB drawing
@@ -35,6 +39,9 @@ import websockets
 from svgx_sync.git.store import Store
 
 SIZES = {"60k": 60_000, "561k": 561_000}
+SETTLE_S = 1.5
+"""How long after a step its stage is read: past the daemon's delay before it gives
+freed memory back (``svgx_sync.daemon.memory.DELAY_S``)."""
 
 FLOOR = r"""
 import sys
@@ -133,6 +140,7 @@ class Bench:
             await proc.wait()
 
     async def mark(self, stage: str) -> None:
+        await asyncio.sleep(SETTLE_S)
         rss, peak = status(self.pid)
         base = await asyncio.to_thread(floor, self.path)
         self.rows.append((stage, rss, peak, base))
@@ -158,14 +166,22 @@ class Bench:
             await self.mark("after an outside edit")
             await self.version(0)
             await self.mark("after a version")
-            await asyncio.to_thread(self.get, "/api/d/plan/diff")
+            await self.diff()
             await self.mark("after a diff")
             for k in range(1, self.more + 1):
                 await self.operation(k)
                 await self.outside()
                 await self.version(k)
-                await asyncio.to_thread(self.get, "/api/d/plan/diff")
+                await self.diff()
             await self.mark(f"after {self.more} more of each")
+
+    async def diff(self) -> None:
+        started = time.monotonic()
+        try:
+            await asyncio.to_thread(self.get, "/api/d/plan/diff")
+        except OSError as exc:  # http.client's errors are OSErrors
+            took = time.monotonic() - started
+            print(f"# the diff got no answer after {took:.1f} s: {exc!r}", flush=True)
 
     def get(self, path: str) -> None:
         if path.startswith("http"):
