@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import gc
+import weakref
 
 import pytest
 
+from svgx_sync.core.ops import apply_operation, coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument
-from svgx_sync.errors import DocumentError, NotFound
+from svgx_sync.errors import DocumentError, NotFound, OperationError
 
 SVG_OPEN = '<svg xmlns="http://www.w3.org/2000/svg">'
 
@@ -276,9 +279,6 @@ def test_source_start_tags_only_while_they_describe_the_element() -> None:
 def test_a_dropped_document_is_freed_at_once_not_by_the_collector() -> None:
     """A document in a reference cycle would keep its whole tree (and every element's
     span) alive until the collector's rare full pass: big drawings piled up that way."""
-    import gc
-    import weakref
-
     old = f'{SVG_OPEN}\n  <g id="g"><rect id="a" x="1"/></g>\n</svg>\n'.encode()
     gc.disable()
     try:
@@ -288,6 +288,26 @@ def test_a_dropped_document_is_freed_at_once_not_by_the_collector() -> None:
         doc.insert(doc.get("g"), 0, doc.new_element("{http://www.w3.org/2000/svg}rect"))
         assert doc.scope(doc.get("a"))
         doc.commit_render()
+        del doc
+        assert gone() is None
+    finally:
+        gc.enable()
+
+
+def test_a_document_edited_by_operations_is_freed_at_once_when_dropped() -> None:
+    doc = SvgDocument(f'{SVG_OPEN}\n  <g id="g"><rect id="a" x="1"/></g>\n</svg>\n'.encode())
+    gone = weakref.ref(doc)
+    gc.disable()
+    try:
+        for data in ({"attributes": {"x": "2"}}, {"text": "hi"}):
+            op = coerce_operation(
+                {"type": "update", "user_id": "u", "element_id": "a", "data": data}
+            )
+            assert apply_operation(doc, op)
+        with pytest.raises(OperationError):
+            apply_operation(
+                doc, coerce_operation({"type": "delete", "user_id": "u", "element_id": "no"})
+            )
         del doc
         assert gone() is None
     finally:

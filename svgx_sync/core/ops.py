@@ -665,6 +665,10 @@ def apply_operation(doc: SvgDocument, op: Operation, *, screen: bool = False) ->
         edit.rollback()
         doc.size_bound = size
         raise
+    finally:
+        # The undo steps hold the edit, which holds the document: no cycle outlives the
+        # call (it would keep a replaced document's whole tree until a full collection).
+        edit.undo.clear()
     return _coalesce(list(reversed(edit.inverse)))
 
 
