@@ -8,9 +8,11 @@ outside edit (the file written on disk, until the client has it), after a versio
 (``create_version``), after a diff (``GET /api/d/<doc>/diff``), and after a few more of each
 (to show whether it stays flat). Beside it, the floor, measured in the same run: the RSS
 growth of a fresh Python process that parses the file with lxml and builds an id dict.
-The ratio is the daemon's growth since start over the floor. Each stage is read
-:data:`SETTLE_S` after its step ended, once the daemon has given back what the step freed
-(``svgx_sync.daemon.memory``); VmHWM shows the peak in between. A diff the daemon does
+The ratio is the daemon's growth since start over the floor. Each stage is read once
+the daemon has been idle for :data:`QUIET_S` (no CPU time spent: the step and what
+follows it, the watcher's pass and the debounced writes, are over, and the daemon has
+given back what they freed, ``svgx_sync.daemon.memory``); VmHWM shows the peak in
+between. A diff the daemon does
 not answer (a large drawing's can outlast the HTTP handshake's timeout) is printed as
 such, and the stages go on.
 
@@ -39,8 +41,8 @@ import websockets
 from svgx_sync.git.store import Store
 
 SIZES = {"60k": 60_000, "561k": 561_000}
-SETTLE_S = 1.5
-"""How long after a step its stage is read: past the daemon's delay before it gives
+QUIET_S = 1.0
+"""How long the daemon is idle before a stage is read: past its delay before it gives
 freed memory back (``svgx_sync.daemon.memory.DELAY_S``)."""
 
 FLOOR = r"""
@@ -94,6 +96,23 @@ def status(pid: int) -> tuple[float, float]:
     return values["VmRSS"], values["VmHWM"]
 
 
+def cpu_ticks(pid: int) -> int:
+    """The CPU time a process has used, in clock ticks (utime + stime)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])
+
+
+async def quiet(pid: int, *, limit_s: float = 120) -> None:
+    """Until ``pid`` has used no CPU time for QUIET_S (at most ``limit_s``)."""
+    deadline = time.monotonic() + limit_s
+    ticks, since = cpu_ticks(pid), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < QUIET_S:
+        await asyncio.sleep(0.1)
+        now = cpu_ticks(pid)
+        if now != ticks:
+            ticks, since = now, time.monotonic()
+
+
 def floor(path: Path) -> float:
     """The RSS growth (MB) of a fresh process that parses ``path`` and indexes its ids."""
     out = subprocess.run(
@@ -140,7 +159,7 @@ class Bench:
             await proc.wait()
 
     async def mark(self, stage: str) -> None:
-        await asyncio.sleep(SETTLE_S)
+        await quiet(self.pid)
         rss, peak = status(self.pid)
         base = await asyncio.to_thread(floor, self.path)
         self.rows.append((stage, rss, peak, base))
