@@ -330,3 +330,34 @@ def test_with_tokens_a_token_that_may_open_the_document_is_needed(tmp_path: Path
         assert status == 200 and answer["changes"] == []
 
     run_with_daemon(tmp_path, body, tokens=(viewer_record, stranger_record), watch_files=False)
+
+
+def test_a_live_file_the_same_as_its_version_is_sent_inert_on_both_sides(tmp_path: Path) -> None:
+    from svgx_sync.git.store import Store
+
+    document = Store(tmp_path / "docs").create("doc")
+    markup = SVG.format('<rect id="r" onclick="alert(1)" width="5"/>').encode()
+    document.commit(
+        {"document.svg": markup},
+        user_id="mallory",
+        username="Mallory",
+        description="Sneaky",
+        update_workdir=True,
+    )
+
+    async def body(daemon: Daemon) -> None:
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        for edit in (None, "o1"):
+            if edit is not None:
+                await alice.op("alice", "update", "r", {"attributes": {"width": "7"}}, edit)
+            status, answer = await get(daemon, "/api/d/doc/diff")
+            assert status == 200, answer
+            for side in ("from", "to"):
+                text = answer[side]["files"]["document.svg"]
+                assert 'id="r"' in text and "onclick" not in text, (side, text)
+            changes = [(c["element_id"], c["kind"]) for c in answer["changes"]]
+            assert changes == ([] if edit is None else [("r", "changed")])
+        await alice.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)

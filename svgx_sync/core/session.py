@@ -130,6 +130,11 @@ class _InertTexts:
             del self.kept[gone]
         return texts, flagged
 
+    def known(self, texts: Mapping[str, str]) -> dict[str, str]:
+        """The served text of each of ``texts`` that was served as it is now."""
+        kept = {path: self.kept.get(path) for path in texts}
+        return {p: k[1] for p, k in kept.items() if k is not None and k[0] == texts[p]}
+
 
 class LiveDocument:
     """One document branch being edited live: its files, its ``seq`` and its books."""
@@ -405,6 +410,11 @@ class LiveDocument:
         """Every file's text as clients are sent it (inert), and per file that holds
         active content what was made inert (:func:`~svgx_sync.core.active.served_text`)."""
         return self._inert.texts(self.files)
+
+    def served_known(self, texts: Mapping[str, str]) -> dict[str, str]:
+        """Of ``texts`` (:meth:`texts`), the files as clients were last sent them, for
+        those whose text has not changed since (none is read again)."""
+        return self._inert.known(texts)
 
     def contents(self) -> dict[str, bytes]:
         """Every file's current bytes (without marking them written)."""

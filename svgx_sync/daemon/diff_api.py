@@ -53,14 +53,15 @@ HISTORY_CHOICES = 50
 
 @dataclass
 class Side:
-    """One side of the diff: what was asked, which commit it is, and its files."""
+    """One side of the diff: what was asked, which commit it is, its files' bytes, their
+    texts as clients are sent them, and the parse of each file that differs."""
 
     rev: str
     version_id: str | None
     label: str
-    files: dict[str, SvgDocument]
+    data: dict[str, bytes]
     served: dict[str, str] = field(default_factory=dict)
-    data: dict[str, bytes] = field(default_factory=dict)
+    files: dict[str, SvgDocument] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         """The side as the answer gives it: its files as clients are sent them."""
@@ -77,17 +78,29 @@ async def diff(request: ApiRequest) -> ApiResponse:
         return ApiResponse(403, {"error": "forbidden", "message": f"may not open {name!r}"})
     live = _live_texts(request, name)  # on the loop: the session cannot change meanwhile
     # Reading git, parsing and comparing a large drawing takes a while: not on the loop.
-    body = await asyncio.to_thread(_answer, request.daemon.store, name, request.query, live)
-    memory.release_soon()  # both sides' trees are gone
+    body = await asyncio.to_thread(_released, request.daemon.store, name, request.query, live)
     return ApiResponse(200, body)
+
+
+def _released(
+    store: Store, name: str, query: Mapping[str, str], live: LiveTexts | None
+) -> dict[str, Any]:
+    """:func:`_answer`, then the memory its trees took is given back (also when the
+    request was given up meanwhile: the thread runs to its end)."""
+    try:
+        return _answer(store, name, query, live)
+    finally:
+        memory.release_soon()
 
 
 @dataclass(frozen=True)
 class LiveTexts:
-    """What the live session of the checked-out branch holds, taken on the loop."""
+    """What the live session of the checked-out branch holds, taken on the loop: its
+    texts, and those it has served as they are now (:meth:`LiveDocument.served_known`)."""
 
     label: str
     texts: dict[str, str]
+    served: dict[str, str] = field(default_factory=dict)
 
 
 def _live_texts(request: ApiRequest, name: str) -> LiveTexts | None:
@@ -95,7 +108,8 @@ def _live_texts(request: ApiRequest, name: str) -> LiveTexts | None:
     if room is None:
         return None
     live = room.live
-    return LiveTexts(f"live ({live.branch}, seq {live.seq})", live.texts())
+    texts = live.texts()
+    return LiveTexts(f"live ({live.branch}, seq {live.seq})", texts, live.served_known(texts))
 
 
 def _answer(
@@ -105,22 +119,38 @@ def _answer(
     start = query.get("from") or _default_from(document)
     end = query.get("to") or LIVE
     old = _side(document, start, live)
-    new = _side(document, end, live, same_as=old)
-    # A file with the same bytes on both sides has no change: it is parsed once and
-    # not compared (one big drawing in memory, not two, in the usual diff after a version).
-    same = {p for p, data in new.data.items() if old.data.get(p) == data}
-    changes = element_changes(
-        {p: doc for p, doc in old.files.items() if p not in same},
-        {p: doc for p, doc in new.files.items() if p not in same},
-    )
+    new = _side(document, end, live)
+    _read(old, new)
     return {
         "document": name,
         "branch": document.head_branch(),
         "from": old.to_json(),
         "to": new.to_json(),
-        "changes": changes,
+        "changes": element_changes(old.files, new.files),
         "choices": _choices(document),
     }
+
+
+def _read(old: Side, new: Side) -> None:
+    """Parse the files that differ between the sides, and serve every file.
+
+    A file with the same bytes on both sides has no change: it is not compared, and it
+    is parsed at most once, not at all when the live session has served it as it is (a
+    big drawing is not read again for the usual diff after a version)."""
+    differ = {p for p in old.data.keys() | new.data.keys() if old.data.get(p) != new.data.get(p)}
+    for side, other in ((old, new), (new, old)):
+        for path, content in sorted(side.data.items()):
+            if path in differ:
+                doc = side.files[path] = SvgDocument(content, name=path)
+                if path not in side.served:
+                    side.served[path] = active.served_text(doc)[0]
+            elif path not in side.served:
+                known = other.served.get(path)
+                side.served[path] = (
+                    known
+                    if known is not None
+                    else active.served_text(SvgDocument(content, name=path))[0]
+                )
 
 
 def _default_from(document: Document) -> str:
@@ -143,13 +173,11 @@ def check_rev(rev: str) -> str:
             ) from None
 
 
-def _side(
-    document: Document, rev: str, live: LiveTexts | None, *, same_as: Side | None = None
-) -> Side:
-    """The side ``rev`` names; a file with the same bytes as ``same_as``'s is its parse."""
+def _side(document: Document, rev: str, live: LiveTexts | None) -> Side:
+    """The side ``rev`` names, with its files' bytes (parsed later, by :func:`_read`)."""
     check_rev(rev)
     if rev == LIVE:
-        return _live(document, live, same_as)
+        return _live(document, live)
     version_id = document.resolve(rev)
     data = document.svg_files(version_id)
     short = version_id[:7]
@@ -158,33 +186,16 @@ def _side(
         label = f"{short} {lines[0] if lines else ''}".strip()
     else:
         label = f"{rev} ({short})"
-    return _made(rev, version_id, label, data, same_as)
+    return Side(rev, version_id, label, dict(data))
 
 
-def _live(document: Document, live: LiveTexts | None, same_as: Side | None) -> Side:
+def _live(document: Document, live: LiveTexts | None) -> Side:
     if live is not None:
         data = {path: text.encode() for path, text in live.texts.items()}
-        return _made(LIVE, None, live.label, data, same_as)
+        return Side(LIVE, None, live.label, data, dict(live.served))
     branch = document.head_branch()
     label = f"working tree ({branch})" if branch else "working tree"
-    return _made(LIVE, None, label, document.svg_files(None), same_as)
-
-
-def _made(
-    rev: str, version_id: str | None, label: str, data: Mapping[str, bytes], same_as: Side | None
-) -> Side:
-    """A side of these files: each parsed and served, or taken from ``same_as`` when it
-    holds the same bytes."""
-    side = Side(rev, version_id, label, {})
-    for path, content in sorted(data.items()):
-        if same_as is not None and same_as.data.get(path) == content:
-            side.files[path] = same_as.files[path]
-            side.served[path] = same_as.served[path]
-        else:
-            side.files[path] = SvgDocument(content, name=path)
-            side.served[path] = active.served_text(side.files[path])[0]
-        side.data[path] = content
-    return side
+    return Side(LIVE, None, label, dict(document.svg_files(None)))
 
 
 def _choices(document: Document) -> dict[str, Any]:
