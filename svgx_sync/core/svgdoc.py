@@ -33,6 +33,7 @@ All edits go through the mutation methods here (``set_attribute``, ``set_text``,
 
 from __future__ import annotations
 
+import gc
 import logging
 import operator
 import threading
@@ -148,8 +149,9 @@ class SvgDocument:
         self.edits = Edits()
         self.bindings = TextBindings(self)
         check_prolog(text, name)
-        if next(self.root.iter(etree.Entity), None) is not None:
-            # An entity lxml kept as a node (one a DTD outside the file may define).
+        if "&" in text and next(self.root.iter(etree.Entity), None) is not None:
+            # An entity lxml kept as a node (one a DTD outside the file may define); a
+            # text without "&" refers to none, and its tree is not walked for one.
             raise DocumentError(f"{name}: markup does not match the parsed tree")
         self.ids: dict[str, Any]
         self.duplicate_ids: dict[str, list[Any]]
@@ -512,7 +514,15 @@ _GET_ID = operator.methodcaller("get", "id")
 def _index(root: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
     """The id index in document order: the first holder of each id, and every holder of
     an id held more than once."""
-    elements = list(root.iter(etree.Element))
+    # One Python object per element, none of which can be garbage yet: the collector,
+    # which those allocations would start again and again over the whole heap, waits.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        elements = list(root.iter(etree.Element))
+    finally:
+        if paused:
+            gc.enable()
     keys = list(map(_GET_ID, elements))
     # A repeated key keeps its first place and takes the last value (fixed below).
     ids = dict(zip(keys, elements, strict=True))
