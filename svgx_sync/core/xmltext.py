@@ -48,9 +48,14 @@ def decode(data: bytes) -> tuple[str, str]:
         text = data.decode(encoding)
     except (LookupError, UnicodeDecodeError) as exc:
         raise DocumentError(f"cannot decode the file as {encoding}: {exc}") from exc
-    if text.encode(encoding) != data:
+    # Python's strict UTF-8 and ASCII decoders accept only the one spelling of each
+    # character, so their text always round-trips; other codecs are checked.
+    if encoding not in _EXACT and text.encode(encoding) != data:
         raise DocumentError(f"the file does not round-trip through {encoding}")
     return text, encoding
+
+
+_EXACT = frozenset({"utf-8", "utf8", "ascii", "us-ascii"})
 
 
 def escape_text(text: str | None) -> str:
