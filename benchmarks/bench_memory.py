@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import http.client
 import json
 import os
 import re
@@ -198,9 +199,9 @@ class Bench:
         started = time.monotonic()
         try:
             await asyncio.to_thread(self.get, "/api/d/plan/diff")
-        except OSError as exc:  # http.client's errors are OSErrors
+        except (OSError, http.client.HTTPException) as exc:
             took = time.monotonic() - started
-            print(f"# the diff got no answer after {took:.1f} s: {exc!r}", flush=True)
+            print(f"# the diff got no whole answer after {took:.1f} s: {exc!r:.120}", flush=True)
 
     def get(self, path: str) -> None:
         if path.startswith("http"):
