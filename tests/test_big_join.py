@@ -60,6 +60,7 @@ def test_a_60k_element_drawing_joins_under_a_clients_default_message_limit(
         assert status == 200 and headers["Content-Encoding"] == "gzip"
         assert len(body) < len(BIG) / 4
         assert gzip.decompress(body) == BIG
+        first_etag = headers["ETag"]
         assert headers["Content-Type"] == "image/svg+xml; charset=utf-8"
         assert int(headers["X-Svgx-Seq"]) == welcome["seq"]
         assert "sandbox" in headers["Content-Security-Policy"]
@@ -77,6 +78,10 @@ def test_a_60k_element_drawing_joins_under_a_clients_default_message_limit(
         assert status == 200 and "Content-Encoding" not in headers
         assert int(headers["X-Svgx-Seq"]) == welcome["seq"] + 1
         assert b'id="r7"' in body and b"fill:red" in body.replace(b" ", b"")
+        # Gzipped again: the bytes kept from the first fetch are not served for this seq.
+        status, again, zipped = get(daemon.url + url, {"Accept-Encoding": "gzip"})
+        assert status == 200 and int(again["X-Svgx-Seq"]) == welcome["seq"] + 1
+        assert gzip.decompress(zipped) == body and again["ETag"] != first_etag
 
 
 def test_a_small_drawing_still_comes_inline(served: Any) -> None:

@@ -78,13 +78,15 @@ class Membership:
 
     def files_of(self, session_id: str, room: Room) -> tuple[dict[str, str], dict[str, str]]:
         """The files a welcome carries, and the URLs of those too large to."""
-        texts = room.live.texts()
-        sizes = {path: len(text.encode()) for path, text in texts.items()}
+        files = room.live.files
+        # Each file's size bound, never below its size: a big drawing is neither rendered
+        # nor encoded to learn that it is fetched by URL.
+        sizes = {path: doc.size_bound for path, doc in files.items()}
         if "document.svg" in sizes:
             sizes["document.svg"] *= 2  # the welcome's `svg` repeats it
         inline, fetched = P.inline_split(sizes, self.rt.settings.inline_files_bytes)
         return (
-            {path: texts[path] for path in inline},
+            {path: files[path].render() for path in inline},
             {path: raw_url(session_id, path) for path in fetched},
         )
 

@@ -27,6 +27,8 @@ from . import diff_api
 from .static import STATIC, asset_name
 
 if TYPE_CHECKING:
+    from ..core.svgdoc import SvgDocument
+    from .room import Room
     from .server import Daemon
 
 __all__ = [
@@ -173,10 +175,11 @@ def raw_url(session_id: str, path: str) -> str:
 
 @dataclass(frozen=True)
 class RawFile:
-    """A live file's text and the ``seq`` it holds, or why there is none."""
+    """A live file, its room and the ``seq`` it holds, or why there is none."""
 
     status: int
-    text: str = ""
+    room: Room | None = None
+    doc: SvgDocument | None = None
     seq: int = 0
     error: str = ""
     message: str = ""
@@ -199,4 +202,4 @@ def raw_file(daemon: Daemon, session: str, path: str, principal: Principal | Non
     doc = room.live.files.get(path)
     if doc is None:
         return RawFile(404, error="not_found", message=f"{session!r} has no file {path!r}")
-    return RawFile(200, text=doc.render(), seq=room.live.seq)
+    return RawFile(200, room=room, doc=doc, seq=room.live.seq)

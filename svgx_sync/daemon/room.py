@@ -128,6 +128,8 @@ class Room:
         # path -> (bytes, blob id) of the last checkpoint: unchanged files are not re-hashed
         # and re-compressed (the blob's zlib holds the GIL: ~3 ms per 10k elements)
         self.checkpoint_blobs: dict[str, tuple[bytes, pygit2.Oid]] = {}
+        # path -> (seq, ETag, gzipped bytes) of the last gzipped fetch (a tenth of the file)
+        self.gzipped: dict[str, tuple[int, str, bytes]] = {}
         self.write_handle: asyncio.TimerHandle | None = None
         # Debounced writes run in a thread (fsync releases the GIL); the lock and the
         # generation keep an older write from landing after a newer one.

@@ -307,16 +307,25 @@ class Daemon:
         self, connection: ServerConnection, session: str, file: str, headers: Any, gate: Gate | None
     ) -> Any:
         """``/d/<session>/raw/<file>``: a live file as the session holds it now, with the
-        ``seq`` it holds in ``X-Svgx-Seq``; gzip when asked for (hashed and compressed
-        in a worker thread: a drawing may be tens of megabytes)."""
+        ``seq`` it holds in ``X-Svgx-Seq``; gzip when asked for (encoded, hashed and
+        compressed in a worker thread: a drawing may be tens of megabytes; the gzipped
+        bytes are kept for the next fetch at the same ``seq``)."""
         if not self.access.may_read(gate):
             return _unauthorized(connection, Unauthorized("a file needs a token"))
         found = raw_file(self, session, file, self.access.viewer(gate))
         if found.status != 200:
             body = orjson.dumps({"error": found.error, "message": found.message}).decode()
             return _typed(connection, body + "\n", "application/json", found.status)
+        assert found.room is not None and found.doc is not None
         gzipped = "gzip" in (headers.get("Accept-Encoding") or "")
-        etag, payload = await asyncio.to_thread(packed, found.text.encode(), gzipped=gzipped)
+        kept = found.room.gzipped.get(file) if gzipped else None
+        if kept is not None and kept[0] == found.seq:
+            etag, payload = kept[1], kept[2]  # many joining one big drawing: compressed once
+        else:
+            text = found.doc.render()
+            etag, payload = await asyncio.to_thread(lambda: packed(text.encode(), gzipped=gzipped))
+            if gzipped:
+                found.room.gzipped[file] = (found.seq, etag, payload)
         return raw_response(connection, payload, etag, found.seq, headers, gzipped=gzipped)
 
     def health(self) -> dict[str, Any]:
