@@ -50,15 +50,24 @@ def check(old: bytes, new: bytes) -> bool:
     return True
 
 
-def plan(n: int, rng: random.Random, *, ids: float = 1.0, text: bool = False) -> bytes:
-    """A drawing of ``n`` leaves in nested groups, one element per line."""
+def plan(
+    n: int, rng: random.Random, *, ids: float = 1.0, text: bool = False, refs: float = 0.0
+) -> bytes:
+    """A drawing of ``n`` leaves in nested groups, one element per line; ``refs``: the
+    share of leaves that refer to another (``href`` or ``url(#...)``)."""
     lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<svg xmlns="http://www.w3.org/2000/svg">']
     made = 0
     for g in range(max(1, n // 20)):
         lines.append(f'  <g id="g{g}">')
         for _ in range(20):
             ident = f' id="e{made}"' if rng.random() < ids else ""
-            if text and rng.random() < 0.1:
+            target = f"e{rng.randrange(n)}"
+            if rng.random() < refs:
+                if rng.random() < 0.5:
+                    lines.append(f'    <use{ident} href="#{target}"/>')
+                else:
+                    lines.append(f'    <rect{ident} x="{made}" fill="url(#{target})"/>')
+            elif text and rng.random() < 0.1:
                 lines.append(f"    <text{ident} x='{made}'>label {made}</text>")
             elif rng.random() < 0.1:
                 lines.append(f'    <g{ident} class="c"><rect x="{made}"/><circle r="2"/></g>')
@@ -284,6 +293,39 @@ def test_merge_agrees_with_the_complete_merge(
     check_merge(base, ours, theirs)
     check_merge(base, theirs, ours)
     check_merge(ours, base, theirs)
+
+
+def test_merge_declines_where_ours_alone_edits_a_child_without_an_id() -> None:
+    # The complete merge pairs id-less siblings across the whole parent, so a region
+    # ours alone changed (kept as ours has it) must not hold one either.
+    rows = "".join(f'    <rect id="e{k}" x="{k}"/>\n' for k in range(10))
+    base = (
+        '<svg xmlns="http://www.w3.org/2000/svg">\n  <g id="g2">\n'
+        + rows
+        + '    <g class="c"><rect x="42"/><circle r="2"/></g>\n'
+        + rows.replace('id="e', 'id="f')
+        + '    <g class="c"><rect x="50"/><circle r="2"/></g>\n'
+        + rows.replace('id="e', 'id="h')
+        + "  </g>\n</svg>\n"
+    )
+    ours = base.replace('<g class="c"><rect x="42"/>', '<g class="c" fill="#237"><rect x="42"/>')
+    theirs = base.replace('<rect x="50"/>', '<rect x="50"/><rect id="n1"/>')
+    versions = [v.encode() for v in (base, ours, theirs)]
+    assert merge_complete(*versions) is not None
+    assert not check_merge(*versions)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(1, 8), st.integers(1, 8), st.sampled_from([0.05, 0.3]))
+def test_merge_with_references_agrees_with_the_complete_merge(
+    seed: int, ours_edits: int, theirs_edits: int, refs: float
+) -> None:
+    rng = random.Random(seed)
+    base = plan(rng.randrange(20, 200), rng, refs=refs)
+    ours = edit(base, rng, ours_edits, gentle=True)
+    theirs = edit(base, rng, theirs_edits, gentle=True)
+    check_merge(base, ours, theirs)
+    check_merge(base, theirs, ours)
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

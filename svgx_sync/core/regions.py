@@ -33,6 +33,7 @@ which also gives the errors. Tests compare both on random and corpus inputs.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -630,11 +631,7 @@ class _RegionMerge:
         texts = [text for text, _enc in decoded]
         if "<svgx-" in texts[0]:
             raise _Unknown  # could be taken for the marks of the small documents
-        parser = expat.ParserCreate(namespace_separator=" ")
-        try:
-            parser.Parse(versions[0], True)
-        except (expat.ExpatError, ValueError):
-            raise _Unknown from None
+        _expat_check(versions[0])
         base = _cut(texts[0])
         if max(map(len, base.units)) >= MAX_VALUE:
             raise _Unknown
@@ -668,15 +665,38 @@ class _RegionMerge:
         start = len("<".join(base.units[:root])) + 1 + len(head)
         if base.text.find("xmlns", start) >= 0:
             raise _Unknown
-        regions = self._regions()
+        # Where theirs has base's text the merge keeps ours' (theirs changed nothing
+        # there): only the other regions are merged; the ids of these are read from the
+        # text, to be checked with the rest.
+        regions: list[_Region3] = []
+        kept: list[_Region3] = []
+        for r in self._regions():
+            (regions if self._theirs_changed(r) else kept).append(r)
+        if not regions:
+            raise _Unknown
+        if kept:
+            # Ours' text there is kept unread: it must be XML all the same, and hold
+            # what the small documents would have been refused for nowhere.
+            _expat_check(self._small(1, kept, head, name.group(1)).encode())
+            for r in kept:
+                self._check_kept(0, r)
+                self._check_kept(1, r)
         smalls = [self._small(k, regions, head, name.group(1)) for k in range(3)]
         docs = [SvgDocument(s.encode(), name=f"v{k}") for k, s in enumerate(smalls)]
         ids = [_region_ids(doc, len(regions), neighbours=True) for doc in docs]
-        self._check_ids(ids, smalls[0], head)
-        kept = _places(docs[0])
-        if _moved(kept, docs[1]) or _moved(kept, docs[2]):
+        kept_base, kept_ours = (self._text_ids(k, kept, len(regions)) for k in (0, 1))
+        texts = [kept_base, kept_ours, kept_base]
+        every = [{**i, **k} for i, k in zip(ids, texts, strict=True)]
+        if any(len(e) != len(i) + len(k) for e, i, k in zip(every, ids, texts, strict=True)):
+            raise _Unknown  # an id in a merged region and in a kept one
+        inside = smalls[0] + "".join(self._text(0, r) for r in kept)
+        self._check_ids(every, inside, head)
+        places = _places(docs[0])
+        if _moved(places, docs[1]) or _moved(places, docs[2]):
             raise _Unknown
         refers = self._outside_refers(regions)
+        if set(kept_base) - set(kept_ours) and (refers or any(map(_may_refer, smalls[1:]))):
+            raise _Unknown  # ours deleted an element that something could refer to
         result = self.merge(*docs)  # edits docs[1]
         if result.merged is None or result.notes:
             raise _Unknown
@@ -687,6 +707,45 @@ class _RegionMerge:
         if refers and set().union(*ids) - set(docs[1].ids):
             raise _Unknown  # a reference outside the regions could be left dangling
         return self._splice(merged, regions).encode(self.encoding), conflicts, []
+
+    def _theirs_changed(self, r: _Region3) -> bool:
+        base, theirs = self.sides[0], self.sides[2]
+        if r.x1[2] - r.x0[2] != r.x1[0] - r.x0[0]:
+            return True
+        return base.units[r.x0[0] - 1 : r.x1[0]] != theirs.units[r.x0[2] - 1 : r.x1[2]]
+
+    def _check_kept(self, k: int, r: _Region3) -> None:
+        """Refuse, in version ``k``'s text of a region, what :func:`_region_ids` refuses
+        in a small document: a child of the parent without an id (the complete merge
+        would pair it with id-less siblings elsewhere), a comment or instruction among
+        them, text beside them."""
+        side = self.sides[k]
+        units, after, deltas = side.units, side.after, side.deltas
+        level = r.level
+        if not is_blank(_text_part(units[r.x0[k] - 1])):
+            raise _Unknown
+        for j in range(r.x0[k], r.x1[k]):
+            unit = units[j]
+            if after[j - 1] == level:
+                if deltas[j] == -1 or unit[:1] in "!?" or _attribute(_tag(unit), "id") is None:
+                    raise _Unknown
+            if after[j] == level and not is_blank(_text_part(unit)):
+                raise _Unknown
+
+    def _text(self, k: int, r: _Region3) -> str:
+        """Version ``k``'s units of a region, as text."""
+        return "<".join(self.sides[k].units[r.x0[k] : r.x1[k]])
+
+    def _text_ids(self, k: int, regions: list[_Region3], first: int) -> dict[str, int]:
+        """The ids in version ``k``'s text of ``regions``, with the index of each region
+        (counted from ``first``); an id held twice makes the answer unknown."""
+        out: dict[str, int] = {}
+        for n, r in enumerate(regions, first):
+            for ident in _ids_in(self._text(k, r)):
+                if ident in out:
+                    raise _Unknown
+                out[ident] = n
+        return out
 
     # -- regions ------------------------------------------------------------------------
 
@@ -800,17 +859,18 @@ class _RegionMerge:
         """Whether ours outside the regions could refer to an element (an element gone
         in the merge would then be flagged there)."""
         ours = self.sides[1]
-        text = ours.text
-        if "&" not in text and "(" not in text and "href" not in text and "constraint" not in text:
+        if not _may_refer(ours.text):
             return False
-        inside: set[int] = set()
-        for r in regions:
-            inside.update(range(r.x0[1], r.x1[1]))
-        return any(
-            "href" in u or "url(" in u or "&" in u or "constraint" in u
-            for k, u in enumerate(ours.units)
-            if k not in inside
-        )
+        # Where each region is in the text (the units joined by one "<" each).
+        ends = list(accumulate(map(len, ours.units), initial=0))
+        starts = [ends[r.x0[1]] + r.x0[1] for r in regions]
+        stops = [ends[r.x1[1]] + r.x1[1] for r in regions]
+        for match in _REFERS.finditer(ours.text):
+            at = match.start()
+            k = bisect_right(starts, at) - 1
+            if k < 0 or at >= stops[k]:
+                return True
+        return False
 
     def _conflict(self, conflict: Any, regions: list[_Region3], head: str) -> Any:
         element = conflict.element_id
@@ -884,11 +944,33 @@ def _parent_unit(side: _Side, s: int, level: int) -> int:
 
 
 def _count_ids(text: str, wanted: set[str]) -> Counter[str]:
-    values = _ID_VALUE.findall(text)
+    return Counter(v for v in _ids_in(text) if v in wanted)
+
+
+def _expat_check(data: bytes) -> None:
+    """Refuse what is not XML, building nothing (lxml agrees with expat on what is)."""
+    parser = expat.ParserCreate(namespace_separator=" ")
+    try:
+        parser.Parse(data, True)
+    except (expat.ExpatError, ValueError):
+        raise _Unknown from None
+
+
+def _ids_in(text: str) -> list[str]:
+    """Every id value in ``text``, or more (text that looks like one counts too)."""
+    values: list[str] = _ID_VALUE.findall(text)
     joined = "".join(values)
     if "=" in joined or "&" in joined:
         raise _Unknown
-    return Counter(v for v in values if v in wanted)
+    return values
+
+
+_REFERS = re.compile(r"href|url\(|&|constraint")
+
+
+def _may_refer(text: str) -> bool:
+    """Whether some element in ``text`` could refer to another."""
+    return "href" in text or "url(" in text or "&" in text or "constraint" in text
 
 
 _NEIGHBOURS = frozenset(
