@@ -13,6 +13,7 @@ from corpus import readable_corpus
 from lxml import etree
 
 from svgx_sync.core.active import may_add_findings, new_findings
+from svgx_sync.core.merge import Versions, merge_documents
 from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import DocumentError
 
@@ -97,10 +98,11 @@ _MARKUP = [
 ]
 
 
-def _changed(doc: SvgDocument, rng: random.Random) -> None:
-    """One random edit of ``doc``: an attribute, an element added, removed or moved."""
+def _changed(doc: SvgDocument, rng: random.Random, kinds: int = 4) -> None:
+    """One random edit of ``doc``: an attribute, an element added, removed or moved
+    (the first ``kinds`` of these)."""
     elements = [el for el in doc.root.iter(etree.Element) if el is not doc.root]
-    what = rng.randrange(4)
+    what = rng.randrange(kinds)
     if what == 0 or not elements:
         el = rng.choice([doc.root, *elements])
         doc.set_attribute(el, rng.choice(_NAMES), rng.choice(_VALUES))
@@ -137,3 +139,40 @@ def test_no_change_of_a_corpus_file_brings_active_content_unseen() -> None:
             checked += 1
             told += not may
     assert checked > 500 and told > 50, (checked, told)
+
+
+def _drawing(n: int) -> bytes:
+    rows = "".join(
+        f'    <rect id="r{k}" x="{k}" y="{k % 7}" fill="#888"/>\n'
+        if k % 50
+        else f'  <g id="g{k}">\n'
+        for k in range(n)
+    )
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">\n'
+        f"{rows}" + "  </g>\n" * ((n + 49) // 50) + "</svg>\n"
+    ).encode()
+
+
+def _side(base: bytes, rng: random.Random, edits: int) -> bytes:
+    doc = SvgDocument(base)
+    for _ in range(edits):
+        with contextlib.suppress(DocumentError):
+            _changed(doc, rng, kinds=2)  # the changes a merge takes region by region
+    return doc.to_bytes()
+
+
+def test_a_merge_of_a_big_drawing_says_what_it_touched_and_nothing_it_brings_goes_unseen() -> None:
+    base = _drawing(1200)
+    answered = 0
+    for seed in range(40):
+        rng = random.Random(seed)
+        ours, theirs = _side(base, rng, rng.randrange(1, 6)), _side(base, rng, rng.randrange(1, 6))
+        result = merge_documents(Versions(base, ours, theirs), file="plan.svg")
+        if result.merged is None or result.touched is None:
+            continue
+        answered += 1
+        brought = new_findings(SvgDocument(ours).root, SvgDocument(result.merged).root)
+        may = may_add_findings(ours.decode(), result.merged.decode(), result.touched)
+        assert may or not brought, (seed, brought)
+    assert answered > 10, answered

@@ -436,14 +436,19 @@ _STYLE_INNER = re.compile(
 )
 
 
-def may_add_findings(before: str, after: str) -> bool:
+def may_add_findings(before: str, after: str, touched: list[str] | None = None) -> bool:
     """Whether the file text ``after`` could have a finding that ``before`` lacks
     (:func:`new_findings`), told from the text: False only when every piece of ``after``
-    a change touched (:func:`~.regions.changed_units`) holds nothing that
-    :func:`_piece_may_hold` could take for one, and no element's findings depend on
-    text beyond its own tag (namespaces declared below the root, a ``<style>`` with
-    markup inside). A merge that changed a few elements of a big drawing is then
-    judged without reading the drawing."""
+    a change touched holds nothing that :func:`_piece_may_hold` could take for one, and
+    no element's findings depend on text beyond its own tag (namespaces declared below
+    the root, a ``<style>`` with markup inside). A merge that changed a few elements of
+    a big drawing is then judged without reading the drawing.
+
+    The touched pieces are ``touched`` when the caller knows them (``after`` is
+    ``before`` but for these units of it, each whole), else found by comparing the two
+    (:func:`~.regions.changed_units`)."""
+    if touched is not None:
+        return _context_matters(before) or any(map(_piece_may_hold, touched))
     if any(_context_matters(text) for text in (before, after)):
         return True
     return any(map(_piece_may_hold, changed_units(before, after)))

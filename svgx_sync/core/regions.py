@@ -150,8 +150,8 @@ def _deltas(units: list[str], first: int) -> tuple[list[int], list[int]]:
         (-1 if c == "/" else _UNSURE)
         if (c := u[:1]) in "/!?"
         else (
-            ((0 if s.endswith("/>") else 1) if s[-1:] == ">" else _UNSURE)
-            if (s := u.rstrip()).count(">") == 1
+            (0 if s[-2:-1] == "/" else 1)
+            if (s := u.rstrip())[-1:] == ">" and s.find(">") == len(s) - 1
             else _UNSURE
         )
         for u in units
@@ -604,12 +604,13 @@ class _Region3:
 def regions_merge(
     versions: tuple[bytes, bytes, bytes],
     merge: Callable[[SvgDocument, SvgDocument, SvgDocument], Merged],
-) -> tuple[bytes, list[Any], list[str]] | None:
+) -> tuple[bytes, list[Any], list[str], list[str]] | None:
     """What the complete three-way merge gives for ``versions`` (base, ours, theirs):
-    the merged bytes, its conflicts and notes; or None when only the complete merge can
-    tell. The complete merge (``merge``, which may edit ours' document) runs on small
-    documents of the regions where the versions differ, each version's a different
-    one; ours' text is kept everywhere else."""
+    the merged bytes, its conflicts and notes, and the units of the merged text (cut at
+    each ``<``) that the merge touched (the others are ours'); or None when only the
+    complete merge can tell. The complete merge (``merge``, which may edit ours'
+    document) runs on small documents of the regions where the versions differ, each
+    version's a different one; ours' text is kept everywhere else."""
     try:
         return _RegionMerge(versions, merge).run()
     except (_Unknown, DocumentError):
@@ -650,7 +651,7 @@ class _RegionMerge:
             self.windows.append(windows)
         self.merge = merge
 
-    def run(self) -> tuple[bytes, list[Any], list[str]]:
+    def run(self) -> tuple[bytes, list[Any], list[str], list[str]]:
         base = self.sides[0]
         root = base.root
         if any(s.root != root or s.units[: root + 1] != base.units[: root + 1] for s in self.sides):
@@ -706,7 +707,8 @@ class _RegionMerge:
         conflicts = [self._conflict(c, regions, head) for c in result.conflicts]
         if refers and set().union(*ids) - set(docs[1].ids):
             raise _Unknown  # a reference outside the regions could be left dangling
-        return self._splice(merged, regions).encode(self.encoding), conflicts, []
+        text, touched = self._splice(merged, regions)
+        return text.encode(self.encoding), conflicts, [], touched
 
     def _theirs_changed(self, r: _Region3) -> bool:
         base, theirs = self.sides[0], self.sides[2]
@@ -897,17 +899,21 @@ class _RegionMerge:
             raise _Unknown
         return ident
 
-    def _splice(self, merged: str, regions: list[_Region3]) -> str:
+    def _splice(self, merged: str, regions: list[_Region3]) -> tuple[str, list[str]]:
+        """Ours' text with each region's merged text in its place, and the units of
+        the result that the regions touched (each whole; the others are ours')."""
         ours = self.sides[1]
         units = ours.units
         ends = list(accumulate(map(len, units)))
         pieces = []
+        touched: list[str] = []
         pos = 0
         at = 0
         for r in regions:
             s, e = r.x0[1], r.x1[1]
             lead_unit = units[s - 1]
-            lead_start = ends[s - 1] + (s - 1) - len(lead_unit) + len(_tag(lead_unit)) - 1
+            lead_tag = lead_unit[: len(_tag(lead_unit)) - 1]
+            lead_start = ends[s - 1] + (s - 1) - len(lead_unit) + len(lead_tag)
             end = ends[e - 1] + (e - 1)
             at = merged.index(">", merged.index(f"<{_PLACEHOLDER}", at)) + 1
             if r.prev:
@@ -915,9 +921,10 @@ class _RegionMerge:
             stop = merged.index("<svgx-next" if r.next else f"</{_PLACEHOLDER}>", at)
             pieces.append(ours.text[pos:lead_start])
             pieces.append(merged[at:stop])
+            touched.extend((lead_tag + merged[at:stop]).split("<"))
             pos, at = end, stop
         pieces.append(ours.text[pos:])
-        return "".join(pieces)
+        return "".join(pieces), touched
 
 
 def _fields(conflict: Any) -> dict[str, Any]:

@@ -135,15 +135,17 @@ def merge_driver(
     for conflict in result.conflicts:
         what = "conflict" if conflict.blocking else "warning"
         print(f"svgx-sync: {name}: {what}: {_describe(conflict)}", file=sys.stderr)
-    _report_active_content(name, ours, result.merged or merged)
+    _report_active_content(name, ours, result.merged or merged, result.touched)
     return DRIVER_CLEAN if result.clean else DRIVER_CONFLICT
 
 
-def _report_active_content(name: str, ours: bytes, merged: bytes) -> None:
+def _report_active_content(
+    name: str, ours: bytes, merged: bytes, touched: list[str] | None
+) -> None:
     """One stderr line for each piece of active content the merge brought into ours
     (the files are read whole only when the text the merge changed could hold some)."""
     try:
-        if ours and not may_add_findings(decode(ours)[0], decode(merged)[0]):
+        if ours and not may_add_findings(decode(ours)[0], decode(merged)[0], touched):
             return
         found = new_findings(
             SvgDocument(ours, name=name).root if ours else None, SvgDocument(merged, name=name).root

@@ -113,7 +113,7 @@ def _merge(versions: Versions[bytes | None], file: str, *, by_regions: bool) -> 
         )
     if theirs == base:
         SvgDocument(ours, name=file)  # still refuse what we cannot read
-        return MergeResult(ours)
+        return MergeResult(ours, touched=[])
     if ours == base:
         SvgDocument(theirs, name=file)
         return MergeResult(theirs)

@@ -143,6 +143,8 @@ def reorder(m: MergeState) -> None:
             continue  # nothing to reorder
         if pkey not in O.nodes or pkey not in T.nodes or pkey in m.protected:
             continue
+        if T.nodes[pkey].children == bnode.children:
+            continue  # theirs kept these children as they were
         tkids = set(T.nodes[pkey].children)
         okids = set(O.nodes[pkey].children)
         common = [k for k in bnode.children if k in tkids and k in okids]

@@ -118,6 +118,9 @@ class MergeResult:
     merged: bytes | None
     conflicts: list[Conflict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    touched: list[str] | None = field(default=None, compare=False)
+    """When known: the units of ``merged`` (its text cut at each ``<``) that may differ
+    from ours', each whole; all the rest of it is ours' text. None: not known."""
 
     @property
     def blocking(self) -> list[Conflict]:

@@ -112,7 +112,7 @@ class Tree:
             if not len(pnode.el):
                 continue  # a leaf: nothing to key
             pkey = pnode.key
-            kids = [c for c in pnode.el if is_element(c)]
+            kids = list(pnode.el.iterchildren(etree.Element))
             keys = _child_keys(kids, pkey, base, side, unusable, alias)
             children = pnode.children
             for child, key in zip(kids, keys, strict=True):
