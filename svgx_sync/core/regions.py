@@ -951,7 +951,8 @@ def _parent_unit(side: _Side, s: int, level: int) -> int:
 
 
 def _count_ids(text: str, wanted: set[str]) -> Counter[str]:
-    return Counter(v for v in _ids_in(text) if v in wanted)
+    counts = Counter(_ids_in(text))
+    return Counter({v: counts[v] for v in wanted if v in counts})
 
 
 def _expat_check(data: bytes) -> None:
