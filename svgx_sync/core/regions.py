@@ -812,10 +812,23 @@ class _RegionMerge:
             r.next = base.deltas[y] != -1
             if (r.prev and base.units[x - 1][:1] in "!?") or (r.next and base.units[y][:1] in "!?"):
                 raise _Unknown
+            if self._same_shape(r):
+                # Nothing is inserted, removed or moved among the parent's children
+                # here: marks standing for the neighbours would change nothing.
+                r.prev = r.next = False
         for a, b in pairwise(out):
             if b.x0[0] <= a.x1[0]:
                 raise _Unknown
         return out
+
+    def _same_shape(self, r: _Region3) -> bool:
+        """Whether the three versions nest the same elements in a region and hold the
+        same ids in it, in the same order (the region's children all have ids)."""
+        shapes = [s.deltas[r.x0[k] : r.x1[k]] for k, s in enumerate(self.sides)]
+        if not shapes[0] == shapes[1] == shapes[2]:
+            return False
+        ids = [_ID_VALUE.findall(self._text(k, r)) for k in range(3)]
+        return ids[0] == ids[1] == ids[2]
 
     # -- the small documents --------------------------------------------------------------
 
