@@ -33,7 +33,7 @@ which also gives the errors. Tests compare both on random and corpus inputs.
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -650,6 +650,7 @@ class _RegionMerge:
             self.sides.append(side)
             self.windows.append(windows)
         self.merge = merge
+        self._ends: dict[tuple[int, bool], list[int]] = {}
 
     def run(self) -> tuple[bytes, list[Any], list[str], list[str]]:
         base = self.sides[0]
@@ -755,8 +756,14 @@ class _RegionMerge:
         """Base range ``[x, y)`` in version ``side``: ``(sx, sy, x, y)`` with the base
         range grown over every window of that side it touches. With ``back``, the other
         way: a range of ``side`` in base, ``(x, y, sx, sy)``."""
+        windows = self.windows[side]
+        # The windows ending before x only give the shift: start at the last of them.
+        ends = self._ends.get((side, back))
+        if ends is None:
+            ends = self._ends[side, back] = [w[1] if back else w[3] for w in windows]
+        first = bisect_left(ends, x)
         shift_x = shift_y = 0
-        for window in self.windows[side]:
+        for window in windows[max(first - 1, 0) :]:
             s0, s1, b0, b1 = (window[2], window[3], window[0], window[1]) if back else window
             if b1 < x:
                 shift_x = shift_y = s1 - b1
