@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from svgx_sync.core.active import may_add_findings, new_findings
 from svgx_sync.core.merge import Versions, merge_documents
 from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import DocumentError
+from svgx_sync.git.drivers import merge_driver
 
 HEAD = '<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink">\n'
 PLAIN = (
@@ -176,3 +178,24 @@ def test_a_merge_of_a_big_drawing_says_what_it_touched_and_nothing_it_brings_goe
         may = may_add_findings(ours.decode(), result.merged.decode(), result.touched)
         assert may or not brought, (seed, brought)
     assert answered > 10, answered
+
+
+def test_the_driver_reports_what_a_merge_of_a_big_drawing_brings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = _drawing(1200)
+    ours = base.replace(b'id="r7" x="7"', b'id="r7" x="70"')
+    theirs = base.replace(b'id="r901" x="901"', b'id="r901" onclick="alert(1)" x="901"')
+    files = [tmp_path / n for n in ("base.svg", "ours.svg", "theirs.svg")]
+    for path, data in zip(files, (base, ours, theirs), strict=True):
+        path.write_bytes(data)
+    assert merge_documents(Versions(base, ours, theirs), file="plan.svg").touched is not None
+    assert merge_driver(*files, 7, "plan.svg") == 0
+    merged = files[1].read_bytes()
+    assert b'x="70"' in merged and b'onclick="alert(1)"' in merged
+    line = merged[: merged.index(b'id="r901"')].count(b"\n") + 1
+    reported = [text for text in capsys.readouterr().err.splitlines() if "active content" in text]
+    assert reported == [
+        f"svgx-sync: plan.svg: active content (kept, served inert): line {line}: "
+        '<rect id="r901">: event handler attribute onclick'
+    ]
