@@ -21,12 +21,17 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["DELAY_S", "release", "release_soon"]
+__all__ = ["DELAY_S", "WORTH_BYTES", "release", "release_soon"]
 
 log = logging.getLogger(__name__)
 
 DELAY_S = 0.5
 """How long :func:`release_soon` waits before trimming."""
+
+WORTH_BYTES = 1 << 20
+"""A step that handled files smaller than this freed too little to trim for: a trim walks
+the whole heap (about 100 ms over the 200 MB of a thousand live documents) and holds
+malloc's locks meanwhile, so the event loop waits for it at its next allocation."""
 
 
 def _malloc_trim() -> Callable[[int], int] | None:
@@ -55,11 +60,12 @@ def release() -> bool:
     return True
 
 
-def release_soon() -> None:
+def release_soon(handled: int = WORTH_BYTES) -> None:
     """:func:`release` in :data:`DELAY_S`, in a thread of its own: once for every call
-    made until then."""
+    made until then. ``handled``: the bytes of the files the step read whole (below
+    :data:`WORTH_BYTES`, nothing is done)."""
     global _waiting
-    if _TRIM is None:
+    if _TRIM is None or handled < WORTH_BYTES:
         return
     with _lock:
         if _waiting:

@@ -116,7 +116,8 @@ class Versions:
         description = version_description(msg.description)
         version_id = self.commit_live(room, description, user_id=user_id, username=username)
         room.broadcast(P.version_created(version_id, description, user_id, room.live.seq))
-        memory.release_soon()  # the whole files and blobs it made are gone
+        # the whole files and blobs it made are gone
+        memory.release_soon(sum(doc.size_bound for doc in room.live.files.values()))
 
     def commit_live(
         self,

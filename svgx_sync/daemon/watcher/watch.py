@@ -227,8 +227,9 @@ class Watcher:
         if files:
             state.last_change = time.monotonic()
         outcomes, notices, bases = await self._judge(doc, state, live, files, old_files)
-        if files:
-            memory.release_soon()  # the versions parsed to judge them are gone
+        if files and live is not None:
+            # the versions parsed to judge them are gone
+            memory.release_soon(sum(live.files[f].size_bound for f in files if f in live.files))
         self.handled += 1
         if outcomes or messages or notices or bases:
             await self.target.publish_external(name, outcomes, messages + notices, bases)
