@@ -200,3 +200,23 @@ def test_a_batch_reaches_a_compressed_and_a_plain_connection_alike(tmp_path):
         await plain.close()
 
     run_with_daemon(tmp_path, body, compression=True)
+
+
+def test_a_presence_change_waiting_goes_out_with_the_next_batch(tmp_path, connect):
+    """A presence change is held back at most ``batch_timeout`` to be coalesced; when a
+    batch goes out meanwhile, the change goes with it (the same write) and does not wait
+    for the rest of that time. Here batch_timeout is 20 s: only the batch can bring it."""
+
+    async def body(daemon: Daemon) -> None:
+        a, b = await _two(connect, daemon)
+        await a.send(type="activity", user_id="alice", status="away")
+        await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
+        got = await b.expect("operations")
+        assert [o["op_id"] for o in got["operations"]] == ["c1"]
+        update = await b.expect("presence_update")
+        assert b.seen.index(update) == b.seen.index(got) + 1  # right after the batch
+        assert "alice" in {u["user_id"] for u in update["users"]}
+        await a.close()
+        await b.close()
+
+    run_with_daemon(tmp_path, body, batch_timeout_ms=20_000)

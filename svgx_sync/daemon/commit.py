@@ -12,7 +12,9 @@ delivered at once (join, versions, checkpoints, shutdown) call :meth:`GroupCommi
 
 A journal that fails closes its session: nothing unsynced is acknowledged. Presence is
 coalesced here too: at most one ``presence_update`` per ``batch_timeout``, and each room
-has one timer, set for its next presence timeout (nothing walks the idle rooms).
+has one timer, set for its next presence timeout (nothing walks the idle rooms). A
+presence update due within ``batch_timeout`` when a batch goes out goes in the batch's
+write instead.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from ..core import protocol as P
 from ..core.session import Outcome
@@ -169,6 +172,10 @@ class GroupCommit:
             for start in range(0, len(entries), size)
         ]
         texts.extend(P.encode(notice) for notice in batch.notices)
+        if texts:
+            presence = self._presence_along(room)
+            if presence is not None:
+                texts.append(P.encode(presence))
         for conn in room.clients:
             conn.delivered = batch.seq
         room.deliver(texts, batch.replies)  # one write per client, its acks included
@@ -182,14 +189,37 @@ class GroupCommit:
 
     def presence_flush(self, room: Room) -> None:
         """Send the room's presence changes now, then sleep until its next timeout."""
+        update = self._presence_now(room)
+        if update is not None:
+            room.broadcast(update)
+
+    def _presence_now(self, room: Room) -> dict[str, Any] | None:
+        """The room's ``presence_update`` as of now (None: nothing changed, or nobody to
+        tell), its timer set again for its next timeout."""
         room.presence_handle = None
         now = time.time()
         changed = room.presence.tick(now)
-        if changed and room.clients:
-            room.broadcast(P.presence_update(changed))
         due = room.presence.next_change(now)
         if due is not None and not room.broken:
             self._presence_in(room, due - now)
+        if not (changed and room.clients):
+            return None
+        if self.rt.loop is not None:
+            room.presence_sent = self.rt.loop.time()
+        return P.presence_update(changed)
+
+    def _presence_along(self, room: Room) -> dict[str, Any] | None:
+        """The ``presence_update`` its timer would send within ``batch_timeout``, to go in
+        the same write as a batch (one write per client, not two), unless one went out
+        less than ``batch_timeout`` ago: at most one per ``batch_timeout`` still."""
+        loop, handle = self.rt.loop, room.presence_handle
+        if loop is None or handle is None:
+            return None
+        timeout, now = self.rt.settings.batch_timeout_ms / 1000, loop.time()
+        if handle.when() - now > timeout or now - room.presence_sent < timeout:
+            return None
+        handle.cancel()
+        return self._presence_now(room)
 
     def _presence_in(self, room: Room, delay: float) -> None:
         """One presence timer per room, at the earliest time anything asks for: a room

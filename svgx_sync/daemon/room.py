@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -137,6 +138,7 @@ class Room:
         self.write_generation = 0
         self.written_generation = 0
         self.presence_handle: asyncio.TimerHandle | None = None  # the next presence timeout
+        self.presence_sent = -math.inf  # loop time of the last presence_update sent
         # checkpoint_interval_s after the first change since the last checkpoint
         self.checkpoint_handle: asyncio.TimerHandle | None = None
         self.closed = False  # closed by RoomLoader.close: its timers are not set again
