@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from corpus import readable_corpus
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
@@ -16,6 +17,7 @@ from svgx_sync.core import active
 from svgx_sync.core.active import Kind, UrlKind
 from svgx_sync.core.diff import diff_documents
 from svgx_sync.core.journal_records import OpRecord
+from svgx_sync.core.namespaces import SVG_NS
 from svgx_sync.core.ops import Operation, apply_operation, coerce_operation
 from svgx_sync.core.replay import replay_journal
 from svgx_sync.core.session import LiveDocument
@@ -693,3 +695,46 @@ def test_changes_between_versions_are_served_inert() -> None:
         "external_reference",
     }
     assert "alert" in str(changes)  # what the versions hold is not changed
+
+
+# -- a whole file read without keeping its tree ---------------------------------------------
+
+
+def _drawing_around(tag: str, attributes: dict[str, str], text: str | None) -> bytes | None:
+    """A drawing of plain groups and rects with the element somewhere in the middle."""
+    root = etree.Element("{http://www.w3.org/2000/svg}svg")
+    for i in range(40):
+        group = etree.SubElement(root, "{http://www.w3.org/2000/svg}g", id=f"g{i}")
+        for j in range(3):
+            etree.SubElement(group, "{http://www.w3.org/2000/svg}rect", x=str(j), fill="red")
+    try:
+        el = etree.SubElement(root[25][1], tag if "{" in tag else f"{{{SVG_NS}}}{tag}")
+        for key, value in attributes.items():
+            el.set(key, value)
+        el.text = text
+    except ValueError:
+        return None  # not something XML can hold
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+
+
+def test_a_file_with_active_content_is_not_served_without_its_parse() -> None:
+    for case, tag, attributes, text, _expected in ACTIVE:
+        data = _drawing_around(tag, attributes, text)
+        if data is not None:
+            assert active.served_text_read(data) is None, case
+    plain = _drawing_around("circle", {"r": "5"}, None)
+    assert plain is not None and active.served_text_read(plain) == plain.decode()
+    sheet = plain.replace(b"?>", b'?>\n<?xml-stylesheet href="s.css"?>', 1)
+    assert active.served_text_read(sheet) is None
+    assert active.served_text_read(plain[:-10]) is None
+
+
+def test_a_file_read_without_its_tree_is_served_as_its_parse_serves_it() -> None:
+    read = 0
+    for path, data, _rng in readable_corpus():
+        served, found = active.served_text(SvgDocument(data))
+        text = active.served_text_read(data)
+        if text is not None:
+            read += 1
+            assert not found and text == served, path
+    assert read > 100

@@ -348,16 +348,19 @@ def test_a_live_file_the_same_as_its_version_is_sent_inert_on_both_sides(tmp_pat
     async def body(daemon: Daemon) -> None:
         alice = await Client.connect(daemon)
         await alice.join("alice")
-        for edit in (None, "o1"):
-            if edit is not None:
+        # Served at the join; then edited live; then versioned (served before the edit).
+        for edit in (None, "o1", "version"):
+            if edit == "o1":
                 await alice.op("alice", "update", "r", {"attributes": {"width": "7"}}, edit)
+            elif edit == "version":
+                await version(alice, "Wider")
             status, answer = await get(daemon, "/api/d/doc/diff")
             assert status == 200, answer
             for side in ("from", "to"):
                 text = answer[side]["files"]["document.svg"]
                 assert 'id="r"' in text and "onclick" not in text, (side, text)
             changes = [(c["element_id"], c["kind"]) for c in answer["changes"]]
-            assert changes == ([] if edit is None else [("r", "changed")])
+            assert changes == ([("r", "changed")] if edit == "o1" else [])
         await alice.close()
 
     run_with_daemon(tmp_path, body, write_debounce_ms=0)

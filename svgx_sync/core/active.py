@@ -55,6 +55,7 @@ from .namespaces import KNOWN_PREFIXES, SVG_NS
 from .regions import changed_units
 from .spans import TOKEN
 from .svgdoc import SvgDocument
+from .xmltext import decode
 
 __all__ = [
     "ACTIVE_ELEMENTS",
@@ -76,6 +77,7 @@ __all__ = [
     "served_entry",
     "served_state",
     "served_text",
+    "served_text_read",
     "tree_findings",
     "url_kind",
 ]
@@ -580,6 +582,57 @@ def served_text(doc: SvgDocument) -> tuple[str, list[Finding]]:
         return doc.render(), []
     text = etree.tostring(inert.getroottree(), encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n", found
+
+
+_CHUNK = 1 << 20
+
+
+def served_text_read(data: bytes) -> str | None:
+    """The text of a whole file that parses (a live document's) as clients are sent it
+    when nothing in it can be active, told without keeping its tree: each element is
+    let go once judged, so a big drawing costs a fraction of its parse. None when some
+    element may hold a finding, or the bytes do not parse: :func:`served_text` of its
+    parse answers then. Asks the same questions as :func:`tree_findings`."""
+    if b"<?xml-stylesheet" in data:
+        return None
+    parser = etree.XMLPullParser(
+        events=("end",),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_blank_text=False,
+    )
+    try:
+        for start in range(0, len(data), _CHUNK):
+            parser.feed(data[start : start + _CHUNK])
+            if not _all_plain(parser):
+                return None
+        parser.close()
+    except etree.XMLSyntaxError:
+        return None
+    if not _all_plain(parser):
+        return None
+    try:
+        return decode(data)[0]
+    except DocumentError:
+        return None
+
+
+def _all_plain(parser: Any) -> bool:
+    """Whether every element the parser has finished can hold no finding; each is
+    cleared and dropped from its parent once judged."""
+    for _event, el in parser.read_events():
+        if not isinstance(el.tag, str):
+            continue
+        if _tag_may_hold(el.tag) or _keys_may_hold(tuple(el.keys())) or _values_may_hold(el):
+            return False
+        el.clear(keep_tail=True)
+        parent = el.getparent()
+        if parent is not None:
+            while el.getprevious() is not None:
+                del parent[0]
+    return True
 
 
 def served_markup(doc: SvgDocument, markup: str) -> tuple[str, list[Finding]]:
