@@ -31,7 +31,7 @@ from svgx_sync.core.external import (
     to_operations,
 )
 from svgx_sync.core.ops import EXTERNAL_USER, coerce_operation
-from svgx_sync.core.svgdoc import SvgDocument
+from svgx_sync.core.svgdoc import MAX_DEPTH, SvgDocument
 
 F = "document.svg"
 
@@ -205,6 +205,21 @@ def test_an_html_page_named_svg_does_not_join_the_document() -> None:
     page = b"<!DOCTYPE html>\n<html><head><title>Hi</title></head><body></body></html>\n"
     change = external_change(None, None, page, "page.svg")
     assert change.outcome is Outcome.REJECTED and "root element is <html>" in change.reason
+
+
+@pytest.mark.parametrize("rows", [1, 2000], ids=["small", "large"])
+def test_a_save_nested_deeper_than_a_file_may_be_is_rejected(rows: int) -> None:
+    plenty = "".join(f'<rect id="p{n}" width="1"/>\n' for n in range(rows))
+    base = f'<svg xmlns="http://www.w3.org/2000/svg">\n{plenty}</svg>\n'.encode()
+    for depth in (MAX_DEPTH, MAX_DEPTH + 1):
+        nested = "<g>" * (depth - 1) + "</g>" * (depth - 1)
+        disk = base.replace(b"</svg>", nested.encode() + b"\n</svg>")
+        saved = external_change(base, base, disk, "document.svg")
+        added = external_change(None, None, disk, "document.svg")
+        if depth <= MAX_DEPTH:
+            assert saved.outcome is Outcome.OPERATIONS and added.outcome is Outcome.FILE_ADD
+        else:
+            assert saved.outcome is added.outcome is Outcome.REJECTED, (saved, added)
 
 
 # -- saves that drop what only a version can keep --------------------------------------------

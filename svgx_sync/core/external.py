@@ -175,7 +175,8 @@ def external_change(
         return ExternalChange(
             Outcome.FILE_DELETE, file, "removed from the working tree", live_edited=live_edited
         )
-    screening = screen_svg(disk)
+    # The parse or diff below refuses a file nested deeper than a file may be.
+    screening = screen_svg(disk, nesting=False)
     if screening.verdict is Verdict.INCOMPLETE:
         return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {screening.reason}")
     if screening.verdict is Verdict.REJECTED:

@@ -74,13 +74,20 @@ _SVG_ROOT = SVG_NS + " svg"
 _START_TAG = re.compile(rb"[^>\"']*+(?:\"[^\"]*+\"[^>\"']*+|'[^']*+'[^>\"']*+)*+>")
 
 
-def screen_svg(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH) -> Screening:
-    """Judge ``data`` as an SVG file (see the module docstring)."""
+def screen_svg(
+    data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH, nesting: bool = True
+) -> Screening:
+    """Judge ``data`` as an SVG file (see the module docstring).
+
+    ``nesting=False`` leaves the nesting of a file that is otherwise an SVG file to the
+    caller, whose parse refuses one nested deeper than :data:`MAX_DEPTH` anyway (lxml
+    without ``huge_tree``): reading it from the text is a good part of the quick pass.
+    """
     if len(data) > max_bytes:
         return Screening(Verdict.REJECTED, f"larger than {max_bytes} bytes")
     if not data.strip():
         return Screening(Verdict.INCOMPLETE, "the file is empty")
-    if _plainly_svg(data, max_depth):
+    if _plainly_svg(data, max_depth if nesting else None):
         return Screening(Verdict.SVG, expat_read=True)
     parser = expat.ParserCreate(namespace_separator=" ")
     depth = 0
@@ -124,7 +131,7 @@ def screen_svg(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_
     return Screening(Verdict.SVG, expat_read=True)
 
 
-def _plainly_svg(data: bytes, max_depth: int) -> bool:
+def _plainly_svg(data: bytes, max_depth: int | None) -> bool:
     """Whether ``data`` is an SVG file, told by a pass of expat that calls back only for
     the root and a DOCTYPE, and the nesting read from the text; False means "not known"
     (the full pass, element by element, then judges it and says why).
@@ -149,6 +156,8 @@ def _plainly_svg(data: bytes, max_depth: int) -> bool:
         parser.Parse(data, True)
     except (_Refused, expat.ExpatError, ValueError):
         return False
+    if max_depth is None:
+        return True
     depth = _open_depth(data)
     return depth is not None and depth + 1 <= max_depth
 

@@ -457,9 +457,7 @@ class LiveDocument:
         base, and nothing is written back. A live file that writes exactly ``data``
         keeps its tree and takes its render as the source (nothing is parsed again)."""
         doc = self.files.get(file)
-        if doc is not None and doc.to_bytes() == data:
-            doc.commit_render()
-        else:
+        if doc is None or not doc.adopt_render(data):
             self.files[file] = SvgDocument(data, name=file)
         self.last_written[file] = data
         self.written_seq[file] = self.seq

@@ -430,12 +430,26 @@ class SvgDocument:
         if not self.dirty:
             return self.source.encode(self.encoding)
         w = writer.write(self)
+        data = w.text.encode(self.encoding)
+        self._adopt(w, data)
+        return data
+
+    def adopt_render(self, data: bytes) -> bool:
+        """:meth:`commit_render` when the render is exactly ``data`` (an outside save that
+        holds these very elements): rendered once, nothing parsed; False otherwise."""
+        if not self.dirty:
+            return self.source.encode(self.encoding) == data
+        w = writer.write(self)
+        if w.text.encode(self.encoding) != data:
+            return False
+        self._adopt(w, data)
+        return True
+
+    def _adopt(self, w: writer.Output, data: bytes) -> None:
         writer.adopt(self, w)
         self.bindings.clear()
         self.edits.clear()
-        data = w.text.encode(self.encoding)
         self.size_bound = len(data)
-        return data
 
     # -- namespaces ------------------------------------------------------------------
 
