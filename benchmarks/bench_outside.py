@@ -159,8 +159,9 @@ class Clients:
 
     async def join(self) -> None:
         for i in range(CLIENTS):
+            # No keepalive: a daemon busy with a big file for seconds must not drop them.
             ws = await websockets.connect(
-                f"ws://127.0.0.1:{self.port}", compression=None, max_size=None
+                f"ws://127.0.0.1:{self.port}", compression=None, max_size=None, ping_interval=None
             )
             await ws.send(json.dumps({"type": "join", "user_id": f"u{i}", "session_id": self.name}))
             welcome = await self.until(ws, lambda m: m["type"] == "welcome")
