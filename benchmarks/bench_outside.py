@@ -226,7 +226,8 @@ async def outside_saves(
             spy = profiler(daemon.pid, profile) if profile is not None else None
             for r in range(rounds):
                 for way in WAYS:
-                    fill = f"#c{r:02d}{WAYS.index(way):03d}"
+                    # Never the committed "#c00000": bytes git's index holds are git's own.
+                    fill = f"#e{r:02d}{WAYS.index(way):03d}"
                     samples[way].append(await _one(clients, path, data, way, fill))
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
