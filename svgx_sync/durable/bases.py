@@ -281,11 +281,12 @@ class WrittenBases:
             with self._lock:
                 entries = dict(self._entries)
             blobs: dict[str, bytes] = {}
+            shas = {path: _sha(data) for path, data in changes.items() if data is not None}
             for path, data in changes.items():
                 if data is None:
                     entries.pop(path, None)
                     continue
-                sha = _sha(data)
+                sha = shas[path]
                 old = entries.get(path, ())
                 if old and old[0].sha == sha:
                     continue
@@ -294,9 +295,8 @@ class WrittenBases:
                 blobs[sha] = data
             self._store(entries, blobs, head)
             with self._lock:
-                for path, data in changes.items():
-                    if data is not None:
-                        self._see(path, [_sha(data)])
+                for path, sha in shas.items():
+                    self._see(path, [sha])
 
     def follow(self, other: WrittenBases, disk: Mapping[str, bytes], seq: int) -> set[str]:
         """Take ``other``'s recent versions of the files whose bytes on disk are its
