@@ -179,6 +179,7 @@ class RawFile:
 
     status: int
     room: Room | None = None
+    path: str = ""  # the file's path in the session (the URL's, unquoted)
     doc: SvgDocument | None = None
     seq: int = 0
     error: str = ""
@@ -202,4 +203,4 @@ def raw_file(daemon: Daemon, session: str, path: str, principal: Principal | Non
     doc = room.live.files.get(path)
     if doc is None:
         return RawFile(404, error="not_found", message=f"{session!r} has no file {path!r}")
-    return RawFile(200, room=room, doc=doc, seq=room.live.seq)
+    return RawFile(200, room=room, path=path, doc=doc, seq=room.live.seq)

@@ -318,14 +318,14 @@ class Daemon:
             return _typed(connection, body + "\n", "application/json", found.status)
         assert found.room is not None and found.doc is not None
         gzipped = "gzip" in (headers.get("Accept-Encoding") or "")
-        kept = found.room.gzipped.get(file) if gzipped else None
+        kept = found.room.gzipped.get(found.path) if gzipped else None
         if kept is not None and kept[0] == found.seq:
             etag, payload = kept[1], kept[2]  # many joining one big drawing: compressed once
         else:
             text = found.doc.render()
             etag, payload = await asyncio.to_thread(lambda: packed(text.encode(), gzipped=gzipped))
             if gzipped:
-                found.room.gzipped[file] = (found.seq, etag, payload)
+                found.room.gzipped[found.path] = (found.seq, etag, payload)
         return raw_response(connection, payload, etag, found.seq, headers, gzipped=gzipped)
 
     def health(self) -> dict[str, Any]:

@@ -227,8 +227,9 @@ class Watcher:
         if files:
             state.last_change = time.monotonic()
         outcomes, notices, bases = await self._judge(doc, state, live, files, old_files)
-        if files and live is not None:
-            # the versions parsed to judge them are gone
+        if (outcomes or bases) and live is not None:
+            # A save was judged (an echo of our own write is not): the versions parsed
+            # for it are gone.
             memory.release_soon(sum(live.files[f].size_bound for f in files if f in live.files))
         self.handled += 1
         if outcomes or messages or notices or bases:
