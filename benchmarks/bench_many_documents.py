@@ -18,6 +18,11 @@ leaves them anywhere). Each round:
 3. **with the others**: step 1 again while they stay open; the p99 ratio to step 1.
 4. The crowd leaves; the daemon unloads the idle documents (``idle_unload_s`` = 3 s)
    before the next round.
+
+``--profile DIR`` records the daemon with py-spy (``py-spy record -r 200 -f raw``, py-spy
+must be installed) during each busy step, one file per round and step in DIR; ``--worst``
+prints when in its step each of the slowest propagations was sent, to tell a pause from a
+steady cost.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import asyncio
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +63,12 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_s(pid: int) -> float:
+    """The process's user + system CPU time so far, all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -107,11 +119,19 @@ async def presence(ws: websockets.ClientConnection, user: str, stop: asyncio.Eve
         await asyncio.sleep(1)
 
 
-async def busy(url: str, seconds: float, rate: float, tag: str) -> list[float]:
+def profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+    py_spy = Path(sys.executable).with_name("py-spy")
+    command = [str(py_spy), "record", "-r", "200", "-f", "raw", "-o", str(out), "-p", str(pid)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+async def busy(url: str, seconds: float, rate: float, tag: str, worst: int = 0) -> list[float]:
     """Propagation of ``update`` operations from one client of ``busy`` to the other."""
     sender, receiver = await join(url, f"s-{tag}", "busy"), await join(url, f"r-{tag}", "busy")
     sent: dict[str, float] = {}
     delays: list[float] = []
+    when: list[tuple[float, float]] = []  # (delay, seconds into the step it was sent)
+    began = time.perf_counter()
 
     async def receive() -> None:
         async for frame in receiver:
@@ -119,7 +139,9 @@ async def busy(url: str, seconds: float, rate: float, tag: str) -> list[float]:
             msg = orjson.loads(frame)
             for op in msg.get("operations", ()) if msg.get("type") == "operations" else ():
                 if op.get("op_id") in sent:
-                    delays.append((now - sent.pop(op["op_id"])) * 1000)
+                    at = sent.pop(op["op_id"])
+                    delays.append((now - at) * 1000)
+                    when.append((delays[-1], at - began))
 
     reader = asyncio.create_task(receive())
     drainer = asyncio.create_task(drain(sender))
@@ -141,6 +163,12 @@ async def busy(url: str, seconds: float, rate: float, tag: str) -> list[float]:
         await ws.close()
     reader.cancel()
     drainer.cancel()
+    if worst:
+        slow = sorted(when, reverse=True)[:worst]
+        print(
+            f"# {tag}: slowest (ms @ s into the step): "
+            + ", ".join(f"{d:.1f} @ {t:.2f}" for d, t in sorted(slow, key=lambda x: x[1]))
+        )
     return delays
 
 
@@ -172,6 +200,33 @@ async def crowd(url: str, documents: int) -> None:
         task.cancel()
 
 
+async def server_buckets(url: str) -> dict[float, float]:
+    """The daemon's own histogram of receipt → broadcast (``/metrics``), per bucket."""
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+
+    def read() -> dict[float, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        prefix = 'svgx_server_propagation_seconds_bucket{le="'
+        return {
+            float(line[len(prefix) :].split('"', 1)[0]): float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(prefix)
+        }
+
+    return await asyncio.get_running_loop().run_in_executor(None, read)
+
+
+def server_p99(before: dict[float, float], after: dict[float, float]) -> str:
+    """The bucket bound under which 99% of the step's operations were broadcast."""
+    counts = {le: after[le] - before.get(le, 0.0) for le in sorted(after)}
+    total = counts[float("inf")]
+    for le, n in counts.items():
+        if total and n >= 0.99 * total:
+            return f"≤ {le * 1000:g}" if le != float("inf") else "> 1000"
+    return "n/a"
+
+
 async def live_sessions(port: int) -> int:
     def read() -> int:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as r:
@@ -183,7 +238,27 @@ async def live_sessions(port: int) -> int:
 async def one_round(
     args: argparse.Namespace, url: str, proc: asyncio.subprocess.Process, n: int
 ) -> tuple[list[float], list[float]]:
-    alone = await busy(url, args.seconds, args.rate, f"alone{n}")
+    def step(name: str) -> subprocess.Popen[bytes] | None:
+        if args.profile is None:
+            return None
+        args.profile.mkdir(parents=True, exist_ok=True)
+        return profiler(proc.pid, args.profile / f"round{n}-{name}.txt")
+
+    def done(spy: subprocess.Popen[bytes] | None) -> None:
+        if spy is not None:
+            spy.send_signal(2)  # py-spy writes its profile on SIGINT
+            spy.wait(30)
+
+    spy, cpu0, t0, h0 = (
+        step("alone"),
+        cpu_s(proc.pid),
+        time.perf_counter(),
+        await server_buckets(url),
+    )
+    alone = await busy(url, args.seconds, args.rate, f"alone{n}", args.worst)
+    cpu_alone = (cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)
+    server_alone = server_p99(h0, await server_buckets(url))
+    done(spy)
     before = rss_mb(proc.pid)
     opened = time.perf_counter()
     others = await asyncio.create_subprocess_exec(
@@ -197,7 +272,16 @@ async def one_round(
     open_s = time.perf_counter() - opened
     await asyncio.sleep(3)
     after = rss_mb(proc.pid)
-    crowded = await busy(url, args.seconds, args.rate, f"crowded{n}")
+    spy, cpu0, t0, h0 = (
+        step("crowded"),
+        cpu_s(proc.pid),
+        time.perf_counter(),
+        await server_buckets(url),
+    )
+    crowded = await busy(url, args.seconds, args.rate, f"crowded{n}", args.worst)
+    cpu_crowded = (cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)
+    server_crowded = server_p99(h0, await server_buckets(url))
+    done(spy)
     others.stdin.close()
     await others.wait()
     port = int(url.rsplit(":", 1)[1].split("/")[0])
@@ -212,10 +296,16 @@ async def one_round(
     print(f"| per live idle document | {(after - before) * 1024 / args.documents:.1f} KB |")
     print(f"| after they unloaded | {rss_mb(proc.pid):.1f} |")
     print()
-    print("| busy document | operations | propagation median ms | p99 ms |")
-    print("|---|---|---|---|")
-    print(line("alone (floor)", alone))
-    print(line(f"beside {args.documents} live documents", crowded))
+    print(
+        "| busy document | operations | propagation median ms | p99 ms | daemon CPU %"
+        " | in the daemon, p99 ms |"
+    )
+    print("|---|---|---|---|---|---|")
+    print(line("alone (floor)", alone) + f" {100 * cpu_alone:.0f} | {server_alone} |")
+    print(
+        line(f"beside {args.documents} live documents", crowded)
+        + f" {100 * cpu_crowded:.0f} | {server_crowded} |"
+    )
     print(f"\np99 ratio: {pct(crowded, 0.99) / pct(alone, 0.99):.2f}")
     return alone, crowded
 
@@ -267,6 +357,10 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50, help="busy operations per second")
     parser.add_argument(
         "--no-pin", dest="pin", action="store_false", help="leave the processes on every CPU"
+    )
+    parser.add_argument("--profile", type=Path, help="folder for py-spy's raw profiles")
+    parser.add_argument(
+        "--worst", type=int, default=0, help="print the N slowest propagations of each step"
     )
     parser.add_argument("--crowd", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
