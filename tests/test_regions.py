@@ -11,15 +11,17 @@ byte-level damage.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from corpus import CORPUS, readable_corpus
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from svgx_sync.core import diff, merge
+from svgx_sync.core import diff, merge, regions
 from svgx_sync.core.merge import Versions
 from svgx_sync.core.regions import regions_diff, regions_merge
 from svgx_sync.core.svgdoc import SvgDocument, is_element
@@ -381,3 +383,91 @@ def test_merge_agrees_over_the_corpus() -> None:
     )
     assert checked > 1000
     assert answered > 10
+
+
+_VALUE = re.compile(r"""(\s)(x|y|fill|class|r)(=)"([^"]*)\"""")
+_WRITES = [
+    ' {k}="7"',
+    " {k}='7'",
+    ' {k} = "7"',
+    '  {k}="7"',
+    ' {k}="a&amp;b"',
+    ' {k}="a&#10;b"',
+    ' {k}="a\nb"',
+    ' {k}="a\tb"',
+    ' {k}="url(#e3)"',
+    ' {k}="#e1"',
+    ' {k}=""',
+    ' {k}="a>b"',
+    ' href="#e2"',
+    ' style="fill: red"',
+    ' {k}="7" stroke="red"',
+    "",
+]
+
+
+def rewrite(data: bytes, rng: random.Random, edits: int) -> bytes:
+    """``edits`` attribute values rewritten in the text, as another program might:
+    plain values, other quotes or spacing, references, entities, breaks."""
+    text = data.decode()
+    found = list(_VALUE.finditer(text))
+    for match in sorted(rng.sample(found, min(edits, len(found))), key=lambda m: -m.start()):
+        write = rng.choice(_WRITES).format(k=match.group(2))
+        text = text[: match.start()] + write + text[match.end() :]
+    return text.encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(0, 6), st.integers(1, 10), st.booleans())
+def test_merge_agrees_where_theirs_rewrote_attribute_values(
+    seed: int, ours_edits: int, theirs_edits: int, refs: bool
+) -> None:
+    # Where ours left a region as base has it and theirs only changed attribute values,
+    # the merge by regions takes theirs' text: only right where the complete merge
+    # writes exactly that.
+    rng = random.Random(seed)
+    base = plan(rng.randrange(20, 200), rng, ids=rng.choice([1.0, 0.9]), refs=0.1 * refs)
+    ours = edit(base, rng, ours_edits, gentle=True) if ours_edits else base
+    theirs = rewrite(base, rng, theirs_edits)
+    check_merge(base, ours, theirs)
+    check_merge(base, theirs, ours)
+
+
+def test_merge_takes_theirs_plain_attribute_values() -> None:
+    text = plan(400, random.Random(5)).decode()
+    rects = re.findall(r'<rect id="e\d+" x="\d+"', text)
+    a, b, c = rects[3], rects[150], rects[300]
+    theirs = text.replace(a, a[:-1] + '0"').replace(b, b[:-1] + '>1"')
+    ours = text.replace(c, c[:-1] + '9"')
+    versions = text.encode(), ours.encode(), theirs.encode()
+    assert check_merge(*versions)
+    merged = merge_quick(*versions)[0].decode()
+    assert a[:-1] + '0"' in merged and b[:-1] + '>1"' in merged and c[:-1] + '9"' in merged
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "alike"),
+    [
+        ('rect id="a" x="1"/>\n', 'rect id="a" x="2"/>\n', True),
+        ('rect id="a" x="1">', "rect id='a' x=\"2\">", False),  # the id's quotes
+        ('rect id="a" x="1"/>', "rect id=\"a\" x='2'/>", False),  # the value's quotes
+        ('rect id="a" x="1"/>', 'rect id="a" x = "2"/>', False),
+        ('rect id="a" x="1"/>', 'rect id="a" x="2" />', False),
+        ('rect id="a" x="1"/>', 'rect id="a" x="1" y="2"/>', False),
+        ('rect id="a" x="1"/>\n', 'rect id="a" x="2"/>\n  ', False),  # the text after
+        ('rect x="1"/>', 'rect x="2"/>', False),  # no id
+        ('rect id="a" x="1"/>', 'rect id="b" x="1"/>', False),
+        ('rect id="a" x="1"/>', 'rect id="a" x="&amp;"/>', False),
+        ('rect id="a" x="&amp;"/>', 'rect id="a" x="1"/>', False),
+        ('rect id="a" x="1"/>', 'rect id="a" x="a\nb"/>', False),
+        ('rect id="a" fill="red"/>', 'rect id="a" fill="url(#g)"/>', False),
+        ('rect id="a" fill="url(#g)"/>', 'rect id="a" fill="red"/>', True),
+        ('use id="a" href="#b"/>', 'use id="a" href="#c"/>', False),
+        ('rect id="a" style="fill:red"/>', 'rect id="a" style="fill: red"/>', False),
+        ('rect id="a" xlink:title="1"/>', 'rect id="a" xlink:title="2"/>', False),
+        ('svgx:constraint id="a" x="1"/>', 'svgx:constraint id="a" x="2"/>', False),
+        ("/g>", "/g>", False),  # not a start tag
+    ],
+)
+def test_values_only(a: str, b: str, alike: bool) -> None:
+    assert regions._values_only(a, b) is alike

@@ -37,7 +37,8 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate, chain, pairwise
+from itertools import accumulate, chain, compress, count, pairwise
+from operator import ne
 from typing import TYPE_CHECKING, Any, Protocol
 from xml.parsers import expat
 
@@ -212,14 +213,18 @@ def _tag(unit: str) -> str:
 
 
 def _common(a: list[str], i: int, b: list[str], j: int) -> int:
-    """How many units are equal from ``a[i]`` and ``b[j]`` on."""
+    """How many units are equal from ``a[i]`` and ``b[j]`` on: compared pairwise at C
+    speed, over growing slices (most runs between differences are short)."""
     n = 0
     limit = min(len(a) - i, len(b) - j)
-    step = 512
-    while step:
-        while n + step <= limit and a[i + n : i + n + step] == b[j + n : j + n + step]:
-            n += step
-        step //= 8
+    step = 64
+    while n < limit:
+        m = min(step, limit - n)
+        k = next(compress(count(), map(ne, a[i + n : i + n + m], b[j + n : j + n + m])), m)
+        n += k
+        if k < m:
+            break
+        step = min(step * 4, 4096)
     return n
 
 
@@ -599,6 +604,7 @@ class _Region3:
     parent: int = 0  # the parent's start-tag unit in base
     prev: bool = False  # the parent has children before the region
     next: bool = False  # and after it
+    same: bool = False  # the three versions nest the same elements, with the same ids
 
 
 def regions_merge(
@@ -610,7 +616,8 @@ def regions_merge(
     each ``<``) that the merge touched (the others are ours'); or None when only the
     complete merge can tell. The complete merge (``merge``, which may edit ours'
     document) runs on small documents of the regions where the versions differ, each
-    version's a different one; ours' text is kept everywhere else."""
+    version's a different one; ours' text is kept everywhere else, and theirs' where it
+    only changed plain attribute values ours left as base has them."""
     try:
         return _RegionMerge(versions, merge).run()
     except (_Unknown, DocumentError):
@@ -670,28 +677,43 @@ class _RegionMerge:
         # Where theirs has base's text the merge keeps ours' (theirs changed nothing
         # there): only the other regions are merged; the ids of these are read from the
         # text, to be checked with the rest.
+        # Where theirs only set plain attributes ours left as base has them, the merge
+        # gives theirs' text (see _taken): that is taken, unread, like ours' above.
         regions: list[_Region3] = []
         kept: list[_Region3] = []
+        taken: list[_Region3] = []
         for r in self._regions():
-            (regions if self._theirs_changed(r) else kept).append(r)
-        if not regions:
+            if not self._theirs_changed(r):
+                kept.append(r)
+            else:
+                (taken if self._taken(r) else regions).append(r)
+        if not regions and not taken:
             raise _Unknown
-        if kept:
-            # Ours' text there is kept unread: it must be XML all the same, and hold
-            # what the small documents would have been refused for nowhere.
-            _expat_check(self._small(1, kept, head, name.group(1)).encode())
-            for r in kept:
-                self._check_kept(0, r)
-                self._check_kept(1, r)
+        for k, unread in ((1, kept), (2, taken)):
+            if unread:
+                # Kept unread: it must be XML all the same, and hold what the small
+                # documents would have been refused for nowhere.
+                _expat_check(self._small(k, unread, head, name.group(1)).encode())
+                for r in unread:
+                    self._check_kept(0, r)
+                    self._check_kept(k, r)
         smalls = [self._small(k, regions, head, name.group(1)) for k in range(3)]
         docs = [SvgDocument(s.encode(), name=f"v{k}") for k, s in enumerate(smalls)]
         ids = [_region_ids(doc, len(regions), neighbours=True) for doc in docs]
         kept_base, kept_ours = (self._text_ids(k, kept, len(regions)) for k in (0, 1))
-        texts = [kept_base, kept_ours, kept_base]
+        # Taken regions hold the same ids in every version (_same_shape).
+        taken_ids = self._text_ids(0, taken, len(regions) + len(kept))
+        texts = [{**t, **taken_ids} for t in (kept_base, kept_ours)]
+        if any(
+            len(t) != len(k) + len(taken_ids)
+            for t, k in zip(texts, (kept_base, kept_ours), strict=True)
+        ):
+            raise _Unknown  # an id in a kept region and in a taken one
+        texts.append(texts[0])
         every = [{**i, **k} for i, k in zip(ids, texts, strict=True)]
         if any(len(e) != len(i) + len(k) for e, i, k in zip(every, ids, texts, strict=True)):
             raise _Unknown  # an id in a merged region and in a kept one
-        inside = smalls[0] + "".join(self._text(0, r) for r in kept)
+        inside = smalls[0] + "".join(self._text(0, r) for r in (*kept, *taken))
         self._check_ids(every, inside, head)
         places = _places(docs[0])
         if _moved(places, docs[1]) or _moved(places, docs[2]):
@@ -699,16 +721,18 @@ class _RegionMerge:
         refers = self._outside_refers(regions)
         if set(kept_base) - set(kept_ours) and (refers or any(map(_may_refer, smalls[1:]))):
             raise _Unknown  # ours deleted an element that something could refer to
-        result = self.merge(*docs)  # edits docs[1]
-        if result.merged is None or result.notes:
-            raise _Unknown
-        merged = result.merged.decode()
-        if not merged.startswith(head):
-            raise _Unknown
-        conflicts = [self._conflict(c, regions, head) for c in result.conflicts]
-        if refers and set().union(*ids) - set(docs[1].ids):
-            raise _Unknown  # a reference outside the regions could be left dangling
-        text, touched = self._splice(merged, regions)
+        merged, conflicts = "", []
+        if regions:
+            result = self.merge(*docs)  # edits docs[1]
+            if result.merged is None or result.notes:
+                raise _Unknown
+            merged = result.merged.decode()
+            if not merged.startswith(head):
+                raise _Unknown
+            conflicts = [self._conflict(c, regions, head) for c in result.conflicts]
+            if refers and set().union(*ids) - set(docs[1].ids):
+                raise _Unknown  # a reference outside the regions could be left dangling
+        text, touched = self._splice(merged, regions, taken)
         return text.encode(self.encoding), conflicts, [], touched
 
     def _theirs_changed(self, r: _Region3) -> bool:
@@ -716,6 +740,27 @@ class _RegionMerge:
         if r.x1[2] - r.x0[2] != r.x1[0] - r.x0[0]:
             return True
         return base.units[r.x0[0] - 1 : r.x1[0]] != theirs.units[r.x0[2] - 1 : r.x1[2]]
+
+    def _taken(self, r: _Region3) -> bool:
+        """Whether the complete merge gives theirs' text of a region: ours has base's
+        text there, and theirs changed only values of plain attributes (see
+        :func:`_values_only`) of elements with ids, nesting the same elements. Those
+        edits the merge makes on ours, whose writer rewrites just the changed values,
+        escaped (which leaves a plain value as it is): theirs' text, byte for byte."""
+        if not r.same:
+            return False
+        base, ours, theirs = self.sides
+        b0, b1, t0 = r.x0[0], r.x1[0], r.x0[2]
+        lead = base.units[b0 - 1]
+        if (
+            ours.units[r.x0[1] - 1 : r.x1[1]] != base.units[b0 - 1 : b1]
+            or theirs.units[t0 - 1] != lead
+        ):
+            return False
+        return all(
+            a == b or _values_only(a, b)
+            for a, b in zip(base.units[b0:b1], theirs.units[t0 : r.x1[2]], strict=True)
+        )
 
     def _check_kept(self, k: int, r: _Region3) -> None:
         """Refuse, in version ``k``'s text of a region, what :func:`_region_ids` refuses
@@ -823,6 +868,7 @@ class _RegionMerge:
                 # Nothing is inserted, removed or moved among the parent's children
                 # here: marks standing for the neighbours would change nothing.
                 r.prev = r.next = False
+                r.same = True
         for a, b in pairwise(out):
             if b.x0[0] <= a.x1[0]:
                 raise _Unknown
@@ -919,9 +965,12 @@ class _RegionMerge:
             raise _Unknown
         return ident
 
-    def _splice(self, merged: str, regions: list[_Region3]) -> tuple[str, list[str]]:
-        """Ours' text with each region's merged text in its place, and the units of
-        the result that the regions touched (each whole; the others are ours')."""
+    def _splice(
+        self, merged: str, regions: list[_Region3], taken: list[_Region3]
+    ) -> tuple[str, list[str]]:
+        """Ours' text with each region's merged text in its place (theirs' text for the
+        ``taken`` ones), and the units of the result that the regions touched (each
+        whole; the others are ours')."""
         ours = self.sides[1]
         units = ours.units
         ends = list(accumulate(map(len, units)))
@@ -929,22 +978,67 @@ class _RegionMerge:
         touched: list[str] = []
         pos = 0
         at = 0
-        for r in regions:
+        marked = dict.fromkeys(map(id, regions))
+        for r in sorted((*regions, *taken), key=lambda r: r.x0[1]):
             s, e = r.x0[1], r.x1[1]
             lead_unit = units[s - 1]
             lead_tag = lead_unit[: len(_tag(lead_unit)) - 1]
             lead_start = ends[s - 1] + (s - 1) - len(lead_unit) + len(lead_tag)
             end = ends[e - 1] + (e - 1)
-            at = merged.index(">", merged.index(f"<{_PLACEHOLDER}", at)) + 1
-            if r.prev:
-                at = merged.index("/>", merged.index("<svgx-prev", at)) + 2
-            stop = merged.index("<svgx-next" if r.next else f"</{_PLACEHOLDER}>", at)
+            if id(r) in marked:
+                at = merged.index(">", merged.index(f"<{_PLACEHOLDER}", at)) + 1
+                if r.prev:
+                    at = merged.index("/>", merged.index("<svgx-prev", at)) + 2
+                stop = merged.index("<svgx-next" if r.next else f"</{_PLACEHOLDER}>", at)
+                piece = merged[at:stop]
+                at = stop
+            else:
+                piece = _text_part(lead_unit)
+                if e > s:
+                    piece += "<" + self._text(2, r)
             pieces.append(ours.text[pos:lead_start])
-            pieces.append(merged[at:stop])
-            touched.extend((lead_tag + merged[at:stop]).split("<"))
-            pos, at = end, stop
+            pieces.append(piece)
+            touched.extend((lead_tag + piece).split("<"))
+            pos = end
         pieces.append(ours.text[pos:])
         return "".join(pieces), touched
+
+
+def _values_only(a: str, b: str) -> bool:
+    """Whether units ``a`` and ``b`` are start tags of one element with an id, written
+    alike but for the values of some attributes, each plain in both (no reference, no
+    ``&``, ``<``, tab or line break: read as written, written back as read) and none
+    that the merge reads apart from its value (``id``, ``style``, ``href``, a prefixed
+    name, a declaration); and with the same text after them."""
+    if a[:1] in "/!?" or "constraint" in a or "constraint" in b:
+        return False
+    tag_a, tag_b = _tag(a), _tag(b)
+    if a[len(tag_a) - 1 :] != b[len(tag_b) - 1 :]:
+        return False
+    name = _NAME.match(tag_a)
+    if name is None or ":" in name.group(1) or not tag_b.startswith(name.group()):
+        return False
+    pos_a = pos_b = name.end()
+    has_id = False
+    for x, y in zip(ATTR.finditer(tag_a, pos_a), ATTR.finditer(tag_b, pos_b), strict=False):
+        if x.start() != pos_a or y.start() != pos_b:
+            return False
+        pos_a, pos_b = x.end(), y.end()
+        qname = x.group(2)
+        has_id = has_id or qname == "id"
+        if x.group() == y.group():
+            continue
+        if x.group(1, 2, 3) != y.group(1, 2, 3) or (x.group(4) is None) != (y.group(4) is None):
+            return False
+        if qname in ("id", "style", "href") or ":" in qname or qname.startswith("xmlns"):
+            return False
+        values = (x.group(4) or x.group(5) or "", y.group(4) or y.group(5) or "")
+        if any(_UNPLAIN.search(v) for v in values) or "url(" in values[1]:
+            return False
+    return has_id and tag_a[pos_a:] == tag_b[pos_b:]
+
+
+_UNPLAIN = re.compile("[&<\t\n\r]")
 
 
 def _fields(conflict: Any) -> dict[str, Any]:
