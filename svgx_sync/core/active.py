@@ -266,20 +266,29 @@ def _wire_name(name: str | None, *, element: bool = False) -> str:
 
 def is_active_element(tag: Any) -> bool:
     """Whether an element with this tag is active content itself."""
-    return isinstance(tag, str) and _local(tag).lower() in ACTIVE_ELEMENTS
+    return isinstance(tag, str) and _active_tag(tag)
+
+
+@lru_cache(maxsize=4096)
+def _active_tag(tag: str) -> bool:
+    """A drawing has few tags, and each ancestor of every edit is asked about its own."""
+    return _local(tag).lower() in ACTIVE_ELEMENTS
 
 
 def _attribute_findings(
     tag: str, key: str, value: str, element_id: str | None, line: int | None
 ) -> list[Finding]:
-    local_tag = _local(tag).lower()
     name = _local(key).lower()
+    if name.startswith("on"):
+        return [Finding(Kind.EVENT_HANDLER, tag, key, element_id, value, line)]
+    if name not in _LINKS and not _MAY_MATTER.search(value):
+        return []  # the common case, decided by one scan of the value
+
+    local_tag = _local(tag).lower()
 
     def found(kind: Kind, active: str | None = value) -> Finding:
         return Finding(kind, tag, key, element_id, active, line)
 
-    if name.startswith("on"):
-        return [found(Kind.EVENT_HANDLER)]
     may_hold_css = _may_hold_css(value)
     if name not in _LINKS and not may_hold_css and not _may_run(value):
         return []  # the common case, decided without reading the value as a URL
@@ -298,6 +307,10 @@ def _attribute_findings(
         out.extend(found(hit.kind, hit.value) for hit in css_findings(value))
     return out
 
+
+# Every CSS marker below holds a backslash, "(" or "@", and a URL that _may_run looks for
+# a colon: a value with none of the four is neither.
+_MAY_MATTER = re.compile(r"[\\(@:]")
 
 # CSS can only load or import through one of these (an escape can spell any of them).
 _CSS_MARKERS = re.compile(r"\\|url\(|image-set\(|image\(|cross-fade\(|src\(|@import", re.I)
@@ -766,6 +779,9 @@ def _served_attributes(
         if css:
             hits = css_findings(text)
             flagged = [Finding(h.kind, tag, "style", ident, h.value) for h in hits]
+        elif not _tag_may_hold(tag):
+            # A plain element's findings are its attributes' own (element_findings).
+            flagged = _attribute_findings(tag, name, text, ident, None)
         else:
             flagged = [
                 f
