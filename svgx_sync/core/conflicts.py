@@ -82,6 +82,7 @@ class Verdict:
     reason: str | None = None
     current_state: dict[str, Any] | None = None
     prelude: list[tuple[Operation, list[Operation]]] = field(default_factory=list)
+    touched: dict[str, dict[str, Any]] | None = None  # footprint(inverse), when known
 
 
 @dataclass(slots=True)
@@ -113,9 +114,17 @@ class ConflictBook:
     detected: int = 0
     resolved: int = 0
 
-    def record(self, seq: int, op: Operation, inverse: list[Operation]) -> None:
-        """Remember an applied operation (called by the session once it has its seq)."""
-        for element_id, before in footprint(inverse).items():
+    def record(
+        self,
+        seq: int,
+        op: Operation,
+        inverse: list[Operation],
+        touched: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Remember an applied operation (called by the session once it has its seq);
+        ``touched`` is ``footprint(inverse)`` when the caller has it already. Each
+        element's touches are kept in ``seq`` order: ``seq`` only grows."""
+        for element_id, before in (footprint(inverse) if touched is None else touched).items():
             touches = self.history.setdefault(element_id, [])
             touches.append(Touch(seq, op.user_id, op.op_id, op.timestamp, before))
             if len(touches) > HISTORY_PER_ELEMENT:
@@ -212,12 +221,15 @@ def _later(
 ) -> list[Touch]:
     """The touches after ``base_seq`` by someone else: another user, or (when
     ``own_after`` is given) the same user at or before ``own_after``, an earlier change
-    of another program the sender stands for with it."""
+    of another program the sender stands for with it. ``touches`` are in ``seq`` order
+    (:meth:`ConflictBook.record`), so only those after ``base_seq`` are read."""
+    start = len(touches)
+    while start and touches[start - 1].seq > base_seq:
+        start -= 1
     return [
         t
-        for t in touches
-        if t.seq > base_seq
-        and (t.user_id != user_id or (own_after is not None and t.seq <= own_after))
+        for t in touches[start:]
+        if t.user_id != user_id or (own_after is not None and t.seq <= own_after)
     ]
 
 
@@ -258,7 +270,7 @@ def arbitrate(
     touched = footprint(inverse)
     clashes = _clashes(book, touched, doomed, base_seq, op.user_id, own_after)
     if not clashes:
-        return Verdict("applied", op, inverse)
+        return Verdict("applied", op, inverse, touched=touched)
     records = [
         _clash_record(doc, op, clash, touched, file=file, strategy=strategy)
         for clash in _unique(clashes)

@@ -378,8 +378,11 @@ def _scalar(value: Any, what: str) -> str:
     raise OperationError(f"{what} must be a string, a number or a list of them")
 
 
+_ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$")
+
+
 def _check_attribute(name: str, value: str | None) -> None:
-    if not re.match(r"^[A-Za-z_][\w.\-]*(:[A-Za-z_][\w.\-]*)?$", name):
+    if not _ATTRIBUTE_NAME.match(name):
         raise OperationError(f"invalid attribute name {name!r}")
     if name == "id" and value == "":
         raise OperationError("an id must not be empty; leave it out, or set it to null")
@@ -794,7 +797,7 @@ def _set_content(edit: _Edit, el: Any, data: Mapping[str, Any]) -> None:
     # Every name is resolved before the first attribute is set: an unknown prefix must
     # not leave behind the declaration an earlier attribute brought in.
     named = [
-        (attribute_key(doc, el, name, bindings), name, value)
+        (attribute_key(doc, el, name, bindings) if ":" in name else name, name, value)
         for name, value in dict(data.get("attributes") or {}).items()
     ]
     for key, name, value in named:

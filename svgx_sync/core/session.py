@@ -89,6 +89,9 @@ class Outcome:
         return self.ack.seq
 
 
+_UNANSWERED = Ack(None, None, "applied")  # an outcome's ack until its own is made
+
+
 def document_key(name: str, branch: str) -> str:
     return f"{name}@{branch}"
 
@@ -222,12 +225,11 @@ class LiveDocument:
             own_after=own_after,
             screen=not outside,
         )
-        outcome = Outcome(
-            verdict.status, Ack(None, None, verdict.status), conflicts=list(verdict.conflicts)
-        )
+        outcome = Outcome(verdict.status, _UNANSWERED, conflicts=list(verdict.conflicts))
         if verdict.status == "applied" and verdict.effective is not None:
-            for applied, inverse in [*verdict.prelude, (verdict.effective, verdict.inverse)]:
+            for applied, inverse in verdict.prelude:
                 self._number(applied, inverse, outcome)
+            self._number(verdict.effective, verdict.inverse, outcome, verdict.touched)
         outcome.ack = self._answer(op, file, verdict, outcome.entries)
         if verdict.conflicts:
             outcome.journal.append(self.conflict_record(verdict.conflicts))
@@ -256,15 +258,21 @@ class LiveDocument:
             verdict.status,
             reason=verdict.reason or None,
             current_state=None if state is None else active.served_state(self.files[file], state),
-            conflict_ids=tuple(c.conflict_id for c in verdict.conflicts),
+            conflict_ids=tuple([c.conflict_id for c in verdict.conflicts]),
         )
 
-    def _number(self, op: Operation, inverse: list[Operation], outcome: Outcome) -> None:
+    def _number(
+        self,
+        op: Operation,
+        inverse: list[Operation],
+        outcome: Outcome,
+        touched: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.seq += 1
         if op.op_id is None:
             # Deterministic, so replay gives the same id; "auto-" ids are never resent.
             op = replaced(op, op_id=f"auto-{self.seq}")
-        self.book.record(self.seq, op, inverse)
+        self.book.record(self.seq, op, inverse, touched)
         self.dirty.add(op.file or self.default_file)
         self._keep(op_wire(self.seq, op), outcome)
 
