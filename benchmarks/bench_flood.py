@@ -1,7 +1,9 @@
-"""A normal client's ack latency while another client floods operations: median and p99
-in ms with nobody flooding (the floor), with a flood under the default operation rate
-(``ops_per_second``/``ops_burst``), and with the rate limit lifted (as before there was
-one). The daemon runs in its own process, both clients in this one.
+"""A normal client's ack latency while another client floods operations open-loop (as fast
+as its socket takes them): median and p99 in ms with nobody flooding (the floor), with a
+flood under the defaults (a window of ``max_unanswered_ops`` operations unanswered per
+connection, no cap on the rate), and with the window lifted (as before there was one);
+beside each, the flood's ops/s sent and how many of them were refused. The daemon runs
+in its own process, both clients in this one.
 
     .venv/bin/python benchmarks/bench_flood.py --seconds 5 --rounds 2
 """
@@ -20,7 +22,8 @@ from pathlib import Path
 
 import websockets
 
-UNLIMITED = {"SVGX_SYNC_OPS_PER_SECOND": "1000000000", "SVGX_SYNC_OPS_BURST": "1000000000"}
+NO_WINDOW = {"SVGX_SYNC_MAX_UNANSWERED_OPS": "1000000000"}
+VARIANTS = ("floor: no flood", "flood, defaults", "flood, no window")
 
 
 async def start(root: Path, env: dict[str, str]) -> tuple[asyncio.subprocess.Process, int]:
@@ -63,12 +66,16 @@ async def joined(url: str, user: str) -> websockets.ClientConnection:
     raise RuntimeError("no ack for the create")
 
 
-async def flood(ws: websockets.ClientConnection, stop: asyncio.Event) -> int:
-    """Sends as fast as the socket takes them, reading everything that comes back."""
+async def flood(ws: websockets.ClientConnection, stop: asyncio.Event) -> tuple[int, int]:
+    """Sends as fast as the socket takes them, reading everything that comes back; how
+    many it sent and how many of them were refused."""
+    refused = 0
 
     async def drain() -> None:
-        async for _ in ws:
-            pass
+        nonlocal refused
+        async for frame in ws:
+            if '"rate_limited"' in frame:
+                refused += 1
 
     reader = asyncio.create_task(drain())
     sent = 0
@@ -78,7 +85,7 @@ async def flood(ws: websockets.ClientConnection, stop: asyncio.Event) -> int:
             sent += 1
         await asyncio.sleep(0)
     reader.cancel()
-    return sent
+    return sent, refused
 
 
 async def normal(ws: websockets.ClientConnection, seconds: float, rate: float) -> list[float]:
@@ -99,8 +106,8 @@ async def normal(ws: websockets.ClientConnection, seconds: float, rate: float) -
     return latencies
 
 
-async def run(variant: str, seconds: float) -> tuple[list[float], float]:
-    env = UNLIMITED if variant == "flood, no rate limit" else {}
+async def run(variant: str, seconds: float) -> tuple[list[float], float, int]:
+    env = NO_WINDOW if variant == "flood, no window" else {}
     with tempfile.TemporaryDirectory() as root:
         proc, port = await start(Path(root), env)
         url = f"ws://127.0.0.1:{port}"
@@ -108,17 +115,17 @@ async def run(variant: str, seconds: float) -> tuple[list[float], float]:
             me = await joined(url, "normal")
             stop = asyncio.Event()
             flooding = None
-            if variant != "floor: no flood":
+            if variant != VARIANTS[0]:
                 flooder = await joined(url, "flood")
                 flooding = asyncio.create_task(flood(flooder, stop))
             await asyncio.sleep(0.5)
             latencies = await normal(me, seconds, 50)
             stop.set()
-            sent = await flooding if flooding is not None else 0
+            sent, refused = await flooding if flooding is not None else (0, 0)
         finally:
             proc.terminate()
             await proc.wait()
-    return latencies, sent / (seconds + 0.5)
+    return latencies, sent / (seconds + 0.5), refused
 
 
 def main() -> None:
@@ -129,19 +136,25 @@ def main() -> None:
     print(
         f"# a normal client at 50 ops/s, timed to its ack, {args.seconds:g} s, {args.rounds} rounds"
     )
-    print("| variant | ack p50 ms | ack p99 ms | flood sent ops/s |")
-    print("|---|---|---|---|")
-    for variant in ("floor: no flood", "flood, default rate limit", "flood, no rate limit"):
+    print("| variant | ack p50 ms | ack p99 ms | flood sent ops/s | flood refused |")
+    print("|---|---|---|---|---|")
+    for variant in VARIANTS:
         samples: list[float] = []
         rates = []
+        refusals = 0
         for _ in range(args.rounds):
-            latencies, rate = asyncio.run(run(variant, args.seconds))
+            latencies, rate, refused = asyncio.run(run(variant, args.seconds))
             samples += latencies
             rates.append(rate)
+            refusals += refused
         samples.sort()
         p99 = samples[int(len(samples) * 0.99) - 1]
         flood_rate = statistics.median(rates)
-        print(f"| {variant} | {statistics.median(samples):.2f} | {p99:.2f} | {flood_rate:.0f} |")
+        print(
+            f"| {variant} | {statistics.median(samples):.2f} | {p99:.2f} | {flood_rate:.0f}"
+            f" | {refusals} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

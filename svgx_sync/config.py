@@ -81,10 +81,15 @@ class Settings(BaseModel):
     # against its address's cap of connections waiting to join
     join_timeout_s: float = Field(default=10.0, gt=0)
     max_unjoined_per_address: int = Field(default=32, ge=1)
-    # how fast one connection may act (token buckets, core/rate.py): operations, and
-    # joins that create a document
-    ops_per_second: float = Field(default=500.0, gt=0)
+    # operations of one connection accepted and not yet answered (acked or refused): with
+    # that many waiting, the daemon reads nothing more from it until answers go out, so
+    # a fast client is slowed by TCP, never refused, and others queue behind at most this
+    max_unanswered_ops: int = Field(default=32, ge=1)
+    # an absolute cap on one connection's operations (a token bucket, core/rate.py): past
+    # ops_per_second, after a burst of ops_burst, they are refused; 0: no cap
+    ops_per_second: float = Field(default=0.0, ge=0)
     ops_burst: int = Field(default=1000, ge=1)
+    # joins of one connection that create a document (a token bucket too)
     new_documents_per_minute: float = Field(default=10.0, gt=0)
     # a client whose unsent messages pass this is closed with 1013
     max_unsent_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)

@@ -1,5 +1,6 @@
 """The daemon's limits over real sockets on loopback: a join deadline, a cap on connections
-waiting to join per address, slow consumers, operation rates and document creation."""
+waiting to join per address, slow consumers, a configured cap on operations and document
+creation (the window of unanswered operations: test_flow_control.py)."""
 
 from __future__ import annotations
 
@@ -215,11 +216,13 @@ def test_a_client_that_never_reads_is_closed_and_the_others_keep_going(tmp_path)
     run_with_daemon(tmp_path, body, max_unsent_bytes=256 * 1024)
 
 
-def test_operations_past_the_rate_are_refused_to_their_sender_and_apply_nothing(tmp_path):
+def test_operations_past_a_configured_cap_are_refused_to_their_sender_and_apply_nothing(
+    tmp_path,
+):
     async def body(daemon: Daemon) -> None:
         a, b = await joined(daemon, "alice", "bob")
         await a.op("alice", "create", "r1", {"type": "rectangle"}, "c1")
-        for i in (1, 2, 3):  # the burst is 3, and the next token is 10 s away
+        for i in (1, 2, 3):  # the cap's burst is 3, and its next token is 10 s away
             await a.send(
                 type="operation",
                 operation_type="update",

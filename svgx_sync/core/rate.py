@@ -1,4 +1,5 @@
-"""How often one connection may act: a token bucket, with the clock passed in.
+"""How often one connection may act: a token bucket, with the clock passed in (for joins
+that create documents, and for operations when ``ops_per_second`` sets a cap).
 
 A bucket holds up to ``burst`` tokens and gains ``rate`` tokens a second; each action
 takes one. A full bucket lets a client act ``burst`` times at once (pasting, undoing a

@@ -68,7 +68,7 @@ class GroupCommit:
             if not isinstance(reply, Conn):
                 room.replies.append((reply, P.conflict_resolved(out.resolved, out.seq)))
         else:
-            room.replies.append((reply, P.ack(out.ack)))
+            room.reply_later(reply, P.ack(out.ack))
         self.flush_soon(room)
 
     def flush_soon(self, room: Room) -> None:
@@ -139,6 +139,8 @@ class GroupCommit:
             room.inflight = None
         replies = [reply for batch in batches for reply in batch.replies] + room.replies
         for target, _ in replies:
+            if isinstance(target, Conn):
+                target.answered()
             send(target, P.error("journal_error", "the operation could not be stored"))
         room.replies.clear()
         for conn in list(room.clients):

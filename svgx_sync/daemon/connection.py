@@ -82,7 +82,7 @@ class Connections:
     async def run(self, transport: Transport) -> None:
         """Serve one connection, over any transport, until it closes."""
         s, now = self.rt.settings, time.monotonic()
-        ops = TokenBucket(s.ops_per_second, s.ops_burst, now)
+        ops = TokenBucket(s.ops_per_second, s.ops_burst, now) if s.ops_per_second else None
         creates = TokenBucket(s.new_documents_per_minute / 60, s.new_documents_per_minute, now)
         conn = Conn(transport, ops, creates)
         if not self._admit(conn):
@@ -90,17 +90,39 @@ class Connections:
                 pass
             return
         self.rt.conns.add(conn)
+        window, metrics = s.max_unanswered_ops, self.metrics
         try:
             async for frame in transport:
                 pause = self.on_frame(conn, frame)
-                if pause:  # over its rate: its next frame is read when a token is back
+                if pause:  # over its cap: its next frame is read when a token is back
                     await asyncio.sleep(pause)
+                waiting = conn.unanswered
+                if waiting > metrics.unanswered_peak:
+                    metrics.unanswered_peak = waiting
+                if waiting >= window:  # its window is full: read on once answers went out
+                    await self._room_for_more(conn, window)
                 if conn.deadline is not None and conn.room is not None:
                     self._waited(conn)
         finally:
             self._waited(conn)
             self.rt.conns.discard(conn)
             self.members.leave(conn)
+
+    async def _room_for_more(self, conn: Conn, window: int) -> None:
+        """Read nothing more from ``conn`` until fewer than ``window`` of its operations
+        wait for their answer: what it sends meanwhile waits in websockets' queue and
+        then in TCP, which holds the sender back, and the batch others' operations join
+        holds at most ``window`` of its operations."""
+        self.metrics.window_waits.inc()
+        while conn.unanswered >= window:
+            conn.reading = self.rt.running.create_future()
+            try:
+                await conn.reading
+            finally:
+                conn.reading = None
+        # Woken by the flush that answered it: what others sent meanwhile goes out in
+        # the next batch before this connection's next window joins one.
+        await asyncio.sleep(0)
 
     def _admit(self, conn: Conn) -> bool:
         """Give ``conn`` ``join_timeout_s`` to join, and count it against its address's cap
@@ -182,11 +204,12 @@ class Connections:
             send(conn, P.error("internal_error", text, op_id, request_id))
 
     def _within_rate(self, conn: Conn, message: Any) -> None:
-        """Refuse an operation, or a join that would create a document, past the
-        connection's rate (not counted as abuse: a client may burst by mistake)."""
+        """Refuse an operation past the connection's cap (when one is set), or a join that
+        would create a document past its rate (not counted as abuse: a client may burst
+        by mistake)."""
         s, now = self.rt.settings, time.monotonic()
         if isinstance(message, P.OperationMessage):
-            if conn.ops.take(now):
+            if conn.ops is None or conn.ops.take(now):
                 return
             raise RateLimited(
                 f"more than {s.ops_per_second:g} operations a second (bursts of"
@@ -271,7 +294,7 @@ class Connections:
             return
         if out.duplicate:
             if (out.seq or 0) > room.durable_seq or room.journal.pending:
-                room.replies.append((reply, P.ack(out.ack)))
+                room.reply_later(reply, P.ack(out.ack))
                 self.commit.flush_soon(room)
             else:
                 send(reply, P.ack(out.ack))

@@ -46,6 +46,18 @@ class Metrics:
             buckets=PROPAGATION_BUCKETS_S,
             registry=self.registry,
         )
+        self.window_waits = Counter(
+            "svgx_window_waits",
+            "Times a connection was not read with max_unanswered_ops of its operations unanswered",
+            registry=self.registry,
+        )
+        self.unanswered_peak = 0
+        """The most operations of one connection seen accepted and not yet answered."""
+        Gauge(
+            "svgx_unanswered_operations_peak",
+            "The most operations of one connection accepted and not yet answered at once",
+            registry=self.registry,
+        ).set_function(lambda: self.unanswered_peak)
         self.connections = Gauge("svgx_connections", "Open connections", registry=self.registry)
         self.rooms = Gauge("svgx_live_documents", "Live document branches", registry=self.registry)
         self.connections.set_function(connections)

@@ -53,17 +53,19 @@ class Conn:
         "errors",
         "gate",
         "ops",
+        "reading",
         "room",
         "session_id",
         "transport",
+        "unanswered",
         "user_id",
         "username",
     )
 
-    def __init__(self, transport: Transport, ops: TokenBucket, creates: TokenBucket) -> None:
+    def __init__(self, transport: Transport, ops: TokenBucket | None, creates: TokenBucket) -> None:
         self.transport = transport
         self.gate: Gate | None = None  # who it is and may do (daemon/access.py)
-        self.ops = ops  # operations it may send (settings.ops_per_second)
+        self.ops = ops  # operations it may send (settings.ops_per_second; None: no cap)
         self.creates = creates  # documents it may create (settings.new_documents_per_minute)
         self.deadline: asyncio.TimerHandle | None = None  # until its first join
         self.user_id: str | None = None
@@ -72,6 +74,21 @@ class Conn:
         self.room: Room | None = None
         self.delivered = 0
         self.errors = 0
+        # its operations waiting in a batch for their answer (settings.max_unanswered_ops),
+        # and what its reader waits on while that window is full (connection.py)
+        self.unanswered = 0
+        self.reading: asyncio.Future[None] | None = None
+
+    def answer_later(self) -> None:
+        """One of its operations waits in a batch for its answer (ack or error)."""
+        self.unanswered += 1
+
+    def answered(self) -> None:
+        """One of its operations was answered: its reader may go on."""
+        self.unanswered -= 1
+        reading = self.reading
+        if reading is not None and not reading.done():
+            reading.set_result(None)
 
 
 def send(target: Reply, message: dict[str, Any]) -> None:
@@ -212,6 +229,13 @@ class Room:
         """Something waits for the next flush: operations, replies or notices."""
         return bool(self.outgoing or self.replies or self.notices)
 
+    def reply_later(self, target: Reply, message: dict[str, Any]) -> None:
+        """Answer ``target`` with ``message`` when the next batch goes out (counted in a
+        connection's window until then)."""
+        if isinstance(target, Conn):
+            target.answer_later()
+        self.replies.append((target, message))
+
     def take(self) -> Batch:
         """What waits for the next flush, as one batch; the room's queues start empty."""
         batch = Batch(self.outgoing, self.notices, self.replies, self.received, self.live.seq)
@@ -223,10 +247,12 @@ class Room:
         replies (its acks) follow the texts in the same write."""
         own: dict[Transport, list[str]] = {}
         for target, message in replies:
-            if isinstance(target, Conn) and target in self.clients:
-                own.setdefault(target.transport, []).append(P.encode(message))
-            else:
-                send(target, message)
+            if isinstance(target, Conn):
+                target.answered()
+                if target in self.clients:
+                    own.setdefault(target.transport, []).append(P.encode(message))
+                    continue
+            send(target, message)
         deliver(
             [c.transport for c in self.clients],
             Frames(texts),
