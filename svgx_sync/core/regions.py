@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, count, pairwise
-from operator import ne
+from operator import eq, ne
 from typing import TYPE_CHECKING, Any, Protocol
 from xml.parsers import expat
 
@@ -234,7 +234,11 @@ class _Aligner:
         self._last_b: dict[str, int] | None = None
         self._last_a: dict[str, int] | None = None
 
-    def windows(self) -> list[tuple[int, int, int, int]]:
+    def windows(self, *, split: bool = False) -> list[tuple[int, int, int, int]]:
+        """The ranges ``(i, k, j, l)``: ``a[i:k]`` differs from ``b[j:l]``, and the
+        units between the ranges are equal. With ``split``, a range as long on both
+        sides is cut where its units are equal pair by pair (two edits a few units
+        apart, each nearer than the units that confirm a match, stay two ranges)."""
         a, b = self.a, self.b
         out: list[tuple[int, int, int, int]] = []
         i = j = 0
@@ -244,7 +248,15 @@ class _Aligner:
             if i == len(a) and j == len(b):
                 return out
             k, l = self._resync(i, j)
-            out.append((i, k, j, l))
+            if split and k - i == l - j > 1:
+                same = list(map(eq, a[i:k], b[j:l]))
+                t = 0
+                while t < k - i:
+                    u = same.index(True, t) if True in same[t:] else k - i
+                    out.append((i + t, i + u, j + t, j + u))
+                    t = same.index(False, u) if False in same[u:] else k - i
+            else:
+                out.append((i, k, j, l))
             i, j = k, l
 
     def _steady(self, k: int, l: int) -> bool:
@@ -647,7 +659,7 @@ class _RegionMerge:
         self.windows: list[list[tuple[int, int, int, int]]] = [[]]
         for text in texts[1:]:
             units = text.split("<")
-            windows = _Aligner(units, base.units).windows()
+            windows = _Aligner(units, base.units).windows(split=True)
             side = _cut_like(text, units, base, windows)
             for a0, a1, _b0, _b1 in windows:
                 if a1 > a0 and max(map(len, units[a0:a1])) >= MAX_VALUE:
@@ -701,15 +713,14 @@ class _RegionMerge:
         docs = [SvgDocument(s.encode(), name=f"v{k}") for k, s in enumerate(smalls)]
         ids = [_region_ids(doc, len(regions), neighbours=True) for doc in docs]
         kept_base, kept_ours = (self._text_ids(k, kept, len(regions)) for k in (0, 1))
-        # Taken regions hold the same ids in every version (_same_shape).
-        taken_ids = self._text_ids(0, taken, len(regions) + len(kept))
-        texts = [{**t, **taken_ids} for t in (kept_base, kept_ours)]
-        if any(
-            len(t) != len(k) + len(taken_ids)
-            for t, k in zip(texts, (kept_base, kept_ours), strict=True)
-        ):
+        # Ours' taken regions are base's.
+        taken_base, taken_theirs = (
+            self._text_ids(k, taken, len(regions) + len(kept)) for k in (0, 2)
+        )
+        pairs = ((kept_base, taken_base), (kept_ours, taken_base), (kept_base, taken_theirs))
+        texts = [{**a, **b} for a, b in pairs]
+        if any(len(t) != len(a) + len(b) for t, (a, b) in zip(texts, pairs, strict=True)):
             raise _Unknown  # an id in a kept region and in a taken one
-        texts.append(texts[0])
         every = [{**i, **k} for i, k in zip(ids, texts, strict=True)]
         if any(len(e) != len(i) + len(k) for e, i, k in zip(every, ids, texts, strict=True)):
             raise _Unknown  # an id in a merged region and in a kept one
@@ -719,8 +730,9 @@ class _RegionMerge:
         if _moved(places, docs[1]) or _moved(places, docs[2]):
             raise _Unknown
         refers = self._outside_refers(regions)
-        if set(kept_base) - set(kept_ours) and (refers or any(map(_may_refer, smalls[1:]))):
-            raise _Unknown  # ours deleted an element that something could refer to
+        deleted = (set(kept_base) - set(kept_ours)) | (set(taken_base) - set(taken_theirs))
+        if deleted and (refers or any(map(_may_refer, smalls[1:]))):
+            raise _Unknown  # a side deleted an element that something could refer to
         merged, conflicts = "", []
         if regions:
             result = self.merge(*docs)  # edits docs[1]
@@ -743,12 +755,11 @@ class _RegionMerge:
 
     def _taken(self, r: _Region3) -> bool:
         """Whether the complete merge gives theirs' text of a region: ours has base's
-        text there, and theirs changed only values of plain attributes (see
-        :func:`_values_only`) of elements with ids, nesting the same elements. Those
-        edits the merge makes on ours, whose writer rewrites just the changed values,
-        escaped (which leaves a plain value as it is): theirs' text, byte for byte."""
-        if not r.same:
-            return False
+        text there, and theirs either changed only values of plain attributes (see
+        :func:`_values_only`) of elements with ids, nesting the same elements, or
+        deleted one child of the parent (see :meth:`_deleted_one`). Those edits the
+        merge makes on ours, whose writer rewrites just the changed values, escaped
+        (which leaves a plain value as it is): theirs' text, byte for byte."""
         base, ours, theirs = self.sides
         b0, b1, t0 = r.x0[0], r.x1[0], r.x0[2]
         lead = base.units[b0 - 1]
@@ -757,10 +768,38 @@ class _RegionMerge:
             or theirs.units[t0 - 1] != lead
         ):
             return False
+        if not r.same:
+            return self._deleted_one(r)
         return all(
             a == b or _values_only(a, b)
             for a, b in zip(base.units[b0:b1], theirs.units[t0 : r.x1[2]], strict=True)
         )
+
+    def _deleted_one(self, r: _Region3) -> bool:
+        """Whether theirs' text of a region is base's without one child of the parent,
+        taken out as :meth:`SvgDocument.remove` takes it out (with the whitespace after
+        it; the parent's last child leaves that to the child before it), which is how
+        the merge deletes it from ours."""
+        base = self.sides[0]
+        units, level = base.units, r.level
+        b0, b1 = r.x0[0], r.x1[0]
+        want = self.sides[2].units[r.x0[2] : r.x1[2]]
+        items = []
+        j = b0
+        while j < b1:
+            k = base.after.index(level, j) + 1
+            items.append((j, k))
+            j = k
+        for n, (s, e) in enumerate(items):
+            left = units[b0:s]
+            if n == len(items) - 1 and not r.next:
+                if not n:
+                    continue  # the one before is outside the region, or there is none
+                last = left[-1]
+                left[-1] = last[: len(_tag(last)) - 1] + _text_part(units[e - 1])
+            if len(left) + b1 - e == len(want) and left + units[e:b1] == want:
+                return True
+        return False
 
     def _check_kept(self, k: int, r: _Region3) -> None:
         """Refuse, in version ``k``'s text of a region, what :func:`_region_ids` refuses
@@ -994,7 +1033,7 @@ class _RegionMerge:
                 at = stop
             else:
                 piece = _text_part(lead_unit)
-                if e > s:
+                if r.x1[2] > r.x0[2]:
                     piece += "<" + self._text(2, r)
             pieces.append(ours.text[pos:lead_start])
             pieces.append(piece)
