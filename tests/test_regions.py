@@ -471,3 +471,22 @@ def test_merge_takes_theirs_plain_attribute_values() -> None:
 )
 def test_values_only(a: str, b: str, alike: bool) -> None:
     assert regions._values_only(a, b) is alike
+
+
+@pytest.mark.parametrize(
+    "flaw",
+    [
+        "<a:b/>",  # a prefix nothing declares
+        '<e c="1" c="2"/>',  # one attribute twice
+    ],
+)
+def test_merge_declines_where_every_version_holds_what_the_parser_refuses(flaw: str) -> None:
+    # The flaw is outside every region, in all three versions: only a read of the
+    # whole base finds it, and the complete merge refuses the files.
+    text = plan(400, random.Random(2)).decode().replace("</svg>", flaw + "\n</svg>")
+    rects = re.findall(r'<rect id="e\d+" x="\d+"', text)
+    theirs = text.replace(rects[3], rects[3][:-1] + '0"')
+    ours = text.replace(rects[300], rects[300][:-1] + '9"')
+    versions = text.encode(), ours.encode(), theirs.encode()
+    assert merge_complete(*versions) is None
+    assert merge_quick(*versions) is None

@@ -39,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, count, pairwise
 from operator import eq, ne
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from xml.parsers import expat
 
 from lxml import etree
@@ -114,7 +114,10 @@ class _Side:
 
 def _cut(text: str) -> _Side:
     units = text.split("<")
-    deltas, others = _deltas(units, 0)
+    # As many ">" as units after the first: in XML each unit holds one (the end of its
+    # tag) unless another lacks it, which only a comment, CDATA section or instruction
+    # holding a "<" does, and _classify refuses that one.
+    deltas, others = _deltas(units, 0, single=text.count(">") == len(units) - 1)
     deltas[0] = 0
     return _side(text, units, deltas, others)
 
@@ -143,20 +146,27 @@ def _cut_like(
     return _side(text, units, deltas, others)
 
 
-def _deltas(units: list[str], first: int) -> tuple[list[int], list[int]]:
+def _deltas(units: list[str], first: int, *, single: bool = False) -> tuple[list[int], list[int]]:
     """The change of depth at each unit, and the units of ``others`` (numbered from
-    ``first``)."""
+    ``first``). ``single``: each unit holds one ``>``, the end of its tag, so that
+    ``/>`` in a unit ends an empty-element tag."""
     # +1 start tag, -1 end tag, 0 empty-element tag; _UNSURE: look closer (below).
-    deltas = [
-        (-1 if c == "/" else _UNSURE)
-        if (c := u[:1]) in "/!?"
-        else (
-            (0 if s[-2:-1] == "/" else 1)
-            if (s := u.rstrip())[-1:] == ">" and s.find(">") == len(s) - 1
-            else _UNSURE
-        )
-        for u in units
-    ]
+    if single:
+        deltas = [
+            (-1 if c == "/" else _UNSURE) if (c := u[:1]) in "/!?" else (0 if "/>" in u else 1)
+            for u in units
+        ]
+    else:
+        deltas = [
+            (-1 if c == "/" else _UNSURE)
+            if (c := u[:1]) in "/!?"
+            else (
+                (0 if s[-2:-1] == "/" else 1)
+                if (s := u.rstrip())[-1:] == ">" and s.find(">") == len(s) - 1
+                else _UNSURE
+            )
+            for u in units
+        ]
     others: list[int] = []
     if _UNSURE in deltas:
         for k, d in enumerate(deltas):
@@ -261,6 +271,8 @@ class _Aligner:
 
     def _steady(self, k: int, l: int) -> bool:
         a, b = self.a, self.b
+        if k < len(a) and l < len(b) and a[k] != b[l]:
+            return False
         ka, lb = a[k : k + _CONFIRM], b[l : l + _CONFIRM]
         return ka == lb and (
             len(ka) == _CONFIRM or (k + len(ka) == len(a) and l + len(lb) == len(b))
@@ -651,7 +663,7 @@ class _RegionMerge:
         texts = [text for text, _enc in decoded]
         if "<svgx-" in texts[0]:
             raise _Unknown  # could be taken for the marks of the small documents
-        _expat_check(versions[0])
+        _xml_check(versions[0])
         base = _cut(texts[0])
         if max(map(len, base.units)) >= MAX_VALUE:
             raise _Unknown
@@ -705,10 +717,11 @@ class _RegionMerge:
             if unread:
                 # Kept unread: it must be XML all the same, and hold what the small
                 # documents would have been refused for nowhere.
-                _expat_check(self._small(k, unread, head, name.group(1)).encode())
+                _xml_check(self._small(k, unread, head, name.group(1)).encode())
                 for r in unread:
                     self._check_kept(0, r)
-                    self._check_kept(k, r)
+                    if k == 1:  # theirs' taken text passes where base's does (_taken)
+                        self._check_kept(k, r)
         smalls = [self._small(k, regions, head, name.group(1)) for k in range(3)]
         docs = [SvgDocument(s.encode(), name=f"v{k}") for k, s in enumerate(smalls)]
         ids = [_region_ids(doc, len(regions), neighbours=True) for doc in docs]
@@ -809,14 +822,14 @@ class _RegionMerge:
         side = self.sides[k]
         units, after, deltas = side.units, side.after, side.deltas
         level = r.level
-        if not is_blank(_text_part(units[r.x0[k] - 1])):
+        if not _blank_after(units[r.x0[k] - 1]):
             raise _Unknown
         for j in range(r.x0[k], r.x1[k]):
             unit = units[j]
             if after[j - 1] == level:
                 if deltas[j] == -1 or unit[:1] in "!?" or _attribute(_tag(unit), "id") is None:
                     raise _Unknown
-            if after[j] == level and not is_blank(_text_part(unit)):
+            if after[j] == level and not _blank_after(unit):
                 raise _Unknown
 
     def _text(self, k: int, r: _Region3) -> str:
@@ -1084,6 +1097,15 @@ def _fields(conflict: Any) -> dict[str, Any]:
     return {name: getattr(conflict, name) for name in conflict.__dataclass_fields__}
 
 
+def _blank_after(unit: str) -> bool:
+    """Whether only whitespace follows the unit's tag (read without the tag's regex
+    when the one ``>`` of the unit ends it)."""
+    s = unit.rstrip()
+    if s[-1:] == ">" and s.find(">") == len(s) - 1:
+        return True
+    return is_blank(_text_part(unit))
+
+
 def _text_part(unit: str) -> str:
     return unit[len(_tag(unit)) - 1 :]
 
@@ -1108,13 +1130,30 @@ def _count_ids(text: str, wanted: set[str]) -> Counter[str]:
     return Counter({v: counts[v] for v in wanted if v in counts})
 
 
-def _expat_check(data: bytes) -> None:
-    """Refuse what is not XML, building nothing (lxml agrees with expat on what is)."""
-    parser = expat.ParserCreate(namespace_separator=" ")
+class _NoTree:
+    """A parser target without callbacks: lxml reads the file and builds nothing."""
+
+    def close(self) -> None:
+        return None
+
+
+def _xml_check(data: bytes) -> None:
+    """Refuse what the documents' parser refuses (libxml2, set as ``SvgDocument``'s),
+    building nothing: a well-formedness error raises, a namespace error (which only a
+    parser building a tree raises) is left in the log."""
+    parser = etree.XMLParser(
+        target=cast(Any, _NoTree()),  # the stubs' target protocol asks for every callback
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
     try:
-        parser.Parse(data, True)
-    except (expat.ExpatError, ValueError):
+        etree.fromstring(data, parser)
+    except etree.XMLSyntaxError:
         raise _Unknown from None
+    if len(parser.error_log):
+        raise _Unknown
 
 
 def _ids_in(text: str) -> list[str]:
