@@ -200,9 +200,13 @@ async def crowd(url: str, documents: int) -> None:
         task.cancel()
 
 
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1].split("/")[0])
+
+
 async def server_buckets(url: str) -> dict[float, float]:
     """The daemon's own histogram of receipt → broadcast (``/metrics``), per bucket."""
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = port_of(url)
 
     def read() -> dict[float, float]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
@@ -239,30 +243,29 @@ async def live_sessions(port: int) -> int:
     return await asyncio.get_running_loop().run_in_executor(None, read)
 
 
+async def measured(
+    args: argparse.Namespace, url: str, proc: asyncio.subprocess.Process, tag: str
+) -> tuple[list[float], float, str]:
+    """One busy step: its propagations, the daemon's CPU share over it, and the daemon's
+    own median / p99 (with a py-spy profile of it in ``--profile``)."""
+    spy = None
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+        spy = profiler(proc.pid, args.profile / f"{tag}.txt")
+    cpu0, t0, buckets = cpu_s(proc.pid), time.perf_counter(), await server_buckets(url)
+    delays = await busy(url, args.seconds, args.rate, tag, args.worst)
+    cpu = (cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)
+    server = server_line(buckets, await server_buckets(url))
+    if spy is not None:
+        spy.send_signal(2)  # py-spy writes its profile on SIGINT
+        spy.wait(30)
+    return delays, cpu, server
+
+
 async def one_round(
     args: argparse.Namespace, url: str, proc: asyncio.subprocess.Process, n: int
 ) -> tuple[list[float], list[float]]:
-    def step(name: str) -> subprocess.Popen[bytes] | None:
-        if args.profile is None:
-            return None
-        args.profile.mkdir(parents=True, exist_ok=True)
-        return profiler(proc.pid, args.profile / f"round{n}-{name}.txt")
-
-    def done(spy: subprocess.Popen[bytes] | None) -> None:
-        if spy is not None:
-            spy.send_signal(2)  # py-spy writes its profile on SIGINT
-            spy.wait(30)
-
-    spy, cpu0, t0, h0 = (
-        step("alone"),
-        cpu_s(proc.pid),
-        time.perf_counter(),
-        await server_buckets(url),
-    )
-    alone = await busy(url, args.seconds, args.rate, f"alone{n}", args.worst)
-    cpu_alone = (cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)
-    server_alone = server_line(h0, await server_buckets(url))
-    done(spy)
+    alone, cpu_alone, server_alone = await measured(args, url, proc, f"alone{n}")
     before = rss_mb(proc.pid)
     opened = time.perf_counter()
     others = await asyncio.create_subprocess_exec(
@@ -276,19 +279,10 @@ async def one_round(
     open_s = time.perf_counter() - opened
     await asyncio.sleep(3)
     after = rss_mb(proc.pid)
-    spy, cpu0, t0, h0 = (
-        step("crowded"),
-        cpu_s(proc.pid),
-        time.perf_counter(),
-        await server_buckets(url),
-    )
-    crowded = await busy(url, args.seconds, args.rate, f"crowded{n}", args.worst)
-    cpu_crowded = (cpu_s(proc.pid) - cpu0) / (time.perf_counter() - t0)
-    server_crowded = server_line(h0, await server_buckets(url))
-    done(spy)
+    crowded, cpu_crowded, server_crowded = await measured(args, url, proc, f"crowded{n}")
     others.stdin.close()
     await others.wait()
-    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    port = port_of(url)
     deadline = time.monotonic() + 120
     while await live_sessions(port) > 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.5)  # the idle documents unload (idle_unload_s)
@@ -346,8 +340,10 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
             a, c = await one_round(args, url, proc, n)
             alone += a
             crowded += c
-        print(f"\n## all rounds: p99 alone {pct(alone, 0.99):.2f} ms, beside the others ")
-        print(f"{pct(crowded, 0.99):.2f} ms; ratio {pct(crowded, 0.99) / pct(alone, 0.99):.2f}")
+        print(
+            f"\n## all rounds: p99 alone {pct(alone, 0.99):.2f} ms, beside the others"
+            f" {pct(crowded, 0.99):.2f} ms; ratio {pct(crowded, 0.99) / pct(alone, 0.99):.2f}"
+        )
     finally:
         proc.terminate()
         await proc.wait()
