@@ -283,7 +283,13 @@ def _attribute_findings(
         return [Finding(Kind.EVENT_HANDLER, tag, key, element_id, value, line)]
     if name not in _LINKS and not _MAY_MATTER.search(value):
         return []  # the common case, decided by one scan of the value
+    return _value_findings(tag, key, value, element_id, line, name)
 
+
+def _value_findings(
+    tag: str, key: str, value: str, element_id: str | None, line: int | None, name: str
+) -> list[Finding]:
+    """What an attribute's value holds (``name``: its local name, in lower case)."""
     local_tag = _local(tag).lower()
 
     def found(kind: Kind, active: str | None = value) -> Finding:
@@ -728,6 +734,8 @@ def _served_data(
     holder = None if el is None else enclosing_active(el.getparent())
     if holder is not None:
         return {}, findings_of(holder)[:1]  # inside active content: nothing of it is sent
+    if len(data) == 1 and _plain_attributes(tag, ident, data.get("attributes")):
+        return dict(data), []  # the common edit: attribute values that hold nothing
     served = dict(data)
     found: list[Finding] = []
     if isinstance(data.get("markup"), str):
@@ -762,6 +770,21 @@ def _served_data(
             found += [Finding(h.kind, tag, None, ident, h.value) for h in css_findings(text)]
             served["text"] = inert_css(text)
     return served, found
+
+
+def _plain_attributes(tag: str, ident: str | None, values: Any) -> bool:
+    """Whether ``values`` are attributes of a plain element (not active, an animation or
+    a ``<style>``) that :func:`_served_attributes` would send as they are: each a string
+    with no finding of its own, or a value that is not text (``None``, a number)."""
+    if not isinstance(values, Mapping) or _tag_may_hold(tag):
+        return False
+    for name, value in values.items():
+        if isinstance(value, str):
+            if _attribute_findings(tag, name, value, ident, None):
+                return False
+        elif isinstance(value, list):
+            return False  # joined into text first: left to the general rule
+    return True
 
 
 def _served_attributes(
