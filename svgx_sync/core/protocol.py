@@ -255,7 +255,7 @@ def op_wire(seq: int, op: Operation) -> dict[str, Any]:
     for name, value in op.__dict__.items():
         if value is not None:
             out[name] = value
-    out["operation_type"] = op.operation_type.value
+    out["operation_type"] = op.operation_type._value_
     try:
         out["data"] = orjson.loads(orjson.dumps(op.data, option=_PLAIN_JSON))
     except TypeError:  # not plain JSON (a set, a date, a key not a string, a huge int)

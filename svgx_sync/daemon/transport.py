@@ -198,10 +198,11 @@ def deliver(
     real socket."""
     rest = dict(own) if own else {}
     if frames:
+        data = frames.data
         for transport in transports:
             more = rest.pop(transport, None) if rest else None
             if more is None and type(transport) is WebSocketTransport and transport.raw:
-                transport.ws.transport.write(frames.data)
+                transport.ws.transport.write(data)
             else:
                 transport.send_frames(frames, more)
     for transport, more in rest.items():
