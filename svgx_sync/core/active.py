@@ -52,7 +52,7 @@ from lxml import etree
 
 from ..errors import DocumentError
 from .namespaces import KNOWN_PREFIXES, SVG_NS
-from .regions import changed_units
+from .regions import changed_units, well_formed
 from .spans import TOKEN
 from .svgdoc import SvgDocument
 from .xmltext import decode
@@ -78,6 +78,7 @@ __all__ = [
     "served_state",
     "served_text",
     "served_text_read",
+    "text_may_hold",
     "tree_findings",
     "url_kind",
 ]
@@ -447,6 +448,52 @@ def _values_may_hold(el: Any) -> bool:
     return _VALUES_MAY_HOLD.search("\x00".join(el.values())) is not None
 
 
+# The three questions above, asked of a whole file's text at once, lowered as the rules
+# lower names (str.lower(), which also takes the Kelvin sign to "k"). Between them they
+# match wherever the markup of an element that one of the questions would take is
+# written: a start tag naming one of _ELEMENT_RULES (any prefix), an attribute named on*,
+# href or src, a value starting (past ignored characters) with one of [jvld] and holding
+# a colon, a CSS marker anywhere; and whatever could spell what the markup does not
+# show: character references, a DTD's entities, a style sheet instruction outside the
+# elements, and the letters that re.I folds to ASCII but str.lower() does not (U+0131,
+# U+017F, and U+0130, which lowers to "i" and U+0307).
+# Text that is not markup can only match too: it costs a walk of the tree, never a
+# finding. Each pattern starts with a literal, which the regex engine looks for first.
+_TEXT_WORDS = (
+    *("\\", "&#", "<!doctype", "<!entity", "xml-stylesheet"),
+    *("image", "cross-fade(", "src(", "@import"),
+    *("\u0131", "\u017f", "\u0307"),
+)
+_TEXT_PATTERNS = [
+    re.compile(
+        r"<(?:[^\s<>/:]+:)?(?:"
+        + "|".join(sorted(_ELEMENT_RULES, key=len, reverse=True))
+        + r")(?=[\s/>])"
+    ),
+    re.compile(r"on(?<=[\s:]on)[^\s=]*\s*="),
+    re.compile(r"href(?<=[\s:]href)\s*="),
+    re.compile(r"src(?<=[\s:]src)\s*="),
+    re.compile(r"url\((?!\s*['\"]?\s*#)"),
+    re.compile(
+        r"""=\s*(?:"[{ign}]*[jvld][^":]*:|'[{ign}]*[jvld][^':]*:)""".format(
+            ign=re.escape(_IGNORED_CHARS)
+        )
+    ),
+]
+
+
+def text_may_hold(text: str) -> bool:
+    """Whether some element of the file ``text`` (well-formed markup) could hold a
+    finding, told from its text alone: False only when none of its elements would be
+    judged by :func:`findings_of`, so that a big drawing with nothing active is served
+    as it is without walking its tree (a few scans of the text instead of a Python step
+    per element)."""
+    low = text.lower()
+    return any(word in low for word in _TEXT_WORDS) or any(
+        pattern.search(low) for pattern in _TEXT_PATTERNS
+    )
+
+
 _PIECE_NAME = re.compile(r"/?([^\s/>]*)")
 _PIECE_ATTR = re.compile(r"([^\s=<>\"']+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)')")
 _FIRST_TAG = re.compile(r"<[^!?/]")
@@ -596,9 +643,12 @@ def _markup(el: Any) -> str:
 
 def served_text(doc: SvgDocument) -> tuple[str, list[Finding]]:
     """A file's text as clients are sent it: as it is, or its inert copy and the findings."""
+    text = doc.render()
+    if not text_may_hold(text):
+        return text, []
     inert, found = inert_copy(doc.root)
     if not found:
-        return doc.render(), []
+        return text, []
     text = etree.tostring(inert.getroottree(), encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + text + "\n", found
 
@@ -614,6 +664,13 @@ def served_text_read(data: bytes) -> str | None:
     parse answers then. Asks the same questions as :func:`tree_findings`."""
     if b"<?xml-stylesheet" in data:
         return None
+    try:
+        text = decode(data)[0]
+    except DocumentError:
+        return None
+    if not text_may_hold(text):
+        # Nothing to judge element by element: whether it parses is all that is left.
+        return text if well_formed(data) else None
     parser = etree.XMLPullParser(
         events=("end",),
         resolve_entities=False,
@@ -632,10 +689,7 @@ def served_text_read(data: bytes) -> str | None:
         return None
     if not _all_plain(parser):
         return None
-    try:
-        return decode(data)[0]
-    except DocumentError:
-        return None
+    return text
 
 
 def _all_plain(parser: Any) -> bool:

@@ -52,7 +52,7 @@ from .xmltext import ID_RE, decode, is_blank, is_element
 if TYPE_CHECKING:
     from .ops import Operation
 
-__all__ = ["WORTH_FROM", "changed_units", "regions_diff", "regions_merge"]
+__all__ = ["WORTH_FROM", "changed_units", "regions_diff", "regions_merge", "well_formed"]
 
 WORTH_FROM = 32 * 1024
 """Files smaller than this (in bytes) are compared whole: reading them twice costs a
@@ -1137,10 +1137,10 @@ class _NoTree:
         return None
 
 
-def _xml_check(data: bytes) -> None:
-    """Refuse what the documents' parser refuses (libxml2, set as ``SvgDocument``'s),
-    building nothing: a well-formedness error raises, a namespace error (which only a
-    parser building a tree raises) is left in the log."""
+def well_formed(data: bytes) -> bool:
+    """Whether the documents' parser (libxml2, set as ``SvgDocument``'s) reads ``data``
+    without an error, building nothing: a well-formedness error, or a namespace error
+    (which only a parser building a tree raises, and this one leaves in its log)."""
     parser = etree.XMLParser(
         target=cast(Any, _NoTree()),  # the stubs' target protocol asks for every callback
         resolve_entities=False,
@@ -1151,8 +1151,13 @@ def _xml_check(data: bytes) -> None:
     try:
         etree.fromstring(data, parser)
     except etree.XMLSyntaxError:
-        raise _Unknown from None
-    if len(parser.error_log):
+        return False
+    return not len(parser.error_log)
+
+
+def _xml_check(data: bytes) -> None:
+    """Refuse what the documents' parser refuses (:func:`well_formed`)."""
+    if not well_formed(data):
         raise _Unknown
 
 

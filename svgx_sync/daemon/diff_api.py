@@ -62,7 +62,6 @@ class Side:
     data: dict[str, bytes]
     served: dict[str, str] = field(default_factory=dict)
     files: dict[str, SvgDocument] = field(default_factory=dict)
-    session: bool = False  # the files are the live session's texts (each one parses)
 
     def to_json(self) -> dict[str, Any]:
         """The side as the answer gives it: its files as clients are sent them."""
@@ -137,7 +136,7 @@ def _read(old: Side, new: Side) -> None:
 
     A file with the same bytes on both sides has no change: it is not compared, and it
     is parsed at most once: not at all when the live session has served it as it is,
-    and when it is the session's, its tree is not kept if nothing in it can be active
+    and its tree is not kept if nothing in it can be active
     (:func:`~svgx_sync.core.active.served_text_read`): the usual diff after a version
     does not hold a big drawing twice."""
     differ = {p for p in old.data.keys() | new.data.keys() if old.data.get(p) != new.data.get(p)}
@@ -149,7 +148,7 @@ def _read(old: Side, new: Side) -> None:
                     side.served[path] = active.served_text(doc)[0]
             elif path not in side.served:
                 known = other.served.get(path)
-                if known is None and (side.session or other.session):
+                if known is None:
                     known = active.served_text_read(content)
                 if known is None:
                     known = active.served_text(SvgDocument(content, name=path))[0]
@@ -195,7 +194,7 @@ def _side(document: Document, rev: str, live: LiveTexts | None) -> Side:
 def _live(document: Document, live: LiveTexts | None) -> Side:
     if live is not None:
         data = {path: text.encode() for path, text in live.texts.items()}
-        return Side(LIVE, None, live.label, data, dict(live.served), session=True)
+        return Side(LIVE, None, live.label, data, dict(live.served))
     branch = document.head_branch()
     label = f"working tree ({branch})" if branch else "working tree"
     return Side(LIVE, None, label, dict(document.svg_files(None)))
