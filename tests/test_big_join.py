@@ -121,3 +121,21 @@ def test_with_tokens_a_file_needs_a_token_for_its_document(served: Any) -> None:
         assert get(url, {"Authorization": f"Bearer {other}"})[0] == 403
         status, _, body = get(url + f"?token={token}")
         assert status == 200 and body == SMALL
+
+
+def test_a_file_fetched_by_its_address_is_served_inert_as_a_welcome_serves_it(
+    served: Any,
+) -> None:
+    """A file too big to come inline that another program saved with a handler in it:
+    the address the welcome names serves it without the handler (the file keeps it)."""
+    active = BIG.replace(b'<rect id="r7"', b'<rect id="r7" onclick="alert(1)"', 1)
+    assert active != BIG
+    daemon: Served = served(documents={"big": active})
+    with connect(daemon.ws) as ws:
+        welcome = join(ws, "ada", "big")
+        url = daemon.url + welcome["file_urls"]["document.svg"]
+        for headers in ({}, {"Accept-Encoding": "gzip"}):
+            status, got, body = get(url, headers)
+            text = gzip.decompress(body) if got["Content-Encoding"] == "gzip" else body
+            assert status == 200 and b'id="r7"' in text and b"onclick" not in text, headers
+    assert b'onclick="alert(1)"' in (daemon.root / "big" / "document.svg").read_bytes()

@@ -121,17 +121,21 @@ class _InertTexts:
         texts: dict[str, str] = {}
         flagged: dict[str, list[dict[str, Any]]] = {}
         for path, doc in files.items():
-            text = doc.render()
-            kept = self.kept.get(path)
-            if kept is None or kept[0] != text:
-                served, found = active.served_text(doc)
-                kept = self.kept[path] = (text, served, [f.to_wire() for f in found])
-            texts[path] = kept[1]
-            if kept[2]:
-                flagged[path] = kept[2]
+            texts[path], found = self.text(path, doc)
+            if found:
+                flagged[path] = found
         for gone in self.kept.keys() - files.keys():
             del self.kept[gone]
         return texts, flagged
+
+    def text(self, path: str, doc: SvgDocument) -> tuple[str, list[dict[str, Any]]]:
+        """One file's served text and what was made inert, read again only if it changed."""
+        text = doc.render()
+        kept = self.kept.get(path)
+        if kept is None or kept[0] != text:
+            served, found = active.served_text(doc)
+            kept = self.kept[path] = (text, served, [f.to_wire() for f in found])
+        return kept[1], kept[2]
 
     def known(self, texts: Mapping[str, str]) -> dict[str, str]:
         """The served text of each of ``texts`` that was served as it is now."""
@@ -418,6 +422,11 @@ class LiveDocument:
         """Every file's text as clients are sent it (inert), and per file that holds
         active content what was made inert (:func:`~svgx_sync.core.active.served_text`)."""
         return self._inert.texts(self.files)
+
+    def served_text(self, path: str) -> str:
+        """File ``path``'s text as clients are sent it (inert), as :meth:`served_texts`
+        gives it, for a client that fetches the file by its address."""
+        return self._inert.text(path, self.files[path])[0]
 
     def served_known(self, texts: Mapping[str, str]) -> dict[str, str]:
         """Of ``texts`` (:meth:`texts`), the files as clients were last sent them, for

@@ -322,7 +322,7 @@ class Daemon:
         if kept is not None and kept[0] == found.seq:
             etag, payload = kept[1], kept[2]  # many joining one big drawing: compressed once
         else:
-            text = found.doc.render()
+            text = found.room.live.served_text(found.path)  # inert, as a welcome sends it
             etag, payload = await asyncio.to_thread(lambda: packed(text.encode(), gzipped=gzipped))
             if gzipped:
                 found.room.gzipped[found.path] = (found.seq, etag, payload)
