@@ -27,7 +27,6 @@ from . import diff_api
 from .static import STATIC, asset_name
 
 if TYPE_CHECKING:
-    from ..core.svgdoc import SvgDocument
     from .room import Room
     from .server import Daemon
 
@@ -180,7 +179,6 @@ class RawFile:
     status: int
     room: Room | None = None
     path: str = ""  # the file's path in the session (the URL's, unquoted)
-    doc: SvgDocument | None = None
     seq: int = 0
     error: str = ""
     message: str = ""
@@ -200,7 +198,6 @@ def raw_file(daemon: Daemon, session: str, path: str, principal: Principal | Non
         room = daemon.loader.working_tree_room(name)
     if room is None:
         return RawFile(404, error="not_found", message=f"{session!r} is not live: join it first")
-    doc = room.live.files.get(path)
-    if doc is None:
+    if path not in room.live.files:
         return RawFile(404, error="not_found", message=f"{session!r} has no file {path!r}")
-    return RawFile(200, room=room, path=path, doc=doc, seq=room.live.seq)
+    return RawFile(200, room=room, path=path, seq=room.live.seq)

@@ -316,7 +316,7 @@ class Daemon:
         if found.status != 200:
             body = orjson.dumps({"error": found.error, "message": found.message}).decode()
             return _typed(connection, body + "\n", "application/json", found.status)
-        assert found.room is not None and found.doc is not None
+        assert found.room is not None
         gzipped = "gzip" in (headers.get("Accept-Encoding") or "")
         kept = found.room.gzipped.get(found.path) if gzipped else None
         if kept is not None and kept[0] == found.seq:
