@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from svgx_sync.core.diff import diff_documents, diff_trees, summarise
+from svgx_sync.core.diff import SweepingChange, diff_documents, diff_trees, summarise
 from svgx_sync.core.ops import apply_operation, coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument, is_element
 from svgx_sync.errors import OperationError
@@ -342,3 +342,19 @@ def test_a_dirty_new_document_is_compared_by_its_elements() -> None:
     new_doc.set_attribute(new_doc.get("r1"), "x", "99")  # not rendered: the source is stale
     ops = diff_trees(old_doc, new_doc, "f.svg")
     assert [(op.element_id, op.data) for op in ops] == [("r1", {"attributes": {"x": "99"}})]
+
+
+def _rows(count: int, first: int = 0) -> bytes:
+    rects = "".join(f'<rect id="r{n}" x="{n}"/>\n' for n in range(first, first + count))
+    return f'<svg xmlns="http://www.w3.org/2000/svg">\n{rects}</svg>\n'.encode()
+
+
+@pytest.mark.parametrize("size", [50, 3000])  # the complete diff, and by regions
+def test_a_diff_stops_once_it_would_place_more_elements_than_allowed(size: int) -> None:
+    old, new = _rows(size), _rows(size + 10)  # ten more elements
+    assert len(diff_documents(old, new, "f.svg", most_placed=10)) == 10
+    with pytest.raises(SweepingChange):
+        diff_documents(old, new, "f.svg", most_placed=9)
+    # Attribute edits are not placements: no limit stops them.
+    renumbered = new.replace(b'x="', b'x="1')
+    assert len(diff_documents(new, renumbered, "f.svg", most_placed=0)) == size + 10

@@ -6,10 +6,11 @@ import pytest
 from samples import BASE
 
 from svgx_sync.core.conflicts import Strategy
-from svgx_sync.core.external import ExternalChange, GitConflict, external_change
+from svgx_sync.core.external import ExternalChange, GitConflict, Outcome, external_change
 from svgx_sync.core.external_merge import apply_change, hold_git_conflict, recover_working_tree
 from svgx_sync.core.journal_records import ConflictsRecord
 from svgx_sync.core.ops import coerce_operation
+from svgx_sync.core.replay import replay_journal
 from svgx_sync.core.session import LiveDocument
 
 F = "document.svg"
@@ -119,3 +120,45 @@ def test_recovery_merges_saves_writes_over_our_own_and_holds_git_conflicts() -> 
     assert set(live.held) == {"c.svg"} and [f for f, _ in rejected] == ["d.svg"]
     assert changed == {"b.svg"} and losses == []
     assert set(live.take_dirty()) == {"a.svg"}  # the live edit goes over our own write
+
+
+def sheet(count: int, fill: str = "gray") -> bytes:
+    rects = "".join(f'  <rect id="r{n}" x="{n}" fill="{fill}"/>\n' for n in range(count))
+    return f'<svg xmlns="http://www.w3.org/2000/svg">\n{rects}</svg>\n'.encode()
+
+
+def test_a_save_that_rewrites_most_of_the_file_is_taken_whole_as_one_entry() -> None:
+    small, many = sheet(2), sheet(3000)
+    live = LiveDocument("doc", "main", {F: small})
+    change = external_change(small, small, many, F)
+    assert change.outcome is Outcome.WHOLE and change.data == many
+    (outcome,) = apply_change(live, change, base=small, disk=many, now=1)
+    (entry,) = outcome.entries
+    assert entry["operation_type"] == "file_add" and entry["user_id"] == "external"
+    assert entry["data"]["markup"].encode() == many and live.seq == 1
+    assert live.files[F].to_bytes() == many and live.last_written[F] == many
+    assert live.take_dirty() == {}
+    # The journal keeps the entry; a replay makes the same file.
+    again = LiveDocument("doc", "main", {F: small})
+    assert replay_journal(again, outcome.journal, after_seq=0) == 1
+    assert again.files[F].to_bytes() == many
+    # What a client is sent is inert; the live file keeps what the save holds.
+    live = LiveDocument("doc", "main", {F: small})
+    active = many.replace(b'<rect id="r7"', b'<rect id="r7" onclick="x()"')
+    change = external_change(small, small, active, F)
+    (outcome,) = apply_change(live, change, base=small, disk=active, now=1)
+    (entry,) = outcome.entries
+    assert "onclick" not in entry["data"]["markup"] and entry["active_content"]
+    assert live.files[F].to_bytes() == active
+
+
+def test_a_sweeping_save_beside_live_edits_is_merged_as_operations() -> None:
+    small = sheet(2)
+    live = LiveDocument("doc", "main", {F: small})
+    live_edit(live, "r0", {"fill": "red"})
+    many = sheet(600, fill="blue")
+    change = external_change(small, live.contents()[F], many, F)
+    assert change.outcome is Outcome.OPERATIONS and change.live_edited
+    apply_change(live, change, base=small, disk=many, now=1)
+    merged = live.files[F]
+    assert len(merged.root) == 600 and merged.ids["r599"].get("fill") == "blue"

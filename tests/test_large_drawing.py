@@ -130,6 +130,49 @@ def test_a_60k_element_drawing_edited_live_beside_a_script_and_versioned(served:
     ]
 
 
+def test_a_script_replacing_a_small_drawing_by_a_60k_one_reaches_editors_of_both_documents(
+    served: Any,
+) -> None:
+    """A script writes a generated 60k-element sheet over a document's small drawing while
+    another document is being edited: the new sheet reaches its editor as the whole file
+    (inert), and a save of the other document is not held behind it. It used to take the
+    watcher minutes (each of the 60k placements walked the root's children), and the
+    other document waited that long."""
+    small = big_drawing(3)
+    daemon: Served = served(documents={"plan": small, "notes": small})
+    sheet = big_drawing(COUNT).replace(b'<rect id="r7"', b'<rect id="r7" onclick="alert(1)"', 1)
+    with connect(daemon.ws, max_size=None) as ada, connect(daemon.ws) as bob:
+        join(ada, "ada", "plan")
+        join(bob, "bob", "notes")
+        plan, notes = daemon.file("plan"), daemon.file("notes")
+        temporary = plan.with_name(".document.svg.tmp")
+        temporary.write_bytes(sheet)
+        os.replace(temporary, plan)
+        notes.write_bytes(small.replace(b'id="r1" x="1"', b'id="r1" x="9"'))
+
+        moved = expect(bob, operations_on("r1"))
+        (op,) = [o for o in moved["operations"] if o["element_id"] == "r1"]
+        assert op["user_id"] == "external" and op["data"]["attributes"]["x"] == "9"
+
+        whole = expect(ada, lambda m: m["type"] == "operations")
+        (entry,) = whole["operations"]
+        assert entry["operation_type"] == "file_add" and entry["user_id"] == "external"
+        markup = entry["data"]["markup"].encode()
+        assert len(etree.fromstring(markup).findall(f"{SVG}rect")) == COUNT
+        assert b"onclick" not in markup and entry["active_content"]
+
+        # The sheet is the live file now: an edit of it is taken and written to disk.
+        update(ada, "ada", "a1", "r59999", fill="red")
+
+    def written() -> bytes | None:
+        data = plan.read_bytes()
+        return data if fill_of(data, "r59999") == "red" else None
+
+    on_disk = until(written)
+    assert b'onclick="alert(1)"' in on_disk and fill_of(on_disk, "r7") == "gray"
+    assert len(etree.fromstring(on_disk).findall(f"{SVG}rect")) == COUNT
+
+
 def test_git_merge_of_a_60k_element_drawing_merges_element_by_element(
     tmp_path: Path,
 ) -> None:

@@ -38,7 +38,7 @@ from lxml import etree
 from ..errors import OperationError
 from .diff import match_elements
 from .namespaces import attribute_name
-from .svgdoc import SvgDocument
+from .svgdoc import SvgDocument, element_paths
 from .xmltext import is_blank, is_element
 
 __all__ = ["ADDED", "CHANGED", "REMOVED", "document_changes", "element_changes"]
@@ -78,8 +78,8 @@ def document_changes(
         return [_one_sided(old, el, file, REMOVED) for el in _elements(old.root)]
     match = match_elements(old, new)
     moved = _moved(match)
-    old_paths = _paths(old.root)
-    new_paths = _paths(new.root)
+    old_paths = element_paths(old.root)
+    new_paths = element_paths(new.root)
     out: list[dict[str, Any]] = []
     for el in _elements(new.root):
         before = match.get(el)
@@ -203,19 +203,6 @@ def _text_change(old: str | None, new: str | None) -> dict[str, str | None] | No
 
 def _elements(root: Any) -> list[Any]:
     return list(root.iter(etree.Element))
-
-
-def _paths(root: Any) -> dict[Any, str]:
-    """Every element's ``/i/j`` position, in one walk."""
-    paths: dict[Any, str] = {root: "/"}
-    for el in _elements(root):
-        prefix = paths[el].rstrip("/")
-        index = 0
-        for child in el:
-            if is_element(child):
-                paths[child] = f"{prefix}/{index}"
-                index += 1
-    return paths
 
 
 def _moved(match: Mapping[Any, Any]) -> set[Any]:

@@ -52,6 +52,7 @@ __all__ = [
     "FILE_ADD",
     "FILE_DELETE",
     "FILE_OPERATIONS",
+    "SweepingChange",
     "diff_documents",
     "diff_trees",
     "match_elements",
@@ -63,12 +64,26 @@ FILE_DELETE = "file_delete"
 FILE_OPERATIONS = frozenset({FILE_ADD, FILE_DELETE})
 """Entries that add or remove a whole file; they carry ``file`` and no ``element_id``."""
 
+_STRUCTURAL = frozenset({OperationType.CREATE, OperationType.DELETE, OperationType.MOVE})
+
+
+class SweepingChange(Exception):
+    """The change needs more element placements than the caller allows (``most_placed``):
+    each one walks its parent's children, so a rewrite of most of a big file is cheaper
+    taken whole than as operations."""
+
+
 DIFF_USER = "svgx-diff"
 """``user_id`` of the operations :func:`diff_trees` makes (an Operation needs one)."""
 
 
 def diff_documents(
-    old: bytes | None, new: bytes | None, file: str, *, new_read: bool = False
+    old: bytes | None,
+    new: bytes | None,
+    file: str,
+    *,
+    new_read: bool = False,
+    most_placed: int | None = None,
 ) -> list[dict[str, Any]]:
     """The changes from ``old`` to ``new`` (None: the file is absent) as plain dicts.
 
@@ -77,6 +92,8 @@ def diff_documents(
     is one ``file_add`` / ``file_delete`` pseudo-operation. Raises
     :class:`~svgx_sync.errors.DocumentError` when either version cannot be parsed.
     ``new_read``: expat has read ``new`` whole already (:func:`.intake.screen_svg`).
+    ``most_placed``: raise :class:`SweepingChange` rather than give more ``create``,
+    ``delete`` and ``move`` operations than that (the work stops there).
     """
     if old == new:
         return []
@@ -88,19 +105,28 @@ def diff_documents(
     ops = None
     if len(new) >= WORTH_FROM:
         ops = regions_diff(
-            old, new, file, lambda a, b: _Differ(a, b, file, DIFF_USER), new_read=new_read
+            old,
+            new,
+            file,
+            lambda a, b: _Differ(a, b, file, DIFF_USER, most_placed=most_placed),
+            new_read=new_read,
         )
+        if most_placed is not None and ops is not None:
+            if sum(op.operation_type in _STRUCTURAL for op in ops) > most_placed:
+                raise SweepingChange(f"more than {most_placed} elements placed")
     if ops is None:
-        ops = _complete_diff(old, new, file)
+        ops = _complete_diff(old, new, file, most_placed=most_placed)
     return [_as_dict(op) for op in ops]
 
 
-def _complete_diff(old: bytes, new: bytes, file: str) -> list[Operation]:
+def _complete_diff(
+    old: bytes, new: bytes, file: str, *, most_placed: int | None = None
+) -> list[Operation]:
     """:func:`diff_documents` with both versions parsed whole (no shortcut by text)."""
     old_doc = SvgDocument(old, name=file)
     new_doc = SvgDocument(new, name=file)
     # The old parse is ours alone, so it serves as the working copy.
-    return _Differ(old_doc, new_doc, file, DIFF_USER).run()
+    return _Differ(old_doc, new_doc, file, DIFF_USER, most_placed=most_placed).run()
 
 
 def diff_trees(
@@ -166,8 +192,17 @@ class _Differ:
     it (rather than reasoning about it) is what keeps positions and tails right.
     """
 
-    def __init__(self, work: SvgDocument, new: SvgDocument, file: str | None, user: str) -> None:
+    def __init__(
+        self,
+        work: SvgDocument,
+        new: SvgDocument,
+        file: str | None,
+        user: str,
+        *,
+        most_placed: int | None = None,
+    ) -> None:
         self.work = work
+        self.placements_left = most_placed
         self.new = new
         self.file = file
         self.user = user
@@ -397,6 +432,10 @@ class _Differ:
     # -- names and addresses -----------------------------------------------------------
 
     def _emit(self, kind: OperationType, element_id: str, data: dict[str, Any]) -> None:
+        if self.placements_left is not None and kind in _STRUCTURAL:
+            if not self.placements_left:
+                raise SweepingChange("more elements placed than allowed")
+            self.placements_left -= 1
         self.ops.append(
             Operation(
                 operation_type=kind,

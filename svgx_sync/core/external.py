@@ -40,6 +40,11 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
   still there, the constraints and assemblies of ``<metadata id="svgx-model">``) is
   applied as far as it goes, but it carries a :class:`Loss` (:func:`external_loss`):
   the daemon makes a version of the state before and tells the clients what was lost.
+* A save that rewrites most of a big file (more element placements than
+  :func:`most_placed` allows: each ``create``, ``delete`` or ``move`` walks its parent's
+  children, so thousands of them on a big file cost minutes) is taken **whole** when
+  there are no live edits since ``base``: the file becomes the saved bytes, as one
+  entry. Beside live edits it is merged as operations, however long that takes.
 * A new SVG file becomes part of the document (``file_add``); a deleted one is a
   deletion (``file_delete``). A deletion against live edits made since ``base`` is a
   conflict decided by :func:`file_delete_decision`.
@@ -76,11 +81,11 @@ from lxml import etree
 from ..errors import ClientError, DocumentError
 from .conflict_record import ConflictRecord, ConflictStatus, OpRef
 from .conflicts import Strategy
-from .diff import FILE_ADD, FILE_DELETE, diff_documents
+from .diff import FILE_ADD, FILE_DELETE, SweepingChange, diff_documents
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
 from .ops import EXTERNAL_USER, MODEL_ID, Operation, apply_operation, coerce_operation
-from .svgdoc import SvgDocument, _parser
+from .svgdoc import SvgDocument, _parser, element_paths
 
 __all__ = [
     "AUTO_VERSION_PREFIX",
@@ -129,6 +134,9 @@ class Outcome(StrEnum):
     """Element-level operations to submit as :data:`EXTERNAL_USER` on top of ``base``."""
     FILE_ADD = "file_add"
     """A new file joins the document with the bytes on disk."""
+    WHOLE = "whole"
+    """The save rewrote most of the file and nothing live is beside it: the file becomes
+    the bytes on disk, as one entry (see :func:`most_placed`)."""
     FILE_DELETE = "file_delete"
     """The file was removed; see :func:`file_delete_decision`."""
 
@@ -195,7 +203,23 @@ def external_change(
         return ExternalChange(Outcome.FILE_ADD, file, reason, data=disk, live_edited=live_edited)
     origin = base if base is not None else live
     try:
-        changes = diff_documents(origin, disk, file, new_read=screening.expat_read)
+        try:
+            changes = diff_documents(
+                origin,
+                disk,
+                file,
+                new_read=screening.expat_read,
+                most_placed=None if live_edited else most_placed(origin, disk),
+            )
+        except SweepingChange:
+            SvgDocument(disk, name=file)  # raises for a file we cannot read
+            return ExternalChange(
+                Outcome.WHOLE,
+                file,
+                f"more than {most_placed(origin, disk)} elements placed: taken whole",
+                data=disk,
+                loss=external_loss(origin, disk, file),
+            )
     except DocumentError as exc:
         # base came from us and parsed before, and the file on disk is whole XML: it is
         # one we cannot read (an encoding that does not round-trip, say).
@@ -266,6 +290,17 @@ def _shown(ids: tuple[str, ...], limit: int = 8) -> str:
     return ", ".join(ids[:limit]) + (f" and {more} more" if more > 0 else "")
 
 
+PLACEMENT_STEPS = 2_000_000
+"""About how many sibling steps the placements of one outside save may take before it is
+taken whole instead (a step is about a microsecond; docs/editors-and-git.md)."""
+
+
+def most_placed(*versions: bytes) -> int:
+    """How many elements an outside save between ``versions`` may create, delete or move
+    as operations: each walks its parent's children, up to every element of the file."""
+    return max(1, PLACEMENT_STEPS // max(1, *(data.count(b"<") for data in versions)))
+
+
 def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
     """The :class:`Loss` from ``old`` to ``new``, or None when the change drops nothing
     beyond ordinary edits.
@@ -291,6 +326,7 @@ def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
         dropped = (MODEL_ID, *dropped)
     stripped: list[str] = []
     removed: list[str] = []
+    positions: dict[Any, str] | None = None  # every position, in one walk, if any is asked
     for el in before.elements():
         ident = el.get("id")
         if (
@@ -300,7 +336,9 @@ def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
             or before.ids.get(ident) is not el
         ):
             continue
-        there = after.find(before.position_of(el))
+        if positions is None:
+            positions = element_paths(before.root)
+        there = after.find(positions[el])
         (stripped if there is not None and there.get("id") is None else removed).append(ident)
     if not stripped and not dropped:
         return None

@@ -12,6 +12,8 @@ the shells read the files and git and hand the bytes in):
   it becomes a ``refused`` conflict record, journaled and broadcast like one that came
   with an operation. What a save read as a stale copy leaves out is reported as
   ``stale_save`` conflicts (:func:`report_unread`).
+* A save taken whole (:attr:`~svgx_sync.core.external.Outcome.WHOLE`) replaces the live
+  file as one entry; its bytes are the base, and nothing is written back.
 * Afterwards the file's base is what is on disk: the file's own bytes when they hold
   exactly the merged elements (nothing is written back), else the merged live state is
   marked to be written over them.
@@ -82,6 +84,10 @@ def apply_change(
             log.warning("watcher: the new file %s is refused: %s", file, exc)
             return []
         live.outside_file_added(file, change.data)
+        return [out]
+    if change.outcome is Outcome.WHOLE and change.data is not None and file in live.files:
+        out = live.replace_file(file, change.data, user_id=EXTERNAL_USER, now=now)
+        live.outside_save_taken(file, change.data)
         return [out]
     if change.outcome is Outcome.FILE_DELETE:
         return _delete_file(live, file, change.live_edited, base_seq=base_seq, now=now)

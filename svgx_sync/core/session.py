@@ -361,6 +361,21 @@ class LiveDocument:
         text = data.decode("utf-8", "surrogateescape")
         return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text})
 
+    def replace_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
+        """A file is rewritten whole (an outside save of most of it): one ``seq``.
+
+        Its entry is a ``file_add`` of the new text, which clients and a replay of the
+        journal take as the file's whole content. Earlier edits of the file no longer
+        conflict with later ones (they are in the text). Raises :class:`NotFound` for
+        an unknown file and :class:`~svgx_sync.errors.DocumentError` when the bytes are
+        not SVG.
+        """
+        if file not in self.files:
+            raise NotFound(f"no file {file!r} in document {self.name!r}")
+        self.files[file] = SvgDocument(data, name=file)
+        text = data.decode("utf-8", "surrogateescape")
+        return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text})
+
     def delete_file(self, file: str, *, user_id: str, now: float) -> Outcome:
         """A file leaves the document: one ``seq`` (``operation_type`` ``file_delete``).
         Raises :class:`NotFound` for an unknown file."""

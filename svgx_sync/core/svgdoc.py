@@ -57,6 +57,7 @@ __all__ = [
     "MAX_VALUE",
     "Span",
     "SvgDocument",
+    "element_paths",
     "escape_attr",
     "escape_text",
     "format_style",
@@ -551,6 +552,19 @@ def _index(root: Any) -> tuple[dict[str, Any], dict[str, list[Any]]]:
         for key, els in duplicates.items():
             ids[key] = els[0]
     return ids, duplicates
+
+
+def element_paths(root: Any) -> dict[Any, str]:
+    """Every element's ``/i/j`` position (:meth:`SvgDocument.position_of`), in one walk."""
+    paths: dict[Any, str] = {root: "/"}
+    for el in root.iter(etree.Element):
+        prefix = paths[el].rstrip("/")
+        index = 0
+        for child in el:
+            if is_element(child):
+                paths[child] = f"{prefix}/{index}"
+                index += 1
+    return paths
 
 
 def height(el: Any) -> int:
