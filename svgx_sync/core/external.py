@@ -326,7 +326,9 @@ def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
         dropped = (MODEL_ID, *dropped)
     stripped: list[str] = []
     removed: list[str] = []
-    positions: dict[Any, str] | None = None  # every position, in one walk, if any is asked
+    # Every position of both versions, in one walk each, once one is asked for.
+    positions: dict[Any, str] | None = None
+    at: dict[str, Any] = {}
     for el in before.elements():
         ident = el.get("id")
         if (
@@ -338,7 +340,8 @@ def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
             continue
         if positions is None:
             positions = element_paths(before.root)
-        there = after.find(positions[el])
+            at = {path: node for node, path in element_paths(after.root).items()}
+        there = at.get(positions[el])
         (stripped if there is not None and there.get("id") is None else removed).append(ident)
     if not stripped and not dropped:
         return None

@@ -37,8 +37,10 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
+from itertools import islice
 from typing import Any, TypeVar
 
+from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import (
@@ -64,7 +66,7 @@ from .svgdoc import (
     is_element,
     parse_style,
 )
-from .xmltext import ID_RE
+from .xmltext import ID_RE, index_among_elements
 
 EXTERNAL_USER = "external"
 """``user_id`` of the operations that bring other programs' edits into a session."""
@@ -548,7 +550,7 @@ class _Edit:
     def remove(self, el: Any) -> None:
         parent = el.getparent()
         parent_address = self.doc.address_of(parent)
-        index = _element_index(el)
+        index = index_among_elements(el)
         markup = self.doc.markup_of(el)
         address = self.doc.address_of(el)
         restore = self._text_around(el)
@@ -564,8 +566,8 @@ class _Edit:
     def move(self, el: Any, parent: Any, element_index: int | None) -> None:
         old_parent = el.getparent()
         old_parent_address = self.doc.address_of(old_parent)
-        old_index = _element_index(el)
-        old_node_index = list(old_parent).index(el)
+        old_index = index_among_elements(el)
+        old_node_index = old_parent.index(el)
         if self.doc.depth_of(parent) > self.doc.depth_of(old_parent):
             _check_depth(self.doc, parent, el)  # no deeper than it was: it fits
         if self.screen:
@@ -616,21 +618,19 @@ class _Edit:
             step()
 
 
-def _element_index(el: Any) -> int:
-    parent = el.getparent()
-    return [c for c in parent if is_element(c)].index(el)
-
-
-def node_index(parent: Any, element_index: int | None, moving: Any = None) -> int:
-    """The child-node position before the ``element_index``-th element child."""
-    nodes = [c for c in parent if c is not moving]
-    elements = [c for c in nodes if is_element(c)]
-    if element_index is None or element_index >= len(elements) or element_index < 0:
-        return len(nodes)
-    target = elements[element_index]
-    position = list(parent).index(target)
+def node_index(parent: Any, element_index: int | None, moving: Any = None) -> int | None:
+    """The child-node position before the ``element_index``-th element child; None: after
+    the last child (an index past the end, or none: nothing is counted then)."""
+    if element_index is None or element_index < 0:
+        return None
+    # Only the children up to the one wanted are walked (lxml's C code skips comments).
+    others = (c for c in parent.iterchildren(etree.Element) if c is not moving)
+    target = next(islice(others, element_index, None), None)
+    if target is None:
+        return None
+    position = int(parent.index(target))
     if moving is not None and moving.getparent() is parent:
-        if list(parent).index(moving) < position:
+        if parent.index(moving) < position:
             position -= 1
     return position
 

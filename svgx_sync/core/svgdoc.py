@@ -48,7 +48,15 @@ from .bindings import TextBindings
 from .namespaces import KNOWN_PREFIXES, XML_NS
 from .spans import Span, check_prolog, map_source, repair_declarations
 from .writer import Edits
-from .xmltext import declaration, decode, escape_attr, escape_text, is_blank, is_element
+from .xmltext import (
+    declaration,
+    decode,
+    escape_attr,
+    escape_text,
+    index_among_elements,
+    is_blank,
+    is_element,
+)
 
 __all__ = [
     "DEFAULT_FILE",
@@ -228,7 +236,7 @@ class SvgDocument:
         node = el
         while node is not self.root:
             parent = node.getparent()
-            parts.append(str([c for c in parent if is_element(c)].index(node)))
+            parts.append(str(index_among_elements(node)))
             node = parent
         return "/" + "/".join(reversed(parts))
 
@@ -308,21 +316,27 @@ class SvgDocument:
             el.set(key, value)
         return el
 
-    def insert(self, parent: Any, index: int, el: Any) -> None:
-        """Insert ``el`` (with its subtree) as the ``index``-th child (all nodes count)."""
+    def insert(self, parent: Any, index: int | None, el: Any) -> None:
+        """Insert ``el`` (with its subtree) as the ``index``-th child (all nodes count;
+        None: the last). Appending counts nothing: a flat drawing's 60k children are
+        walked only to reach an index."""
         spans = self.spans  # read while the tree is still the source's
-        children = list(parent)
-        index = max(0, min(index, len(children)))
-        if index == len(children) and children:
+        if index is not None:
+            count = len(parent)
+            index = max(0, min(index, count))
+            if index == count:
+                index = None
+        last = next(parent.iterchildren(reversed=True), None) if index is None else None
+        if last is not None:
             # Appending: the new last child takes the closing indentation and the old
             # last child gets the indentation of a sibling line.
-            closing = children[-1].tail or ""
+            closing = last.tail or ""
             if is_blank(closing):
-                self.set_tail(children[-1], self._indent_of(children[-1]) or closing)
+                self.set_tail(last, self._indent_of(last) or closing)
                 el.tail = closing
             else:
                 el.tail = ""
-        elif index == len(children):
+        elif index is None:
             closing = parent.text or ""
             indent = self._child_indent(parent)
             if is_blank(closing) and "\n" in indent:
@@ -335,7 +349,10 @@ class SvgDocument:
                 el.tail = ""
         else:
             el.tail = self._indent_before(parent, index)
-        parent.insert(index, el)
+        if index is None:
+            parent.append(el)
+        else:
+            parent.insert(index, el)
         # An empty parent written as <g/> gains an end tag.
         self.size_bound += len(str(parent.tag))
         if el in spans:
@@ -357,21 +374,20 @@ class SvgDocument:
         if parent is None:
             raise DocumentError("the root element cannot be removed")
         self.spans  # noqa: B018 -- read while the tree is still the source's
-        children = list(parent)
-        index = children.index(el)
+        index = int(parent.index(el))
+        prev = el.getprevious()
         tail = el.tail
-        if index == len(children) - 1 and is_blank(tail):
+        if el.getnext() is None and is_blank(tail):
             # Keep the closing indentation of the parent, but never over mixed content:
             # text before the removed element stays.
-            if index > 0:
-                if is_blank(children[index - 1].tail):
-                    self.set_tail(children[index - 1], tail)
+            if prev is not None:
+                if is_blank(prev.tail):
+                    self.set_tail(prev, tail)
             elif is_blank(parent.text):
                 self.set_text(parent, tail)
         elif tail and not is_blank(tail):
             # Mixed content: the text after the element stays in the document.
-            if index > 0:
-                prev = children[index - 1]
+            if prev is not None:
                 self.set_tail(prev, (prev.tail or "") + tail)
             else:
                 self.set_text(parent, (parent.text or "") + tail)
@@ -384,7 +400,7 @@ class SvgDocument:
         self.edits.children.add(parent)
         return index
 
-    def move(self, el: Any, parent: Any, index: int) -> None:
+    def move(self, el: Any, parent: Any, index: int | None) -> None:
         """Re-parent or reorder ``el``; refuses to put an element inside itself."""
         node = parent
         while node is not None:
@@ -402,8 +418,10 @@ class SvgDocument:
         return text if is_blank(text) else ""
 
     def _indent_of(self, node: Any) -> str:
-        parent = node.getparent()
-        return self._indent_before(parent, parent.index(node))
+        """The whitespace before ``node`` ("" when that is content)."""
+        prev = node.getprevious()
+        text = (prev.tail if prev is not None else node.getparent().text) or ""
+        return text if is_blank(text) else ""
 
     def _child_indent(self, parent: Any) -> str:
         if parent.getparent() is None:
