@@ -322,9 +322,10 @@ class SvgDocument:
         walked only to reach an index."""
         spans = self.spans  # read while the tree is still the source's
         if index is not None:
-            count = len(parent)
-            index = max(0, min(index, count))
-            if index == count:
+            index = max(0, index)
+            try:
+                parent[index]  # walks up to it only: no count of every child
+            except IndexError:
                 index = None
         last = next(parent.iterchildren(reversed=True), None) if index is None else None
         if last is not None:
