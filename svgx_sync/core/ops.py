@@ -566,8 +566,8 @@ class _Edit:
     def move(self, el: Any, parent: Any, element_index: int | None) -> None:
         old_parent = el.getparent()
         old_parent_address = self.doc.address_of(old_parent)
-        old_index = index_among_elements(el)
-        old_node_index = old_parent.index(el)
+        old_node_index = int(old_parent.index(el))
+        old_index = index_among_elements(el, old_node_index)
         if self.doc.depth_of(parent) > self.doc.depth_of(old_parent):
             _check_depth(self.doc, parent, el)  # no deeper than it was: it fits
         if self.screen:
