@@ -152,13 +152,15 @@ def test_a_save_that_rewrites_most_of_the_file_is_taken_whole_as_one_entry() -> 
     assert live.files[F].to_bytes() == active
 
 
-def test_a_sweeping_save_beside_live_edits_is_merged_as_operations() -> None:
+def test_a_sweeping_save_beside_live_edits_is_taken_whole_after_a_version() -> None:
     small = sheet(2)
     live = LiveDocument("doc", "main", {F: small})
     live_edit(live, "r0", {"fill": "red"})
-    many = sheet(600, fill="blue")
+    many = sheet(3000, fill="blue")
     change = external_change(small, live.contents()[F], many, F)
-    assert change.outcome is Outcome.OPERATIONS and change.live_edited
+    assert change.outcome is Outcome.WHOLE and change.live_edited
+    # The watcher makes a version of the live state first, as for any save with a loss.
+    assert change.loss is not None and change.loss.live_edits_replaced
+    assert "live edits" in change.loss.summary()
     apply_change(live, change, base=small, disk=many, now=1)
-    merged = live.files[F]
-    assert len(merged.root) == 600 and merged.ids["r599"].get("fill") == "blue"
+    assert live.files[F].to_bytes() == many and live.take_dirty() == {}

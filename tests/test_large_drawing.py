@@ -134,8 +134,9 @@ def test_a_script_replacing_a_small_drawing_by_a_60k_one_reaches_editors_of_both
     served: Any,
 ) -> None:
     """A script writes a generated 60k-element sheet over a document's small drawing while
-    another document is being edited: the new sheet reaches its editor as the whole file
-    (inert), and a save of the other document is not held behind it. It used to take the
+    another document is being edited: the live edit of the small drawing is kept in a
+    version, the new sheet reaches its editor as the whole file (inert), and a save of
+    the other document is not held behind it. It used to take the
     watcher minutes (each of the 60k placements walked the root's children), and the
     other document waited that long."""
     small = big_drawing(3)
@@ -145,6 +146,9 @@ def test_a_script_replacing_a_small_drawing_by_a_60k_one_reaches_editors_of_both
         join(ada, "ada", "plan")
         join(bob, "bob", "notes")
         plan, notes = daemon.file("plan"), daemon.file("notes")
+        # A live edit the script's file does not have: kept in a version, not merged.
+        update(ada, "ada", "a0", "r2", fill="green")
+        until(lambda: fill_of(plan.read_bytes(), "r2") == "green" or None)
         temporary = plan.with_name(".document.svg.tmp")
         temporary.write_bytes(sheet)
         os.replace(temporary, plan)
@@ -154,8 +158,17 @@ def test_a_script_replacing_a_small_drawing_by_a_60k_one_reaches_editors_of_both
         (op,) = [o for o in moved["operations"] if o["element_id"] == "r1"]
         assert op["user_id"] == "external" and op["data"]["attributes"]["x"] == "9"
 
-        whole = expect(ada, lambda m: m["type"] == "operations")
-        (entry,) = whole["operations"]
+        got: dict[str, dict[str, Any]] = {}  # the sheet, and the warning that follows it
+
+        def both(message: dict[str, Any]) -> bool:
+            if message["type"] in ("operations", "external_loss"):
+                got[message["type"]] = message
+            return len(got) == 2
+
+        expect(ada, both)
+        warned = got["external_loss"]
+        assert warned["live_edits_replaced"] and warned["version_id"]
+        (entry,) = got["operations"]["operations"]
         assert entry["operation_type"] == "file_add" and entry["user_id"] == "external"
         markup = entry["data"]["markup"].encode()
         assert len(etree.fromstring(markup).findall(f"{SVG}rect")) == COUNT
@@ -171,6 +184,8 @@ def test_a_script_replacing_a_small_drawing_by_a_60k_one_reaches_editors_of_both
     on_disk = until(written)
     assert b'onclick="alert(1)"' in on_disk and fill_of(on_disk, "r7") == "gray"
     assert len(etree.fromstring(on_disk).findall(f"{SVG}rect")) == COUNT
+    kept = git(daemon.root / "plan", "show", f"{warned['version_id']}:document.svg").encode()
+    assert fill_of(kept, "r2") == "green" and b'id="r3"' not in kept
 
 
 def test_git_merge_of_a_60k_element_drawing_merges_element_by_element(

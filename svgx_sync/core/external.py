@@ -42,9 +42,9 @@ Rules kept here (pure: bytes, names and numbers in, decisions out; the watcher i
   the daemon makes a version of the state before and tells the clients what was lost.
 * A save that rewrites most of a big file (more element placements than
   :func:`most_placed` allows: each ``create``, ``delete`` or ``move`` walks its parent's
-  children, so thousands of them on a big file cost minutes) is taken **whole** when
-  there are no live edits since ``base``: the file becomes the saved bytes, as one
-  entry. Beside live edits it is merged as operations, however long that takes.
+  children, so thousands of them on a big file cost minutes) is taken **whole**: the
+  file becomes the saved bytes, as one entry. Beside live edits made since ``base`` it
+  carries a :class:`Loss` saying so, and the live state is kept as a version first.
 * A new SVG file becomes part of the document (``file_add``); a deleted one is a
   deletion (``file_delete``). A deletion against live edits made since ``base`` is a
   conflict decided by :func:`file_delete_decision`.
@@ -135,8 +135,8 @@ class Outcome(StrEnum):
     FILE_ADD = "file_add"
     """A new file joins the document with the bytes on disk."""
     WHOLE = "whole"
-    """The save rewrote most of the file and nothing live is beside it: the file becomes
-    the bytes on disk, as one entry (see :func:`most_placed`)."""
+    """The save rewrote most of the file: it becomes the bytes on disk, as one entry (see
+    :func:`most_placed`); beside live edits, after a version of the live state."""
     FILE_DELETE = "file_delete"
     """The file was removed; see :func:`file_delete_decision`."""
 
@@ -209,16 +209,22 @@ def external_change(
                 disk,
                 file,
                 new_read=screening.expat_read,
-                most_placed=None if live_edited else most_placed(origin, disk),
+                most_placed=most_placed(origin, disk),
             )
         except SweepingChange:
             SvgDocument(disk, name=file)  # raises for a file we cannot read
+            loss = external_loss(live if live_edited else origin, disk, file)
+            if live_edited:
+                # Merging would cost minutes: the live state is kept as a version instead.
+                lost = loss or Loss((), (), ())
+                loss = Loss(lost.ids_stripped, lost.ids_removed, lost.metadata_dropped, True)
             return ExternalChange(
                 Outcome.WHOLE,
                 file,
                 f"more than {most_placed(origin, disk)} elements placed: taken whole",
                 data=disk,
-                loss=external_loss(origin, disk, file),
+                live_edited=live_edited,
+                loss=loss,
             )
     except DocumentError as exc:
         # base came from us and parsed before, and the file on disk is whole XML: it is
@@ -270,6 +276,9 @@ class Loss:
     ids_stripped: tuple[str, ...]
     ids_removed: tuple[str, ...]
     metadata_dropped: tuple[str, ...]
+    live_edits_replaced: bool = False
+    """The save was taken whole over live edits made since its base (see
+    :attr:`Outcome.WHOLE`): they are in the version made before, not in the file."""
 
     def summary(self) -> str:
         """``ids stripped: a, b; metadata dropped: svgx-model`` (for messages and logs)."""
@@ -282,6 +291,8 @@ class Loss:
             )
             if ids
         ]
+        if self.live_edits_replaced:
+            parts.append("the live edits since it was loaded (the file was rewritten whole)")
         return "; ".join(parts)
 
 

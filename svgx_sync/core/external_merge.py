@@ -13,7 +13,8 @@ the shells read the files and git and hand the bytes in):
   with an operation. What a save read as a stale copy leaves out is reported as
   ``stale_save`` conflicts (:func:`report_unread`).
 * A save taken whole (:attr:`~svgx_sync.core.external.Outcome.WHOLE`) replaces the live
-  file as one entry; its bytes are the base, and nothing is written back.
+  file as one entry; its bytes are the base, and nothing is written back (the watcher
+  has made a version of live edits it replaces: the change carries a ``Loss``).
 * Afterwards the file's base is what is on disk: the file's own bytes when they hold
   exactly the merged elements (nothing is written back), else the merged live state is
   marked to be written over them.

@@ -505,6 +505,7 @@ def external_loss(
         "ids_stripped": list(loss.ids_stripped),
         "ids_removed": list(loss.ids_removed),
         "metadata_dropped": list(loss.metadata_dropped),
+        "live_edits_replaced": loss.live_edits_replaced,
         "seq": seq,
     }
 
