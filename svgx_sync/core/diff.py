@@ -42,7 +42,6 @@ from .ops import (
     OperationType,
     apply_operation,
     coerce_operation,
-    node_index,
 )
 from .regions import WORTH_FROM, regions_diff
 from .svgdoc import SvgDocument
@@ -351,7 +350,7 @@ class _Differ:
                     self._work_address(old),
                     {"parent": self._new_address(parent), "index": index},
                 )
-                self.work.move(old, work_parent, node_index(work_parent, index, moving=old))
+                self.work.move(old, work_parent, None, before=self._next_place(work_parent))
             self.placed[child] = old
             self.last_placed[work_parent] = old
             return True
@@ -365,7 +364,7 @@ class _Differ:
             {"markup": markup, "parent": self._new_address(parent), "index": index},
         )
         made = self.work.parse_fragment(markup)
-        self.work.insert(work_parent, node_index(work_parent, index), made)
+        self.work.insert(work_parent, None, made, before=self._next_place(work_parent))
         self.placed[child] = made
         self.last_placed[work_parent] = made
         if whole:
@@ -373,6 +372,17 @@ class _Differ:
                 self.placed[new_el] = work_el
             return False
         return True
+
+    def _next_place(self, work_parent: Any) -> Any:
+        """The element the next child of ``work_parent`` goes before (None: at the end).
+
+        Children are put in place in order, so those placed so far come first: the next
+        one goes right after the last placed, before whatever element follows it. Found
+        from there, not by counting (an index would walk all the children before it)."""
+        last = self.last_placed.get(work_parent)
+        if last is None:
+            return next(work_parent.iterchildren(etree.Element), None)
+        return next(last.itersiblings(etree.Element), None)
 
     def _can_create_whole(self, el: Any) -> bool:
         """A subtree can be created in one piece when nothing in it already exists."""

@@ -316,18 +316,18 @@ class SvgDocument:
             el.set(key, value)
         return el
 
-    def insert(self, parent: Any, index: int | None, el: Any) -> None:
+    def insert(self, parent: Any, index: int | None, el: Any, *, before: Any = None) -> None:
         """Insert ``el`` (with its subtree) as the ``index``-th child (all nodes count;
-        None: the last). Appending counts nothing: a flat drawing's 60k children are
-        walked only to reach an index."""
+        None: the last), or just before the child node ``before`` when it is given.
+        Appending counts nothing: a flat drawing's 60k children are walked only to reach
+        an index."""
         spans = self.spans  # read while the tree is still the source's
-        if index is not None:
-            index = max(0, index)
+        if before is None and index is not None:
             try:
-                parent[index]  # walks up to it only: no count of every child
+                before = parent[max(0, index)]  # walks up to it only: no count of all
             except IndexError:
-                index = None
-        last = next(parent.iterchildren(reversed=True), None) if index is None else None
+                before = None
+        last = next(parent.iterchildren(reversed=True), None) if before is None else None
         if last is not None:
             # Appending: the new last child takes the closing indentation and the old
             # last child gets the indentation of a sibling line.
@@ -337,7 +337,7 @@ class SvgDocument:
                 el.tail = closing
             else:
                 el.tail = ""
-        elif index is None:
+        elif before is None:
             closing = parent.text or ""
             indent = self._child_indent(parent)
             if is_blank(closing) and "\n" in indent:
@@ -349,11 +349,11 @@ class SvgDocument:
             else:
                 el.tail = ""
         else:
-            el.tail = self._indent_before(parent, index)
-        if index is None:
+            el.tail = self._indent_of(before)
+        if before is None:
             parent.append(el)
         else:
-            parent.insert(index, el)
+            before.addprevious(el)
         # An empty parent written as <g/> gains an end tag.
         self.size_bound += len(str(parent.tag))
         if el in spans:
@@ -401,7 +401,7 @@ class SvgDocument:
         self.edits.children.add(parent)
         return index
 
-    def move(self, el: Any, parent: Any, index: int | None) -> None:
+    def move(self, el: Any, parent: Any, index: int | None, *, before: Any = None) -> None:
         """Re-parent or reorder ``el``; refuses to put an element inside itself."""
         node = parent
         while node is not None:
@@ -409,14 +409,9 @@ class SvgDocument:
                 raise DocumentError("an element cannot be moved inside itself")
             node = node.getparent()
         self.remove(el)
-        self.insert(parent, index, el)
+        self.insert(parent, index, el, before=before)
 
     # -- whitespace helpers ----------------------------------------------------------
-
-    def _indent_before(self, parent: Any, index: int) -> str:
-        """The whitespace before the ``index``-th child node ("" when that is content)."""
-        text = (parent[index - 1].tail if index > 0 else parent.text) or ""
-        return text if is_blank(text) else ""
 
     def _indent_of(self, node: Any) -> str:
         """The whitespace before ``node`` ("" when that is content)."""
