@@ -72,7 +72,7 @@ import hashlib
 import re
 from array import array
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any, TypeAlias
 
@@ -202,26 +202,22 @@ def external_change(
         reason = "new file" if base is None else "edited on disk after a live deletion"
         return ExternalChange(Outcome.FILE_ADD, file, reason, data=disk, live_edited=live_edited)
     origin = base if base is not None else live
+    most = most_placed(origin, disk)
     try:
         try:
             changes = diff_documents(
-                origin,
-                disk,
-                file,
-                new_read=screening.expat_read,
-                most_placed=most_placed(origin, disk),
+                origin, disk, file, new_read=screening.expat_read, most_placed=most
             )
         except SweepingChange:
             SvgDocument(disk, name=file)  # raises for a file we cannot read
             loss = external_loss(live if live_edited else origin, disk, file)
             if live_edited:
                 # Merging would cost minutes: the live state is kept as a version instead.
-                lost = loss or Loss((), (), ())
-                loss = Loss(lost.ids_stripped, lost.ids_removed, lost.metadata_dropped, True)
+                loss = replace(loss or Loss((), (), ()), live_edits_replaced=True)
             return ExternalChange(
                 Outcome.WHOLE,
                 file,
-                f"more than {most_placed(origin, disk)} elements placed: taken whole",
+                f"more than {most} elements placed: taken whole",
                 data=disk,
                 live_edited=live_edited,
                 loss=loss,

@@ -357,21 +357,22 @@ class LiveDocument:
         """
         if file in self.files:
             raise OperationError(f"file {file!r} already exists in document {self.name!r}")
-        self.files[file] = SvgDocument(data, name=file)
-        text = data.decode("utf-8", "surrogateescape")
-        return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text})
+        return self._whole_file(file, data, user_id, now)
 
     def replace_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
         """A file is rewritten whole (an outside save of most of it): one ``seq``.
 
         Its entry is a ``file_add`` of the new text, which clients and a replay of the
-        journal take as the file's whole content. Earlier edits of the file no longer
-        conflict with later ones (they are in the text). Raises :class:`NotFound` for
-        an unknown file and :class:`~svgx_sync.errors.DocumentError` when the bytes are
-        not SVG.
+        journal take as the file's whole content. Raises :class:`NotFound` for an
+        unknown file and :class:`~svgx_sync.errors.DocumentError` when the bytes are not
+        SVG.
         """
         if file not in self.files:
             raise NotFound(f"no file {file!r} in document {self.name!r}")
+        return self._whole_file(file, data, user_id, now)
+
+    def _whole_file(self, file: str, data: bytes, user_id: str, now: float) -> Outcome:
+        """``file`` becomes ``data``: the ``file_add`` entry of its whole text."""
         self.files[file] = SvgDocument(data, name=file)
         text = data.decode("utf-8", "surrogateescape")
         return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text})
