@@ -8,6 +8,7 @@ Every wait is for an event under a deadline; how long each step takes is for
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import re
@@ -123,11 +124,22 @@ def test_a_60k_element_drawing_edited_live_beside_a_script_and_versioned(served:
     before = git(repo, "rev-parse", f"{version['version_id']}~1").strip()
     diff = f"{daemon.url}/api/d/plan/diff?from={before}&to={version['version_id']}"
     with urllib.request.urlopen(diff, timeout=DEADLINE_S) as response:
-        changes = json.loads(response.read())["changes"]
+        plain = response.read()
+        assert response.headers["Content-Encoding"] is None
+    changes = json.loads(plain)["changes"]
     assert sorted((c["element_id"], c["kind"]) for c in changes) == [
         ("r123", "changed"),
         ("r45000", "changed"),
     ]
+    # A browser asks for gzip: the answer (both sides' files, 11 MB) comes in a tenth.
+    asked = urllib.request.Request(diff, headers={"Accept-Encoding": "gzip, deflate, br"})
+    with urllib.request.urlopen(asked, timeout=DEADLINE_S) as response:
+        packed = response.read()
+        assert response.headers["Content-Encoding"] == "gzip"
+        assert response.headers["Vary"] == "Accept-Encoding"
+        assert int(response.headers["Content-Length"]) == len(packed)
+    assert len(packed) < len(plain) / 5
+    assert gzip.decompress(packed) == plain
 
 
 def test_a_script_replacing_a_small_drawing_by_a_60k_one_reaches_editors_of_both_documents(

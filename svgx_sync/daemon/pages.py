@@ -81,7 +81,10 @@ class ApiRequest:
 @dataclass(frozen=True)
 class ApiResponse:
     status: int
-    body: dict[str, Any]
+    body: dict[str, Any] | bytes
+    """The answer, or its JSON already encoded: a handler whose answer can be large (a
+    diff of a big drawing holds its files) encodes it in its worker thread, off the loop
+    and without a text copy beside the bytes."""
 
 
 Handler = Callable[[ApiRequest], ApiResponse | Awaitable[ApiResponse]]
