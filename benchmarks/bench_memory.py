@@ -5,7 +5,7 @@ document of a real daemon (``svgx-sync serve`` on 127.0.0.1, a subprocess). Its 
 (``/proc/PID/status`` VmRSS, and VmHWM for the peak) is printed at start, after a client
 joins (and fetches the file the welcome names), after one client operation, after an
 outside edit (the file written on disk, until the client has it), after a version
-(``create_version``), after a diff (``GET /api/d/<doc>/diff``), and after a few more of each
+(``create_version``), after a diff (``GET /api/d/<doc>/diff``, gzip taken as the diff page's browser takes it), and after a few more of each
 (to show whether it stays flat). Beside it, the floor, measured in the same run: the RSS
 growth of a fresh Python process that parses the file with lxml and builds an id dict.
 The ratio is the daemon's growth since start over the floor. Each stage is read once
@@ -188,25 +188,30 @@ class Bench:
             await self.mark("after a version")
             await self.diff()
             await self.mark("after a diff")
-            for k in range(1, self.more + 1):
+            for k in range(1, self.more + 1):  # each stage read again: where a peak comes
                 await self.operation(k)
+                await self.mark(f"round {k + 1}: after an operation")
                 await self.outside()
+                await self.mark(f"round {k + 1}: after an outside edit")
                 await self.version(k)
+                await self.mark(f"round {k + 1}: after a version")
                 await self.diff()
-            await self.mark(f"after {self.more} more of each")
+                await self.mark(f"round {k + 1}: after a diff")
 
     async def diff(self) -> None:
         started = time.monotonic()
         try:
-            await asyncio.to_thread(self.get, "/api/d/plan/diff")
+            # as the diff page's browser asks: gzip taken
+            await asyncio.to_thread(self.get, "/api/d/plan/diff", {"Accept-Encoding": "gzip"})
         except (OSError, http.client.HTTPException) as exc:
             took = time.monotonic() - started
             print(f"# the diff got no whole answer after {took:.1f} s: {exc!r:.120}", flush=True)
 
-    def get(self, path: str) -> None:
+    def get(self, path: str, headers: dict[str, str] | None = None) -> None:
         if path.startswith("http"):
             path = "/" + path.split("/", 3)[3]
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=600) as r:
+        asked = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", headers=headers or {})
+        with urllib.request.urlopen(asked, timeout=600) as r:
             r.read()
 
     async def until(self, want: Any) -> dict[str, Any]:

@@ -151,6 +151,47 @@ def test_agrees_with_the_complete_diff_on_random_edits(
     check(new, old)
 
 
+_PIECES = ["<", ">", "a", " ", "\n", "é", "ü", "<g>", "</g>", '<r id="x"/>', "€"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(st.sampled_from(_PIECES), max_size=40),
+    st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 4), st.sampled_from(_PIECES))),
+    st.sampled_from(["utf-8", "ascii", "iso-8859-1"]),
+)
+def test_the_old_version_is_cut_as_it_would_be_alone_sharing_the_new_ones_units(
+    body: list[str], edits: list[tuple[int, int, str]], encoding: str
+) -> None:
+    text = "".join(body)
+    for at, drop, piece in edits:  # replace ``drop`` characters at ``at`` by ``piece``
+        at %= len(text) + 1
+        text = text[:at] + piece + text[at + drop :]
+    declared = f"<?xml version='1.0' encoding='{encoding}'?>"
+    try:
+        old = (declared + "".join(body)).encode(encoding)
+        new = (declared + text).encode(encoding)
+    except UnicodeEncodeError:
+        return
+    units = new.decode(encoding).split("<")
+    beside = regions._units_beside(old, new, units, encoding)
+    assert beside == old.decode(encoding).split("<")
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "iso-8859-1"])
+def test_a_small_change_leaves_the_old_version_the_new_ones_units(encoding: str) -> None:
+    rects = "".join(f'<rect id="r{i}" x="{i}" fill="#ccc"/>\n' for i in range(2000))
+    declared = f"<?xml version='1.0' encoding='{encoding}'?>\n<svg>\n"
+    old = (declared + rects + "<text>Größe</text></svg>\n").encode(encoding)
+    new = old.replace(b'"r1000" x="1000" fill="#ccc"', b'"r1000" x="1000" fill="red"')
+    units = new.decode(encoding).split("<")
+    beside = regions._units_beside(old, new, units, encoding)
+    assert beside == old.decode(encoding).split("<")
+    own = [k for k, unit in enumerate(beside) if unit is not units[k]]
+    # UTF-8: only the changed unit is the old version's own; Latin-1 is cut whole
+    assert own == ([1003] if encoding == "utf-8" else list(range(1, len(units))))
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.integers(0, 2**32), st.integers(1, 4))
 def test_declines_what_the_complete_diff_refuses(seed: int, hits: int) -> None:

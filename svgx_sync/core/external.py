@@ -86,6 +86,7 @@ from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
 from .ops import EXTERNAL_USER, MODEL_ID, Operation, apply_operation, coerce_operation
 from .svgdoc import SvgDocument, _parser, element_paths
+from .xmltext import common_ends
 
 __all__ = [
     "AUTO_VERSION_PREFIX",
@@ -545,24 +546,6 @@ def _plain_id(ident: str) -> bool:
     return ident.isascii() and not any(c in ident for c in "&<\"'")
 
 
-def _common_ends(a: bytes, b: bytes) -> tuple[int, int]:
-    """How many bytes ``a`` and ``b`` share at their start, and then at their end
-    (compared in halves of what is left: memcmp, never a copy)."""
-    view = memoryview(b)
-    most = min(len(a), len(b))
-    lo, hi = 0, most
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if a.startswith(view[lo:mid], lo) else (lo, mid - 1)
-    prefix = lo
-    lo, hi = 0, most - prefix
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        same = a.startswith(view[len(b) - mid : len(b) - lo], len(a) - mid)
-        lo, hi = (mid, hi) if same else (lo, mid - 1)
-    return prefix, lo
-
-
 @dataclass(frozen=True, slots=True)
 class _Newest:
     """The newest version, scanned once: where each changed element's id is written,
@@ -598,7 +581,7 @@ class _Newest:
         end of the root's start tag or declares a namespace, a comment or a CDATA
         section where it differs."""
         data, size = self.data, len(self.data)
-        prefix, suffix = _common_ends(data, other)
+        prefix, suffix = common_ends(data, other)
         end = len(other) - suffix  # other[prefix:end] replaces data[prefix:size - suffix]
         if prefix < self.head:
             return None

@@ -47,7 +47,7 @@ from lxml import etree
 from ..errors import DocumentError
 from .spans import ATTR, TOKEN
 from .svgdoc import MAX_BYTES, MAX_DEPTH, MAX_VALUE, SvgDocument
-from .xmltext import ID_RE, decode, is_blank, is_element
+from .xmltext import EXACT_ENCODINGS, ID_RE, common_ends, decode, encoding_of, is_blank, is_element
 
 if TYPE_CHECKING:
     from .ops import Operation
@@ -306,6 +306,26 @@ class _Aligner:
         return na, nb
 
 
+def _units_beside(old: bytes, new: bytes, units: list[str], encoding: str) -> list[str]:
+    """``old`` decoded and cut into units as :func:`_cut` cuts, where the units of the
+    start and end it shares with ``new`` are the very strings of ``units`` (``new``'s):
+    a big file with a small change costs the units of its changed middle, not a second
+    copy of every unit and of its text (and equal units compare by identity)."""
+    if encoding not in EXACT_ENCODINGS:  # a "<" byte may not be a "<" there: cut it whole
+        return decode(old)[0].split("<")
+    prefix, suffix = common_ends(old, new)
+    head = new.rfind(b"<", 0, prefix)  # the last "<" of the shared start
+    tail = new.find(b"<", len(new) - suffix)  # the first "<" of the shared end
+    first = new.count(b"<", 0, head) + 1 if head >= 0 else 0  # units before ``head``
+    last = new.count(b"<", tail) if tail >= 0 else 0  # units after ``tail``
+    end = tail - len(new) + len(old) if tail >= 0 else len(old)
+    try:
+        middle = old[head + 1 : end].decode(encoding).split("<")
+    except UnicodeDecodeError as exc:
+        raise DocumentError(f"cannot decode the file as {encoding}: {exc}") from exc
+    return units[:first] + middle + (units[len(units) - last :] if last else [])
+
+
 def changed_units(old: str, new: str) -> list[str]:
     """The units of ``new`` (its text cut at each ``<``) outside the runs of units it
     shares with ``old``, in order: what a change from ``old`` to ``new`` touched."""
@@ -356,9 +376,8 @@ class _RegionDiff:
     ) -> None:
         if len(old) > MAX_BYTES or len(new) > MAX_BYTES:
             raise _Unknown
-        old_text, old_enc = decode(old)
         new_text, new_enc = decode(new)
-        if old_enc != new_enc:
+        if encoding_of(old) != new_enc:
             raise _Unknown
         # The complete diff refuses what it cannot read; here the new version is read
         # without building anything (expat, which lxml agrees with on what is XML), and
@@ -371,9 +390,9 @@ class _RegionDiff:
         self.b = _cut(new_text)
         if max(map(len, self.b.units)) >= MAX_VALUE:
             raise _Unknown
-        old_units = old_text.split("<")
+        old_units = _units_beside(old, new, self.b.units, new_enc)
         self.windows = _Aligner(old_units, self.b.units).windows()
-        self.a = _cut_like(old_text, old_units, self.b, self.windows)
+        self.a = _cut_like("", old_units, self.b, self.windows)  # its text is not read
         for a0, a1, _b0, _b1 in self.windows:
             if a1 > a0 and max(map(len, self.a.units[a0:a1])) >= MAX_VALUE:
                 raise _Unknown

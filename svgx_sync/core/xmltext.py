@@ -22,10 +22,13 @@ addresses an element in operations)."""
 
 __all__ = [
     "DECLARATION",
+    "EXACT_ENCODINGS",
     "ID_RE",
+    "common_ends",
     "declaration",
     "declared",
     "decode",
+    "encoding_of",
     "escape_attr",
     "escape_text",
     "index_among_elements",
@@ -39,14 +42,22 @@ DECLARATION = re.compile(r"""\sxmlns(?::([^\s=/>]+))?\s*=\s*(?:"([^"]*)"|'([^']*
 """One namespace declaration in a start tag: its prefix (None for the default) and value."""
 
 
+def encoding_of(data: bytes) -> str:
+    """The encoding :func:`decode` reads the file in: a byte order mark's, else its XML
+    declaration's, else UTF-8 (only the start of the file is looked at)."""
+    if data.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    match = _ENCODING_DECL.match(data)
+    return match.group(1).decode("ascii").lower() if match else "utf-8"
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """Decode the file as its XML declaration says, refusing lossy round trips."""
-    if data.startswith(codecs.BOM_UTF8):
-        return data.decode("utf-8-sig"), "utf-8-sig"
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16"), "utf-16"
-    match = _ENCODING_DECL.match(data)
-    encoding = match.group(1).decode("ascii").lower() if match else "utf-8"
+    encoding = encoding_of(data)
+    if encoding in ("utf-8-sig", "utf-16"):
+        return data.decode(encoding), encoding
     try:
         text = data.decode(encoding)
     except (LookupError, UnicodeDecodeError) as exc:
@@ -59,6 +70,28 @@ def decode(data: bytes) -> tuple[str, str]:
 
 
 _EXACT = frozenset({"utf-8", "utf8", "ascii", "us-ascii"})
+EXACT_ENCODINGS = _EXACT
+"""The encodings whose decoder accepts one spelling of each character only, in which
+the byte ``<`` is the character ``<`` and nothing else: a file of one of them may be
+cut at its ``<`` bytes and each piece decoded alone."""
+
+
+def common_ends(a: bytes, b: bytes) -> tuple[int, int]:
+    """How many bytes ``a`` and ``b`` share at their start, and then at their end (the
+    two never overlap; compared in halves of what is left: memcmp, never a copy)."""
+    view = memoryview(b)
+    most = min(len(a), len(b))
+    lo, hi = 0, most
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if a.startswith(view[lo:mid], lo) else (lo, mid - 1)
+    prefix = lo
+    lo, hi = 0, most - prefix
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        same = a.startswith(view[len(b) - mid : len(b) - lo], len(a) - mid)
+        lo, hi = (mid, hi) if same else (lo, mid - 1)
+    return prefix, lo
 
 
 def escape_text(text: str | None) -> str:
