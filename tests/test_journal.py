@@ -249,3 +249,34 @@ def test_a_file_that_holds_no_record_is_kept_aside_and_started_anew(
     (damage,) = journal.damage
     assert Path(damage.copy).read_bytes() == garbage and damage.after_seq == 0
     journal.close()
+
+
+def test_rotation_keeps_what_it_is_given_and_frames_only_entries_it_did_not_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from svgx_sync.durable import journal as module
+
+    path = tmp_path / "j.log"
+    journal = Journal(path)
+    journal.open()
+    appended = records(50)
+    for r in appended:
+        journal.append(r)
+    journal.sync()
+    framed: list[JournalRecord] = []
+    frame = module._frame
+    monkeypatch.setattr(module, "_frame", lambda r: framed.append(r) or frame(r))
+    # seq 40 is kept as another dict (an entry served inert): framed anew, not the old one
+    served = OpRecord({"seq": 40, "op_id": "o40", "active_content": []})
+    keep = [StrategyRecord("automatic"), *appended[30:39], served, *appended[40:]]
+    journal.rotate(keep)
+    assert read_journal(path) == keep
+    assert framed == [keep[0], served]
+    # kept frames serve the next rotation too; new appends are framed once
+    framed.clear()
+    (latest,) = records(1, 51)
+    journal.append(latest)
+    journal.rotate([*keep[5:], latest])
+    journal.close()
+    assert read_journal(path) == [*keep[5:], latest]
+    assert framed == [latest]
