@@ -5,8 +5,9 @@ document of a real daemon (``svgx-sync serve`` on 127.0.0.1, a subprocess). Its 
 (``/proc/PID/status`` VmRSS, and VmHWM for the peak) is printed at start, after a client
 joins (and fetches the file the welcome names), after one client operation, after an
 outside edit (the file written on disk, until the client has it), after a version
-(``create_version``), after a diff (``GET /api/d/<doc>/diff``, gzip taken as the diff page's browser takes it), and after a few more of each
-(to show whether it stays flat). Beside it, the floor, measured in the same run: the RSS
+(``create_version``), after a diff (``GET /api/d/<doc>/diff``, taking gzip as the diff
+page's browser does), and after each of them again in ``--more`` rounds (to show whether
+it stays flat, and which step makes a peak). Beside it, the floor, measured in the same run: the RSS
 growth of a fresh Python process that parses the file with lxml and builds an id dict.
 The ratio is the daemon's growth since start over the floor. Each stage is read once
 the daemon has been idle for :data:`QUIET_S` (no CPU time spent: the step and what
