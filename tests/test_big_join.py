@@ -7,14 +7,17 @@ import gzip
 import json
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import Served
 from samples import big_drawing
+from test_server import Client, run_with_daemon
 from websockets.sync.client import connect
 
 from svgx_sync.core.protocol import inline_split
+from svgx_sync.daemon.server import Daemon
 
 BIG = big_drawing(60_000)
 SMALL = big_drawing(10)
@@ -139,3 +142,27 @@ def test_a_file_fetched_by_its_address_is_served_inert_as_a_welcome_serves_it(
             text = gzip.decompress(body) if got["Content-Encoding"] == "gzip" else body
             assert status == 200 and b'id="r7"' in text and b"onclick" not in text, headers
     assert b'onclick="alert(1)"' in (daemon.root / "big" / "document.svg").read_bytes()
+
+
+def test_a_small_file_edited_many_times_since_its_last_write_still_comes_inline(
+    tmp_path: Path,
+) -> None:
+    """The size a file is known by grows with every edit until it is written; a welcome
+    measures a file that bound alone would send by URL (the flood of one attribute that
+    left a 300-byte drawing named by URL)."""
+
+    async def body(daemon: Daemon) -> None:
+        ada = await Client.connect(daemon)
+        await ada.join("ada")
+        await ada.op("ada", "create", "r1", {"type": "rectangle"}, "c1")
+        for i in range(100):
+            await ada.op("ada", "update", "r1", {"attributes": {"x": str(i)}}, f"u{i}")
+        bob = await Client.connect(daemon)
+        welcome = await bob.join("bob")
+        assert "file_urls" not in welcome
+        assert 'x="99"' in welcome["files"]["document.svg"] == welcome["svg"]
+        for client in (ada, bob):
+            await client.close()
+
+    # no write in between: nothing measures the file but the welcome
+    run_with_daemon(tmp_path, body, inline_files_bytes=8192, write_debounce_ms=600_000)

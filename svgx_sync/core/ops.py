@@ -680,8 +680,7 @@ def _written_size(doc: SvgDocument) -> int:
     only when the file is written). Asked only when that count crosses the limit, and
     only for operations that must be taken if they fit: a journal replayed, an inverse,
     another program's edit (a client's operation is judged by the count alone)."""
-    doc.size_bound = len(doc.to_bytes())
-    return doc.size_bound
+    return doc.measured_size()
 
 
 def _coalesce(inverse: list[Operation]) -> list[Operation]:

@@ -440,6 +440,12 @@ class SvgDocument:
     def to_bytes(self) -> bytes:
         return self.render().encode(self.encoding)
 
+    def measured_size(self) -> int:
+        """The file's exact size now (rendered), which :attr:`size_bound` may overstate
+        (a removal counts only once the file is written); it becomes the bound."""
+        self.size_bound = len(self.to_bytes())
+        return self.size_bound
+
     def commit_render(self) -> bytes:
         """Render, and make the result the new source (after it was written out)."""
         if not self.dirty:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..core import protocol as P
 from ..core.access import Role
+from ..core.svgdoc import SvgDocument
 from .commit import GroupCommit
 from .pages import raw_url
 from .room import Conn, Room, send
@@ -79,12 +81,18 @@ class Membership:
     def files_of(self, session_id: str, room: Room) -> tuple[dict[str, str], dict[str, str]]:
         """The files a welcome carries, and the URLs of those too large to."""
         files = room.live.files
+        limit = self.rt.settings.inline_files_bytes
         # Each file's size bound, never below its size: a big drawing is neither rendered
         # nor encoded to learn that it is fetched by URL.
-        sizes = {path: doc.size_bound for path, doc in files.items()}
-        if "document.svg" in sizes:
-            sizes["document.svg"] *= 2  # the welcome's `svg` repeats it
-        inline, fetched = P.inline_split(sizes, self.rt.settings.inline_files_bytes)
+        inline, fetched = P.inline_split(_counted(files, lambda doc: doc.size_bound), limit)
+        if any(files[path].size_bound <= MEASURED_UP_TO for path in fetched):
+            # The bound grows with every edit until the file is written: a small file
+            # edited a few thousand times since is measured before it goes by URL.
+            def size(doc: SvgDocument) -> int:
+                bound = doc.size_bound
+                return doc.measured_size() if bound <= MEASURED_UP_TO else bound
+
+            inline, fetched = P.inline_split(_counted(files, size), limit)
         return (
             {path: files[path].render() for path in inline},
             {path: raw_url(session_id, path) for path in fetched},
@@ -102,6 +110,21 @@ class Membership:
             room.presence.leave(conn.user_id, time.time())
             if not self.rt.stopping:
                 self.commit.presence_soon(room)
+
+
+MEASURED_UP_TO = 1024 * 1024
+"""A file whose size bound is at most this is rendered to learn its size exactly before
+a welcome names it by URL (four times the default inline limit; milliseconds)."""
+
+
+def _counted(
+    files: Mapping[str, SvgDocument], size: Callable[[SvgDocument], int]
+) -> dict[str, int]:
+    """What each file costs a welcome: ``document.svg`` twice (its ``svg`` repeats it)."""
+    sizes = {path: size(doc) for path, doc in files.items()}
+    if "document.svg" in sizes:
+        sizes["document.svg"] *= 2
+    return sizes
 
 
 def detached_notice(room: Room) -> dict[str, Any]:
