@@ -3,6 +3,7 @@ files too large to come inline are fetched over HTTP, once, gzipped when asked."
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import urllib.error
@@ -166,3 +167,55 @@ def test_a_small_file_edited_many_times_since_its_last_write_still_comes_inline(
 
     # no write in between: nothing measures the file but the welcome
     run_with_daemon(tmp_path, body, inline_files_bytes=8192, write_debounce_ms=600_000)
+
+
+def test_a_file_added_whole_too_large_to_come_inline_is_named_also_in_a_catch_up(
+    tmp_path: Path,
+) -> None:
+    """Another program adds a file larger than the inline limit: the entry names it by
+    its address, to a live client and to one that catches up after it, and the address
+    serves the file with the seq it holds."""
+    annex = big_drawing(40)
+    assert len(annex) > 1024
+
+    async def body(daemon: Daemon) -> None:
+        ada, bob = await Client.connect(daemon), await Client.connect(daemon)
+        await ada.join("ada")
+        welcome = await bob.join("bob")
+        await bob.close()  # away while the file comes
+        (daemon.settings.root / "doc" / "annex.svg").write_bytes(annex)
+        live = await ada.expect("operations", lambda m: m["operations"][0]["file"] == "annex.svg")
+        (entry,) = live["operations"]
+        assert entry["operation_type"] == "file_add"
+        assert entry["data"] == {"markup_url": "/d/doc@main/raw/annex.svg"}
+        bob = await Client.connect(daemon)
+        caught = await bob.join("bob", last_seq=welcome["seq"])
+        assert caught["catch_up"] and caught["operations"] == [entry]
+        status, headers, served = await asyncio.to_thread(
+            get, f"http://127.0.0.1:{daemon.port}{entry['data']['markup_url']}"
+        )
+        assert (status, served) == (200, annex) and int(headers["X-Svgx-Seq"]) >= entry["seq"]
+        for client in (ada, bob):
+            await client.close()
+
+    run_with_daemon(tmp_path, body, inline_files_bytes=1024)
+
+
+def test_only_file_adds_over_the_limit_are_named() -> None:
+    from svgx_sync.core.protocol import addressed
+
+    def url(path: str) -> str:
+        return f"/raw/{path}"
+
+    small = {"operation_type": "file_add", "file": "a.svg", "seq": 1, "data": {"markup": "x" * 10}}
+    big = {**small, "file": "b.svg", "seq": 2, "data": {"markup": "x" * 11}}
+    edit = {"operation_type": "update", "element_id": "r", "seq": 3, "data": {"markup": "x" * 99}}
+    edits = [edit]
+    assert addressed(edits, 10, url) is edits  # no file added: the same list
+    assert addressed([small, edit], 10, url) == [small, edit]
+    assert addressed([small, big, edit], 10, url) == [
+        small,
+        {**big, "data": {"markup_url": "/raw/b.svg"}},
+        edit,
+    ]
+    assert big["data"] == {"markup": "x" * 11}  # the kept entry is not changed

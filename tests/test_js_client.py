@@ -172,6 +172,14 @@ def test_a_welcome_that_names_its_files_is_fetched_and_caught_up_once(tmp_path):
     assert written["plan"]["r3"]["attributes"]["x"] == "17"
 
 
+def test_a_file_added_whole_and_named_by_its_address_is_fetched_and_applied_once(tmp_path):
+    """Another program adds a file too large to come inline: the operations name it, the
+    client fetches it while edits of it go on, and ends with the daemon's file."""
+    code, out = run_node_test(tmp_path, "fileadd.test.mjs", inline_files_bytes=1024)
+    assert code == 0, out
+    assert models(tmp_path)["annex"] == on_disk(tmp_path / "docs" / "plan" / "annex.svg")
+
+
 def test_the_documented_example_runs_with_the_served_module(tmp_path):
     """docs/js-client.md's example, with the module fetched from the daemon as it says."""
     doc = (ROOT / "docs" / "js-client.md").read_text()

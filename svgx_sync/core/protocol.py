@@ -24,7 +24,7 @@ The full description, with examples, is ``docs/protocol.md``.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
@@ -325,6 +325,29 @@ def inline_split(sizes: Mapping[str, int], limit: int) -> tuple[list[str], list[
 
 def operations(ops: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "operations", "operations": ops}
+
+
+def addressed(
+    entries: list[dict[str, Any]], limit: int, url_of: Callable[[str], str]
+) -> list[dict[str, Any]]:
+    """``entries`` as they go on the wire: a ``file_add`` whose markup is over ``limit``
+    characters names the file (``data.markup_url``, fetched as a welcome's ``file_urls``)
+    instead of carrying it. Another program that replaces a big drawing whole would
+    otherwise send every editor one frame as large as the file, and a client with the
+    usual 1 MiB message limit would be closed (1009)."""
+    if all(e.get("operation_type") != "file_add" for e in entries):
+        return entries
+    out = []
+    for entry in entries:
+        data = entry.get("data")
+        if entry.get("operation_type") == "file_add" and isinstance(data, dict):
+            markup = data.get("markup")
+            if isinstance(markup, str) and len(markup) > limit:
+                named = {k: v for k, v in data.items() if k != "markup"}
+                named["markup_url"] = url_of(str(entry["file"]))
+                entry = {**entry, "data": named}
+        out.append(entry)
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -165,10 +165,12 @@ class GroupCommit:
             self._deliver(room, batch)
 
     def _deliver(self, room: Room, batch: Batch) -> None:
-        """Broadcast and acknowledge a batch that is on disk."""
-        entries = batch.entries
+        """Broadcast and acknowledge a batch that is on disk; a file added whole that is
+        too large to come inline is named by its address (:func:`P.addressed`)."""
+        settings = self.rt.settings
+        entries = P.addressed(batch.entries, settings.inline_files_bytes, room.raw_url)
         room.durable_seq = batch.seq
-        size = self.rt.settings.batch_size
+        size = settings.batch_size
         texts = [
             P.encode(P.operations(entries[start : start + size]))
             for start in range(0, len(entries), size)

@@ -45,6 +45,8 @@ class Membership:
         damage = room.damage_notices()
         # After damage a client may hold what the session lost: it gets every file.
         missed = live.since(last_seq) if last_seq is not None and not damage else None
+        if missed:
+            missed = P.addressed(missed, self.rt.settings.inline_files_bytes, room.raw_url)
         version = str(room.document.repo.references[f"refs/heads/{live.branch}"].target)
         session_id = conn.session_id or room.key
         files, urls = (None, None) if missed is not None else self.files_of(session_id, room)

@@ -28,6 +28,7 @@ from ..errors import ClientError, StoreError, SvgxError
 from ..git.locks import held_locks, lock_holders, owner_pid, repository_owner
 from ..git.names import validate_branch_name, validate_document_name
 from ..git.store import Document
+from .pages import raw_url
 from .transport import Frames, deliver, fan_out
 
 if TYPE_CHECKING:
@@ -217,6 +218,10 @@ class Room:
     @property
     def key(self) -> str:
         return self.live.key
+
+    def raw_url(self, path: str) -> str:
+        """Where a client fetches file ``path`` of this session as it is now (``GET``)."""
+        return raw_url(self.key, path)
 
     def checked_out(self) -> bool:
         """Whether the room's branch is the one checked out in the working tree."""

@@ -197,6 +197,11 @@ export class SvgModel {
   }
 }
 
+/** Whether an operation names its file's markup instead of carrying it (`markup_url`). */
+function namesMarkup(op) {
+  return op.operation_type === 'file_add' && typeof op.data?.markup_url === 'string';
+}
+
 function must(model, address, file) {
   const el = model.find(address, file);
   if (!el) throw new Error(`no element ${address}`);
@@ -655,7 +660,18 @@ export class SvgxClient {
       this.fetchNamed(msg);
       return;
     }
+    if ((msg.type === 'operations' || msg.type === 'welcome') && (msg.operations ?? []).some(namesMarkup)) {
+      this.fetchMarkup(msg);
+      return;
+    }
     this.handle(msg);
+  }
+
+  /** The address of a file the daemon names (`file_urls`, `markup_url`), with the token. */
+  fileUrl(address) {
+    const url = new URL(address, this.url.replace(/^ws/, 'http'));
+    if (this.token) url.searchParams.set('token', this.token);
+    return url;
   }
 
   handle(msg) {
@@ -695,24 +711,73 @@ export class SvgxClient {
    * are not applied twice.
    */
   async fetchNamed(msg) {
-    const ws = this.ws;
-    this.holding = [];
-    const base = this.url.replace(/^ws/, 'http');
-    const held = new Map();
-    try {
+    await this.whileFetching(async (held) => {
       const files = { ...msg.files };
       await Promise.all(Object.entries(msg.file_urls).map(async ([path, address]) => {
-        const url = new URL(address, base);
-        if (this.token) url.searchParams.set('token', this.token);
-        const response = await this.fetch(url);
+        const response = await this.fetch(this.fileUrl(address));
         if (!response.ok) throw new Error(`${address}: HTTP ${response.status}`);
         files[path] = await response.text();
         held.set(path, Number(response.headers.get('X-Svgx-Seq') ?? msg.seq));
       }));
-      if (ws !== this.ws) return; // dropped meanwhile: the next welcome starts again
+      return () => ({ ...msg, files, svg: files['document.svg'] ?? null });
+    });
+  }
+
+  /**
+   * Operations with a file added whole that the daemon names instead of carrying (a
+   * large drawing replaced by another program, docs/protocol.md): fetch it, then take
+   * the operations with its markup, then what arrived meanwhile. The fetched file may
+   * hold later operations (its `X-Svgx-Seq`); those are not applied twice. A file gone
+   * meanwhile (404) is not added: its removal follows.
+   */
+  async fetchMarkup(msg) {
+    await this.whileFetching(async (held) => {
+      const added = new Map(); // path -> seq of the fetched file_add
+      const operations = await Promise.all(msg.operations.map(async (op) => {
+        if (!namesMarkup(op)) return op;
+        const response = await this.fetch(this.fileUrl(op.data.markup_url));
+        if (response.status === 404) return null;
+        if (!response.ok) throw new Error(`${op.data.markup_url}: HTTP ${response.status}`);
+        const markup = await response.text();
+        const path = this.model.fileName(op.file);
+        held.set(path, Math.max(held.get(path) ?? -1, Number(response.headers.get('X-Svgx-Seq') ?? op.seq)));
+        added.set(path, Math.max(added.get(path) ?? -1, op.seq));
+        const { markup_url: _, ...data } = op.data;
+        return { ...op, data: { ...data, markup } };
+      }));
+      return () => ({
+        ...msg,
+        operations: operations.filter((op, k) => {
+          if (op === null) {
+            this.counted(msg.operations[k]);
+            return false;
+          }
+          const path = this.model.fileName(op.file);
+          // after the file was added and held by the fetched file: already in it
+          const inFetched = op.seq > (added.get(path) ?? Infinity) && op.seq <= (held.get(path) ?? -1);
+          if (inFetched) this.counted(op);
+          return !inFetched;
+        }),
+      });
+    });
+  }
+
+  /**
+   * Hold what arrives while `fetching(held)` gets the files the daemon named (filling
+   * `held`: path → the seq its fetched file holds); then take the message its result
+   * makes, then what was held, without the operations the fetched files hold. If the
+   * connection dropped meanwhile, the next welcome starts again.
+   */
+  async whileFetching(fetching) {
+    const ws = this.ws;
+    this.holding = [];
+    const held = new Map();
+    try {
+      const ready = await fetching(held);
+      if (ws !== this.ws) return;
       const queued = this.holding;
       this.holding = null;
-      this.handle({ ...msg, files, svg: files['document.svg'] ?? null });
+      this.handle(ready());
       for (const next of queued) this.receive(next.type === 'operations' ? this.skipHeld(next, held) : next);
     } catch (err) {
       if (ws !== this.ws) return;
@@ -722,14 +787,19 @@ export class SvgxClient {
     }
   }
 
+  /** An operation left out because a fetched file holds it: it counts as applied. */
+  counted(op) {
+    this.lastSeq = Math.max(this.lastSeq ?? op.seq, op.seq);
+    this.model.seq = Math.max(this.model.seq, op.seq);
+    if (op.user_id === this.userId) this.settle(op.op_id);
+  }
+
   /** `msg` without the operations a fetched file already holds (`held`: path → its
    * seq); they count as applied. */
   skipHeld(msg, held) {
     const operations = msg.operations.filter((op) => {
       if (!(op.seq <= (held.get(this.model.fileName(op.file)) ?? -1))) return true;
-      this.lastSeq = Math.max(this.lastSeq ?? op.seq, op.seq);
-      this.model.seq = Math.max(this.model.seq, op.seq);
-      if (op.user_id === this.userId) this.settle(op.op_id);
+      this.counted(op);
       return false;
     });
     return { ...msg, operations };
