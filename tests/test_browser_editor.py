@@ -4,6 +4,7 @@ edit; every tool's edit is an operation; no page logs an error or breaks its pol
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from typing import Any
 
 from browser import Served, Watched, wait_until
 from lxml import etree
+from samples import big_drawing
 
 from svgx_sync.durable.journal import journal_path, read_journal
 
@@ -585,4 +587,30 @@ def test_active_content_in_a_file_never_reaches_the_page(
         assert found == {"scripts": 0, "handlers": 0, "links": 0, "ran": False}, found
         page.locator('[id="dot"]').click()
         assert page.evaluate("window.ran === true") is False
+        ada.assert_clean()
+
+
+def test_a_drawing_another_program_replaces_whole_reaches_the_open_editor_by_its_address(
+    chromium: Any, served: Any, watched: Any, tmp_path: Path
+) -> None:
+    """A script writes a 20k-element sheet over a small drawing open in the editor: the
+    sheet is taken whole and, too large to come inline, named by its address; the page
+    fetches it and shows it, still live."""
+    from playwright.sync_api import expect
+
+    daemon: Served = served()
+    adopted(daemon, "plan", big_drawing(3).decode(), tmp_path)
+    with contexts(chromium, 1) as (one,):
+        ada = open_editor(watched, one, daemon, "plan", "ada")
+        page = ada.page
+        page.locator('[data-svgx-canvas] [id="r2"]').wait_for(state="attached")
+        fetched: list[str] = []
+        page.on("request", lambda request: fetched.append(request.url))
+        path = daemon.file("plan")
+        temporary = path.with_name(".document.svg.tmp")
+        temporary.write_bytes(big_drawing(20_000))
+        os.replace(temporary, path)
+        page.locator('[data-svgx-canvas] [id="r19999"]').wait_for(state="attached", timeout=LIVE_S)
+        assert any(url.endswith("/d/plan@main/raw/document.svg") for url in fetched), fetched
+        expect(page.locator("#svgx-status")).to_have_attribute("data-state", "live")
         ada.assert_clean()
