@@ -152,6 +152,25 @@ def test_a_save_that_rewrites_most_of_the_file_is_taken_whole_as_one_entry() -> 
     assert live.files[F].to_bytes() == active
 
 
+def test_a_file_taken_whole_or_added_is_parsed_and_served_while_it_is_judged() -> None:
+    """The judging runs in the watcher's worker thread: the file it parsed and served
+    inert is the one the session takes, and the loop does neither again."""
+    small = sheet(2)
+    active = sheet(3000).replace(b'<rect id="r7"', b'<rect id="r7" onclick="x()"')
+    for base, ours in ((small, small), (None, None)):  # taken whole; a new file
+        live = LiveDocument("doc", "main", {F: small} if base else {})
+        change = external_change(base, ours, active, F)
+        assert change.outcome is (Outcome.WHOLE if base else Outcome.FILE_ADD)
+        whole = change.whole
+        assert whole is not None and whole.doc.to_bytes() == active
+        assert "onclick" not in whole.text and [f.attribute for f in whole.found] == ["onclick"]
+        (outcome,) = apply_change(live, change, base=base, disk=active, now=1)
+        assert live.files[F] is whole.doc
+        (entry,) = outcome.entries
+        assert entry["data"]["markup"] is whole.text and entry["active_content"]
+        assert live.served_text(F) is whole.text  # a welcome does not make it inert again
+
+
 def test_a_sweeping_save_beside_live_edits_is_taken_whole_after_a_version() -> None:
     small = sheet(2)
     live = LiveDocument("doc", "main", {F: small})

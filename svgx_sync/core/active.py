@@ -62,6 +62,7 @@ __all__ = [
     "CssHit",
     "Finding",
     "Kind",
+    "ServedFile",
     "UrlKind",
     "css_findings",
     "element_findings",
@@ -641,6 +642,24 @@ def _markup(el: Any) -> str:
     return etree.tostring(el, encoding="unicode", with_tail=False)
 
 
+@dataclass(frozen=True, slots=True)
+class ServedFile:
+    """A file parsed and made inert ahead (in the watcher's worker thread): what taking
+    it whole needs, so that the event loop neither parses a big drawing nor copies it
+    inert (seconds at 200k elements with an event handler in it)."""
+
+    doc: SvgDocument
+    text: str
+    """As clients are sent it (:func:`served_text`)."""
+    found: list[Finding]
+
+    @classmethod
+    def read(cls, data: bytes, name: str) -> ServedFile:
+        """Parse ``data`` (raises :class:`~svgx_sync.errors.DocumentError`) and serve it."""
+        doc = SvgDocument(data, name=name)
+        return cls(doc, *served_text(doc))
+
+
 def served_text(doc: SvgDocument) -> tuple[str, list[Finding]]:
     """A file's text as clients are sent it: as it is, or its inert copy and the findings."""
     text = doc.render()
@@ -728,20 +747,23 @@ def served_state(doc: SvgDocument, state: Mapping[str, Any]) -> dict[str, Any]:
     return {**state, "markup": markup, "active_content": [f.to_wire() for f in found]}
 
 
-def served_entry(doc: SvgDocument, entry: dict[str, Any]) -> dict[str, Any]:
+def served_entry(
+    doc: SvgDocument, entry: dict[str, Any], whole: ServedFile | None = None
+) -> dict[str, Any]:
     """A numbered operation (``doc`` is its file, after it) as clients are sent it.
 
     What it brings that is active is made inert as :func:`inert_copy` makes a document
     inert: a flagged attribute is sent as ``None`` (removed), flagged CSS rewritten, an
     active element's text as ``""``; an edit inside an active element is sent with no
     data at all. The entry then says what in ``active_content``; else it is sent as it
-    is (the same dict)."""
+    is (the same dict). A ``file_add`` is served as ``whole`` says, when it was served
+    ahead."""
     data = entry.get("data")
     if not isinstance(data, Mapping) or not data:
         return entry
     found: list[Finding] = []
     if entry.get("operation_type") == "file_add":
-        text, found = served_text(doc)
+        text, found = (whole.text, whole.found) if whole is not None else served_text(doc)
         served: dict[str, Any] = {**data, "markup": text}
     else:
         served, found = _served_data(doc, entry, data)

@@ -79,6 +79,7 @@ from typing import Any, TypeAlias
 from lxml import etree
 
 from ..errors import ClientError, DocumentError
+from .active import ServedFile
 from .conflict_record import ConflictRecord, ConflictStatus, OpRef
 from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, SweepingChange, diff_documents
@@ -160,6 +161,9 @@ class ExternalChange:
     data: bytes | None = None
     live_edited: bool = False
     loss: Loss | None = None
+    whole: ServedFile | None = None
+    """``data`` parsed and served, for a file taken whole or added (judged off the loop,
+    so that the loop does not parse it again)."""
 
 
 def external_change(
@@ -190,9 +194,10 @@ def external_change(
         return ExternalChange(Outcome.WAIT, file, f"not a whole SVG yet: {screening.reason}")
     if screening.verdict is Verdict.REJECTED:
         return ExternalChange(Outcome.REJECTED, file, f"not an SVG file: {screening.reason}")
+    whole = None
     if live is None or base is None:
         try:
-            SvgDocument(disk, name=file)
+            whole = ServedFile.read(disk, file)
         except DocumentError as exc:
             return ExternalChange(Outcome.REJECTED, file, f"not an SVG file we can read: {exc}")
     if live is None:
@@ -201,7 +206,9 @@ def external_change(
             return ExternalChange(Outcome.IGNORE, file, "formatting only, deleted live")
         # New, or edited on disk after a live deletion: an edit is not lost to a delete.
         reason = "new file" if base is None else "edited on disk after a live deletion"
-        return ExternalChange(Outcome.FILE_ADD, file, reason, data=disk, live_edited=live_edited)
+        return ExternalChange(
+            Outcome.FILE_ADD, file, reason, data=disk, live_edited=live_edited, whole=whole
+        )
     origin = base if base is not None else live
     most = most_placed(origin, disk)
     try:
@@ -210,7 +217,7 @@ def external_change(
                 origin, disk, file, new_read=screening.expat_read, most_placed=most
             )
         except SweepingChange:
-            SvgDocument(disk, name=file)  # raises for a file we cannot read
+            whole = ServedFile.read(disk, file)  # raises for a file we cannot read
             loss = external_loss(live if live_edited else origin, disk, file)
             if live_edited:
                 # Merging would cost minutes: the live state is kept as a version instead.
@@ -222,6 +229,7 @@ def external_change(
                 data=disk,
                 live_edited=live_edited,
                 loss=loss,
+                whole=whole,
             )
     except DocumentError as exc:
         # base came from us and parsed before, and the file on disk is whole XML: it is

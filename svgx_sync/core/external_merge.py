@@ -80,14 +80,18 @@ def apply_change(
         return _apply_operations(live, change, base_seq=base_seq, now=now)
     if change.outcome is Outcome.FILE_ADD and change.data is not None:
         try:
-            out = live.add_file(file, change.data, user_id=EXTERNAL_USER, now=now)
+            out = live.add_file(
+                file, change.data, user_id=EXTERNAL_USER, now=now, whole=change.whole
+            )
         except (OperationError, DocumentError) as exc:
             log.warning("watcher: the new file %s is refused: %s", file, exc)
             return []
         live.outside_file_added(file, change.data)
         return [out]
     if change.outcome is Outcome.WHOLE and change.data is not None and file in live.files:
-        out = live.replace_file(file, change.data, user_id=EXTERNAL_USER, now=now)
+        out = live.replace_file(
+            file, change.data, user_id=EXTERNAL_USER, now=now, whole=change.whole
+        )
         live.outside_save_taken(file, change.data)
         return [out]
     if change.outcome is Outcome.FILE_DELETE:

@@ -280,15 +280,19 @@ class LiveDocument:
         self.dirty.add(op.file or self.default_file)
         self._keep(op_wire(self.seq, op), outcome)
 
-    def served_entry(self, wire: dict[str, Any]) -> dict[str, Any]:
+    def served_entry(
+        self, wire: dict[str, Any], whole: active.ServedFile | None = None
+    ) -> dict[str, Any]:
         """An entry as clients are sent it: inert (:func:`~svgx_sync.core.active.served_entry`)."""
         doc = self.files.get(wire.get("file") or self.default_file)
-        return wire if doc is None else active.served_entry(doc, wire)
+        return wire if doc is None else active.served_entry(doc, wire, whole)
 
-    def _keep(self, wire: dict[str, Any], outcome: Outcome) -> None:
+    def _keep(
+        self, wire: dict[str, Any], outcome: Outcome, whole: active.ServedFile | None = None
+    ) -> None:
         """A numbered entry: into the ring and to everyone as served, into the journal
         as it is."""
-        served = self.served_entry(wire)
+        served = self.served_entry(wire, whole)
         self.recent.keep(served)
         outcome.entries.append(served)
         outcome.journal.append(OpRecord(wire))
@@ -348,34 +352,55 @@ class LiveDocument:
             outcomes.append(self.submit(op, base_seq=self.seq, now=now, outside=True))
         return outcomes
 
-    def add_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
+    def add_file(
+        self,
+        file: str,
+        data: bytes,
+        *,
+        user_id: str,
+        now: float,
+        whole: active.ServedFile | None = None,
+    ) -> Outcome:
         """A file joins the document (say, a new file in the working tree): one ``seq``.
 
         Its entry (``operation_type`` ``file_add``, ``data.markup`` the file's text) is
         journaled, broadcast and caught up like any operation. Raises
-        :class:`OperationError` when the file exists or the bytes are not SVG.
+        :class:`OperationError` when the file exists or the bytes are not SVG. ``whole``:
+        ``data`` parsed and served ahead (:class:`~svgx_sync.core.active.ServedFile`).
         """
         if file in self.files:
             raise OperationError(f"file {file!r} already exists in document {self.name!r}")
-        return self._whole_file(file, data, user_id, now)
+        return self._whole_file(file, data, user_id, now, whole)
 
-    def replace_file(self, file: str, data: bytes, *, user_id: str, now: float) -> Outcome:
+    def replace_file(
+        self,
+        file: str,
+        data: bytes,
+        *,
+        user_id: str,
+        now: float,
+        whole: active.ServedFile | None = None,
+    ) -> Outcome:
         """A file is rewritten whole (an outside save of most of it): one ``seq``.
 
         Its entry is a ``file_add`` of the new text, which clients and a replay of the
         journal take as the file's whole content. Raises :class:`NotFound` for an
         unknown file and :class:`~svgx_sync.errors.DocumentError` when the bytes are not
-        SVG.
+        SVG. ``whole`` as for :meth:`add_file`.
         """
         if file not in self.files:
             raise NotFound(f"no file {file!r} in document {self.name!r}")
-        return self._whole_file(file, data, user_id, now)
+        return self._whole_file(file, data, user_id, now, whole)
 
-    def _whole_file(self, file: str, data: bytes, user_id: str, now: float) -> Outcome:
+    def _whole_file(
+        self, file: str, data: bytes, user_id: str, now: float, whole: active.ServedFile | None
+    ) -> Outcome:
         """``file`` becomes ``data``: the ``file_add`` entry of its whole text."""
-        self.files[file] = SvgDocument(data, name=file)
+        doc = self.files[file] = whole.doc if whole is not None else SvgDocument(data, name=file)
+        if whole is not None:
+            self._inert.kept[file] = (doc.render(), whole.text, [f.to_wire() for f in whole.found])
         text = data.decode("utf-8", "surrogateescape")
-        return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text})
+        return self._file_entry(FILE_ADD, file, user_id, now, {"markup": text}, whole)
 
     def delete_file(self, file: str, *, user_id: str, now: float) -> Outcome:
         """A file leaves the document: one ``seq`` (``operation_type`` ``file_delete``).
@@ -387,7 +412,13 @@ class LiveDocument:
         return self._file_entry(FILE_DELETE, file, user_id, now, None)
 
     def _file_entry(
-        self, kind: str, file: str, user_id: str, now: float, data: dict[str, Any] | None
+        self,
+        kind: str,
+        file: str,
+        user_id: str,
+        now: float,
+        data: dict[str, Any] | None,
+        whole: active.ServedFile | None = None,
     ) -> Outcome:
         self.seq += 1
         wire: dict[str, Any] = {
@@ -401,7 +432,7 @@ class LiveDocument:
         if data is not None:
             wire["data"] = data
         outcome = Outcome("applied", Ack(wire["op_id"], self.seq, "applied"))
-        self._keep(wire, outcome)
+        self._keep(wire, outcome, whole)
         self.recent.remember(user_id, wire["op_id"], outcome.ack)
         return outcome
 
