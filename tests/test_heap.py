@@ -9,7 +9,7 @@ import weakref
 
 from test_server import TIMEOUT, joined, run_with_daemon
 
-from svgx_sync.daemon.heap import SETTLED_S, Heap
+from svgx_sync.daemon.heap import SETTLED_S, YOUNG_THRESHOLD, Heap
 from svgx_sync.daemon.server import Daemon
 
 
@@ -18,16 +18,19 @@ class Cycle:
         self.me = self
 
 
-def test_loading_settles_before_the_freeze_and_an_unload_collects_what_it_left() -> None:
+def test_a_load_is_frozen_at_once_and_when_loading_settles_and_an_unload_collects() -> None:
     heap = Heap()
     try:
+        loaded = Cycle()  # what a session holds
         heap.loaded(10.0)
-        heap.tick(10.0 + SETTLED_S / 2)
-        assert gc.get_freeze_count() == 0  # still loading
-        left = Cycle()
-        gone = weakref.ref(left)
-        heap.tick(10.0 + SETTLED_S)
         assert heap.frozen and gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        left = Cycle()  # made after the load: not frozen while loading goes on
+        gone = weakref.ref(left)
+        heap.tick(10.0 + SETTLED_S / 2)
+        assert gc.get_freeze_count() == frozen
+        heap.tick(10.0 + SETTLED_S)
+        assert gc.get_freeze_count() > frozen  # settled: frozen too
         del left
         gc.collect()
         assert gone() is not None  # frozen: no pass looks at it
@@ -36,6 +39,7 @@ def test_loading_settles_before_the_freeze_and_an_unload_collects_what_it_left()
         assert gc.get_freeze_count() > 0  # what is still live is frozen again
         heap.thaw()
         assert gc.get_freeze_count() == 0 and not heap.frozen
+        del loaded
     finally:
         gc.unfreeze()
 
@@ -57,3 +61,15 @@ def test_the_daemon_freezes_a_settled_session_and_thaws_at_stop(tmp_path) -> Non
         assert gc.get_freeze_count() == 0  # given back at stop
     finally:
         gc.unfreeze()
+
+
+def test_the_daemon_passes_over_young_objects_less_often_while_it_serves(tmp_path) -> None:
+    before = gc.get_threshold()
+    seen: list[tuple[int, int, int]] = []
+
+    async def body(daemon: Daemon) -> None:
+        seen.append(gc.get_threshold())
+
+    run_with_daemon(tmp_path, body)
+    assert seen == [(YOUNG_THRESHOLD, before[1], before[2])]
+    assert gc.get_threshold() == before  # the process's own again after stop

@@ -178,6 +178,7 @@ class Daemon:
         except StoreError:
             self.server.close()
             raise
+        self.rt.heap.serving()
         sockets = list(self.server.sockets)
         self.port = sockets[0].getsockname()[1] if sockets else s.port
         self.access.listening(self.port)
