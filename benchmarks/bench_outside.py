@@ -178,11 +178,11 @@ class Clients:
                 await asyncio.to_thread(self.get, url)
             self.sockets.append(ws)
 
-    def get(self, path: str) -> None:
+    def get(self, path: str) -> bytes:
         if path.startswith("http"):
             path = "/" + path.split("/", 3)[3]
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=TIMEOUT_S) as r:
-            r.read()
+            return bytes(r.read())
 
     @staticmethod
     async def until(ws: Any, want: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
@@ -199,8 +199,8 @@ class Clients:
 
         def has(o: dict[str, Any]) -> bool:
             if last is not None:
-                if o["operation_type"] == "file_add":
-                    return f'id="{fill}-' in o["data"]["markup"]
+                if o["operation_type"] == "file_add":  # named by its address when large
+                    return "markup_url" in o["data"] or f'id="{fill}-' in o["data"]["markup"]
                 return o["element_id"] == f"{fill}-{last}"
             return o["data"].get("attributes", {}).get("fill") == fill
 
@@ -209,9 +209,17 @@ class Clients:
                 o["user_id"] == "external" and has(o) for o in m["operations"]
             )
 
-        await asyncio.wait_for(
-            asyncio.gather(*(self.until(ws, arrived) for ws in self.sockets)), TIMEOUT_S
-        )
+        async def has_it(ws: Any) -> None:
+            """As a client has it: a file named by its address fetched too."""
+            message = await self.until(ws, arrived)
+            for o in message["operations"]:
+                address = o.get("data", {}).get("markup_url")
+                if address is not None:
+                    text = await asyncio.to_thread(self.get, address)
+                    if f'id="{fill}-'.encode() not in text:
+                        raise RuntimeError(f"{address} does not hold the sheet {fill}")
+
+        await asyncio.wait_for(asyncio.gather(*map(has_it, self.sockets)), TIMEOUT_S)
 
     async def close(self) -> None:
         for ws in self.sockets:
