@@ -197,7 +197,10 @@ def external_change(
     whole = None
     if live is None or base is None:
         try:
-            whole = ServedFile.read(disk, file)
+            if live is None:  # added as it is, unless it is an old copy (below)
+                whole = ServedFile.read(disk, file)
+            else:
+                SvgDocument(disk, name=file)
         except DocumentError as exc:
             return ExternalChange(Outcome.REJECTED, file, f"not an SVG file we can read: {exc}")
     if live is None:
