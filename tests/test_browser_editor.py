@@ -498,6 +498,8 @@ def test_a_remote_operation_is_in_the_dom_before_the_next_frame_and_touches_one_
         assert selected(ada.page) == "r0"
         ada.page.keyboard.press("Shift+ArrowRight")
         expect(shape(bob.page, "r0")).to_have_attribute("x", "10", timeout=LIVE_S)
+        # the frame after the message may come after the check above saw the DOM
+        bob.page.wait_for_function("window.atNextFrame.length > 0", timeout=LIVE_S)
         assert bob.page.evaluate("window.atNextFrame")[0] == "10"
         changed = bob.page.evaluate("[...window.seen.changed]")
         assert changed == ["r0"], changed
