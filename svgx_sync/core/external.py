@@ -221,7 +221,7 @@ def external_change(
             )
         except SweepingChange:
             whole = ServedFile.read(disk, file)  # raises for a file we cannot read
-            loss = external_loss(live if live_edited else origin, disk, file)
+            loss = external_loss(live if live_edited else origin, disk, file, parsed=whole.doc)
             if live_edited:
                 # Merging would cost minutes: the live state is kept as a version instead.
                 loss = replace(loss or Loss((), (), ()), live_edits_replaced=True)
@@ -320,9 +320,11 @@ def most_placed(*versions: bytes) -> int:
     return max(1, PLACEMENT_STEPS // max(1, *(data.count(b"<") for data in versions)))
 
 
-def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
+def external_loss(
+    old: bytes, new: bytes, file: str, *, parsed: SvgDocument | None = None
+) -> Loss | None:
     """The :class:`Loss` from ``old`` to ``new``, or None when the change drops nothing
-    beyond ordinary edits.
+    beyond ordinary edits. ``parsed``: ``new`` parsed already (only read here).
 
     A save that only deletes elements with their ids (someone deleted a shape in their
     editor) is an ordinary edit: no loss. A loss is an id stripped from an element that
@@ -331,7 +333,7 @@ def external_loss(old: bytes, new: bytes, file: str) -> Loss | None:
     """
     try:
         before = SvgDocument(old, name=file)
-        after = SvgDocument(new, name=file)
+        after = parsed if parsed is not None else SvgDocument(new, name=file)
     except DocumentError:
         return None
     model = before.ids.get(MODEL_ID)

@@ -64,13 +64,12 @@ def decode(data: bytes) -> tuple[str, str]:
         raise DocumentError(f"cannot decode the file as {encoding}: {exc}") from exc
     # Python's strict UTF-8 and ASCII decoders accept only the one spelling of each
     # character, so their text always round-trips; other codecs are checked.
-    if encoding not in _EXACT and text.encode(encoding) != data:
+    if encoding not in EXACT_ENCODINGS and text.encode(encoding) != data:
         raise DocumentError(f"the file does not round-trip through {encoding}")
     return text, encoding
 
 
-_EXACT = frozenset({"utf-8", "utf8", "ascii", "us-ascii"})
-EXACT_ENCODINGS = _EXACT
+EXACT_ENCODINGS = frozenset({"utf-8", "utf8", "ascii", "us-ascii"})
 """The encodings whose decoder accepts one spelling of each character only, in which
 the byte ``<`` is the character ``<`` and nothing else: a file of one of them may be
 cut at its ``<`` bytes and each piece decoded alone."""

@@ -333,7 +333,7 @@ class Journal:
         self.damage: list[JournalDamage] = []
         # The frames of the op records appended or kept since the last rotation, by seq,
         # with the entry each framed: the next rotation keeps the recent entries (ten
-        # thousand by default), and framing them all again took 30-40 ms on the loop.
+        # thousand by default), and framing them all again was half of its 19 ms.
         self._framed: dict[int, tuple[dict[str, Any], bytes]] = {}
 
     def open(self) -> list[JournalRecord]:
@@ -470,7 +470,6 @@ class Journal:
                 frame = _frame(record)
             frames.append(frame)
         data = b"".join(frames)
-        del framed
         try:
             write_atomic(self.path, data)
             if self._fd is not None:
