@@ -6,8 +6,9 @@ document of a real daemon (``svgx-sync serve`` on 127.0.0.1, a subprocess). Its 
 joins (and fetches the file the welcome names), after one client operation, after an
 outside edit (the file written on disk, until the client has it), after a version
 (``create_version``), after a diff (``GET /api/d/<doc>/diff``, taking gzip as the diff
-page's browser does), and after each of them again in ``--more`` rounds (to show whether
-it stays flat, and which step makes a peak). Beside it, the floor, measured in the same run: the RSS
+page's browser does: from the version just made, the same bytes as live), after a diff
+from the first version (whose file differs from the live one), and after each of them
+again in ``--more`` rounds (to show whether it stays flat, and which step makes a peak). Beside it, the floor, measured in the same run: the RSS
 growth of a fresh Python process that parses the file with lxml and builds an id dict.
 The ratio is the daemon's growth since start over the floor. Each stage is read once
 the daemon has been idle for :data:`QUIET_S` (no CPU time spent: the step and what
@@ -142,6 +143,7 @@ class Bench:
             description="Start",
             update_workdir=True,
         )
+        self.first = doc.head_version()
         proc = await asyncio.create_subprocess_exec(
             *[sys.executable, "-m", "svgx_sync", "serve", str(self.root), "--port", "0"],
             stdout=asyncio.subprocess.PIPE,
@@ -189,6 +191,8 @@ class Bench:
             await self.mark("after a version")
             await self.diff()
             await self.mark("after a diff")
+            await self.diff(self.first)
+            await self.mark("after a diff from the first version")
             for k in range(1, self.more + 1):  # each stage read again: where a peak comes
                 await self.operation(k)
                 await self.mark(f"round {k + 1}: after an operation")
@@ -198,15 +202,24 @@ class Bench:
                 await self.mark(f"round {k + 1}: after a version")
                 await self.diff()
                 await self.mark(f"round {k + 1}: after a diff")
+                await self.diff(self.first)
+                await self.mark(f"round {k + 1}: after a diff from the first version")
 
-    async def diff(self) -> None:
+    async def diff(self, start: str | None = None) -> None:
+        """The diff page's data: from the checked-out branch (the version just made: the
+        same bytes as live), or from ``start``, whose file differs from the live one."""
+        query = "" if start is None else f"?from={start}"
         started = time.monotonic()
         try:
             # as the diff page's browser asks: gzip taken
-            await asyncio.to_thread(self.get, "/api/d/plan/diff", {"Accept-Encoding": "gzip"})
+            await asyncio.to_thread(
+                self.get, f"/api/d/plan/diff{query}", {"Accept-Encoding": "gzip"}
+            )
         except (OSError, http.client.HTTPException) as exc:
             took = time.monotonic() - started
             print(f"# the diff got no whole answer after {took:.1f} s: {exc!r:.120}", flush=True)
+            return
+        print(f"# the diff{query} answered in {time.monotonic() - started:.1f} s", flush=True)
 
     def get(self, path: str, headers: dict[str, str] | None = None) -> None:
         if path.startswith("http"):

@@ -364,3 +364,73 @@ def test_a_live_file_the_same_as_its_version_is_sent_inert_on_both_sides(tmp_pat
         await alice.close()
 
     run_with_daemon(tmp_path, body, write_debounce_ms=0)
+
+
+def big_drawing(rooms: int) -> bytes:
+    """Rooms of 20 rects, one element per line (over the size a diff is told from text
+    at); ``r5`` has an ``onclick``, so serving the file needs more than its text."""
+    lines = []
+    for g in range(rooms):
+        lines.append(f'  <g id="room{g}">')
+        for k in range(20):
+            i = g * 20 + k
+            click = ' onclick="alert(1)"' if i == 5 else ""
+            lines.append(f'    <rect id="r{i}" x="{i}" width="9"{click}/>')
+        lines.append("  </g>")
+    return SVG.format("\n" + "\n".join(lines) + "\n").encode()
+
+
+def test_a_big_drawings_diff_is_told_from_its_text_as_a_complete_comparison_tells_it(
+    tmp_path: Path,
+) -> None:
+    from svgx_sync.git.store import Store
+
+    document = Store(tmp_path / "docs").create("doc")
+    document.commit(
+        {"document.svg": big_drawing(100)},
+        user_id="u",
+        username="U",
+        description="Plan",
+        update_workdir=True,
+    )
+    first = document.head_version()
+    assert first is not None
+
+    async def body(daemon: Daemon) -> None:
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        await alice.op("alice", "update", "r1500", {"attributes": {"fill": "red"}}, "o1")
+        await alice.op("alice", "delete", "r777", {}, "o2")
+        await alice.op("alice", "create", "n1", {"type": "rectangle", "parent": "room3"}, "o3")
+        second = await version(alice, "Edited")
+        status, answer = await get(daemon, f"/api/d/doc/diff?from={first}&to={second}")
+        assert status == 200, answer
+        files = Store(tmp_path / "docs").open("doc")
+        old, new = (SvgDocument(files.svg_files(v)["document.svg"]) for v in (first, second))
+        expected = element_changes({"document.svg": old}, {"document.svg": new})
+        assert answer["changes"] == expected
+        found = by_id(answer["changes"])
+        assert found["r1500"]["kind"] == "changed" and found["r777"]["kind"] == "removed"
+        assert found["n1"]["kind"] == "added" and found["n1"]["path"]["new"].startswith("/3/")
+        for side in ("from", "to"):
+            text = answer[side]["files"]["document.svg"]
+            assert 'id="r5"' in text and "onclick" not in text
+        await alice.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)
+
+
+def test_a_file_told_from_its_text_is_not_parsed_on_either_side() -> None:
+    from svgx_sync.daemon import diff_api
+
+    old = big_drawing(100)
+    new = old.replace(b'id="r900" x="900"', b'id="r900" x="901"')
+    sides = [
+        diff_api.Side(rev, None, rev, {"document.svg": data})
+        for rev, data in (("a", old), ("b", new))
+    ]
+    known = diff_api._read(*sides)
+    assert sides[0].files == sides[1].files == {}
+    (change,) = known["document.svg"]
+    assert change["element_id"] == "r900" and change["path"] == {"old": "/45/0", "new": "/45/0"}
+    assert all("onclick" not in side.served["document.svg"] for side in sides)

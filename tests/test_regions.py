@@ -21,9 +21,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from svgx_sync.core import diff, merge, regions
+from svgx_sync.core import changes, diff, merge, regions
 from svgx_sync.core.merge import Versions
-from svgx_sync.core.regions import regions_diff, regions_merge
+from svgx_sync.core.regions import regions_changes, regions_diff, regions_merge
 from svgx_sync.core.svgdoc import SvgDocument, is_element
 from svgx_sync.errors import DocumentError
 
@@ -144,11 +144,13 @@ def damage(data: bytes, rng: random.Random) -> bytes:
 def test_agrees_with_the_complete_diff_on_random_edits(
     seed: int, edits: int, ids: float, text: bool, gentle: bool
 ) -> None:
+    """The operations, and the diff page's entries (:func:`check_changes`)."""
     rng = random.Random(seed)
     old = plan(rng.randrange(20, 200), rng, ids=ids, text=text)
     new = edit(old, rng, edits, gentle=gentle)
-    check(old, new)
-    check(new, old)
+    for a, b in ((old, new), (new, old)):
+        check(a, b)
+        check_changes(a, b)
 
 
 _PIECES = ["<", ">", "a", " ", "\n", "é", "ü", "<g>", "</g>", '<r id="x"/>', "€"]
@@ -287,6 +289,82 @@ def test_elements_without_ids_inside_changed_elements() -> None:
     assert answer is None or answer == complete(old, new)
     assert complete(old, new)
     assert etree.fromstring(new) is not None
+
+
+# -- what changed, for the diff page -----------------------------------------------------------
+
+
+def changes_complete(old: bytes, new: bytes) -> list[dict[str, Any]] | None:
+    try:
+        old_doc, new_doc = SvgDocument(old), SvgDocument(new)
+    except DocumentError:
+        return None
+    return changes.document_changes(old_doc, new_doc, "f.svg")
+
+
+def check_changes(old: bytes, new: bytes) -> bool:
+    """Asserts the entries told from the text are the complete comparison's; returns
+    whether the text told them."""
+    answer = regions_changes(old, new, "f.svg", changes.document_changes)
+    if answer is None:
+        return False
+    assert answer == changes_complete(old, new)
+    return True
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 2**32), st.integers(1, 4))
+def test_changes_decline_what_the_complete_comparison_refuses(seed: int, hits: int) -> None:
+    rng = random.Random(seed)
+    old = plan(rng.randrange(20, 100), rng)
+    new = old
+    for _ in range(hits):
+        new = damage(new, rng)
+    if changes_complete(old, new) is None:
+        assert regions_changes(old, new, "f.svg", changes.document_changes) is None
+
+
+def test_changes_agree_over_the_corpus() -> None:
+    checked, answered = over_corpus(
+        lambda data, rng: (edit(data, rng, rng.randrange(1, 5)),),
+        lambda data, new: check_changes(data, new) + check_changes(new, data),
+    )
+    assert checked > 1000
+    assert answered > 100
+
+
+def test_changes_in_nested_and_flat_parents_name_whole_positions() -> None:
+    """Positions in the answer are the whole versions', not the small documents': an
+    element inserted in one group shifts its later siblings there and nowhere else, and
+    an element without an id inside a changed one is named by its position."""
+    rng = random.Random(7)
+    old = plan(400, rng, ids=1.0)
+    doc = SvgDocument(old)
+    doc.insert(doc.ids["g3"], 4, doc.new_element(f"{SVG}rect", {"id": "fresh"}))
+    doc.remove(doc.ids["e250"])
+    doc.set_attribute(doc.ids["e399"], "fill", "red")
+    group = doc.ids["e12"] if len(doc.ids["e12"]) else None
+    if group is not None:
+        doc.set_attribute(group[0], "x", "-1")
+    new = doc.to_bytes()
+    answer = regions_changes(old, new, "f.svg", changes.document_changes)
+    assert answer is not None
+    assert answer == changes_complete(old, new)
+    kinds = {entry["element_id"]: entry["kind"] for entry in answer}
+    assert kinds["fresh"] == "added" and kinds["e250"] == "removed"
+    fresh = next(entry for entry in answer if entry["element_id"] == "fresh")
+    assert fresh["path"] == {"old": None, "new": "/3/4"}
+
+
+def test_changes_decline_a_whitespace_change_beside_a_parents_own_words() -> None:
+    """A parent with words of its own among its children: whitespace added in a region
+    changes its own text, which only the complete comparison lists."""
+    rows = "".join(f'<rect id="r{i}" x="{i}"/>\n' for i in range(3000))
+    old = f'<svg xmlns="http://www.w3.org/2000/svg"><g id="g">Plan\n{rows}</g></svg>'
+    new = old.replace('<rect id="r1500" x="1500"/>\n', '<rect id="r1500" x="1500"/>\n\n')
+    assert changes_complete(old.encode(), new.encode()) != []
+    assert regions_changes(old.encode(), new.encode(), "f.svg", changes.document_changes) is None
+    assert check_changes(old.encode(), old.replace('x="7"', 'x="8"').encode())
 
 
 # -- three-way merges ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import accumulate, chain, compress, count, pairwise
+from itertools import accumulate, chain, compress, count, pairwise, repeat
 from operator import eq, ne
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from xml.parsers import expat
@@ -52,7 +52,15 @@ from .xmltext import EXACT_ENCODINGS, ID_RE, common_ends, decode, encoding_of, i
 if TYPE_CHECKING:
     from .ops import Operation
 
-__all__ = ["WORTH_FROM", "changed_units", "regions_diff", "regions_merge", "well_formed"]
+__all__ = [
+    "WORTH_FROM",
+    "Compare",
+    "changed_units",
+    "regions_changes",
+    "regions_diff",
+    "regions_merge",
+    "well_formed",
+]
 
 WORTH_FROM = 32 * 1024
 """Files smaller than this (in bytes) are compared whole: reading them twice costs a
@@ -95,6 +103,23 @@ def regions_diff(
     ``new_read``: expat has read ``new`` whole already (it is XML), not again here."""
     try:
         return _RegionDiff(old, new, file, differ, new_read=new_read).run()
+    except (_Unknown, DocumentError):
+        return None
+
+
+Compare = Callable[[SvgDocument, SvgDocument, str], list[dict[str, Any]]]
+"""What changed between two parsed versions of a file, an entry per element
+(``changes.document_changes``), run here on the small documents."""
+
+
+def regions_changes(
+    old: bytes, new: bytes, file: str, compare: Compare
+) -> list[dict[str, Any]] | None:
+    """The entries ``compare`` would give for the parses of ``old`` and ``new``, or None
+    when only those can tell (the cases :func:`regions_diff` declines, and a parent's own
+    text that is not all blank around a region whose whitespace changed)."""
+    try:
+        return _RegionDiff(old, new, file).changes(compare)
     except (_Unknown, DocumentError):
         return None
 
@@ -370,7 +395,7 @@ class _RegionDiff:
         old: bytes,
         new: bytes,
         file: str | None,
-        differ: Callable[[SvgDocument, SvgDocument], Differ],
+        differ: Callable[[SvgDocument, SvgDocument], Differ] | None = None,
         *,
         new_read: bool = False,
     ) -> None:
@@ -400,6 +425,54 @@ class _RegionDiff:
         self.differ = differ
 
     def run(self) -> list[Operation]:
+        found = self._found()
+        return [] if found is None else self._diff(*found)
+
+    def changes(self, compare: Compare) -> list[dict[str, Any]]:
+        """``compare``'s entries for the two whole versions, from the small documents:
+        their ``/i/j`` positions made the whole versions' (``element_id`` too, where it is
+        one). Unchanged elements are never listed, so they are never built."""
+        found = self._found()
+        if found is None:
+            return []
+        regions, head, name = found
+        small_a, small_b, _counts = self._small_pair(regions, head, name, {})
+        for k, (holder_a, holder_b) in enumerate(zip(small_a.root, small_b.root, strict=True)):
+            if _own_texts(holder_a) != _own_texts(holder_b):
+                self._check_blank_around(regions[k])
+        places = {side: [self._place(side, r) for r in regions] for side in ("old", "new")}
+        out = []
+        for entry in compare(small_a, small_b, self.file or ""):
+            path = {
+                side: None if at is None else _whole_path(at, places[side])
+                for side, at in entry["path"].items()
+            }
+            element_id = entry["element_id"]
+            if element_id.startswith("/"):
+                element_id = path["new"] or path["old"]
+            out.append({**entry, "element_id": element_id, "path": path})
+        return out
+
+    def _place(self, side_name: str, r: _Region) -> tuple[str, int]:
+        """Where a region's children are in a whole version: the ``/i/j`` position of
+        their parent, and how many element children it has before them."""
+        side, s = (self.a, r.a0) if side_name == "old" else (self.b, r.b0)
+        parent = _parent_unit(side, s, r.level)
+        return _unit_path(side, parent), _children_before(side, parent, s, r.level)
+
+    def _check_blank_around(self, r: _Region) -> None:
+        """A region's whitespace between elements changed: its parent's own text is then
+        listed as changed unless all of it is blank (outside the region too)."""
+        b = self.b
+        parent = _parent_unit(b, r.b0, r.level)
+        end = b.after.index(r.level - 1, parent)
+        others = set(b.others)
+        for k in compress(range(parent, end), map(eq, b.after[parent:end], repeat(r.level))):
+            if k in others or not _blank_after(b.units[k]):
+                raise _Unknown  # a comment's tail is the parent's text too: not read here
+
+    def _found(self) -> tuple[list[_Region], str, str] | None:
+        """The regions, the root's start tag and its name; None: nothing differs."""
         a, b = self.a, self.b
         prolog_a = a.units[: a.root]
         if prolog_a != b.units[: b.root] or a.units[a.root] != b.units[b.root]:
@@ -420,8 +493,8 @@ class _RegionDiff:
             raise _Unknown
         regions = self._regions(self.windows)
         if not regions:
-            return []
-        return self._diff(regions, root_tag, name.group(1))
+            return None
+        return regions, root_tag, name.group(1)
 
     # -- regions ------------------------------------------------------------------------
 
@@ -483,7 +556,12 @@ class _RegionDiff:
         parts.append(f"</{name}>")
         return "".join(parts)
 
-    def _diff(self, regions: list[_Region], head: str, name: str) -> list[Operation]:
+    def _small_pair(
+        self, regions: list[_Region], head: str, name: str, parents: dict[int, str | None]
+    ) -> tuple[SvgDocument, SvgDocument, Counter[str]]:
+        """The two small documents, once every id in them is known to name the same
+        element in the whole versions as in them; with the new version's count of those
+        ids and of the ids in ``parents``."""
         small_a = SvgDocument(self._small(self.a, regions, True, head, name).encode(), name="a")
         small_b = SvgDocument(self._small(self.b, regions, False, head, name).encode(), name="b")
         if small_a.duplicate_ids or small_b.duplicate_ids:
@@ -492,8 +570,6 @@ class _RegionDiff:
         ids_b = _region_ids(small_b, len(regions))
         if any(_QUOTES.search(ident) for ident in (*ids_a, *ids_b)):
             raise _Unknown
-        root_id = _attribute(head, "id")
-        parents = {r.parent_b: self._parent_id(r.parent_b, root_id) for r in regions}
         counts = self._id_counts({*ids_a, *ids_b, *(p for p in parents.values() if p)})
         for ident, where in ids_b.items():
             if counts[ident] != 1:
@@ -503,6 +579,13 @@ class _RegionDiff:
         for ident in ids_a:
             if ident not in ids_b and counts[ident]:
                 raise _Unknown
+        return small_a, small_b, counts
+
+    def _diff(self, regions: list[_Region], head: str, name: str) -> list[Operation]:
+        root_id = _attribute(head, "id")
+        parents = {r.parent_b: self._parent_id(r.parent_b, root_id) for r in regions}
+        small_a, small_b, counts = self._small_pair(regions, head, name, parents)
+        assert self.differ is not None
         differ = self.differ(small_a, small_b)
         ops = differ.run()
         if differ.deferred:
@@ -1142,6 +1225,42 @@ def _parent_unit(side: _Side, s: int, level: int) -> int:
     after = side.after
     rev = len(after) - 1
     return rev - _rindex(side, level - 1, rev - (s - 1)) + 1
+
+
+def _children_before(side: _Side, parent: int, s: int, level: int) -> int:
+    """How many element children the element starting at unit ``parent`` has before
+    unit ``s`` (one of its children's first unit, at depth ``level``)."""
+    items = side.after[parent : s - 1].count(level)
+    others = sum(1 for k in side.others if parent < k < s and side.after[k - 1] == level)
+    return items - others
+
+
+def _unit_path(side: _Side, unit: int) -> str:
+    """The ``/i/j`` position (:func:`~.svgdoc.element_paths`) of the element whose start
+    tag is ``unit``."""
+    if unit == side.root:
+        return "/"
+    level = side.after[unit - 1]
+    parent = _parent_unit(side, unit, level)
+    return f"{_unit_path(side, parent).rstrip('/')}/{_children_before(side, parent, unit, level)}"
+
+
+def _whole_path(small: str, places: list[tuple[str, int]]) -> str:
+    """A position in a small document (``/k/j/...``: child ``j`` of region ``k``) as the
+    whole version's: ``places[k]`` is the region parent's position there and its element
+    children before the region."""
+    parts = small.split("/")
+    if len(parts) < 3:
+        raise _Unknown  # a placeholder, or the root: they stand for nothing listed
+    parent, before = places[int(parts[1])]
+    rest = "/".join(parts[3:])
+    whole = f"{parent.rstrip('/')}/{int(parts[2]) + before}"
+    return f"{whole}/{rest}" if rest else whole
+
+
+def _own_texts(el: Any) -> list[str | None]:
+    """An element's text and its children's tails, as they are."""
+    return [el.text, *(child.tail for child in el)]
 
 
 def _count_ids(text: str, wanted: set[str]) -> Counter[str]:

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from ..core import active
-from ..core.changes import element_changes
+from ..core.changes import changes_from_text, element_changes
 from ..core.svgdoc import SvgDocument
 from ..errors import InvalidName
 from ..git.history import version_of
@@ -121,39 +121,48 @@ def _answer(
     end = query.get("to") or LIVE
     old = _side(document, start, live)
     new = _side(document, end, live)
-    _read(old, new)
+    known = _read(old, new)
     return {
         "document": name,
         "branch": document.head_branch(),
         "from": old.to_json(),
         "to": new.to_json(),
-        "changes": element_changes(old.files, new.files),
+        "changes": element_changes(old.files, new.files, known),
         "choices": _choices(document),
     }
 
 
-def _read(old: Side, new: Side) -> None:
-    """Parse the files that differ between the sides, and serve every file.
+def _read(old: Side, new: Side) -> dict[str, list[dict[str, Any]]]:
+    """Compare the files that differ between the sides, and serve every file; the
+    entries of the files told from their text (the others are parsed into the sides).
 
-    A file with the same bytes on both sides has no change: it is not compared, and it
-    is parsed at most once: not at all when the live session has served it as it is,
-    and its tree is not kept if nothing in it can be active
-    (:func:`~svgx_sync.core.active.served_text_read`): the usual diff after a version
-    does not hold a big drawing twice."""
+    A file in both versions is compared from its text where it can be
+    (:func:`~svgx_sync.core.changes.changes_from_text`): neither side is built. A file
+    with the same bytes on both sides has no change: it is not compared. A file is
+    parsed at most once: not at all when the live session has served it as it is, and
+    its tree is not kept if nothing in it can be active
+    (:func:`~svgx_sync.core.active.served_text_read`): a diff after a version, or after
+    a few edits, does not hold a big drawing twice."""
     differ = {p for p in old.data.keys() | new.data.keys() if old.data.get(p) != new.data.get(p)}
+    known: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(differ & old.data.keys() & new.data.keys()):
+        told = changes_from_text(old.data[path], new.data[path], path)
+        if told is not None:
+            known[path] = told
     for side, other in ((old, new), (new, old)):
         for path, content in sorted(side.data.items()):
-            if path in differ:
+            if path in differ and path not in known:
                 doc = side.files[path] = SvgDocument(content, name=path)
                 if path not in side.served:
                     side.served[path] = active.served_text(doc)[0]
             elif path not in side.served:
-                known = other.served.get(path)
-                if known is None:
-                    known = active.served_text_read(content)
-                if known is None:
-                    known = active.served_text(SvgDocument(content, name=path))[0]
-                side.served[path] = known
+                served = None if path in differ else other.served.get(path)
+                if served is None:
+                    served = active.served_text_read(content)
+                if served is None:
+                    served = active.served_text(SvgDocument(content, name=path))[0]
+                side.served[path] = served
+    return known
 
 
 def _default_from(document: Document) -> str:
