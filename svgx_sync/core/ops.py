@@ -37,10 +37,8 @@ import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from itertools import islice
 from typing import Any, TypeVar
 
-from lxml import etree
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import (
@@ -66,7 +64,7 @@ from .svgdoc import (
     is_element,
     parse_style,
 )
-from .xmltext import ID_RE, index_among_elements
+from .xmltext import ID_RE
 
 EXTERNAL_USER = "external"
 """``user_id`` of the operations that bring other programs' edits into a session."""
@@ -543,14 +541,14 @@ class _Edit:
         if self.screen:
             self._refuse_inside(parent)
             self.check_new(el)
-        self.doc.insert(parent, node_index(parent, element_index), el)
+        self.doc.insert(parent, node_index(self.doc, parent, element_index), el)
         self.undo.append(lambda: self.doc.remove(el))
         self._inverse(OperationType.DELETE, self.doc.address_of(el), {})
 
     def remove(self, el: Any) -> None:
         parent = el.getparent()
         parent_address = self.doc.address_of(parent)
-        index = index_among_elements(el)
+        index = self.doc.child_index(el)[1]
         markup = self.doc.markup_of(el)
         address = self.doc.address_of(el)
         restore = self._text_around(el)
@@ -566,15 +564,14 @@ class _Edit:
     def move(self, el: Any, parent: Any, element_index: int | None) -> None:
         old_parent = el.getparent()
         old_parent_address = self.doc.address_of(old_parent)
-        old_node_index = int(old_parent.index(el))
-        old_index = index_among_elements(el, old_node_index)
+        old_node_index, old_index = self.doc.child_index(el)
         if self.doc.depth_of(parent) > self.doc.depth_of(old_parent):
             _check_depth(self.doc, parent, el)  # no deeper than it was: it fits
         if self.screen:
             self._refuse_inside(parent)
         restore = self._text_around(el)
         try:
-            self.doc.move(el, parent, node_index(parent, element_index, moving=el))
+            self.doc.move(el, parent, node_index(self.doc, parent, element_index, moving=el))
         except DocumentError as exc:
             raise OperationError(str(exc)) from None
         self._restore_text_around(restore)
@@ -618,19 +615,20 @@ class _Edit:
             step()
 
 
-def node_index(parent: Any, element_index: int | None, moving: Any = None) -> int | None:
-    """The child-node position before the ``element_index``-th element child; None: after
-    the last child (an index past the end, or none: nothing is counted then)."""
+def node_index(
+    doc: SvgDocument, parent: Any, element_index: int | None, moving: Any = None
+) -> int | None:
+    """The child-node position before the ``element_index``-th element child (``moving``
+    not counted: it leaves first); None: after the last child (an index past the end, or
+    none: nothing is counted then)."""
     if element_index is None or element_index < 0:
         return None
-    # Only the children up to the one wanted are walked (lxml's C code skips comments).
-    others = (c for c in parent.iterchildren(etree.Element) if c is not moving)
-    target = next(islice(others, element_index, None), None)
+    target = doc.element_child(parent, element_index, leaving=moving)
     if target is None:
         return None
-    position = int(parent.index(target))
+    position = doc.child_index(target)[0]
     if moving is not None and moving.getparent() is parent:
-        if parent.index(moving) < position:
+        if doc.child_index(moving)[0] < position:
             position -= 1
     return position
 

@@ -38,14 +38,16 @@ import logging
 import operator
 import threading
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
 from lxml import etree
 
 from ..errors import DocumentError, NotFound
-from . import writer
+from . import siblings, writer
 from .bindings import TextBindings
 from .namespaces import KNOWN_PREFIXES, XML_NS
+from .siblings import Siblings
 from .spans import Span, check_prolog, map_source, repair_declarations
 from .writer import Edits
 from .xmltext import (
@@ -168,6 +170,8 @@ class SvgDocument:
         # Where each node sits in the source, read when first needed (by the writer and
         # the comparisons by text): loading a document does not pay for it.
         self._spans: dict[Any, Span] | None = None
+        # The parents with many children, each with its children's places (siblings.py).
+        self._siblings: dict[Any, Siblings] = {}
 
     @property
     def spans(self) -> dict[Any, Span]:
@@ -211,15 +215,13 @@ class SvgDocument:
 
     def find(self, address: str) -> Any | None:
         if address.startswith("/"):
-            el = self.root
+            el: Any = self.root
             for part in address.strip("/").split("/") if address.strip("/") else []:
                 if not part.isdigit():
                     return None
-                children = [c for c in el if is_element(c)]
-                index = int(part)
-                if index >= len(children):
+                el = self.element_child(el, int(part))
+                if el is None:
                     return None
-                el = children[index]
             return el
         return self.ids.get(address)
 
@@ -236,12 +238,55 @@ class SvgDocument:
         node = el
         while node is not self.root:
             parent = node.getparent()
-            parts.append(str(index_among_elements(node)))
+            parts.append(str(self.child_index(node)[1]))
             node = parent
         return "/" + "/".join(reversed(parts))
 
     def elements(self) -> Iterator[Any]:
         return self.root.iter(etree.Element)
+
+    # -- places among siblings ---------------------------------------------------------
+
+    def child_index(self, el: Any) -> tuple[int, int]:
+        """``el``'s index among its parent's child nodes (``parent.index(el)``) and among
+        its element children (comments not counted). Walks the siblings before it only
+        until the parent has many: then the parent's :class:`.Siblings` answers."""
+        parent = el.getparent()
+        known = self._siblings.get(parent)
+        if known is not None:
+            return known.position(el)
+        position = int(parent.index(el))
+        if position >= siblings.INDEXED_FROM:
+            self._siblings[parent] = Siblings(parent)
+        return position, index_among_elements(el, position)
+
+    def child_node(self, parent: Any, index: int) -> Any | None:
+        """``parent[index]`` (all child nodes count), or None past the last."""
+        known = self._known_siblings(parent, index)
+        if known is not None:
+            return known.node_at(index)
+        try:
+            return parent[index]  # walks up to it only: no count of all
+        except IndexError:
+            return None
+
+    def element_child(self, parent: Any, index: int, *, leaving: Any = None) -> Any | None:
+        """The ``index``-th element child of ``parent``, or None past the last;
+        ``leaving``: a child to count as gone (it is being moved)."""
+        if leaving is not None and leaving.getparent() is parent:
+            if self.child_index(leaving)[1] <= index:
+                index += 1
+        known = self._known_siblings(parent, index)
+        if known is not None:
+            return known.element_at(index)
+        # Only the children up to the one wanted are walked (lxml's C code skips comments).
+        return next(islice(parent.iterchildren(etree.Element), index, None), None)
+
+    def _known_siblings(self, parent: Any, index: int) -> Siblings | None:
+        known = self._siblings.get(parent)
+        if known is None and index >= siblings.INDEXED_FROM:
+            known = self._siblings[parent] = Siblings(parent)
+        return known
 
     def depth_of(self, el: Any) -> int:
         """How deep ``el`` sits, the root counting as one (as :data:`MAX_DEPTH` counts)."""
@@ -323,10 +368,7 @@ class SvgDocument:
         an index."""
         spans = self.spans  # read while the tree is still the source's
         if before is None and index is not None:
-            try:
-                before = parent[max(0, index)]  # walks up to it only: no count of all
-            except IndexError:
-                before = None
+            before = self.child_node(parent, max(0, index))
         last = next(parent.iterchildren(reversed=True), None) if before is None else None
         if last is not None:
             # Appending: the new last child takes the closing indentation and the old
@@ -354,6 +396,9 @@ class SvgDocument:
             parent.append(el)
         else:
             before.addprevious(el)
+        known = self._siblings.get(parent)
+        if known is not None:
+            known.inserted(el, before)
         # An empty parent written as <g/> gains an end tag.
         self.size_bound += len(str(parent.tag))
         if el in spans:
@@ -375,7 +420,7 @@ class SvgDocument:
         if parent is None:
             raise DocumentError("the root element cannot be removed")
         self.spans  # noqa: B018 -- read while the tree is still the source's
-        index = int(parent.index(el))
+        index = self.child_index(el)[0]
         prev = el.getprevious()
         tail = el.tail
         if el.getnext() is None and is_blank(tail):
@@ -394,8 +439,12 @@ class SvgDocument:
                 self.set_text(parent, (parent.text or "") + tail)
         for node in el.iter(etree.Element):
             self._index_remove(node)
+            self._siblings.pop(node, None)
         self.bindings.leaving(el, parent)
         parent.remove(el)
+        known = self._siblings.get(parent)
+        if known is not None:
+            known.removed(el)
         self.edits.removed.append(el)
         el.tail = None
         self.edits.children.add(parent)

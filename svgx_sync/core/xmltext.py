@@ -124,7 +124,7 @@ def is_element(node: Any) -> bool:
     return isinstance(node.tag, str)
 
 
-_OTHER_CHILDREN = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
+OTHER_CHILDREN = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
 """The child nodes lxml counts in ``len()``, ``index()`` and ``[i]`` besides elements."""
 
 
@@ -136,7 +136,7 @@ def index_among_elements(el: Any, position: int | None = None) -> int:
     tens of milliseconds per call."""
     if position is None:
         position = int(el.getparent().index(el))
-    return position - sum(1 for _ in el.itersiblings(*_OTHER_CHILDREN, preceding=True))
+    return position - sum(1 for _ in el.itersiblings(*OTHER_CHILDREN, preceding=True))
 
 
 def is_blank(text: str | None) -> bool:
