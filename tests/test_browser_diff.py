@@ -3,6 +3,7 @@ listed and tinted, a row highlighting its element in both renderings, and the mo
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from browser import Served, Watched
@@ -21,11 +22,8 @@ SECOND = (
 )
 
 
-def test_the_diff_page_shows_an_element_changed_between_two_versions(
-    chromium: Any, served: Any, watched: Any
-) -> None:
-    from playwright.sync_api import expect
-
+def two_versions(served: Any) -> tuple[Served, str, str]:
+    """A daemon serving ``plan`` with FIRST as its first version and SECOND as its next."""
     from svgx_sync.git.store import Store
 
     daemon: Served = served(documents={"plan": FIRST})
@@ -39,6 +37,15 @@ def test_the_diff_page_shows_an_element_changed_between_two_versions(
         description="Wider door, a window",
         update_workdir=True,
     )
+    return daemon, first, second
+
+
+def test_the_diff_page_shows_an_element_changed_between_two_versions(
+    chromium: Any, served: Any, watched: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    daemon, first, second = two_versions(served)
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     try:
         page: Watched = watched(context, f"{daemon.url}/d/plan/diff?from={first[:10]}&to={second}")
@@ -159,5 +166,42 @@ def test_the_diff_page_compares_a_version_with_the_live_state_under_a_token(
         expect(other.page.locator("#svgx-diff-status")).to_contain_text("may not open")
         other.page.context.close()
         page.assert_clean()
+    finally:
+        context.close()
+
+
+def test_the_diff_page_asks_again_while_the_daemon_is_still_comparing(
+    chromium: Any, served: Any, watched: Any
+) -> None:
+    """The daemon answers 503 with ``retry`` while a long comparison runs (the first
+    answer here is that one, given by the browser's router); the page says so, asks
+    again and shows the real daemon's answer."""
+    from playwright.sync_api import expect
+
+    daemon, first, second = two_versions(served)
+    asked: list[str] = []
+
+    def still_comparing_once(route: Any) -> None:
+        asked.append(route.request.url)
+        if len(asked) > 1:
+            route.continue_()
+            return
+        message = "comparing these versions of 'plan' takes more than 8 s; it goes on"
+        body = {"error": "comparing", "message": message, "retry": True}
+        route.fulfill(status=503, content_type="application/json", body=json.dumps(body))
+
+    context = chromium.new_context()
+    try:
+        context.route("**/api/d/plan/diff*", still_comparing_once)
+        page: Watched = watched(context, f"{daemon.url}/d/plan/diff?from={first}&to={second}")
+        p = page.page
+        badge = p.locator("#svgx-diff-status")
+        expect(badge).to_contain_text("still comparing")
+        expect(badge).to_have_attribute("data-state", "ready")
+        assert len(asked) == 2, asked
+        door = p.locator('#svgx-diff-changes tr[data-element-id="door"]')
+        expect(door).to_have_attribute("data-kind", "changed")
+        # Chromium reports the 503 itself on the console; nothing else may show.
+        page.assert_clean(allow=(r"status of 503",))
     finally:
         context.close()

@@ -434,3 +434,47 @@ def test_a_file_told_from_its_text_is_not_parsed_on_either_side() -> None:
     (change,) = known["document.svg"]
     assert change["element_id"] == "r900" and change["path"] == {"old": "/45/0", "new": "/45/0"}
     assert all("onclick" not in side.served["document.svg"] for side in sides)
+
+
+def test_a_diff_not_ready_in_time_is_answered_503_and_whole_when_asked_again(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """websockets ends a connection whose answer has not begun within its handshake's
+    timeout: a slow comparison is answered 503 with ``retry`` and runs on, once; another
+    comparison of the same document waits for it to end."""
+    import threading
+
+    from svgx_sync.daemon import diff_api
+
+    compared = threading.Event()  # the comparison ends when the test lets it
+    real = diff_api._released
+
+    def slow(*args: Any) -> bytes:
+        compared.wait(TIMEOUT)
+        return real(*args)
+
+    monkeypatch.setattr(diff_api, "ANSWER_WITHIN_S", 0.05)
+    monkeypatch.setattr(diff_api, "_released", slow)
+
+    async def body(daemon: Daemon) -> None:
+        alice, first, second = await two_versions(daemon)
+        path = f"/api/d/doc/diff?from={first}&to={second}"
+        for _ in range(2):  # asked twice: one comparison
+            status, answer = await get(daemon, path)
+            assert status == 503, answer
+            assert answer["error"] == "comparing" and answer["retry"] is True
+            assert "takes more than 0 s" in answer["message"]
+        status, other = await get(daemon, f"/api/d/doc/diff?from={second}&to={first}")
+        assert status == 503 and "another comparison of 'doc' is under way" in other["message"]
+        assert len(daemon.comparisons._running) == 1
+        compared.set()
+        deadline = asyncio.get_running_loop().time() + TIMEOUT
+        while status != 200:  # as the page does: ask again
+            assert asyncio.get_running_loop().time() < deadline, answer
+            await asyncio.sleep(0.02)
+            status, answer = await get(daemon, path)
+        assert {c["element_id"] for c in answer["changes"]} == {"r1", "c1", "t1"}
+        assert not daemon.comparisons._running  # delivered, then forgotten
+        await alice.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,7 +42,7 @@ from . import memory
 if TYPE_CHECKING:
     from .pages import ApiRequest, ApiResponse
 
-__all__ = ["LIVE", "ROUTE", "diff"]
+__all__ = ["ANSWER_WITHIN_S", "LIVE", "ROUTE", "Comparisons", "diff"]
 
 LIVE = "live"
 ROUTE = re.compile(r"/api/d/(?P<document>[^/]+)/diff")
@@ -72,16 +72,82 @@ class Side:
 
 
 async def diff(request: ApiRequest) -> ApiResponse:
-    """The two sides' files and the changed elements between them."""
+    """The two sides' files and the changed elements between them; 503 with ``retry``
+    when they are not ready within :data:`ANSWER_WITHIN_S` (the comparison goes on)."""
     from .pages import ApiResponse
 
     name = validate_document_name(request.params["document"])
     if not request.may_open(name):
         return ApiResponse(403, {"error": "forbidden", "message": f"may not open {name!r}"})
     live = _live_texts(request, name)  # on the loop: the session cannot change meanwhile
+    store, query = request.daemon.store, dict(request.query)
+    key = (name, tuple(sorted(query.items())), None if live is None else live.label)
     # Reading git, parsing and comparing a large drawing takes a while: not on the loop.
-    body = await asyncio.to_thread(_released, request.daemon.store, name, request.query, live)
+    body = await request.daemon.comparisons.answer(
+        key, lambda: asyncio.to_thread(_released, store, name, query, live)
+    )
+    if isinstance(body, str):
+        return ApiResponse(503, {"error": "comparing", "message": body, "retry": True})
     return ApiResponse(200, body)
+
+
+ANSWER_WITHIN_S = 8.0
+"""How long a diff request waits for its answer. websockets ends a connection whose
+HTTP answer has not begun within its opening handshake's timeout (10 s), so a longer
+comparison (two very different versions of a 50 MB drawing) is answered 503 with
+``retry`` instead, and goes on; asking again gets its answer."""
+
+KEPT_S = 120.0
+"""How long an answer nobody was waiting for is kept for the request that asks again."""
+
+
+@dataclass
+class _Comparison:
+    document: str
+    future: asyncio.Future[bytes]
+    done_at: float | None = None
+
+
+class Comparisons:
+    """The diffs being computed, each once: the same request while its comparison runs
+    waits for that one, and one whose wait ran out gets its answer when it asks again.
+    One comparison per document at a time: each may hold two parses of a big drawing."""
+
+    def __init__(self) -> None:
+        self._running: dict[Any, _Comparison] = {}
+
+    async def answer(self, key: Any, start: Callable[[], Awaitable[bytes]]) -> bytes | str:
+        """The answer's JSON, or why there is none yet (a message for the asker)."""
+        loop = asyncio.get_running_loop()
+        job = self._running.get(key)
+        if job is None:
+            document = key[0]
+            if any(j.document == document and j.done_at is None for j in self._running.values()):
+                return f"another comparison of {document!r} is under way: ask again in a while"
+            job = self._running[key] = _Comparison(document, asyncio.ensure_future(start()))
+            job.future.add_done_callback(lambda _f: self._finished(key, job, loop))
+        try:
+            body = await asyncio.wait_for(asyncio.shield(job.future), ANSWER_WITHIN_S)
+        except TimeoutError:
+            return (
+                f"comparing these versions of {job.document!r} takes more than"
+                f" {ANSWER_WITHIN_S:.0f} s; it goes on: ask again in a while"
+            )
+        finally:
+            if job.future.done() and self._running.get(key) is job:
+                del self._running[key]  # answered (or failed): the next asks afresh
+        return body
+
+    def _finished(self, key: Any, job: _Comparison, loop: asyncio.AbstractEventLoop) -> None:
+        job.done_at = loop.time()
+        if job.future.cancelled() or job.future.exception() is not None:
+            self._running.pop(key, None)
+            return
+        loop.call_later(KEPT_S, self._forget, key, job)
+
+    def _forget(self, key: Any, job: _Comparison) -> None:
+        if self._running.get(key) is job:
+            del self._running[key]
 
 
 def _released(store: Store, name: str, query: Mapping[str, str], live: LiveTexts | None) -> bytes:

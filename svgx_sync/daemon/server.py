@@ -54,6 +54,7 @@ from ..git.store import Store
 from .access import Access, query_of
 from .commit import GroupCommit
 from .connection import Connections
+from .diff_api import Comparisons
 from .files import FileWriter
 from .membership import Membership
 from .metrics import Metrics
@@ -102,6 +103,7 @@ class Daemon:
             rt, self.commit, self.files, self.members, self.versions, self.recovery, self.loader
         )
         self.access = Access(settings)
+        self.comparisons = Comparisons()  # the diff page's, each computed once
         self.connections = Connections(
             rt,
             self.metrics,

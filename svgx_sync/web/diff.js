@@ -7,6 +7,10 @@ const SIDES = ['from', 'to'];
 // Which renderings show an element of each kind.
 const SHOWN_IN = { added: ['to'], removed: ['from'], changed: ['from', 'to'] };
 const KIND_MARK = { added: '+', removed: '−', changed: '~' };
+// A comparison still running is asked for again: every RETRY_MS, up to RETRIES times
+// (with the daemon's 8 s per request, about ten minutes).
+const RETRIES = 60;
+const RETRY_MS = 1000;
 
 const token = tokenFromPage();
 makeUpperPane();
@@ -60,9 +64,18 @@ async function load() {
   let answer;
   try {
     const url = `/api/d/${encodeURIComponent(documentName)}/diff?${params}`;
-    const response = await fetch(url, { headers });
-    answer = await response.json();
-    if (!response.ok) throw new Error(answer.message || `HTTP ${response.status}`);
+    // A comparison of two very different versions of a big drawing outlasts one
+    // request: the daemon answers 503 with `retry` and goes on; asking again gets it.
+    for (let asked = 1; ; asked++) {
+      const response = await fetch(url, { headers });
+      answer = await response.json();
+      if (response.ok) break;
+      if (!(response.status === 503 && answer.retry) || asked >= RETRIES) {
+        throw new Error(answer.message || `HTTP ${response.status}`);
+      }
+      status(`still comparing… (${answer.message})`, 'loading');
+      await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
+    }
   } catch (err) {
     status(`cannot compare: ${err.message}`, 'error');
     return;
