@@ -155,13 +155,18 @@ class LiveDocument:
         seq: int = 0,
         strategy: Strategy | str = Strategy.AUTOMATIC,
         history_size: int = 10_000,
+        parsed: Mapping[str, SvgDocument] | None = None,
     ) -> None:
+        """``parsed``: some of ``files`` parsed already, from these very bytes (in a
+        worker thread, while the event loop served others); they are taken as they are."""
         self.name = name
         self.branch = branch
         self.strategy = Strategy(strategy)
         self.history_size = history_size
+        ready = parsed or {}
         self.files: dict[str, SvgDocument] = {
-            path: SvgDocument(data, name=path) for path, data in sorted(files.items())
+            path: ready[path] if path in ready else SvgDocument(data, name=path)
+            for path, data in sorted(files.items())
         }
         self.last_written: dict[str, bytes] = dict(files)
         # The seq each file's last_written was taken at: the base_seq of an external edit.

@@ -16,7 +16,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.server import ServerConnection
 
@@ -40,6 +40,9 @@ from .room import Conn, Reply, Room, RoomLoader, send
 from .runtime import Runtime
 from .transport import Transport, WebSocketTransport
 from .versions import Versions
+
+if TYPE_CHECKING:
+    from .recovery import Parsed
 
 __all__ = ["HANDLERS", "MAX_CLIENT_ERRORS", "Connections"]
 
@@ -94,6 +97,8 @@ class Connections:
         try:
             async for frame in transport:
                 pause = self.on_frame(conn, frame)
+                if conn.loading is not None:  # a join: read on once it has joined
+                    await conn.loading
                 if pause:  # over its cap: its next frame is read when a token is back
                     await asyncio.sleep(pause)
                 waiting = conn.unanswered
@@ -249,7 +254,29 @@ class Connections:
         new = not (self.rt.store.path_of(name) / ".git").exists()
         if new and self.rt.settings.create_missing_documents:
             self.access.check(conn, CREATE_DOCUMENT, name)
-        room = self.loader.room_for(msg.session_id)
+        parsing = self.loader.parse_ahead(msg.session_id)
+        if parsing is not None:
+            # Its files are parsed in a worker thread first; the connection's next
+            # frames are read once it has joined (Connections.run waits for this).
+            conn.loading = self.rt.running.create_task(self._join_parsed(conn, msg, parsing))
+            return
+        self._enter(conn, self.loader.room_for(msg.session_id), msg)
+
+    async def _join_parsed(
+        self, conn: Conn, msg: P.Join, parsing: asyncio.Future[Parsed | None]
+    ) -> None:
+        try:
+            parsed = await asyncio.shield(parsing)
+            if self.rt.stopping:  # its rooms are closing: none is loaded now
+                raise ServerError("the daemon is stopping; join again when it is back")
+            self._enter(conn, self.loader.room_for(msg.session_id, parsed), msg)
+        except Exception as exc:
+            self._failed(conn, exc)
+        finally:
+            conn.loading = None
+
+    def _enter(self, conn: Conn, room: Room, msg: P.Join) -> None:
+        """``conn`` joins ``room``: welcomed with what it missed since ``msg.last_seq``."""
         self.members.leave(conn)
         self.commit.flush(room)  # the welcome shows only what everyone has been sent
         principal = self.access.gate_of(conn).principal

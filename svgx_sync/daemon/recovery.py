@@ -13,8 +13,11 @@ import logging
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pygit2
 
 from ..core import protocol as P
 from ..core.external import ExternalChange, closest_version, loss_message
@@ -22,6 +25,7 @@ from ..core.external_merge import recover_working_tree
 from ..core.journal_records import JournalRecord
 from ..core.replay import replay_journal
 from ..core.session import LiveDocument
+from ..core.svgdoc import SvgDocument
 from ..durable.bases import WrittenBases
 from ..durable.journal import Journal, journal_path
 from ..errors import NotFound, OperationError, SvgxError
@@ -39,6 +43,35 @@ __all__ = ["Recovery"]
 log = logging.getLogger(__name__)
 
 
+@dataclass
+class Parsed:
+    """A session's files parsed before it loads (:meth:`Recovery.parse_ahead`), each with
+    the bytes it was parsed from; taken once, by the load that starts from those bytes
+    (a replay that starts again parses afresh: the first one edited these)."""
+
+    files: dict[str, tuple[bytes, SvgDocument]]
+
+    def take(self, files: Mapping[str, bytes]) -> dict[str, SvgDocument]:
+        taken = {p: doc for p, (data, doc) in self.files.items() if files.get(p) == data}
+        self.files = {}
+        return taken
+
+
+def _starting_files(
+    document: Document, branch: str
+) -> tuple[pygit2.Commit | None, dict[str, bytes] | None, str]:
+    """What a session of ``branch`` starts from: its live checkpoint (None: there is none,
+    or it is damaged, said in the third part) and the files of it or of the branch head
+    (None: there is no such branch)."""
+    repo = document.repo
+    head = repo.references.get(f"refs/heads/{branch}")
+    if head is None:
+        return None, None, ""
+    commit, damage = read_checkpoint(repo, branch)
+    target = commit.id if commit is not None else head.target
+    return commit, document.svg_files(str(target)), damage
+
+
 class Recovery:
     """Loads the rooms of a daemon and recovers their working trees."""
 
@@ -50,17 +83,34 @@ class Recovery:
         self.files = files
         self.versions = versions
 
-    def load(self, document: Document, branch: str) -> Room:
-        """The room of ``document``'s ``branch``: its checkpoint, the journal replayed."""
+    def parse_ahead(self, name: str, branch: str) -> Parsed | None:
+        """The files :meth:`load` will start ``name``'s ``branch`` from, parsed: run in a
+        worker thread before it, with a repository object of the thread's own, so that
+        parsing a big drawing does not hold up the event loop. None when they cannot be
+        read (:meth:`load` then says why)."""
+        try:
+            document = self.rt.store.open(name)
+            files = _starting_files(document, branch)[1]
+            if files is None:
+                return None
+            return Parsed(
+                {path: (data, SvgDocument(data, name=path)) for path, data in files.items()}
+            )
+        except (SvgxError, pygit2.GitError, OSError):
+            return None
+
+    def load(self, document: Document, branch: str, parsed: Parsed | None = None) -> Room:
+        """The room of ``document``'s ``branch``: its checkpoint, the journal replayed;
+        ``parsed``: its files as :meth:`parse_ahead` found them (those unchanged since are
+        taken)."""
         repo = document.repo
-        head = repo.references.get(f"refs/heads/{branch}")
-        if head is None:
+        commit, files, damage = _starting_files(document, branch)
+        if files is None:
             raise NotFound(f"document {document.name!r} has no branch {branch!r}")
-        commit, damage = read_checkpoint(repo, branch)
+        head = repo.references[f"refs/heads/{branch}"]
         seq = 0
         if commit is not None:
             seq = checkpoint_seq(commit.message)
-            files = document.svg_files(str(commit.id))
             if commit.parents and commit.parent_ids[0] != head.target:
                 log.warning(
                     "%s@%s: the branch moved since the live checkpoint; continuing from the"
@@ -68,8 +118,6 @@ class Recovery:
                     document.name,
                     branch,
                 )
-        else:
-            files = document.svg_files(str(head.target))
         if document.name not in self.rt.owned:
             fd = own_repository(repo.path)
             if fd is not None:
@@ -81,10 +129,17 @@ class Recovery:
         try:
             live, replayed, lost = (
                 self._replay(
-                    document, branch, files, seq, records, damage, checkpointed=commit is not None
+                    document,
+                    branch,
+                    files,
+                    seq,
+                    records,
+                    damage,
+                    checkpointed=commit is not None,
+                    parsed=parsed,
                 )
                 if unapplied is None
-                else self._replay_lossy(files, document, branch, seq, records, unapplied)
+                else self._replay_lossy(files, document, branch, seq, records, unapplied, parsed)
             )
         except BaseException:
             journal.close()
@@ -109,7 +164,12 @@ class Recovery:
         return room
 
     def _fresh(
-        self, document: Document, branch: str, files: dict[str, bytes], seq: int
+        self,
+        document: Document,
+        branch: str,
+        files: dict[str, bytes],
+        seq: int,
+        parsed: Parsed | None = None,
     ) -> LiveDocument:
         settings = self.rt.settings
         return LiveDocument(
@@ -119,6 +179,7 @@ class Recovery:
             seq=seq,
             strategy=settings.default_strategy,
             history_size=settings.history_size,
+            parsed=None if parsed is None else parsed.take(files),
         )
 
     def _replay_lossy(
@@ -129,9 +190,10 @@ class Recovery:
         seq: int,
         records: list[JournalRecord],
         unapplied: list[int],
+        parsed: Parsed | None = None,
     ) -> tuple[LiveDocument, int, str]:
         """The live session from a journal found damaged: over its gaps."""
-        live = self._fresh(document, branch, files, seq)
+        live = self._fresh(document, branch, files, seq, parsed)
         return live, replay_journal(live, records, after_seq=seq, unapplied=unapplied), ""
 
     def _replay(
@@ -144,6 +206,7 @@ class Recovery:
         damage: str,
         *,
         checkpointed: bool,
+        parsed: Parsed | None = None,
     ) -> tuple[LiveDocument, int, str]:
         """The live session: ``files`` at ``seq`` and the journal at ``path`` replayed,
         with how many operations were. With ``damage`` (the checkpoint is damaged or
@@ -152,7 +215,7 @@ class Recovery:
         ``files`` with the reason returned. So too without a checkpoint, when the
         journal does not apply to the head (the ref was deleted after a version was
         made of the journal's operations)."""
-        live = self._fresh(document, branch, files, seq)
+        live = self._fresh(document, branch, files, seq, parsed)  # parsed: taken once
         if not damage:
             try:
                 return live, replay_journal(live, records, after_seq=seq), ""

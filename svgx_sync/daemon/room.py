@@ -34,6 +34,7 @@ from .transport import Frames, deliver, fan_out
 if TYPE_CHECKING:
     from .commit import GroupCommit
     from .files import FileWriter
+    from .recovery import Parsed
     from .runtime import Runtime
     from .transport import Transport
 
@@ -53,6 +54,7 @@ class Conn:
         "delivered",
         "errors",
         "gate",
+        "loading",
         "ops",
         "reading",
         "room",
@@ -79,6 +81,7 @@ class Conn:
         # and what its reader waits on while that window is full (connection.py)
         self.unanswered = 0
         self.reading: asyncio.Future[None] | None = None
+        self.loading: asyncio.Task[None] | None = None  # a join waiting for its files' parse
 
     def answer_later(self) -> None:
         """One of its operations waits in a batch for its answer (ack or error)."""
@@ -277,15 +280,51 @@ class RoomLoader:
         rt: Runtime,
         commit: GroupCommit,
         files: FileWriter,
-        load: Callable[[Document, str], Room],
+        load: Callable[[Document, str, Parsed | None], Room],
+        parse: Callable[[str, str], Parsed | None] | None = None,
     ) -> None:
         self.rt = rt
         self.commit = commit
         self.files = files
         self.load = load
+        self.parse = parse  # what the load starts from, parsed in a worker thread
+        self._parsing: dict[str, asyncio.Future[Parsed | None]] = {}
 
-    def room_for(self, session_id: str) -> Room:
-        """The live document branch ``name[@branch]``, loaded (and recovered) on first use."""
+    def parse_ahead(self, session_id: str) -> asyncio.Future[Parsed | None] | None:
+        """When ``session_id``'s room is not loaded: its files being parsed in a worker
+        thread, for :meth:`room_for` (one parse for the joins that wait for it). Parsing
+        a big drawing holds the event loop up only where Python holds its lock: 0.25 s
+        at 561k elements instead of 1.9 s, 52 ms at 60k instead of 194."""
+        rt = self.rt
+        name, _, branch = session_id.partition("@")
+        if self.parse is None or rt.loop is None:
+            return None
+        try:
+            validate_document_name(name)
+            if branch:
+                validate_branch_name(branch)
+        except ClientError:
+            return None  # room_for says why
+        if branch and document_key(name, branch) in rt.rooms:
+            return None
+        if not branch:
+            if self.working_tree_room(name) is not None:
+                return None
+            document = rt.store.open(name) if (rt.store.path_of(name) / ".git").exists() else None
+            branch = (document.head_branch() if document else None) or rt.parked.get(name) or ""
+            if not branch or document_key(name, branch) in rt.rooms:
+                return None
+        running = self._parsing.get(session_id)
+        if running is None:
+            parse = self.parse
+            running = asyncio.ensure_future(asyncio.to_thread(parse, name, branch))
+            self._parsing[session_id] = running
+            running.add_done_callback(lambda _f: self._parsing.pop(session_id, None))
+        return running
+
+    def room_for(self, session_id: str, parsed: Parsed | None = None) -> Room:
+        """The live document branch ``name[@branch]``, loaded (and recovered) on first use;
+        ``parsed``: what :meth:`parse_ahead` made for it."""
         rt = self.rt
         name, _, branch = session_id.partition("@")
         validate_document_name(name)
@@ -303,7 +342,7 @@ class RoomLoader:
             )
         room = rt.rooms.get(document_key(name, branch))
         if room is None:
-            room = self.load(document, branch)
+            room = self.load(document, branch, parsed)
             rt.rooms[room.key] = room
             rt.heap.loaded(time.monotonic())
         return room

@@ -98,7 +98,9 @@ class Daemon:
         self.members = Membership(rt, self.commit)
         self.versions = Versions(rt, self.commit, self.files, self.members, self.room_for)
         self.recovery = Recovery(rt, self.commit, self.files, self.versions)
-        self.loader = RoomLoader(rt, self.commit, self.files, self.recovery.load)
+        self.loader = RoomLoader(
+            rt, self.commit, self.files, self.recovery.load, self.recovery.parse_ahead
+        )
         self.worktree = WorkTree(
             rt, self.commit, self.files, self.members, self.versions, self.recovery, self.loader
         )
