@@ -157,3 +157,28 @@ def test_a_restarted_daemons_cold_join_has_every_acknowledged_edit(tmp_path: Pat
 
     run_with_daemon(tmp_path, first, write_debounce_ms=60_000)
     run_with_daemon(tmp_path, second)
+
+
+def test_a_branch_that_moved_after_its_parse_is_loaded_as_it_is_now(tmp_path: Path) -> None:
+    make_plan(tmp_path)
+
+    async def body(daemon: Daemon) -> None:
+        parsing = daemon.loader.parse_ahead("plan")
+        assert parsing is not None
+        parsed = await parsing
+        assert parsed is not None
+        trees = {path: doc for path, (_data, doc) in parsed.files.items()}
+        moved = PLAN.replace(b'id="r5" x="5"', b'id="r5" x="55"')
+        Store(tmp_path / "docs").open("plan").commit(
+            {"document.svg": moved},
+            user_id="u",
+            username="U",
+            description="Moved on",
+            update_workdir=True,
+        )
+        room = daemon.loader.room_for("plan", parsed)
+        doc = room.live.files["document.svg"]
+        assert doc is not trees["document.svg"]
+        assert doc.ids["r5"].get("x") == "55"
+
+    run_with_daemon(tmp_path, body, watch_files=False)

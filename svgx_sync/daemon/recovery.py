@@ -45,11 +45,16 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Parsed:
-    """A session's files parsed before it loads (:meth:`Recovery.parse_ahead`), each with
-    the bytes it was parsed from; taken once, by the load that starts from those bytes
-    (a replay that starts again parses afresh: the first one edited these)."""
+    """A session's files parsed before it loads (:meth:`Recovery.parse_ahead`): the commit
+    they were read from, and each file's bytes with its parse. The trees are taken once,
+    by the load that starts from those bytes (a replay that starts again parses afresh:
+    the first one edited these)."""
 
+    target: str
     files: dict[str, tuple[bytes, SvgDocument]]
+
+    def data(self) -> dict[str, bytes]:
+        return {path: data for path, (data, _doc) in self.files.items()}
 
     def take(self, files: Mapping[str, bytes]) -> dict[str, SvgDocument]:
         taken = {p: doc for p, (data, doc) in self.files.items() if files.get(p) == data}
@@ -57,19 +62,16 @@ class Parsed:
         return taken
 
 
-def _starting_files(
-    document: Document, branch: str
-) -> tuple[pygit2.Commit | None, dict[str, bytes] | None, str]:
+def _starting_point(document: Document, branch: str) -> tuple[pygit2.Commit | None, str, str]:
     """What a session of ``branch`` starts from: its live checkpoint (None: there is none,
-    or it is damaged, said in the third part) and the files of it or of the branch head
-    (None: there is no such branch)."""
+    or it is damaged, said in the third part) and the commit whose files it starts with,
+    the checkpoint or the branch head ("": there is no such branch)."""
     repo = document.repo
     head = repo.references.get(f"refs/heads/{branch}")
     if head is None:
-        return None, None, ""
+        return None, "", ""
     commit, damage = read_checkpoint(repo, branch)
-    target = commit.id if commit is not None else head.target
-    return commit, document.svg_files(str(target)), damage
+    return commit, str(commit.id if commit is not None else head.target), damage
 
 
 class Recovery:
@@ -90,23 +92,26 @@ class Recovery:
         read (:meth:`load` then says why)."""
         try:
             document = self.rt.store.open(name)
-            files = _starting_files(document, branch)[1]
-            if files is None:
+            target = _starting_point(document, branch)[1]
+            if not target:
                 return None
-            return Parsed(
-                {path: (data, SvgDocument(data, name=path)) for path, data in files.items()}
-            )
+            files = document.svg_files(target)
+            parsed = {path: (data, SvgDocument(data, name=path)) for path, data in files.items()}
         except (SvgxError, pygit2.GitError, OSError):
             return None
+        return Parsed(target, parsed)
 
     def load(self, document: Document, branch: str, parsed: Parsed | None = None) -> Room:
         """The room of ``document``'s ``branch``: its checkpoint, the journal replayed;
         ``parsed``: its files as :meth:`parse_ahead` found them (those unchanged since are
         taken)."""
         repo = document.repo
-        commit, files, damage = _starting_files(document, branch)
-        if files is None:
+        commit, target, damage = _starting_point(document, branch)
+        if not target:
             raise NotFound(f"document {document.name!r} has no branch {branch!r}")
+        # Read (and parsed) ahead from the same commit: not read again here.
+        ahead = parsed is not None and parsed.target == target
+        files = parsed.data() if parsed is not None and ahead else document.svg_files(target)
         head = repo.references[f"refs/heads/{branch}"]
         seq = 0
         if commit is not None:
