@@ -9,6 +9,11 @@ welcome and the gzipped fetch (median and p99, ms), bytes on the wire against th
 and the floor measured in the same run: lxml's parse of the file (what a cold join must
 do at least) and reading it from disk.
 
+Beside it, a bystander: a client of another, small document of the same daemon sends an
+update and waits for its ack, again and again, while the cold join runs; its slowest and
+p99 round trip there say how long the cold join held the daemon up for everyone else.
+Its floor: the same round trips with nothing else going on, measured first.
+
     .venv/bin/python benchmarks/bench_join.py                     # 60k elements
     .venv/bin/python benchmarks/bench_join.py --sizes 60k,561k    # and the 50 MB drawing
 """
@@ -82,12 +87,49 @@ class Run:
         return (time.perf_counter() - t) * 1000, len(body)
 
 
+class Bystander:
+    """A client of the small document ``desk``: update, wait for the ack, again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.sent = 0
+
+    async def start(self) -> None:
+        self.ws = await websockets.connect(f"ws://127.0.0.1:{self.port}", compression=None)
+        await self.ws.send(json.dumps({"type": "join", "user_id": "by", "session_id": "desk"}))
+        await self.until("welcome")
+
+    async def until(self, kind: str) -> None:
+        while json.loads(await asyncio.wait_for(self.ws.recv(), 600))["type"] != kind:
+            pass
+
+    async def round_trips(self, stop: asyncio.Event | None = None, count: int = 0) -> list[float]:
+        """Round trips in ms until ``stop`` is set (or ``count`` of them)."""
+        out: list[float] = []
+        while not (stop.is_set() if stop is not None else len(out) >= count):
+            self.sent += 1
+            op = {"type": "operation", "operation_type": "update", "user_id": "by",
+                  "element_id": "desk", "op_id": f"by-{self.sent}",
+                  "data": {"attributes": {"x": str(self.sent % 100)}}}  # fmt: skip
+            t = time.perf_counter()
+            await self.ws.send(json.dumps(op))
+            await self.until("ack")
+            out.append((time.perf_counter() - t) * 1000)
+        return out
+
+
+DESK = b'<svg xmlns="http://www.w3.org/2000/svg"><rect id="desk" x="0" width="5"/></svg>\n'
+
+
 async def measure(size: str, runs: int, folder: Path) -> None:
     n = SIZES[size]
     data = drawing(n)
     root = folder / size
     Store(root).create("plan").commit(
         {"document.svg": data}, user_id="b", username="B", description="plan", update_workdir=True
+    )
+    Store(root).create("desk").commit(
+        {"document.svg": DESK}, user_id="b", username="B", description="desk", update_workdir=True
     )
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "svgx_sync", "serve", str(root), "--port", "0",
@@ -97,7 +139,15 @@ async def measure(size: str, runs: int, folder: Path) -> None:
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         run = Run(int(line.split("ws://", 1)[1].split(" ", 1)[0].rsplit(":", 1)[1]))
+        bystander = Bystander(run.port)
+        await bystander.start()
+        alone = await bystander.round_trips(count=200)
+        stop = asyncio.Event()
+        beside = asyncio.create_task(bystander.round_trips(stop))
         cold, first, welcome = await run.join("u0")
+        stop.set()
+        during = await beside
+        await bystander.ws.close()
         (url,) = welcome["file_urls"].values()
         plain_ms, plain_bytes = await asyncio.to_thread(run.fetch, url, False)
         warm, fetches, sockets = [], [], [first]
@@ -120,7 +170,9 @@ async def measure(size: str, runs: int, folder: Path) -> None:
         f"| {statistics.median(warm):.1f} / {p99(warm):.1f} "
         f"| {statistics.median(fetches):.1f} / {p99(fetches):.1f} "
         f"| {gz_bytes / 1e6:.2f} MB of {plain_bytes / 1e6:.2f} MB ({plain_ms:.0f} ms plain) "
-        f"| {parse:.0f} / {read:.1f} |",
+        f"| {parse:.0f} / {read:.1f} "
+        f"| {max(during):.1f} / {p99(during):.1f} ({len(during)}) "
+        f"| {max(alone):.1f} / {p99(alone):.1f} |",
         flush=True,
     )
 
@@ -133,9 +185,10 @@ def main() -> None:
     print(
         "| drawing | largest frame (≤ 1 MiB) | welcome | cold join ms | warm join ms "
         "median / p99 | gzip fetch ms median / p99 | gzip on the wire | floor: lxml parse "
-        "/ read ms |"
+        "/ read ms | bystander during the cold join: slowest / p99 ms (round trips) "
+        "| bystander alone: slowest / p99 ms |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as folder:
         for size in args.sizes.split(","):
             asyncio.run(measure(size.strip(), args.runs, Path(folder)))
