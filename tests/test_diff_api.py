@@ -478,3 +478,30 @@ def test_a_diff_not_ready_in_time_is_answered_503_and_whole_when_asked_again(
         await alice.close()
 
     run_with_daemon(tmp_path, body, write_debounce_ms=0)
+
+
+def test_an_answer_taken_is_let_go_at_once() -> None:
+    """An answer is kept for a later ask only while nobody has taken it: a taken one (130
+    MB of JSON for a 50 MB drawing) is not held by the timer that would have let it go."""
+    import gc
+    import weakref
+
+    from svgx_sync.daemon.diff_api import Comparisons
+
+    class Answer:  # stands for the JSON bytes, which cannot be referred to weakly
+        pass
+
+    async def main() -> None:
+        comparisons = Comparisons()
+
+        async def start() -> Any:
+            return Answer()
+
+        taken = await comparisons.answer(("doc", (), None), start)
+        assert isinstance(taken, Answer)
+        gone = weakref.ref(taken)
+        del taken
+        gc.collect()
+        assert gone() is None  # while the loop, and any timer of it, still runs
+
+    asyncio.run(main())

@@ -106,6 +106,7 @@ class _Comparison:
     document: str
     future: asyncio.Future[bytes]
     done_at: float | None = None
+    forget: asyncio.TimerHandle | None = None  # lets an answer nobody took go
 
 
 class Comparisons:
@@ -134,18 +135,23 @@ class Comparisons:
                 f" {ANSWER_WITHIN_S:.0f} s; it goes on: ask again in a while"
             )
         finally:
-            if job.future.done() and self._running.get(key) is job:
-                del self._running[key]  # answered (or failed): the next asks afresh
+            if job.future.done():
+                self._drop(key, job)  # answered (or failed): the next asks afresh
         return body
 
     def _finished(self, key: Any, job: _Comparison, loop: asyncio.AbstractEventLoop) -> None:
         job.done_at = loop.time()
         if job.future.cancelled() or job.future.exception() is not None:
-            self._running.pop(key, None)
-            return
-        loop.call_later(KEPT_S, self._forget, key, job)
+            self._drop(key, job)
+        elif self._running.get(key) is job:
+            job.forget = loop.call_later(KEPT_S, self._drop, key, job)
 
-    def _forget(self, key: Any, job: _Comparison) -> None:
+    def _drop(self, key: Any, job: _Comparison) -> None:
+        """Let ``job`` and its answer go (the timer too: it would hold the answer, 130 MB
+        of JSON for a 50 MB drawing, for :data:`KEPT_S` more)."""
+        if job.forget is not None:
+            job.forget.cancel()
+            job.forget = None
         if self._running.get(key) is job:
             del self._running[key]
 
