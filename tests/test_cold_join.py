@@ -182,3 +182,30 @@ def test_a_branch_that_moved_after_its_parse_is_loaded_as_it_is_now(tmp_path: Pa
         assert doc.ids["r5"].get("x") == "55"
 
     run_with_daemon(tmp_path, body, watch_files=False)
+
+
+def test_a_big_file_parsed_ahead_has_its_source_mapped_there(
+    tmp_path: Path, parses: list[tuple[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first structural edit needs the file's source mapped: for a big file that is
+    done in the worker thread too, not on the loop in the middle of someone's edit."""
+    from svgx_sync.daemon import recovery
+
+    make_plan(tmp_path)
+    Store(tmp_path / "docs").create("note")
+    monkeypatch.setattr(recovery, "MAPPED_AHEAD_FROM", len(PLAN))  # plan is big, note not
+
+    async def body(daemon: Daemon) -> None:
+        alice = await Client.connect(daemon)
+        await alice.join("alice", "plan")
+        bob = await Client.connect(daemon)
+        await bob.join("bob", "note")
+        (_, plan), (_, note) = parses
+        assert plan["document.svg"]._spans is not None  # mapped before the loop had it
+        assert note["document.svg"]._spans is None
+        ack = await alice.op("alice", "delete", "r100", {}, "o1")
+        assert ack["status"] == "applied"
+        await alice.close()
+        await bob.close()
+
+    run_with_daemon(tmp_path, body, write_debounce_ms=0)

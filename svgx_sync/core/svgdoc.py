@@ -282,6 +282,15 @@ class SvgDocument:
         # Only the children up to the one wanted are walked (lxml's C code skips comments).
         return next(islice(parent.iterchildren(etree.Element), index, None), None)
 
+    def keep_places_ahead(self) -> None:
+        """Keep the places of the children of the root and of its children, where they
+        are many (a flat drawing, Inkscape's layers), before any edit needs them: for a
+        document made in a worker thread, whose first delete would build them on the loop
+        (0.3 s at 561k children)."""
+        for parent in (self.root, *self.root.iterchildren(etree.Element)):
+            if parent not in self._siblings and len(parent) >= siblings.INDEXED_FROM:
+                self._siblings[parent] = Siblings(parent)
+
     def _known_siblings(self, parent: Any, index: int) -> Siblings | None:
         known = self._siblings.get(parent)
         if known is None and index >= siblings.INDEXED_FROM:
