@@ -456,15 +456,16 @@ class _RegionDiff:
     def _place(self, side_name: str, r: _Region) -> tuple[str, int]:
         """Where a region's children are in a whole version: the ``/i/j`` position of
         their parent, and how many element children it has before them."""
-        side, s = (self.a, r.a0) if side_name == "old" else (self.b, r.b0)
-        parent = _parent_unit(side, s, r.level)
+        if side_name == "old":
+            side, s, parent = self.a, r.a0, _parent_unit(self.a, r.a0, r.level)
+        else:
+            side, s, parent = self.b, r.b0, r.parent_b
         return _unit_path(side, parent), _children_before(side, parent, s, r.level)
 
     def _check_blank_around(self, r: _Region) -> None:
         """A region's whitespace between elements changed: its parent's own text is then
         listed as changed unless all of it is blank (outside the region too)."""
-        b = self.b
-        parent = _parent_unit(b, r.b0, r.level)
+        b, parent = self.b, r.parent_b
         end = b.after.index(r.level - 1, parent)
         others = set(b.others)
         for k in compress(range(parent, end), map(eq, b.after[parent:end], repeat(r.level))):
@@ -643,10 +644,7 @@ class _RegionDiff:
 
     def _offset(self, r: _Region) -> int:
         """How many element children the parent has before the region, in the new version."""
-        b = self.b
-        items = b.after[r.parent_b : r.b0 - 1].count(r.level)
-        others = sum(1 for k in b.others if r.parent_b < k < r.b0 and b.after[k - 1] == r.level)
-        return items - others
+        return _children_before(self.b, r.parent_b, r.b0, r.level)
 
 
 def _attribute(tag: str, key: str) -> str | None:

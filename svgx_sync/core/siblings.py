@@ -33,7 +33,7 @@ BLOCK = 512
 
 
 class _Block:
-    __slots__ = ("estart", "items", "others", "start")
+    __slots__ = ("estart", "items", "ordinal", "others", "start")
 
     def __init__(self, items: list[Any], others: int | None = None) -> None:
         self.items = items
@@ -41,6 +41,7 @@ class _Block:
         self.others = sum(1 for node in items if not is_element(node)) if others is None else others
         self.start = 0  # node index of items[0]
         self.estart = 0  # element index of its first element
+        self.ordinal = 0  # its place in the list of blocks
 
 
 class Siblings:
@@ -57,7 +58,6 @@ class Siblings:
         if not self._blocks:
             self._blocks.append(_Block([], 0))
         self._of: dict[Any, _Block] = {}
-        self._ordinal: dict[int, int] = {}
         for block in self._blocks:
             self._of.update(dict.fromkeys(block.items, block))
         self._stale = 0  # the first block whose start may be wrong
@@ -69,8 +69,7 @@ class Siblings:
         """``node``'s index among all child nodes, and among the element children (what
         ``parent.index(node)`` and :func:`~.xmltext.index_among_elements` answer)."""
         block = self._of[node]
-        k = self._ordinal[id(block)]
-        self._sum_to(k)
+        self._sum_to(block.ordinal)
         i = block.items.index(node)
         before = block.items[:i]
         others = sum(1 for n in before if not is_element(n)) if block.others else 0
@@ -115,7 +114,7 @@ class Siblings:
         self._of[node] = block
         if not is_element(node):
             block.others += 1
-        k = self._ordinal[id(block)]
+        k = block.ordinal
         if len(block.items) >= 2 * BLOCK:
             half = len(block.items) // 2
             tail = _Block(block.items[half:])
@@ -135,10 +134,9 @@ class Siblings:
         del block.items[i]
         if not is_element(node):
             block.others -= 1
-        k = self._ordinal[id(block)]
+        k = block.ordinal
         if not block.items and len(self._blocks) > 1:
             del self._blocks[k]
-            del self._ordinal[id(block)]
             self._renumber(k)
         else:
             self._stale = min(self._stale, k + 1)
@@ -148,7 +146,7 @@ class Siblings:
     def _renumber(self, k: int) -> None:
         """The blocks from the ``k``-th on have new places in the list, and new starts."""
         for j in range(k, len(self._blocks)):
-            self._ordinal[id(self._blocks[j])] = j
+            self._blocks[j].ordinal = j
         self._stale = min(self._stale, k)
 
     def _sum_to(self, k: int) -> None:

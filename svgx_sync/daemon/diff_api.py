@@ -105,7 +105,6 @@ KEPT_S = 120.0
 class _Comparison:
     document: str
     future: asyncio.Future[bytes]
-    done_at: float | None = None
     forget: asyncio.TimerHandle | None = None  # lets an answer nobody took go
 
 
@@ -123,7 +122,7 @@ class Comparisons:
         job = self._running.get(key)
         if job is None:
             document = key[0]
-            if any(j.document == document and j.done_at is None for j in self._running.values()):
+            if any(j.document == document and not j.future.done() for j in self._running.values()):
                 return f"another comparison of {document!r} is under way: ask again in a while"
             job = self._running[key] = _Comparison(document, asyncio.ensure_future(start()))
             job.future.add_done_callback(lambda _f: self._finished(key, job, loop))
@@ -140,7 +139,6 @@ class Comparisons:
         return body
 
     def _finished(self, key: Any, job: _Comparison, loop: asyncio.AbstractEventLoop) -> None:
-        job.done_at = loop.time()
         if job.future.cancelled() or job.future.exception() is not None:
             self._drop(key, job)
         elif self._running.get(key) is job:

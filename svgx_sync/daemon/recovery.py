@@ -127,8 +127,8 @@ class Recovery:
         if not target:
             raise NotFound(f"document {document.name!r} has no branch {branch!r}")
         # Read (and parsed) ahead from the same commit: not read again here.
-        ahead = parsed is not None and parsed.target == target
-        files = parsed.data() if parsed is not None and ahead else document.svg_files(target)
+        ahead = parsed if parsed is not None and parsed.target == target else None
+        files = ahead.data() if ahead is not None else document.svg_files(target)
         head = repo.references[f"refs/heads/{branch}"]
         seq = 0
         if commit is not None:

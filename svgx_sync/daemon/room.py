@@ -310,17 +310,23 @@ class RoomLoader:
         if not branch:
             if self.working_tree_room(name) is not None:
                 return None
-            document = rt.store.open(name) if (rt.store.path_of(name) / ".git").exists() else None
-            branch = (document.head_branch() if document else None) or rt.parked.get(name) or ""
+            if not (rt.store.path_of(name) / ".git").exists():
+                return None  # room_for creates it, or says why not
+            branch = self._working_branch(name, rt.store.open(name))
             if not branch or document_key(name, branch) in rt.rooms:
                 return None
-        running = self._parsing.get(session_id)
+        key = document_key(name, branch)  # "plan" and "plan@main" share one parse
+        running = self._parsing.get(key)
         if running is None:
-            parse = self.parse
-            running = asyncio.ensure_future(asyncio.to_thread(parse, name, branch))
-            self._parsing[session_id] = running
-            running.add_done_callback(lambda _f: self._parsing.pop(session_id, None))
+            running = asyncio.ensure_future(asyncio.to_thread(self.parse, name, branch))
+            self._parsing[key] = running
+            running.add_done_callback(lambda _f: self._parsing.pop(key, None))
         return running
+
+    def _working_branch(self, name: str, document: Document) -> str:
+        """The branch a session of ``name`` without one is: the checked-out one, or with
+        HEAD detached the parked one ("": neither)."""
+        return document.head_branch() or self.rt.parked.get(name) or ""
 
     def room_for(self, session_id: str, parsed: Parsed | None = None) -> Room:
         """The live document branch ``name[@branch]``, loaded (and recovered) on first use;
@@ -335,7 +341,7 @@ class RoomLoader:
                 return room
         document = rt.store.open(name, create=rt.settings.create_missing_documents)
         # With HEAD detached, the working tree's session is the parked one.
-        branch = branch or document.head_branch() or rt.parked.get(name) or ""
+        branch = branch or self._working_branch(name, document)
         if not branch:
             raise ClientError(
                 f"HEAD of {name!r} is detached and no branch is parked; join {name!r}@BRANCH"
