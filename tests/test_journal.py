@@ -19,6 +19,7 @@ from svgx_sync.core.journal_records import (
     to_json,
 )
 from svgx_sync.durable.journal import PREALLOCATE, Journal, read_journal
+from svgx_sync.errors import JournalError
 
 
 def records(n: int, start: int = 1) -> list[JournalRecord]:
@@ -280,3 +281,27 @@ def test_rotation_keeps_what_it_is_given_and_frames_only_entries_it_did_not_writ
     journal.close()
     assert read_journal(path) == [*keep[5:], latest]
     assert framed == [latest]
+
+
+def test_a_rotation_since_a_mark_keeps_every_record_appended_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "j.log"
+    journal = Journal(path)
+    journal.open()
+    for r in records(5):
+        journal.append(r)
+    mark = journal.mark(5)  # a checkpoint read the state at seq 5
+    after = records(3, 6)
+    for r in after:
+        journal.append(r)
+    journal.sync()
+    keep = [StrategyRecord("automatic"), *records(2, 4)]
+    journal.rotate(keep, since=mark)
+    assert read_journal(path) == keep + after
+    journal.append(records(1, 9)[0])
+    journal.sync()
+    assert read_journal(path) == [*keep, *after, *records(1, 9)]
+    # A mark from before another rotation cannot tell what came after it.
+    with pytest.raises(JournalError, match="rotated since"):
+        journal.rotate(keep, since=mark)
+    assert read_journal(path) == [*keep, *after, *records(1, 9)]
+    journal.close()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pygit2
+import pytest
 
 from svgx_sync.git.layout import (
     CHECKPOINT_REF_PREFIX,
@@ -13,6 +15,7 @@ from svgx_sync.git.layout import (
     made_by_daemon,
     write_checkpoint,
 )
+from svgx_sync.git.objects import OFF_GIL_FROM
 from svgx_sync.git.store import EMPTY_SVG, Store
 
 Git = Callable[..., str]
@@ -31,7 +34,7 @@ def test_a_checkpoint_is_the_head_tree_with_the_live_files(store: Store, git: Gi
     )
     head = doc.head_version()
     status_before = git(doc.path, "status", "--porcelain")
-    blobs: dict[str, tuple[bytes, pygit2.Oid]] = {}
+    blobs: dict[str, tuple[bytes | None, pygit2.Oid]] = {}
     # icons/a.svg and icons/b.svg were deleted live, document.svg changed, new.svg added.
     commit_id = write_checkpoint(
         doc, "main", {"document.svg": RED, "new.svg": EMPTY_SVG}, 7, blobs=blobs
@@ -67,3 +70,42 @@ def test_made_by_daemon_tells_our_commits_from_the_git_commands(store: Store, gi
     by_id = {c: doc.repo[c].peel(pygit2.Commit) for c in (ours, theirs, first)}
     assert made_by_daemon(by_id[ours]) and made_by_daemon(by_id[first])
     assert not made_by_daemon(by_id[theirs])
+
+
+def test_a_big_files_blob_is_written_as_git_writes_it_and_kept_by_its_id(
+    store: Store, git: Git, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    doc = store.create("plan")
+    rects = "".join(f'<rect id="r{i}" x="{i}" width="9"/>\n' for i in range(12_000))
+    big = f'<svg xmlns="http://www.w3.org/2000/svg">\n{rects}</svg>\n'.encode()
+    assert len(big) >= OFF_GIL_FROM
+    # pygit2's own blob writer is not used for it (it holds the GIL while it works).
+    real_create_blob = pygit2.Repository.create_blob
+    sizes: list[int] = []
+    monkeypatch.setattr(
+        pygit2.Repository,
+        "create_blob",
+        lambda repo, data: sizes.append(len(data)) or real_create_blob(repo, data),
+    )
+    blobs: dict[str, tuple[bytes | None, pygit2.Oid]] = {}
+    commit_id = write_checkpoint(
+        doc, "main", {"document.svg": big, "small.svg": RED}, 3, blobs=blobs
+    )
+    assert sizes == [len(RED)]
+    oid = blobs["document.svg"][1]
+    assert blobs["document.svg"][0] is None  # a big file's bytes are not held twice
+    assert blobs["small.svg"][0] == RED
+    (doc.path.parent / "big.svg").write_bytes(big)
+    assert str(oid) == git(doc.path, "hash-object", str(doc.path.parent / "big.svg")).strip()
+    assert git(doc.path, "show", f"{commit_id}:document.svg").encode() == big
+    git(doc.path, "fsck", "--strict", "--full")
+    # Unchanged: told by its hash, nothing written again; changed: a new blob.
+    objects = sorted(Path(doc.repo.path, "objects").rglob("*"))
+    write_checkpoint(doc, "main", {"document.svg": big, "small.svg": RED}, 4, blobs=blobs)
+    assert blobs["document.svg"][1] == oid
+    changed = big.replace(b'id="r5" x="5"', b'id="r5" x="6"')
+    write_checkpoint(doc, "main", {"document.svg": changed, "small.svg": RED}, 5, blobs=blobs)
+    assert blobs["document.svg"][1] != oid
+    assert doc.repo[blobs["document.svg"][1]].data == changed
+    assert len(objects) < len(sorted(Path(doc.repo.path, "objects").rglob("*")))
+    git(doc.path, "fsck", "--strict", "--full")

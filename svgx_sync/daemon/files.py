@@ -17,19 +17,30 @@ checkpoints.
 * Every ``checkpoint_ops`` operations, ``checkpoint_interval_s`` after the first change
   since the last checkpoint (each room has its own timer), and at versions and shutdown,
   the live state is committed on ``refs/svgx/live/<branch>`` and the journal rotated.
+  The first two build the commit in a worker thread (a big drawing's blob is hashed and
+  compressed with the GIL let go: :func:`svgx_sync.git.objects.write_blob`) while the
+  loop goes on: what it read is the live state at a ``seq``, the journal's mark taken
+  then, and back on the loop the ref is pointed at it and the journal rotated, keeping
+  every record since the mark. One made on the loop meanwhile (a version, a stop) wins.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
+
+import pygit2
 
 from ..core import protocol as P
 from ..core.external import content_id, may_replace
+from ..core.journal_records import JournalRecord
 from ..core.replay import retained
+from ..durable.journal import JournalMark
 from ..errors import StoreError, SvgxError
-from ..git.layout import write_checkpoint
+from ..git.layout import build_checkpoint, point_checkpoint, write_checkpoint
 from .commit import GroupCommit
 from .crash import crash_point
 from .room import Room
@@ -47,6 +58,20 @@ RETRY_MAX_S = 10.0
 Failure = tuple[str, str, "tuple[bytes, int] | None"]
 
 
+# What build_checkpoint returns: the commit, and the blobs it holds.
+Built = tuple[pygit2.Oid, dict[str, tuple[bytes | None, pygit2.Oid]]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Checkpointing:
+    """A checkpoint being built in a worker thread: what the journal keeps of the live
+    state it read, where the journal ended then, and the room's generation then."""
+
+    keep: list[JournalRecord]
+    mark: JournalMark
+    generation: int
+
+
 class FileWriter:
     """Writes the rooms' files and checkpoints them, for every room of a daemon."""
 
@@ -59,7 +84,8 @@ class FileWriter:
         """Operations of ``room`` were delivered: write its files soon, checkpoint when due."""
         self.write_soon(room)
         if room.live.seq - room.checkpoint_seq >= self.rt.settings.checkpoint_ops:
-            self.rt.running.call_soon(self.checkpoint_safely, room)
+            if not room.checkpointing:
+                self.rt.running.call_soon(self.checkpoint_in_background, room)
         else:
             self._checkpoint_later(room)
 
@@ -74,11 +100,8 @@ class FileWriter:
 
     def _checkpoint_due(self, room: Room) -> None:
         room.checkpoint_handle = None
-        if room.closed:
-            return
-        self.checkpoint_safely(room)
-        if room.live.seq != room.checkpoint_seq:  # it failed: try again after as long
-            self._checkpoint_later(room)
+        if not room.closed:
+            self.checkpoint_in_background(room)
 
     async def wait(self) -> None:
         """Until the writes running now have ended."""
@@ -248,29 +271,84 @@ class FileWriter:
         except OSError:
             log.exception("could not record the bases of %s", room.key)
 
-    def checkpoint_safely(self, room: Room) -> None:
+    def checkpoint_in_background(self, room: Room) -> None:
+        """Checkpoint ``room`` with the commit built in a worker thread (one at a time);
+        :meth:`_checkpointed` finishes it on the loop."""
+        live = room.live
+        if room.checkpointing or room.closed or room.broken:
+            return
         try:
-            self.checkpoint(room)
+            self.commit.flush(room)
+            if room.broken or live.seq == room.checkpoint_seq or not self.commit.sync(room):
+                return
+            run = _Checkpointing(
+                retained(live), room.journal.mark(live.seq), room.checkpoint_generation
+            )
         except SvgxError:
             log.exception("checkpoint of %s failed; the journal keeps everything", room.key)
+            self._checkpoint_later(room)
+            return
+        room.checkpointing = True
+        build = self.rt.running.run_in_executor(
+            None,
+            functools.partial(
+                build_checkpoint,
+                room.document,
+                live.branch,
+                live.contents(),
+                live.seq,
+                blobs=dict(room.checkpoint_blobs),
+            ),
+        )
+        build.add_done_callback(lambda done: self._checkpointed(room, run, done))
+
+    def _checkpointed(self, room: Room, run: _Checkpointing, built: asyncio.Future[Built]) -> None:
+        """On the loop, once a checkpoint's commit is built: point the ref at it and
+        rotate the journal, unless one made on the loop came first; then the next one
+        is set up, if the session changed meanwhile."""
+        room.checkpointing = False
+        if built.cancelled() or room.closed or room.broken:
+            return
+        if room.checkpoint_generation == run.generation:
+            try:
+                commit, blobs = built.result()
+                point_checkpoint(room.document, room.live.branch, commit)
+                crash_point("checkpoint-pointed")
+                room.journal.rotate(run.keep, since=run.mark)
+            except SvgxError:
+                log.exception("checkpoint of %s failed; the journal keeps everything", room.key)
+            else:
+                room.checkpoint_blobs = blobs
+                self._checkpoint_made(room, run.mark.seq, str(commit))
+        if room.live.seq == room.checkpoint_seq:
+            return
+        if room.live.seq - room.checkpoint_seq >= self.rt.settings.checkpoint_ops:
+            self.rt.running.call_soon(self.checkpoint_in_background, room)
+        else:
+            self._checkpoint_later(room)
 
     def checkpoint(self, room: Room, *, force: bool = False) -> None:
-        """Commit the live state to ``refs/svgx/live/<branch>`` and rotate the journal."""
+        """Commit the live state to ``refs/svgx/live/<branch>`` and rotate the journal,
+        now, on the loop (a version, a stop); one building in a thread is not used."""
         self.commit.flush(room)
         live = room.live
         if room.broken or (live.seq == room.checkpoint_seq and not force):
             return
         if not self.commit.sync(room):
             return
+        room.checkpoint_generation += 1
         commit_id = write_checkpoint(
             room.document, live.branch, live.contents(), live.seq, blobs=room.checkpoint_blobs
         )
         room.journal.rotate(retained(live))
-        room.checkpoint_seq = live.seq
+        self._checkpoint_made(room, live.seq, commit_id)
+
+    def _checkpoint_made(self, room: Room, seq: int, commit_id: str) -> None:
+        room.checkpoint_seq = seq
         if room.checkpoint_handle is not None:  # the next change sets it again
             room.checkpoint_handle.cancel()
             room.checkpoint_handle = None
-        log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, live.seq)
+        log.debug("checkpoint %s of %s at seq %d", commit_id, room.key, seq)
 
 
 def _reason(exc: StoreError) -> str:

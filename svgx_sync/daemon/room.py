@@ -147,9 +147,13 @@ class Room:
         self.flush_scheduled = False
         self.inflight: Batch | None = None  # written, its fsync running in a worker thread
         self.last_used = time.monotonic()  # the last join, leave or submission
-        # path -> (bytes, blob id) of the last checkpoint: unchanged files are not re-hashed
-        # and re-compressed (the blob's zlib holds the GIL: ~3 ms per 10k elements)
-        self.checkpoint_blobs: dict[str, tuple[bytes, pygit2.Oid]] = {}
+        # path -> (bytes, or None for a big file, and blob id) of the last checkpoint:
+        # unchanged files are not compressed again
+        self.checkpoint_blobs: dict[str, tuple[bytes | None, pygit2.Oid]] = {}
+        # A checkpoint being built in a worker thread; one made on the loop meanwhile
+        # counts the generation up, and the one in the thread is then not used.
+        self.checkpointing = False
+        self.checkpoint_generation = 0
         # path -> (seq, ETag, gzipped bytes) of the last gzipped fetch (a tenth of the file)
         self.gzipped: dict[str, tuple[int, str, bytes]] = {}
         self.write_handle: asyncio.TimerHandle | None = None

@@ -26,6 +26,10 @@ Guarantees:
   holds its own descriptor, so a rotation or a close meanwhile cannot pull the file
   from under it; a :meth:`Journal.sync` meanwhile fsyncs again (it cannot know the
   other one finished).
+* :meth:`Journal.rotate` replaces the file with what a checkpoint must keep. A checkpoint
+  built in a worker thread takes a :meth:`Journal.mark` when it reads the live state;
+  its rotation keeps, after what it must keep, every record appended since the mark
+  (they are not in the checkpoint).
 * A torn tail (a crash mid-write: a frame cut short, or zeros where its bytes were to
   go) was never acknowledged and is cut silently.
 * Damage anywhere else costs only the records it hit: the reader resynchronises at the
@@ -67,6 +71,7 @@ __all__ = [
     "PREALLOCATE",
     "Journal",
     "JournalDamage",
+    "JournalMark",
     "PendingSync",
     "journal_path",
     "read_journal",
@@ -317,6 +322,15 @@ class PendingSync:
             os.close(self.fd)
 
 
+@dataclass(frozen=True, slots=True)
+class JournalMark:
+    """Where the journal ended when a checkpoint read the live state at ``seq``."""
+
+    rotation: int  # how many rotations the journal had seen then
+    end: int
+    seq: int
+
+
 class Journal:
     """The open journal of one live document branch."""
 
@@ -330,6 +344,7 @@ class Journal:
         self._written = 0
         self._synced = 0
         self.syncs = 0
+        self.rotations = 0
         self.damage: list[JournalDamage] = []
         # The frames of the op records appended or kept since the last rotation, by seq,
         # with the entry each framed: the next rotation keeps the recent entries (ten
@@ -455,9 +470,22 @@ class Journal:
         self._synced = max(self._synced, pending.position)
         self.syncs += 1
 
-    def rotate(self, keep: Iterable[JournalRecord]) -> None:
-        """Replace the journal with just ``keep`` (after a checkpoint)."""
+    def mark(self, seq: int) -> JournalMark:
+        """Where the journal ends now, everything in it synced (a checkpoint of ``seq``
+        reads the live state): see :meth:`rotate`."""
         self.sync()
+        return JournalMark(self.rotations, self._end, seq)
+
+    def rotate(self, keep: Iterable[JournalRecord], since: JournalMark | None = None) -> None:
+        """Replace the journal with just ``keep`` (after a checkpoint), followed by every
+        record appended after ``since`` (a checkpoint built while operations went on).
+        A mark from before another rotation cannot say what came after it: refused."""
+        self.sync()
+        tail = b""
+        if since is not None:
+            if since.rotation != self.rotations:
+                raise JournalError(f"the journal {self.path} was rotated since the checkpoint")
+            tail = self._read_from(since.end)
         framed, self._framed = self._framed, {}
         frames = []
         for record in keep:
@@ -469,6 +497,9 @@ class Journal:
             else:
                 frame = _frame(record)
             frames.append(frame)
+        if since is not None:  # the tail's records, framed when they were appended
+            self._framed.update((seq, v) for seq, v in framed.items() if seq > since.seq)
+        frames.append(tail)
         data = b"".join(frames)
         try:
             write_atomic(self.path, data)
@@ -479,6 +510,23 @@ class Journal:
             self._synced = self._written  # write_atomic fsynced the new file
         except OSError as exc:
             raise JournalError(f"cannot rotate the journal {self.path}: {exc}") from exc
+        self.rotations += 1
+
+    def _read_from(self, start: int) -> bytes:
+        """The records written from ``start`` to the end."""
+        if self._fd is None:
+            raise JournalError(f"the journal {self.path} is not open")
+        parts, pos = [], start
+        try:
+            while pos < self._end:
+                chunk = os.pread(self._fd, self._end - pos, pos)
+                if not chunk:
+                    raise JournalError(f"the journal {self.path} is shorter than written")
+                parts.append(chunk)
+                pos += len(chunk)
+        except OSError as exc:
+            raise JournalError(f"cannot read the journal {self.path}: {exc}") from exc
+        return b"".join(parts)
 
     def close(self) -> None:
         try:

@@ -37,14 +37,14 @@ branch's journal and the bytes it wrote to the working tree (:mod:`svgx_sync.dur
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pygit2
 
 from svgx_sync.errors import ClientError, StoreError
-from svgx_sync.git.objects import build_tree, svg_entry_paths
+from svgx_sync.git.objects import OFF_GIL_FROM, build_tree, svg_entry_paths, write_blob
 
 if TYPE_CHECKING:
     from svgx_sync.git.store import Document
@@ -60,10 +60,12 @@ __all__ = [
     "SYSTEM_NAME",
     "USER_EMAIL_DOMAIN",
     "author_name",
+    "build_checkpoint",
     "checkpoint_seq",
     "compose_message",
     "made_by_daemon",
     "parse_message",
+    "point_checkpoint",
     "read_checkpoint",
     "system_signature",
     "user_email",
@@ -206,16 +208,40 @@ def write_checkpoint(
     *,
     ref: str | None = None,
     title: str = "Live checkpoint",
-    blobs: dict[str, tuple[bytes, pygit2.Oid]] | None = None,
+    blobs: dict[str, tuple[bytes | None, pygit2.Oid]] | None = None,
 ) -> str:
     """A commit of ``files`` on top of the branch head, on ``refs/svgx/live/<branch>``
-    (or ``ref``). SVG files of the head that ``files`` lacks were deleted live.
+    (or ``ref``): :func:`build_checkpoint`, then :func:`point_checkpoint`. ``blobs``
+    (updated here) spares the blobs of files that did not change since the last call.
+    """
+    commit, written = build_checkpoint(document, branch, files, seq, title=title, blobs=blobs)
+    point_checkpoint(document, branch, commit, ref=ref)
+    if blobs is not None:
+        blobs.clear()
+        blobs.update(written)
+    return str(commit)
+
+
+def build_checkpoint(
+    document: Document,
+    branch: str,
+    files: dict[str, bytes],
+    seq: int,
+    *,
+    title: str = "Live checkpoint",
+    blobs: Mapping[str, tuple[bytes | None, pygit2.Oid]] | None = None,
+) -> tuple[pygit2.Oid, dict[str, tuple[bytes | None, pygit2.Oid]]]:
+    """The commit of a checkpoint of ``files`` at ``seq``, written with its blobs and
+    tree but pointed at by no ref yet; and the blobs it holds (path -> bytes, or None
+    for a big file, and blob id) for the next one's ``blobs``.
 
     Built in memory (:func:`~svgx_sync.git.objects.build_tree` over the head's tree), so
     neither the user's index nor any user branch is touched. The parent is the branch
     head, so a checkpoint never grows a history of its own; the message carries
-    :data:`SEQ_TRAILER`. ``blobs`` (path -> bytes and blob id, updated here) spares the
-    blobs of files that did not change since the last call.
+    :data:`SEQ_TRAILER`. SVG files of the head that ``files`` lacks were deleted live.
+    A big file's blob is written with the GIL let go (:func:`write_blob`) and kept in
+    the returned blobs by its id alone: it is told unchanged by its hash, not by holding
+    its bytes twice. So a worker thread may build a checkpoint while the loop goes on.
     """
     repo = document.repo
     try:
@@ -224,26 +250,33 @@ def write_checkpoint(
         changes: dict[str, pygit2.Oid | None] = {
             path: None for path in svg_entry_paths(repo, base) if path not in files
         }
-        known = dict(blobs or {})
-        written: dict[str, tuple[bytes, pygit2.Oid]] = {}
+        known = blobs or {}
+        written: dict[str, tuple[bytes | None, pygit2.Oid]] = {}
         for path, data in files.items():
             previous = known.get(path)
-            if previous is not None and previous[0] == data:
+            if previous is not None and previous[0] is not None and previous[0] == data:
                 written[path] = previous
             else:
-                written[path] = (data, repo.create_blob(data))
+                oid = write_blob(repo, data, previous[1] if previous is not None else None)
+                written[path] = (data if len(data) < OFF_GIL_FROM else None, oid)
             changes[path] = written[path][1]
         tree = build_tree(repo, base, changes)
         identity = system_signature()
         message = f"{title} of {branch}\n\n{SEQ_TRAILER}: {seq}\n"
         commit = repo.create_commit(None, identity, identity, message, tree, [head])
-        _point(repo, ref or CHECKPOINT_REF_PREFIX + branch, commit)
     except (pygit2.GitError, KeyError, OSError) as exc:
         raise StoreError(f"cannot write the checkpoint of {document.name}@{branch}: {exc}") from exc
-    if blobs is not None:
-        blobs.clear()
-        blobs.update(written)
-    return str(commit)
+    return commit, written
+
+
+def point_checkpoint(
+    document: Document, branch: str, commit: pygit2.Oid, *, ref: str | None = None
+) -> None:
+    """Point ``refs/svgx/live/<branch>`` (or ``ref``) at a built checkpoint."""
+    try:
+        _point(document.repo, ref or CHECKPOINT_REF_PREFIX + branch, commit)
+    except (pygit2.GitError, OSError) as exc:
+        raise StoreError(f"cannot write the checkpoint of {document.name}@{branch}: {exc}") from exc
 
 
 def _point(repo: pygit2.Repository, name: str, target: pygit2.Oid) -> None:

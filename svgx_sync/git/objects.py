@@ -4,18 +4,91 @@ Every tree svgx_sync writes (a version, a live checkpoint, the first commit of a
 document, an adopted folder) is built here from its parent's tree and the blobs that
 change, with :class:`pygit2.TreeBuilder`, one builder per folder that changes. Nothing
 here reads or writes the repository's index or working tree.
+
+:func:`write_blob` stores a big file's blob without holding the GIL for long: pygit2's
+``create_blob`` hashes and compresses in one call that holds it (about 200 ms for a
+50 MB drawing), so from a worker thread it still stops the event loop. Python's own
+``hashlib`` and ``zlib`` let go of the GIL while they work, so a big blob is written
+here as git stores any loose object (the zlib of ``blob <size>\\0`` and the bytes,
+under ``objects/xx/``, written to a temporary file, synced and renamed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import os
+import tempfile
+import zlib
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 
 import pygit2
 from pygit2.enums import FileMode
 
+from svgx_sync.durable.atomic import fsync_dir
 from svgx_sync.errors import ClientError
 
-__all__ = ["build_tree", "svg_entry_paths", "tree_svg_files"]
+__all__ = [
+    "OFF_GIL_FROM",
+    "blob_id",
+    "build_tree",
+    "svg_entry_paths",
+    "tree_svg_files",
+    "write_blob",
+]
+
+OFF_GIL_FROM = 256 * 1024
+"""Blobs from this size on are hashed and compressed with the GIL let go
+(:func:`write_blob`); below it pygit2's own call takes under a millisecond."""
+
+LOOSE_LEVEL = 1
+"""zlib's level for a loose object: git's and libgit2's default (fastest)."""
+
+
+def blob_id(data: bytes) -> pygit2.Oid:
+    """The id git gives a blob of ``data`` (hashlib lets go of the GIL for big data)."""
+    digest = hashlib.sha1(b"blob %d\0" % len(data))
+    digest.update(data)
+    return pygit2.Oid(hex=digest.hexdigest())
+
+
+def write_blob(repo: pygit2.Repository, data: bytes, known: pygit2.Oid | None = None) -> pygit2.Oid:
+    """Store ``data`` as a blob of ``repo`` and return its id. A big one (from
+    :data:`OFF_GIL_FROM`) is written as a loose object with the GIL let go while it is
+    hashed, compressed and synced, so a worker thread may call this while the event
+    loop goes on; nothing is written when its id is ``known`` or already stored."""
+    if len(data) < OFF_GIL_FROM or _object_format(repo) != "sha1":
+        return repo.create_blob(data)
+    oid = blob_id(data)
+    if oid == known or oid in repo:
+        return oid
+    header = b"blob %d\0" % len(data)
+    packer = zlib.compressobj(LOOSE_LEVEL)
+    packed = packer.compress(header) + packer.compress(data) + packer.flush()
+    hexsha = str(oid)
+    folder = Path(repo.path, "objects", hexsha[:2])
+    folder.mkdir(exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(packed)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o444)  # as git leaves its objects
+        os.replace(tmp, folder / hexsha[2:])
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_dir(folder)
+    return oid
+
+
+def _object_format(repo: pygit2.Repository) -> str:
+    """``sha1`` unless the repository says otherwise (``extensions.objectformat``)."""
+    try:
+        return str(repo.config["extensions.objectformat"]).lower()
+    except KeyError:
+        return "sha1"
 
 
 def build_tree(
