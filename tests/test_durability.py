@@ -194,3 +194,50 @@ def test_a_kill_after_the_bases_are_recorded_but_before_the_file_is_written_lose
             await proc.wait()
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_a_kill_after_a_checkpoint_is_pointed_but_before_the_journal_rotates_loses_nothing(
+    tmp_path, git
+):
+    """A timed checkpoint built in a worker thread while operations go on: the daemon is
+    killed once its ref points at the commit and before the journal is rotated. The
+    restart starts from that checkpoint and replays what came after it."""
+    root, log = tmp_path / "docs", tmp_path / "daemon.log"
+    acked: list[str] = []
+
+    async def main() -> None:
+        env = {"SVGX_SYNC_CRASH_AT": "checkpoint-pointed", "SVGX_SYNC_CHECKPOINT_INTERVAL_S": "0.3"}
+        proc, port = await start_process(root, log, 1000, env, timeout=TIMEOUT)
+        try:
+            ws = await join(port, "u0")
+            try:
+                for n in range(10_000):  # until the daemon is killed under us
+                    op_id = f"e-u0-{n}"
+                    await ws.send(create("u0", op_id))
+                    assert (await wait_ack(ws, op_id))["type"] == "ack"
+                    acked.append(op_id)
+            except (websockets.ConnectionClosed, OSError):
+                pass
+            assert await asyncio.wait_for(proc.wait(), TIMEOUT) == -9, log.read_text()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        message = git(root / SESSION, "log", "-1", "--format=%B", "refs/svgx/live/main")
+        pointed = int(message.split("Svgx-Seq: ", 1)[1].split()[0])
+        assert 1 <= pointed <= len(acked) + 1  # the kill came once it was pointed
+        proc, port = await start_daemon(root, log)
+        try:
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
+            await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
+            welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+            ids = element_ids(welcome["files"]["document.svg"])
+            assert set(acked) <= set(ids) and len(ids) == len(set(ids)), log.read_text()
+            await ws.close()
+        finally:
+            proc.kill()
+            await proc.wait()
+
+    asyncio.run(asyncio.wait_for(main(), 90))
+    assert acked
+    git(root / SESSION, "fsck", "--strict")
