@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pygit2
 import pytest
 from test_server import TIMEOUT, Client, joined, run_with_daemon
 
@@ -51,6 +52,11 @@ class HeldBuild:
         self.gate.set()
 
 
+async def built(room: Any) -> None:
+    while room.checkpointing:
+        await asyncio.sleep(0.02)
+
+
 async def rotated(daemon: Daemon, times: int) -> None:
     room = daemon.rooms["doc@main"]
     while room.journal.rotations < times or room.checkpointing:
@@ -58,8 +64,6 @@ async def rotated(daemon: Daemon, times: int) -> None:
 
 
 def live_checkpoint_seq(repo: Path) -> int | None:
-    import pygit2
-
     commit = pygit2.Repository(str(repo)).revparse_single("refs/svgx/live/main")
     return checkpoint_seq(commit.message)
 
@@ -123,8 +127,7 @@ def test_a_version_made_while_a_checkpoint_is_built_is_the_checkpoint_kept(
         room = daemon.rooms["doc@main"]
         rotations = room.journal.rotations
         build.release()
-        while room.checkpointing:
-            await asyncio.wait_for(asyncio.sleep(0.02), TIMEOUT)
+        await asyncio.wait_for(built(room), TIMEOUT)
         # The older checkpoint built in the thread is not used: the ref and the journal
         # stay as the version left them.
         assert live_checkpoint_seq(repo) == 2

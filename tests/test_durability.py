@@ -94,6 +94,20 @@ async def resend(port: int, sent: list[str], acked: dict[str, int]) -> None:
         await ws.close()
 
 
+async def ids_after_restart(root: Path, log: Path) -> list[str]:
+    """The element ids a daemon started again on ``root`` welcomes a client with."""
+    proc, port = await start_daemon(root, log)
+    try:
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
+        await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        await ws.close()
+        return element_ids(welcome["files"]["document.svg"])
+    finally:
+        proc.kill()
+        await proc.wait()
+
+
 def element_ids(text: str) -> list[str]:
     root = etree.fromstring(text.encode())
     return [el.get("id") for el in root.iter() if str(el.get("id", "")).startswith("e-")]
@@ -181,17 +195,8 @@ def test_a_kill_after_the_bases_are_recorded_but_before_the_file_is_written_lose
             if proc.returncode is None:
                 proc.kill()
                 await proc.wait()
-        proc, port = await start_daemon(root, log)
-        try:
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
-            await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            ids = element_ids(welcome["files"]["document.svg"])
-            assert sorted(ids) == sorted(op_ids), log.read_text()
-            await ws.close()
-        finally:
-            proc.kill()
-            await proc.wait()
+        ids = await ids_after_restart(root, log)
+        assert sorted(ids) == sorted(op_ids), log.read_text()
 
     asyncio.run(asyncio.wait_for(main(), 90))
 
@@ -226,17 +231,8 @@ def test_a_kill_after_a_checkpoint_is_pointed_but_before_the_journal_rotates_los
         message = git(root / SESSION, "log", "-1", "--format=%B", "refs/svgx/live/main")
         pointed = int(message.split("Svgx-Seq: ", 1)[1].split()[0])
         assert 1 <= pointed <= len(acked) + 1  # the kill came once it was pointed
-        proc, port = await start_daemon(root, log)
-        try:
-            ws = await websockets.connect(f"ws://127.0.0.1:{port}", compression=None)
-            await ws.send(json.dumps({"type": "join", "user_id": "final", "session_id": SESSION}))
-            welcome = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
-            ids = element_ids(welcome["files"]["document.svg"])
-            assert set(acked) <= set(ids) and len(ids) == len(set(ids)), log.read_text()
-            await ws.close()
-        finally:
-            proc.kill()
-            await proc.wait()
+        ids = await ids_after_restart(root, log)
+        assert set(acked) <= set(ids) and len(ids) == len(set(ids)), log.read_text()
 
     asyncio.run(asyncio.wait_for(main(), 90))
     assert acked

@@ -5,7 +5,7 @@ checkpoints.
   rewritten atomically with minimal diffs, in a worker thread (fsync releases the GIL);
   a lock and a generation keep an older write from landing after a newer one. Their
   render (the new text, and the spans moved along) runs on the loop and grows with the
-  file: a third of a second for a 50 MB drawing. While such a file is edited on and on,
+  file: 0.3 to 0.7 s for a 50 MB drawing, timed. While such a file is edited on and on,
   writes are spaced so that rendering takes at most :data:`WRITE_RENDER_SHARE` of the
   loop's time (:func:`write_delay`): the journal already holds every edit, and the
   working tree follows within a few seconds instead of stalling everyone's edits.

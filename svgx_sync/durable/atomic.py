@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["fsync_dir", "write_atomic"]
+__all__ = ["write_atomic"]
 
 
 def _umask() -> int:
@@ -36,8 +36,7 @@ def _umask() -> int:
 _NEW_FILE_MODE = 0o666 & ~_umask()
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make a rename or a new file in ``folder`` durable."""
+def _fsync_dir(folder: Path) -> None:
     # Directories cannot be opened on Windows; there the rename is durable enough.
     if os.name == "nt":
         return
@@ -91,5 +90,5 @@ def write_atomic(
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    fsync_dir(folder)
+    _fsync_dir(folder)
     return True

@@ -16,8 +16,6 @@ under ``objects/xx/``, written to a temporary file, synced and renamed).
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,12 +23,11 @@ from pathlib import Path
 import pygit2
 from pygit2.enums import FileMode
 
-from svgx_sync.durable.atomic import fsync_dir
+from svgx_sync.durable.atomic import write_atomic
 from svgx_sync.errors import ClientError
 
 __all__ = [
     "OFF_GIL_FROM",
-    "blob_id",
     "build_tree",
     "svg_entry_paths",
     "tree_svg_files",
@@ -45,9 +42,9 @@ LOOSE_LEVEL = 1
 """zlib's level for a loose object: git's and libgit2's default (fastest)."""
 
 
-def blob_id(data: bytes) -> pygit2.Oid:
-    """The id git gives a blob of ``data`` (hashlib lets go of the GIL for big data)."""
-    digest = hashlib.sha1(b"blob %d\0" % len(data))
+def _blob_id(header: bytes, data: bytes) -> pygit2.Oid:
+    """The id git gives a blob (hashlib lets go of the GIL for big data)."""
+    digest = hashlib.sha1(header)
     digest.update(data)
     return pygit2.Oid(hex=digest.hexdigest())
 
@@ -59,27 +56,17 @@ def write_blob(repo: pygit2.Repository, data: bytes, known: pygit2.Oid | None = 
     loop goes on; nothing is written when its id is ``known`` or already stored."""
     if len(data) < OFF_GIL_FROM or _object_format(repo) != "sha1":
         return repo.create_blob(data)
-    oid = blob_id(data)
+    header = b"blob %d\0" % len(data)
+    oid = _blob_id(header, data)
     if oid == known or oid in repo:
         return oid
-    header = b"blob %d\0" % len(data)
     packer = zlib.compressobj(LOOSE_LEVEL)
     packed = packer.compress(header) + packer.compress(data) + packer.flush()
     hexsha = str(oid)
-    folder = Path(repo.path, "objects", hexsha[:2])
-    folder.mkdir(exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="tmp_obj_", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(packed)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o444)  # as git leaves its objects
-        os.replace(tmp, folder / hexsha[2:])
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(folder)
+    path = Path(repo.path, "objects", hexsha[:2], hexsha[2:])
+    path.parent.mkdir(exist_ok=True)
+    write_atomic(path, packed)
+    path.chmod(0o444)  # as git leaves its objects
     return oid
 
 
