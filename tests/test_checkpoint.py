@@ -1,5 +1,4 @@
-"""Checkpoints built in a worker thread while the daemon goes on taking operations, and
-writes spaced after a long render.
+"""Checkpoints built in a worker thread while the daemon goes on taking operations.
 
 The commit of a timed checkpoint is built off the loop (``FileWriter.checkpoint_in_background``).
 Here its build is held in the worker thread (the real build runs once it is let go),
@@ -20,7 +19,6 @@ from test_server import TIMEOUT, Client, joined, run_with_daemon
 
 from svgx_sync.config import Settings
 from svgx_sync.daemon import files as files_module
-from svgx_sync.daemon.files import WRITE_SPACING_MAX_S, write_delay
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.durable.journal import journal_path, read_journal
 from svgx_sync.git.layout import checkpoint_seq
@@ -140,33 +138,3 @@ def test_a_version_made_while_a_checkpoint_is_built_is_the_checkpoint_kept(
 
     run_with_daemon(tmp_path, body, **SETTINGS)
     git(tmp_path / "docs" / "doc", "fsck", "--strict")
-
-
-def test_writes_of_a_file_whose_render_is_long_are_spaced():
-    # A small file: the debounce. A render of 0.3 s: the next write waits until 3 s
-    # after the last began, and never more than the bound; after a pause, the debounce.
-    assert write_delay(0.2, 0.0, 0.001) == 0.2
-    assert write_delay(0.2, 0.5, 0.3) == pytest.approx(2.5)
-    assert write_delay(0.2, 0.0, 5.0) == WRITE_SPACING_MAX_S
-    assert write_delay(0.2, 60.0, 0.3) == 0.2
-
-
-def test_a_rooms_next_write_waits_after_a_long_render(tmp_path):
-    async def body(daemon: Daemon) -> None:
-        (a,) = await joined(daemon, "alice")
-        await a.op("alice", "create", "r1", {"type": "rectangle"}, "o1")
-        room = daemon.rooms["doc@main"]
-        await asyncio.wait_for(written(room), TIMEOUT)  # the debounced write ran
-        room.render_s = 0.5  # as if its render had taken half a second
-        loop = asyncio.get_running_loop()
-        await a.op("alice", "update", "r1", {"attributes": {"x": "2"}}, "o2")
-        assert room.write_handle is not None
-        assert room.write_handle.when() - loop.time() > 3.0  # 5 s after the last began
-        await a.close()
-
-    run_with_daemon(tmp_path, body, write_debounce_ms=50)
-
-
-async def written(room: Any) -> None:
-    while room.write_handle is not None or room.render_began < 0:
-        await asyncio.sleep(0.02)

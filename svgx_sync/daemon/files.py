@@ -3,12 +3,7 @@ checkpoints.
 
 * ``write_debounce_ms`` after a change, the checked-out branch's changed SVG files are
   rewritten atomically with minimal diffs, in a worker thread (fsync releases the GIL);
-  a lock and a generation keep an older write from landing after a newer one. Their
-  render (the new text, and the spans moved along) runs on the loop and grows with the
-  file: 0.3 to 0.7 s for a 50 MB drawing, timed. While such a file is edited on and on,
-  writes are spaced so that rendering takes at most :data:`WRITE_RENDER_SHARE` of the
-  loop's time (:func:`write_delay`): the journal already holds every edit, and the
-  working tree follows within a few seconds instead of stalling everyone's edits.
+  a lock and a generation keep an older write from landing after a newer one.
 * A file is replaced only while it holds bytes the daemon has seen
   (:func:`svgx_sync.core.external.may_replace`, checked just before the rename); another
   program's save found there is handed to the watcher to merge, and written after.
@@ -34,7 +29,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
@@ -56,11 +50,6 @@ __all__ = ["FileWriter"]
 
 log = logging.getLogger(__name__)
 
-WRITE_RENDER_SHARE = 0.1
-"""At most this share of the loop's time goes to rendering one room's files for writes."""
-WRITE_SPACING_MAX_S = 10.0
-"""However long a render takes, files are written at least this often while edited."""
-
 RETRY_FIRST_S = 0.5  # the first retry of a failed write; each next one waits twice as long
 RETRY_MAX_S = 10.0
 
@@ -81,14 +70,6 @@ class _Checkpointing:
     keep: list[JournalRecord]
     mark: JournalMark
     generation: int
-
-
-def write_delay(debounce_s: float, since_last_s: float, render_s: float) -> float:
-    """How long to wait before writing a room's files after a change: ``debounce_s``,
-    or longer while the last write began less than its render's time over
-    :data:`WRITE_RENDER_SHARE` ago (``since_last_s`` ago, its render ``render_s``)."""
-    spacing = min(WRITE_SPACING_MAX_S, render_s / WRITE_RENDER_SHARE)
-    return max(debounce_s, spacing - since_last_s)
 
 
 class FileWriter:
@@ -129,18 +110,13 @@ class FileWriter:
     def write_soon(self, room: Room) -> None:
         loop = self.rt.loop
         if room.write_handle is None and loop is not None:
-            delay = write_delay(
-                self.rt.settings.write_debounce_ms / 1000,
-                time.perf_counter() - room.render_began,
-                room.render_s,
+            room.write_handle = loop.call_later(
+                self.rt.settings.write_debounce_ms / 1000, self._write_in_background, room
             )
-            room.write_handle = loop.call_later(delay, self._write_in_background, room)
 
     def _write_in_background(self, room: Room) -> None:
         room.write_handle = None
-        room.render_began = time.perf_counter()
         files = self._files_to_write(room)
-        room.render_s = time.perf_counter() - room.render_began
         if files:
             room.write_generation += 1
             write = self.rt.running.run_in_executor(

@@ -157,10 +157,6 @@ class Room:
         # path -> (seq, ETag, gzipped bytes) of the last gzipped fetch (a tenth of the file)
         self.gzipped: dict[str, tuple[int, str, bytes]] = {}
         self.write_handle: asyncio.TimerHandle | None = None
-        # When the last debounced write began rendering, and how long that took: the
-        # next one waits longer after a long one (files.write_delay).
-        self.render_began = -math.inf
-        self.render_s = 0.0
         # Debounced writes run in a thread (fsync releases the GIL); the lock and the
         # generation keep an older write from landing after a newer one.
         self.write_lock = threading.Lock()
