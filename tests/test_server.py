@@ -379,6 +379,16 @@ def test_healthz_and_metrics_over_http(tmp_path):
         ]
         kind, text = await asyncio.to_thread(fetch, "/metrics")
         assert kind.startswith("text/plain") and "svgx_operations_total 1.0" in text
+        # Each stage of an operation's way out has its own histogram: every journal
+        # fsync is timed once, every delivery's writes to the clients once.
+        samples = dict(
+            line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#")
+        )
+        fsyncs = float(samples["svgx_journal_fsyncs_total"])
+        assert fsyncs >= 1
+        assert float(samples["svgx_journal_sync_seconds_count"]) == fsyncs
+        assert float(samples["svgx_fan_out_seconds_count"]) >= 1
+        assert 'svgx_fan_out_seconds_bucket{le="0.0001"}' in samples
         await a.close()
 
     run_with_daemon(tmp_path, body)

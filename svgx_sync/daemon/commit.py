@@ -96,7 +96,7 @@ class GroupCommit:
             self._journal_failed(room, [batch])
             return
         room.inflight = batch
-        future = self.rt.running.run_in_executor(self.pool, batch.sync.run)
+        future = self.rt.running.run_in_executor(self.pool, self._timed_sync, batch.sync.run)
         future.add_done_callback(lambda done: self._synced(room, batch, done))
 
     def _synced(self, room: Room, batch: Batch, future: asyncio.Future[None]) -> None:
@@ -123,13 +123,19 @@ class GroupCommit:
         if not room.journal.unsynced:
             return True
         try:
-            room.journal.sync()
+            self._timed_sync(room.journal.sync)
         except SvgxError:
             log.exception("journal of %s failed; closing its session", room.key)
             self._journal_failed(room, batches or [])
             return False
         self.metrics.fsyncs.inc()
         return True
+
+    def _timed_sync(self, fsync: Callable[[], None]) -> None:
+        """Run one journal fsync, its duration observed (a histogram is thread-safe)."""
+        started = time.perf_counter()
+        fsync()
+        self.metrics.journal_sync.observe(time.perf_counter() - started)
 
     def _journal_failed(self, room: Room, batches: list[Batch]) -> None:
         """Nothing unsynced is acknowledged; the session closes (reloaded on the next join)."""
@@ -182,7 +188,9 @@ class GroupCommit:
                 texts.append(P.encode(presence))
         for conn in room.clients:
             conn.delivered = batch.seq
+        started = time.perf_counter()
         room.deliver(texts, batch.replies)  # one write per client, its acks included
+        self.metrics.fan_out.observe(time.perf_counter() - started)
         if entries:
             self.metrics.delivered(len(entries), batch.received)
             self.delivered(room)

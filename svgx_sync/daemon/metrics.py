@@ -15,6 +15,11 @@ PROPAGATION_BUCKETS_S = tuple(
 )
 """Fine around the 16 ms frame budget, so that a p99 can be read off the histogram."""
 
+STAGE_BUCKETS_S = tuple(
+    ms / 1000 for ms in (0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10, 25, 100)
+)
+"""Fine below a millisecond: one stage of an operation's way out (an fsync, a fan-out)."""
+
 
 class Metrics:
     """Counters of one daemon, in a registry of its own."""
@@ -44,6 +49,18 @@ class Metrics:
             "svgx_server_propagation_seconds",
             "From receiving an operation to broadcasting it",
             buckets=PROPAGATION_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.journal_sync = Histogram(
+            "svgx_journal_sync_seconds",
+            "One group commit's journal fdatasync (with its write when on the loop)",
+            buckets=STAGE_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.fan_out = Histogram(
+            "svgx_fan_out_seconds",
+            "Writing one delivered batch (and the acks in it) to every client of a room",
+            buckets=STAGE_BUCKETS_S,
             registry=self.registry,
         )
         self.window_waits = Counter(
