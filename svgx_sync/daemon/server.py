@@ -431,8 +431,8 @@ class Daemon:
     ) -> None:
         await self.worktree.publish_external(name, outcomes, messages, bases)
 
-    def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
-        return self.worktree.written_versions(name, file)
+    async def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
+        return await self.worktree.written_versions(name, file)
 
     def writing_files(self, name: str) -> bool:
         return self.worktree.writing_files(name)

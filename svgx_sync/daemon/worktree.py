@@ -85,11 +85,12 @@ class WorkTree:
         if room.live.dirty:
             self.files.write_soon(room)
 
-    def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
+    async def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
         """The recent recorded versions of ``file`` in document ``name``'s working tree,
-        newest first, with the ``seq`` each was taken at."""
+        newest first, with the ``seq`` each was taken at (read and checked in a worker
+        thread: up to ``MAX_VERSIONS`` copies of the file)."""
         room = self.loader.working_tree_room(name)
-        return [] if room is None else room.bases.versions(file)
+        return [] if room is None else await asyncio.to_thread(room.bases.versions, file)
 
     def writing_files(self, name: str) -> bool:
         """Whether a write of document ``name``'s working tree is under way: its bytes

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
@@ -29,6 +30,7 @@ from ...core.external import (
     closest_version,
     content_id,
     element_fingerprint,
+    element_ids,
     external_change,
     loss_message,
     made_from_newest,
@@ -67,7 +69,9 @@ class OutsideSaves:
         self.settings = settings
         self.head = head
         self._again = again  # judge these files of a document again (after a grace)
-        self._fingerprints: dict[str, Fingerprint | None] = {}  # content id -> fingerprint
+        # content id -> element_fingerprint, element_ids
+        self._fingerprints: dict[str, Fingerprint | None] = {}
+        self._element_ids: dict[str, Fingerprint | None] = {}
 
     async def file_changed(
         self,
@@ -139,10 +143,12 @@ class OutsideSaves:
         # The version the saving program most likely loaded, of the recent ones: the
         # latest write, unless the elements the save changed say otherwise.
         candidates = [(base, live.base_seq(file))] + [
-            v for v in self.target.written_versions(doc.name, file) if v[0] != base
+            v for v in await self.target.written_versions(doc.name, file) if v[0] != base
         ]
         known = [data for data, _ in candidates]
-        if len(candidates) > 1 and not made_from_newest(change, disk, known):
+        if len(candidates) > 1 and not await asyncio.to_thread(
+            made_from_newest, change, disk, known, self._ids
+        ):
             chosen = await asyncio.to_thread(closest_version, disk, known, self._fingerprint)
             if chosen:
                 older, seq = candidates[chosen]
@@ -199,12 +205,11 @@ class OutsideSaves:
 
     def _fingerprint(self, data: bytes) -> Fingerprint | None:
         """:func:`element_fingerprint`, remembered for the last few versions."""
-        key = content_id(data)
-        if key not in self._fingerprints:
-            if len(self._fingerprints) >= FINGERPRINTS_KEPT:
-                self._fingerprints.pop(next(iter(self._fingerprints)))
-            self._fingerprints[key] = element_fingerprint(data)
-        return self._fingerprints[key]
+        return _remembered(self._fingerprints, element_fingerprint, data)
+
+    def _ids(self, data: bytes) -> Fingerprint | None:
+        """:func:`element_ids`, remembered for the last few versions."""
+        return _remembered(self._element_ids, element_ids, data)
 
     def _settle(
         self, name: str, state: DocState, file: str, disk: bytes | None, change: ExternalChange
@@ -277,3 +282,24 @@ def _read(folder: Path, file: str) -> bytes | None:
 
 def _digest(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=16).digest()
+
+
+_REMEMBERING = threading.Lock()  # the caches are filled from worker threads
+
+
+def _remembered(
+    cache: dict[str, Fingerprint | None],
+    compute: Callable[[bytes], Fingerprint | None],
+    data: bytes,
+) -> Fingerprint | None:
+    """``compute(data)``, kept for the last :data:`FINGERPRINTS_KEPT` contents."""
+    key = content_id(data)
+    with _REMEMBERING:
+        if key in cache:
+            return cache[key]
+    value = compute(data)
+    with _REMEMBERING:
+        while len(cache) >= FINGERPRINTS_KEPT:
+            cache.pop(next(iter(cache)))
+        cache[key] = value
+    return value

@@ -55,9 +55,10 @@ class WatchTarget(Protocol):
         merge changed."""
         ...
 
-    def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
+    async def written_versions(self, name: str, file: str) -> list[tuple[bytes, int]]:
         """The recent versions of ``file`` the daemon recorded (bytes and ``seq``,
-        newest first): the candidates for the base of a save."""
+        newest first): the candidates for the base of a save (read beside the loop:
+        several copies of the whole file)."""
         ...
 
     def writing_files(self, name: str) -> bool:
