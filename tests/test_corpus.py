@@ -51,6 +51,10 @@ def check_file(path: Path) -> str | None:
         return f"load raised {exc!r}"
     if doc.to_bytes() != data:
         return "unchanged round trip differs"
+    # The root's start tag read past the prolog alone is where the whole map puts it.
+    unmapped = SvgDocument(data).root_start_tag()
+    if unmapped != (doc.spans[doc.root].start, doc.spans[doc.root].stag_end):
+        return f"root start tag read at {unmapped}, mapped elsewhere"
     target = middle_element(doc)
     lines = start_tag_lines(doc.source, doc, target)
     expected = SvgDocument(data)

@@ -23,6 +23,16 @@ SOURCE = b"""<?xml version="1.0"?>
 """
 
 
+def test_the_root_start_tag_is_found_past_the_prolog_without_the_map() -> None:
+    prolog = b'<?xml version="1.0"?>\n<!-- <svg id="not"> -->\n<?pi <svg?>\n'
+    data = prolog + b'<svg xmlns="http://www.w3.org/2000/svg" a=">"><g/></svg>\n'
+    doc = SvgDocument(data)
+    start, end = doc.root_start_tag()
+    assert doc._spans is None  # nothing else was mapped for it
+    assert doc.source[start:end] == '<svg xmlns="http://www.w3.org/2000/svg" a=">">'
+    assert (start, end) == (doc.spans[doc.root].start, doc.spans[doc.root].stag_end)
+
+
 def spans(doc: SvgDocument) -> list[tuple]:
     """Every span in document order, the parent named by its place in that order."""
     nodes = list(doc.root.iter())

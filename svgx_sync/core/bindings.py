@@ -68,8 +68,12 @@ class TextBindings:
         own = self._in_source.get(el)
         if own is None:
             doc = self.doc
-            span = doc.spans.get(el)
-            own = {} if span is None else declared(doc.source[span.start : span.stag_end])
+            if el is doc.root:  # read without mapping the whole source
+                start, end = doc.root_start_tag()
+                own = declared(doc.source[start:end])
+            else:
+                span = doc.spans.get(el)
+                own = {} if span is None else declared(doc.source[span.start : span.stag_end])
             self._in_source[el] = own
         added = self.added.get(el)
         return {**own, **added} if added else own

@@ -217,10 +217,12 @@ class _Differ:
         self._fragment_ns: dict[str | None, str] = work.scope(work.root)
         # Unchanged elements are recognised by their start tags as text (the common case
         # by far), which needs no attribute to be read from lxml.
+        # The root's bindings first: telling where else namespaces are declared maps
+        # each whole source.
         self._by_text = (
-            work.namespaces_on_root_only()
+            work.root.nsmap == new.root.nsmap
+            and work.namespaces_on_root_only()
             and new.namespaces_on_root_only()
-            and work.root.nsmap == new.root.nsmap
         )
         self._old_elements = _with_ids(work.root)
         self._new_elements = _with_ids(new.root)
@@ -430,13 +432,19 @@ class _Differ:
         attributes: dict[str, str | None] = {}
         bindings: dict[str, str] = {}
         old_attrib, new_attrib = work_el.attrib, new_el.attrib
-        work_scope = self.work.scope(work_el)
-        for key, value in new_attrib.items():
-            if old_attrib.get(key) != value:
-                attributes[_wire_name(key, work_scope, new_el.nsmap, bindings)] = value
-        for key in old_attrib:
-            if key not in new_attrib:
-                attributes[_wire_name(key, work_scope, None, bindings)] = None
+        changed = [
+            (key, value) for key, value in new_attrib.items() if old_attrib.get(key) != value
+        ]
+        gone = [key for key in old_attrib if key not in new_attrib]
+        if not (changed or gone):
+            return attributes, bindings  # laid out otherwise, the same attributes
+        # The bindings in scope name only namespaced attributes (and cost a walk up).
+        namespaced = any(key[0] == "{" for key, _ in changed) or any(key[0] == "{" for key in gone)
+        work_scope = self.work.scope(work_el) if namespaced else {}
+        for key, value in changed:
+            attributes[_wire_name(key, work_scope, new_el.nsmap, bindings)] = value
+        for key in gone:
+            attributes[_wire_name(key, work_scope, None, bindings)] = None
         return attributes, bindings
 
     # -- names and addresses -----------------------------------------------------------

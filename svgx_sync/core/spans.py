@@ -32,6 +32,7 @@ __all__ = [
     "check_prolog",
     "map_source",
     "repair_declarations",
+    "root_start_tag",
 ]
 
 # One token of markup, dispatched on its second character. Attribute values may contain
@@ -107,6 +108,15 @@ def check_prolog(text: str, name: str) -> None:
             return
         if text.startswith("<!D", start):
             _check_doctype(text, end, name)
+
+
+def root_start_tag(text: str) -> tuple[int, int] | None:
+    """Where the root's start tag is in ``text`` (start, end), read past the prolog
+    only (None: no element)."""
+    for match in TOKEN.finditer(text):
+        if text[match.start() + 1] not in "!?":
+            return match.span()
+    return None
 
 
 def _mismatch(name: str) -> DocumentError:

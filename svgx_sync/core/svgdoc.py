@@ -48,7 +48,7 @@ from . import siblings, writer
 from .bindings import TextBindings
 from .namespaces import KNOWN_PREFIXES, XML_NS
 from .siblings import Siblings
-from .spans import Span, check_prolog, map_source, repair_declarations
+from .spans import Span, check_prolog, map_source, repair_declarations, root_start_tag
 from .writer import Edits
 from .xmltext import (
     declaration,
@@ -179,6 +179,16 @@ class SvgDocument:
         if self._spans is None:
             self._spans = map_source(self.source, self.root, self.name, MAX_DEPTH).spans
         return self._spans
+
+    def root_start_tag(self) -> tuple[int, int]:
+        """Where the root's start tag is in :attr:`source` (start, end), without mapping
+        the whole source when it is not mapped yet."""
+        if self._spans is None:
+            found = root_start_tag(self.source)
+            if found is not None:
+                return found
+        span = self.spans[self.root]
+        return span.start, span.stag_end
 
     # -- the index -------------------------------------------------------------------
 
@@ -560,7 +570,7 @@ class SvgDocument:
         """
         if self.dirty:
             return False
-        return self.source.find("xmlns", self.spans[self.root].stag_end) < 0
+        return self.source.find("xmlns", self.root_start_tag()[1]) < 0
 
     # -- whole-element text ------------------------------------------------------------
 
