@@ -1,6 +1,8 @@
 """The writer that keeps bytes: a file's source with only the edited parts replaced.
 
-An untouched subtree is copied from the source by its span; an element whose attributes
+An untouched subtree is copied from the source by its span, and the untouched siblings
+between edited ones, under an element whose children did not change, in one slice
+without visiting them (a flat drawing's thousands); an element whose attributes
 changed gets only its start tag rewritten (unchanged attributes keep their quoting and
 spacing, its declarations stay and the edits' are added); new elements are written in
 the document's own prefixes. lxml's own serialiser rewrites every byte of a real file,
@@ -14,7 +16,9 @@ source, moving the spans along instead of reading them again.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from lxml import etree
@@ -53,7 +57,7 @@ class Edits:
 class Output:
     """Output text being written, with the new span of every node written so far."""
 
-    __slots__ = ("parents", "parts", "pos", "shifts", "spans", "tail_ends", "text")
+    __slots__ = ("parents", "parts", "pos", "runs", "shifts", "spans", "tail_ends", "text")
 
     def __init__(self) -> None:
         self.parts: list[str] = []
@@ -61,6 +65,9 @@ class Output:
         self.text = ""
         self.spans: dict[Any, Span] = {}  # rewritten and new nodes
         self.shifts: list[tuple[Any, int]] = []  # untouched subtrees copied, and by how much
+        # Untouched siblings copied with their tails in one slice: the first, the one
+        # after the last (None: the last child), and by how much they moved.
+        self.runs: list[tuple[Any, Any, int]] = []
         self.parents: dict[Any, Any] = {}
         self.tail_ends: dict[Any, int] = {}
 
@@ -106,22 +113,37 @@ def adopt(doc: SvgDocument, w: Output) -> None:
         if node not in w.spans and node not in w.parents:
             for d in node.iter():
                 spans.pop(d, None)
-    for node, delta in w.shifts:
-        if delta:
-            for d in node.iter():
-                sp = spans[d]
-                sp.start += delta
-                sp.stag_end += delta
-                sp.text_end += delta
-                sp.etag_start += delta
-                sp.end += delta
-                sp.tail_end += delta
+    for d, delta in _moved(w):
+        sp = spans[d]
+        sp.start += delta
+        sp.stag_end += delta
+        sp.text_end += delta
+        sp.etag_start += delta
+        sp.end += delta
+        sp.tail_end += delta
     spans.update(w.spans)
     for node, parent in w.parents.items():
         spans[node].parent = parent
     for node, pos in w.tail_ends.items():
         spans[node].tail_end = pos
     doc.source = w.text
+
+
+def _moved(w: Output) -> Iterator[tuple[Any, int]]:
+    """Every copied node whose place in the text moved, and by how much."""
+    for node, delta in w.shifts:
+        if delta:
+            for d in node.iter():
+                yield d, delta
+    for first, stop, delta in w.runs:
+        if delta:
+            for node in chain((first,), first.itersiblings()):
+                if node is stop:
+                    break
+                yield node, delta
+                if len(node):
+                    for d in node.iterdescendants():
+                        yield d, delta
 
 
 def _touch(el: Any, touched: set[Any]) -> None:
@@ -143,6 +165,13 @@ class _Rewriter:
         self.bindings = doc.bindings
         self.touched = touched
         self.w = w
+        # The children of each element that are not copied with their tails: touched
+        # (edited, or above an edit) or their tail edited.
+        self.special: dict[Any, set[Any]] = {}
+        for el in (*touched, *doc.edits.tails):
+            parent = el.getparent()
+            if parent is not None:
+                self.special.setdefault(parent, set()).add(el)
 
     def node(self, node: Any, parent: Any) -> None:
         span = self.spans.get(node)
@@ -176,7 +205,10 @@ class _Rewriter:
         else:
             w.add(src[span.stag_end : span.text_end])
         text_end = w.pos
-        for child in node:
+        in_place = None if node in edits.children else self._in_source_order(node)
+        if in_place is not None:
+            self._children_in_place(node, span, in_place)
+        for child in node if in_place is None else ():
             self.node(child, node)
             w.parents[child] = node
             cspan = self.spans.get(child)
@@ -191,6 +223,40 @@ class _Rewriter:
         else:
             w.add(src[span.etag_start : span.end])
         w.spans[node] = Span(start, stag_end, text_end, etag_start, w.pos, -1, parent)
+
+    def _in_source_order(self, node: Any) -> list[Any] | None:
+        """The children of ``node`` that are not copied with their tails, in document
+        order, when every child is where the source has it (None: walk them all)."""
+        spans = self.spans
+        out = []
+        for child in self.special.get(node, ()):
+            cspan = spans.get(child)
+            if cspan is None or cspan.parent is not node:
+                return None
+            out.append((cspan.start, child))
+        out.sort(key=lambda item: item[0])
+        return [child for _, child in out]
+
+    def _children_in_place(self, node: Any, span: Span, special: list[Any]) -> None:
+        """The children of an element none were added to, removed from or moved in: the
+        source between those written otherwise is copied in one slice each (a flat
+        drawing's untouched siblings are not visited)."""
+        w, src, spans, tails = self.w, self.source, self.spans, self.edits.tails
+        cursor, after = span.text_end, None  # in the source; the child written last
+        for child in special:
+            cspan = spans[child]
+            if cspan.start > cursor:
+                first = node[0] if after is None else after.getnext()
+                w.runs.append((first, child, w.pos - cursor))
+                w.add(src[cursor : cspan.start])
+            self.node(child, node)
+            w.add(escape_text(child.tail) if child in tails else src[cspan.end : cspan.tail_end])
+            w.tail_ends[child] = w.pos
+            cursor, after = cspan.tail_end, child
+        if span.etag_start > cursor:
+            first = node[0] if after is None else after.getnext()
+            w.runs.append((first, None, w.pos - cursor))
+            w.add(src[cursor : span.etag_start])
 
     def start_tag(self, el: Any, span: Span) -> str:
         """Rewrite only the changed attributes of an original start tag."""
