@@ -51,6 +51,18 @@ def test_the_root_start_tag_is_found_past_the_prolog_without_the_map() -> None:
     assert (start, end) == (doc.spans[doc.root].start, doc.spans[doc.root].stag_end)
 
 
+def shape(node: object) -> tuple:
+    """A node's tag, attributes, text, tail and children's shapes, comments included (an
+    empty text is none, as a parse reads it)."""
+    return (
+        str(node.tag),  # type: ignore[attr-defined]
+        dict(node.attrib) if hasattr(node, "attrib") else None,
+        node.text or None,  # type: ignore[attr-defined]
+        (node.tail or None) if node.getparent() is not None else None,  # type: ignore[attr-defined]
+        [shape(child) for child in node],  # type: ignore[attr-defined]
+    )
+
+
 def spans(doc: SvgDocument) -> list[tuple]:
     """Every span in document order, the parent named by its place in that order."""
     nodes = list(doc.root.iter())
@@ -87,7 +99,9 @@ def test_incremental_spans_equal_a_full_reread(source, steps):
         address, parent = doc.address_of(el), doc.address_of(other)
         if kind == "commit":
             doc.commit_render()
-            assert spans(doc) == spans(SvgDocument(doc.to_bytes()))
+            reread = SvgDocument(doc.to_bytes())
+            assert spans(doc) == spans(reread)
+            assert shape(doc.root) == shape(reread.root)
             continue
         data: dict = {
             "attr": {"attributes": {"data-n": str(n)}},
@@ -119,3 +133,4 @@ def test_incremental_spans_equal_a_full_reread(source, steps):
     reread = SvgDocument(text)
     assert reread.render().encode() == text
     assert spans(doc) == spans(reread)
+    assert shape(doc.root) == shape(reread.root)  # the text written is the tree

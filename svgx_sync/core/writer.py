@@ -1,8 +1,8 @@
 """The writer that keeps bytes: a file's source with only the edited parts replaced.
 
 An untouched subtree is copied from the source by its span, and the untouched siblings
-between edited ones, under an element whose children did not change, in one slice
-without visiting them (a flat drawing's thousands); an element whose attributes
+between those edited, added or moved in one slice, without visiting them (a flat
+drawing's thousands); an element whose attributes
 changed gets only its start tag rewritten (unchanged attributes keep their quoting and
 spacing, its declarations stay and the edits' are added); new elements are written in
 the document's own prefixes. lxml's own serialiser rewrites every byte of a real file,
@@ -172,6 +172,14 @@ class _Rewriter:
             parent = el.getparent()
             if parent is not None:
                 self.special.setdefault(parent, set()).add(el)
+        self.irregular = set().union(*self.special.values()) if self.special else set()
+        # Where each element's removed children were in the source: the holes that a
+        # copy of the text between its other children must leave out.
+        self.holes: dict[Any, list[int]] = {}
+        for gone in doc.edits.removed:
+            gspan = self.spans.get(gone)
+            if gspan is not None and gspan.parent is not None:
+                self.holes.setdefault(gspan.parent, []).append(gspan.start)
 
     def node(self, node: Any, parent: Any) -> None:
         span = self.spans.get(node)
@@ -205,18 +213,12 @@ class _Rewriter:
         else:
             w.add(src[span.stag_end : span.text_end])
         text_end = w.pos
-        in_place = None if node in edits.children else self._in_source_order(node)
-        if in_place is not None:
-            self._children_in_place(node, span, in_place)
-        for child in node if in_place is None else ():
-            self.node(child, node)
-            w.parents[child] = node
-            cspan = self.spans.get(child)
-            if cspan is None or child in edits.tails or cspan.parent is not node:
-                w.add(escape_text(child.tail))
-            else:
-                w.add(src[cspan.end : cspan.tail_end])
-            w.tail_ends[child] = w.pos
+        clusters = self._clusters(node, span)
+        if clusters is not None:
+            self._children_by_clusters(node, span, clusters)
+        else:
+            for child in node:
+                self._child(child, node)
         etag_start = w.pos
         if self_closing:
             w.add(f"</{self.bindings.qname(node, node.tag)}>")
@@ -224,39 +226,109 @@ class _Rewriter:
             w.add(src[span.etag_start : span.end])
         w.spans[node] = Span(start, stag_end, text_end, etag_start, w.pos, -1, parent)
 
-    def _in_source_order(self, node: Any) -> list[Any] | None:
-        """The children of ``node`` that are not copied with their tails, in document
-        order, when every child is where the source has it (None: walk them all)."""
-        spans = self.spans
-        out = []
-        for child in self.special.get(node, ()):
-            cspan = spans.get(child)
-            if cspan is None or cspan.parent is not node:
-                return None
-            out.append((cspan.start, child))
-        out.sort(key=lambda item: item[0])
-        return [child for _, child in out]
+    def _child(self, child: Any, node: Any) -> None:
+        """One child of ``node`` and its tail, written on its own."""
+        w = self.w
+        self.node(child, node)
+        w.parents[child] = node
+        cspan = self.spans.get(child)
+        if cspan is None or child in self.edits.tails or cspan.parent is not node:
+            w.add(escape_text(child.tail))
+        else:
+            w.add(self.source[cspan.end : cspan.tail_end])
+        w.tail_ends[child] = w.pos
 
-    def _children_in_place(self, node: Any, span: Span, special: list[Any]) -> None:
-        """The children of an element none were added to, removed from or moved in: the
-        source between those written otherwise is copied in one slice each (a flat
-        drawing's untouched siblings are not visited)."""
-        w, src, spans, tails = self.w, self.source, self.spans, self.edits.tails
+    def _regular(self, child: Any, node: Any) -> bool:
+        """Whether ``child`` is where the source has it, copied with its tail as it is."""
+        if child in self.irregular:
+            return False
+        cspan = self.spans.get(child)
+        return cspan is not None and cspan.parent is node
+
+    def _clusters(self, node: Any, span: Span) -> list[tuple[Any, Any, Any]] | None:
+        """The runs of ``node``'s children written on their own (edited, added, moved,
+        their tails edited), in document order, each with the child after it: every
+        other child is where the source has it, between them in one piece of source
+        text. None: walk every child (a run's neighbours out of the source's order)."""
+        spans, found = self.spans, []
+        seen: set[Any] = set()
+        for child in self.special.get(node, ()):
+            if child in seen or child.getparent() is not node:
+                continue
+            first = last = child
+            while (prev := first.getprevious()) is not None and not self._regular(prev, node):
+                first = prev
+            while (nxt := last.getnext()) is not None and not self._regular(nxt, node):
+                last = nxt
+            at = first
+            while True:
+                seen.add(at)
+                if at is last:
+                    break
+                at = at.getnext()
+            before = first.getprevious()
+            key = span.text_end if before is None else spans[before].tail_end
+            found.append((key, first, last, nxt))
+        found.sort(key=lambda item: item[0])
+        end = span.text_end
+        for key, _first, _last, nxt in found:
+            if key < end:
+                return None
+            end = span.etag_start if nxt is None else spans[nxt].start
+            if end < key:
+                return None
+        return [(first, last, nxt) for _key, first, last, nxt in found]
+
+    def _children_by_clusters(
+        self, node: Any, span: Span, clusters: list[tuple[Any, Any, Any]]
+    ) -> None:
+        """``node``'s children: the clusters (:meth:`_clusters`) written child by child,
+        the source between them copied (a flat drawing's untouched siblings are not
+        visited unless a removal left a hole among them)."""
+        spans = self.spans
         cursor, after = span.text_end, None  # in the source; the child written last
-        for child in special:
-            cspan = spans[child]
-            if cspan.start > cursor:
-                first = node[0] if after is None else after.getnext()
-                w.runs.append((first, child, w.pos - cursor))
-                w.add(src[cursor : cspan.start])
-            self.node(child, node)
-            w.add(escape_text(child.tail) if child in tails else src[cspan.end : cspan.tail_end])
-            w.tail_ends[child] = w.pos
-            cursor, after = cspan.tail_end, child
+        for first, last, nxt in clusters:
+            before = first.getprevious()
+            key = span.text_end if before is None else spans[before].tail_end
+            if key > cursor:
+                self._copy_between(node, after, first, cursor, key)
+            child = first
+            while True:
+                self._child(child, node)
+                if child is last:
+                    break
+                child = child.getnext()
+            after = last
+            cursor = span.etag_start if nxt is None else spans[nxt].start
         if span.etag_start > cursor:
-            first = node[0] if after is None else after.getnext()
-            w.runs.append((first, None, w.pos - cursor))
-            w.add(src[cursor : span.etag_start])
+            self._copy_between(node, after, None, cursor, span.etag_start)
+
+    def _copy_between(self, node: Any, after: Any, stop: Any, start: int, end: int) -> None:
+        """Copy the children after ``after`` (None: from the first) up to ``stop`` (None:
+        the last), which the source has from ``start`` to ``end``, with their tails;
+        where an element removed from among them left a hole, in a slice per side."""
+        w, src, spans = self.w, self.source, self.spans
+        first = (node[0] if len(node) else None) if after is None else after.getnext()
+        if first is None or first is stop:
+            return  # nothing but what was removed
+        if not any(start <= hole < end for hole in self.holes.get(node, ())):
+            w.runs.append((first, stop, w.pos - start))
+            w.add(src[start:end])
+            return
+        piece = first
+        piece_start = spans[first].start
+        piece_end = spans[first].tail_end
+        at = first.getnext()
+        while at is not stop:
+            aspan = spans[at]
+            if aspan.start != piece_end:
+                w.runs.append((piece, at, w.pos - piece_start))
+                w.add(src[piece_start:piece_end])
+                piece, piece_start = at, aspan.start
+            piece_end = aspan.tail_end
+            at = at.getnext()
+        w.runs.append((piece, stop, w.pos - piece_start))
+        w.add(src[piece_start:piece_end])
 
     def start_tag(self, el: Any, span: Span) -> str:
         """Rewrite only the changed attributes of an original start tag."""
