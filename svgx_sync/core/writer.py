@@ -1,9 +1,9 @@
 """The writer that keeps bytes: a file's source with only the edited parts replaced.
 
 An untouched subtree is copied from the source by its span, and the untouched siblings
-between those edited, added or moved in one slice, without visiting them (a flat
-drawing's thousands); an element whose attributes
-changed gets only its start tag rewritten (unchanged attributes keep their quoting and
+between the children that changed (edited, added or moved) in one slice each, without
+visiting them (a flat drawing's thousands); an element whose attributes changed gets
+only its start tag rewritten (unchanged attributes keep their quoting and
 spacing, its declarations stay and the edits' are added); new elements are written in
 the document's own prefixes. lxml's own serialiser rewrites every byte of a real file,
 which is why it is not used for files.
