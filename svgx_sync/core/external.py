@@ -446,9 +446,8 @@ def element_fingerprint(data: bytes) -> Fingerprint | None:
     Formatting (quotes, attribute order, indentation, namespace declarations) does not
     count. Cheap: one parse and one pass, no diff (about 10 ms per 1,000 elements).
     """
-    try:
-        root = etree.fromstring(data, _parser())
-    except (etree.XMLSyntaxError, ValueError):
+    root = _root_of(data)
+    if root is None:
         return None
     out: list[int] = []
     ranks: dict[str, int] = {}
@@ -468,14 +467,21 @@ def element_ids(data: bytes) -> Fingerprint | None:
     """The hashes of the ids that the elements of ``data`` hold, distinct and sorted
     (None: not a whole XML file): one parse, no pass over attributes or text, and 8
     bytes an id when remembered."""
-    try:
-        root = etree.fromstring(data, _parser())
-    except (etree.XMLSyntaxError, ValueError):
+    root = _root_of(data)
+    if root is None:
         return None
     return array("q", sorted({hash(el.get("id")) for el in root.iter(etree.Element)} - _NO_ID))
 
 
 _NO_ID = {hash(None)}
+
+
+def _root_of(data: bytes) -> Any:
+    """``data`` parsed (None: not a whole XML file)."""
+    try:
+        return etree.fromstring(data, _parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
 
 
 def _ids_apart_at_least(a: Fingerprint, b: Fingerprint, count: int) -> bool:

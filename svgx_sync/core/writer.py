@@ -172,7 +172,6 @@ class _Rewriter:
             parent = el.getparent()
             if parent is not None:
                 self.special.setdefault(parent, set()).add(el)
-        self.irregular = set().union(*self.special.values()) if self.special else set()
         # Where each element's removed children were in the source: the holes that a
         # copy of the text between its other children must leave out.
         self.holes: dict[Any, list[int]] = {}
@@ -240,16 +239,17 @@ class _Rewriter:
 
     def _regular(self, child: Any, node: Any) -> bool:
         """Whether ``child`` is where the source has it, copied with its tail as it is."""
-        if child in self.irregular:
+        if child in self.special.get(node, ()):
             return False
         cspan = self.spans.get(child)
         return cspan is not None and cspan.parent is node
 
-    def _clusters(self, node: Any, span: Span) -> list[tuple[Any, Any, Any]] | None:
+    def _clusters(self, node: Any, span: Span) -> list[tuple[int, Any, Any, Any]] | None:
         """The runs of ``node``'s children written on their own (edited, added, moved,
-        their tails edited), in document order, each with the child after it: every
-        other child is where the source has it, between them in one piece of source
-        text. None: walk every child (a run's neighbours out of the source's order)."""
+        their tails edited), in document order: where the source text before each ends,
+        its first and last child, and the child after it. Every other child is where the
+        source has it, between them in one piece of source text. None: walk every child
+        (a run's neighbours out of the source's order)."""
         spans, found = self.spans, []
         seen: set[Any] = set()
         for child in self.special.get(node, ()):
@@ -277,19 +277,17 @@ class _Rewriter:
             end = span.etag_start if nxt is None else spans[nxt].start
             if end < key:
                 return None
-        return [(first, last, nxt) for _key, first, last, nxt in found]
+        return found
 
     def _children_by_clusters(
-        self, node: Any, span: Span, clusters: list[tuple[Any, Any, Any]]
+        self, node: Any, span: Span, clusters: list[tuple[int, Any, Any, Any]]
     ) -> None:
         """``node``'s children: the clusters (:meth:`_clusters`) written child by child,
         the source between them copied (a flat drawing's untouched siblings are not
         visited unless a removal left a hole among them)."""
         spans = self.spans
         cursor, after = span.text_end, None  # in the source; the child written last
-        for first, last, nxt in clusters:
-            before = first.getprevious()
-            key = span.text_end if before is None else spans[before].tail_end
+        for key, first, last, nxt in clusters:
             if key > cursor:
                 self._copy_between(node, after, first, cursor, key)
             child = first
@@ -308,7 +306,7 @@ class _Rewriter:
         the last), which the source has from ``start`` to ``end``, with their tails;
         where an element removed from among them left a hole, in a slice per side."""
         w, src, spans = self.w, self.source, self.spans
-        first = (node[0] if len(node) else None) if after is None else after.getnext()
+        first = next(iter(node), None) if after is None else after.getnext()
         if first is None or first is stop:
             return  # nothing but what was removed
         if not any(start <= hole < end for hole in self.holes.get(node, ())):
