@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import subprocess
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from test_watcher import git as git_cli
 from tools import require
 
 from svgx_sync.config import Settings
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.daemon.server import Daemon
 from svgx_sync.daemon.watcher import Watcher, WatchSettings
 
@@ -480,3 +482,57 @@ def test_a_save_made_while_the_daemon_was_stopped_that_deletes_a_live_element_is
             await until(lambda: b'id="door"' not in file.read_bytes(), "the deletion on disk")
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+# -- item: a save laid out anew is read beside the event loop -------------------------------
+
+# BASE with r's fill changed, as a program that lays the whole file out its own way saves
+# it (Inkscape's first save of a file written by the daemon is such a save).
+LAID_OUT_ANEW = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<svg\n   xmlns="http://www.w3.org/2000/svg"\n   viewBox="0 0 100 100">\n'
+    b'  <rect\n     id="r"\n     x="1"\n     y="2"\n     width="10"\n     height="10"\n'
+    b'     fill="blue" />\n'
+    b'  <circle\n     id="c"\n     cx="50"\n     cy="50"\n     r="5" />\n'
+    b"</svg>\n"
+)
+
+
+def test_a_live_edit_made_while_a_save_laid_out_anew_is_read_keeps_that_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The save's text is read in a worker thread, while the daemon goes on serving: an
+    operation answered meanwhile is applied again to the tree read, and the file keeps
+    the saving program's layout with the live edit in it."""
+    reading, go_on = threading.Event(), threading.Event()
+    read = SvgDocument.mapped
+
+    def held_read(data: bytes, *, name: str = "document.svg") -> SvgDocument:
+        reading.set()
+        go_on.wait(TIMEOUT)  # the test lets it go on; never longer than this
+        return read(data, name=name)
+
+    monkeypatch.setattr(SvgDocument, "mapped", staticmethod(held_read))
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        file = folder / "document.svg"
+        save(file, LAID_OUT_ANEW)
+        (op,) = await alice.external_ops()
+        assert op["element_id"] == "r" and op["data"]["attributes"] == {"fill": "blue"}
+        await until(reading.is_set, "the save's text being read")
+        # The read is under way: the daemon still answers, and the edit is live.
+        ack = await alice.op("alice", "c", {"r": "7"}, "a1")
+        assert ack["status"] == "applied"
+        live = daemon.rooms["doc@main"].live
+        assert "document.svg" in live.unread and file.read_bytes() == LAID_OUT_ANEW
+        go_on.set()
+        expected = LAID_OUT_ANEW.replace(b'r="5"', b'r="7"')
+        await until(lambda: file.read_bytes() == expected, "the live edit in the saved layout")
+        assert not live.unread and live.files["document.svg"].to_bytes() == expected
+
+    try:
+        serve(tmp_path, BASE, body)
+    finally:
+        go_on.set()

@@ -10,6 +10,7 @@ from svgx_sync.core.ops import coerce_operation
 from svgx_sync.core.protocol import Ack
 from svgx_sync.core.replay import replay_journal, retained
 from svgx_sync.core.session import LiveDocument, version_files
+from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import NotFound, OperationError, UnknownElement
 
 SOURCE = b"""<svg xmlns="http://www.w3.org/2000/svg">
@@ -436,3 +437,63 @@ def test_a_client_base_seq_past_the_session_is_refused_and_an_outside_one_is_not
     assert d.seq == 1 and d.files["document.svg"].get("r1").get("x") == "1"
     outside = op("external", "update", "r1", {"attributes": {"x": "3"}})
     assert d.submit(outside, base_seq=5, now=0, outside=True).status == "applied"
+
+
+# An outside save of SOURCE with r1 filled, laid out another program's way.
+LAID_OUT = b"""<svg
+   xmlns="http://www.w3.org/2000/svg">
+  <rect
+     id="r1"
+     x="0"
+     y="0"
+     width="10"
+     height="10"
+     fill="red" />
+</svg>
+"""
+
+
+def taken_to_read_later() -> LiveDocument:
+    """A session that took the outside save LAID_OUT in, its text not read yet."""
+    d = live()
+    d.submit(op("external", "update", "r1", {"attributes": {"fill": "red"}}), base_seq=0, now=0)
+    d.outside_save_taken("document.svg", LAID_OUT, read_later=True)
+    return d
+
+
+def test_a_save_taken_in_is_read_later_with_the_edits_made_meanwhile_applied_again():
+    d = taken_to_read_later()
+    kept = d.files["document.svg"]
+    assert set(d.unread) == {"document.svg"} and d.last_written["document.svg"] == LAID_OUT
+    d.submit(op("a", "update", "r1", {"attributes": {"width": "20"}}, "a1"), base_seq=1, now=0)
+    assert d.take_dirty() == {} and d.dirty == {"document.svg"}  # not written before it is read
+    pending = d.unread["document.svg"]
+    assert d.read_taken("document.svg", pending, SvgDocument.mapped(LAID_OUT))
+    assert d.files["document.svg"] is not kept and not d.unread
+    # The program's layout, with the live edit in it.
+    assert d.take_dirty() == {"document.svg": LAID_OUT.replace(b'"10"\n', b'"20"\n', 1)}
+
+
+def test_a_read_no_longer_wanted_changes_nothing():
+    d = taken_to_read_later()
+    first = d.unread["document.svg"]
+    d.outside_save_taken("document.svg", LAID_OUT.replace(b"red", b"blue"), read_later=True)
+    assert not d.read_taken("document.svg", first, SvgDocument.mapped(LAID_OUT))
+    assert d.unread["document.svg"] is not first  # the later save's read still waits
+    d = taken_to_read_later()
+    pending = d.unread["document.svg"]
+    d.replace_file("document.svg", SOURCE, user_id="a", now=0)
+    kept = d.files["document.svg"]
+    assert not d.read_taken("document.svg", pending, SvgDocument.mapped(LAID_OUT))
+    assert d.files["document.svg"] is kept and not d.unread
+
+
+def test_a_save_whose_render_is_the_live_tree_is_not_read_again():
+    d = live()
+    written = d.files["document.svg"].to_bytes()
+    d.files["document.svg"].spans  # noqa: B018 (mapped, as for a file the daemon wrote)
+    d.submit(op("external", "update", "r1", {"attributes": {"fill": "red"}}), base_seq=0, now=0)
+    saved = written.replace(b'height="10"', b'height="10" fill="red"')
+    kept = d.files["document.svg"]
+    d.outside_save_taken("document.svg", saved, read_later=True)
+    assert not d.unread and d.files["document.svg"] is kept and d.take_dirty() == {}

@@ -41,6 +41,8 @@ class TextBindings:
         self.added: dict[Any, Bindings] = {}  # declarations to write, per start tag
         self._in_source: dict[Any, Bindings] = {}  # cache of each start tag's own
         self._scope_before: dict[Any, Bindings] = {}  # of removed elements
+        # prefix -> namespaces, of every declaration in the source (read once per source)
+        self._source_prefixes: tuple[str, dict[str, frozenset[str]]] | None = None
 
     @property
     def doc(self) -> SvgDocument:
@@ -53,6 +55,7 @@ class TextBindings:
         self.added.clear()
         self._in_source.clear()
         self._scope_before.clear()
+        self._source_prefixes = None  # not to hold an old source's text
 
     def scope(self, el: Any) -> Bindings:
         """The bindings in scope at ``el`` as the text (being) written has them: the
@@ -117,15 +120,27 @@ class TextBindings:
 
     def _all_bindings(self) -> dict[str, set[str]]:
         """prefix -> the namespaces it is bound to anywhere in the text being written."""
-        bound: dict[str, set[str]] = {}
-        for match in DECLARATION.finditer(self.doc.source):
-            if match.group(1):
-                bound.setdefault(match.group(1), set()).add(match.group(2) or match.group(3) or "")
+        bound = {p: set(u) for p, u in self._declared_in_source().items()}
         for decls in self.added.values():
             for p, u in decls.items():
                 if p is not None:
                     bound.setdefault(p, set()).add(u)
         return bound
+
+    def _declared_in_source(self) -> dict[str, frozenset[str]]:
+        """prefix -> the namespaces it is bound to anywhere in the source: the whole text
+        is read once per source, not once per namespace an edit brings."""
+        source = self.doc.source
+        cached = self._source_prefixes
+        if cached is not None and cached[0] is source:
+            return cached[1]
+        found: dict[str, set[str]] = {}
+        for match in DECLARATION.finditer(source):
+            if match.group(1):
+                found.setdefault(match.group(1), set()).add(match.group(2) or match.group(3) or "")
+        prefixes = {p: frozenset(u) for p, u in found.items()}
+        self._source_prefixes = (source, prefixes)
+        return prefixes
 
     def bind_new(self, el: Any) -> None:
         """Bind the names of a new subtree where it now sits.

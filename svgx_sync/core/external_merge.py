@@ -148,7 +148,7 @@ def _apply_operations(
     if not failed and clean and not change.live_edited and disk is not None:
         # base + (base -> disk) with nothing else live is the file's elements: keep
         # the file's own bytes, so the daemon does not write it back.
-        live.outside_save_taken(file, disk)
+        live.outside_save_taken(file, disk, read_later=True)
     else:
         live.outside_save_merged(file, disk if disk is not None else b"")
     return outcomes

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import NotFound, OperationError
+from ..errors import ClientError, NotFound, OperationError
 from . import active
 from .conflict_record import ConflictRecord
 from .conflicts import ConflictBook, Strategy, Verdict, arbitrate, resolve
@@ -63,6 +63,7 @@ __all__ = [
     "FILE_OPERATIONS",
     "LiveDocument",
     "Outcome",
+    "PendingRead",
     "version_files",
 ]
 
@@ -143,6 +144,18 @@ class _InertTexts:
         return {p: k[1] for p, k in kept.items() if k is not None and k[0] == texts[p]}
 
 
+@dataclass(eq=False)
+class PendingRead:
+    """An outside save taken in whose own text is still to be read, beside the event loop
+    (:meth:`LiveDocument.read_taken`): meanwhile ``doc``, the tree that holds the same
+    elements, stands for it, and the operations applied to ``doc`` since are kept to be
+    applied to the tree read."""
+
+    data: bytes
+    doc: SvgDocument
+    since: list[Operation] = field(default_factory=list)
+
+
 class LiveDocument:
     """One document branch being edited live: its files, its ``seq`` and its books."""
 
@@ -178,6 +191,9 @@ class LiveDocument:
         # Files in which git has a merge conflict to settle (file -> what the clients were
         # told): they stay dirty and are not written until it is settled.
         self.held: dict[str, dict[str, Any]] = {}
+        # Outside saves taken in whose text is read beside the loop (file -> the read):
+        # they are not written until it is done.
+        self.unread: dict[str, PendingRead] = {}
         self._inert = _InertTexts()
 
     @property
@@ -282,7 +298,11 @@ class LiveDocument:
             # Deterministic, so replay gives the same id; "auto-" ids are never resent.
             op = replaced(op, op_id=f"auto-{self.seq}")
         self.book.record(self.seq, op, inverse, touched)
-        self.dirty.add(op.file or self.default_file)
+        file = op.file or self.default_file
+        self.dirty.add(file)
+        pending = self.unread.get(file)
+        if pending is not None:
+            pending.since.append(op)
         self._keep(op_wire(self.seq, op), outcome)
 
     def served_entry(
@@ -496,7 +516,8 @@ class LiveDocument:
         :attr:`held` stay dirty: git's conflict in them is the user's to settle.
         """
         out: dict[str, bytes] = {}
-        for path in sorted(self.dirty - self.held.keys()):
+        waiting = self.held.keys() | self.unread.keys()
+        for path in sorted(self.dirty - waiting):
             doc = self.files.get(path)
             if doc is None:
                 continue
@@ -505,7 +526,7 @@ class LiveDocument:
                 out[path] = data
                 self.last_written[path] = data
             self.written_seq[path] = self.seq
-        self.dirty &= self.held.keys()
+        self.dirty &= waiting
         return out
 
     # -- what the working tree holds ---------------------------------------------------
@@ -520,17 +541,47 @@ class LiveDocument:
         """The ``seq`` the base of ``file`` stands at (the ``base_seq`` of an outside edit)."""
         return self.written_seq.get(file, self.seq)
 
-    def outside_save_taken(self, file: str, data: bytes) -> None:
+    def outside_save_taken(self, file: str, data: bytes, *, read_later: bool = False) -> None:
         """The working tree's ``data`` holds exactly the live file's elements (formatting
         only, or a save the live state took whole): they become the file's bytes and
         base, and nothing is written back. A live file that writes exactly ``data``
-        keeps its tree and takes its render as the source (nothing is parsed again)."""
+        keeps its tree and takes its render as the source (nothing is parsed again).
+
+        ``read_later``: a live file that would have to be read again (its render is not
+        ``data``, or finding out would map its whole source) keeps its tree for now, and
+        ``data`` waits in :attr:`unread` to be read beside the event loop: parsing a
+        large drawing there would hold up every other user."""
         doc = self.files.get(file)
-        if doc is None or not doc.adopt_render(data):
-            self.files[file] = SvgDocument(data, name=file)
+        self.unread.pop(file, None)
         self.last_written[file] = data
         self.written_seq[file] = self.seq
         self.dirty.discard(file)
+        if doc is not None and read_later:
+            if not (doc.spans_mapped and doc.adopt_render(data)):
+                self.unread[file] = PendingRead(data, doc)
+            return
+        if doc is None or not doc.adopt_render(data):
+            self.files[file] = SvgDocument(data, name=file)
+
+    def read_taken(self, file: str, pending: PendingRead, parsed: SvgDocument) -> bool:
+        """``parsed``, the text of ``pending`` read beside the loop, becomes the file's
+        tree, with the operations applied since applied to it again (as a journal replay
+        does): the file keeps the layout of the program that saved it. Nothing changes
+        when the read is no longer wanted (another save, the file replaced) or an
+        operation does not apply again: the tree kept holds everything, and is written in
+        its own layout. Whether ``parsed`` was taken."""
+        if self.unread.get(file) is not pending:
+            return False
+        del self.unread[file]
+        if self.files.get(file) is not pending.doc:
+            return False
+        try:
+            for op in pending.since:
+                apply_operation(parsed, op)
+        except ClientError:
+            return False
+        self.files[file] = parsed
+        return True
 
     def outside_save_merged(self, file: str, data: bytes) -> None:
         """An outside save (``data``) was merged beside live edits, or in part: its bytes

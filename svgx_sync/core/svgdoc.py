@@ -180,6 +180,19 @@ class SvgDocument:
             self._spans = map_source(self.source, self.root, self.name, MAX_DEPTH).spans
         return self._spans
 
+    @classmethod
+    def mapped(cls, data: bytes, *, name: str = DEFAULT_FILE) -> SvgDocument:
+        """``data`` parsed with its source mapped: all a render needs, for a tree read
+        beside the event loop to be used on it."""
+        doc = cls(data, name=name)
+        doc.spans  # noqa: B018 (mapped now, not on the loop)
+        return doc
+
+    @property
+    def spans_mapped(self) -> bool:
+        """Whether :attr:`spans` is mapped already (a render costs no whole-source map)."""
+        return self._spans is not None
+
     def root_start_tag(self) -> tuple[int, int]:
         """Where the root's start tag is in :attr:`source` (start, end), without mapping
         the whole source when it is not mapped yet."""

@@ -232,8 +232,9 @@ class Document:
         """The paths git's index holds with conflict stages, read afresh."""
         return self.worktree.unmerged_paths()
 
-    def index_holds(self, name: str, data: bytes) -> bool:
-        """Whether git's index holds exactly ``data`` for ``name``."""
+    def index_holds(self, name: str, data: bytes | pygit2.Oid) -> bool:
+        """Whether git's index holds exactly ``data`` (or the blob of that id) for
+        ``name``."""
         return self.worktree.index_holds(name, data)
 
     def history(self, *, branch: str | None = None, limit: int | None = None) -> list[Version]:

@@ -100,13 +100,15 @@ class WorkingTree:
 
     # ----------------------------------------------------------------- the index
 
-    def index_holds(self, name: str, data: bytes) -> bool:
+    def index_holds(self, name: str, data: bytes | pygit2.Oid) -> bool:
         """Whether git's index holds exactly ``data`` for ``name``: the bytes git itself
-        wrote there (checkout, reset, revert, merge) or staged."""
+        wrote there (checkout, reset, revert, merge) or staged. ``data`` may be their
+        blob id, hashed already (beside the event loop: a large file takes a while)."""
+        blob_id = data if isinstance(data, pygit2.Oid) else pygit2.hash(data)
         try:
             index = self.repo.index
             index.read(False)
-            held: bool = index[name].id == pygit2.hash(data)
+            held: bool = index[name].id == blob_id
         except (KeyError, ValueError, pygit2.GitError, OSError):
             return False
         return held

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+import pygit2
+
 from ...core import protocol
 from ...core.external import (
     ExternalChange,
@@ -40,6 +42,8 @@ from ...core.external import (
 from ...core.external_merge import apply_change, report_unread
 from ...core.session import LiveDocument
 from ...core.session import Outcome as Submitted
+from ...core.svgdoc import SvgDocument
+from ...errors import DocumentError
 from ...git.store import Document
 from .documents import DocState
 from .head import HeadWatch
@@ -117,7 +121,9 @@ class OutsideSaves:
         ``disk`` judged from that base."""
         base = live.last_written.get(file)
         # Whether git's index holds the bytes (hashing them is not free: asked once).
-        held = disk is not None and doc.index_holds(file, disk)
+        held = disk is not None and doc.index_holds(
+            file, await asyncio.to_thread(pygit2.hash, disk)
+        )
         versions = (
             (old_files.get(file), self.head.files(doc, state).get(file))
             if old_files is not None
@@ -202,6 +208,23 @@ class OutsideSaves:
         if unread:
             outcomes += report_unread(live, file, unread, base_seq=seen_seq, own_after=own_after)
         return outcomes, live.last_written.get(file) is not before
+
+    async def read_taken(self, live: LiveDocument) -> bool:
+        """Read the text of every save taken in that waits to be read (see
+        :meth:`~svgx_sync.core.session.LiveDocument.outside_save_taken`), each in a
+        worker thread, and let the session take it; whether a file taken so has live
+        edits made meanwhile to write back."""
+        write_back = False
+        for file, pending in list(live.unread.items()):
+            try:
+                parsed = await asyncio.to_thread(SvgDocument.mapped, pending.data, name=file)
+            except DocumentError as exc:  # it was read as a whole SVG file moments ago
+                log.warning("watcher: %s/%s not read again: %s", live.name, file, exc)
+                live.unread.pop(file, None)
+                continue
+            if live.read_taken(file, pending, parsed) and file in live.dirty:
+                write_back = True
+        return write_back
 
     def _fingerprint(self, data: bytes) -> Fingerprint | None:
         """:func:`element_fingerprint`, remembered for the last few versions."""

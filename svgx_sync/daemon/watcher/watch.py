@@ -234,6 +234,9 @@ class Watcher:
         self.handled += 1
         if outcomes or messages or notices or bases:
             await self.target.publish_external(name, outcomes, messages + notices, bases)
+        if live is not None and live.unread and await self.saves.read_taken(live):
+            # Live edits arrived while a save was read: publishing nothing writes them.
+            await self.target.publish_external(name, [], [])
 
     async def _judge(
         self,
