@@ -26,6 +26,7 @@ from svgx_sync.core.external import (
     file_delete_decision,
     git_conflict,
     is_svg_path,
+    judged_again,
     loss_message,
     settle_incomplete,
     to_operations,
@@ -453,3 +454,46 @@ def test_checkout_sessions(
 ) -> None:
     move = checkout_sessions(old, new, parked)
     assert (move.leaves, move.takes, move.parked, move.notice) == expected
+
+
+# -- a save judged again, the live state having moved meanwhile ------------------------------
+
+FILLED = edited(BASE, b'fill="red"', b'fill="blue"')
+LIVE_MOVED = edited(BASE, b'r="5"', b'r="7"')
+REFORMATTED = BASE.replace(b'"', b"'").replace(
+    b"<?xml version='1.0' encoding='UTF-8'?>", b'<?xml version="1.0" encoding="UTF-8"?>'
+)
+
+
+@pytest.mark.parametrize(
+    ("disk", "live_now"),
+    [
+        (FILLED, LIVE_MOVED),  # operations, live edits made meanwhile
+        (FILLED, BASE),  # operations, the live edits undone meanwhile
+        (FILLED, FILLED),  # the live state became the save
+        (REFORMATTED, LIVE_MOVED),  # formatting only
+        (BASE[:-20], LIVE_MOVED),  # half written
+        (b"<html><body>page</body></html>", LIVE_MOVED),  # not SVG
+        (BASE, LIVE_MOVED),  # our own write
+    ],
+    ids=["operations", "undone", "became-live", "formatting", "half", "not-svg", "own-write"],
+)
+def test_a_save_judged_again_for_a_moved_live_state_is_judged_as_from_scratch(
+    disk: bytes, live_now: bytes
+) -> None:
+    """The comparison of the save with its base is not done again when only the live
+    state moved while it ran: what is redone gives the very judgment a fresh one does."""
+    before = external_change(BASE, BASE, disk, F)
+    again = judged_again(before, BASE, live_now, disk)
+    assert again == external_change(BASE, live_now, disk, F)
+
+
+def test_a_judgment_that_read_the_live_state_is_made_again() -> None:
+    """A save that was the live state, or a file judged without a base or a live copy,
+    is compared again (None: judge from scratch)."""
+    became_live = external_change(BASE, FILLED, FILLED, F)
+    assert became_live.reason == "already the live state"
+    assert judged_again(became_live, BASE, LIVE_MOVED, FILLED) is None
+    assert judged_again(external_change(None, BASE, FILLED, F), None, LIVE_MOVED, FILLED) is None
+    added = external_change(BASE, None, FILLED, F)
+    assert judged_again(added, BASE, None, FILLED) is None

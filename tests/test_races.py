@@ -536,3 +536,36 @@ def test_a_live_edit_made_while_a_save_laid_out_anew_is_read_keeps_that_layout(
         serve(tmp_path, BASE, body)
     finally:
         go_on.set()
+
+
+# -- item: one save, two reasons to look at it ----------------------------------------------
+
+
+def test_a_save_looked_at_twice_at_once_is_taken_in_once(tmp_path: Path) -> None:
+    """The watcher may be told of one save twice at once: its own event and the recheck
+    due for the half-written file the save completed (Inkscape writes a large file in
+    pieces), a git hook, a write that found the file changed. The save is taken in once;
+    a second look finds it is the file's base already, and does not read it as a stale
+    copy that leaves out the changes it just brought."""
+
+    async def body(daemon: Daemon, folder: Path) -> None:
+        alice = await Client.connect(daemon)
+        await alice.join("alice")
+        file = folder / "document.svg"
+        await alice.op("alice", "c", {"r": "7"}, "a1")
+        await until(lambda: b'r="7"' in file.read_bytes(), "the live edit on disk")
+        save(file, file.read_bytes().replace(b'fill="red"', b'fill="blue"'))
+        watcher = daemon.watcher
+        assert watcher is not None
+        await asyncio.gather(
+            watcher._handle("doc", {"document.svg"}), watcher._handle("doc", {"document.svg"})
+        )
+        (op,) = await alice.external_ops()
+        assert op["element_id"] == "r" and op["data"]["attributes"] == {"fill": "blue"}
+        live = daemon.rooms["doc@main"].live
+        assert live.seq == 2 and live.last_written["document.svg"] == file.read_bytes()
+        # Answered after everything the two looks sent: no conflict came before it.
+        await alice.op("alice", "c", {"r": "8"}, "a2")
+        assert not [m for m in alice.seen if m["type"] == "conflict_detected"]
+
+    serve(tmp_path, BASE, body)

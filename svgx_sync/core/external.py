@@ -114,6 +114,7 @@ __all__ = [
     "file_delete_decision",
     "git_conflict",
     "is_svg_path",
+    "judged_again",
     "loss_message",
     "made_from_newest",
     "may_replace",
@@ -252,6 +253,29 @@ def external_change(
         live_edited=live_edited,
         loss=external_loss(origin, disk, file) if deletes else None,
     )
+
+
+def judged_again(
+    change: ExternalChange, base: bytes | None, live: bytes | None, disk: bytes | None
+) -> ExternalChange | None:
+    """``change``, judged from ``base`` while the live state was something else, made
+    the judgment of :func:`external_change` for ``live`` now, without comparing the
+    files again: the comparison reads ``base`` and ``disk`` alone, and only the
+    shortcuts and ``live_edited`` read the live state. None where more of the judgment
+    reads it (no base, no live file, a save taken whole): it must run again."""
+    if base is None or live is None or disk is None:
+        return None
+    live_edited = live != base
+    if disk == base or disk == live:
+        why = "the daemon's own write" if disk == base else "already the live state"
+        return ExternalChange(Outcome.IGNORE, change.file, why, live_edited=live_edited)
+    if change.outcome is Outcome.IGNORE and change.reason != "formatting only":
+        return None  # judged by a shortcut that no longer holds: compare now
+    if change.outcome in (Outcome.WAIT, Outcome.REJECTED):
+        return change  # the save alone says so
+    if change.outcome in (Outcome.OPERATIONS, Outcome.IGNORE):
+        return replace(change, live_edited=live_edited)
+    return None
 
 
 def settle_incomplete(

@@ -38,6 +38,9 @@ class DocState:
     rechecks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     # rejected files already announced: file -> digest of the bytes announced
     announced: dict[str, bytes] = field(default_factory=dict)
+    # held while the document's changes are judged and taken in: one look at a time, so
+    # that a second look at a save finds it taken in already
+    judging: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def settled(self, file: str) -> None:
         """``file`` is neither waiting to be whole nor a rejected file any more."""

@@ -34,6 +34,7 @@ from ...core.external import (
     element_fingerprint,
     element_ids,
     external_change,
+    judged_again,
     loss_message,
     made_from_newest,
     settle_incomplete,
@@ -172,9 +173,13 @@ class OutsideSaves:
         seq_before = live.seq
         change = await asyncio.to_thread(external_change, base, ours, disk, file)
         if live.seq != seq_before:
-            # Live operations arrived while the file was compared: judge it again.
+            # Live operations arrived while the file was compared: judge it again for
+            # the live state now, on the loop, where nothing comes in between (most of
+            # the judgment does not read the live state and is not done again).
             ours = live.files[file].to_bytes() if file in live.files else None
-            change = external_change(base, ours, disk, file)
+            change = judged_again(change, base, ours, disk) or external_change(
+                base, ours, disk, file
+            )
         log.debug("watcher: %s/%s: %s (%s)", doc.name, file, change.outcome.value, change.reason)
         return change
 

@@ -200,6 +200,14 @@ class Watcher:
         if doc is None:
             return
         state = self.documents.state(name)
+        async with state.judging:  # a look begun meanwhile waits, then finds it all done
+            await self._look(doc, state, name, paths, everything=everything)
+
+    async def _look(
+        self, doc: Document, state: DocState, name: str, paths: set[str], *, everything: bool
+    ) -> None:
+        """One look at document ``name``: what changed in ``paths`` (or ``everything``)
+        is judged and taken in."""
         state.pending |= _svg_paths(doc, paths)
         if git_is_busy(doc) or self.target.writing_files(name):
             log.debug("watcher: git holds a lock in %s, or the daemon writes; waiting", name)
