@@ -183,3 +183,32 @@ def test_a_sweeping_save_beside_live_edits_is_taken_whole_after_a_version() -> N
     assert "live edits" in change.loss.summary()
     apply_change(live, change, base=small, disk=many, now=1)
     assert live.files[F].to_bytes() == many and live.take_dirty() == {}
+
+
+# BLUE laid out another program's way: taken in, its text not the live tree's render.
+BLUE_LAID_OUT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<svg\n   xmlns="http://www.w3.org/2000/svg"\n'
+    b'   viewBox="0 0 100 100">\n  <rect\n     id="r"\n     x="1"\n     y="2"\n'
+    b'     width="10"\n     height="10"\n     fill="blue" />\n  <circle\n     id="c"\n'
+    b'     cx="50"\n     cy="50"\n     r="5" />\n</svg>\n'
+)
+
+
+def test_a_save_laid_out_anew_found_at_start_up_is_read_at_once() -> None:
+    """Only the watcher reads a save beside the loop; taken in any other way (here at
+    start-up), its text becomes the file's tree at once, and a live edit made next is
+    written in its layout."""
+    live = session()
+    assert judged(live, BLUE_LAID_OUT).outcome is Outcome.OPERATIONS
+    recover_working_tree(live, {F: BLUE_LAID_OUT}, {}, None, now=1)
+    assert not live.unread and live.files[F].to_bytes() == BLUE_LAID_OUT
+    live_edit(live, "c", {"r": "7"})
+    assert live.take_dirty() == {F: BLUE_LAID_OUT.replace(b'r="5"', b'r="7"')}
+
+
+def test_the_watcher_reads_a_save_laid_out_anew_later() -> None:
+    live = session()
+    apply_change(
+        live, judged(live, BLUE_LAID_OUT), base=BASE, disk=BLUE_LAID_OUT, now=1, read_later=True
+    )
+    assert set(live.unread) == {F} and live.last_written[F] == BLUE_LAID_OUT

@@ -64,6 +64,7 @@ def apply_change(
     disk: bytes | None,
     now: float,
     base_seq: int | None = None,
+    read_later: bool = False,
 ) -> list[Submitted]:
     """Carry out what :func:`~svgx_sync.core.external.external_change` decided for one file.
 
@@ -71,13 +72,15 @@ def apply_change(
     :data:`EXTERNAL_USER`, based on ``base_seq`` (default: the ``seq`` at which ``base``
     was written); the file's ``last_written`` becomes what is on disk, and a file the
     merge changed is marked to be written back. Returns the outcomes to journal and
-    broadcast.
+    broadcast. ``read_later``: a save whose text must be read again waits in
+    ``live.unread`` for the caller to read it beside the event loop
+    (:meth:`~svgx_sync.core.session.LiveDocument.outside_save_taken`).
     """
     file = change.file
     if base_seq is None:
         base_seq = live.base_seq(file)
     if change.outcome is Outcome.OPERATIONS:
-        return _apply_operations(live, change, base_seq=base_seq, now=now)
+        return _apply_operations(live, change, base_seq=base_seq, now=now, read_later=read_later)
     if change.outcome is Outcome.FILE_ADD and change.data is not None:
         try:
             out = live.add_file(
@@ -109,7 +112,7 @@ def apply_change(
 
 
 def _apply_operations(
-    live: LiveDocument, change: ExternalChange, *, base_seq: int, now: float
+    live: LiveDocument, change: ExternalChange, *, base_seq: int, now: float, read_later: bool
 ) -> list[Submitted]:
     file = change.file
     ops = to_operations(change, timestamp=now, session_id=live.key)
@@ -148,7 +151,7 @@ def _apply_operations(
     if not failed and clean and not change.live_edited and disk is not None:
         # base + (base -> disk) with nothing else live is the file's elements: keep
         # the file's own bytes, so the daemon does not write it back.
-        live.outside_save_taken(file, disk, read_later=True)
+        live.outside_save_taken(file, disk, read_later=read_later)
     else:
         live.outside_save_merged(file, disk if disk is not None else b"")
     return outcomes

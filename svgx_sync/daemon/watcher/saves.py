@@ -208,7 +208,7 @@ class OutsideSaves:
         before = live.last_written.get(file)
         own_after, seen_seq = live.seq, live.base_seq(file) if base_seq is None else base_seq
         outcomes = apply_change(
-            live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq
+            live, change, base=base, disk=disk, now=time.time(), base_seq=base_seq, read_later=True
         )
         if unread:
             outcomes += report_unread(live, file, unread, base_seq=seen_seq, own_after=own_after)

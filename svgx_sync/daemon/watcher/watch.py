@@ -201,7 +201,14 @@ class Watcher:
             return
         state = self.documents.state(name)
         async with state.judging:  # a look begun meanwhile waits, then finds it all done
-            await self._look(doc, state, name, paths, everything=everything)
+            try:
+                await self._look(doc, state, name, paths, everything=everything)
+            finally:
+                live = self.target.working_tree_session(name)
+                if live is not None and live.unread:
+                    # Not read (an error, the daemon stopping): the trees kept hold the
+                    # saves' elements, and are written in their own layout.
+                    live.unread.clear()
 
     async def _look(
         self, doc: Document, state: DocState, name: str, paths: set[str], *, everything: bool
