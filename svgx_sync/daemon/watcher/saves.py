@@ -217,8 +217,8 @@ class OutsideSaves:
     async def read_taken(self, live: LiveDocument) -> bool:
         """Read the text of every save taken in that waits to be read (see
         :meth:`~svgx_sync.core.session.LiveDocument.outside_save_taken`), each in a
-        worker thread, and let the session take it; whether a file taken so has live
-        edits made meanwhile to write back."""
+        worker thread, and let the session take it; whether one of those files has live
+        edits made meanwhile to write back (held back while it waited, taken or not)."""
         write_back = False
         for file, pending in list(live.unread.items()):
             try:
@@ -227,8 +227,8 @@ class OutsideSaves:
                 log.warning("watcher: %s/%s not read again: %s", live.name, file, exc)
                 live.unread.pop(file, None)
                 continue
-            if live.read_taken(file, pending, parsed) and file in live.dirty:
-                write_back = True
+            live.read_taken(file, pending, parsed)
+            write_back = write_back or file in live.dirty
         return write_back
 
     def _fingerprint(self, data: bytes) -> Fingerprint | None:
