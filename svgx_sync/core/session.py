@@ -557,7 +557,9 @@ class LiveDocument:
         self.written_seq[file] = self.seq
         self.dirty.discard(file)
         if doc is not None and read_later:
-            if not (doc.spans_mapped and doc.adopt_render(data)):
+            # Unedited, the check is a comparison of the source; edited, a render, which
+            # needs the source mapped.
+            if not ((doc.spans_mapped or not doc.dirty) and doc.adopt_render(data)):
                 self.unread[file] = PendingRead(data, doc)
             return
         if doc is None or not doc.adopt_render(data):
