@@ -85,6 +85,7 @@ from .conflicts import Strategy
 from .diff import FILE_ADD, FILE_DELETE, SweepingChange, diff_documents
 from .intake import Verdict, screen_svg
 from .merge import CONFLICTS_ID, read_conflicts
+from .nearest import START_TAG, closest_by_differences, root_start
 from .ops import EXTERNAL_USER, MODEL_ID, Operation, apply_operation, coerce_operation
 from .svgdoc import SvgDocument, _parser, element_paths
 from .xmltext import common_ends
@@ -526,11 +527,15 @@ def closest_version(
     differ; ties go to the newer.
 
     A ``disk`` that does not parse is judged against the newest (it waits anyway).
-    ``fingerprint`` may be a cached :func:`element_fingerprint`.
+    Versions written alike are compared only where they differ
+    (:func:`svgx_sync.core.nearest.closest_by_differences`); otherwise every file is
+    fingerprinted whole: ``fingerprint`` may be a cached :func:`element_fingerprint`.
     """
     for index, version in enumerate(versions):
         if version == disk:
             return index
+    if len(versions) > 1 and (nearest := closest_by_differences(disk, versions)) is not None:
+        return nearest  # read where the versions differ only, as the daemon writes them
     saved = fingerprint(disk) if len(versions) > 1 else None
     if saved is None:
         return 0
@@ -545,13 +550,6 @@ def closest_version(
         if best_distance is None or distance < best_distance:
             best, best_distance = index, distance
     return best
-
-
-# A start tag in bytes, its quoted values read whole (they may hold '>'), as spans.TOKEN.
-_START_TAG = re.compile(rb"<[^!?/<>][^>\"']*+(?:\"[^\"]*+\"[^>\"']*+|'[^']*+'[^>\"']*+)*+>")
-# What may stand before the root's start tag: the XML declaration, PIs, comments, a DOCTYPE
-# without an internal subset, and space.
-_PROLOG = re.compile(rb"(?:\s++|<\?.*?\?>|<!--.*?-->|<!DOCTYPE[^>\[]*+>)*+", re.S)
 
 
 def made_from_newest(
@@ -624,13 +622,6 @@ def _apart(mine: list[_Attributes], theirs: list[_Attributes]) -> int:
     return sum(len(a ^ b) for a, b in zip(mine, theirs, strict=True))
 
 
-def _root_start(data: bytes) -> int | None:
-    """Where the root's start tag ends in ``data`` (None: not found where expected)."""
-    prolog = _PROLOG.match(data)
-    match = _START_TAG.match(data, prolog.end() if prolog is not None else 0)
-    return None if match is None or match.group().endswith(b"/>") else match.end()
-
-
 def _plain_id(ident: str) -> bool:
     return ident.isascii() and not any(c in ident for c in "&<\"'")
 
@@ -648,7 +639,7 @@ class _Newest:
 
     @staticmethod
     def read(data: bytes, idents: list[bytes]) -> _Newest | None:
-        head = _root_start(data)
+        head = root_start(data)
         if head is None or data.find(b"xmlns", head) >= 0 or data.find(b"<!", head) >= 0:
             return None
         places, attributes = [], []
@@ -707,7 +698,7 @@ def _attributes_at(data: bytes, head: int, at: int, ident: bytes) -> _Attributes
     """The tag and attributes (as lxml reads them, in the namespaces of the root's start
     tag, which ends at ``head``) of the element whose ``id="ident"`` is written at ``at``."""
     start = data.rfind(b"<", 0, at)
-    match = _START_TAG.match(data, start) if start >= 0 else None
+    match = START_TAG.match(data, start) if start >= 0 else None
     if match is None or match.end() <= at or not data[at - 1 : at].isspace():
         return None
     tag = match.group()
