@@ -135,6 +135,16 @@ def test_a_stale_copy_of_a_big_drawing_is_told_from_its_edited_version() -> None
     assert closest_by_differences(save, [newest, older]) == 0
     items[10].attrs["fill"] = "gray"  # made from the copy loaded before the live edit
     assert closest_by_differences(drawing(items, anew=True), [newest, older]) == 1
+    # Many elements apart (each id counted in one pass), and an id written twice there.
+    for n in range(100, 160):
+        items[n].attrs["stroke"] = "red"
+    busy = drawing(items)
+    save = drawing(items, anew=True)
+    assert closest_by_differences(save, [newest, busy, older]) == 1
+    twice = busy.replace(b'<rect id="r5" ', b'<rect id="r150" ')
+    assert whole_comparison(save, [newest, twice]) == 1
+    assert closest_by_differences(save, [newest, twice]) is None
+    assert closest_version(save, [newest, twice]) == 1
 
 
 def test_what_is_not_known_from_the_differences_is_left_to_the_whole_comparison() -> None:
