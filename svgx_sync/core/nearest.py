@@ -35,7 +35,7 @@ from lxml import etree
 
 from .svgdoc import _parser
 
-__all__ = ["PROLOG", "START_TAG", "closest_by_differences", "root_start"]
+__all__ = ["START_TAG", "closest_by_differences", "element_items", "root_start"]
 
 START_TAG = re.compile(rb"<[^!?/<>][^>\"']*+(?:\"[^\"]*+\"[^>\"']*+|'[^']*+'[^>\"']*+)*+>")
 """A start tag in bytes, its quoted values read whole (they may hold '>')."""
@@ -179,7 +179,7 @@ class _Layout:
     ) -> tuple[dict[str, _Element] | None, list[tuple[int, str]]]:
         """The elements of the pieces in ``apart``, by id, and where each that is not
         self-closing stands among the shared pieces; None when one is not the start
-        tag of an element with a plain id, or two have the same id."""
+        tag of an element with a plain id (an id on two of them is seen by _once)."""
         out: dict[str, _Element] = {}
         opens: list[tuple[int, str]] = []
         for index, piece in enumerate(self.pieces):
