@@ -431,6 +431,8 @@ class _Differ:
         """The changed attributes by wire name, and the ``namespaces`` those names need."""
         attributes: dict[str, str | None] = {}
         bindings: dict[str, str] = {}
+        if work_el.items() == new_el.items():
+            return attributes, bindings  # the same, in the same order: read once, in C
         old_attrib, new_attrib = work_el.attrib, new_el.attrib
         changed = [
             (key, value) for key, value in new_attrib.items() if old_attrib.get(key) != value
