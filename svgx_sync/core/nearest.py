@@ -5,9 +5,10 @@ tags, attributes and texts in which it and a saved file differ, each of them pla
 its element's id (or, without one, by its tag and rank). Counted over whole files that
 is a fingerprint of every element of every version: about 0.6 s each at 60k elements.
 
-The versions are all the daemon's own writes: a version differs from the newest by a
-few elements, written the same way, and everywhere else holds the same bytes. Then a
-version's count differs from the newest's only at the elements where the two differ::
+The recent versions are mostly the daemon's own writes: such a version differs from the
+newest by a few elements, written the same way, and everywhere else holds the same
+bytes. Then a version's count differs from the newest's only at the elements where the
+two differ::
 
     apart(save, version) - apart(save, newest)
         = sum over those elements e of  apart_e(save, version) - apart_e(save, newest)
