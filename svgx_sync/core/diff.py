@@ -43,7 +43,7 @@ from .ops import (
     apply_operation,
     coerce_operation,
 )
-from .regions import WORTH_FROM, laid_out_alike, regions_diff
+from .regions import WORTH_FROM, regions_diff
 from .svgdoc import SvgDocument
 from .xmltext import ID_RE, decode, escape_attr, escape_text, is_blank, is_element
 
@@ -102,7 +102,7 @@ def diff_documents(
     if new is None:
         return [{"operation_type": FILE_DELETE, "file": file}]
     ops = None
-    if len(new) >= WORTH_FROM and laid_out_alike(old, new):
+    if len(new) >= WORTH_FROM:
         ops = regions_diff(
             old,
             new,

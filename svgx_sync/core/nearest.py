@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -36,7 +37,7 @@ from lxml import etree
 
 from .svgdoc import _parser
 
-__all__ = ["START_TAG", "closest_by_differences", "element_items", "root_start"]
+__all__ = ["START_TAG", "closest_by_differences", "element_items", "parsed_root", "root_start"]
 
 START_TAG = re.compile(rb"<[^!?/<>][^>\"']*+(?:\"[^\"]*+\"[^>\"']*+|'[^']*+'[^>\"']*+)*+>")
 """A start tag in bytes, its quoted values read whole (they may hold '>')."""
@@ -62,6 +63,14 @@ def root_start(data: bytes) -> int | None:
     prolog = PROLOG.match(data)
     match = START_TAG.match(data, prolog.end() if prolog is not None else 0)
     return None if match is None or match.group().endswith(b"/>") else match.end()
+
+
+def parsed_root(data: bytes) -> Any:
+    """``data`` parsed (None: not a whole XML file)."""
+    try:
+        return etree.fromstring(data, _parser())
+    except (etree.XMLSyntaxError, ValueError):
+        return None
 
 
 def element_items(el: Any) -> set[_Item]:
@@ -158,7 +167,7 @@ class _Layout:
         read here and there; None when that is not known from the pieces."""
         if other.pieces[0] != self.pieces[0]:  # the root start tag, and its text
             return None
-        mine, theirs = set(self.pieces), set(other.pieces)
+        mine, theirs = self._piece_set, set(other.pieces)
         only_mine, only_theirs = mine - theirs, theirs - mine
         if len(only_mine) + len(only_theirs) > MOST_APART:
             return None
@@ -166,9 +175,10 @@ class _Layout:
         if common != [p for p in other.pieces if p not in only_theirs]:
             return None  # not the same pieces in the same order elsewhere
         ours, our_opens = self._read_pieces(only_mine)
-        found = other._read_pieces(only_theirs) if ours is not None else (None, [])
-        theirs_read, their_opens = found
-        if ours is None or theirs_read is None or our_opens != their_opens:
+        if ours is None:
+            return None
+        theirs_read, their_opens = other._read_pieces(only_theirs)
+        if theirs_read is None or our_opens != their_opens:
             return None  # an element given or rid of children, or moved with them
         idents = ours.keys() | theirs_read.keys()
         if not (self._once(ours, idents) and other._once(theirs_read, idents)):
@@ -176,7 +186,7 @@ class _Layout:
         return {i: (ours.get(i, _ABSENT), theirs_read.get(i, _ABSENT)) for i in idents}
 
     def _read_pieces(
-        self, apart: set[bytes]
+        self, apart: AbstractSet[bytes]
     ) -> tuple[dict[str, _Element] | None, list[tuple[int, str]]]:
         """The elements of the pieces in ``apart``, by id, and where each that is not
         self-closing stands among the shared pieces; None when one is not the start
@@ -190,7 +200,7 @@ class _Layout:
             if read is None:
                 return None, []
             ident, element = read
-            out[ident] = element  # an id on two of them is found by _once
+            out[ident] = element
             if element.tail_unknown:
                 opens.append((index - len(out) + 1, ident))
         return out, opens
@@ -201,14 +211,13 @@ class _Layout:
             return None
         closed = tag.group().endswith(b"/>")
         name = _NAME.match(piece)
-        outer = _NAME.match(self.root, 1)
-        if name is None or outer is None:
+        if name is None:
             return None
         inner = b"<" + piece if closed else b"<" + piece + b"</" + name.group() + b">"
-        try:
-            el = etree.fromstring(self.root + inner + b"</" + outer.group() + b">", _parser())[0]
-        except (etree.XMLSyntaxError, ValueError, IndexError):
+        wrapped = parsed_root(self.root + inner + self._root_end)
+        if wrapped is None or not len(wrapped):
             return None
+        el = wrapped[0]
         ident = el.get("id")
         if not ident or not _plain(ident):
             return None
@@ -228,14 +237,22 @@ class _Layout:
         # read is taken to be an id as well: known is only what is sure.
         for ident in idents:
             dq, sq = b'"' + ident.encode() + b'"', b"'" + ident.encode() + b"'"
-            found = self.data.count(dq) + self.data.count(sq)
-            if found != sum(p.count(dq) + p.count(sq) for p in self._apart_pieces(read, ident)):
+            element = read.get(ident)
+            inside = 0 if element is None else element.piece.count(dq) + element.piece.count(sq)
+            if self.data.count(dq) + self.data.count(sq) != inside:
                 return False
         return True
 
-    def _apart_pieces(self, read: dict[str, _Element], ident: str) -> list[bytes]:
-        element = read.get(ident)
-        return [] if element is None else [element.piece]
+    @cached_property
+    def _piece_set(self) -> frozenset[bytes]:
+        """The distinct pieces (of the newest: made once for all the versions)."""
+        return frozenset(self.pieces)
+
+    @cached_property
+    def _root_end(self) -> bytes:
+        """The root's end tag."""
+        name = _NAME.match(self.root, 1)
+        return b"</" + (name.group() if name is not None else b"") + b">"
 
     @cached_property
     def _id_counts(self) -> Counter[bytes]:
@@ -252,9 +269,8 @@ def _plain(ident: str) -> bool:
 def _saved_items(disk: bytes, idents: set[str]) -> dict[str, set[_Item]] | None:
     """The items of the elements of ``disk`` with those ids (the union where an id is
     written twice); None when ``disk`` does not parse."""
-    try:
-        root = etree.fromstring(disk, _parser())
-    except (etree.XMLSyntaxError, ValueError):
+    root = parsed_root(disk)
+    if root is None:
         return None
     out: dict[str, set[_Item]] = {}
     if len(idents) > FEW:
@@ -272,9 +288,8 @@ def _saved_items(disk: bytes, idents: set[str]) -> dict[str, set[_Item]] | None:
 
 def _tails(data: bytes, idents: set[str]) -> dict[str, str] | None:
     """The stripped tails of the elements of ``data`` with those ids."""
-    try:
-        root = etree.fromstring(data, _parser())
-    except (etree.XMLSyntaxError, ValueError):
+    root = parsed_root(data)
+    if root is None:
         return None
     return {
         str(el.get("id")): (el.tail or "").strip()

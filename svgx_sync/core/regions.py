@@ -70,10 +70,12 @@ millisecond or two, about what looking for regions first would add when it decli
 
 def laid_out_alike(old: bytes, new: bytes) -> bool:
     """Whether the two versions may be written alike, worth looking for regions in: not
-    when one has over twice the lines per tag of the other (another program laid the
-    file out anew, each attribute on a line of its own as Inkscape does), where the
-    regions would be the whole file and the search only adds to the complete diff.
-    Two counts in C; False only skips a shortcut, never changes an answer."""
+    when one has over twice the lines per tag of the other in its first ``_SAMPLE``
+    bytes (another program laid the file out anew, each attribute on a line of its own
+    as Inkscape does), where the regions would be the whole file and the search only
+    adds to the complete diff. A few counts in C, whatever the size; False only skips a
+    shortcut, never changes an answer."""
+    old, new = old[:_SAMPLE], new[:_SAMPLE]
     old_tags, new_tags = old.count(b"<") + 1, new.count(b"<") + 1
     old_lines, new_lines = old.count(b"\n") + 1, new.count(b"\n") + 1
     return old_lines * new_tags <= 2 * new_lines * old_tags and (
@@ -81,6 +83,7 @@ def laid_out_alike(old: bytes, new: bytes) -> bool:
     )
 
 
+_SAMPLE = 64 * 1024
 _PLACEHOLDER = "svgx-region"
 # Units equal after a difference before the two sides count as in step again.
 _CONFIRM = 8
@@ -414,7 +417,7 @@ class _RegionDiff:
         *,
         new_read: bool = False,
     ) -> None:
-        if len(old) > MAX_BYTES or len(new) > MAX_BYTES:
+        if len(old) > MAX_BYTES or len(new) > MAX_BYTES or not laid_out_alike(old, new):
             raise _Unknown
         new_text, new_enc = decode(new)
         if encoding_of(old) != new_enc:
