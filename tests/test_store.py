@@ -10,6 +10,7 @@ import pytest
 from svgx_sync.errors import ClientError, InvalidName, NotFound, StoreError
 from svgx_sync.git import locks
 from svgx_sync.git.store import EMPTY_SVG, Document, Store, Version
+from svgx_sync.git.worktree import blob_id
 
 Git = Callable[..., str]
 
@@ -469,3 +470,22 @@ def test_a_new_document_merges_svg_element_by_element_with_plain_git(
     merged = (doc.path / "document.svg").read_text()
     assert 'id="a" x="5"' in merged and 'id="b" x="9"' in merged
     assert git(doc.path, "status", "--porcelain") == ""
+
+
+@pytest.mark.parametrize("size", [0, 1, 2047, 2048, 6_000_000])
+def test_a_blob_id_is_the_one_git_hash_object_gives(tmp_path: Path, git: Git, size: int) -> None:
+    data = bytes((i * 7919) % 251 for i in range(size))
+    path = tmp_path / "save.svg"
+    path.write_bytes(data)
+    assert str(blob_id(data)) == git(tmp_path, "hash-object", str(path)).strip()
+
+
+def test_the_index_holds_what_git_add_staged_and_not_an_edit_of_it(store: Store, git: Git) -> None:
+    doc = store.create("plan")
+    path = doc.path / "document.svg"
+    path.write_bytes(RED)
+    git(doc.path, "add", "document.svg")
+    assert doc.index_holds("document.svg", RED)
+    assert doc.index_holds("document.svg", blob_id(RED))
+    assert not doc.index_holds("document.svg", BLUE)
+    assert not doc.index_holds("other.svg", RED)

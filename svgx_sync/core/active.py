@@ -52,9 +52,9 @@ from lxml import etree
 
 from ..errors import DocumentError
 from .namespaces import KNOWN_PREFIXES, SVG_NS
-from .regions import changed_units, well_formed
+from .regions import changed_units
 from .spans import TOKEN
-from .svgdoc import SvgDocument
+from .svgdoc import SvgDocument, well_formed
 from .xmltext import decode
 
 __all__ = [

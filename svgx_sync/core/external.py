@@ -220,7 +220,7 @@ def external_change(
     try:
         try:
             changes = diff_documents(
-                origin, disk, file, new_read=screening.expat_read, most_placed=most
+                origin, disk, file, new_read=screening.xml_read, most_placed=most
             )
         except SweepingChange:
             whole = ServedFile.read(disk, file)  # raises for a file we cannot read

@@ -26,9 +26,11 @@ as a prefix (expat reports only errors a continuation could not repair), then th
 of input is signalled (errors that are only "the rest is missing"). A DOCTYPE with an
 internal subset and a root that is not SVG stop the pass at once, so an incomplete file
 that already shows either is rejected without waiting. Most files are whole SVG files,
-so a quicker pass comes first: expat calls back only for the root and a DOCTYPE, and
-the nesting is read from the text cut at every ``<``; anything it cannot vouch for goes
-to the full pass, which alone says why a file is not taken in.
+so a quicker pass comes first: expat reads up to the root's start tag, the documents'
+own parser (libxml2, which does not hold Python's lock while it reads) reads the whole
+file without building anything, and the nesting is read from the text cut at every
+``<``; anything it cannot vouch for (a DOCTYPE among it) goes to the full pass, which
+alone says why a file is not taken in.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from xml.parsers import expat
 
 from ..errors import DocumentError
 from .namespaces import SVG_NS
-from .svgdoc import MAX_BYTES, MAX_DEPTH, SvgDocument
+from .svgdoc import MAX_BYTES, MAX_DEPTH, SvgDocument, well_formed
 
 __all__ = ["Screening", "Verdict", "incomplete_settled", "screen_svg"]
 
@@ -61,8 +63,8 @@ class Screening:
 
     verdict: Verdict
     reason: str = ""
-    expat_read: bool = False
-    """expat read the bytes whole without an error (they are well-formed XML)."""
+    xml_read: bool = False
+    """The bytes were read whole without an error: they are well-formed XML."""
 
 
 class _Refused(Exception):
@@ -88,7 +90,7 @@ def screen_svg(
     if not data.strip():
         return Screening(Verdict.INCOMPLETE, "the file is empty")
     if _plainly_svg(data, max_depth if nesting else None):
-        return Screening(Verdict.SVG, expat_read=True)
+        return Screening(Verdict.SVG, xml_read=True)
     parser = expat.ParserCreate(namespace_separator=" ")
     depth = 0
 
@@ -128,38 +130,63 @@ def screen_svg(
             return Screening(Verdict.INCOMPLETE, f"the XML is not complete: {exc}")
     except _Refused as exc:
         return Screening(Verdict.REJECTED, str(exc))
-    return Screening(Verdict.SVG, expat_read=True)
+    return Screening(Verdict.SVG, xml_read=True)
 
 
 def _plainly_svg(data: bytes, max_depth: int | None) -> bool:
-    """Whether ``data`` is an SVG file, told by a pass of expat that calls back only for
-    the root and a DOCTYPE, and the nesting read from the text; False means "not known"
-    (the full pass, element by element, then judges it and says why).
+    """Whether ``data`` is an SVG file, told by expat reading only up to the root's start
+    tag (a DOCTYPE comes before it), the rest by :func:`well_formed` and the nesting
+    read from the text; False means "not known" (the full pass, element by element, then
+    judges it and says why).
 
-    Most saves are whole SVG files: this costs about half of the full pass."""
+    Most saves are whole SVG files. libxml2 reads them at expat's speed without
+    Python's lock, so a big save judged in a worker thread does not hold up the event
+    loop; a file with a DOCTYPE goes to the full pass, where expat alone decides what its
+    entities mean."""
     if b"\x00" in data[:4]:  # UTF-16: the text cannot be cut at the byte of '<'
         return False
-    parser = expat.ParserCreate(namespace_separator=" ")
-
-    def doctype(name: str, system_id: str | None, public_id: str | None, subset: int) -> None:
-        if subset:
-            raise _Refused
-
-    def root(name: str, attributes: object) -> None:
-        if name != _SVG_ROOT:
-            raise _Refused
-        parser.StartElementHandler = None  # the rest of the elements cost nothing here
-
-    parser.StartDoctypeDeclHandler = doctype
-    parser.StartElementHandler = root
-    try:
-        parser.Parse(data, True)
-    except (_Refused, expat.ExpatError, ValueError):
+    if not _head_is_svg(data):
+        return False
+    if not well_formed(data):
         return False
     if max_depth is None:
         return True
     depth = _open_depth(data)
     return depth is not None and depth + 1 <= max_depth
+
+
+class _Root(Exception):
+    """Stops the head pass at the root's start tag."""
+
+
+def _head_is_svg(data: bytes) -> bool:
+    """Whether expat reads ``data`` up to an SVG root's start tag without a DOCTYPE or an
+    error: fed in growing prefixes, so that only the head of a big file is read."""
+    parser = expat.ParserCreate(namespace_separator=" ")
+    doctype = False
+
+    def declared(name: str, system_id: str | None, public_id: str | None, subset: int) -> None:
+        nonlocal doctype
+        doctype = True
+
+    def root(name: str, attributes: object) -> None:
+        raise _Root(name)
+
+    parser.StartDoctypeDeclHandler = declared
+    parser.StartElementHandler = root
+    start, size = 0, _HEAD
+    try:
+        while start < len(data):
+            parser.Parse(data[start : start + size], False)
+            start, size = start + size, size * 4
+    except _Root as found:
+        return not doctype and found.args[0] == _SVG_ROOT
+    except (expat.ExpatError, ValueError):
+        return False
+    return False  # no root in the whole file: the full pass says why
+
+
+_HEAD = 4096
 
 
 def _open_depth(data: bytes) -> int | None:

@@ -39,14 +39,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate, chain, compress, count, pairwise, repeat
 from operator import eq, ne
-from typing import TYPE_CHECKING, Any, Protocol, cast
-from xml.parsers import expat
+from typing import TYPE_CHECKING, Any, Protocol
 
 from lxml import etree
 
 from ..errors import DocumentError
 from .spans import ATTR, TOKEN
-from .svgdoc import MAX_BYTES, MAX_DEPTH, MAX_VALUE, SvgDocument
+from .svgdoc import MAX_BYTES, MAX_DEPTH, MAX_VALUE, SvgDocument, well_formed
 from .xmltext import EXACT_ENCODINGS, ID_RE, common_ends, decode, encoding_of, is_blank, is_element
 
 if TYPE_CHECKING:
@@ -60,7 +59,6 @@ __all__ = [
     "regions_changes",
     "regions_diff",
     "regions_merge",
-    "well_formed",
 ]
 
 WORTH_FROM = 32 * 1024
@@ -118,7 +116,8 @@ def regions_diff(
 ) -> list[Operation] | None:
     """The operations the complete diff (``differ``) would give for ``old`` → ``new``,
     or None when only the complete diff can tell (see the module docstring).
-    ``new_read``: expat has read ``new`` whole already (it is XML), not again here."""
+    ``new_read``: ``new`` was read whole already (it is XML: ``intake.screen_svg``'s
+    ``xml_read``), not again here."""
     try:
         return _RegionDiff(old, new, file, differ, new_read=new_read).run()
     except (_Unknown, DocumentError):
@@ -423,13 +422,10 @@ class _RegionDiff:
         if encoding_of(old) != new_enc:
             raise _Unknown
         # The complete diff refuses what it cannot read; here the new version is read
-        # without building anything (expat, which lxml agrees with on what is XML), and
-        # the regions of the old one are parsed below: the rest of it is the new text.
-        if not new_read:
-            try:
-                expat.ParserCreate(namespace_separator=" ").Parse(new, True)
-            except (expat.ExpatError, ValueError):
-                raise _Unknown from None
+        # without building anything (by the documents' parser, without Python's lock),
+        # and the regions of the old one are parsed below: the rest of it is the new text.
+        if not new_read and not well_formed(new):
+            raise _Unknown
         self.b = _cut(new_text)
         if max(map(len, self.b.units)) >= MAX_VALUE:
             raise _Unknown
@@ -1282,31 +1278,6 @@ def _own_texts(el: Any) -> list[str | None]:
 def _count_ids(text: str, wanted: set[str]) -> Counter[str]:
     counts = Counter(_ids_in(text))
     return Counter({v: counts[v] for v in wanted if v in counts})
-
-
-class _NoTree:
-    """A parser target without callbacks: lxml reads the file and builds nothing."""
-
-    def close(self) -> None:
-        return None
-
-
-def well_formed(data: bytes) -> bool:
-    """Whether the documents' parser (libxml2, set as ``SvgDocument``'s) reads ``data``
-    without an error, building nothing: a well-formedness error, or a namespace error
-    (which only a parser building a tree raises, and this one leaves in its log)."""
-    parser = etree.XMLParser(
-        target=cast(Any, _NoTree()),  # the stubs' target protocol asks for every callback
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-    )
-    try:
-        etree.fromstring(data, parser)
-    except etree.XMLSyntaxError:
-        return False
-    return not len(parser.error_log)
 
 
 def _xml_check(data: bytes) -> None:

@@ -39,7 +39,7 @@ import operator
 import threading
 from collections.abc import Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from lxml import etree
 
@@ -76,6 +76,7 @@ __all__ = [
     "is_element",
     "parse_style",
     "repair_declarations",
+    "well_formed",
 ]
 
 log = logging.getLogger(__name__)
@@ -113,6 +114,35 @@ def _parser() -> etree.XMLParser:
             strip_cdata=False,
         )
     return parser
+
+
+class _NoTree:
+    """A parser target without callbacks: lxml reads the file and builds nothing."""
+
+    def close(self) -> None:
+        return None
+
+
+def well_formed(data: bytes) -> bool:
+    """Whether the documents' parser (libxml2, set as :func:`_parser`) reads ``data``
+    without an error, building nothing: a well-formedness error, or a namespace error
+    (which only a parser building a tree raises, and this one leaves in its log).
+
+    libxml2 reads without Python's lock here (no callback runs), so a worker thread
+    checking a big file does not hold up the event loop: 6 MB in about 50 ms with the
+    loop's longest wait about 1 ms, where expat holds the lock for the whole pass."""
+    parser = etree.XMLParser(
+        target=cast(Any, _NoTree()),  # the stubs' target protocol asks for every callback
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+    )
+    try:
+        etree.fromstring(data, parser)
+    except etree.XMLSyntaxError:
+        return False
+    return not len(parser.error_log)
 
 
 def parse_style(style: str) -> dict[str, str]:

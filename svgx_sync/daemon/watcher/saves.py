@@ -21,8 +21,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import pygit2
-
 from ...core import protocol
 from ...core.external import (
     ExternalChange,
@@ -46,6 +44,7 @@ from ...core.session import Outcome as Submitted
 from ...core.svgdoc import SvgDocument
 from ...errors import DocumentError
 from ...git.store import Document
+from ...git.worktree import blob_id
 from .documents import DocState
 from .head import HeadWatch
 from .target import WatchSettings, WatchTarget
@@ -122,9 +121,7 @@ class OutsideSaves:
         ``disk`` judged from that base."""
         base = live.last_written.get(file)
         # Whether git's index holds the bytes (hashing them is not free: asked once).
-        held = disk is not None and doc.index_holds(
-            file, await asyncio.to_thread(pygit2.hash, disk)
-        )
+        held = disk is not None and doc.index_holds(file, await asyncio.to_thread(blob_id, disk))
         versions = (
             (old_files.get(file), self.head.files(doc, state).get(file))
             if old_files is not None
