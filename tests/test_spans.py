@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from unittest.mock import patch
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from svgx_sync.core import spans as spans_module
 from svgx_sync.core.ops import apply_operation, coerce_operation
 from svgx_sync.core.svgdoc import SvgDocument
 from svgx_sync.errors import SvgxError
@@ -90,8 +93,20 @@ step = st.tuples(
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from([SOURCE, FLAT]), st.lists(step, min_size=1, max_size=25))
-def test_incremental_spans_equal_a_full_reread(source, steps):
+@given(
+    st.sampled_from([SOURCE, FLAT]),
+    st.lists(step, min_size=1, max_size=25),
+    st.sampled_from([64, 2]),
+)
+def test_incremental_spans_equal_a_full_reread(source, steps, moves_kept):
+    """Spans are moved when read: a commit is checked only now and then, so that some
+    spans miss several moves, and with few moves kept the map also brings every span up
+    to date and drops its moves along the way."""
+    with patch.object(spans_module, "MOVES_KEPT", moves_kept):
+        _edit_and_compare(source, steps)
+
+
+def _edit_and_compare(source, steps):
     doc = SvgDocument(source)
     for n, (kind, i, j) in enumerate(steps):
         elements = list(doc.elements())
@@ -99,9 +114,10 @@ def test_incremental_spans_equal_a_full_reread(source, steps):
         address, parent = doc.address_of(el), doc.address_of(other)
         if kind == "commit":
             doc.commit_render()
-            reread = SvgDocument(doc.to_bytes())
-            assert spans(doc) == spans(reread)
-            assert shape(doc.root) == shape(reread.root)
+            if i % 3 == 0:
+                reread = SvgDocument(doc.to_bytes())
+                assert spans(doc) == spans(reread)
+                assert shape(doc.root) == shape(reread.root)
             continue
         data: dict = {
             "attr": {"attributes": {"data-n": str(n)}},

@@ -48,7 +48,7 @@ from . import siblings, writer
 from .bindings import TextBindings
 from .namespaces import KNOWN_PREFIXES, XML_NS
 from .siblings import Siblings
-from .spans import Span, check_prolog, map_source, repair_declarations, root_start_tag
+from .spans import Span, SpanMap, check_prolog, map_source, repair_declarations, root_start_tag
 from .writer import Edits
 from .xmltext import (
     declaration,
@@ -209,6 +209,19 @@ class SvgDocument:
         if self._spans is None:
             self._spans = map_source(self.source, self.root, self.name, MAX_DEPTH).spans
         return self._spans
+
+    def move_spans(self, copied: list[tuple[int, int, int]]) -> int:
+        """The source was written again, ``copied`` as ``writer.Output.copied`` has it:
+        the spans are moved along (when read, :class:`~.spans.SpanMap`). Returns how many
+        moves the spans have had, what a span made for the new text has had."""
+        moved = [c for c in copied if c[2] and c[0] < c[1]]
+        spans = self.spans
+        if moved and not isinstance(spans, SpanMap):
+            spans = self._spans = SpanMap(spans)
+        if moved:
+            assert isinstance(spans, SpanMap)
+            spans.move(moved)
+        return spans.moves if isinstance(spans, SpanMap) else 0
 
     @classmethod
     def mapped(cls, data: bytes, *, name: str = DEFAULT_FILE) -> SvgDocument:
