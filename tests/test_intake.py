@@ -155,6 +155,14 @@ TRICKY = [
     b'<?xml version="1.0" encoding="ISO-8859-1"?><svg xmlns="http://www.w3.org/2000/svg">'
     b"<title>\xe9</title></svg>",
     b'<!DOCTYPE svg SYSTEM "svg.dtd"><svg xmlns="http://www.w3.org/2000/svg">&who;</svg>',
+    b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd">'
+    b'<svg xmlns="http://www.w3.org/2000/svg"><text>&nbsp;&amp;</text></svg>',
+    b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd">'
+    b'<svg xmlns="http://www.w3.org/2000/svg"><a:g/></svg>',
+    b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd">'
+    b'<svg xmlns="http://www.w3.org/2000/svg"><g>',
+    b'<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" "svg11.dtd">'
+    b'<html xmlns="http://www.w3.org/1999/xhtml"/>',
     # The root's start tag past the first prefixes the head pass is fed, and across them.
     b"<!--" + b"x" * 5000 + b'--><svg xmlns="http://www.w3.org/2000/svg"/>',
     b"<?pi " + b"x" * 4090 + b'?><svg xmlns="http://www.w3.org/2000/svg" width="1"/>',
@@ -189,3 +197,18 @@ def test_the_quick_pass_agrees_on_the_corpus(monkeypatch: pytest.MonkeyPatch) ->
             )
             quick += intake._plainly_svg(data, depth)
     assert quick  # the quick pass took most files in
+
+
+def test_the_quick_pass_vouches_for_plain_files_and_public_doctypes() -> None:
+    """The full pass is expat's, which holds Python's lock over a whole big save; the
+    quick one reads it with libxml2, which does not."""
+    public = BASE.replace(
+        b"?>\n",
+        b'?>\n<!DOCTYPE svg PUBLIC "-//W3C//DTD SVG 1.1//EN" '
+        b'"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd">\n',
+        1,
+    )
+    for data in (BASE, public):
+        assert intake._plainly_svg(data, None)
+        assert intake._plainly_svg(data, 256)
+    assert not intake._plainly_svg(ENTITIES, None)  # entity declarations: the full pass

@@ -29,8 +29,8 @@ that already shows either is rejected without waiting. Most files are whole SVG 
 so a quicker pass comes first: expat reads up to the root's start tag, the documents'
 own parser (libxml2, which does not hold Python's lock while it reads) reads the whole
 file without building anything, and the nesting is read from the text cut at every
-``<``; anything it cannot vouch for (a DOCTYPE among it) goes to the full pass, which
-alone says why a file is not taken in.
+``<``; anything it cannot vouch for goes to the full pass, which alone says why a file
+is not taken in.
 """
 
 from __future__ import annotations
@@ -141,8 +141,8 @@ def _plainly_svg(data: bytes, max_depth: int | None) -> bool:
 
     Most saves are whole SVG files. libxml2 reads them at expat's speed without
     Python's lock, so a big save judged in a worker thread does not hold up the event
-    loop; a file with a DOCTYPE goes to the full pass, where expat alone decides what its
-    entities mean."""
+    loop. A reference to an entity that a DOCTYPE's external DTD might declare is only a
+    warning to libxml2, and any warning sends the file to the full pass."""
     if b"\x00" in data[:4]:  # UTF-16: the text cannot be cut at the byte of '<'
         return False
     if not _head_is_svg(data):
@@ -160,19 +160,20 @@ class _Root(Exception):
 
 
 def _head_is_svg(data: bytes) -> bool:
-    """Whether expat reads ``data`` up to an SVG root's start tag without a DOCTYPE or an
-    error: fed in growing prefixes, so that only the head of a big file is read."""
+    """Whether expat reads ``data`` up to an SVG root's start tag without an error or a
+    DOCTYPE's internal subset (where entities are declared): fed in growing prefixes, so
+    that only the head of a big file is read."""
     parser = expat.ParserCreate(namespace_separator=" ")
-    doctype = False
+    declares = False
 
-    def declared(name: str, system_id: str | None, public_id: str | None, subset: int) -> None:
-        nonlocal doctype
-        doctype = True
+    def doctype(name: str, system_id: str | None, public_id: str | None, subset: int) -> None:
+        nonlocal declares
+        declares = declares or bool(subset)
 
     def root(name: str, attributes: object) -> None:
         raise _Root(name)
 
-    parser.StartDoctypeDeclHandler = declared
+    parser.StartDoctypeDeclHandler = doctype
     parser.StartElementHandler = root
     start, size = 0, _HEAD
     try:
@@ -180,7 +181,7 @@ def _head_is_svg(data: bytes) -> bool:
             parser.Parse(data[start : start + size], False)
             start, size = start + size, size * 4
     except _Root as found:
-        return not doctype and found.args[0] == _SVG_ROOT
+        return not declares and found.args[0] == _SVG_ROOT
     except (expat.ExpatError, ValueError):
         return False
     return False  # no root in the whole file: the full pass says why

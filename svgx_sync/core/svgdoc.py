@@ -216,12 +216,12 @@ class SvgDocument:
         moves the spans have had, what a span made for the new text has had."""
         moved = [c for c in copied if c[2] and c[0] < c[1]]
         spans = self.spans
-        if moved and not isinstance(spans, SpanMap):
+        if not moved:
+            return spans.moves if isinstance(spans, SpanMap) else 0
+        if not isinstance(spans, SpanMap):
             spans = self._spans = SpanMap(spans)
-        if moved:
-            assert isinstance(spans, SpanMap)
-            spans.move(moved)
-        return spans.moves if isinstance(spans, SpanMap) else 0
+        spans.move(moved)
+        return spans.moves
 
     @classmethod
     def mapped(cls, data: bytes, *, name: str = DEFAULT_FILE) -> SvgDocument:
