@@ -212,3 +212,17 @@ def test_the_quick_pass_vouches_for_plain_files_and_public_doctypes() -> None:
         assert intake._plainly_svg(data, None)
         assert intake._plainly_svg(data, 256)
     assert not intake._plainly_svg(ENTITIES, None)  # entity declarations: the full pass
+
+
+def test_a_file_cut_short_is_not_read_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editor's save caught mid-write goes to the full pass at once, which tells that
+    its end is missing: libxml2 would read it all first, only to fail at the end."""
+    read: list[bytes] = []
+    monkeypatch.setattr(intake, "well_formed", lambda data: read.append(data) or False)
+    for cut in range(len(BASE) // 3, len(BASE.rstrip()) - 1):
+        if BASE[:cut].rstrip().endswith(b"/>"):
+            continue  # where an element ends, a file may end too
+        assert screen_svg(BASE[:cut]).verdict is Verdict.INCOMPLETE, cut
+    assert read == []
+    assert screen_svg(BASE).verdict is Verdict.SVG
+    assert read == [BASE]

@@ -145,7 +145,7 @@ def _plainly_svg(data: bytes, max_depth: int | None) -> bool:
     warning to libxml2, and any warning sends the file to the full pass."""
     if b"\x00" in data[:4]:  # UTF-16: the text cannot be cut at the byte of '<'
         return False
-    if not _head_is_svg(data):
+    if not _head_is_svg(data) or not _may_end_here(data):
         return False
     if not well_formed(data):
         return False
@@ -188,6 +188,17 @@ def _head_is_svg(data: bytes) -> bool:
 
 
 _HEAD = 4096
+
+# How a whole file ends: the root's end tag, an empty root, or a comment or processing
+# instruction after the root (whitespace may follow).
+_WHOLE_END = re.compile(rb"(?:</(?:[^\s<>/:]+:)?svg\s*>|/>|-->|\?>)\s*\Z")
+
+
+def _may_end_here(data: bytes) -> bool:
+    """Whether ``data`` may end where a whole file does: a file caught mid-save mostly
+    does not, and goes to the full pass at once, which tells it is incomplete (libxml2
+    would read all of it first, to fail at the end)."""
+    return _WHOLE_END.search(data[-512:]) is not None
 
 
 def _open_depth(data: bytes) -> int | None:
